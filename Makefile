@@ -1,0 +1,45 @@
+# Two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,redis]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+instance/config.py:
+	mkdir -p instance
+	@$(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_urlsafe(48)!r}')" > instance/config.py
+	@chmod 600 instance/config.py
+	@echo "Wrote a random development SECRET_KEY to instance/config.py"
+
+dev-setup: $(STAMP) instance/config.py
+	FLASK_APP_ENV=development $(BIN)/flask db upgrade
+	FLASK_APP_ENV=development $(BIN)/flask users seed-demo
+
+run: dev-setup
+	@echo "Serving on http://127.0.0.1:5000  (Ctrl+C to stop)"
+	FLASK_APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check core accounts tests
+
+test-sqlite: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-postgres: $(STAMP)
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Users, roles, login/logout/registration/password reset, profile, user administration."""

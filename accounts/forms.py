@@ -1,0 +1,99 @@
+"""Shape checks for account forms; business rules come back from services as DomainError."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
+
+from accounts.models import Role
+from accounts.passwords import MAX_LENGTH, MIN_LENGTH
+
+
+def no_control_chars(form, field) -> None:
+    if field.data and any(ord(ch) < 32 or ord(ch) == 127 for ch in field.data):
+        raise ValidationError("Remove line breaks and other invisible characters.")
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+EMAIL = [DataRequired("Enter your email address."), Length(max=254), Email("Enter a valid email address.")]
+NAME = [DataRequired("Enter your name."), Length(max=120, message="Use at most 120 characters."), no_control_chars]
+NEW_PASSWORD = [
+    DataRequired("Choose a password."),
+    Length(min=MIN_LENGTH, max=MAX_LENGTH, message=f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."),
+]
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("Full name", validators=NAME, filters=[strip])
+    email = EmailField("Email", validators=EMAIL, filters=[strip])
+    password = PasswordField("Password", validators=NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat password", validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")]
+    )
+    submit = SubmitField("Create account")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)], filters=[strip])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)])
+    remember = BooleanField("Keep me logged in on this device for 14 days")
+    next = HiddenField(validators=[Optional(), Length(max=2048)])
+    submit = SubmitField("Log in")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=EMAIL, filters=[strip])
+    submit = SubmitField("Send reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
+    )
+    submit = SubmitField("Set new password")
+
+
+class ProfileForm(FlaskForm):
+    name = StringField("Name shown on the site", validators=NAME, filters=[strip])
+    legal_name = StringField(
+        "Legal name printed on certificates",
+        validators=[DataRequired("Enter your legal name."), Length(max=120, message="Use at most 120 characters."), no_control_chars],
+        filters=[strip],
+        description="Write it exactly as it should appear on your certificates, e.g. with accents.",
+    )
+    submit = SubmitField("Save profile")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)])
+    password = PasswordField("New password", validators=NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
+    )
+    submit = SubmitField("Change password")
+
+
+class ConfirmForm(FlaskForm):
+    """A button-only form (logout, logout everywhere, activate): CSRF is the point."""
+
+    submit = SubmitField("Confirm")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=[(r.value, r.label) for r in Role], validators=[DataRequired()])
+    submit = SubmitField("Change role")
+
+
+class UserSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form changes nothing
+
+    q = StringField("Search by name or email", validators=[Optional(), Length(max=100)], filters=[strip])
+    role = SelectField("Role", choices=[("", "Any role")] + [(r.value, r.label) for r in Role], validators=[Optional()])

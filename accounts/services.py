@@ -1,0 +1,269 @@
+"""Account rules. Services flush, never commit: the caller (a view or CLI command) commits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from accounts import passwords
+from accounts.models import PasswordResetToken, Role, User
+from accounts.permissions import can_change_account
+from core.errors import DomainError
+from core.extensions import db
+
+RESET_SALT = "password-reset"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def load_session_user(session_id: str) -> User | None:
+    """Flask-Login loader: "<id>:<session_version>"; a stale version or inactive user is refused."""
+    try:
+        raw_id, raw_version = session_id.split(":", 1)
+        user_id, version = int(raw_id), int(raw_version)
+    except (ValueError, AttributeError):
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.session_version != version:
+        return None
+    return user
+
+
+def register_user(*, email: str, name: str, password: str, now: datetime, role: Role = Role.LEARNER) -> User:
+    """Create an account. Raises DomainError (weak password, email taken). Caller commits."""
+    email = normalize_email(email)
+    name = name.strip()
+    problem = passwords.password_problem(password, email=email, name=name)
+    if problem:
+        raise DomainError(problem, field="password")
+    user = User(
+        email=email,
+        name=name,
+        legal_name=name,
+        role=role,
+        password_hash=passwords.hash_password(password),
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(
+            "We could not create an account with those details. If you already have one, "
+            "log in or reset your password.",
+            field="email",
+        ) from None
+    return user
+
+
+def authenticate(*, email: str, password: str, now: datetime) -> User | None:
+    """Return the active user for these credentials or None (same time either way).
+
+    Rehashes the password when argon2 parameters changed. Caller commits.
+    """
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    ok = passwords.verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    user.last_login_at = now
+    db.session.flush()
+    return user
+
+
+def update_profile(user: User, *, name: str, legal_name: str, now: datetime) -> User:
+    """Change display and legal names. Caller commits."""
+    user.name = name.strip()
+    user.legal_name = legal_name.strip()
+    user.updated_at = now
+    db.session.flush()
+    return user
+
+
+def change_password(user: User, *, current: str, new: str, now: datetime) -> None:
+    """Replace the password and invalidate every other session. Raises DomainError. Caller commits."""
+    if not passwords.verify_password(user.password_hash, current):
+        raise DomainError("Your current password is not correct.", field="current_password")
+    _set_password(user, new, now)
+
+
+def _set_password(user: User, new: str, now: datetime) -> None:
+    problem = passwords.password_problem(new, email=user.email, name=user.name)
+    if problem:
+        raise DomainError(problem, field="password")
+    user.password_hash = passwords.hash_password(new)
+    user.updated_at = now
+    _bump_session_version(user)
+    # any reset link still out there stops working once the password changes
+    db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    db.session.flush()
+
+
+def _bump_session_version(user: User) -> None:
+    # an atomic increment, so two racing changes cannot both keep an old session alive
+    db.session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
+    db.session.refresh(user, ["session_version"])
+
+
+def logout_everywhere(user: User) -> None:
+    """Invalidate all of the user's sessions and remember-me cookies. Caller commits."""
+    _bump_session_version(user)
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=RESET_SALT)
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    user: User
+    token: str
+
+
+def request_password_reset(*, email: str, now: datetime, secret_key: str, max_age: int) -> ResetRequest | None:
+    """Create a signed single-use reset token for an active account, or None for unknown emails.
+
+    The caller shows the same message either way and mails the link after commit.
+    """
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None or not user.active:
+        return None
+    raw = secrets.token_urlsafe(32)  # 256 random bits; only its hash is stored
+    db.session.add(
+        PasswordResetToken(
+            user_id=user.id,
+            token_hash=_hash_token(raw),
+            created_at=now,
+            expires_at=now + timedelta(seconds=max_age),
+        )
+    )
+    db.session.flush()
+    return ResetRequest(user=user, token=_serializer(secret_key).dumps(raw))
+
+
+def _token_row(token: str, *, now: datetime, secret_key: str, max_age: int) -> PasswordResetToken:
+    try:
+        raw = _serializer(secret_key).loads(token, max_age=max_age)
+    except BadSignature:
+        raise DomainError("This reset link is invalid or has expired. Please request a new one.") from None
+    row = db.session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash_token(str(raw))))
+    if row is None or row.used_at is not None or row.expires_at <= now or not row.user.active:
+        raise DomainError("This reset link is invalid, expired or already used. Please request a new one.")
+    return row
+
+
+def check_reset_token(token: str, *, now: datetime, secret_key: str, max_age: int) -> User:
+    """Return the user a valid, unused reset token belongs to. Raises DomainError."""
+    return _token_row(token, now=now, secret_key=secret_key, max_age=max_age).user
+
+
+def reset_password(token: str, *, new: str, now: datetime, secret_key: str, max_age: int) -> User:
+    """Use a reset token exactly once to set a new password. Raises DomainError. Caller commits."""
+    row = _token_row(token, now=now, secret_key=secret_key, max_age=max_age)
+    problem = passwords.password_problem(new, email=row.user.email, name=row.user.name)
+    if problem:
+        raise DomainError(problem, field="password")
+    # conditional update: of two racing uses, only one sees rowcount 1
+    claimed = db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        raise DomainError("This reset link has already been used. Please request a new one.")
+    _set_password(row.user, new, now)
+    return row.user
+
+
+def search_users(query: str | None, *, role: Role | None = None):
+    """A select() of users matching words in name or email, newest first."""
+    stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
+    if query:
+        like = f"%{query.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(User.name).like(like), User.email.like(like)))
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    return stmt
+
+
+def _admin_count() -> int:
+    return db.session.scalar(select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))) or 0
+
+
+def change_role(actor: User, target: User, role: Role, *, now: datetime) -> bool:
+    """Set ``target``'s role. Returns False when nothing changed. Raises DomainError. Caller commits."""
+    if not can_change_account(actor, target):
+        raise DomainError("You cannot change your own role. Ask another admin.")
+    if target.role is role:
+        return False
+    target.role = role
+    target.updated_at = now
+    # a role change takes effect at once in every session of that user
+    _bump_session_version(target)
+    return True
+
+
+def set_active(actor: User, target: User, active: bool, *, now: datetime) -> bool:
+    """Deactivate (logging the user out everywhere) or reactivate. Returns False if unchanged."""
+    if not can_change_account(actor, target):
+        raise DomainError("You cannot deactivate your own account. Ask another admin.")
+    if target.active is active:
+        return False
+    target.active = active
+    target.updated_at = now
+    _bump_session_version(target)
+    return True
+
+
+def create_or_promote_admin(*, email: str, name: str | None, password: str | None, now: datetime) -> tuple[User, bool]:
+    """CLI: create an admin, or promote an existing account. Returns (user, created). Caller commits."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is not None:
+        if user.role is not Role.ADMIN:
+            user.role = Role.ADMIN
+            user.updated_at = now
+            _bump_session_version(user)
+        return user, False
+    if not name or not password:
+        raise DomainError("A new admin needs a name and a password.")
+    return register_user(email=email, name=name, password=password, now=now, role=Role.ADMIN), True
+
+
+DEMO_ACCOUNTS = (
+    ("learner@example.org", "Dana Learner", Role.LEARNER),
+    ("employer@example.org", "Evan Employer", Role.EMPLOYER),
+    ("admin@example.org", "Ada Admin", Role.ADMIN),
+)
+
+
+def seed_demo_users(*, now: datetime) -> list[tuple[User, str]]:
+    """Create the three demo accounts that do not exist yet with random passwords.
+
+    Returns only newly created accounts with their passwords, so they are shown once.
+    """
+    created = []
+    for email, name, role in DEMO_ACCOUNTS:
+        if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+            continue
+        password = "-".join(secrets.token_hex(3) for _ in range(4))
+        created.append((register_user(email=email, name=name, password=password, now=now, role=role), password))
+    return created

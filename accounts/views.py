@@ -1,0 +1,262 @@
+"""Account pages and user administration. Views: load → authorize → validate → service → commit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from accounts import services
+from accounts.forms import (
+    ChangePasswordForm,
+    ConfirmForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ProfileForm,
+    RegisterForm,
+    ResetPasswordForm,
+    RoleForm,
+    UserSearchForm,
+)
+from accounts.models import Role, User
+from accounts.redirects import safe_next
+from core.database import utcnow
+from core.errors import DomainError, form_error
+from core.extensions import db, limiter
+from core.mail import send_mail
+from core.permissions import roles_required
+
+bp = Blueprint("accounts", __name__)
+admin_bp = Blueprint("admin_users", __name__, url_prefix="/admin/users", cli_group="users")
+
+
+def _limit(key: str):
+    return limiter.limit(lambda: current_app.config[key], methods=["POST"])
+
+
+def _login(user: User, remember: bool) -> None:
+    session.clear()  # no session data survives a change of identity
+    login_user(user, remember=remember)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@_limit("RATELIMIT_REGISTER")
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("core.index"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = services.register_user(
+                email=form.email.data, name=form.name.data, password=form.password.data, now=utcnow()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            _login(user, remember=False)
+            flash(f"Welcome, {user.name}! Your account is ready.", "success")
+            return redirect(url_for("core.index"))
+    return render_template("accounts/register.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@_limit("RATELIMIT_LOGIN")
+def login():
+    next_url = safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("core.index"))
+    form = LoginForm(next=next_url)
+    if form.validate_on_submit():
+        user = services.authenticate(email=form.email.data, password=form.password.data, now=utcnow())
+        if user is None:
+            db.session.rollback()
+            form.form_errors.append("That email and password do not match an active account.")
+        else:
+            db.session.commit()
+            _login(user, remember=form.remember.data)
+            flash(f"Welcome back, {user.name}.", "success")
+            return redirect(safe_next(form.next.data) or url_for("core.index"))
+    return render_template("accounts/login.html", form=form), 422 if form.errors or form.form_errors else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    logout_user()
+    session.clear()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("core.index"))
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@_limit("RATELIMIT_RESET")
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        cfg = current_app.config
+        reset = services.request_password_reset(
+            email=form.email.data, now=utcnow(), secret_key=cfg["SECRET_KEY"], max_age=cfg["PASSWORD_RESET_MAX_AGE"]
+        )
+        db.session.commit()
+        if reset is not None:
+            link = url_for("accounts.reset_password", token=reset.token, _external=True)
+            body = render_template("accounts/email/reset.txt", user=reset.user, link=link,
+                                   minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60)
+            try:
+                send_mail(reset.user.email, "Reset your AI Workforce Academy password", body)
+            except OSError:
+                current_app.logger.exception("could not send the password reset mail")
+        # the same answer for known and unknown emails
+        flash("If an account uses that email, we have sent it a link to reset the password. "
+              "The link works once, for one hour.", "info")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot_password.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@_limit("RATELIMIT_RESET")
+def reset_password(token: str):
+    cfg = current_app.config
+    args = {"now": utcnow(), "secret_key": cfg["SECRET_KEY"], "max_age": cfg["PASSWORD_RESET_MAX_AGE"]}
+    try:
+        services.check_reset_token(token, **args)
+    except DomainError as error:
+        return render_template("accounts/reset_invalid.html", message=error.message), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = services.reset_password(token, new=form.password.data, **args)
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash(f"Your password has been changed, {user.name}. Please log in with the new one.", "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset_password.html", form=form), 422 if form.errors or form.form_errors else 200
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def profile():
+    form = ProfileForm(obj=current_user)
+    password_form = ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        services.update_profile(current_user, name=form.name.data, legal_name=form.legal_name.data, now=utcnow())
+        db.session.commit()
+        flash("Your profile has been saved.", "success")
+        return redirect(url_for("accounts.profile"))
+    return _profile_page(form, password_form)
+
+
+def _profile_page(form, password_form):
+    status = 422 if form.errors or password_form.errors or password_form.form_errors else 200
+    return render_template(
+        "accounts/profile.html", form=form, password_form=password_form, confirm_form=ConfirmForm()
+    ), status
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    password_form = ChangePasswordForm(prefix="pw")
+    if password_form.validate_on_submit():
+        remember = bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
+        try:
+            services.change_password(
+                current_user, current=password_form.current_password.data, new=password_form.password.data, now=utcnow()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form_error(password_form, error)
+        else:
+            user = current_user._get_current_object()
+            db.session.commit()
+            _login(user, remember=remember)  # this session continues; all others end
+            flash("Your password has been changed. Other devices have been logged out.", "success")
+            return redirect(url_for("accounts.profile"))
+    return _profile_page(ProfileForm(obj=current_user), password_form)
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.logout_everywhere(current_user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You have been logged out on every device.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+# ---- user administration -------------------------------------------------------------
+
+
+@admin_bp.get("/")
+@roles_required(Role.ADMIN.value)
+def list_users():
+    search = UserSearchForm(request.args)
+    role = Role(search.role.data) if search.validate() and search.role.data else None
+    stmt = services.search_users(search.q.data if not search.q.errors else None, role=role)
+    page = db.paginate(stmt, per_page=25, max_per_page=100, error_out=False)
+    return render_template("admin/users.html", search=search, page=page, role_form=RoleForm(), confirm_form=ConfirmForm())
+
+
+@admin_bp.post("/<int:user_id>/role")
+@roles_required(Role.ADMIN.value)
+def change_role(user_id: int):
+    target = db.get_or_404(User, user_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose one of the listed roles.", "error")
+        return redirect(url_for("admin_users.list_users")), 303
+    try:
+        changed = services.change_role(current_user, target, Role(form.role.data), now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin_users.list_users")), 303
+    db.session.commit()
+    if changed:
+        flash(f"{target.name} is now {target.role.label.lower()}.", "success")
+    return redirect(url_for("admin_users.list_users", q=target.email)), 303
+
+
+def _set_active(user_id: int, active: bool):
+    target = db.get_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        changed = services.set_active(current_user, target, active, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin_users.list_users")), 303
+    db.session.commit()
+    if changed:
+        state = "reactivated" if active else "deactivated and logged out everywhere"
+        flash(f"{target.name}'s account has been {state}.", "success")
+    return redirect(url_for("admin_users.list_users", q=target.email)), 303
+
+
+@admin_bp.post("/<int:user_id>/deactivate")
+@roles_required(Role.ADMIN.value)
+def deactivate(user_id: int):
+    return _set_active(user_id, False)
+
+
+@admin_bp.post("/<int:user_id>/reactivate")
+@roles_required(Role.ADMIN.value)
+def reactivate(user_id: int):
+    return _set_active(user_id, True)
+
+
+from accounts import cli  # noqa: E402,F401  (registers `flask users ...` on admin_bp)

@@ -1,0 +1,87 @@
+"""The application factory: wiring only, no domain rules, no side effects."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, redirect, request, url_for
+
+from core.config import load_config
+from core.errors import register_error_handlers, wants_json
+from core.extensions import csrf, db, limiter, login_manager, migrate
+from core.security import register_security_headers
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults → instance/config.py → FLASK_* environment → ``config``.
+
+    Never creates tables, migrates, prompts or touches the network.
+    Raises core.config.ConfigError when the configuration is unsafe.
+    """
+    app = Flask(
+        __name__.split(".")[0],
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    load_config(app, config)
+    if not app.logger.handlers or app.config["APP_ENV"] == "development":
+        logging.basicConfig(level=logging.INFO)
+        app.logger.setLevel(logging.INFO)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir(app), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _init_login(app)
+
+    register_error_handlers(app)
+    register_security_headers(app)
+    _register_blueprints(app)
+    return app
+
+
+def _migrations_dir(app: Flask) -> str:
+    import os
+
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+
+
+def _init_login(app: Flask) -> None:
+    from accounts.services import load_session_user
+
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(load_session_user)
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        if wants_json():
+            from flask import jsonify
+
+            return jsonify(error="Please log in", status=401), 401
+        from flask import flash
+
+        flash("Please log in to continue.", "info")
+        target = request.full_path if request.method == "GET" else None
+        if target and target.endswith("?"):
+            target = target[:-1]
+        return redirect(url_for("accounts.login", next=target))
+
+
+def _register_blueprints(app: Flask) -> None:
+    from accounts.permissions import can_manage_users
+    from accounts.views import admin_bp, bp as accounts_bp
+    from core.views import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
+    app.jinja_env.globals.update(
+        can_manage_users=can_manage_users,
+        issuer_name=lambda: app.config["ISSUER_NAME"],
+    )

@@ -1,0 +1,86 @@
+"""Configuration: defaults, then instance/config.py, then FLASK_* environment, then the test mapping."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    "APP_ENV": "production",  # development | test | production
+    "SECRET_KEY": None,
+    "SQLALCHEMY_DATABASE_URI": None,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": None,  # None: secure in production, plain HTTP allowed in dev/test
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SECURE": None,
+    "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
+    "PERMANENT_SESSION_LIFETIME": 14 * 24 * 3600,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_LOGIN": "10 per minute; 50 per hour",
+    "RATELIMIT_REGISTER": "10 per hour",
+    "RATELIMIT_RESET": "5 per 15 minutes",
+    "PASSWORD_RESET_MAX_AGE": 3600,
+    "ISSUER_NAME": "AI Workforce Academy",
+    "ISSUER_URL": "http://127.0.0.1:5000",
+    "MAIL_BACKEND": "outbox",  # outbox | smtp
+    "MAIL_OUTBOX_DIR": None,
+    "MAIL_DEFAULT_SENDER": "AI Workforce Academy <no-reply@academy.local>",
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 587,
+    "MAIL_USE_TLS": True,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+}
+
+WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "please-change"}
+
+
+class ConfigError(RuntimeError):
+    """The app refuses to start with this configuration."""
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("FLASK")
+    if os.environ.get("DATABASE_URL") and not os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    env = app.config["APP_ENV"]
+    if env not in {"development", "test", "production"}:
+        raise ConfigError(f"APP_ENV must be development, test or production, not {env!r}")
+    for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if app.config[key] is None:
+            # plain-HTTP loopback in development: secure-only cookies would never come back
+            app.config[key] = env == "production"
+    if env in {"development", "test"}:
+        if not app.config["SQLALCHEMY_DATABASE_URI"]:
+            app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "academy.db")
+    secret = app.config.get("SECRET_KEY") or ""
+    if env != "test" and (secret in WEAK_SECRETS or len(secret) < 32):
+        raise ConfigError(
+            "SECRET_KEY is missing or weak: set FLASK_SECRET_KEY to 32+ random characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if env == "test" and not secret:
+        raise ConfigError("tests must pass a SECRET_KEY in the config mapping")
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        raise ConfigError("set FLASK_SQLALCHEMY_DATABASE_URI (or DATABASE_URL) to the database URL")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):
+        uri = "postgresql://" + uri[len("postgres://"):]
+    if uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri[len("postgresql://"):]
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}

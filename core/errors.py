@@ -1,0 +1,75 @@
+"""DomainError and the error pages (HTML for people, JSON for API clients)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from core.extensions import db
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken; the message is safe to show the user."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Please go back and try again."),
+    401: ("Please log in", "You need to log in to see this page."),
+    403: ("Not allowed", "Your account does not have permission to do that."),
+    404: ("Page not found", "We could not find that page. Check the address or go back to the home page."),
+    405: ("Not allowed", "That action is not available on this page."),
+    413: ("Too large", "What you sent is larger than we accept. Please send something smaller."),
+    429: ("Too many requests", "You have tried that too many times. Please wait a minute and try again."),
+    500: ("Something went wrong", "Sorry, something went wrong on our side. Nothing was saved; please try again."),
+    503: ("Temporarily unavailable", "The service is briefly unavailable. Please try again in a moment."),
+}
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def _render(code: int, detail: str | None = None):
+    title, message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    if detail:
+        message = detail
+    if wants_json():
+        return jsonify(error=title, message=message, status=code), code
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return _render(400, "Your form expired or was sent from another site. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        if error.code >= 500:
+            db.session.rollback()
+        return _render(error.code)
+
+    @app.errorhandler(InternalServerError)
+    def server_error(error: InternalServerError):
+        db.session.rollback()
+        return _render(500)
+
+
+def form_error(form, error: DomainError) -> None:
+    """Show a service's DomainError next to the field it concerns (or at the top of the form)."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message] if isinstance(field.errors, list) else [error.message]
+    else:
+        form.form_errors.append(error.message)

@@ -1,0 +1,1 @@
+"""Catalog, course structure, enrollment, progress, quizzes, authoring."""

@@ -1,0 +1,1 @@
+"""Plan goals, skills, occupations; the framework data file; skills profile."""
