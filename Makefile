@@ -31,7 +31,7 @@ run: dev-setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check core accounts tests
+	$(BIN)/ruff format --check .
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import current_app
 
@@ -22,7 +24,7 @@ def create_admin(email: str, name: str | None, password_stdin: bool) -> None:
     if services.normalize_email(email) and not _exists(email):
         name = name or click.prompt("Full name")
         if password_stdin:
-            password = click.get_text_stream("stdin").readline().rstrip("\n")
+            password = sys.stdin.readline().rstrip("\n")
         else:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

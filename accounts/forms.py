@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 from accounts.models import Role
@@ -32,13 +41,16 @@ class RegisterForm(FlaskForm):
     email = EmailField("Email", validators=EMAIL, filters=[strip])
     password = PasswordField("Password", validators=NEW_PASSWORD)
     confirm = PasswordField(
-        "Repeat password", validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")]
+        "Repeat password",
+        validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
     )
     submit = SubmitField("Create account")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)], filters=[strip])
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address."), Length(max=254)], filters=[strip]
+    )
     password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)])
     remember = BooleanField("Keep me logged in on this device for 14 days")
     next = HiddenField(validators=[Optional(), Length(max=2048)])
@@ -63,7 +75,11 @@ class ProfileForm(FlaskForm):
     name = StringField("Name shown on the site", validators=NAME, filters=[strip])
     legal_name = StringField(
         "Legal name printed on certificates",
-        validators=[DataRequired("Enter your legal name."), Length(max=120, message="Use at most 120 characters."), no_control_chars],
+        validators=[
+            DataRequired("Enter your legal name."),
+            Length(max=120, message="Use at most 120 characters."),
+            no_control_chars,
+        ],
         filters=[strip],
         description="Write it exactly as it should appear on your certificates, e.g. with accents.",
     )
@@ -71,7 +87,9 @@ class ProfileForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)]
+    )
     password = PasswordField("New password", validators=NEW_PASSWORD)
     confirm = PasswordField(
         "Repeat new password",
@@ -87,7 +105,7 @@ class ConfirmForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(r.value, r.label) for r in Role], validators=[DataRequired()])
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.label) for r in Role], validators=[DataRequired()])
     submit = SubmitField("Change role")
 
 
@@ -96,4 +114,8 @@ class UserSearchForm(FlaskForm):
         csrf = False  # a GET search form changes nothing
 
     q = StringField("Search by name or email", validators=[Optional(), Length(max=100)], filters=[strip])
-    role = SelectField("Role", choices=[("", "Any role")] + [(r.value, r.label) for r in Role], validators=[Optional()])
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice("", "Any role")] + [SelectChoice(r.value, r.label) for r in Role],
+        validators=[Optional()],
+    )

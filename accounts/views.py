@@ -104,15 +104,19 @@ def forgot_password():
         db.session.commit()
         if reset is not None:
             link = url_for("accounts.reset_password", token=reset.token, _external=True)
-            body = render_template("accounts/email/reset.txt", user=reset.user, link=link,
-                                   minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60)
+            body = render_template(
+                "accounts/email/reset.txt", user=reset.user, link=link, minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60
+            )
             try:
                 send_mail(reset.user.email, "Reset your AI Workforce Academy password", body)
             except OSError:
                 current_app.logger.exception("could not send the password reset mail")
         # the same answer for known and unknown emails
-        flash("If an account uses that email, we have sent it a link to reset the password. "
-              "The link works once, for one hour.", "info")
+        flash(
+            "If an account uses that email, we have sent it a link to reset the password. "
+            "The link works once, for one hour.",
+            "info",
+        )
         return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot_password.html", form=form), 422 if form.errors else 200
 
@@ -207,7 +211,9 @@ def list_users():
     role = Role(search.role.data) if search.validate() and search.role.data else None
     stmt = services.search_users(search.q.data if not search.q.errors else None, role=role)
     page = db.paginate(stmt, per_page=25, max_per_page=100, error_out=False)
-    return render_template("admin/users.html", search=search, page=page, role_form=RoleForm(), confirm_form=ConfirmForm())
+    return render_template(
+        "admin/users.html", search=search, page=page, role_form=RoleForm(), confirm_form=ConfirmForm()
+    )
 
 
 @admin_bp.post("/<int:user_id>/role")

@@ -75,7 +75,8 @@ def _init_login(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from accounts.permissions import can_manage_users
-    from accounts.views import admin_bp, bp as accounts_bp
+    from accounts.views import admin_bp
+    from accounts.views import bp as accounts_bp
     from core.views import bp as core_bp
 
     app.register_blueprint(core_bp)

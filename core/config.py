@@ -63,9 +63,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         if app.config[key] is None:
             # plain-HTTP loopback in development: secure-only cookies would never come back
             app.config[key] = env == "production"
-    if env in {"development", "test"}:
-        if not app.config["SQLALCHEMY_DATABASE_URI"]:
-            app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "academy.db")
+    if env in {"development", "test"} and not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "academy.db")
     secret = app.config.get("SECRET_KEY") or ""
     if env != "test" and (secret in WEAK_SECRETS or len(secret) < 32):
         raise ConfigError(
@@ -78,9 +77,9 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         raise ConfigError("set FLASK_SQLALCHEMY_DATABASE_URI (or DATABASE_URL) to the database URL")
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("postgres://"):
-        uri = "postgresql://" + uri[len("postgres://"):]
+        uri = "postgresql://" + uri[len("postgres://") :]
     if uri.startswith("postgresql://"):
-        uri = "postgresql+psycopg://" + uri[len("postgresql://"):]
+        uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     if uri.startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}

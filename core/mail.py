@@ -24,7 +24,7 @@ def send_mail(to: str, subject: str, body: str) -> None:
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="academy.local")
-    msg.set_content(body)
+    msg.set_content(body, cte="8bit")  # readable links; lines stay far below 998 octets
 
     if cfg["MAIL_BACKEND"] == "smtp":
         context = ssl.create_default_context()

@@ -1,0 +1,104 @@
+"""Fixtures: one migrated database per session (SQLite temp file, or TEST_DATABASE_URL), emptied after each test."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import text
+
+from core import create_app
+from core.extensions import db, limiter
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def test_config(tmp_path_factory, database_url: str) -> dict:
+    return {
+        "APP_ENV": "test",
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
+        "SERVER_NAME": "localhost",
+    }
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, database_url) -> Iterator[Flask]:
+    app = create_app(test_config(tmp_path_factory, database_url))
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            # a reused TEST_DATABASE_URL may hold an older schema
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        else:
+            downgrade(revision="base")
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean(app: Flask) -> Iterator[None]:
+    limiter.reset()
+    yield
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+    for path in os.listdir(app.config["MAIL_OUTBOX_DIR"]):
+        os.unlink(os.path.join(app.config["MAIL_OUTBOX_DIR"], path))
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+class Client(FlaskClient):
+    """A test client that fills in the CSRF token from a real page, as a browser would.
+
+    Each request runs in an empty contextvars.Context, so it gets its own app context
+    (its own ``g`` and database session) even while the test holds one open, exactly
+    as separate HTTP requests would.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+    def csrf_token(self, page: str = "/login") -> str:
+        html = self.get(page).get_data(as_text=True)
+        match = CSRF_RE.search(html)
+        assert match, f"no CSRF token on {page}"
+        return match.group(1) or match.group(2)
+
+    def submit(self, url: str, data: dict | None = None, *, page: str | None = None, **kwargs):
+        payload = {"csrf_token": self.csrf_token(page or url), **(data or {})}
+        return self.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> Client:
+    app.test_client_class = Client
+    return app.test_client()
+
+
+@pytest.fixture
+def other_client(app: Flask) -> Client:
+    app.test_client_class = Client
+    return app.test_client()

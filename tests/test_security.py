@@ -1,0 +1,221 @@
+"""CSRF, security headers, request size, rate limits, the `next` helper, and the authorization walk."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from accounts.models import Role, User
+from accounts.redirects import safe_next
+from core.extensions import db
+from tests.factories import login, make_user
+
+# endpoints anyone may use without logging in
+PUBLIC = {
+    "static",
+    "core.index",
+    "core.health",
+    "accounts.login",
+    "accounts.register",
+    "accounts.forgot_password",
+    "accounts.reset_password",
+}
+
+
+def test_post_without_csrf_token_is_refused_and_writes_nothing(client, ctx):
+    response = client.post(
+        "/register",
+        data={
+            "name": "Eve",
+            "email": "eve@example.org",
+            "password": "violet tractor umbrella",
+            "confirm": "violet tractor umbrella",
+        },
+    )
+    assert response.status_code == 400
+    assert "form expired" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_post_with_a_forged_csrf_token_is_refused(client, ctx):
+    make_user(email="dana@example.org")
+    response = client.post("/login", data={"csrf_token": "forged", "email": "dana@example.org", "password": "x" * 12})
+    assert response.status_code == 400
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/login", "/does-not-exist", "/static/css/app.css"):
+        with client.get(path) as response:
+            headers = response.headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert "Strict-Transport-Security" not in headers
+
+
+def test_hsts_when_served_over_https(client):
+    response = client.get("/", base_url="https://localhost")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_templates_have_no_inline_script_or_style(client):
+    html = client.get("/register").get_data(as_text=True)
+    assert "<script" not in html
+    assert " style=" not in html and "<style" not in html
+
+
+def test_ten_megabyte_body_is_refused_with_413_and_writes_nothing(client, ctx):
+    token = client.csrf_token("/register")
+    big = "x" * (10 * 1024 * 1024)
+    response = client.post(
+        "/register",
+        data={
+            "csrf_token": token,
+            "name": big,
+            "email": "big@example.org",
+            "password": "violet tractor umbrella",
+            "confirm": "violet tractor umbrella",
+        },
+    )
+    assert response.status_code == 413
+    assert "larger than we accept" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_login_is_rate_limited(client, ctx):
+    make_user(email="dana@example.org")
+    token = client.csrf_token("/login")
+    statuses = [
+        client.post(
+            "/login", data={"csrf_token": token, "email": "dana@example.org", "password": "wrong password!"}
+        ).status_code
+        for _ in range(12)
+    ]
+    assert statuses[:10] == [422] * 10
+    assert statuses[10] == 429
+    assert "too many times" in client.post("/login", data={"csrf_token": token}).get_data(as_text=True)
+
+
+def test_password_reset_is_rate_limited(client, ctx):
+    token = client.csrf_token("/forgot-password")
+    statuses = [
+        client.post("/forgot-password", data={"csrf_token": token, "email": "x@example.org"}).status_code
+        for _ in range(6)
+    ]
+    assert statuses[:5] == [302] * 5
+    assert statuses[5] == 429
+
+
+HOSTILE_NEXT = [
+    "//evil.example",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/%09/evil.example",
+    "/%2F/evil.example",
+    "/%5Cevil.example",
+    "https://evil.example/",
+    "http:/evil.example",
+    "javascript:alert(1)",
+    "data:text/html,hi",
+    "evil.example",
+    "/path\r\nSet-Cookie: x=1",
+    "/\x00",
+    "/%0d%0aLocation: x",
+    " /account",
+    "",
+    None,
+    "/" + "a" * 3000,
+    "/\t/evil.example",
+    "/%20/evil.example",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_safe_next_refuses_hostile_targets(target):
+    assert safe_next(target) is None
+
+
+@pytest.mark.parametrize("target", ["/", "/account", "/courses/ai-literacy?page=2", "/a/b#frag", "/search?q=a%20b"])
+def test_safe_next_keeps_same_site_paths(target):
+    assert safe_next(target) == target
+
+
+def _url_for_rule(rule) -> str:
+    values = {}
+    for arg in rule.arguments:
+        converter = rule._converters[arg].__class__.__name__
+        values[arg] = 1 if converter == "IntegerConverter" else "x"
+    return rule.build(values, append_unknown=False)[1]
+
+
+def _protected_rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC:
+            continue
+        method = "GET" if "GET" in rule.methods else "POST"
+        yield rule, method
+
+
+def test_every_non_public_endpoint_refuses_anonymous_users(app, client):
+    rules = list(_protected_rules(app))
+    assert len(rules) >= 7
+    token = client.csrf_token("/login")
+    for rule, method in rules:
+        url = _url_for_rule(rule)
+        response = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+        assert response.status_code == 302, (rule.endpoint, response.status_code)
+        assert response.headers["Location"].startswith("/login"), rule.endpoint
+        json_response = client.open(
+            url,
+            method=method,
+            headers={"Accept": "application/json"},
+            data={"csrf_token": token} if method == "POST" else None,
+        )
+        assert json_response.status_code == 401, rule.endpoint
+        assert json_response.is_json
+
+
+@pytest.mark.parametrize("role", [Role.LEARNER, Role.EMPLOYER])
+def test_admin_endpoints_refuse_learners_and_employers(app, client, ctx, role):
+    make_user(email="someone@example.org", role=role)
+    login(client, "someone@example.org")
+    token = client.csrf_token("/account")
+    admin_rules = [(r, m) for r, m in _protected_rules(app) if r.rule.startswith("/admin")]
+    assert admin_rules
+    for rule, method in admin_rules:
+        response = client.open(
+            _url_for_rule(rule), method=method, data={"csrf_token": token} if method == "POST" else None
+        )
+        assert response.status_code == 403, rule.endpoint
+        assert "does not have permission" in response.get_data(as_text=True)
+
+
+def test_error_pages_are_friendly(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "We could not find that page" in response.get_data(as_text=True)
+    assert client.get("/no/such/page", headers={"Accept": "application/json"}).json["status"] == 404
+    assert client.delete("/login").status_code == 405
+
+
+def test_server_error_page_rolls_back_and_hides_details(app, ctx):
+    from core import create_app
+
+    other = create_app({k: app.config[k] for k in ("APP_ENV", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI")})
+
+    @other.get("/__boom")
+    def boom():
+        db.session.add(User(email="half@example.org", name="Half", legal_name="Half", password_hash="x"))
+        db.session.flush()
+        raise RuntimeError("secret internal detail")
+
+    response = other.test_client().get("/__boom")
+    with other.app_context():
+        db.engine.dispose()
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "Nothing was saved" in body and "secret internal detail" not in body
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
