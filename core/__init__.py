@@ -78,10 +78,14 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.views import admin_bp
     from accounts.views import bp as accounts_bp
     from core.views import bp as core_bp
+    from courses.views import bp as courses_bp
+    from skills.views import bp as skills_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(skills_bp)
+    app.register_blueprint(courses_bp)
     app.jinja_env.globals.update(
         can_manage_users=can_manage_users,
         issuer_name=lambda: app.config["ISSUER_NAME"],

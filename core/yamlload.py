@@ -1,0 +1,88 @@
+"""Safe YAML loading that remembers line numbers, so data-file errors can name the line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class LineDict(dict):
+    """A mapping from a YAML file that knows the line it started on (1-based)."""
+
+    line: int = 0
+
+
+class LineList(list):
+    line: int = 0
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        result[key] = loader.construct_object(value_node, deep=True)
+    return result
+
+
+def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+
+
+class YamlError(ValueError):
+    """The text is not valid YAML; the message names the line."""
+
+
+def load(text: str, *, source: str = "file") -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 0
+        raise YamlError(f"{source}, line {line}: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise YamlError(f"{source}: {error}") from None
+
+
+def line_of(value: Any, default: int = 0) -> int:
+    return getattr(value, "line", default)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: _Dumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _list(dumper: _Dumper, value: list):
+    # short lists of ids read best on one line: [AIL-01, AIL-02]
+    flow = bool(value) and all(isinstance(v, (str, int)) and len(str(v)) <= 24 for v in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+_Dumper.add_representer(str, _str)
+_Dumper.add_representer(list, _list)
+_Dumper.add_representer(LineDict, _Dumper.represent_dict)
+_Dumper.add_representer(LineList, _list)
+
+
+def dump(data: Any) -> str:
+    """Canonical YAML: key order kept, block style, unicode as is, 100-column folding."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)

@@ -1,0 +1,574 @@
+"""Course bundles as plain files (see courses/catalog/FORMAT.md): validate, import, export.
+
+Import validates the whole bundle first and writes nothing unless all of it is valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from core.errors import DomainError
+from core.extensions import db
+from core.yamlload import YamlError, dump, line_of, load
+from courses.markdown import render
+from courses.models import Choice, Course, CourseStatus, Lesson, Module, Question, QuestionKind, Quiz
+from skills.models import Occupation, PlanGoal, Skill
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_FILE_BYTES = 200_000
+CATALOG_DIR = Path(__file__).with_name("catalog")
+
+
+class CatalogError(DomainError):
+    """A bundle is invalid; ``problems`` lists each problem with its file and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("The course bundle has problems:\n" + "\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class ChoiceSpec:
+    text: str
+    correct: bool
+
+
+@dataclass
+class QuestionSpec:
+    kind: str
+    prompt: str
+    choices: list[ChoiceSpec]
+    explanation: str
+
+
+@dataclass
+class QuizSpec:
+    title: str
+    pass_mark: int
+    max_attempts: int | None
+    cooldown_minutes: int
+    questions: list[QuestionSpec]
+
+
+@dataclass
+class LessonSpec:
+    slug: str
+    title: str
+    minutes: int
+    body: str
+
+
+@dataclass
+class ModuleSpec:
+    slug: str
+    title: str
+    summary: str
+    skills: list[str]
+    goals: list[str]
+    lessons: list[LessonSpec]
+    quiz: QuizSpec | None
+
+
+@dataclass
+class CourseSpec:
+    slug: str
+    title: str
+    summary: str
+    audience: str
+    estimated_minutes: int
+    validity_months: int | None
+    skills: list[str]
+    goals: list[str]
+    occupations: list[str]
+    modules: list[ModuleSpec] = field(default_factory=list)
+
+
+Reader = Callable[[str], str]
+
+
+def folder_reader(folder: Path) -> Reader:
+    root = folder.resolve()
+
+    def read(relative: str) -> str:
+        path = (folder / relative).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError("the path leaves the course folder")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_FILE_BYTES // 1000} kB")
+        return path.read_text(encoding="utf-8")
+
+    return read
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, source: str, node: Any, message: str) -> None:
+        line = line_of(node)
+        self.problems.append(f"{source}, line {line}: {message}" if line else f"{source}: {message}")
+
+    def text(self, source: str, node: dict, key: str, *, max_len: int = 200, required: bool = True) -> str:
+        value = node.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.add(source, node, f"'{key}' is required and must be text")
+            return ""
+        if len(value) > max_len:
+            self.add(source, node, f"'{key}' is longer than {max_len} characters")
+        if any(ord(c) < 32 and c not in "\n\t" for c in value):
+            self.add(source, node, f"'{key}' contains control characters")
+        return value.strip()
+
+    def integer(self, source: str, node: dict, key: str, *, low: int, high: int, nullable: bool = False) -> int | None:
+        value = node.get(key)
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.add(
+                source, node, f"'{key}' must be a whole number from {low} to {high}" + (" or null" if nullable else "")
+            )
+            return None
+        return value
+
+    def slug(self, source: str, node: dict) -> str:
+        value = node.get("slug")
+        if not isinstance(value, str) or not SLUG.match(value) or len(value) > 80:
+            self.add(source, node, "'slug' must be lowercase letters, digits and single hyphens (at most 80)")
+            return ""
+        return value
+
+    def ids(self, source: str, node: dict, key: str, known: set[str]) -> list[str]:
+        value = node.get(key) or []
+        if not isinstance(value, list):
+            self.add(source, node, f"'{key}' must be a list")
+            return []
+        result = []
+        for item in value:
+            item = str(item)
+            if item not in known:
+                self.add(source, node, f"unknown {key[:-1]} id '{item}' (not in the skills framework)")
+            elif item not in result:
+                result.append(item)
+        return result
+
+    def path(self, source: str, node: dict) -> str | None:
+        value = node.get("file")
+        if not isinstance(value, str) or not value:
+            self.add(source, node, "'file' is required")
+            return None
+        pure = PurePosixPath(value)
+        if pure.is_absolute() or ".." in pure.parts or "\\" in value or value.startswith("~"):
+            self.add(source, node, f"'file' must be a path inside the course folder, not '{value}'")
+            return None
+        return value
+
+
+def _known_ids() -> tuple[set[str], set[str], set[str]]:
+    skills = set(db.session.scalars(select(Skill.id).where(Skill.retired_at.is_(None))))
+    goals = set(db.session.scalars(select(PlanGoal.id).where(PlanGoal.retired_at.is_(None))))
+    codes = set(db.session.scalars(select(Occupation.code).where(Occupation.retired_at.is_(None))))
+    return skills, goals, codes
+
+
+def parse_bundle(read: Reader) -> CourseSpec:
+    """Validate a course bundle read through ``read(relative_path)``; raise CatalogError listing every problem."""
+    check = _Checker()
+    skills, goals, codes = _known_ids()
+
+    def read_yaml(name: str) -> Any:
+        try:
+            return load(read(name), source=name)
+        except YamlError as error:
+            check.problems.append(str(error))
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            check.problems.append(f"{name}: cannot read ({error})")
+        return None
+
+    data = read_yaml("course.yaml")
+    if not isinstance(data, dict):
+        if data is not None:
+            check.add("course.yaml", data, "must be a mapping")
+        raise CatalogError(check.problems or ["course.yaml: missing or empty"])
+    src = "course.yaml"
+    course = CourseSpec(
+        slug=check.slug(src, data),
+        title=check.text(src, data, "title"),
+        summary=check.text(src, data, "summary", max_len=2000),
+        audience=check.text(src, data, "audience", max_len=1000),
+        estimated_minutes=check.integer(src, data, "estimated_minutes", low=1, high=10_000) or 0,
+        validity_months=check.integer(src, data, "validity_months", low=1, high=240, nullable=True),
+        skills=check.ids(src, data, "skills", skills),
+        goals=check.ids(src, data, "goals", goals),
+        occupations=check.ids(src, data, "occupations", codes),
+    )
+    modules = data.get("modules")
+    if not isinstance(modules, list) or not modules:
+        check.add(src, data, "'modules' must be a non-empty list")
+        modules = []
+    module_slugs: set[str] = set()
+    for mnode in modules:
+        if not isinstance(mnode, dict):
+            check.add(src, modules, "each module must be a mapping")
+            continue
+        module = ModuleSpec(
+            slug=check.slug(src, mnode),
+            title=check.text(src, mnode, "title"),
+            summary=check.text(src, mnode, "summary", max_len=2000, required=False),
+            skills=check.ids(src, mnode, "skills", skills),
+            goals=check.ids(src, mnode, "goals", goals),
+            lessons=[],
+            quiz=None,
+        )
+        if module.slug in module_slugs:
+            check.add(src, mnode, f"module slug '{module.slug}' is used twice")
+        module_slugs.add(module.slug)
+        lessons = mnode.get("lessons")
+        if not isinstance(lessons, list) or not lessons:
+            check.add(src, mnode, f"module '{module.slug}' needs at least one lesson")
+            lessons = []
+        lesson_slugs: set[str] = set()
+        for lnode in lessons:
+            if not isinstance(lnode, dict):
+                check.add(src, lessons, "each lesson must be a mapping")
+                continue
+            lesson = LessonSpec(
+                slug=check.slug(src, lnode),
+                title=check.text(src, lnode, "title"),
+                minutes=check.integer(src, lnode, "minutes", low=1, high=600) or 0,
+                body="",
+            )
+            if lesson.slug in lesson_slugs:
+                check.add(src, lnode, f"lesson slug '{lesson.slug}' is used twice in module '{module.slug}'")
+            lesson_slugs.add(lesson.slug)
+            path = check.path(src, lnode)
+            if path:
+                try:
+                    lesson.body = read(path)
+                except (OSError, ValueError, UnicodeDecodeError) as error:
+                    check.add(src, lnode, f"lesson file '{path}' cannot be read ({error})")
+                else:
+                    if not lesson.body.strip():
+                        check.add(path, None, "the lesson is empty")
+                    for number, text in enumerate(lesson.body.splitlines(), 1):
+                        if re.search(r"<\s*(script|iframe|object|embed|style)\b", text, re.I):
+                            check.problems.append(
+                                f"{path}, line {number}: raw HTML ({text.strip()[:40]}) is not allowed"
+                            )
+            module.lessons.append(lesson)
+        qnode = mnode.get("quiz")
+        if qnode is not None:
+            module.quiz = _parse_quiz(check, qnode, read_yaml)
+        course.modules.append(module)
+    if check.problems:
+        raise CatalogError(check.problems)
+    return course
+
+
+def _parse_quiz(check: _Checker, qnode: Any, read_yaml: Callable[[str], Any]) -> QuizSpec | None:
+    src = "course.yaml"
+    if not isinstance(qnode, dict):
+        check.add(src, qnode, "'quiz' must be a mapping")
+        return None
+    quiz = QuizSpec(
+        title=check.text(src, qnode, "title"),
+        pass_mark=check.integer(src, qnode, "pass_mark", low=1, high=100) or 0,
+        max_attempts=check.integer(src, qnode, "max_attempts", low=1, high=100, nullable=True),
+        cooldown_minutes=check.integer(src, qnode, "cooldown_minutes", low=0, high=10_080) or 0,
+        questions=[],
+    )
+    path = check.path(src, qnode)
+    if not path:
+        return quiz
+    data = read_yaml(path)
+    if data is None:
+        return quiz
+    questions = data.get("questions") if isinstance(data, dict) else None
+    if not isinstance(questions, list) or not questions:
+        check.add(path, data, "'questions' must be a non-empty list")
+        return quiz
+    for node in questions:
+        if not isinstance(node, dict):
+            check.add(path, questions, "each question must be a mapping")
+            continue
+        kind = node.get("kind")
+        if kind not in {k.value for k in QuestionKind}:
+            check.add(path, node, "'kind' must be single, multiple or true_false")
+        choices = node.get("choices")
+        specs = []
+        if not isinstance(choices, list) or not 2 <= len(choices) <= 8:
+            check.add(path, node, "a question needs 2 to 8 choices")
+            choices = []
+        for cnode in choices:
+            if not isinstance(cnode, dict):
+                check.add(path, choices, "each choice must be a mapping with 'text'")
+                continue
+            correct = cnode.get("correct", False)
+            if not isinstance(correct, bool):
+                check.add(path, cnode, "'correct' must be true or false")
+            specs.append(ChoiceSpec(text=check.text(path, cnode, "text", max_len=1000), correct=correct is True))
+        right = sum(c.correct for c in specs)
+        if kind in {"single", "true_false"} and right != 1:
+            check.add(path, node, f"a {kind} question needs exactly one correct choice (found {right})")
+        if kind == "multiple" and right < 1:
+            check.add(path, node, "a multiple question needs at least one correct choice")
+        if kind == "true_false" and len(specs) != 2:
+            check.add(path, node, "a true_false question has exactly two choices")
+        if len({c.text for c in specs}) != len(specs):
+            check.add(path, node, "two choices have the same text")
+        quiz.questions.append(
+            QuestionSpec(
+                kind=str(kind),
+                prompt=check.text(path, node, "prompt", max_len=2000),
+                choices=specs,
+                explanation=check.text(path, node, "explanation", max_len=4000),
+            )
+        )
+    return quiz
+
+
+def spec_files(spec: CourseSpec) -> dict[str, str]:
+    """The canonical files of a course, {relative path: text}; import → export round-trips byte for byte."""
+    files: dict[str, str] = {}
+    modules = []
+    for m_index, module in enumerate(spec.modules, 1):
+        folder = f"{m_index:02d}-{module.slug}"
+        lessons = []
+        for l_index, lesson in enumerate(module.lessons, 1):
+            path = f"{folder}/{l_index:02d}-{lesson.slug}.md"
+            files[path] = lesson.body
+            lessons.append({"slug": lesson.slug, "title": lesson.title, "minutes": lesson.minutes, "file": path})
+        entry: dict[str, Any] = {"slug": module.slug, "title": module.title}
+        if module.summary:
+            entry["summary"] = module.summary
+        entry |= {"skills": module.skills, "goals": module.goals, "lessons": lessons}
+        if module.quiz:
+            quiz = module.quiz
+            quiz_path = f"{folder}/quiz.yaml"
+            entry["quiz"] = {
+                "title": quiz.title,
+                "pass_mark": quiz.pass_mark,
+                "max_attempts": quiz.max_attempts,
+                "cooldown_minutes": quiz.cooldown_minutes,
+                "file": quiz_path,
+            }
+            files[quiz_path] = dump(
+                {
+                    "questions": [
+                        {
+                            "kind": q.kind,
+                            "prompt": q.prompt,
+                            "choices": [
+                                {"text": c.text, "correct": True} if c.correct else {"text": c.text} for c in q.choices
+                            ],
+                            "explanation": q.explanation,
+                        }
+                        for q in quiz.questions
+                    ]
+                }
+            )
+        modules.append(entry)
+    files["course.yaml"] = dump(
+        {
+            "slug": spec.slug,
+            "title": spec.title,
+            "summary": spec.summary,
+            "audience": spec.audience,
+            "estimated_minutes": spec.estimated_minutes,
+            "validity_months": spec.validity_months,
+            "skills": spec.skills,
+            "goals": spec.goals,
+            "occupations": spec.occupations,
+            "modules": modules,
+        }
+    )
+    return dict(sorted(files.items()))
+
+
+def content_hash(spec: CourseSpec) -> str:
+    digest = hashlib.sha256()
+    for path, text in spec_files(spec).items():
+        digest.update(path.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _by_ids(model, ids: list[str]) -> list:
+    rows = {
+        getattr(r, "id", None) or r.code: r
+        for r in db.session.scalars(select(model).where((model.code if model is Occupation else model.id).in_(ids)))
+    }
+    return [rows[i] for i in ids]
+
+
+def apply_spec(spec: CourseSpec, *, now: datetime, status: CourseStatus = CourseStatus.PUBLISHED) -> tuple[Course, str]:
+    """Create or update the course with ``spec.slug``. Returns (course, "created"|"updated"|"unchanged").
+
+    Modules, lessons and quizzes are matched by slug and updated in place, so learners keep
+    their progress on every step that still exists. Caller commits.
+    """
+    digest = content_hash(spec)
+    course = db.session.scalar(
+        select(Course)
+        .where(Course.slug == spec.slug)
+        .options(
+            selectinload(Course.modules).selectinload(Module.lessons),
+            selectinload(Course.modules)
+            .selectinload(Module.quiz)
+            .selectinload(Quiz.questions)
+            .selectinload(Question.choices),
+        )
+    )
+    if course is not None and course.content_hash == digest and course.status is status:
+        return course, "unchanged"
+    outcome = "updated"
+    if course is None:
+        course = Course(slug=spec.slug, created_at=now, version=0)
+        db.session.add(course)
+        outcome = "created"
+    course.title, course.summary, course.audience = spec.title, spec.summary, spec.audience
+    course.estimated_minutes, course.validity_months = spec.estimated_minutes, spec.validity_months
+    course.skills = _by_ids(Skill, spec.skills)
+    course.goals = _by_ids(PlanGoal, spec.goals)
+    course.occupations = _by_ids(Occupation, spec.occupations)
+    if course.content_hash != digest:
+        course.version = (course.version or 0) + 1
+        course.content_hash = digest
+    course.status = status
+    course.updated_at = now
+    if status is CourseStatus.PUBLISHED and course.published_at is None:
+        course.published_at = now
+
+    existing = {m.slug: m for m in course.modules}
+    modules = []
+    for position, mspec in enumerate(spec.modules):
+        module = existing.pop(mspec.slug, None) or Module(slug=mspec.slug)
+        module.position, module.title, module.summary = position, mspec.title, mspec.summary
+        module.skills = _by_ids(Skill, mspec.skills)
+        module.goals = _by_ids(PlanGoal, mspec.goals)
+        _apply_lessons(module, mspec.lessons)
+        _apply_quiz(module, mspec.quiz)
+        modules.append(module)
+    course.modules = modules  # modules no longer in the bundle are deleted (delete-orphan)
+    db.session.flush()
+    return course, outcome
+
+
+def _apply_lessons(module: Module, specs: list[LessonSpec]) -> None:
+    existing = {lesson.slug: lesson for lesson in module.lessons}
+    lessons = []
+    for position, spec in enumerate(specs):
+        lesson = existing.pop(spec.slug, None) or Lesson(slug=spec.slug)
+        lesson.position, lesson.title, lesson.minutes = position, spec.title, spec.minutes
+        if lesson.body_md != spec.body:
+            lesson.body_md, lesson.body_html = spec.body, render(spec.body)
+        lessons.append(lesson)
+    module.lessons = lessons
+
+
+def _apply_quiz(module: Module, spec: QuizSpec | None) -> None:
+    if spec is None:
+        module.quiz = None
+        return
+    quiz = module.quiz or Quiz()
+    quiz.title, quiz.pass_mark = spec.title, spec.pass_mark
+    quiz.max_attempts, quiz.cooldown_minutes = spec.max_attempts, spec.cooldown_minutes
+    questions = []
+    for position, qspec in enumerate(spec.questions):
+        # matched by position and updated in place, so unchanged questions keep their ids
+        question = quiz.questions[position] if position < len(quiz.questions) else Question()
+        question.position, question.kind = position, QuestionKind(qspec.kind)
+        question.prompt, question.explanation = qspec.prompt, qspec.explanation
+        choices = []
+        for c_position, cspec in enumerate(qspec.choices):
+            choice = question.choices[c_position] if c_position < len(question.choices) else Choice()
+            choice.position, choice.text, choice.correct = c_position, cspec.text, cspec.correct
+            choices.append(choice)
+        question.choices = choices
+        questions.append(question)
+    quiz.questions = questions
+    module.quiz = quiz
+
+
+def course_spec(course: Course) -> CourseSpec:
+    """The bundle form of a course in the database (for export)."""
+    return CourseSpec(
+        slug=course.slug,
+        title=course.title,
+        summary=course.summary,
+        audience=course.audience,
+        estimated_minutes=course.estimated_minutes,
+        validity_months=course.validity_months,
+        skills=[s.id for s in course.skills],
+        goals=[g.id for g in course.goals],
+        occupations=[o.code for o in course.occupations],
+        modules=[
+            ModuleSpec(
+                slug=m.slug,
+                title=m.title,
+                summary=m.summary,
+                skills=[s.id for s in m.skills],
+                goals=[g.id for g in m.goals],
+                lessons=[
+                    LessonSpec(slug=lesson.slug, title=lesson.title, minutes=lesson.minutes, body=lesson.body_md)
+                    for lesson in m.lessons
+                ],
+                quiz=None
+                if m.quiz is None
+                else QuizSpec(
+                    title=m.quiz.title,
+                    pass_mark=m.quiz.pass_mark,
+                    max_attempts=m.quiz.max_attempts,
+                    cooldown_minutes=m.quiz.cooldown_minutes,
+                    questions=[
+                        QuestionSpec(
+                            kind=q.kind.value,
+                            prompt=q.prompt,
+                            explanation=q.explanation,
+                            choices=[ChoiceSpec(text=c.text, correct=c.correct) for c in q.choices],
+                        )
+                        for q in m.quiz.questions
+                    ],
+                ),
+            )
+            for m in course.modules
+        ],
+    )
+
+
+def import_folder(folder: Path, *, now: datetime, status: CourseStatus = CourseStatus.PUBLISHED):
+    """Validate and import one course folder. Raises CatalogError (nothing written). Caller commits."""
+    if not (folder / "course.yaml").is_file():
+        raise CatalogError([f"{folder}: no course.yaml here"])
+    try:
+        spec = parse_bundle(folder_reader(folder))
+    except CatalogError as error:
+        raise CatalogError([f"{folder.name}/{p}" for p in error.problems]) from None
+    return apply_spec(spec, now=now, status=status)
+
+
+def course_folders(path: Path) -> list[Path]:
+    """``path`` itself if it is a course folder, else its course subfolders in name order."""
+    if (path / "course.yaml").is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if (p / "course.yaml").is_file()) if path.is_dir() else []
+
+
+def export_course(course: Course, target: Path) -> list[Path]:
+    """Write the course's canonical files under ``target`` (created if needed)."""
+    written = []
+    for relative, text in spec_files(course_spec(course)).items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+        written.append(path)
+    return written

@@ -1,0 +1,216 @@
+"""Course structure (Course ▸ Module ▸ Lesson / Quiz ▸ Question ▸ Choice) and learner records."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, Column, Enum, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.database import utcnow
+from core.extensions import db
+from skills.models import Occupation, PlanGoal, Skill
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], length=16, native_enum=False)
+
+
+class CourseStatus(enum.Enum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class QuestionKind(enum.Enum):
+    SINGLE = "single"
+    MULTIPLE = "multiple"
+    TRUE_FALSE = "true_false"
+
+
+def _link(name: str, left: str, right_col: str, right_ref: str) -> Table:
+    return Table(
+        name,
+        db.metadata,
+        Column(left, ForeignKey(f"{left.split('_')[0]}s.id", ondelete="CASCADE"), primary_key=True),
+        Column(right_col, ForeignKey(right_ref), primary_key=True, index=True),
+    )
+
+
+course_skills = _link("course_skills", "course_id", "skill_id", "skills.id")
+course_goals = _link("course_goals", "course_id", "goal_id", "plan_goals.id")
+course_occupations = _link("course_occupations", "course_id", "occupation_code", "occupations.code")
+module_skills = _link("module_skills", "module_id", "skill_id", "skills.id")
+module_goals = _link("module_goals", "module_id", "goal_id", "plan_goals.id")
+
+
+class Course(db.Model):
+    __tablename__ = "courses"
+    __table_args__ = (
+        CheckConstraint("estimated_minutes >= 0", name="minutes_positive"),
+        CheckConstraint("validity_months IS NULL OR validity_months > 0", name="validity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(Text)
+    estimated_minutes: Mapped[int]
+    validity_months: Mapped[int | None]
+    status: Mapped[CourseStatus] = mapped_column(_enum(CourseStatus, "course_status"), default=CourseStatus.DRAFT)
+    version: Mapped[int] = mapped_column(default=1)
+    # sha256 of the canonical bundle files; a change bumps the version on import
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None]
+
+    modules: Mapped[list[Module]] = relationship(
+        back_populates="course", order_by="Module.position", cascade="all, delete-orphan"
+    )
+    skills: Mapped[list[Skill]] = relationship(secondary=course_skills, order_by="Skill.position")
+    goals: Mapped[list[PlanGoal]] = relationship(secondary=course_goals, order_by="PlanGoal.position")
+    occupations: Mapped[list[Occupation]] = relationship(secondary=course_occupations, order_by="Occupation.position")
+
+    @property
+    def is_published(self) -> bool:
+        return self.status is CourseStatus.PUBLISHED
+
+
+class Module(db.Model):
+    __tablename__ = "modules"
+    __table_args__ = (UniqueConstraint("course_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    slug: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+    course: Mapped[Course] = relationship(back_populates="modules")
+    lessons: Mapped[list[Lesson]] = relationship(
+        back_populates="module", order_by="Lesson.position", cascade="all, delete-orphan"
+    )
+    quiz: Mapped[Quiz | None] = relationship(back_populates="module", cascade="all, delete-orphan", uselist=False)
+    skills: Mapped[list[Skill]] = relationship(secondary=module_skills, order_by="Skill.position")
+    goals: Mapped[list[PlanGoal]] = relationship(secondary=module_goals, order_by="PlanGoal.position")
+
+
+class Lesson(db.Model):
+    __tablename__ = "lessons"
+    __table_args__ = (UniqueConstraint("module_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    slug: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(200))
+    minutes: Mapped[int] = mapped_column(default=10)
+    body_md: Mapped[str] = mapped_column(Text)
+    # rendered and sanitized once, when the Markdown is saved
+    body_html: Mapped[str] = mapped_column(Text)
+
+    module: Mapped[Module] = relationship(back_populates="lessons")
+
+
+class Quiz(db.Model):
+    __tablename__ = "quizzes"
+    __table_args__ = (
+        CheckConstraint("pass_mark BETWEEN 1 AND 100", name="pass_mark_range"),
+        CheckConstraint("max_attempts IS NULL OR max_attempts > 0", name="max_attempts_positive"),
+        CheckConstraint("cooldown_minutes >= 0", name="cooldown_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    pass_mark: Mapped[int] = mapped_column(default=70)
+    max_attempts: Mapped[int | None]
+    cooldown_minutes: Mapped[int] = mapped_column(default=0)
+
+    module: Mapped[Module] = relationship(back_populates="quiz")
+    questions: Mapped[list[Question]] = relationship(
+        back_populates="quiz", order_by="Question.position", cascade="all, delete-orphan"
+    )
+
+
+class Question(db.Model):
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    kind: Mapped[QuestionKind] = mapped_column(_enum(QuestionKind, "question_kind"))
+    prompt: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)
+
+    quiz: Mapped[Quiz] = relationship(back_populates="questions")
+    choices: Mapped[list[Choice]] = relationship(
+        back_populates="question", order_by="Choice.position", cascade="all, delete-orphan"
+    )
+
+
+class Choice(db.Model):
+    __tablename__ = "choices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    correct: Mapped[bool] = mapped_column(default=False)
+
+    question: Mapped[Question] = relationship(back_populates="choices")
+
+
+class Enrollment(db.Model):
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("user_id", "course_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    course: Mapped[Course] = relationship()
+    progress: Mapped[list[LessonProgress]] = relationship(back_populates="enrollment", cascade="all, delete-orphan")
+    attempts: Mapped[list[QuizAttempt]] = relationship(back_populates="enrollment", cascade="all, delete-orphan")
+
+
+class LessonProgress(db.Model):
+    __tablename__ = "lesson_progress"
+    __table_args__ = (UniqueConstraint("enrollment_id", "lesson_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
+    completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    enrollment: Mapped[Enrollment] = relationship(back_populates="progress")
+
+
+class QuizAttempt(db.Model):
+    __tablename__ = "quiz_attempts"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "quiz_id", "attempt_no"),
+        CheckConstraint("score IS NULL OR (score BETWEEN 0 AND 100)", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
+    attempt_no: Mapped[int]
+    # question ids and, per question, choice ids in the order this attempt shows them
+    layout: Mapped[list] = mapped_column(JSON)
+    answers: Mapped[dict | None] = mapped_column(JSON)
+    score: Mapped[int | None]
+    passed: Mapped[bool | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+
+    enrollment: Mapped[Enrollment] = relationship(back_populates="attempts")
+    quiz: Mapped[Quiz] = relationship()

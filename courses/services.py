@@ -1,0 +1,433 @@
+"""The learner journey: catalog queries, enrollment, progress, quizzes, completion. Flush only."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from accounts.models import User
+from core.errors import DomainError
+from core.extensions import db
+from courses.models import (
+    Course,
+    CourseStatus,
+    Enrollment,
+    Lesson,
+    LessonProgress,
+    Module,
+    Question,
+    QuestionKind,
+    Quiz,
+    QuizAttempt,
+    course_goals,
+    course_occupations,
+    course_skills,
+)
+from skills.models import Occupation, Skill
+
+
+class QuizRuleError(DomainError):
+    """A quiz rule (attempt limit, cooldown, tampered answers) refused the request."""
+
+
+# ---- catalog -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogFilter:
+    q: str | None = None
+    goal: str | None = None
+    skill: str | None = None
+    occupation: str | None = None
+    audience: str | None = None  # an occupation group, see skills.models.OCCUPATION_GROUPS
+
+
+def catalog_statement(f: CatalogFilter):
+    """Published courses matching the filter, newest version first, with their tags eager-loaded."""
+    stmt = (
+        select(Course)
+        .where(Course.status == CourseStatus.PUBLISHED)
+        .options(selectinload(Course.skills), selectinload(Course.goals), selectinload(Course.occupations))
+        .order_by(Course.title)
+    )
+    if f.q:
+        for word in f.q.lower().split()[:8]:
+            like = f"%{word}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Course.title).like(like),
+                    func.lower(Course.summary).like(like),
+                    func.lower(Course.audience).like(like),
+                    exists().where(
+                        course_skills.c.course_id == Course.id,
+                        course_skills.c.skill_id == Skill.id,
+                        func.lower(Skill.name).like(like),
+                    ),
+                    exists().where(
+                        course_occupations.c.course_id == Course.id,
+                        course_occupations.c.occupation_code == Occupation.code,
+                        func.lower(Occupation.title).like(like),
+                    ),
+                )
+            )
+    if f.goal:
+        stmt = stmt.where(exists().where(course_goals.c.course_id == Course.id, course_goals.c.goal_id == f.goal))
+    if f.skill:
+        stmt = stmt.where(exists().where(course_skills.c.course_id == Course.id, course_skills.c.skill_id == f.skill))
+    if f.occupation:
+        stmt = stmt.where(
+            exists().where(
+                course_occupations.c.course_id == Course.id, course_occupations.c.occupation_code == f.occupation
+            )
+        )
+    if f.audience:
+        stmt = stmt.where(
+            exists().where(
+                course_occupations.c.course_id == Course.id,
+                course_occupations.c.occupation_code == Occupation.code,
+                Occupation.group == f.audience,
+            )
+        )
+    return stmt
+
+
+def lesson_counts(course_ids: Iterable[int]) -> dict[int, int]:
+    """{course id: number of lessons}, in one aggregate query."""
+    ids = list(course_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Module.course_id, func.count(Lesson.id))
+        .join(Lesson, Lesson.module_id == Module.id)
+        .where(Module.course_id.in_(ids))
+        .group_by(Module.course_id)
+    )
+    return dict(rows.all())
+
+
+def load_course(slug: str, *, include_unpublished: bool = False) -> Course | None:
+    """A course with its whole outline (modules, lessons, quizzes, tags) in a fixed number of queries."""
+    stmt = (
+        select(Course)
+        .where(Course.slug == slug)
+        .options(
+            selectinload(Course.modules).selectinload(Module.lessons),
+            selectinload(Course.modules).selectinload(Module.quiz),
+            selectinload(Course.modules).selectinload(Module.skills),
+            selectinload(Course.skills).selectinload(Skill.goals),
+            selectinload(Course.goals),
+            selectinload(Course.occupations),
+        )
+    )
+    if not include_unpublished:
+        stmt = stmt.where(Course.status != CourseStatus.DRAFT)
+    return db.session.scalar(stmt)
+
+
+def can_view_course(course: Course, enrollment: Enrollment | None) -> bool:
+    """Published courses are open to all; archived ones only to learners already enrolled."""
+    if course.status is CourseStatus.PUBLISHED:
+        return True
+    return course.status is CourseStatus.ARCHIVED and enrollment is not None
+
+
+# ---- enrollment and progress -----------------------------------------------------------
+
+
+def get_enrollment(user: User, course: Course) -> Enrollment | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id, Enrollment.course_id == course.id))
+
+
+def enroll(user: User, course: Course, *, now: datetime) -> tuple[Enrollment, bool]:
+    """Enroll once (a unique constraint makes double clicks and races safe). Returns (enrollment, created)."""
+    if course.status is not CourseStatus.PUBLISHED:
+        raise DomainError("This course is not open for enrollment.")
+    existing = get_enrollment(user, course)
+    if existing:
+        return existing, False
+    enrollment = Enrollment(user_id=user.id, course_id=course.id, enrolled_at=now, last_activity_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(enrollment)
+    except IntegrityError:
+        return get_enrollment(user, course), False
+    return enrollment, True
+
+
+@dataclass
+class Progress:
+    completed_lessons: set[int]
+    passed_quizzes: set[int]
+    total_steps: int
+    done_steps: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done_steps / self.total_steps) if self.total_steps else 0
+
+
+def course_steps(course: Course) -> list[tuple[str, Module, Lesson | None]]:
+    """The learner's path in order: each lesson, then the module's quiz."""
+    steps: list[tuple[str, Module, Lesson | None]] = []
+    for module in course.modules:
+        steps.extend(("lesson", module, lesson) for lesson in module.lessons)
+        if module.quiz is not None:
+            steps.append(("quiz", module, None))
+    return steps
+
+
+def progress_for(enrollment: Enrollment | None, course: Course) -> Progress:
+    """Which steps are done, in two queries."""
+    steps = course_steps(course)
+    if enrollment is None:
+        return Progress(set(), set(), len(steps), 0)
+    completed = set(
+        db.session.scalars(select(LessonProgress.lesson_id).where(LessonProgress.enrollment_id == enrollment.id))
+    )
+    passed = set(
+        db.session.scalars(
+            select(QuizAttempt.quiz_id).where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.passed.is_(True))
+        )
+    )
+    done = sum(
+        1
+        for kind, module, lesson in steps
+        if (kind == "lesson" and lesson.id in completed) or (kind == "quiz" and module.quiz.id in passed)
+    )
+    return Progress(completed, passed, len(steps), done)
+
+
+def next_step(course: Course, progress: Progress) -> tuple[str, Module, Lesson | None] | None:
+    """The first unfinished step, or None when every step is done."""
+    for kind, module, lesson in course_steps(course):
+        if kind == "lesson" and lesson.id not in progress.completed_lessons:
+            return kind, module, lesson
+        if kind == "quiz" and module.quiz.id not in progress.passed_quizzes:
+            return kind, module, lesson
+    return None
+
+
+def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) -> bool:
+    """Record the lesson as complete once (idempotent under races). Returns True if the course just completed."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=now))
+    except IntegrityError:
+        pass  # already complete: a double click or a retry
+    enrollment.last_activity_at = now
+    return check_completion(enrollment, now=now)
+
+
+def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
+    """Completion rule: all lessons complete and all quizzes passed → completed_at set exactly once.
+
+    Returns True only for the call that completed it (a conditional UPDATE decides races).
+    """
+    if enrollment.completed_at is not None:
+        return False
+    lessons_left = (
+        select(Lesson.id)
+        .join(Module)
+        .where(
+            Module.course_id == enrollment.course_id,
+            ~exists().where(LessonProgress.enrollment_id == enrollment.id, LessonProgress.lesson_id == Lesson.id),
+        )
+    )
+    quizzes_left = (
+        select(Quiz.id)
+        .join(Module)
+        .where(
+            Module.course_id == enrollment.course_id,
+            ~exists().where(
+                QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == Quiz.id, QuizAttempt.passed.is_(True)
+            ),
+        )
+    )
+    if db.session.scalar(select(exists(lessons_left))) or db.session.scalar(select(exists(quizzes_left))):
+        return False
+    done = db.session.execute(
+        update(Enrollment)
+        .where(Enrollment.id == enrollment.id, Enrollment.completed_at.is_(None))
+        .values(completed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(enrollment, ["completed_at"])
+    return done == 1
+
+
+# ---- quizzes -------------------------------------------------------------------------------
+
+
+def load_quiz(quiz_id: int) -> Quiz | None:
+    return db.session.scalar(
+        select(Quiz).where(Quiz.id == quiz_id).options(selectinload(Quiz.questions).selectinload(Question.choices))
+    )
+
+
+def attempts_for(enrollment: Enrollment, quiz: Quiz) -> list[QuizAttempt]:
+    return list(
+        db.session.scalars(
+            select(QuizAttempt)
+            .where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id)
+            .order_by(QuizAttempt.attempt_no)
+        )
+    )
+
+
+def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: datetime) -> str | None:
+    """Why a new attempt cannot start now (limit or cooldown), or None."""
+    submitted = [a for a in attempts if a.submitted_at is not None]
+    if quiz.max_attempts is not None and len(submitted) >= quiz.max_attempts:
+        return f"You have used all {quiz.max_attempts} attempts for this quiz."
+    if quiz.cooldown_minutes and submitted:
+        ready = submitted[-1].submitted_at + timedelta(minutes=quiz.cooldown_minutes)
+        if now < ready:
+            wait = max(1, int((ready - now).total_seconds() // 60) + 1)
+            return f"Please wait {wait} more minute{'s' if wait != 1 else ''} before trying again."
+    return None
+
+
+def start_attempt(
+    enrollment: Enrollment, quiz: Quiz, *, now: datetime, rng: random.Random | None = None
+) -> QuizAttempt:
+    """Open an attempt with its own question and choice order, or return the open one. Raises QuizRuleError."""
+    attempts = attempts_for(enrollment, quiz)
+    open_attempt = next((a for a in attempts if a.submitted_at is None), None)
+    if open_attempt is not None:
+        return open_attempt
+    reason = attempt_block_reason(quiz, attempts, now=now)
+    if reason:
+        raise QuizRuleError(reason)
+    rng = rng or random.SystemRandom()
+    questions = list(quiz.questions)
+    rng.shuffle(questions)
+    layout = []
+    for question in questions:
+        choice_ids = [c.id for c in question.choices]
+        if question.kind is not QuestionKind.TRUE_FALSE:  # True stays before False
+            rng.shuffle(choice_ids)
+        layout.append([question.id, choice_ids])
+    attempt = QuizAttempt(
+        enrollment_id=enrollment.id, quiz_id=quiz.id, attempt_no=len(attempts) + 1, layout=layout, started_at=now
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(attempt)
+    except IntegrityError:
+        # another request opened it at the same moment: use that one
+        return next(a for a in attempts_for(enrollment, quiz) if a.submitted_at is None)
+    return attempt
+
+
+@dataclass
+class Graded:
+    score: int
+    passed: bool
+    correct: dict[int, bool]
+
+
+def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]], *, now: datetime) -> Graded:
+    """Check the answers against the attempt's own layout and grade on the server.
+
+    Raises QuizRuleError for tampered posts (unknown question or choice ids, missing answers,
+    several answers to a single-choice question, an already submitted attempt). Caller commits.
+    """
+    if attempt.submitted_at is not None:
+        raise QuizRuleError("This attempt was already submitted.")
+    layout = {qid: set(cids) for qid, cids in attempt.layout}
+    questions = {q.id: q for q in quiz.questions}
+    if set(layout) - set(questions):
+        raise QuizRuleError("This quiz changed after you started. Please start a new attempt.")
+    if set(answers) != set(layout):
+        if set(answers) - set(layout):
+            raise QuizRuleError("Your answers do not match this quiz's questions.")
+        raise QuizRuleError("Please answer every question before submitting.")
+    correct: dict[int, bool] = {}
+    for qid, chosen in answers.items():
+        chosen_set = set(chosen)
+        if len(chosen_set) != len(chosen) or not chosen_set or not chosen_set <= layout[qid]:
+            raise QuizRuleError("Your answers do not match this quiz's choices.")
+        question = questions[qid]
+        if question.kind is not QuestionKind.MULTIPLE and len(chosen_set) != 1:
+            raise QuizRuleError("Choose one answer for each single-choice question.")
+        correct[qid] = chosen_set == {c.id for c in question.choices if c.correct}
+    score = round(100 * sum(correct.values()) / len(correct))
+    passed = score >= quiz.pass_mark
+    # the conditional update makes a double submit harmless: only one write wins
+    written = db.session.execute(
+        update(QuizAttempt)
+        .where(QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_(None))
+        .values(answers={str(k): sorted(v) for k, v in answers.items()}, score=score, passed=passed, submitted_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if written != 1:
+        raise QuizRuleError("This attempt was already submitted.")
+    db.session.refresh(attempt)
+    return Graded(score=score, passed=passed, correct=correct)
+
+
+def best_attempt(attempts: list[QuizAttempt]) -> QuizAttempt | None:
+    scored = [a for a in attempts if a.score is not None]
+    return max(scored, key=lambda a: (a.score, -a.attempt_no)) if scored else None
+
+
+# ---- dashboard -------------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardRow:
+    enrollment: Enrollment
+    course: Course
+    percent: int
+    next_title: str | None
+
+
+def dashboard(user: User) -> list[DashboardRow]:
+    """The user's enrollments with progress, in a fixed number of queries whatever their count."""
+    enrollments = list(
+        db.session.scalars(
+            select(Enrollment)
+            .where(Enrollment.user_id == user.id)
+            .options(
+                selectinload(Enrollment.course).selectinload(Course.modules).selectinload(Module.lessons),
+                selectinload(Enrollment.course).selectinload(Course.modules).selectinload(Module.quiz),
+            )
+            .order_by(Enrollment.last_activity_at.desc())
+        )
+    )
+    ids = [e.id for e in enrollments]
+    completed: dict[int, set[int]] = {i: set() for i in ids}
+    passed: dict[int, set[int]] = {i: set() for i in ids}
+    if ids:
+        for eid, lid in db.session.execute(
+            select(LessonProgress.enrollment_id, LessonProgress.lesson_id).where(LessonProgress.enrollment_id.in_(ids))
+        ):
+            completed[eid].add(lid)
+        for eid, qid in db.session.execute(
+            select(QuizAttempt.enrollment_id, QuizAttempt.quiz_id).where(
+                QuizAttempt.enrollment_id.in_(ids), QuizAttempt.passed.is_(True)
+            )
+        ):
+            passed[eid].add(qid)
+    rows = []
+    for e in enrollments:
+        steps = course_steps(e.course)
+        progress = Progress(completed[e.id], passed[e.id], len(steps), 0)
+        progress.done_steps = sum(
+            1
+            for kind, m, lesson in steps
+            if (kind == "lesson" and lesson.id in progress.completed_lessons)
+            or (kind == "quiz" and m.quiz.id in progress.passed_quizzes)
+        )
+        step = next_step(e.course, progress)
+        title = None if step is None else (step[2].title if step[0] == "lesson" else step[1].quiz.title)
+        rows.append(DashboardRow(e, e.course, progress.percent, title))
+    return rows

@@ -1,0 +1,313 @@
+"""Learner pages: catalog, course, lesson, quiz, dashboard. Load → authorize → validate → service → commit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms import SelectChoice
+
+from core.database import utcnow
+from core.errors import DomainError
+from core.extensions import db
+from courses import services
+from courses.forms import ActionForm, CatalogSearchForm, QuizAnswersError, parse_answers
+from courses.models import Course, Lesson, Module, QuizAttempt
+from courses.permissions import can_enroll, can_study
+from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
+
+bp = Blueprint("courses", __name__, cli_group="courses")
+
+
+def _filter_choices(form: CatalogSearchForm) -> None:
+    """Fill the filter pickers from the framework (three small queries)."""
+    form.goal.choices = [SelectChoice("", "Any plan goal")] + [
+        SelectChoice(g.id, f"{g.id}: {g.title}")
+        for g in db.session.scalars(select(PlanGoal).where(PlanGoal.retired_at.is_(None)).order_by(PlanGoal.position))
+    ]
+    form.skill.choices = [SelectChoice("", "Any skill")] + [
+        SelectChoice(s.id, s.name)
+        for s in db.session.scalars(select(Skill).where(Skill.retired_at.is_(None)).order_by(Skill.position))
+    ]
+    form.occupation.choices = [SelectChoice("", "Any occupation")] + [
+        SelectChoice(o.code, f"{o.title} ({o.code})")
+        for o in db.session.scalars(
+            select(Occupation).where(Occupation.retired_at.is_(None)).order_by(Occupation.title)
+        )
+    ]
+    form.audience.choices = [SelectChoice("", "Everyone")] + [SelectChoice(k, v) for k, v in OCCUPATION_GROUPS.items()]
+
+
+@bp.get("/courses")
+def catalog():
+    form = CatalogSearchForm(request.args)
+    _filter_choices(form)
+    valid = form.validate()
+    f = services.CatalogFilter(
+        q=(form.q.data or "").strip() or None if valid else None,
+        goal=form.goal.data or None,
+        skill=form.skill.data or None,
+        occupation=form.occupation.data or None,
+        audience=form.audience.data or None,
+    )
+    courses = list(db.session.scalars(services.catalog_statement(f)))
+    counts = services.lesson_counts(c.id for c in courses)
+    return render_template(
+        "courses/catalog.html", form=form, courses=courses, counts=counts, filtered=any(vars(f).values())
+    )
+
+
+def _course_or_404(slug: str) -> tuple[Course, object]:
+    course = services.load_course(slug)
+    if course is None:
+        abort(404)
+    enrollment = services.get_enrollment(current_user, course)
+    if not services.can_view_course(course, enrollment):
+        abort(404)
+    return course, enrollment
+
+
+@bp.get("/courses/<slug>")
+def course(slug: str):
+    course, enrollment = _course_or_404(slug)
+    progress = services.progress_for(enrollment, course)
+    step = services.next_step(course, progress) if enrollment else None
+    return render_template(
+        "courses/course.html",
+        course=course,
+        enrollment=enrollment,
+        progress=progress,
+        step=step,
+        form=ActionForm(),
+        can_enroll=can_enroll(current_user, course),
+    )
+
+
+@bp.post("/courses/<slug>/enroll")
+@login_required
+def enroll(slug: str):
+    course, _ = _course_or_404(slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        _, created = services.enroll(current_user, course, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("courses.course", slug=slug)), 303
+    db.session.commit()
+    if created:
+        flash(f"You are enrolled in “{course.title}”. Here is your first lesson.", "success")
+    return redirect(url_for("courses.resume", slug=slug)), 303
+
+
+def _step_url(course: Course, step) -> str:
+    kind, module, lesson = step
+    if kind == "lesson":
+        return url_for("courses.lesson", slug=course.slug, module_slug=module.slug, lesson_slug=lesson.slug)
+    return url_for("courses.quiz", slug=course.slug, module_slug=module.slug)
+
+
+def _study(slug: str):
+    """Load a course the current user may study, or abort (404 unknown/draft, 403 not enrolled)."""
+    course, enrollment = _course_or_404(slug)
+    if not can_study(current_user, course, enrollment):
+        abort(403)
+    return course, enrollment
+
+
+@bp.get("/courses/<slug>/continue")
+@login_required
+def resume(slug: str):
+    course, enrollment = _study(slug)
+    step = services.next_step(course, services.progress_for(enrollment, course))
+    if step is None:
+        return redirect(url_for("courses.course", slug=slug))
+    return redirect(_step_url(course, step))
+
+
+def _find_lesson(course: Course, module_slug: str, lesson_slug: str) -> tuple[Module, Lesson]:
+    for module in course.modules:
+        if module.slug == module_slug:
+            for lesson in module.lessons:
+                if lesson.slug == lesson_slug:
+                    return module, lesson
+    abort(404)
+
+
+@bp.get("/courses/<slug>/<module_slug>/<lesson_slug>")
+@login_required
+def lesson(slug: str, module_slug: str, lesson_slug: str):
+    course, enrollment = _study(slug)
+    module, lesson = _find_lesson(course, module_slug, lesson_slug)
+    progress = services.progress_for(enrollment, course)
+    steps = services.course_steps(course)
+    index = next(i for i, s in enumerate(steps) if s[2] is lesson)
+    prev_url = _step_url(course, steps[index - 1]) if index > 0 else None
+    next_url = _step_url(course, steps[index + 1]) if index + 1 < len(steps) else None
+    return render_template(
+        "courses/lesson.html",
+        course=course,
+        module=module,
+        lesson=lesson,
+        progress=progress,
+        done=lesson.id in progress.completed_lessons,
+        prev_url=prev_url,
+        next_url=next_url,
+        form=ActionForm(),
+    )
+
+
+@bp.post("/courses/<slug>/<module_slug>/<lesson_slug>/complete")
+@login_required
+def complete_lesson(slug: str, module_slug: str, lesson_slug: str):
+    course, enrollment = _study(slug)
+    _, lesson = _find_lesson(course, module_slug, lesson_slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    finished = services.complete_lesson(enrollment, lesson, now=utcnow())
+    db.session.commit()
+    if finished:
+        flash(f"Congratulations! You have completed “{course.title}”.", "success")
+        return redirect(url_for("courses.course", slug=slug)), 303
+    step = services.next_step(course, services.progress_for(enrollment, course))
+    return redirect(_step_url(course, step) if step else url_for("courses.course", slug=slug)), 303
+
+
+def _find_quiz(course: Course, module_slug: str):
+    module = next((m for m in course.modules if m.slug == module_slug), None)
+    if module is None or module.quiz is None:
+        abort(404)
+    return module, services.load_quiz(module.quiz.id)
+
+
+@bp.get("/courses/<slug>/<module_slug>/quiz")
+@login_required
+def quiz(slug: str, module_slug: str):
+    course, enrollment = _study(slug)
+    module, quiz = _find_quiz(course, module_slug)
+    attempts = services.attempts_for(enrollment, quiz)
+    open_attempt = next((a for a in attempts if a.submitted_at is None), None)
+    blocked = None if open_attempt else services.attempt_block_reason(quiz, attempts, now=utcnow())
+    return render_template(
+        "courses/quiz.html",
+        course=course,
+        module=module,
+        quiz=quiz,
+        attempts=attempts,
+        best=services.best_attempt(attempts),
+        open_attempt=open_attempt,
+        blocked=blocked,
+        form=ActionForm(),
+        progress=services.progress_for(enrollment, course),
+    )
+
+
+@bp.post("/courses/<slug>/<module_slug>/quiz/start")
+@login_required
+def start_quiz(slug: str, module_slug: str):
+    course, enrollment = _study(slug)
+    module, quiz = _find_quiz(course, module_slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        attempt = services.start_attempt(enrollment, quiz, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("courses.quiz", slug=slug, module_slug=module_slug)), 303
+    db.session.commit()
+    return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=attempt.attempt_no)), 303
+
+
+def _attempt_or_404(enrollment, quiz, number: int) -> QuizAttempt:
+    attempt = db.session.scalar(
+        select(QuizAttempt).where(
+            QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id, QuizAttempt.attempt_no == number
+        )
+    )
+    if attempt is None:
+        abort(404)
+    return attempt
+
+
+@bp.route("/courses/<slug>/<module_slug>/quiz/attempts/<int:number>", methods=["GET", "POST"])
+@login_required
+def attempt(slug: str, module_slug: str, number: int):
+    course, enrollment = _study(slug)
+    module, quiz = _find_quiz(course, module_slug)
+    attempt = _attempt_or_404(enrollment, quiz, number)
+    form = ActionForm()
+    status = 200
+    error = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            answers = parse_answers(request.form)
+            graded = services.grade_attempt(attempt, quiz, answers, now=utcnow())
+        except (QuizAnswersError, DomainError) as problem:
+            db.session.rollback()
+            error = getattr(problem, "message", None) or str(problem)
+            status = 409 if attempt.submitted_at is not None else 422
+            attempt = _attempt_or_404(enrollment, quiz, number)
+        else:
+            finished = graded.passed and services.check_completion(enrollment, now=utcnow())
+            enrollment.last_activity_at = utcnow()
+            db.session.commit()
+            if finished:
+                flash(f"Congratulations! You have completed “{course.title}”.", "success")
+            return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
+    questions = {q.id: q for q in quiz.questions}
+    choices = {c.id: c for q in quiz.questions for c in q.choices}
+    layout = [
+        (questions[qid], [choices[c] for c in cids if c in choices]) for qid, cids in attempt.layout if qid in questions
+    ]
+    if attempt.submitted_at is None:
+        return render_template(
+            "courses/attempt.html",
+            course=course,
+            module=module,
+            quiz=quiz,
+            attempt=attempt,
+            layout=layout,
+            form=form,
+            error=error,
+            previous=request.form if request.method == "POST" else None,
+        ), status
+    progress = services.progress_for(enrollment, course)
+    step = services.next_step(course, progress)
+    answers = {int(k): set(v) for k, v in (attempt.answers or {}).items()}
+    attempts = services.attempts_for(enrollment, quiz)
+    blocked = services.attempt_block_reason(quiz, attempts, now=utcnow())
+    return render_template(
+        "courses/result.html",
+        course=course,
+        module=module,
+        quiz=quiz,
+        attempt=attempt,
+        layout=layout,
+        answers=answers,
+        next_url=_step_url(course, step) if step else None,
+        blocked=blocked,
+        form=form,
+        error=error,
+        progress=progress,
+    ), status
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard():
+    from skills.services import skills_profile
+
+    rows = services.dashboard(current_user)
+    return render_template(
+        "courses/dashboard.html",
+        in_progress=[r for r in rows if r.enrollment.completed_at is None],
+        completed=[r for r in rows if r.enrollment.completed_at is not None],
+        profile=skills_profile(current_user),
+    )
+
+
+from courses import cli  # noqa: E402,F401  (registers `flask courses ...`)

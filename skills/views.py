@@ -1,0 +1,99 @@
+"""Public framework pages: explorer (goal → skills → courses → occupations), skill and occupation pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Blueprint, abort, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from core.database import utcnow
+from core.extensions import db
+from courses.models import Course, CourseStatus, course_occupations, course_skills
+from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
+from skills.services import FrameworkError, load_framework_file
+
+bp = Blueprint("skills", __name__, cli_group="skills")
+
+
+def _published_courses_by(link_table, column: str) -> dict[str, list[Course]]:
+    """{skill id or occupation code: published courses}, in one query."""
+    rows = db.session.execute(
+        select(getattr(link_table.c, column), Course)
+        .join(Course, Course.id == link_table.c.course_id)
+        .where(Course.status == CourseStatus.PUBLISHED)
+        .order_by(Course.title)
+    )
+    result: dict[str, list[Course]] = {}
+    for key, course in rows:
+        result.setdefault(key, []).append(course)
+    return result
+
+
+@bp.get("/framework")
+def explorer():
+    goals = list(
+        db.session.scalars(
+            select(PlanGoal)
+            .where(PlanGoal.retired_at.is_(None))
+            .order_by(PlanGoal.position)
+            .options(selectinload(PlanGoal.skills).selectinload(Skill.occupations))
+        )
+    )
+    return render_template(
+        "skills/explorer.html", goals=goals, courses_by_skill=_published_courses_by(course_skills, "skill_id")
+    )
+
+
+@bp.get("/skills/<skill_id>")
+def skill(skill_id: str):
+    skill = db.session.scalar(
+        select(Skill)
+        .where(Skill.id == skill_id.upper())
+        .options(selectinload(Skill.goals), selectinload(Skill.occupations))
+    )
+    if skill is None:
+        abort(404)
+    courses = _published_courses_by(course_skills, "skill_id").get(skill.id, [])
+    return render_template("skills/skill.html", skill=skill, courses=courses)
+
+
+@bp.get("/occupations/<code>")
+def occupation(code: str):
+    occupation = db.session.scalar(
+        select(Occupation).where(Occupation.code == code).options(selectinload(Occupation.skills))
+    )
+    if occupation is None:
+        abort(404)
+    skill_ids = [s.id for s in occupation.skills]
+    # courses tagged with the occupation, or that build one of its skills
+    tagged = _published_courses_by(course_occupations, "occupation_code").get(code, [])
+    by_skill = _published_courses_by(course_skills, "skill_id")
+    courses = {c.id: c for c in tagged}
+    for sid in skill_ids:
+        for course in by_skill.get(sid, []):
+            courses.setdefault(course.id, course)
+    return render_template(
+        "skills/occupation.html",
+        occupation=occupation,
+        group=OCCUPATION_GROUPS.get(occupation.group),
+        courses=sorted(courses.values(), key=lambda c: c.title),
+    )
+
+
+@bp.cli.command("load")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_command(path: Path | None) -> None:
+    """Load the skills framework (default: skills/framework.yaml). Safe to run again."""
+    try:
+        report = load_framework_file(path, now=utcnow())
+    except FrameworkError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(report.summary())
+    for label, items in (("retired", report.retired), ("deleted", report.deleted)):
+        for item in items:
+            click.echo(f"  {label}: {item}")
