@@ -207,7 +207,7 @@ def quiz(slug: str, module_slug: str):
 @login_required
 def start_quiz(slug: str, module_slug: str):
     course, enrollment = _study(slug)
-    module, quiz = _find_quiz(course, module_slug)
+    _module, quiz = _find_quiz(course, module_slug)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:

@@ -145,15 +145,17 @@ def parse_framework(text: str, *, source: str = "framework.yaml") -> dict[str, l
         if item.get("level") not in LEVELS:
             problems.append(f"{w}: level must be one of {', '.join(sorted(LEVELS))}")
         skill_goal_ids = [str(g) for g in _list(item, "goals", problems, w)]
+        goals_at = where(item.get("goals") or item, f"skill {sid}")
         for gid in skill_goal_ids:
             if gid not in goal_ids:
-                problems.append(f"{w}: unknown goal id '{gid}'")
+                problems.append(f"{goals_at}: unknown goal id '{gid}'")
         skill_codes = [str(c) for c in _list(item, "occupations", problems, w)]
+        codes_at = where(item.get("occupations") or item, f"skill {sid}")
         for code in skill_codes:
             if not ONET_CODE.match(code):
-                problems.append(f"{w}: '{code}' is not an O*NET-SOC code like 47-2111.00")
+                problems.append(f"{codes_at}: '{code}' is not an O*NET-SOC code like 47-2111.00")
             elif code not in codes:
-                problems.append(f"{w}: occupation '{code}' is not listed under occupations")
+                problems.append(f"{codes_at}: occupation '{code}' is not listed under occupations")
         frameworks = []
         for fw in _list(item, "frameworks", problems, w):
             if not isinstance(fw, dict) or not all(isinstance(fw.get(k), str) for k in ("framework", "code", "name")):

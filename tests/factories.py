@@ -43,3 +43,138 @@ def make_user(
 
 def login(client, email: str, password: str = PASSWORD, **extra):
     return client.submit("/login", {"email": email, "password": password, **extra})
+
+
+# ---- skills framework and courses ---------------------------------------------------------
+
+FRAMEWORK_YAML = """\
+version: 1
+goals:
+  - id: G1
+    kind: workforce
+    title: AI skills in workforce funding
+    section: Empower American Workers in the Age of AI
+    pillar: I
+    pages: "6"
+    summary: Make AI skills a core objective of workforce funding.
+  - id: G7
+    kind: workforce
+    title: Priority occupations
+    section: Train a Skilled Workforce for AI Infrastructure
+    pillar: II
+    pages: "17"
+    summary: Identify priority occupations for AI infrastructure.
+skills:
+  - id: AIL-01
+    name: AI Foundations
+    category: AI literacy
+    level: foundational
+    description: Explain what AI is.
+    goals: [G1]
+    frameworks:
+      - {framework: DOL AI Literacy Framework, code: CA1, name: Understand AI principles}
+    occupations: ["43-4051.00"]
+  - id: INF-01
+    name: Data Center Electrical Power Systems
+    category: AI infrastructure
+    level: intermediate
+    description: Work safely on the data-center power chain.
+    goals: [G7]
+    occupations: ["47-2111.00"]
+occupations:
+  - {code: "43-4051.00", title: Customer Service Representatives, group: ai-adoption}
+  - {code: "47-2111.00", title: Electricians, group: infrastructure}
+"""
+
+
+def load_test_framework(text: str = FRAMEWORK_YAML):
+    from skills.services import load_framework
+
+    report = load_framework(text, now=utcnow())
+    db.session.commit()
+    return report
+
+
+def course_spec(
+    slug: str = "ai-basics",
+    *,
+    modules: int = 2,
+    lessons: int = 2,
+    questions: int = 2,
+    skills=("AIL-01",),
+    occupations=("43-4051.00",),
+    pass_mark: int = 50,
+    max_attempts=None,
+    cooldown_minutes: int = 0,
+    title: str | None = None,
+):
+    from courses.catalog import ChoiceSpec, CourseSpec, LessonSpec, ModuleSpec, QuestionSpec, QuizSpec
+
+    return CourseSpec(
+        slug=slug,
+        title=title or f"Course {slug}",
+        summary=f"Summary of {slug}.",
+        audience="Everyone at work.",
+        estimated_minutes=60,
+        validity_months=24,
+        skills=list(skills),
+        goals=["G1"],
+        occupations=list(occupations),
+        modules=[
+            ModuleSpec(
+                slug=f"module-{m}",
+                title=f"Module {m}",
+                summary="",
+                skills=list(skills),
+                goals=["G1"],
+                lessons=[
+                    LessonSpec(
+                        slug=f"lesson-{m}-{n}",
+                        title=f"Lesson {m}.{n}",
+                        minutes=5,
+                        body=f"## Part {m}.{n}\n\nText of lesson {m}.{n}.\n",
+                    )
+                    for n in range(1, lessons + 1)
+                ],
+                quiz=QuizSpec(
+                    title=f"Quiz {m}",
+                    pass_mark=pass_mark,
+                    max_attempts=max_attempts,
+                    cooldown_minutes=cooldown_minutes,
+                    questions=[
+                        QuestionSpec(
+                            kind="single",
+                            prompt=f"Question {m}.{q}?",
+                            explanation=f"Because {m}.{q}.",
+                            choices=[
+                                ChoiceSpec(text=f"Right {m}.{q}", correct=True),
+                                ChoiceSpec(text=f"Wrong {m}.{q}", correct=False),
+                                ChoiceSpec(text=f"Also wrong {m}.{q}", correct=False),
+                            ],
+                        )
+                        for q in range(1, questions + 1)
+                    ],
+                )
+                if questions
+                else None,
+            )
+            for m in range(1, modules + 1)
+        ],
+    )
+
+
+def make_course(slug: str = "ai-basics", *, status=None, **kwargs):
+    from courses.catalog import apply_spec
+    from courses.models import CourseStatus
+
+    course, _ = apply_spec(course_spec(slug, **kwargs), now=utcnow(), status=status or CourseStatus.PUBLISHED)
+    db.session.commit()
+    return course
+
+
+def enroll(user, course):
+    from courses.services import enroll as do_enroll
+
+    enrollment, _ = do_enroll(user, course, now=utcnow())
+    db.session.commit()
+    return enrollment

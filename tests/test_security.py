@@ -19,6 +19,11 @@ PUBLIC = {
     "accounts.register",
     "accounts.forgot_password",
     "accounts.reset_password",
+    "courses.catalog",
+    "courses.course",
+    "skills.explorer",
+    "skills.skill",
+    "skills.occupation",
 }
 
 
