@@ -277,7 +277,7 @@ def attempt(slug: str, module_slug: str, number: int):
         ), status
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress)
-    answers = {int(k): set(v) for k, v in (attempt.answers or {}).items()}
+    answers = {q.id: set() for q in quiz.questions} | {int(k): set(v) for k, v in (attempt.answers or {}).items()}
     attempts = services.attempts_for(enrollment, quiz)
     blocked = services.attempt_block_reason(quiz, attempts, now=utcnow())
     return render_template(
@@ -288,6 +288,7 @@ def attempt(slug: str, module_slug: str, number: int):
         attempt=attempt,
         layout=layout,
         answers=answers,
+        correct_ids={q.id: {c.id for c in q.choices if c.correct} for q in quiz.questions},
         next_url=_step_url(course, step) if step else None,
         blocked=blocked,
         form=form,

@@ -263,14 +263,16 @@ def skills_profile(user) -> list[tuple[PlanGoal, list[Skill]]]:
     """Skills the user attained through completed courses, grouped by plan goal (fixed query count)."""
     from courses.models import Course, Enrollment, course_skills  # courses build on skills, not the reverse
 
+    attained = (
+        select(course_skills.c.skill_id)
+        .join(Course, Course.id == course_skills.c.course_id)
+        .join(Enrollment, Enrollment.course_id == Course.id)
+        .where(Enrollment.user_id == user.id, Enrollment.completed_at.is_not(None))
+    )
     skills = list(
         db.session.scalars(
             select(Skill)
-            .join(course_skills, course_skills.c.skill_id == Skill.id)
-            .join(Course, Course.id == course_skills.c.course_id)
-            .join(Enrollment, Enrollment.course_id == Course.id)
-            .where(Enrollment.user_id == user.id, Enrollment.completed_at.is_not(None))
-            .distinct()
+            .where(Skill.id.in_(attained))
             .order_by(Skill.position)
             .options(selectinload(Skill.goals), selectinload(Skill.occupations))
         )

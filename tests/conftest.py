@@ -102,3 +102,30 @@ def client(app: Flask) -> Client:
 def other_client(app: Flask) -> Client:
     app.test_client_class = Client
     return app.test_client()
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args, **kwargs) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def count_queries(app):
+    """count_queries(fn) → number of SQL statements fn() ran (e.g. one client request)."""
+    from sqlalchemy import event
+
+    def run(fn) -> int:
+        counter = QueryCounter()
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            fn()
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+        return counter.count
+
+    return run
