@@ -303,11 +303,14 @@ def dashboard():
     from skills.services import skills_profile
 
     rows = services.dashboard(current_user)
+    profile = skills_profile(current_user)
+    occupations = {o.code: o for _, skills in profile for s in skills for o in s.occupations}
     return render_template(
         "courses/dashboard.html",
         in_progress=[r for r in rows if r.enrollment.completed_at is None],
         completed=[r for r in rows if r.enrollment.completed_at is not None],
-        profile=skills_profile(current_user),
+        profile=profile,
+        profile_occupations=sorted(occupations.values(), key=lambda o: o.title),
     )
 
 
