@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-postgres: $(STAMP)
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider
 
 test: lint test-sqlite test-postgres
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""Benchmark the learner pages under gunicorn against a bare Flask endpoint in the same run.
+
+    make bench     # starts a throwaway PostgreSQL, generates the data set, runs this, writes bench/RESULTS.md
+
+Needs wrk (apt-get install wrk). Ratios, not absolute numbers, are the result: both servers
+run with the same gunicorn settings on the same machine, one after the other.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.generate import BENCH_PASSWORD, database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
+USER_AGENT = "awa-bench/1"
+WRK = ["-t", "2", "-c", "8", "-d", os.environ.get("BENCH_SECONDS", "10") + "s", "--latency"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app: str, env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}", app], cwd=ROOT, env=env
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{app} did not start")
+
+
+def login(base: str) -> str:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    # Flask-Login's strong session protection ties the session to the user agent: wrk sends the same one
+    opener.addheaders = [("User-Agent", USER_AGENT)]
+    html = opener.open(base + "/login").read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    data = urllib.parse.urlencode(
+        {"csrf_token": token, "email": "learner1@bench.example", "password": BENCH_PASSWORD}
+    ).encode()
+    landed = opener.open(base + "/login", data).geturl()
+    assert landed.rstrip("/") == base, f"login failed, landed on {landed}"
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    assert "session=" in cookie
+    return cookie
+
+
+def wrk(url: str, cookie: str | None = None) -> dict:
+    args = ["wrk", *WRK, "-H", f"User-Agent: {USER_AGENT}", url] + (["-H", f"Cookie: {cookie}"] if cookie else [])
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
+    if "Non-2xx" not in out:
+        # a redirect would look fast; prove the page itself answered
+        check = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-A", USER_AGENT, url]
+            + (["-H", f"Cookie: {cookie}"] if cookie else []),
+            capture_output=True,
+            text=True,
+        )
+        assert check.stdout == "200", f"{url} answered {check.stdout}"
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def main() -> None:
+    url = database_url()
+    env = {
+        **os.environ,
+        "FLASK_APP_ENV": "production",
+        "FLASK_SECRET_KEY": "bench-" + "k" * 40,
+        "FLASK_SQLALCHEMY_DATABASE_URI": url,
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        "FLASK_RATELIMIT_LOGIN": "1000 per minute",
+    }
+    results = []
+    bare, bare_url = serve("bench.bare:app", env)
+    try:
+        baseline = wrk(bare_url + "/")
+    finally:
+        bare.terminate()
+        bare.wait()
+    app, base = serve("wsgi:app", env)
+    try:
+        cookie = login(base)
+        pages = [
+            ("catalog /courses", "/courses", None),
+            ("catalog filtered by occupation", "/courses?occupation=47-2111.00", None),
+            ("course page", "/courses/ai-literacy-for-every-worker", cookie),
+            ("lesson page", "/courses/ai-literacy-for-every-worker/what-ai-is/how-generative-ai-works", cookie),
+            ("dashboard (8 enrollments)", "/dashboard", cookie),
+            ("framework explorer", "/framework", None),
+        ]
+        for name, path, page_cookie in pages:
+            results.append((name, path, wrk(base + path, page_cookie)))
+    finally:
+        app.terminate()
+        app.wait()
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    lines = [
+        "# Benchmark results: learner pages",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}.",
+        "Data: 10,000 learners × 8 courses (80,000 enrollments, ~1M lesson_progress rows, ~70,000 quiz attempts) "
+        "on PostgreSQL 15 (throwaway cluster, fsync off).",
+        f"Servers: gunicorn {' '.join(GUNICORN)}; load: wrk {' '.join(WRK)}; client and server share the machine.",
+        "",
+        "| page | path | req/s | ratio to bare Flask | p50 | p99 | non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        f"| bare Flask endpoint (baseline) | / | {baseline['rps']:.0f} | 1.00 | {baseline['p50']} | {baseline['p99']} "
+        f"| {baseline['errors']} |",
+    ]
+    for name, path, r in results:
+        lines.append(
+            f"| {name} | `{path}` | {r['rps']:.0f} | {r['rps'] / baseline['rps']:.2f} | {r['p50']} | "
+            f"{r['p99']} | {r['errors']} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (ROOT / "bench" / "RESULTS.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
