@@ -132,7 +132,8 @@ def main() -> None:
     lines = [
         "# Benchmark results: learner pages",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU ({cpu}), Python {platform.python_version()}.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU ({cpu}), "
+        f"Python {platform.python_version()}.",
         "Data: 10,000 learners × 8 courses (80,000 enrollments, ~1M lesson_progress rows, ~70,000 quiz attempts) "
         "on PostgreSQL 15 (throwaway cluster, fsync off).",
         f"Servers: gunicorn {' '.join(GUNICORN)}; load: wrk {' '.join(WRK)}; client and server share the machine.",
