@@ -181,15 +181,11 @@ def _find_quiz(course: Course, module_slug: str):
     return module, services.load_quiz(module.quiz.id)
 
 
-@bp.get("/courses/<slug>/<module_slug>/quiz")
-@login_required
-def quiz(slug: str, module_slug: str):
-    course, enrollment = _study(slug)
-    module, quiz = _find_quiz(course, module_slug)
+def _quiz_page(course, enrollment, module, quiz, *, refused: str | None = None):
     attempts = services.attempts_for(enrollment, quiz)
     open_attempt = next((a for a in attempts if a.submitted_at is None), None)
     blocked = None if open_attempt else services.attempt_block_reason(quiz, attempts, now=utcnow())
-    return render_template(
+    page = render_template(
         "courses/quiz.html",
         course=course,
         module=module,
@@ -197,25 +193,34 @@ def quiz(slug: str, module_slug: str):
         attempts=attempts,
         best=services.best_attempt(attempts),
         open_attempt=open_attempt,
-        blocked=blocked,
+        blocked=refused or blocked,
         form=ActionForm(),
         progress=services.progress_for(enrollment, course),
     )
+    # a start refused by the attempt limit or cooldown is a conflict with the quiz's rules
+    return page, 409 if refused else 200
+
+
+@bp.get("/courses/<slug>/<module_slug>/quiz")
+@login_required
+def quiz(slug: str, module_slug: str):
+    course, enrollment = _study(slug)
+    module, quiz = _find_quiz(course, module_slug)
+    return _quiz_page(course, enrollment, module, quiz)
 
 
 @bp.post("/courses/<slug>/<module_slug>/quiz/start")
 @login_required
 def start_quiz(slug: str, module_slug: str):
     course, enrollment = _study(slug)
-    _module, quiz = _find_quiz(course, module_slug)
+    module, quiz = _find_quiz(course, module_slug)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
         attempt = services.start_attempt(enrollment, quiz, now=utcnow())
     except DomainError as error:
         db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("courses.quiz", slug=slug, module_slug=module_slug)), 303
+        return _quiz_page(course, enrollment, module, quiz, refused=error.message)
     db.session.commit()
     return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=attempt.attempt_no)), 303
 

@@ -245,7 +245,8 @@ def test_attempt_limit_and_cooldown(client, learner):
     enroll(learner, make_course("ai-basics", max_attempts=1, pass_mark=100))
     url = start(client)
     client.submit(url, answers_for(url, client, right=False))
-    response = client.submit(QUIZ + "/start", page=QUIZ, follow_redirects=True)
+    response = client.submit(QUIZ + "/start", page=QUIZ)
+    assert response.status_code == 409
     assert "used all 1 attempts" in response.get_data(as_text=True)
     assert count(QuizAttempt) == 1
 
@@ -253,7 +254,8 @@ def test_attempt_limit_and_cooldown(client, learner):
     cool_quiz = "/courses/cool/module-1/quiz"
     first = client.submit(cool_quiz + "/start", page=cool_quiz).headers["Location"]
     client.submit(first, answers_for(first, client, right=False))
-    blocked = client.submit(cool_quiz + "/start", page=cool_quiz, follow_redirects=True)
+    blocked = client.submit(cool_quiz + "/start", page=cool_quiz)
+    assert blocked.status_code == 409
     assert "Please wait 30 more minutes" in blocked.get_data(as_text=True)
     attempt = db.session.scalar(
         select(QuizAttempt)
@@ -337,3 +339,23 @@ def test_main_pages_use_a_constant_number_of_queries(app, client, learner, count
     large = count_queries(lambda: client.get(path))
     assert client.get(path).status_code == 200
     assert small == large, (path, small, large)
+
+
+def test_concurrent_mark_complete_and_enroll_write_one_row(app, client, learner):
+    """Two requests racing (a double tap on a slow phone) still write one row each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    make_course("ai-basics")
+    token = client.csrf_token("/courses/ai-basics")
+    cookie = client.get_cookie("session").value
+
+    def post(path: str) -> int:
+        other = app.test_client()
+        other.set_cookie("session", cookie)
+        return other.post(path, data={"csrf_token": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert set(pool.map(post, ["/courses/ai-basics/enroll"] * 4)) == {303}
+        assert set(pool.map(post, [LESSON + "/complete"] * 4)) == {303}
+    assert count(Enrollment) == 1
+    assert count(LessonProgress) == 1
