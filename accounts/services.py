@@ -215,6 +215,8 @@ def change_role(actor: User, target: User, role: Role, *, now: datetime) -> bool
         raise DomainError("You cannot change your own role. Ask another admin.")
     if target.role is role:
         return False
+    if target.role is Role.ADMIN and target.active and _admin_count() <= 1:
+        raise DomainError("This is the last active admin. Make someone else an admin first.")
     target.role = role
     target.updated_at = now
     # a role change takes effect at once in every session of that user
@@ -228,6 +230,8 @@ def set_active(actor: User, target: User, active: bool, *, now: datetime) -> boo
         raise DomainError("You cannot deactivate your own account. Ask another admin.")
     if target.active is active:
         return False
+    if not active and target.role is Role.ADMIN and _admin_count() <= 1:
+        raise DomainError("This is the last active admin. Make someone else an admin first.")
     target.active = active
     target.updated_at = now
     _bump_session_version(target)

@@ -86,8 +86,8 @@ def logout():
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it marks the remember-me cookie for deletion
     flash("You have been logged out.", "info")
     return redirect(url_for("core.index"))
 
@@ -103,7 +103,8 @@ def forgot_password():
         )
         db.session.commit()
         if reset is not None:
-            link = url_for("accounts.reset_password", token=reset.token, _external=True)
+            # built from the configured public address, never from the request's Host header
+            link = cfg["ISSUER_URL"].rstrip("/") + url_for("accounts.reset_password", token=reset.token)
             body = render_template(
                 "accounts/email/reset.txt", user=reset.user, link=link, minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60
             )
@@ -139,8 +140,8 @@ def reset_password(token: str):
             form_error(form, error)
         else:
             db.session.commit()
-            logout_user()
             session.clear()
+            logout_user()
             flash(f"Your password has been changed, {user.name}. Please log in with the new one.", "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_password.html", form=form), 422 if form.errors or form.form_errors else 200
@@ -195,8 +196,8 @@ def logout_everywhere():
         abort(400)
     services.logout_everywhere(current_user)
     db.session.commit()
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it marks the remember-me cookie for deletion
     flash("You have been logged out on every device.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -210,7 +211,9 @@ def list_users():
     search = UserSearchForm(request.args)
     role = Role(search.role.data) if search.validate() and search.role.data else None
     stmt = services.search_users(search.q.data if not search.q.errors else None, role=role)
-    page = db.paginate(stmt, per_page=25, max_per_page=100, error_out=False)
+    page = db.paginate(
+        stmt, page=min(request.args.get("page", 1, type=int), 10_000), per_page=25, max_per_page=100, error_out=False
+    )
     return render_template(
         "admin/users.html", search=search, page=page, role_form=RoleForm(), confirm_form=ConfirmForm()
     )

@@ -10,7 +10,7 @@ from flask import Flask, redirect, request, url_for
 from core.config import load_config
 from core.errors import register_error_handlers, wants_json
 from core.extensions import csrf, db, limiter, login_manager, migrate
-from core.security import register_security_headers
+from core.security import register_input_guards, register_security_headers
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -26,6 +26,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder="../static",
     )
     load_config(app, config)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if not app.logger.handlers or app.config["APP_ENV"] == "development":
         logging.basicConfig(level=logging.INFO)
         app.logger.setLevel(logging.INFO)
@@ -38,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_security_headers(app)
+    register_input_guards(app)
     _register_blueprints(app)
     return app
 
@@ -52,7 +58,8 @@ def _init_login(app: Flask) -> None:
     from accounts.services import load_session_user
 
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # "basic": a phone changing networks keeps its session; the per-user session version does invalidation
+    login_manager.session_protection = "basic"
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
@@ -79,6 +86,9 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.views import bp as accounts_bp
     from core.views import bp as core_bp
     from courses.views import bp as courses_bp
+    from credentials.permissions import can_bulk_verify, can_manage_certificates
+    from credentials.views import admin_bp as admin_certificates_bp
+    from credentials.views import bp as credentials_bp
     from skills.views import bp as skills_bp
 
     app.register_blueprint(core_bp)
@@ -86,7 +96,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(skills_bp)
     app.register_blueprint(courses_bp)
+    app.register_blueprint(credentials_bp)
+    app.register_blueprint(admin_certificates_bp)
     app.jinja_env.globals.update(
         can_manage_users=can_manage_users,
+        can_manage_certificates=can_manage_certificates,
+        can_bulk_verify=can_bulk_verify,
         issuer_name=lambda: app.config["ISSUER_NAME"],
     )

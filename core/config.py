@@ -23,11 +23,16 @@ DEFAULTS: dict[str, Any] = {
     "PERMANENT_SESSION_LIFETIME": 14 * 24 * 3600,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     "RATELIMIT_STORAGE_URI": "memory://",
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front (X-Forwarded-For/Proto/Host hops to trust)
+    "TRUSTED_HOSTS": None,  # e.g. ["academy.example.org"]: other Host headers get a 400
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_LOGIN": "10 per minute; 50 per hour",
     "RATELIMIT_REGISTER": "10 per hour",
     "RATELIMIT_RESET": "5 per 15 minutes",
     "PASSWORD_RESET_MAX_AGE": 3600,
+    "RATELIMIT_VERIFY": "60 per minute",
+    "CERTIFICATE_DIR": None,  # default: instance/certificates
+    "CERTIFICATE_PAPER": "A4",  # A4 or Letter (landscape)
     "ISSUER_NAME": "AI Workforce Academy",
     "ISSUER_URL": "http://127.0.0.1:5000",
     "MAIL_BACKEND": "outbox",  # outbox | smtp
@@ -65,6 +70,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
             app.config[key] = env == "production"
     if env in {"development", "test"} and not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "academy.db")
+    if app.config["CERTIFICATE_PAPER"] not in {"A4", "Letter"}:
+        raise ConfigError("CERTIFICATE_PAPER must be A4 or Letter")
     secret = app.config.get("SECRET_KEY") or ""
     if env != "test" and (secret in WEAK_SECRETS or len(secret) < 32):
         raise ConfigError(

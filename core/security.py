@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
+from werkzeug.routing import IntegerConverter
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -33,3 +34,34 @@ def _has_session_cookie() -> bool:
     from flask import session
 
     return bool(session.get("_user_id"))
+
+
+MAX_INT = 2**31 - 1  # PostgreSQL integer columns
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` URL parts that fit a database integer; larger numbers are a 404, not a 500."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(map, *args, **kwargs)
+
+
+def register_input_guards(app: Flask) -> None:
+    """Refuse input no page accepts (NUL bytes, which PostgreSQL cannot store) before any view runs."""
+    app.url_map.converters["int"] = BoundedIntConverter
+
+    @app.before_request
+    def refuse_nul_bytes():
+        if "\x00" in request.path or "%00" in request.query_string.decode("latin-1").lower():
+            abort(400)
+        if (
+            request.method == "POST"
+            and request.mimetype
+            in (
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            )
+            and (any("\x00" in value for value in request.form.values()) or any("\x00" in k for k in request.form))
+        ):
+            abort(400)

@@ -248,6 +248,8 @@ def parse_bundle(read: Reader) -> CourseSpec:
                 minutes=check.integer(src, lnode, "minutes", low=1, high=600) or 0,
                 body="",
             )
+            if lesson.slug == "quiz":
+                check.add(src, lnode, "'quiz' is reserved for the module's quiz page; choose another lesson slug")
             if lesson.slug in lesson_slugs:
                 check.add(src, lnode, f"lesson slug '{lesson.slug}' is used twice in module '{module.slug}'")
             lesson_slugs.add(lesson.slug)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from blinker import Namespace
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -30,6 +31,10 @@ from courses.models import (
     course_skills,
 )
 from skills.models import Occupation, Skill
+
+signals = Namespace()
+# sent inside the completing transaction, exactly once per completion: receivers flush, never commit
+enrollment_completed = signals.signal("enrollment-completed")
 
 
 class QuizRuleError(DomainError):
@@ -217,6 +222,7 @@ def next_step(course: Course, progress: Progress) -> tuple[str, Module, Lesson |
 
 def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) -> bool:
     """Record the lesson as complete once (idempotent under races). Returns True if the course just completed."""
+    lock_enrollment(enrollment)
     try:
         with db.session.begin_nested():
             db.session.add(LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=now))
@@ -260,6 +266,8 @@ def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(enrollment, ["completed_at"])
+    if done == 1:
+        enrollment_completed.send(enrollment, now=now)
     return done == 1
 
 
@@ -295,6 +303,21 @@ def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: dateti
     return None
 
 
+def is_stale(attempt: QuizAttempt, quiz: Quiz) -> bool:
+    """True when the attempt's questions or choices no longer match the quiz."""
+    current = {q.id: {c.id for c in q.choices} for q in quiz.questions}
+    return {qid: set(cids) for qid, cids in attempt.layout} != current
+
+
+def lock_enrollment(enrollment: Enrollment) -> None:
+    """Serialize progress writes of one enrollment (PostgreSQL row lock; SQLite serializes writers anyway).
+
+    Without it, a lesson completed in one tab and a quiz passed in another could each miss the
+    other's uncommitted row and neither would complete the course.
+    """
+    db.session.execute(select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update())
+
+
 def start_attempt(
     enrollment: Enrollment, quiz: Quiz, *, now: datetime, rng: random.Random | None = None
 ) -> QuizAttempt:
@@ -302,7 +325,12 @@ def start_attempt(
     attempts = attempts_for(enrollment, quiz)
     open_attempt = next((a for a in attempts if a.submitted_at is None), None)
     if open_attempt is not None:
-        return open_attempt
+        if not is_stale(open_attempt, quiz):
+            return open_attempt
+        # the quiz changed under an unsubmitted attempt (a re-import): drop it, it holds no answers
+        db.session.delete(open_attempt)
+        db.session.flush()
+        attempts.remove(open_attempt)
     reason = attempt_block_reason(quiz, attempts, now=now)
     if reason:
         raise QuizRuleError(reason)
@@ -342,6 +370,8 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     """
     if attempt.submitted_at is not None:
         raise QuizRuleError("This attempt was already submitted.")
+    if is_stale(attempt, quiz):
+        raise QuizRuleError("This quiz changed after you started. Please start a new attempt.")
     layout = {qid: set(cids) for qid, cids in attempt.layout}
     questions = {q.id: q for q in quiz.questions}
     if set(layout) - set(questions):
@@ -372,6 +402,17 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
         raise QuizRuleError("This attempt was already submitted.")
     db.session.refresh(attempt)
     return Graded(score=score, passed=passed, correct=correct)
+
+
+def submit_attempt(
+    enrollment: Enrollment, attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]], *, now: datetime
+) -> tuple[Graded, bool]:
+    """Grade an attempt and apply the completion rule. Returns (graded, course_just_completed). Caller commits."""
+    lock_enrollment(enrollment)
+    graded = grade_attempt(attempt, quiz, answers, now=now)
+    enrollment.last_activity_at = now
+    finished = graded.passed and check_completion(enrollment, now=now)
+    return graded, finished
 
 
 def best_attempt(attempts: list[QuizAttempt]) -> QuizAttempt | None:

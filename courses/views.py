@@ -72,12 +72,24 @@ def course(slug: str):
     course, enrollment = _course_or_404(slug)
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress) if enrollment else None
+    certificate_id = None
+    if enrollment is not None and enrollment.completed_at is not None:
+        from credentials.ids import format_public_id
+        from credentials.models import Certificate  # certificates build on courses; imported lazily
+
+        public_id = db.session.scalar(
+            select(Certificate.public_id).where(
+                Certificate.user_id == enrollment.user_id, Certificate.course_id == course.id
+            )
+        )
+        certificate_id = format_public_id(public_id) if public_id else None
     return render_template(
         "courses/course.html",
         course=course,
         enrollment=enrollment,
         progress=progress,
         step=step,
+        certificate_id=certificate_id,
         form=ActionForm(),
         can_enroll=can_enroll(current_user, course),
     )
@@ -250,15 +262,13 @@ def attempt(slug: str, module_slug: str, number: int):
             abort(400)
         try:
             answers = parse_answers(request.form)
-            graded = services.grade_attempt(attempt, quiz, answers, now=utcnow())
+            _, finished = services.submit_attempt(enrollment, attempt, quiz, answers, now=utcnow())
         except (QuizAnswersError, DomainError) as problem:
             db.session.rollback()
             error = getattr(problem, "message", None) or str(problem)
             status = 409 if attempt.submitted_at is not None else 422
             attempt = _attempt_or_404(enrollment, quiz, number)
         else:
-            finished = graded.passed and services.check_completion(enrollment, now=utcnow())
-            enrollment.last_activity_at = utcnow()
             db.session.commit()
             if finished:
                 flash(f"Congratulations! You have completed “{course.title}”.", "success")
@@ -294,6 +304,12 @@ def attempt(slug: str, module_slug: str, number: int):
         layout=layout,
         answers=answers,
         correct_ids={q.id: {c.id for c in q.choices if c.correct} for q in quiz.questions},
+        reveal=bool(attempt.passed)
+        or (
+            blocked is not None
+            and quiz.max_attempts is not None
+            and len([a for a in attempts if a.submitted_at]) >= quiz.max_attempts
+        ),
         next_url=_step_url(course, step) if step else None,
         blocked=blocked,
         form=form,

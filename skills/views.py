@@ -25,6 +25,7 @@ def _published_courses_by(link_table, column: str) -> dict[str, list[Course]]:
         .join(Course, Course.id == link_table.c.course_id)
         .where(Course.status == CourseStatus.PUBLISHED)
         .order_by(Course.title)
+        .options(selectinload(Course.skills))
     )
     result: dict[str, list[Course]] = {}
     for key, course in rows:

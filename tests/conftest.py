@@ -25,7 +25,6 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAIL_OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
-        "SERVER_NAME": "localhost",
     }
 
 

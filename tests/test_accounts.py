@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def _reset_link(app) -> str:
     import re
 
     (mail,) = _outbox(app)
-    return re.search(r"http://localhost(/reset-password/\S+)", mail).group(1)
+    return re.search(r"http://127.0.0.1:5000(/reset-password/\S+)", mail).group(1)
 
 
 def test_reset_request_says_the_same_for_known_and_unknown_emails(client, app, ctx):
@@ -249,3 +250,24 @@ def test_logout_everywhere(client, other_client, ctx):
     client.submit("/account/logout-everywhere", page="/account")
     assert client.get("/account").status_code == 302
     assert other_client.get("/account").status_code == 302  # remember-me cookie is dead too
+
+
+def test_reset_link_ignores_a_forged_host_header(client, app, ctx):
+    make_user(email="dana@example.org")
+    evil = "http://evil.example"
+    html = client.get("/forgot-password", base_url=evil).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    response = client.post("/forgot-password", data={"csrf_token": token, "email": "dana@example.org"}, base_url=evil)
+    assert response.status_code == 302
+    (mail,) = _outbox(app)
+    assert "evil.example" not in mail
+    assert app.config["ISSUER_URL"] + "/reset-password/" in mail
+
+
+def test_logout_forgets_the_remember_me_cookie(client, ctx):
+    make_user(email="dana@example.org")
+    login(client, "dana@example.org", remember="y")
+    response = client.submit("/logout", page="/account")
+    assert any(c.startswith("remember_token=;") for c in response.headers.getlist("Set-Cookie"))
+    client.delete_cookie("session")  # the browser was closed: only a remember cookie could log us in
+    assert client.get("/account").status_code == 302

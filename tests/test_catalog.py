@@ -158,7 +158,7 @@ def test_cli_import_and_export(app, framework, tmp_path):
 
 
 def test_cli_import_is_all_or_nothing(app, framework, tmp_path):
-    shutil.copytree(SHIPPED[0], tmp_path / "good")
+    shutil.copytree(SHIPPED[0], tmp_path / "a-good")  # sorts first: an import that stopped at the error would leave it
     broken = _bundle(tmp_path)
     (broken / "course.yaml").write_text((broken / "course.yaml").read_text().replace("slug: ", "slug: Bad Slug ", 1))
     result = app.test_cli_runner().invoke(args=["courses", "import", str(tmp_path)])

@@ -311,12 +311,6 @@ def test_dashboard_shows_progress_and_next_step(client, learner):
 # ---- constant query counts ----------------------------------------------------------------
 
 
-def _build(n: int, user) -> None:
-    for i in range(n):
-        course = make_course(f"course-{i:03d}", modules=2, lessons=max(1, n // 10))
-        enroll(user, course)
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -326,16 +320,24 @@ def _build(n: int, user) -> None:
         "/dashboard",
         "/framework",
         "/courses/course-000/module-1/quiz",
+        "/skills/AIL-01",
+        "/occupations/43-4051.00",
+        "/courses?q=course",
     ],
 )
 def test_main_pages_use_a_constant_number_of_queries(app, client, learner, count_queries, path):
-    _build(1, learner)
+    from courses.catalog import apply_spec
+    from tests.factories import course_spec
+
+    enroll(learner, make_course("course-000", modules=1, lessons=1, questions=1))
     small = count_queries(lambda: client.get(path))
-    _build_more = [make_course(f"more-{i:03d}", modules=3, lessons=4) for i in range(49)]
-    for course in _build_more:
+    # 50x the data: a bigger outline for the course itself, 49 more courses and enrollments, another learner
+    apply_spec(course_spec("course-000", modules=6, lessons=5, questions=4), now=utcnow())
+    db.session.commit()
+    more = [make_course(f"more-{i:03d}", modules=3, lessons=4) for i in range(49)]
+    for course in more:
         enroll(learner, course)
-    other = make_user(email="someone@example.org", role=Role.LEARNER)
-    enroll(other, _build_more[0])
+    enroll(make_user(email="someone@example.org", role=Role.LEARNER), more[0])
     large = count_queries(lambda: client.get(path))
     assert client.get(path).status_code == 200
     assert small == large, (path, small, large)
@@ -359,3 +361,40 @@ def test_concurrent_mark_complete_and_enroll_write_one_row(app, client, learner)
         assert set(pool.map(post, [LESSON + "/complete"] * 4)) == {303}
     assert count(Enrollment) == 1
     assert count(LessonProgress) == 1
+
+
+def test_another_learner_cannot_open_my_attempt(app, client, learner):
+    enroll(learner, make_course("ai-basics"))
+    url = start(client)
+    other = make_user(email="other@example.org")
+    enroll(other, db.session.scalar(select(Course).where(Course.slug == "ai-basics")))
+    app.test_client_class = type(client)
+    intruder = app.test_client()
+    login(intruder, "other@example.org")
+    assert intruder.get(url).status_code == 404  # their own enrollment has no attempt 1
+    assert intruder.submit(url, {"q-1": "1"}, page=QUIZ).status_code == 404
+
+
+def test_reimport_that_changes_a_quiz_does_not_lock_the_learner_out(client, learner):
+    from courses.catalog import apply_spec
+    from tests.factories import course_spec
+
+    enroll(learner, make_course("ai-basics", questions=3))
+    url = start(client)
+    apply_spec(course_spec("ai-basics", questions=2), now=utcnow())  # a question removed
+    db.session.commit()
+    stale = client.submit(url, answers_for(url, client))
+    assert stale.status_code == 422 and "quiz changed" in stale.get_data(as_text=True)
+    fresh = start(client)
+    assert fresh == url  # the stale, unanswered attempt was replaced
+    assert client.submit(fresh, answers_for(fresh, client)).status_code == 303
+    assert db.session.scalar(select(QuizAttempt)).passed
+
+
+def test_failed_attempt_does_not_reveal_the_right_answers(client, learner):
+    enroll(learner, make_course("ai-basics", pass_mark=100))
+    url = start(client)
+    client.submit(url, answers_for(url, client, right=False))
+    page = client.get(url).get_data(as_text=True)
+    assert "(correct)" not in page and "Because 1.1." not in page
+    assert "shown once you pass" in page

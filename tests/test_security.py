@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.routing import IntegerConverter
 
 from accounts.models import Role, User
 from accounts.redirects import safe_next
@@ -24,6 +25,10 @@ PUBLIC = {
     "skills.explorer",
     "skills.skill",
     "skills.occupation",
+    "credentials.verify",
+    "credentials.verify_certificate",
+    "credentials.api_certificate",
+    "credentials.openapi",
 }
 
 
@@ -151,8 +156,7 @@ def test_safe_next_keeps_same_site_paths(target):
 def _url_for_rule(rule) -> str:
     values = {}
     for arg in rule.arguments:
-        converter = rule._converters[arg].__class__.__name__
-        values[arg] = 1 if converter == "IntegerConverter" else "x"
+        values[arg] = 1 if isinstance(rule._converters[arg], IntegerConverter) else "x"
     return rule.build(values, append_unknown=False)[1]
 
 
@@ -224,3 +228,35 @@ def test_server_error_page_rolls_back_and_hides_details(app, ctx):
     body = response.get_data(as_text=True)
     assert "Nothing was saved" in body and "secret internal detail" not in body
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/courses?q=%00", "/courses/%00", "/skills/%00", "/occupations/a%00b", "/admin/users/?q=%00", "/verify/%00"],
+)
+def test_nul_bytes_are_refused_with_400(client, path):
+    assert client.get(path).status_code == 400
+
+
+def test_nul_byte_in_a_form_is_refused_and_writes_nothing(client, ctx):
+    token = client.csrf_token("/register")
+    response = client.post(
+        "/register",
+        data={
+            "csrf_token": token,
+            "name": "Eve\x00",
+            "email": "eve@example.org",
+            "password": "violet tractor umbrella",
+            "confirm": "violet tractor umbrella",
+        },
+    )
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_huge_numbers_in_urls_and_pages_are_not_server_errors(client, ctx):
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    assert client.get("/courses/x/y/quiz/attempts/99999999999999999999").status_code == 404
+    assert client.get("/admin/users/?page=99999999999999999999").status_code == 200
+    assert client.get("/admin/users/?page=-5").status_code == 200

@@ -1,0 +1,1 @@
+"""Certificates: issuance, PDF, verification (page, bulk, API), revocation, reissue."""

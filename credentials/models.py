@@ -1,0 +1,155 @@
+"""Certificates are records with legal weight: snapshots that are never hard-deleted."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from accounts.models import User
+from core.database import utcnow
+from core.extensions import db
+from courses.models import Course
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], length=24, native_enum=False)
+
+
+class RevocationReason(enum.Enum):
+    ISSUED_IN_ERROR = "issued_in_error"
+    ACADEMIC_MISCONDUCT = "academic_misconduct"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    SUPERSEDED = "superseded"
+    HOLDER_REQUEST = "holder_request"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            "issued_in_error": "Issued in error",
+            "academic_misconduct": "Academic misconduct",
+            "identity_mismatch": "Identity could not be confirmed",
+            "superseded": "Superseded by another certificate",
+            "holder_request": "Withdrawn at the holder's request",
+            "other": "Other",
+        }[self.value]
+
+
+class CertificateStatus(enum.Enum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class Certificate(db.Model):
+    __tablename__ = "certificates"
+    __table_args__ = (
+        # exactly one certificate per learner and course, whatever races between app servers
+        UniqueConstraint("user_id", "course_id"),
+        CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
+        CheckConstraint("expires_at IS NULL OR expires_at > issued_at", name="expires_after_issue"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # 28 Crockford base32 characters = 140 random bits; stored without dashes, upper case
+    public_id: Mapped[str] = mapped_column(String(28), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="SET NULL"))
+
+    # the snapshot: what was true when it was awarded, never recomputed from live rows
+    holder_name: Mapped[str] = mapped_column(String(120))
+    course_title: Mapped[str] = mapped_column(String(200))
+    course_slug: Mapped[str] = mapped_column(String(80))
+    course_version: Mapped[int]
+    skills: Mapped[list] = mapped_column(JSON)
+    goals: Mapped[list] = mapped_column(JSON)
+    score: Mapped[int]
+    issuer_name: Mapped[str] = mapped_column(String(200))
+    awarded_at: Mapped[datetime]  # the original award date, kept across reissues and renewals
+    issued_at: Mapped[datetime]  # this revision's issue time
+    expires_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(default=1)
+
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[RevocationReason | None] = mapped_column(_enum(RevocationReason, "revocation_reason"))
+    revocation_note: Mapped[str | None] = mapped_column(Text)
+
+    pdf_path: Mapped[str | None] = mapped_column(String(255))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf_rendered_at: Mapped[datetime | None]
+    # the state the stored PDF was stamped with, so a revoked or expired one is re-rendered
+    pdf_stamp: Mapped[str | None] = mapped_column(String(16))
+
+    verification_count: Mapped[int] = mapped_column(default=0)
+    last_verified_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+    course: Mapped[Course] = relationship()
+    events: Mapped[list[CertificateEvent]] = relationship(
+        back_populates="certificate", order_by="CertificateEvent.at.desc(), CertificateEvent.id.desc()"
+    )
+
+    def status_at(self, now: datetime) -> CertificateStatus:
+        if self.revoked_at is not None:
+            return CertificateStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return CertificateStatus.EXPIRED
+        return CertificateStatus.VALID
+
+
+class CertificateEvent(db.Model):
+    """The history of a certificate: who did what, when, with a before/after summary."""
+
+    __tablename__ = "certificate_events"
+    __table_args__ = (Index("ix_certificate_events_certificate_at", "certificate_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="RESTRICT"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    certificate: Mapped[Certificate] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class NameChangeStatus(enum.Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class NameChangeRequest(db.Model):
+    """A learner asks for their legal name to be corrected on their certificates; an admin decides."""
+
+    __tablename__ = "name_change_requests"
+    __table_args__ = (
+        # at most one open request per learner
+        Index(
+            "uq_name_change_requests_one_pending",
+            "user_id",
+            unique=True,
+            sqlite_where=db.text("status = 'pending'"),
+            postgresql_where=db.text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    current_name: Mapped[str] = mapped_column(String(120))
+    requested_name: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[NameChangeStatus] = mapped_column(
+        _enum(NameChangeStatus, "name_change_status"), default=NameChangeStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])

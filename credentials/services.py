@@ -1,0 +1,458 @@
+"""Certificate rules: issue exactly once, snapshot, verify, revoke, reinstate, reissue, renew.
+
+Services flush, never commit; the caller commits. Side effects on files (PDFs) happen after commit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import hashlib
+import io
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from accounts.models import User
+from core.errors import DomainError
+from core.extensions import db
+from courses.models import Course, Enrollment, Module, Quiz, QuizAttempt
+from credentials.ids import format_public_id, new_public_id, normalize_public_id
+from credentials.models import (
+    Certificate,
+    CertificateEvent,
+    CertificateStatus,
+    NameChangeRequest,
+    NameChangeStatus,
+    RevocationReason,
+)
+
+EXPIRING_SOON_DAYS = 60
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def _final_score(enrollment: Enrollment) -> int:
+    """The mean of the best score of each quiz in the course (100 if it has no quiz)."""
+    best = (
+        select(func.max(QuizAttempt.score).label("best"))
+        .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
+        .join(Module, Module.id == Quiz.module_id)
+        .where(
+            QuizAttempt.enrollment_id == enrollment.id,
+            Module.course_id == enrollment.course_id,
+            QuizAttempt.submitted_at.is_not(None),
+        )
+        .group_by(QuizAttempt.quiz_id)
+        .subquery()
+    )
+    value = db.session.scalar(select(func.avg(best.c.best)))
+    return round(value) if value is not None else 100
+
+
+def _snapshot(certificate: Certificate, course: Course, user: User, enrollment: Enrollment, issuer: str) -> None:
+    certificate.holder_name = user.legal_name
+    certificate.course_title = course.title
+    certificate.course_slug = course.slug
+    certificate.course_version = course.version
+    certificate.skills = [{"id": s.id, "name": s.name} for s in course.skills]
+    certificate.goals = [{"id": g.id, "title": g.title} for g in course.goals]
+    certificate.score = _final_score(enrollment)
+    certificate.issuer_name = issuer
+
+
+def _event(certificate: Certificate, action: str, *, actor: User | None, now: datetime, **detail) -> None:
+    db.session.add(
+        CertificateEvent(
+            certificate=certificate, actor_id=actor.id if actor else None, action=action, at=now, detail=detail
+        )
+    )
+
+
+def _invalidate_pdf(certificate: Certificate) -> None:
+    # the stored file is replaced on the next download (rendering never blocks a state change)
+    certificate.pdf_sha256 = None
+    certificate.pdf_rendered_at = None
+    certificate.pdf_stamp = None
+
+
+def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) -> Certificate:
+    """Issue the learner's certificate for a completed enrollment, exactly once per learner and course.
+
+    A second completion (a renewal) extends the same certificate. The unique constraint on
+    (user, course) decides races between requests or app servers. Caller commits.
+    """
+    course = db.session.scalar(
+        select(Course)
+        .where(Course.id == enrollment.course_id)
+        .options(selectinload(Course.skills), selectinload(Course.goals))
+    )
+    user = db.session.get(User, enrollment.user_id)
+    expires = add_months(now, course.validity_months) if course.validity_months else None
+    existing = db.session.scalar(
+        select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
+    )
+    if existing is None:
+        certificate = Certificate(
+            public_id=new_public_id(),
+            user_id=user.id,
+            course_id=course.id,
+            enrollment_id=enrollment.id,
+            awarded_at=now,
+            issued_at=now,
+            expires_at=expires,
+        )
+        _snapshot(certificate, course, user, enrollment, issuer)
+        try:
+            with db.session.begin_nested():
+                db.session.add(certificate)
+                db.session.flush()
+        except IntegrityError:
+            # another request issued it first: that one is the certificate
+            return db.session.scalar(
+                select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
+            )
+        _event(certificate, "issued", actor=None, now=now, course_version=course.version, score=certificate.score)
+        return certificate
+    if existing.revoked_at is not None:
+        return existing  # completing again does not undo a revocation; an admin reinstates
+    before = {"expires_at": _iso(existing.expires_at), "course_version": existing.course_version}
+    _snapshot(existing, course, user, enrollment, issuer)
+    existing.issued_at, existing.expires_at = now, expires
+    existing.revision += 1
+    _invalidate_pdf(existing)
+    _event(
+        existing,
+        "renewed",
+        actor=user,
+        now=now,
+        before=before,
+        after={"expires_at": _iso(expires), "course_version": course.version},
+    )
+    db.session.flush()
+    return existing
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def get_certificate(raw_id: str) -> Certificate | None:
+    """Look a certificate up by a typed, pasted or case-mangled public ID (a primary-key-cheap lookup)."""
+    public_id = normalize_public_id(raw_id)
+    if public_id is None:
+        return None
+    return db.session.scalar(select(Certificate).where(Certificate.public_id == public_id))
+
+
+def record_verification(certificate: Certificate, *, now: datetime) -> None:
+    """Count a verification (no IP or requester data is stored). Caller commits."""
+    db.session.execute(
+        update(Certificate)
+        .where(Certificate.id == certificate.id)
+        .values(verification_count=Certificate.verification_count + 1, last_verified_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def expiring_soon(certificate: Certificate, now: datetime) -> bool:
+    return (
+        certificate.status_at(now) is CertificateStatus.VALID
+        and certificate.expires_at is not None
+        and (certificate.expires_at - now).days <= EXPIRING_SOON_DAYS
+    )
+
+
+def revoke(actor: User, certificate: Certificate, *, reason: RevocationReason, note: str, now: datetime) -> None:
+    """Revoke with a reason category and a note. Raises DomainError if already revoked. Caller commits."""
+    if certificate.revoked_at is not None:
+        raise DomainError("This certificate is already revoked.")
+    if not note.strip():
+        raise DomainError("Explain the revocation in the note.", field="note")
+    certificate.revoked_at, certificate.revocation_reason, certificate.revocation_note = now, reason, note.strip()
+    _invalidate_pdf(certificate)
+    _event(certificate, "revoked", actor=actor, now=now, reason=reason.value, note=note.strip())
+    db.session.flush()
+
+
+def reinstate(actor: User, certificate: Certificate, *, now: datetime) -> None:
+    if certificate.revoked_at is None:
+        raise DomainError("This certificate is not revoked.")
+    before = {"revoked_at": _iso(certificate.revoked_at), "reason": certificate.revocation_reason.value}
+    certificate.revoked_at = certificate.revocation_reason = certificate.revocation_note = None
+    _invalidate_pdf(certificate)
+    _event(certificate, "reinstated", actor=actor, now=now, before=before)
+    db.session.flush()
+
+
+def reissue(actor: User | None, certificate: Certificate, *, now: datetime, why: str = "name change") -> None:
+    """Reissue with the holder's current legal name: same public ID and award date, new issue time."""
+    user = db.session.get(User, certificate.user_id)
+    before = {"holder_name": certificate.holder_name, "issued_at": _iso(certificate.issued_at)}
+    certificate.holder_name = user.legal_name
+    certificate.issued_at = now  # validity is not extended by a reissue; renewal does that
+    certificate.revision += 1
+    _invalidate_pdf(certificate)
+    _event(
+        certificate,
+        "reissued",
+        actor=actor,
+        now=now,
+        why=why,
+        before=before,
+        after={"holder_name": certificate.holder_name, "issued_at": _iso(now)},
+    )
+    db.session.flush()
+
+
+def search_certificates(query: str | None, status: str | None, *, now: datetime):
+    stmt = select(Certificate).order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+    if query:
+        q = query.strip()
+        public_id = normalize_public_id(q)
+        like = f"%{q.lower()}%"
+        conditions = [
+            func.lower(Certificate.holder_name).like(like),
+            func.lower(Certificate.course_title).like(like),
+            Certificate.user_id.in_(select(User.id).where(User.email.like(like))),
+        ]
+        if public_id:
+            conditions.append(Certificate.public_id == public_id)
+        stmt = stmt.where(or_(*conditions))
+    if status == "revoked":
+        stmt = stmt.where(Certificate.revoked_at.is_not(None))
+    elif status == "expired":
+        stmt = stmt.where(Certificate.revoked_at.is_(None), Certificate.expires_at <= now)
+    elif status == "valid":
+        stmt = stmt.where(
+            Certificate.revoked_at.is_(None), or_(Certificate.expires_at.is_(None), Certificate.expires_at > now)
+        )
+    return stmt
+
+
+# ---- name corrections ---------------------------------------------------------------------
+
+
+def request_name_change(user: User, *, requested_name: str, reason: str, now: datetime) -> NameChangeRequest:
+    """Open a name-correction request (one open request per learner). Raises DomainError. Caller commits."""
+    requested_name = unicodedata.normalize("NFC", requested_name.strip())
+    if requested_name == user.legal_name:
+        raise DomainError("That is already your legal name on record.", field="requested_name")
+    request = NameChangeRequest(
+        user_id=user.id,
+        current_name=user.legal_name,
+        requested_name=requested_name,
+        reason=reason.strip(),
+        created_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(request)
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError("You already have a name correction waiting for review.") from None
+    return request
+
+
+def decide_name_change(
+    actor: User, request: NameChangeRequest, *, approve: bool, note: str, now: datetime
+) -> list[Certificate]:
+    """Approve (update the legal name and reissue every certificate) or reject. Returns reissued ones."""
+    if request.status is not NameChangeStatus.PENDING:
+        raise DomainError("This request has already been decided.")
+    request.status = NameChangeStatus.APPROVED if approve else NameChangeStatus.REJECTED
+    request.decided_at, request.decided_by_id, request.decision_note = now, actor.id, note.strip() or None
+    reissued: list[Certificate] = []
+    if approve:
+        user = db.session.get(User, request.user_id)
+        user.legal_name = request.requested_name
+        user.updated_at = now
+        for certificate in db.session.scalars(select(Certificate).where(Certificate.user_id == user.id)):
+            reissue(actor, certificate, now=now, why="name correction approved")
+            reissued.append(certificate)
+    db.session.flush()
+    return reissued
+
+
+# ---- PDF storage ---------------------------------------------------------------------------
+
+
+def stamp_for(certificate: Certificate, now: datetime) -> str | None:
+    status = certificate.status_at(now)
+    return None if status is CertificateStatus.VALID else status.value.upper()
+
+
+def pdf_is_current(certificate: Certificate, folder: Path, now: datetime) -> bool:
+    """The stored PDF exists, matches its recorded sha256 and carries the right stamp."""
+    if (
+        not certificate.pdf_path
+        or not certificate.pdf_sha256
+        or certificate.pdf_stamp != (stamp_for(certificate, now) or "")
+    ):
+        return False
+    path = folder / certificate.pdf_path
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == certificate.pdf_sha256
+    except OSError:
+        return False
+
+
+def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: datetime) -> Path:
+    """Write the PDF atomically (temp file + rename) and record its hash. Caller commits."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{certificate.public_id}.pdf"
+    temporary = folder / f".{name}.{now.timestamp():.0f}.tmp"
+    temporary.write_bytes(pdf)
+    temporary.replace(folder / name)
+    certificate.pdf_path = name
+    certificate.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+    certificate.pdf_rendered_at = now
+    certificate.pdf_stamp = stamp_for(certificate, now) or ""
+    return folder / name
+
+
+# ---- bulk verification -----------------------------------------------------------------------
+
+MAX_BULK_ROWS = 5000
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """Neutralise spreadsheet formula injection in exported cells."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+@dataclass
+class BulkRow:
+    line: int
+    raw_id: str
+    given_name: str | None
+    status: str  # valid / expired / revoked / not_found / invalid
+    certificate: Certificate | None = None
+    name_matches: bool | None = None
+    message: str = ""
+
+
+class BulkError(DomainError):
+    pass
+
+
+def _name_key(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).casefold()
+    return " ".join("".join(ch for ch in folded if not unicodedata.combining(ch)).replace(".", " ").split())
+
+
+def parse_bulk_csv(data: bytes) -> list[tuple[int, str, str | None]]:
+    """Read (line, id, optional name) rows from an uploaded CSV. Raises BulkError with a clear message."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BulkError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+    if "\x00" in text:
+        raise BulkError("The file looks like a spreadsheet or other binary file, not CSV text.")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, str, str | None]] = []
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) > 2:
+                raise BulkError(f"Line {line}: expected 1 or 2 columns (certificate ID, name), found {len(record)}.")
+            first = record[0].strip()
+            if (
+                line == 1
+                and normalize_public_id(first) is None
+                and first.lower().replace("_", " ") in {"certificate id", "id", "certificate", "certificate number"}
+            ):
+                continue  # a header row
+            rows.append((line, first, record[1].strip() if len(record) > 1 and record[1].strip() else None))
+            if len(rows) > MAX_BULK_ROWS:
+                raise BulkError(f"The file has more than {MAX_BULK_ROWS:,} rows. Split it and upload each part.")
+    except csv.Error as error:
+        raise BulkError(f"Line {reader.line_num}: the CSV could not be read ({error}).") from None
+    if not rows:
+        raise BulkError("The file has no certificate IDs. Put one ID per line, optionally followed by the name.")
+    return rows
+
+
+def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> list[BulkRow]:
+    """Check every row in one query; flag malformed IDs and name mismatches per line."""
+    ids = {normalize_public_id(raw) for _, raw, _ in rows} - {None}
+    found = (
+        {c.public_id: c for c in db.session.scalars(select(Certificate).where(Certificate.public_id.in_(ids)))}
+        if ids
+        else {}
+    )
+    results = []
+    for line, raw, name in rows:
+        public_id = normalize_public_id(raw)
+        if public_id is None:
+            results.append(
+                BulkRow(line, raw[:64], name, "invalid", message="Not a certificate ID (28 letters and digits).")
+            )
+            continue
+        certificate = found.get(public_id)
+        if certificate is None:
+            results.append(
+                BulkRow(line, format_public_id(public_id), name, "not_found", message="No certificate has this ID.")
+            )
+            continue
+        status = certificate.status_at(now).value
+        row = BulkRow(line, format_public_id(public_id), name, status, certificate)
+        if name is not None:
+            row.name_matches = _name_key(name) == _name_key(certificate.holder_name)
+            if not row.name_matches:
+                row.message = "The name given does not match the name on the certificate."
+        results.append(row)
+    return results
+
+
+def bulk_csv(results: list[BulkRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "line",
+            "certificate_id",
+            "status",
+            "holder_name",
+            "course",
+            "issued",
+            "expires",
+            "name_given",
+            "name_matches",
+            "message",
+        ]
+    )
+    for r in results:
+        c = r.certificate
+        writer.writerow(
+            [
+                csv_safe(v)
+                for v in (
+                    r.line,
+                    r.raw_id,
+                    r.status,
+                    c.holder_name if c else "",
+                    c.course_title if c else "",
+                    c.issued_at.date().isoformat() if c else "",
+                    c.expires_at.date().isoformat() if c and c.expires_at else "",
+                    r.given_name or "",
+                    "" if r.name_matches is None else ("yes" if r.name_matches else "NO"),
+                    r.message,
+                )
+            ]
+        )
+    return out.getvalue()

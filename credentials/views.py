@@ -1,0 +1,470 @@
+"""Verification (public), my certificates (learners), bulk checks (employers), lifecycle (admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from accounts.forms import ConfirmForm
+from accounts.models import Role
+from core.database import utcnow
+from core.errors import DomainError, form_error
+from core.extensions import db, limiter
+from core.permissions import roles_required
+from courses.services import enrollment_completed
+from credentials import services
+from credentials.forms import BulkVerifyForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
+from credentials.ids import format_public_id, normalize_public_id
+from credentials.models import Certificate, CertificateStatus, NameChangeRequest, NameChangeStatus, RevocationReason
+from credentials.pdf import CertificateData, render_pdf
+from credentials.permissions import can_download
+
+bp = Blueprint("credentials", __name__, cli_group="credentials")
+admin_bp = Blueprint("admin_certificates", __name__, url_prefix="/admin")
+
+
+@enrollment_completed.connect
+def _issue_on_completion(enrollment, now: datetime, **_) -> None:
+    services.issue_for_enrollment(enrollment, now=now, issuer=current_app.config["ISSUER_NAME"])
+
+
+def verify_limit():
+    return limiter.limit(lambda: current_app.config["RATELIMIT_VERIFY"])
+
+
+def verify_url(public_id: str) -> str:
+    return f"{current_app.config['ISSUER_URL'].rstrip('/')}/verify/{format_public_id(public_id)}"
+
+
+def _date(moment: datetime | None) -> str | None:
+    return f"{moment:%B} {moment.day}, {moment.year}" if moment else None
+
+
+def certificate_data(certificate: Certificate, now: datetime) -> CertificateData:
+    return CertificateData(
+        public_id=certificate.public_id,
+        display_id=format_public_id(certificate.public_id),
+        holder_name=certificate.holder_name,
+        course_title=certificate.course_title,
+        course_version=certificate.course_version,
+        skills=[s["name"] for s in certificate.skills],
+        goals=[f"{g['id']}: {g['title']}" for g in certificate.goals],
+        score=certificate.score,
+        issuer_name=certificate.issuer_name,
+        awarded_on=_date(certificate.awarded_at),
+        issued_on=_date(certificate.issued_at),
+        expires_on=_date(certificate.expires_at),
+        verify_url=verify_url(certificate.public_id),
+        stamp=services.stamp_for(certificate, now),
+    )
+
+
+def public_facts(certificate: Certificate, now: datetime) -> dict:
+    """What anyone may learn about a certificate: never the holder's email."""
+    status = certificate.status_at(now)
+    facts = {
+        "id": format_public_id(certificate.public_id),
+        "status": status.value,
+        "holder_name": certificate.holder_name,
+        "course": {"title": certificate.course_title, "version": certificate.course_version},
+        "skills": certificate.skills,
+        "plan_goals": certificate.goals,
+        "score": certificate.score,
+        "issuer": certificate.issuer_name,
+        "awarded_at": certificate.awarded_at.isoformat(),
+        "issued_at": certificate.issued_at.isoformat(),
+        "expires_at": certificate.expires_at.isoformat() if certificate.expires_at else None,
+        "verification_url": verify_url(certificate.public_id),
+    }
+    if status is CertificateStatus.REVOKED:
+        facts["revoked_at"] = certificate.revoked_at.isoformat()
+        facts["revocation_reason"] = certificate.revocation_reason.value
+    return facts
+
+
+# ---- public verification -------------------------------------------------------------------
+
+
+@bp.get("/verify")
+def verify():
+    form = VerifyForm(request.args)
+    if request.args.get("id") is not None and form.validate():
+        public_id = normalize_public_id(form.id.data)
+        if public_id:
+            return redirect(url_for("credentials.verify_certificate", public_id=format_public_id(public_id)))
+        form.id.errors = ["That is not a certificate ID. IDs have 28 letters and digits, like 7K3Q-9XWM-…"]
+    status = 422 if form.id.errors else 200
+    return render_template("credentials/verify.html", form=form), status
+
+
+@bp.get("/verify/<public_id>")
+@verify_limit()
+def verify_certificate(public_id: str):
+    now = utcnow()
+    certificate = services.get_certificate(public_id)
+    if certificate is None:
+        malformed = normalize_public_id(public_id) is None
+        return render_template(
+            "credentials/verify_result.html",
+            certificate=None,
+            malformed=malformed,
+            typed=public_id[:64],
+            form=VerifyForm(),
+        ), 404
+    canonical = format_public_id(certificate.public_id)
+    if public_id != canonical:  # typed in lower case or without dashes: one canonical address
+        return redirect(url_for("credentials.verify_certificate", public_id=canonical), 301)
+    services.record_verification(certificate, now=now)
+    db.session.commit()
+    return render_template(
+        "credentials/verify_result.html",
+        certificate=certificate,
+        now=now,
+        status=certificate.status_at(now),
+        display_id=canonical,
+        reasons=RevocationReason,
+        verify_url=verify_url(certificate.public_id),
+    )
+
+
+@bp.get("/api/v1/certificates/<public_id>")
+@verify_limit()
+def api_certificate(public_id: str):
+    now = utcnow()
+    if normalize_public_id(public_id) is None:
+        return jsonify(status="invalid_id", message="Certificate IDs have 28 letters and digits."), 400
+    certificate = services.get_certificate(public_id)
+    if certificate is None:
+        return jsonify(status="not_found", message="No certificate has this ID."), 404
+    services.record_verification(certificate, now=now)
+    db.session.commit()
+    response = jsonify(public_facts(certificate, now))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Access-Control-Allow-Origin"] = "*"  # any employer system may read public facts
+    return response
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi():
+    from credentials.openapi import spec
+
+    response = jsonify(spec(current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"]))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+# ---- learner: my certificates --------------------------------------------------------------
+
+
+def _owned_or_404(public_id: str) -> Certificate:
+    certificate = services.get_certificate(public_id)
+    if certificate is None or not can_download(current_user, certificate):
+        abort(404)  # no hint that someone else's certificate exists
+    return certificate
+
+
+@bp.get("/certificates")
+@login_required
+def my_certificates():
+    now = utcnow()
+    certificates = list(
+        db.session.scalars(
+            select(Certificate).where(Certificate.user_id == current_user.id).order_by(Certificate.awarded_at.desc())
+        )
+    )
+    pending = db.session.scalar(
+        select(NameChangeRequest).where(
+            NameChangeRequest.user_id == current_user.id, NameChangeRequest.status == NameChangeStatus.PENDING
+        )
+    )
+    return render_template(
+        "credentials/mine.html",
+        certificates=certificates,
+        now=now,
+        pending=pending,
+        expiring=services.expiring_soon,
+        fmt=format_public_id,
+    )
+
+
+def linkedin_url(certificate: Certificate) -> str:
+    params = {
+        "startTask": "CERTIFICATION_NAME",
+        "name": certificate.course_title,
+        "organizationName": certificate.issuer_name,
+        "issueYear": certificate.awarded_at.year,
+        "issueMonth": certificate.awarded_at.month,
+        "certUrl": verify_url(certificate.public_id),
+        "certId": format_public_id(certificate.public_id),
+    }
+    if certificate.expires_at:
+        params |= {"expirationYear": certificate.expires_at.year, "expirationMonth": certificate.expires_at.month}
+    return "https://www.linkedin.com/profile/add?" + urlencode(params)
+
+
+@bp.get("/certificates/<public_id>")
+@login_required
+def my_certificate(public_id: str):
+    certificate = _owned_or_404(public_id)
+    now = utcnow()
+    return render_template(
+        "credentials/certificate_page.html",
+        certificate=certificate,
+        now=now,
+        status=certificate.status_at(now),
+        display_id=format_public_id(certificate.public_id),
+        share_url=verify_url(certificate.public_id),
+        linkedin=linkedin_url(certificate),
+        expiring=services.expiring_soon(certificate, now),
+    )
+
+
+def pdf_folder() -> Path:
+    return Path(current_app.config["CERTIFICATE_DIR"] or Path(current_app.instance_path) / "certificates")
+
+
+def stored_pdf(certificate: Certificate, now: datetime) -> bytes:
+    """The stored PDF, rendered from the snapshot first if missing, changed or wrongly stamped."""
+    folder = pdf_folder()
+    if services.pdf_is_current(certificate, folder, now):
+        return (folder / certificate.pdf_path).read_bytes()
+    pdf = render_pdf(certificate_data(certificate, now))
+    try:
+        services.store_pdf(certificate, pdf, folder, now=now)
+        db.session.commit()
+    except OSError:
+        db.session.rollback()
+        current_app.logger.exception(
+            "could not store the PDF of certificate %s; serving it unstored", certificate.public_id
+        )
+    return pdf
+
+
+@bp.get("/certificates/<public_id>.pdf")
+@login_required
+def certificate_pdf(public_id: str):
+    certificate = _owned_or_404(public_id)
+    pdf = stored_pdf(certificate, utcnow())
+    disposition = "attachment" if request.args.get("download") else "inline"
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'{disposition}; filename="certificate-{certificate.public_id}.pdf"'
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.set_etag(certificate.pdf_sha256 or "")
+    return response.make_conditional(request)
+
+
+@bp.route("/certificates/name-correction", methods=["GET", "POST"])
+@login_required
+def name_correction():
+    form = NameChangeForm()
+    if form.validate_on_submit():
+        try:
+            services.request_name_change(
+                current_user, requested_name=form.requested_name.data, reason=form.reason.data or "", now=utcnow()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Your name correction was sent for review. You will see the result on this page.", "success")
+            return redirect(url_for("credentials.my_certificates"), 303)
+    return render_template("credentials/name_correction.html", form=form), 422 if form.errors else 200
+
+
+# ---- employers: bulk verification ------------------------------------------------------------
+
+
+@bp.route("/verify/bulk", methods=["GET", "POST"])
+@roles_required(Role.EMPLOYER.value, Role.ADMIN.value)
+def bulk_verify():
+    form = BulkVerifyForm()
+    results = None
+    status = 200
+    if form.validate_on_submit():
+        data = form.file.data.read(current_app.config["MAX_CONTENT_LENGTH"] + 1)
+        try:
+            rows = services.parse_bulk_csv(data)
+        except services.BulkError as error:
+            form.file.errors = [error.message]
+            status = 422
+        else:
+            now = utcnow()
+            results = services.bulk_verify(rows, now=now)
+            if form.download.data:
+                response = Response(services.bulk_csv(results), mimetype="text/csv")
+                response.headers["Content-Disposition"] = f'attachment; filename="verification-{now:%Y%m%d-%H%M}.csv"'
+                return response
+    elif form.errors:
+        status = 422
+    return render_template("credentials/bulk.html", form=form, results=results), status
+
+
+# ---- admins: lifecycle -----------------------------------------------------------------------
+
+
+@admin_bp.get("/certificates")
+@roles_required(Role.ADMIN.value)
+def list_certificates():
+    now = utcnow()
+    query = (request.args.get("q") or "")[:100]
+    status = request.args.get("status") if request.args.get("status") in {"valid", "expired", "revoked"} else None
+    page = db.paginate(
+        services.search_certificates(query, status, now=now),
+        page=min(request.args.get("page", 1, type=int), 10_000),
+        per_page=25,
+        max_per_page=100,
+        error_out=False,
+    )
+    pending = db.session.scalar(select(db.func.count()).where(NameChangeRequest.status == NameChangeStatus.PENDING))
+    return render_template(
+        "credentials/admin_list.html", page=page, q=query, status=status, now=now, fmt=format_public_id, pending=pending
+    )
+
+
+def _admin_certificate(public_id: str) -> Certificate:
+    certificate = services.get_certificate(public_id)
+    if certificate is None:
+        abort(404)
+    return certificate
+
+
+@admin_bp.get("/certificates/<public_id>")
+@roles_required(Role.ADMIN.value)
+def certificate_detail(public_id: str):
+    certificate = _admin_certificate(public_id)
+    db.session.refresh(certificate)
+    events = certificate.events
+    now = utcnow()
+    return render_template(
+        "credentials/admin_detail.html",
+        certificate=certificate,
+        events=events,
+        now=now,
+        status=certificate.status_at(now),
+        display_id=format_public_id(certificate.public_id),
+        revoke_form=RevokeForm(),
+        confirm_form=ConfirmForm(),
+    )
+
+
+def _admin_action(public_id: str, action, success: str):
+    certificate = _admin_certificate(public_id)
+    try:
+        action(certificate)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin_certificates.certificate_detail", public_id=public_id), 303)
+    db.session.commit()
+    flash(success, "success")
+    return redirect(
+        url_for("admin_certificates.certificate_detail", public_id=format_public_id(certificate.public_id)), 303
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/revoke")
+@roles_required(Role.ADMIN.value)
+def revoke(public_id: str):
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        certificate = _admin_certificate(public_id)
+        now = utcnow()
+        return render_template(
+            "credentials/admin_detail.html",
+            certificate=certificate,
+            events=certificate.events,
+            now=now,
+            status=certificate.status_at(now),
+            display_id=format_public_id(certificate.public_id),
+            revoke_form=form,
+            confirm_form=ConfirmForm(),
+        ), 422
+    return _admin_action(
+        public_id,
+        lambda c: services.revoke(
+            current_user, c, reason=RevocationReason(form.reason.data), note=form.note.data, now=utcnow()
+        ),
+        "The certificate is revoked. Verifiers now see “Revoked”.",
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/reinstate")
+@roles_required(Role.ADMIN.value)
+def reinstate(public_id: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _admin_action(
+        public_id, lambda c: services.reinstate(current_user, c, now=utcnow()), "The certificate is valid again."
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/reissue")
+@roles_required(Role.ADMIN.value)
+def reissue(public_id: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _admin_action(
+        public_id,
+        lambda c: services.reissue(current_user, c, now=utcnow(), why="admin reissue"),
+        "Reissued with the holder's current legal name; the PDF will be replaced.",
+    )
+
+
+@admin_bp.get("/name-corrections")
+@roles_required(Role.ADMIN.value)
+def name_corrections():
+    requests = list(
+        db.session.scalars(
+            select(NameChangeRequest)
+            .options(selectinload(NameChangeRequest.user))
+            .order_by(
+                (NameChangeRequest.status == NameChangeStatus.PENDING).desc(), NameChangeRequest.created_at.desc()
+            )
+            .limit(200)
+        )
+    )
+    return render_template("credentials/admin_names.html", requests=requests, form=DecisionForm())
+
+
+@admin_bp.post("/name-corrections/<int:request_id>")
+@roles_required(Role.ADMIN.value)
+def decide_name_correction(request_id: int):
+    name_request = db.get_or_404(NameChangeRequest, request_id)
+    form = DecisionForm()
+    if not form.validate_on_submit() or not (form.approve.data or form.reject.data):
+        abort(400)
+    try:
+        reissued = services.decide_name_change(
+            current_user, name_request, approve=bool(form.approve.data), note=form.note.data or "", now=utcnow()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(
+            f"Approved: {len(reissued)} certificate(s) reissued." if form.approve.data else "Request rejected.",
+            "success",
+        )
+    return redirect(url_for("admin_certificates.name_corrections"), 303)
+
+
+from credentials import cli  # noqa: E402,F401  (registers `flask credentials ...`)
