@@ -61,6 +61,7 @@ class RestrictedFetcher:
 
         self._data = URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
         self.refused: list[str] = []
+        self._fail_on_errors = False  # WeasyPrint reads this: a refused resource is skipped, not fatal
 
     def fetch(self, url: str, headers=None):
         from weasyprint.urls import URLFetcherResponse
