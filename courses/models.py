@@ -175,6 +175,8 @@ class Enrollment(db.Model):
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    # set when a learner renews an expiring certificate: quizzes must be passed again after it
+    renewal_started_at: Mapped[datetime | None]
 
     course: Mapped[Course] = relationship()
     progress: Mapped[list[LessonProgress]] = relationship(back_populates="enrollment", cascade="all, delete-orphan")

@@ -197,11 +197,7 @@ def progress_for(enrollment: Enrollment | None, course: Course) -> Progress:
     completed = set(
         db.session.scalars(select(LessonProgress.lesson_id).where(LessonProgress.enrollment_id == enrollment.id))
     )
-    passed = set(
-        db.session.scalars(
-            select(QuizAttempt.quiz_id).where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.passed.is_(True))
-        )
-    )
+    passed = set(db.session.scalars(select(QuizAttempt.quiz_id).where(passed_in_cycle(enrollment))))
     done = sum(
         1
         for kind, module, lesson in steps
@@ -252,9 +248,7 @@ def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
         .join(Module)
         .where(
             Module.course_id == enrollment.course_id,
-            ~exists().where(
-                QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == Quiz.id, QuizAttempt.passed.is_(True)
-            ),
+            ~exists().where(passed_in_cycle(enrollment), QuizAttempt.quiz_id == Quiz.id),
         )
     )
     if db.session.scalar(select(exists(lessons_left))) or db.session.scalar(select(exists(quizzes_left))):
@@ -280,14 +274,35 @@ def load_quiz(quiz_id: int) -> Quiz | None:
     )
 
 
+def passed_in_cycle(enrollment: Enrollment):
+    """SQL condition: a passed attempt of this enrollment that counts now (after any renewal started)."""
+    condition = (QuizAttempt.enrollment_id == enrollment.id) & QuizAttempt.passed.is_(True)
+    if enrollment.renewal_started_at is not None:
+        condition = condition & (QuizAttempt.submitted_at >= enrollment.renewal_started_at)
+    return condition
+
+
+def start_renewal(enrollment: Enrollment, *, now: datetime) -> None:
+    """Renew a completed course: the quizzes must be passed again; completing again renews the certificate.
+
+    Lessons stay complete. Raises DomainError when the course is not completed yet. Caller commits.
+    """
+    lock_enrollment(enrollment)
+    db.session.refresh(enrollment)
+    if enrollment.completed_at is None:
+        raise DomainError("Renewal is already under way: pass the quizzes again to renew your certificate.")
+    enrollment.completed_at = None
+    enrollment.renewal_started_at = now
+    enrollment.last_activity_at = now
+    db.session.flush()
+
+
 def attempts_for(enrollment: Enrollment, quiz: Quiz) -> list[QuizAttempt]:
-    return list(
-        db.session.scalars(
-            select(QuizAttempt)
-            .where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id)
-            .order_by(QuizAttempt.attempt_no)
-        )
-    )
+    """This enrollment's attempts at the quiz in the current cycle (since a renewal started, if any)."""
+    stmt = select(QuizAttempt).where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id)
+    if enrollment.renewal_started_at is not None:
+        stmt = stmt.where(QuizAttempt.started_at >= enrollment.renewal_started_at)
+    return list(db.session.scalars(stmt.order_by(QuizAttempt.attempt_no)))
 
 
 def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: datetime) -> str | None:
@@ -318,6 +333,16 @@ def lock_enrollment(enrollment: Enrollment) -> None:
     db.session.execute(select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update())
 
 
+def _next_attempt_no(enrollment: Enrollment, quiz: Quiz) -> int:
+    # numbers run on across renewals, so earlier attempts keep their addresses
+    latest = db.session.scalar(
+        select(func.max(QuizAttempt.attempt_no)).where(
+            QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id
+        )
+    )
+    return (latest or 0) + 1
+
+
 def start_attempt(
     enrollment: Enrollment, quiz: Quiz, *, now: datetime, rng: random.Random | None = None
 ) -> QuizAttempt:
@@ -344,7 +369,11 @@ def start_attempt(
             rng.shuffle(choice_ids)
         layout.append([question.id, choice_ids])
     attempt = QuizAttempt(
-        enrollment_id=enrollment.id, quiz_id=quiz.id, attempt_no=len(attempts) + 1, layout=layout, started_at=now
+        enrollment_id=enrollment.id,
+        quiz_id=quiz.id,
+        attempt_no=_next_attempt_no(enrollment, quiz),
+        layout=layout,
+        started_at=now,
     )
     try:
         with db.session.begin_nested():
@@ -452,12 +481,14 @@ def dashboard(user: User) -> list[DashboardRow]:
             select(LessonProgress.enrollment_id, LessonProgress.lesson_id).where(LessonProgress.enrollment_id.in_(ids))
         ):
             completed[eid].add(lid)
-        for eid, qid in db.session.execute(
-            select(QuizAttempt.enrollment_id, QuizAttempt.quiz_id).where(
+        cycle_start = {e.id: e.renewal_started_at for e in enrollments}
+        for eid, qid, submitted_at in db.session.execute(
+            select(QuizAttempt.enrollment_id, QuizAttempt.quiz_id, QuizAttempt.submitted_at).where(
                 QuizAttempt.enrollment_id.in_(ids), QuizAttempt.passed.is_(True)
             )
         ):
-            passed[eid].add(qid)
+            if cycle_start[eid] is None or submitted_at >= cycle_start[eid]:
+                passed[eid].add(qid)
     rows = []
     for e in enrollments:
         steps = course_steps(e.course)

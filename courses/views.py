@@ -12,7 +12,7 @@ from core.errors import DomainError
 from core.extensions import db
 from courses import services
 from courses.forms import ActionForm, CatalogSearchForm, QuizAnswersError, parse_answers
-from courses.models import Course, Lesson, Module, QuizAttempt
+from courses.models import Course, CourseStatus, Lesson, Module, QuizAttempt
 from courses.permissions import can_enroll, can_study
 from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
 
@@ -110,6 +110,25 @@ def enroll(slug: str):
     db.session.commit()
     if created:
         flash(f"You are enrolled in “{course.title}”. Here is your first lesson.", "success")
+    return redirect(url_for("courses.resume", slug=slug)), 303
+
+
+@bp.post("/courses/<slug>/renew")
+@login_required
+def renew(slug: str):
+    course, enrollment = _study(slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if course.status is not CourseStatus.PUBLISHED:
+        abort(409)
+    try:
+        services.start_renewal(enrollment, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "info")
+    else:
+        db.session.commit()
+        flash("Renewal started: pass the module quizzes again and your certificate is extended.", "success")
     return redirect(url_for("courses.resume", slug=slug)), 303
 
 

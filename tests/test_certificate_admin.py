@@ -152,3 +152,37 @@ def test_learners_and_employers_cannot_use_admin_actions(client, certificate):
     db.session.refresh(certificate)
     assert certificate.revoked_at is None
     assert db.session.scalar(select(Certificate.revision)) == 1
+
+
+def test_renewing_extends_the_same_certificate(client, certificate):
+    import re
+
+    from courses.models import Enrollment
+
+    original_id, awarded = certificate.public_id, certificate.awarded_at
+    certificate.expires_at = utcnow() + timedelta(days=10)
+    db.session.commit()
+    login(client, "lee@example.org")
+    public = format_public_id(original_id)
+    page = client.get(f"/certificates/{public}").get_data(as_text=True)
+    assert "Renew certificate" in page
+    response = client.submit("/courses/ai-basics/renew", page=f"/certificates/{public}")
+    assert response.status_code == 303
+    enrollment = db.session.scalar(select(Enrollment))
+    assert enrollment.completed_at is None and enrollment.renewal_started_at is not None
+    # lessons stay done: the next step is the first quiz
+    assert client.get("/courses/ai-basics/continue").headers["Location"].endswith("/module-1/quiz")
+    for module in ("module-1", "module-2"):
+        quiz = f"/courses/ai-basics/{module}/quiz"
+        attempt = client.submit(quiz + "/start", page=quiz).headers["Location"]
+        html = client.get(attempt).get_data(as_text=True)
+        answers = {
+            f"q-{q}": re.search(r'value="(\d+)"\s*>\s*<label for="c-\d+">Right', body).group(1)
+            for q, body in re.findall(r'name="q-(\d+)"(.*?)</fieldset>', html, flags=re.S)
+        }
+        assert client.submit(attempt, answers).status_code == 303
+    db.session.refresh(certificate)
+    assert certificate.public_id == original_id and certificate.awarded_at == awarded
+    assert certificate.expires_at > utcnow() + timedelta(days=700) and certificate.revision == 2
+    assert db.session.scalar(select(db.func.count()).select_from(Certificate)) == 1
+    assert next(e.action for e in certificate.events) == "renewed"
