@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.org", "granite lantern orchard 58"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -48,6 +49,15 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     flask = [sys.executable, "-m", "flask"]
     for args in (["db", "upgrade"], ["skills", "load"], ["courses", "import", "courses/catalog"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        flask + ["users", "create-admin", ADMIN_EMAIL, "--name", "Ada Admin", "--password-stdin"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        input=ADMIN_PASSWORD + "\n",
+        text=True,
+    )
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
@@ -85,12 +95,24 @@ def browser():
 
 
 @pytest.fixture
-def phone(browser):
+def new_page(browser):
+    """new_page() → a fresh browser profile (its own cookies), phone-sized, JavaScript off by default."""
+    contexts = []
+
+    def make(*, width: int = 390, height: int = 844, javascript: bool = False):
+        context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=javascript)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def phone(new_page):
     """A phone-sized page with JavaScript switched off: every core task must work without it."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
-    page = context.new_page()
-    yield page
-    context.close()
+    return new_page()
 
 
 def shot(page, name: str) -> None:

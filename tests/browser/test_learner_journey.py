@@ -7,7 +7,7 @@ import re
 import yaml
 
 from courses.catalog import CATALOG_DIR
-from tests.browser.conftest import shot
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, shot
 
 COURSE = "data-center-technician-foundations"
 
@@ -23,7 +23,7 @@ def correct_answers() -> dict[str, set[str]]:
     return answers
 
 
-def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, phone):
+def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, phone, new_page):
     page = phone
     page.goto(live_server + "/")
     page.get_by_role("link", name="Sign up").click()
@@ -72,3 +72,39 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
     dashboard = page.content()
     assert "Data Center Electrical Power Systems" in dashboard  # skills profile
     assert "Electricians" in dashboard
+
+    # the certificate: view it, download the PDF, and copy the share link
+    page.goto(live_server + f"/courses/{COURSE}")
+    page.get_by_role("link", name="View certificate").click()
+    shot(page, "06-certificate")
+    assert page.get_by_role("link", name="Add to LinkedIn profile").count() == 1
+    share_url = page.get_by_label(re.compile("Verification link")).input_value()
+    pdf = page.request.get(live_server + page.get_by_role("link", name="Download PDF").get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    verify_path = share_url.split("://", 1)[1].split("/", 1)[1]
+
+    # an employer with no account opens the QR link and sees "Valid"
+    employer = new_page(width=1280, height=900)
+    employer.goto(f"{live_server}/{verify_path}")
+    shot(employer, "07-verify-valid")
+    assert "✓ Valid" in employer.content() and "Rosa Electrician" in employer.content()
+    assert "rosa@example.org" not in employer.content()
+
+    # an admin revokes it; the employer reloads and sees "Revoked"
+    admin = new_page(width=1280, height=900)
+    admin.goto(live_server + "/login")
+    admin.get_by_label("Email").fill(ADMIN_EMAIL)
+    admin.get_by_label("Password").fill(ADMIN_PASSWORD)
+    admin.get_by_role("button", name="Log in").click()
+    admin.get_by_role("link", name="Certificates", exact=True).click()
+    admin.get_by_label(re.compile("Search by ID")).fill("rosa@example.org")
+    admin.get_by_role("button", name="Search").click()
+    admin.locator("table a").first.click()
+    admin.get_by_label("Reason").select_option("identity_mismatch")
+    admin.get_by_label(re.compile("Note")).fill("Holder could not show ID at the interview.")
+    admin.get_by_role("button", name="Revoke certificate").click()
+    shot(admin, "08-admin-revoked")
+    assert "The certificate is revoked" in admin.content()
+    employer.reload()
+    shot(employer, "09-verify-revoked")
+    assert "✗ Revoked" in employer.content() and "Identity could not be confirmed" in employer.content()
