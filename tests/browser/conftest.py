@@ -50,7 +50,7 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     for args in (["db", "upgrade"], ["skills", "load"], ["courses", "import", "courses/catalog"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run(
-        flask + ["users", "create-admin", ADMIN_EMAIL, "--name", "Ada Admin", "--password-stdin"],
+        [*flask, "users", "create-admin", ADMIN_EMAIL, "--name", "Ada Admin", "--password-stdin"],
         cwd=ROOT,
         env=env,
         check=True,
