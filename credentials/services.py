@@ -155,14 +155,18 @@ def get_certificate(raw_id: str) -> Certificate | None:
     return db.session.scalar(select(Certificate).where(Certificate.public_id == public_id))
 
 
-def record_verification(certificate: Certificate, *, now: datetime) -> None:
-    """Count a verification (no IP or requester data is stored). Caller commits."""
-    db.session.execute(
+def verify(public_id: str, *, now: datetime) -> Certificate | None:
+    """Look up a canonical public ID and count the verification, in one statement (UPDATE … RETURNING).
+
+    No IP or requester data is stored. Returns None for an unknown ID. Caller commits.
+    """
+    return db.session.execute(
         update(Certificate)
-        .where(Certificate.id == certificate.id)
+        .where(Certificate.public_id == public_id)
         .values(verification_count=Certificate.verification_count + 1, last_verified_at=now)
+        .returning(Certificate)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one_or_none()
 
 
 def expiring_soon(certificate: Certificate, now: datetime) -> bool:

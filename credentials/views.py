@@ -118,28 +118,26 @@ def verify():
 @verify_limit()
 def verify_certificate(public_id: str):
     now = utcnow()
-    certificate = services.get_certificate(public_id)
+    canonical_id = normalize_public_id(public_id)
+    if canonical_id is not None and public_id != format_public_id(canonical_id):
+        # typed in lower case or without dashes: one canonical address, counted once
+        return redirect(url_for("credentials.verify_certificate", public_id=format_public_id(canonical_id)), 301)
+    certificate = services.verify(canonical_id, now=now) if canonical_id else None
     if certificate is None:
-        malformed = normalize_public_id(public_id) is None
         return render_template(
             "credentials/verify_result.html",
             certificate=None,
-            malformed=malformed,
+            malformed=canonical_id is None,
             typed=public_id[:64],
             form=VerifyForm(),
         ), 404
-    canonical = format_public_id(certificate.public_id)
-    if public_id != canonical:  # typed in lower case or without dashes: one canonical address
-        return redirect(url_for("credentials.verify_certificate", public_id=canonical), 301)
-    services.record_verification(certificate, now=now)
     db.session.commit()
     return render_template(
         "credentials/verify_result.html",
         certificate=certificate,
         now=now,
         status=certificate.status_at(now),
-        display_id=canonical,
-        reasons=RevocationReason,
+        display_id=public_id,
         verify_url=verify_url(certificate.public_id),
     )
 
@@ -148,12 +146,12 @@ def verify_certificate(public_id: str):
 @verify_limit()
 def api_certificate(public_id: str):
     now = utcnow()
-    if normalize_public_id(public_id) is None:
+    canonical_id = normalize_public_id(public_id)
+    if canonical_id is None:
         return jsonify(status="invalid_id", message="Certificate IDs have 28 letters and digits."), 400
-    certificate = services.get_certificate(public_id)
+    certificate = services.verify(canonical_id, now=now)
     if certificate is None:
         return jsonify(status="not_found", message="No certificate has this ID."), 404
-    services.record_verification(certificate, now=now)
     db.session.commit()
     response = jsonify(public_facts(certificate, now))
     response.headers["Cache-Control"] = "no-store"

@@ -63,7 +63,11 @@ def test_expired_and_revoked_certificates_say_so_with_dates(client, certificate)
 
 @pytest.mark.parametrize(
     ("typed", "message"),
-    [("NOT-A-REAL-ID", "is not a certificate ID"), ("0" * 28, "No certificate has the ID"), ("x" * 300, "is not")],
+    [
+        ("NOT-A-REAL-ID", "is not a certificate ID"),
+        ("0000-" * 6 + "0000", "No certificate has the ID"),
+        ("x" * 300, "is not"),
+    ],
 )
 def test_unknown_and_malformed_ids_get_a_clear_not_found(client, certificate, typed, message):
     response = client.get(f"/verify/{typed}")

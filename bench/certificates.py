@@ -1,0 +1,265 @@
+"""Benchmark verification (100,000 certificates on PostgreSQL) and certificate PDFs.
+
+    make bench      # runs bench.run: learner pages, then this; results in bench/RESULTS.md
+
+Verification: wrk against /verify/<id> and /api/v1/certificates/<id> (random IDs from the data set,
+via a wrk Lua script) and against a bare Flask endpoint, same gunicorn settings, same run.
+PDF: our render (template + QR + font selection + restricted fetcher + WeasyPrint) against a bare
+WeasyPrint render of the same HTML with file:// fonts, interleaved; stored-PDF download throughput;
+PDF size; peak RSS of a process rendering 200 certificates.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert, select, text
+
+from bench.generate import database_url
+from bench.pages import USER_AGENT, login, serve, wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+CERTIFICATES = int(os.environ.get("BENCH_CERTIFICATES", "100000"))
+
+
+def make_app():
+    from core import create_app
+
+    return create_app({"APP_ENV": "test", "SECRET_KEY": "bench-" + "z" * 40, "SQLALCHEMY_DATABASE_URI": database_url()})
+
+
+def generate_certificates(app) -> list[str]:
+    """Top the data set up to CERTIFICATES certificates (needs bench.generate's learners and courses)."""
+    from core.database import utcnow
+    from core.extensions import db
+    from credentials.ids import new_public_id
+    from credentials.models import Certificate
+
+    with app.app_context():
+        db.session.execute(text("DELETE FROM certificate_events"))
+        db.session.execute(text("DELETE FROM certificates"))
+        db.session.commit()
+        courses = db.session.execute(text("SELECT id, slug, title FROM courses ORDER BY id")).all()
+        users = db.session.execute(text("SELECT id, legal_name FROM users ORDER BY id")).all()
+        now = utcnow()
+        rows, ids = [], []
+        for n, ((user_id, name), course) in enumerate((u, c) for u in users for c in courses):
+            if n >= CERTIFICATES:
+                break
+            public_id = new_public_id()
+            ids.append(public_id)
+            rows.append(
+                {
+                    "public_id": public_id,
+                    "user_id": user_id,
+                    "course_id": course.id,
+                    "holder_name": name,
+                    "course_title": course.title,
+                    "course_slug": course.slug,
+                    "course_version": 1,
+                    "skills": [{"id": "AIL-01", "name": "AI Foundations"}],
+                    "goals": [{"id": "G1", "title": "AI skills"}],
+                    "score": 80 + n % 21,
+                    "issuer_name": "AI Workforce Academy",
+                    "awarded_at": now,
+                    "issued_at": now,
+                    "expires_at": None if n % 3 else now.replace(year=now.year + 2),
+                    "revision": 1,
+                    "revoked_at": now if n % 50 == 0 else None,
+                    "revocation_reason": "issued_in_error" if n % 50 == 0 else None,
+                    "verification_count": 0,
+                }
+            )
+        for start in range(0, len(rows), 5000):
+            db.session.execute(insert(Certificate.__table__), rows[start : start + 5000])
+        db.session.commit()
+        db.session.execute(text("ANALYZE certificates"))
+        db.session.commit()
+        if len(ids) < CERTIFICATES:
+            raise SystemExit(f"only {len(ids)} learner×course pairs: generate more learners")
+        return ids
+
+
+def lua_script(paths: list[str]) -> Path:
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
+    script.write("request = function()\n  return wrk.format(nil, paths[math.random(#paths)])\nend\n")
+    script.close()
+    return Path(script.name)
+
+
+def wrk_script(url: str, script: Path) -> dict:
+    import re
+
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            "8",
+            "-d",
+            os.environ.get("BENCH_SECONDS", "10") + "s",
+            "--latency",
+            "-H",
+            f"User-Agent: {USER_AGENT}",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": re.search(r"50%\s+([\d.]+\w+)", out).group(1),
+        "p99": re.search(r"99%\s+([\d.]+\w+)", out).group(1),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def verification_bench(ids: list[str]) -> list[str]:
+    from credentials.ids import format_public_id
+
+    env = {
+        **os.environ,
+        "FLASK_APP_ENV": "production",
+        "FLASK_SECRET_KEY": "bench-" + "k" * 40,
+        "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_RATELIMIT_VERIFY": "10000000 per minute",
+    }
+    sample = [format_public_id(i) for i in random.Random(7).sample(ids, 2000)]
+    bare, bare_url = serve("bench.bare:app", env)
+    try:
+        baseline = wrk_script(bare_url, lua_script(["/"]))
+    finally:
+        bare.terminate()
+        bare.wait()
+    app, base = serve("wsgi:app", env)
+    try:
+        page = wrk_script(base, lua_script([f"/verify/{i}" for i in sample]))
+        api = wrk_script(base, lua_script([f"/api/v1/certificates/{i}" for i in sample]))
+    finally:
+        app.terminate()
+        app.wait()
+    lines = [
+        "",
+        "## Verification with 100,000 certificates",
+        "",
+        f"{CERTIFICATES:,} certificates (1 in 50 revoked, 1 in 3 with an expiry) on PostgreSQL 15; each request picks "
+        "one of 2,000 random IDs (wrk Lua script); every verification is counted (one UPDATE … RETURNING).",
+        "",
+        "| endpoint | req/s | ratio to bare Flask | p50 | p99 | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| bare Flask endpoint (baseline) | {baseline['rps']:.0f} | 1.00 | {baseline['p50']} | {baseline['p99']} | "
+        f"{baseline['errors']} |",
+    ]
+    for name, r in (("/verify/<id> (HTML page)", page), ("/api/v1/certificates/<id> (JSON)", api)):
+        lines.append(
+            f"| {name} | {r['rps']:.0f} | {r['rps'] / baseline['rps']:.2f} | {r['p50']} | {r['p99']} | {r['errors']} |"
+        )
+    return lines
+
+
+def pdf_bench(app, ids: list[str]) -> list[str]:
+    from weasyprint import HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    from core.extensions import db
+    from credentials.models import Certificate
+    from credentials.pdf import STATIC_BASE, STATIC_DIR, render_html, render_pdf
+    from credentials.views import certificate_data
+
+    rounds = int(os.environ.get("BENCH_PDF_ROUNDS", "15"))
+    with app.test_request_context():
+        certificate = db.session.scalar(select(Certificate).where(Certificate.public_id == ids[1]))
+        from core.database import utcnow
+
+        data = certificate_data(certificate, utcnow())
+        bare_html = render_html(data).replace(STATIC_BASE, STATIC_DIR.as_uri() + "/")
+        bare_fonts = FontConfiguration()
+        render_pdf(data)  # warm both paths once (imports, font cmaps)
+        HTML(string=bare_html).write_pdf(font_config=bare_fonts)
+        ours, bare = [], []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            pdf = render_pdf(data)
+            ours.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            HTML(string=bare_html).write_pdf(font_config=bare_fonts)
+            bare.append(time.perf_counter() - started)
+    ours_ms, bare_ms = statistics.median(ours) * 1000, statistics.median(bare) * 1000
+
+    peak = subprocess.run(
+        [sys.executable, "-m", "bench.render_worker", ids[2]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BENCH_DATABASE_URL": database_url()},
+    ).stdout.strip()
+    return [
+        "",
+        "## Certificate PDF",
+        "",
+        f"Median of {rounds} interleaved renders of the same certificate (one reused FontConfiguration each).",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| our render (template, QR, font choice, restricted fetcher, WeasyPrint) | {ours_ms:.0f} ms |",
+        f"| bare WeasyPrint render of the same HTML (file:// fonts) | {bare_ms:.0f} ms |",
+        f"| overhead | {100 * (ours_ms / bare_ms - 1):+.0f}% |",
+        f"| PDF size (fonts embedded and subset) | {len(pdf) / 1024:.1f} KiB |",
+        f"| peak RSS of one process rendering 200 certificates | {peak} |",
+    ]
+
+
+def download_bench(ids: list[str]) -> list[str]:
+    env = {
+        **os.environ,
+        "FLASK_APP_ENV": "production",
+        "FLASK_SECRET_KEY": "bench-" + "k" * 40,
+        "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        "FLASK_CERTIFICATE_DIR": tempfile.mkdtemp(prefix="awa-pdf-"),
+    }
+    app, base = serve("wsgi:app", env)
+    try:
+        cookie = login(base)  # learner1@bench.example holds the first certificates
+        from credentials.ids import format_public_id
+
+        url = f"{base}/certificates/{format_public_id(ids[0])}.pdf"
+        subprocess.run(["curl", "-s", "-o", "/dev/null", "-A", USER_AGENT, "-H", f"Cookie: {cookie}", url], check=True)
+        result = wrk(url, cookie)  # the first request above rendered and stored it
+    finally:
+        app.terminate()
+        app.wait()
+    return [
+        f"| stored PDF download (`/certificates/<id>.pdf`, logged-in holder) | {result['rps']:.0f} req/s, p99 "
+        f"{result['p99']}, {result['errors']} non-2xx |"
+    ]
+
+
+def main() -> None:
+    app = make_app()
+    ids = generate_certificates(app)
+    lines = verification_bench(ids) + pdf_bench(app, ids) + download_bench(ids)
+    text_out = "\n".join(lines) + "\n"
+    with (ROOT / "bench" / "RESULTS.md").open("a") as results:
+        results.write(text_out)
+    print(text_out)
+
+
+if __name__ == "__main__":
+    main()
