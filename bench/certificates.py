@@ -88,10 +88,9 @@ def generate_certificates(app) -> list[str]:
 
 
 def lua_script(paths: list[str]) -> Path:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
-    script.write("request = function()\n  return wrk.format(nil, paths[math.random(#paths)])\nend\n")
-    script.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
+        script.write("request = function()\n  return wrk.format(nil, paths[math.random(#paths)])\nend\n")
     return Path(script.name)
 
 
