@@ -116,13 +116,17 @@ def lesson_counts(course_ids: Iterable[int]) -> dict[int, int]:
     return dict(rows.all())
 
 
+# an outline needs titles, not the lesson bodies (tens of kB each); a lesson page loads its own body
+OUTLINE_COLUMNS = (Lesson.id, Lesson.module_id, Lesson.position, Lesson.slug, Lesson.title, Lesson.minutes)
+
+
 def load_course(slug: str, *, include_unpublished: bool = False) -> Course | None:
     """A course with its whole outline (modules, lessons, quizzes, tags) in a fixed number of queries."""
     stmt = (
         select(Course)
         .where(Course.slug == slug)
         .options(
-            selectinload(Course.modules).selectinload(Module.lessons),
+            selectinload(Course.modules).selectinload(Module.lessons).load_only(*OUTLINE_COLUMNS),
             selectinload(Course.modules).selectinload(Module.quiz),
             selectinload(Course.modules).selectinload(Module.skills),
             selectinload(Course.skills).selectinload(Skill.goals),
@@ -467,7 +471,10 @@ def dashboard(user: User) -> list[DashboardRow]:
             select(Enrollment)
             .where(Enrollment.user_id == user.id)
             .options(
-                selectinload(Enrollment.course).selectinload(Course.modules).selectinload(Module.lessons),
+                selectinload(Enrollment.course)
+                .selectinload(Course.modules)
+                .selectinload(Module.lessons)
+                .load_only(*OUTLINE_COLUMNS),
                 selectinload(Enrollment.course).selectinload(Course.modules).selectinload(Module.quiz),
             )
             .order_by(Enrollment.last_activity_at.desc())
