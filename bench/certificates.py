@@ -150,6 +150,7 @@ def verification_bench(ids: list[str]) -> list[str]:
     bare, bare_url = serve("bench.bare:app", env)
     try:
         baseline = wrk_script(bare_url, lua_script(["/"]))
+        floor = wrk_script(bare_url, lua_script([f"/pk/{i}" for i in sample]))
     finally:
         bare.terminate()
         bare.wait()
@@ -171,6 +172,8 @@ def verification_bench(ids: list[str]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|",
         f"| bare Flask endpoint (baseline) | {baseline['rps']:.0f} | 1.00 | {baseline['p50']} | {baseline['p99']} | "
         f"{baseline['errors']} |",
+        f"| bare Flask + one pooled SELECT by public ID (the database floor) | {floor['rps']:.0f} | "
+        f"{floor['rps'] / baseline['rps']:.2f} | {floor['p50']} | {floor['p99']} | {floor['errors']} |",
     ]
     for name, r in (("/verify/<id> (HTML page)", page), ("/api/v1/certificates/<id> (JSON)", api)):
         lines.append(
