@@ -30,8 +30,10 @@ def index():
 @app.get("/pk/<public_id>")
 def pk(public_id):
     with engine().connect() as conn:
-        row = conn.execute(text("SELECT holder_name, course_title, revoked_at, expires_at FROM certificates "
-                                "WHERE public_id = :id"), {"id": public_id.replace("-", "")}).first()
+        row = conn.execute(
+            text("SELECT holder_name, course_title, revoked_at, expires_at FROM certificates WHERE public_id = :id"),
+            {"id": public_id.replace("-", "")},
+        ).first()
     if row is None:
         abort(404)
     return jsonify(holder_name=row.holder_name, course=row.course_title)

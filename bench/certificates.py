@@ -50,11 +50,15 @@ def generate_certificates(app) -> list[str]:
         holders_needed = -(-CERTIFICATES // len(courses))
         existing = db.session.scalar(text("SELECT count(*) FROM users"))
         if existing < holders_needed:  # more holders than the learner data set has
-            db.session.execute(text(
-                """INSERT INTO users (email, name, legal_name, role, active, password_hash, session_version,
+            db.session.execute(
+                text(
+                    """INSERT INTO users (email, name, legal_name, role, active, password_hash, session_version,
                                       created_at, updated_at)
                    SELECT 'holder' || g || '@bench.example', 'Holder ' || g, 'Holder ' || g, 'learner', true,
-                          'x', 1, now(), now() FROM generate_series(1, :n) AS g"""), {"n": holders_needed - existing})
+                          'x', 1, now(), now() FROM generate_series(1, :n) AS g"""
+                ),
+                {"n": holders_needed - existing},
+            )
             db.session.commit()
         users = db.session.execute(text("SELECT id, legal_name FROM users ORDER BY id")).all()
         now = utcnow()

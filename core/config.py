@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_RESET": "5 per 15 minutes",
     "PASSWORD_RESET_MAX_AGE": 3600,
     "RATELIMIT_VERIFY": "60 per minute",
+    "VERIFY_COUNT_BATCH": 50,  # verification counts are written every 50 verifications or 5 seconds
+    "VERIFY_COUNT_SECONDS": 5.0,
     "CERTIFICATE_DIR": None,  # default: instance/certificates
     "CERTIFICATE_PAPER": "A4",  # A4 or Letter (landscape)
     "ISSUER_NAME": "AI Workforce Academy",

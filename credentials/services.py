@@ -9,12 +9,14 @@ import calendar
 import csv
 import hashlib
 import io
+import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -155,18 +157,57 @@ def get_certificate(raw_id: str) -> Certificate | None:
     return db.session.scalar(select(Certificate).where(Certificate.public_id == public_id))
 
 
-def verify(public_id: str, *, now: datetime) -> Certificate | None:
-    """Look up a canonical public ID and count the verification, in one statement (UPDATE … RETURNING).
+def lookup(public_id: str) -> Certificate | None:
+    """A certificate by canonical public ID: one indexed lookup, no write."""
+    return db.session.scalar(select(Certificate).where(Certificate.public_id == public_id))
 
-    No IP or requester data is stored. Returns None for an unknown ID. Caller commits.
+
+class VerificationCounter:
+    """Counts verifications per certificate in memory and writes them in batches.
+
+    A verification is then a plain indexed read; the counts reach the database every ``batch``
+    verifications or ``seconds`` seconds (at most that many are lost if the process dies). No IP or
+    requester data is kept.
     """
-    return db.session.execute(
-        update(Certificate)
-        .where(Certificate.public_id == public_id)
-        .values(verification_count=Certificate.verification_count + 1, last_verified_at=now)
-        .returning(Certificate)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+
+    def __init__(self) -> None:
+        self._pending: dict[int, list] = {}
+        self._lock = threading.Lock()
+        self._since = time.monotonic()
+
+    def note(self, certificate_id: int, now: datetime, *, batch: int, seconds: float) -> None:
+        with self._lock:
+            entry = self._pending.setdefault(certificate_id, [0, now])
+            entry[0] += 1
+            entry[1] = now
+            due = sum(e[0] for e in self._pending.values()) >= batch or time.monotonic() - self._since >= seconds
+            if not due:
+                return
+            pending, self._pending, self._since = self._pending, {}, time.monotonic()
+        self._write(pending)
+
+    @staticmethod
+    def _write(pending: dict[int, list]) -> None:
+        # its own transaction, so a request's rollback never loses or doubles counts
+        with db.engine.begin() as connection:
+            connection.execute(
+                update(Certificate.__table__)
+                .where(Certificate.__table__.c.id == bindparam("cid"))
+                .values(
+                    verification_count=Certificate.__table__.c.verification_count + bindparam("n"),
+                    last_verified_at=bindparam("at"),
+                ),
+                [{"cid": cid, "n": n, "at": at} for cid, (n, at) in pending.items()],
+            )
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending, self._since = self._pending, {}, time.monotonic()
+        if pending:
+            self._write(pending)
+
+
+verification_counter = VerificationCounter()
 
 
 def expiring_soon(certificate: Certificate, now: datetime) -> bool:

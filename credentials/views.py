@@ -102,6 +102,13 @@ def public_facts(certificate: Certificate, now: datetime) -> dict:
 # ---- public verification -------------------------------------------------------------------
 
 
+def count_verification(certificate: Certificate, now: datetime) -> None:
+    cfg = current_app.config
+    services.verification_counter.note(
+        certificate.id, now, batch=cfg["VERIFY_COUNT_BATCH"], seconds=cfg["VERIFY_COUNT_SECONDS"]
+    )
+
+
 @bp.get("/verify")
 def verify():
     form = VerifyForm(request.args)
@@ -122,7 +129,7 @@ def verify_certificate(public_id: str):
     if canonical_id is not None and public_id != format_public_id(canonical_id):
         # typed in lower case or without dashes: one canonical address, counted once
         return redirect(url_for("credentials.verify_certificate", public_id=format_public_id(canonical_id)), 301)
-    certificate = services.verify(canonical_id, now=now) if canonical_id else None
+    certificate = services.lookup(canonical_id) if canonical_id else None
     if certificate is None:
         return render_template(
             "credentials/verify_result.html",
@@ -131,7 +138,7 @@ def verify_certificate(public_id: str):
             typed=public_id[:64],
             form=VerifyForm(),
         ), 404
-    db.session.commit()
+    count_verification(certificate, now)
     return render_template(
         "credentials/verify_result.html",
         certificate=certificate,
@@ -149,10 +156,10 @@ def api_certificate(public_id: str):
     canonical_id = normalize_public_id(public_id)
     if canonical_id is None:
         return jsonify(status="invalid_id", message="Certificate IDs have 28 letters and digits."), 400
-    certificate = services.verify(canonical_id, now=now)
+    certificate = services.lookup(canonical_id)
     if certificate is None:
         return jsonify(status="not_found", message="No certificate has this ID."), 404
-    db.session.commit()
+    count_verification(certificate, now)
     response = jsonify(public_facts(certificate, now))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Access-Control-Allow-Origin"] = "*"  # any employer system may read public facts
@@ -182,6 +189,7 @@ def _owned_or_404(public_id: str) -> Certificate:
 @login_required
 def my_certificates():
     now = utcnow()
+    services.verification_counter.flush()  # show this worker's latest counts
     certificates = list(
         db.session.scalars(
             select(Certificate).where(Certificate.user_id == current_user.id).order_by(Certificate.awarded_at.desc())
@@ -220,6 +228,7 @@ def linkedin_url(certificate: Certificate) -> str:
 @bp.get("/certificates/<public_id>")
 @login_required
 def my_certificate(public_id: str):
+    services.verification_counter.flush()
     certificate = _owned_or_404(public_id)
     now = utcnow()
     return render_template(

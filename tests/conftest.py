@@ -25,6 +25,7 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAIL_OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
+        "VERIFY_COUNT_BATCH": 1,  # write every verification count at once
     }
 
 

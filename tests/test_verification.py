@@ -202,3 +202,22 @@ def test_bulk_check_is_for_employers_and_admins(client, certificate):
     login(client, "learner@example.org")
     assert client.get("/verify/bulk").status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
+
+
+def test_verification_counts_are_batched_and_flushed(client, certificate, app):
+    public = format_public_id(certificate.public_id)
+    app.config.update(VERIFY_COUNT_BATCH=3, VERIFY_COUNT_SECONDS=3600)
+    try:
+        client.get(f"/verify/{public}")
+        client.get(f"/api/v1/certificates/{public}")
+        db.session.refresh(certificate)
+        assert certificate.verification_count == 0  # not yet written
+        client.get(f"/verify/{public}")
+        db.session.refresh(certificate)
+        assert certificate.verification_count == 3
+        client.get(f"/verify/{public}")
+        services.verification_counter.flush()
+        db.session.refresh(certificate)
+        assert certificate.verification_count == 4
+    finally:
+        app.config.update(VERIFY_COUNT_BATCH=1, VERIFY_COUNT_SECONDS=5.0)
