@@ -9,6 +9,7 @@ import calendar
 import csv
 import hashlib
 import io
+import logging
 import threading
 import time
 import unicodedata
@@ -17,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
@@ -188,7 +189,16 @@ class VerificationCounter:
 
     @staticmethod
     def _write(pending: dict[int, list]) -> None:
-        # its own transaction, so a request's rollback never loses or doubles counts
+        # Its own transaction, so a request's rollback never loses or doubles counts. Rows are updated in
+        # id order so two workers flushing at once cannot deadlock. A failed write drops these counts
+        # rather than failing the verification that triggered it.
+        try:
+            VerificationCounter._update(dict(sorted(pending.items())))
+        except SQLAlchemyError:
+            logging.getLogger(__name__).exception("could not write %d verification counts", len(pending))
+
+    @staticmethod
+    def _update(pending: dict[int, list]) -> None:
         with db.engine.begin() as connection:
             connection.execute(
                 update(Certificate.__table__)
