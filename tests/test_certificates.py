@@ -419,3 +419,46 @@ def test_cli_renders_missing_pdfs(app, framework, pdf_dir):
         assert (pdf_dir / certificate.pdf_path).read_bytes().startswith(b"%PDF")
     again = app.test_cli_runner().invoke(args=["credentials", "render", "--all"])
     assert "up to date" in again.output
+
+
+def test_parallel_final_requests_issue_one_certificate(app, client, framework):
+    """The last lesson posted twice at once (two tabs, a double tap): one completion, one certificate."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from courses.models import LessonProgress, QuizAttempt
+
+    user = make_user(email="lee@example.org")
+    course = make_course("ai-basics", modules=1, lessons=2, questions=1)
+    enrollment = enroll(user, course)
+    now = utcnow()
+    db.session.add(
+        LessonProgress(enrollment_id=enrollment.id, lesson_id=course.modules[0].lessons[0].id, completed_at=now)
+    )
+    db.session.add(
+        QuizAttempt(
+            enrollment_id=enrollment.id,
+            quiz_id=course.modules[0].quiz.id,
+            attempt_no=1,
+            layout=[],
+            answers={},
+            score=100,
+            passed=True,
+            started_at=now,
+            submitted_at=now,
+        )
+    )
+    db.session.commit()
+    login(client, "lee@example.org")
+    token = client.csrf_token("/courses/ai-basics")
+    cookie = client.get_cookie("session").value
+    last = "/courses/ai-basics/module-1/lesson-1-2/complete"
+
+    def post(_):
+        other = app.test_client()
+        other.set_cookie("session", cookie)
+        return other.post(last, data={"csrf_token": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert set(pool.map(post, range(6))) == {303}
+    assert count(Certificate) == 1
+    assert db.session.scalar(select(func.count()).select_from(CertificateEvent)) == 1
