@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.database import utcnow
+from core.database import str_enum, utcnow
 from core.extensions import db
 
 
@@ -36,7 +36,7 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120))
     legal_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[Role] = mapped_column(
-        Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e], length=16, native_enum=False),
+        str_enum(Role, "user_role", 16),
         default=Role.LEARNER,
     )
     active: Mapped[bool] = mapped_column(default=True)

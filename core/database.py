@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
@@ -46,6 +47,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def str_enum(cls: type[enum.Enum], name: str, length: int = 24) -> Enum:
+    """An enum stored as its string values in a VARCHAR (no database enum type to migrate)."""
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], length=length, native_enum=False)
 
 
 def utcnow() -> datetime:

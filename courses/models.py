@@ -5,16 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, Enum, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.database import utcnow
+from core.database import str_enum, utcnow
 from core.extensions import db
 from skills.models import Occupation, PlanGoal, Skill
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], length=16, native_enum=False)
 
 
 class CourseStatus(enum.Enum):
@@ -59,7 +55,9 @@ class Course(db.Model):
     audience: Mapped[str] = mapped_column(Text)
     estimated_minutes: Mapped[int]
     validity_months: Mapped[int | None]
-    status: Mapped[CourseStatus] = mapped_column(_enum(CourseStatus, "course_status"), default=CourseStatus.DRAFT)
+    status: Mapped[CourseStatus] = mapped_column(
+        str_enum(CourseStatus, "course_status", 16), default=CourseStatus.DRAFT
+    )
     version: Mapped[int] = mapped_column(default=1)
     # sha256 of the canonical bundle files; a change bumps the version on import
     content_hash: Mapped[str | None] = mapped_column(String(64))
@@ -143,7 +141,7 @@ class Question(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
     position: Mapped[int]
-    kind: Mapped[QuestionKind] = mapped_column(_enum(QuestionKind, "question_kind"))
+    kind: Mapped[QuestionKind] = mapped_column(str_enum(QuestionKind, "question_kind", 16))
     prompt: Mapped[str] = mapped_column(Text)
     explanation: Mapped[str] = mapped_column(Text)
 

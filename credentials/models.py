@@ -5,17 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
-from core.database import utcnow
+from core.database import str_enum, utcnow
 from core.extensions import db
 from courses.models import Course
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], length=24, native_enum=False)
 
 
 class RevocationReason(enum.Enum):
@@ -75,7 +71,9 @@ class Certificate(db.Model):
     revision: Mapped[int] = mapped_column(default=1)
 
     revoked_at: Mapped[datetime | None]
-    revocation_reason: Mapped[RevocationReason | None] = mapped_column(_enum(RevocationReason, "revocation_reason"))
+    revocation_reason: Mapped[RevocationReason | None] = mapped_column(
+        str_enum(RevocationReason, "revocation_reason", 24)
+    )
     revocation_note: Mapped[str | None] = mapped_column(Text)
 
     pdf_path: Mapped[str | None] = mapped_column(String(255))
@@ -145,7 +143,7 @@ class NameChangeRequest(db.Model):
     requested_name: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[NameChangeStatus] = mapped_column(
-        _enum(NameChangeStatus, "name_change_status"), default=NameChangeStatus.PENDING
+        str_enum(NameChangeStatus, "name_change_status", 24), default=NameChangeStatus.PENDING
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
