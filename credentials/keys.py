@@ -1,0 +1,175 @@
+"""The issuer's Ed25519 signing keys: kept outside the database, published as Multikeys in a did:web document.
+
+Storage: a JSON file (default ``instance/signing-keys.json``, mode 0600) or the ``SIGNING_KEYS`` setting
+(e.g. the FLASK_SIGNING_KEYS environment variable) holding the same JSON:
+``{"active": "key-2", "keys": [{"id": "key-1", "created": "...", "publicKeyMultibase": "z6Mk...",
+"privateKeyMultibase": "z3u2..."}, ...]}``. Rotation adds a key and makes it active; old keys stay
+published so credentials they signed still verify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import base58
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from flask import current_app
+
+ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub
+ED25519_PRIV = b"\x80\x26"  # multicodec ed25519-priv
+
+
+class KeyError_(RuntimeError):
+    """No usable signing key (missing, unreadable or malformed key store)."""
+
+
+def encode_public(key: Ed25519PublicKey) -> str:
+    return "z" + base58.b58encode(ED25519_PUB + key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def encode_private(key: Ed25519PrivateKey) -> str:
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return "z" + base58.b58encode(ED25519_PRIV + raw).decode()
+
+
+def decode_public(multibase: str) -> Ed25519PublicKey:
+    if not isinstance(multibase, str) or not multibase.startswith("z"):
+        raise ValueError("publicKeyMultibase must be base58btc (z...)")
+    raw = base58.b58decode(multibase[1:])
+    if raw[:2] != ED25519_PUB or len(raw) != 34:
+        raise ValueError("not an Ed25519 Multikey")
+    return Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+def decode_private(multibase: str) -> Ed25519PrivateKey:
+    raw = base58.b58decode(multibase[1:])
+    if not multibase.startswith("z") or raw[:2] != ED25519_PRIV or len(raw) != 34:
+        raise ValueError("not an Ed25519 private Multikey")
+    return Ed25519PrivateKey.from_private_bytes(raw[2:])
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    id: str  # "key-1"
+    public_multibase: str
+    private: Ed25519PrivateKey | None
+    created: str
+
+
+def did_for(base_url: str) -> str:
+    """did:web for the public base URL: host (with %3A before a port), then the path segments."""
+    parts = urlsplit(base_url)
+    host = quote(parts.netloc, safe="")
+    path = ":".join(quote(p, safe="") for p in parts.path.strip("/").split("/") if p)
+    return f"did:web:{host}" + (f":{path}" if path else "")
+
+
+def key_file() -> Path:
+    configured = current_app.config.get("SIGNING_KEY_FILE")
+    return Path(configured) if configured else Path(current_app.instance_path) / "signing-keys.json"
+
+
+def _read_store() -> dict | None:
+    raw = current_app.config.get("SIGNING_KEYS")
+    if raw:
+        return raw if isinstance(raw, dict) else json.loads(raw)
+    path = key_file()
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_keys() -> tuple[list[SigningKey], str | None]:
+    """All published keys and the active key id. Raises KeyError_ when the store is unreadable."""
+    try:
+        store = _read_store()
+    except (OSError, ValueError) as error:
+        raise KeyError_(f"the signing key store cannot be read: {error}") from None
+    if not store:
+        return [], None
+    try:
+        keys = [
+            SigningKey(
+                k["id"],
+                k["publicKeyMultibase"],
+                decode_private(k["privateKeyMultibase"]) if k.get("privateKeyMultibase") else None,
+                k.get("created", ""),
+            )
+            for k in store["keys"]
+        ]
+        for key in keys:
+            decode_public(key.public_multibase)
+    except (KeyError, TypeError, ValueError) as error:
+        raise KeyError_(f"the signing key store is malformed: {error}") from None
+    return keys, store.get("active")
+
+
+def active_key() -> SigningKey:
+    keys, active = load_keys()
+    key = next((k for k in keys if k.id == active and k.private is not None), None)
+    if key is None:
+        raise KeyError_("no active signing key: run `flask credentials keygen`")
+    return key
+
+
+def public_keys() -> dict[str, Ed25519PublicKey]:
+    """{verification method id fragment: public key} for every published key."""
+    keys, _ = load_keys()
+    return {k.id: decode_public(k.public_multibase) for k in keys}
+
+
+def _write_store(store: dict) -> Path:
+    path = key_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(store, handle, indent=2)
+    os.chmod(temporary, 0o600)
+    temporary.replace(path)
+    return path
+
+
+def generate(*, rotate: bool) -> tuple[SigningKey, Path]:
+    """Create the first key (keygen) or add a new active key keeping the old ones (rotate)."""
+    if current_app.config.get("SIGNING_KEYS"):
+        raise KeyError_("keys come from the SIGNING_KEYS setting; generate and rotate them where it is kept")
+    store = _read_store() or {"keys": [], "active": None}
+    if store["keys"] and not rotate:
+        raise KeyError_("a signing key already exists; use `flask credentials rotate-key` to add a new one")
+    private = Ed25519PrivateKey.generate()
+    key_id = f"key-{len(store['keys']) + 1}"
+    created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    store["keys"].append(
+        {
+            "id": key_id,
+            "created": created,
+            "publicKeyMultibase": encode_public(private.public_key()),
+            "privateKeyMultibase": encode_private(private),
+        }
+    )
+    store["active"] = key_id
+    path = _write_store(store)
+    return SigningKey(key_id, encode_public(private.public_key()), private, created), path
+
+
+def did_document(base_url: str) -> dict:
+    did = did_for(base_url)
+    keys, _ = load_keys()
+    methods = [
+        {"id": f"{did}#{k.id}", "type": "Multikey", "controller": did, "publicKeyMultibase": k.public_multibase}
+        for k in keys
+    ]
+    return {
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+        "id": did,
+        "verificationMethod": methods,
+        "assertionMethod": [m["id"] for m in methods],
+        "authentication": [m["id"] for m in methods],
+    }
