@@ -64,7 +64,7 @@ def test_changing_anything_breaks_the_proof(tamper):
 
 def test_unknown_contexts_are_refused_not_fetched():
     document = {"@context": [vc.VC_V2, "https://evil.example/context.jsonld"], "type": ["VerifiableCredential"]}
-    with pytest.raises(vc.ContextRefused, match="evil.example"):
+    with pytest.raises(vc.ContextRefused, match=r"evil\.example"):
         vc.canonize(document)
 
 
