@@ -23,6 +23,7 @@ instance/config.py:
 
 dev-setup: $(STAMP) instance/config.py
 	FLASK_APP_ENV=development $(BIN)/flask db upgrade
+	@test -f instance/signing-keys.json || FLASK_APP_ENV=development $(BIN)/flask credentials keygen
 	FLASK_APP_ENV=development $(BIN)/flask skills load
 	FLASK_APP_ENV=development $(BIN)/flask courses import courses/catalog
 	FLASK_APP_ENV=development $(BIN)/flask users seed-demo

@@ -36,7 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "CERTIFICATE_DIR": None,  # default: instance/certificates
     "CERTIFICATE_PAPER": "A4",  # A4 or Letter (landscape)
     "ISSUER_NAME": "AI Workforce Academy",
-    "ISSUER_URL": "http://127.0.0.1:5000",
+    "ISSUER_URL": "http://127.0.0.1:5000",  # the public base URL: did:web, credential and verify links
+    "ISSUER_EMAIL": None,
+    "SIGNING_KEY_FILE": None,  # default: instance/signing-keys.json
+    "SIGNING_KEYS": None,  # or the key store JSON itself (e.g. FLASK_SIGNING_KEYS from a secret manager)
     "MAIL_BACKEND": "outbox",  # outbox | smtp
     "MAIL_OUTBOX_DIR": None,
     "MAIL_DEFAULT_SENDER": "AI Workforce Academy <no-reply@academy.local>",

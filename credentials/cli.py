@@ -61,3 +61,27 @@ def render_command(render_all: bool, workers: int) -> None:
                 db.session.commit()
                 bar.update(1)
     click.echo(f"Rendered {len(todo)} certificate PDFs into {folder}.")
+
+
+@bp.cli.command("keygen")
+def keygen_command() -> None:
+    """Create the issuer's Ed25519 signing key (a 0600 file under instance/)."""
+    from credentials.keys import KeyError_, generate
+
+    try:
+        key, path = generate(rotate=False)
+    except KeyError_ as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created signing key {key.id} in {path}\nPublic key (Multikey): {key.public_multibase}")
+
+
+@bp.cli.command("rotate-key")
+def rotate_key_command() -> None:
+    """Add a new active signing key; earlier keys stay published so their credentials still verify."""
+    from credentials.keys import KeyError_, generate
+
+    try:
+        key, path = generate(rotate=True)
+    except KeyError_ as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"New active signing key {key.id} in {path}\nPublic key (Multikey): {key.public_multibase}")

@@ -45,6 +45,8 @@ class Certificate(db.Model):
     __table_args__ = (
         # exactly one certificate per learner and course, whatever races between app servers
         UniqueConstraint("user_id", "course_id"),
+        # one credential per bit of a status list
+        UniqueConstraint("status_list_id", "status_list_index"),
         CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
         CheckConstraint("expires_at IS NULL OR expires_at > issued_at", name="expires_after_issue"),
     )
@@ -82,6 +84,13 @@ class Certificate(db.Model):
     # the state the stored PDF was stamped with, so a revoked or expired one is re-rendered
     pdf_stamp: Mapped[str | None] = mapped_column(String(16))
 
+    # Open Badges credential: a salt for the hashed email, the status list slot, the last signed copy
+    subject_salt: Mapped[str | None] = mapped_column(String(32))
+    status_list_id: Mapped[int | None] = mapped_column(ForeignKey("status_lists.id", ondelete="RESTRICT"))
+    status_list_index: Mapped[int | None]
+    signed_credential: Mapped[str | None] = mapped_column(Text)
+    signed_revision: Mapped[int | None]
+
     verification_count: Mapped[int] = mapped_column(default=0)
     last_verified_at: Mapped[datetime | None]
 
@@ -97,6 +106,19 @@ class Certificate(db.Model):
         if self.expires_at is not None and self.expires_at <= now:
             return CertificateStatus.EXPIRED
         return CertificateStatus.VALID
+
+
+class StatusList(db.Model):
+    """A W3C Bitstring Status List (revocation): the bits come from the certificates; the signed copy is cached."""
+
+    __tablename__ = "status_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(default=131072)
+    # sha256 of the encoded bits the signed copy was made from; a mismatch means re-sign
+    bits_sha256: Mapped[str | None] = mapped_column(String(64))
+    signed_credential: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CertificateEvent(db.Model):

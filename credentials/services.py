@@ -25,6 +25,7 @@ from accounts.models import User
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import Course, Enrollment, Module, Quiz, QuizAttempt
+from credentials import openbadges
 from credentials.ids import format_public_id, new_public_id, normalize_public_id
 from credentials.models import (
     Certificate,
@@ -126,6 +127,7 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
                 select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
             )
         _event(certificate, "issued", actor=None, now=now, course_version=course.version, score=certificate.score)
+        openbadges.allocate_status_slot(certificate)
         return certificate
     if existing.revoked_at is not None:
         return existing  # completing again does not undo a revocation; an admin reinstates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,9 +30,10 @@ from core.errors import DomainError, form_error
 from core.extensions import db, limiter
 from core.permissions import roles_required
 from courses.services import enrollment_completed
-from credentials import services
+from credentials import openbadges, services
 from credentials.forms import BulkVerifyForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
 from credentials.ids import format_public_id, normalize_public_id
+from credentials.keys import KeyError_, did_document
 from credentials.models import Certificate, CertificateStatus, NameChangeRequest, NameChangeStatus, RevocationReason
 from credentials.pdf import CertificateData, render_pdf
 from credentials.permissions import can_download
@@ -43,6 +45,37 @@ admin_bp = Blueprint("admin_certificates", __name__, url_prefix="/admin")
 @enrollment_completed.connect
 def _issue_on_completion(enrollment, now: datetime, **_) -> None:
     services.issue_for_enrollment(enrollment, now=now, issuer=current_app.config["ISSUER_NAME"])
+
+
+def issuer() -> openbadges.Issuer:
+    cfg = current_app.config
+    return openbadges.Issuer(cfg["ISSUER_URL"], cfg["ISSUER_NAME"], cfg.get("ISSUER_EMAIL"))
+
+
+def resign_status_list(certificate: Certificate) -> None:
+    """Re-sign the certificate's status list before the admin's request returns (flush only)."""
+    if certificate.status_list_id is None:
+        return
+    try:
+        openbadges.signed_status_list(certificate.status_list_id, issuer(), now=utcnow())
+    except KeyError_ as error:
+        current_app.logger.warning("status list %s not re-signed: %s", certificate.status_list_id, error)
+        flash("The signing key is not available: the revocation list will be re-signed once it is.", "warning")
+
+
+def ld_json(document: dict) -> Response:
+    response = Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/ld+json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def signing_unavailable(error: Exception):
+    current_app.logger.error("signing unavailable: %s", error)
+    return jsonify(
+        status="unavailable",
+        message="Signed credentials are temporarily unavailable: the issuer's "
+        "signing key is not configured. Verification of certificates still works.",
+    ), 503
 
 
 def verify_limit():
@@ -130,6 +163,8 @@ def verify_certificate(public_id: str):
         # typed in lower case or without dashes: one canonical address, counted once
         return redirect(url_for("credentials.verify_certificate", public_id=format_public_id(canonical_id)), 301)
     certificate = services.lookup(canonical_id) if canonical_id else None
+    if certificate is not None and wants_credential():
+        return credential_json(format_public_id(canonical_id))
     if certificate is None:
         return render_template(
             "credentials/verify_result.html",
@@ -164,6 +199,63 @@ def api_certificate(public_id: str):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Access-Control-Allow-Origin"] = "*"  # any employer system may read public facts
     return response
+
+
+CREDENTIAL_TYPES = ("application/ld+json", "application/vc+ld+json", "application/vc")
+
+
+def wants_credential() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", *CREDENTIAL_TYPES])
+    return best in CREDENTIAL_TYPES and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+@bp.get("/credentials/<public_id>.json")
+@verify_limit()
+def credential_json(public_id: str):
+    canonical_id = normalize_public_id(public_id)
+    certificate = services.lookup(canonical_id) if canonical_id else None
+    if certificate is None:
+        return jsonify(status="not_found", message="No certificate has this ID."), 404
+    try:
+        document = openbadges.signed_credential(certificate, issuer(), now=utcnow())
+    except KeyError_ as error:
+        db.session.rollback()
+        return signing_unavailable(error)
+    db.session.commit()
+    response = ld_json(document)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.get("/credentials/status/<int:list_id>")
+def status_list(list_id: int):
+    try:
+        document = openbadges.signed_status_list(list_id, issuer(), now=utcnow())
+    except LookupError:
+        return jsonify(status="not_found", message="No such status list."), 404
+    except KeyError_ as error:
+        db.session.rollback()
+        return signing_unavailable(error)
+    db.session.commit()
+    response = ld_json(document)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.get("/.well-known/did.json")
+def did_json():
+    try:
+        document = did_document(current_app.config["ISSUER_URL"])
+    except KeyError_ as error:
+        return signing_unavailable(error)
+    response = Response(json.dumps(document, indent=2), mimetype="application/did+json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/issuer")
+def issuer_profile():
+    return ld_json({"@context": [openbadges.vc.VC_V2, openbadges.vc.OB_V3], **issuer().profile()})
 
 
 @bp.get("/api/v1/openapi.json")
@@ -376,6 +468,7 @@ def _admin_action(public_id: str, action, success: str):
     certificate = _admin_certificate(public_id)
     try:
         action(certificate)
+        resign_status_list(certificate)  # revocation visible in the signed list before we answer
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")

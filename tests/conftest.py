@@ -19,8 +19,23 @@ from core.extensions import db, limiter
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
+# the W3C test vector's key pair, so signed test credentials are reproducible
+TEST_SIGNING_KEYS = {
+    "active": "key-1",
+    "keys": [
+        {
+            "id": "key-1",
+            "created": "2026-01-01T00:00:00Z",
+            "publicKeyMultibase": "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
+            "privateKeyMultibase": "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq",
+        }
+    ],
+}
+
+
 def test_config(tmp_path_factory, database_url: str) -> dict:
     return {
+        "SIGNING_KEYS": TEST_SIGNING_KEYS,
         "APP_ENV": "test",
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "SQLALCHEMY_DATABASE_URI": database_url,

@@ -29,6 +29,10 @@ PUBLIC = {
     "credentials.verify_certificate",
     "credentials.api_certificate",
     "credentials.openapi",
+    "credentials.credential_json",
+    "credentials.status_list",
+    "credentials.did_json",
+    "credentials.issuer_profile",
 }
 
 

@@ -1,0 +1,241 @@
+"""Open Badges 3.0 credentials and W3C Bitstring Status Lists for certificates. Flush only; callers commit."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from accounts.models import User
+from core.extensions import db
+from credentials import keys, vc
+from credentials.ids import format_public_id
+from credentials.models import Certificate, StatusList
+
+LIST_SIZE = 131072  # 16 KiB of bits: the W3C minimum, so one list hides which credential is checked
+LIST_FILL = 0.75  # start a new list when this share of slots is taken (random allocation stays fast)
+FRAMEWORK_NAME = "AI Workforce Academy skills framework (America's AI Action Plan workforce goals)"
+
+
+def iso(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Issuer:
+    """The issuer as the credentials name it: did:web identity, web address, display name."""
+
+    def __init__(self, base_url: str, name: str, email: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.name = name
+        self.email = email
+        self.did = keys.did_for(self.base_url)
+
+    def profile(self) -> dict:
+        profile = {
+            "id": self.did,
+            "type": ["Profile"],
+            "name": self.name,
+            "url": self.base_url,
+            "image": {"id": f"{self.base_url}/static/img/favicon.svg", "type": "Image"},
+        }
+        if self.email:
+            profile["email"] = self.email
+        return profile
+
+    def credential_url(self, certificate: Certificate) -> str:
+        return f"{self.base_url}/credentials/{format_public_id(certificate.public_id)}"
+
+    def status_list_url(self, list_id: int) -> str:
+        return f"{self.base_url}/credentials/status/{list_id}"
+
+
+# ---- status lists ------------------------------------------------------------------------------
+
+
+def allocate_status_slot(certificate: Certificate) -> None:
+    """Give the certificate a unique random slot in the current status list (safe under concurrency)."""
+    if certificate.status_list_index is not None:
+        return
+    if certificate.subject_salt is None:
+        certificate.subject_salt = secrets.token_hex(16)
+    for _ in range(50):
+        list_id = _current_list_id()
+        index = secrets.randbelow(LIST_SIZE)
+        try:
+            with db.session.begin_nested():
+                certificate.status_list_id, certificate.status_list_index = list_id, index
+                db.session.flush()
+            return
+        except IntegrityError:
+            db.session.refresh(certificate)  # slot taken by a concurrent issuance: draw again
+    raise RuntimeError("could not allocate a status list slot")
+
+
+def _current_list_id() -> int:
+    latest = db.session.scalar(select(StatusList).order_by(StatusList.id.desc()).limit(1))
+    if latest is not None:
+        used = db.session.scalar(select(func.count()).where(Certificate.status_list_id == latest.id)) or 0
+        if used < LIST_SIZE * LIST_FILL:
+            return latest.id
+    try:
+        with db.session.begin_nested():
+            new = StatusList(size=LIST_SIZE)
+            db.session.add(new)
+            db.session.flush()
+        return new.id
+    except IntegrityError:  # pragma: no cover - ids come from a sequence
+        return _current_list_id()
+
+
+def encoded_bits(list_id: int) -> str:
+    """GZIP + base64url (no padding) multibase with the "u" prefix; bit 0 is the most significant bit of byte 0."""
+    bits = bytearray(LIST_SIZE // 8)
+    revoked = db.session.scalars(
+        select(Certificate.status_list_index).where(
+            Certificate.status_list_id == list_id, Certificate.revoked_at.is_not(None)
+        )
+    )
+    for index in revoked:
+        bits[index // 8] |= 0x80 >> (index % 8)
+    packed = gzip.compress(bytes(bits), compresslevel=9, mtime=0)
+    return "u" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def decode_bits(encoded: str) -> bytes:
+    if not encoded.startswith("u"):
+        raise ValueError("the encoded list is not base64url multibase (u...)")
+    data = encoded[1:]
+    return gzip.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+
+
+def bit_is_set(bits: bytes, index: int) -> bool:
+    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
+    """The signed status list credential, re-signed whenever its bits changed. Raises keys.KeyError_."""
+    status_list = db.session.get(StatusList, list_id)
+    if status_list is None:
+        raise LookupError(list_id)
+    encoded = encoded_bits(list_id)
+    digest = hashlib.sha256(encoded.encode()).hexdigest()
+    if status_list.bits_sha256 == digest and status_list.signed_credential:
+        return json.loads(status_list.signed_credential)
+    url = issuer.status_list_url(list_id)
+    document = {
+        "@context": [vc.VC_V2],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": issuer.did,
+        "validFrom": iso(now),
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": "revocation",
+            "encodedList": encoded,
+        },
+    }
+    signed = _sign(document, issuer, now)
+    status_list.bits_sha256, status_list.signed_credential, status_list.updated_at = digest, json.dumps(signed), now
+    db.session.flush()
+    return signed
+
+
+def _sign(document: dict, issuer: Issuer, now: datetime) -> dict:
+    key = keys.active_key()
+    return vc.sign(document, key.private, verification_method=f"{issuer.did}#{key.id}", created=iso(now))
+
+
+# ---- credentials --------------------------------------------------------------------------------
+
+
+def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
+    """The unsigned OpenBadgeCredential for a certificate snapshot (never the plain email)."""
+    allocate_status_slot(certificate)
+    email = db.session.scalar(select(User.email).where(User.id == certificate.user_id))
+    achievement_id = f"{issuer.base_url}/courses/{certificate.course_slug}#achievement"
+    score_id = f"{achievement_id}-final-score"
+    url = issuer.credential_url(certificate)
+    list_url = issuer.status_list_url(certificate.status_list_id)
+    credential = {
+        "@context": [vc.VC_V2, vc.OB_V3],
+        "id": url,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": certificate.course_title,
+        "issuer": issuer.profile(),
+        "validFrom": iso(certificate.issued_at),
+        "awardedDate": iso(certificate.awarded_at),
+        "credentialSubject": {
+            "type": ["AchievementSubject"],
+            "name": certificate.holder_name,
+            "identifier": [
+                {
+                    "type": "IdentityObject",
+                    "identityHash": "sha256$" + hashlib.sha256((email + certificate.subject_salt).encode()).hexdigest(),
+                    "identityType": "emailAddress",
+                    "hashed": True,
+                    "salt": certificate.subject_salt,
+                }
+            ],
+            "achievement": {
+                "id": achievement_id,
+                "type": ["Achievement"],
+                "achievementType": "Certificate",
+                "name": certificate.course_title,
+                "description": f"Completion of the course “{certificate.course_title}” (version "
+                f"{certificate.course_version}) at {certificate.issuer_name}.",
+                "criteria": {
+                    "narrative": "Complete every lesson of the course and pass every module quiz "
+                    "at or above its pass mark. The final score is the mean of the best "
+                    "score of each quiz."
+                },
+                "alignment": [
+                    {
+                        "type": ["Alignment"],
+                        "targetName": skill["name"],
+                        "targetUrl": f"{issuer.base_url}/skills/{skill['id']}",
+                        "targetCode": skill["id"],
+                        "targetFramework": FRAMEWORK_NAME,
+                    }
+                    for skill in certificate.skills
+                ],
+                "resultDescription": [
+                    {
+                        "id": score_id,
+                        "type": ["ResultDescription"],
+                        "name": "Final score",
+                        "resultType": "Percent",
+                        "valueMin": "0",
+                        "valueMax": "100",
+                    }
+                ],
+            },
+            "result": [{"type": ["Result"], "resultDescription": score_id, "value": str(certificate.score)}],
+        },
+        "credentialStatus": {
+            "id": f"{list_url}#{certificate.status_list_index}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "revocation",
+            "statusListIndex": str(certificate.status_list_index),
+            "statusListCredential": list_url,
+        },
+    }
+    if certificate.expires_at is not None:
+        credential["validUntil"] = iso(certificate.expires_at)
+    return credential
+
+
+def signed_credential(certificate: Certificate, issuer: Issuer, *, now: datetime) -> dict:
+    """The certificate's signed credential, signed once per revision. Raises keys.KeyError_."""
+    if certificate.signed_credential and certificate.signed_revision == certificate.revision:
+        return json.loads(certificate.signed_credential)
+    signed = _sign(build_credential(certificate, issuer), issuer, now)
+    certificate.signed_credential, certificate.signed_revision = json.dumps(signed), certificate.revision
+    db.session.flush()
+    return signed
