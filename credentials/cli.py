@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -11,9 +14,10 @@ from sqlalchemy import select
 
 from core.database import utcnow
 from core.extensions import db
-from credentials import services
+from credentials import openbadges, services
+from credentials.keys import KeyError_
 from credentials.models import Certificate
-from credentials.views import bp, certificate_data, pdf_folder
+from credentials.views import bp, certificate_data, issuer, pdf_folder
 
 _worker_app = None
 
@@ -52,8 +56,21 @@ def render_command(render_all: bool, workers: int) -> None:
         k: current_app.config[k]
         for k in ("APP_ENV", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "ISSUER_URL", "ISSUER_NAME", "CERTIFICATE_PAPER")
     }
+    try:
+        credentials = {
+            c.public_id: json.dumps(openbadges.signed_credential(c, issuer(), now=now), ensure_ascii=False)
+            for c in todo
+        }
+        db.session.commit()
+    except KeyError_ as error:
+        raise click.ClickException(
+            f"{error}. PDFs carry their signed credential, so rendering waits for a key."
+        ) from None
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(config,)) as pool:
-        futures = [pool.submit(_render, certificate_data(c, now)) for c in todo]
+        futures = [
+            pool.submit(_render, replace(certificate_data(c, now), credential_json=credentials[c.public_id]))
+            for c in todo
+        ]
         with click.progressbar(length=len(futures), label=f"Rendering {len(futures)} PDFs") as bar:
             for future in as_completed(futures):
                 public_id, pdf = future.result()
@@ -85,3 +102,57 @@ def rotate_key_command() -> None:
     except KeyError_ as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"New active signing key {key.id} in {path}\nPublic key (Multikey): {key.public_multibase}")
+
+
+@bp.cli.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--did",
+    "did_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The issuer's DID document (did.json); default: the public keys of this installation.",
+)
+@click.option(
+    "--status-list",
+    "status_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A downloaded status list credential, to check revocation offline.",
+)
+@click.option("--issuer-url", help="The issuer's public base URL (default: ISSUER_URL).")
+def verify_command(file: Path, did_file: Path | None, status_file: Path | None, issuer_url: str | None) -> None:
+    """Verify a credential, certificate PDF or SVG badge offline: public keys only, no database."""
+    from credentials.keys import decode_public, public_keys
+    from credentials.verification import SubmissionError, bits_from_status_list, check_credential, read_submission
+
+    the_issuer = openbadges.Issuer(issuer_url or current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"])
+    try:
+        if did_file:
+            did = json.loads(did_file.read_text(encoding="utf-8"))
+            keys = {
+                m["id"].split("#", 1)[1]: decode_public(m["publicKeyMultibase"])
+                for m in did.get("verificationMethod", [])
+                if m.get("controller") == the_issuer.did
+            }
+        else:
+            keys = public_keys()
+        credential = read_submission(file.read_bytes())
+        bits = None
+        if status_file:
+            bits = bits_from_status_list(
+                json.loads(status_file.read_text(encoding="utf-8")), issuer=the_issuer, keys=keys
+            )
+        report = check_credential(
+            credential,
+            issuer=the_issuer,
+            keys=keys,
+            status_bits=(lambda _list_id: bits) if bits is not None else None,
+            now=utcnow(),
+        )
+    except (SubmissionError, KeyError_, ValueError, KeyError) as error:
+        raise click.ClickException(str(error)) from None
+    for check in report.checks:
+        mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.ok]
+        click.echo(f"{mark}  {check.name:<9} {check.message}")
+    click.echo(f"Verdict: {report.verdict}{'' if report.verified else ' (not verified)'}")
+    if not report.verified:
+        raise SystemExit(1)

@@ -65,3 +65,12 @@ class DecisionForm(FlaskForm):
     note = TextAreaField("Note to the learner (optional)", validators=[Optional(), Length(max=500)], filters=[strip])
     approve = SubmitField("Approve and reissue")
     reject = SubmitField("Reject")
+
+
+class CredentialUploadForm(FlaskForm):
+    file = FileField(
+        "Certificate PDF, credential JSON or SVG badge",
+        validators=[FileRequired("Choose the file you were sent.")],
+        description="A PDF certificate from this site carries its signed credential inside it.",
+    )
+    submit = SubmitField("Verify file")

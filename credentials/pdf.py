@@ -6,6 +6,7 @@ workers). The URL fetcher serves only our static files and data: URLs; everythin
 
 from __future__ import annotations
 
+import io
 import logging
 import mimetypes
 import threading
@@ -18,6 +19,7 @@ from anyascii import anyascii
 from flask import current_app, render_template
 from fontTools.ttLib import TTFont
 
+CREDENTIAL_ATTACHMENT = "credential.json"
 STATIC_BASE = "https://awa-static.invalid/"  # never resolved over the network: the fetcher maps it to files
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 logger = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class CertificateData:
     verify_url: str
     stamp: str | None = None  # "EXPIRED" / "REVOKED"
     goals: list[str] = field(default_factory=list)
+    credential_json: str | None = None  # the signed Open Badges credential, attached to the PDF
 
 
 class RestrictedFetcher:
@@ -148,9 +151,19 @@ def render_html(data: CertificateData) -> str:
 
 def render_pdf(data: CertificateData, *, fetcher: RestrictedFetcher | None = None) -> bytes:
     """Render one certificate to PDF bytes (fonts embedded and subset by WeasyPrint)."""
-    from weasyprint import HTML
+    from weasyprint import HTML, Attachment
 
     html = render_html(data)
+    attachments = []
+    if data.credential_json:
+        # the PDF carries its own proof: any verifier can check it without our database
+        attachments.append(
+            Attachment(
+                file_obj=io.BytesIO(data.credential_json.encode()),
+                name=CREDENTIAL_ATTACHMENT,
+                description="Signed Open Badges 3.0 credential (eddsa-rdfc-2022)",
+            )
+        )
     return HTML(string=html, base_url=STATIC_BASE, url_fetcher=fetcher or RestrictedFetcher()).write_pdf(
-        font_config=font_config()
+        font_config=font_config(), attachments=attachments
     )

@@ -349,12 +349,21 @@ def stamp_for(certificate: Certificate, now: datetime) -> str | None:
     return None if status is CertificateStatus.VALID else status.value.upper()
 
 
-def pdf_is_current(certificate: Certificate, folder: Path, now: datetime) -> bool:
-    """The stored PDF exists, matches its recorded sha256 and carries the right stamp."""
+def pdf_variant(certificate: Certificate, now: datetime, *, signed: bool) -> str:
+    """What a PDF shows beyond the snapshot: its stamp, and whether it carries the signed credential."""
+    return (stamp_for(certificate, now) or "") + ("+vc" if signed else "")
+
+
+def pdf_is_current(certificate: Certificate, folder: Path, now: datetime, *, signed: bool = True) -> bool:
+    """The stored PDF exists, matches its recorded sha256, carries the right stamp and its credential.
+
+    ``signed``: whether a signed credential can be embedded now (a PDF made while the key was missing
+    is replaced once it is back).
+    """
     if (
         not certificate.pdf_path
         or not certificate.pdf_sha256
-        or certificate.pdf_stamp != (stamp_for(certificate, now) or "")
+        or certificate.pdf_stamp != pdf_variant(certificate, now, signed=signed)
     ):
         return False
     path = folder / certificate.pdf_path
@@ -364,7 +373,7 @@ def pdf_is_current(certificate: Certificate, folder: Path, now: datetime) -> boo
         return False
 
 
-def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: datetime) -> Path:
+def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: datetime, signed: bool = True) -> Path:
     """Write the PDF atomically (temp file + rename) and record its hash. Caller commits."""
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{certificate.public_id}.pdf"
@@ -374,7 +383,7 @@ def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: dateti
     certificate.pdf_path = name
     certificate.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
     certificate.pdf_rendered_at = now
-    certificate.pdf_stamp = stamp_for(certificate, now) or ""
+    certificate.pdf_stamp = pdf_variant(certificate, now, signed=signed)
     return folder / name
 
 

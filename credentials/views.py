@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -27,11 +28,11 @@ from accounts.forms import ConfirmForm
 from accounts.models import Role
 from core.database import utcnow
 from core.errors import DomainError, form_error
-from core.extensions import db, limiter
+from core.extensions import csrf, db, limiter
 from core.permissions import roles_required
 from courses.services import enrollment_completed
 from credentials import openbadges, services
-from credentials.forms import BulkVerifyForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
+from credentials.forms import BulkVerifyForm, CredentialUploadForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.keys import KeyError_, did_document
 from credentials.models import Certificate, CertificateStatus, NameChangeRequest, NameChangeStatus, RevocationReason
@@ -258,6 +259,81 @@ def issuer_profile():
     return ld_json({"@context": [openbadges.vc.VC_V2, openbadges.vc.OB_V3], **issuer().profile()})
 
 
+def online_check(credential: dict):
+    """Check a submitted credential against our published keys and our live status lists."""
+    from credentials import verification
+    from credentials.keys import public_keys
+    from credentials.models import StatusList
+
+    def status_bits(list_id: int) -> bytes | None:
+        if db.session.get(StatusList, list_id) is None:
+            return None
+        return openbadges.decode_bits(openbadges.encoded_bits(list_id))
+
+    return verification.check_credential(
+        credential, issuer=issuer(), keys=public_keys(), status_bits=status_bits, now=utcnow()
+    )
+
+
+@bp.post("/api/v1/verify")
+@csrf.exempt  # a public API for machines: no cookies, no session, nothing to forge
+@verify_limit()
+def api_verify():
+    from credentials.verification import SubmissionError, read_submission
+
+    upload = request.files.get("file")
+    data = upload.read(current_app.config["MAX_CONTENT_LENGTH"] + 1) if upload else request.get_data(cache=False)
+    try:
+        credential = read_submission(data)
+        report = online_check(credential)
+    except SubmissionError as error:
+        return jsonify(verified=False, verdict="unreadable", message=str(error)), 400
+    except KeyError_ as error:
+        return signing_unavailable(error)
+    return jsonify(report.summary())
+
+
+@bp.route("/verify/credential", methods=["GET", "POST"])
+@verify_limit()
+def verify_upload():
+    from credentials.verification import SubmissionError, read_submission
+
+    form = CredentialUploadForm()
+    report, status = None, 200
+    if form.validate_on_submit():
+        try:
+            report = online_check(read_submission(form.file.data.read(current_app.config["MAX_CONTENT_LENGTH"] + 1)))
+        except SubmissionError as error:
+            form.file.errors = [str(error)]
+            status = 422
+        except KeyError_:
+            form.file.errors = ["Credential checks are briefly unavailable. Check the certificate by its ID instead."]
+            status = 503
+    elif form.errors:
+        status = 422
+    return render_template("credentials/verify_upload.html", form=form, report=report), status
+
+
+@bp.get("/credentials/<public_id>.svg")
+@verify_limit()
+def badge_svg(public_id: str):
+    from credentials.verification import bake_svg
+
+    canonical_id = normalize_public_id(public_id)
+    certificate = services.lookup(canonical_id) if canonical_id else None
+    if certificate is None:
+        abort(404)
+    try:
+        credential = openbadges.signed_credential(certificate, issuer(), now=utcnow())
+    except KeyError_ as error:
+        db.session.rollback()
+        return signing_unavailable(error)
+    db.session.commit()
+    response = Response(bake_svg(credential, title=certificate.course_title), mimetype="image/svg+xml")
+    response.headers["Content-Disposition"] = f'inline; filename="badge-{certificate.public_id}.svg"'
+    return response
+
+
 @bp.get("/api/v1/openapi.json")
 def openapi():
     from credentials.openapi import spec
@@ -340,13 +416,21 @@ def pdf_folder() -> Path:
 
 
 def stored_pdf(certificate: Certificate, now: datetime) -> bytes:
-    """The stored PDF, rendered from the snapshot first if missing, changed or wrongly stamped."""
+    """The stored PDF, rendered from the snapshot first if missing, changed, wrongly stamped or unsigned."""
     folder = pdf_folder()
-    if services.pdf_is_current(certificate, folder, now):
-        return (folder / certificate.pdf_path).read_bytes()
-    pdf = render_pdf(certificate_data(certificate, now))
     try:
-        services.store_pdf(certificate, pdf, folder, now=now)
+        credential = json.dumps(openbadges.signed_credential(certificate, issuer(), now=now), ensure_ascii=False)
+    except KeyError_ as error:
+        current_app.logger.warning(
+            "certificate %s PDF made without its signed credential: %s", certificate.public_id, error
+        )
+        credential = None
+    if services.pdf_is_current(certificate, folder, now, signed=credential is not None):
+        db.session.commit()  # keeps a freshly signed credential
+        return (folder / certificate.pdf_path).read_bytes()
+    pdf = render_pdf(replace(certificate_data(certificate, now), credential_json=credential))
+    try:
+        services.store_pdf(certificate, pdf, folder, now=now, signed=credential is not None)
         db.session.commit()
     except OSError:
         db.session.rollback()

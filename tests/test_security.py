@@ -33,6 +33,9 @@ PUBLIC = {
     "credentials.status_list",
     "credentials.did_json",
     "credentials.issuer_profile",
+    "credentials.api_verify",
+    "credentials.verify_upload",
+    "credentials.badge_svg",
 }
 
 

@@ -1,0 +1,178 @@
+"""Verifying submitted credentials: JSON, the certificate PDF, baked SVG, the API, the page and the offline CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from accounts.models import Role
+from core.extensions import db
+from credentials.ids import format_public_id
+from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+
+
+@pytest.fixture
+def certificate(ctx, app, tmp_path):
+    load_test_framework()
+    app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
+    yield make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+    app.config["CERTIFICATE_DIR"] = None
+
+
+def credential_of(client, certificate) -> dict:
+    return json.loads(client.get(f"/credentials/{format_public_id(certificate.public_id)}.json").data)
+
+
+def api(client, data: bytes, content_type="application/json"):
+    return client.post("/api/v1/verify", data=data, content_type=content_type)
+
+
+def checks(body) -> dict:
+    return {c["check"]: c["ok"] for c in body["checks"]}
+
+
+def test_a_genuine_credential_passes_every_check_in_order(client, certificate):
+    body = api(client, json.dumps(credential_of(client, certificate)).encode()).json
+    assert body["verified"] is True and body["verdict"] == "valid"
+    assert [c["check"] for c in body["checks"]] == ["structure", "proof", "status", "validity"]
+    assert all(c["ok"] for c in body["checks"])
+    assert body["credential"]["holder_name"] == "Lee Learner"
+
+
+def test_the_certificate_pdf_verifies_by_itself(client, certificate):
+    login(client, "lee@example.org")
+    pdf = client.get(f"/certificates/{format_public_id(certificate.public_id)}.pdf").data
+    from pypdf import PdfReader
+
+    assert list(PdfReader(io.BytesIO(pdf)).attachments) == ["credential.json"]
+    body = api(client, pdf, "application/pdf").json
+    assert body["verified"] is True
+
+
+def test_the_baked_svg_badge_verifies(client, certificate):
+    svg = client.get(f"/credentials/{format_public_id(certificate.public_id)}.svg")
+    assert svg.mimetype == "image/svg+xml" and b"<openbadges:credential>" in svg.data
+    assert api(client, svg.data, "image/svg+xml").json["verified"] is True
+
+
+def test_revoked_and_expired_credentials_are_reported(client, certificate):
+    from core.database import utcnow
+    from credentials import services
+    from credentials.models import RevocationReason
+
+    credential = json.dumps(credential_of(client, certificate)).encode()
+    admin = make_user(email="admin@example.org", role=Role.ADMIN)
+    services.revoke(admin, certificate, reason=RevocationReason.OTHER, note="test", now=utcnow())
+    db.session.commit()
+    body = api(client, credential).json
+    assert body["verdict"] == "revoked" and checks(body)["status"] is False and checks(body)["proof"] is True
+
+
+@pytest.mark.parametrize(
+    ("tamper", "failing"),
+    [
+        (lambda c: c["credentialSubject"].update(name="Pat Impostor"), "proof"),
+        (lambda c: c.update(validUntil="2000-01-01T00:00:00Z"), "proof"),
+        (lambda c: c["credentialStatus"].update(statusListCredential="https://evil.example/status/1"), "proof"),
+        (lambda c: c.pop("credentialSubject"), "structure"),
+        (lambda c: c.update({"@context": [c["@context"][0], "https://evil.example/ctx.jsonld"]}), "structure"),
+        (lambda c: c["proof"].update(verificationMethod="did:web:evil.example#key-1"), "proof"),
+        (lambda c: c["issuer"].update(id="did:web:evil.example"), "proof"),
+    ],
+)
+def test_tampered_credentials_get_a_precise_verdict(client, certificate, tamper, failing):
+    credential = credential_of(client, certificate)
+    tamper(credential)
+    response = api(client, json.dumps(credential).encode())
+    assert response.status_code == 200
+    body = response.json
+    assert body["verified"] is False and checks(body)[failing] is False, body
+
+
+def test_foreign_contexts_are_refused_without_fetching(client, certificate):
+    credential = credential_of(client, certificate)
+    credential["@context"].append("https://evil.example/extra.jsonld")
+    body = api(client, json.dumps(credential).encode()).json
+    assert checks(body)["proof"] is False
+    assert "not one we ship" in body["checks"][1]["message"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b"\xff\xfe\x00", "neither"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+        (b"{}" + b" " * 300_000, "larger than"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "not a baked"),
+        (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>", "could not be read safely"),
+        (b"%PDF-1.7 garbage", "could not be read"),
+    ],
+)
+def test_unreadable_uploads_get_a_clear_400(client, certificate, data, message):
+    response = api(client, data)
+    assert response.status_code == 400, response.data[:300]
+    assert message in response.json["message"]
+
+
+def test_pdfs_without_a_credential_are_refused(client, app, certificate):
+    from credentials.pdf import render_pdf
+    from credentials.views import certificate_data
+
+    with app.test_request_context():
+        from core.database import utcnow
+
+        bare = render_pdf(certificate_data(certificate, utcnow()))
+    response = api(client, bare, "application/pdf")
+    assert response.status_code == 400 and "carries no credential" in response.json["message"]
+
+
+def test_the_verify_page_accepts_an_upload(client, certificate):
+    credential = json.dumps(credential_of(client, certificate)).encode()
+    token = client.csrf_token("/verify/credential")
+    response = client.post(
+        "/verify/credential",
+        data={"csrf_token": token, "file": (io.BytesIO(credential), "credential.json")},
+        content_type="multipart/form-data",
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "✓ Verified" in html and "Proof:</strong> ✓ passed" in html
+    bad = client.post(
+        "/verify/credential",
+        data={"csrf_token": token, "file": (io.BytesIO(b"nope"), "x.json")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 422 and "not valid JSON" in bad.get_data(as_text=True)
+
+
+def test_offline_cli_needs_only_public_keys(app, client, certificate, tmp_path, monkeypatch):
+    public = format_public_id(certificate.public_id)
+    credential_file = tmp_path / "credential.json"
+    credential_file.write_text(json.dumps(credential_of(client, certificate)))
+    did_file = tmp_path / "did.json"
+    did_file.write_text(client.get("/.well-known/did.json").get_data(as_text=True))
+    status_url = json.loads(credential_file.read_text())["credentialStatus"]["statusListCredential"]
+    status_file = tmp_path / "status.json"
+    status_file.write_text(client.get(status_url.replace("http://127.0.0.1:5000", "")).get_data(as_text=True))
+
+    # no database: any query would fail loudly
+    from sqlalchemy.orm import Session
+
+    monkeypatch.setattr(Session, "execute", lambda *a, **k: (_ for _ in ()).throw(AssertionError("database used")))
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["credentials", "verify", str(credential_file), "--did", str(did_file), "--status-list", str(status_file)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "PASS  proof" in result.output and "PASS  status" in result.output and "Verdict: valid" in result.output
+    offline = runner.invoke(args=["credentials", "verify", str(credential_file), "--did", str(did_file)])
+    assert offline.exit_code == 0 and "SKIP  status" in offline.output
+    tampered = json.loads(credential_file.read_text())
+    tampered["name"] = "Something else"
+    credential_file.write_text(json.dumps(tampered))
+    failed = runner.invoke(args=["credentials", "verify", str(credential_file), "--did", str(did_file)])
+    assert failed.exit_code == 1 and "FAIL  proof" in failed.output
+    assert public
