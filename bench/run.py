@@ -5,10 +5,11 @@ BENCH_ONLY=certificates skips the learner pages (bench/RESULTS.md then holds onl
 
 import os
 
-from bench import certificates, generate, pages
+from bench import certificates, generate, pages, vc
 
 if __name__ == "__main__":
     generate.main()
     if os.environ.get("BENCH_ONLY") != "certificates":
         pages.main()  # writes bench/RESULTS.md
     certificates.main()  # appends to it
+    vc.main()  # appends to it

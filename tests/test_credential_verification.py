@@ -176,3 +176,30 @@ def test_offline_cli_needs_only_public_keys(app, client, certificate, tmp_path, 
     failed = runner.invoke(args=["credentials", "verify", str(credential_file), "--did", str(did_file)])
     assert failed.exit_code == 1 and "FAIL  proof" in failed.output
     assert public
+
+
+def test_a_signed_credential_whose_status_list_points_elsewhere_fails_the_status_check(client, app, certificate):
+    from core.database import utcnow
+    from credentials import keys, openbadges, vc
+
+    credential = credential_of(client, certificate)
+    credential.pop("proof")
+    credential["credentialStatus"]["statusListCredential"] = "https://evil.example/credentials/status/1"
+    with app.app_context():
+        key = keys.active_key()
+        issuer = openbadges.Issuer(app.config["ISSUER_URL"], app.config["ISSUER_NAME"])
+        signed = vc.sign(
+            credential, key.private, verification_method=f"{issuer.did}#{key.id}", created=openbadges.iso(utcnow())
+        )
+    body = api(client, json.dumps(signed).encode()).json
+    assert checks(body)["proof"] is True and checks(body)["status"] is False
+    assert "is not one of" in body["checks"][2]["message"] and body["verified"] is False
+
+
+def test_pdfs_with_several_json_attachments_are_refused(client, app, certificate):
+    from weasyprint import HTML, Attachment
+
+    attachments = [Attachment(file_obj=io.BytesIO(b"{}"), name=f"credential-{n}.json") for n in range(2)]
+    pdf = HTML(string="<p>two credentials</p>").write_pdf(attachments=attachments)
+    response = api(client, pdf, "application/pdf")
+    assert response.status_code == 400 and "carries 2 JSON attachments" in response.json["message"]
