@@ -58,8 +58,9 @@ def _init_login(app: Flask) -> None:
     from accounts.services import load_session_user
 
     login_manager.init_app(app)
-    # "basic": a phone changing networks keeps its session; the per-user session version does invalidation
-    login_manager.session_protection = "basic"
+    # "strong", as the foundation issue asks: a session seen from another address or browser is dropped
+    # (a phone changing networks logs in again); the per-user session version handles the rest
+    login_manager.session_protection = "strong"
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
