@@ -170,7 +170,8 @@ def verification_bench(ids: list[str]) -> list[str]:
         "## Verification with 100,000 certificates",
         "",
         f"{CERTIFICATES:,} certificates (1 in 50 revoked, 1 in 3 with an expiry) on PostgreSQL 15; each request picks "
-        "one of 2,000 random IDs (wrk Lua script); every verification is counted (in memory, written every 50 verifications or 5 s).",
+        "one of 2,000 random IDs (wrk Lua script); every verification is counted (in memory, written every 50 "
+        "verifications or 5 s).",
         "",
         "| endpoint | req/s | ratio to bare Flask | p50 | p99 | non-2xx |",
         "|---|---:|---:|---:|---:|---:|",
