@@ -210,19 +210,27 @@ def wants_credential() -> bool:
     return best in CREDENTIAL_TYPES and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-@bp.get("/credentials/<public_id>.json")
-@verify_limit()
-def credential_json(public_id: str):
+def signed_for(public_id: str):
+    """(certificate, signed credential), or (error response, None) for unknown IDs or a missing key."""
     canonical_id = normalize_public_id(public_id)
     certificate = services.lookup(canonical_id) if canonical_id else None
     if certificate is None:
-        return jsonify(status="not_found", message="No certificate has this ID."), 404
+        return (jsonify(status="not_found", message="No certificate has this ID."), 404), None
     try:
         document = openbadges.signed_credential(certificate, issuer(), now=utcnow())
     except KeyError_ as error:
         db.session.rollback()
-        return signing_unavailable(error)
-    db.session.commit()
+        return signing_unavailable(error), None
+    db.session.commit()  # keeps the signed copy for the next request
+    return certificate, document
+
+
+@bp.get("/credentials/<public_id>.json")
+@verify_limit()
+def credential_json(public_id: str):
+    certificate, document = signed_for(public_id)
+    if document is None:
+        return certificate  # the error response
     response = ld_json(document)
     response.headers["Vary"] = "Accept"
     return response
@@ -319,16 +327,9 @@ def verify_upload():
 def badge_svg(public_id: str):
     from credentials.verification import bake_svg
 
-    canonical_id = normalize_public_id(public_id)
-    certificate = services.lookup(canonical_id) if canonical_id else None
-    if certificate is None:
-        abort(404)
-    try:
-        credential = openbadges.signed_credential(certificate, issuer(), now=utcnow())
-    except KeyError_ as error:
-        db.session.rollback()
-        return signing_unavailable(error)
-    db.session.commit()
+    certificate, credential = signed_for(public_id)
+    if credential is None:
+        return certificate  # the error response
     response = Response(bake_svg(credential, title=certificate.course_title), mimetype="image/svg+xml")
     response.headers["Content-Disposition"] = f'inline; filename="badge-{certificate.public_id}.svg"'
     return response
