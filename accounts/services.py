@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts import passwords
 from accounts.models import PasswordResetToken, Role, User
 from accounts.permissions import can_change_account
+from core import audit
 from core.errors import DomainError
 from core.extensions import db
 
@@ -217,6 +218,16 @@ def change_role(actor: User, target: User, role: Role, *, now: datetime) -> bool
         return False
     if target.role is Role.ADMIN and target.active and _admin_count() <= 1:
         raise DomainError("This is the last active admin. Make someone else an admin first.")
+    audit.record(
+        actor,
+        "user.role_changed",
+        "user",
+        target.id,
+        f"{target.email}: {target.role.value} → {role.value}",
+        now=now,
+        before={"role": target.role.value},
+        after={"role": role.value},
+    )
     target.role = role
     target.updated_at = now
     # a role change takes effect at once in every session of that user
@@ -232,6 +243,16 @@ def set_active(actor: User, target: User, active: bool, *, now: datetime) -> boo
         return False
     if not active and target.role is Role.ADMIN and _admin_count() <= 1:
         raise DomainError("This is the last active admin. Make someone else an admin first.")
+    audit.record(
+        actor,
+        "user.reactivated" if active else "user.deactivated",
+        "user",
+        target.id,
+        f"{target.email} {'reactivated' if active else 'deactivated'}",
+        now=now,
+        before={"active": target.active},
+        after={"active": active},
+    )
     target.active = active
     target.updated_at = now
     _bump_session_version(target)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, or_, select
 
 from accounts import services
 from accounts.forms import (
@@ -266,6 +271,59 @@ def deactivate(user_id: int):
 @roles_required(Role.ADMIN.value)
 def reactivate(user_id: int):
     return _set_active(user_id, True)
+
+
+# ---- audit log (read-only: nothing in the site edits it) ------------------------------------------
+
+audit_bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
+
+
+@audit_bp.get("/")
+@roles_required(Role.ADMIN.value)
+def audit_log():
+    from core.audit import AuditEvent
+    from credentials.services import csv_safe
+
+    q = (request.args.get("q") or "").strip()[:100]
+    action = (request.args.get("action") or "").strip()[:64]
+    stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(AuditEvent.summary).like(like),
+                func.lower(AuditEvent.actor_label).like(like),
+                func.lower(AuditEvent.target_id).like(like),
+            )
+        )
+    if action:
+        stmt = stmt.where(AuditEvent.action.like(f"{action}%"))
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["at", "actor", "action", "target_type", "target_id", "summary", "detail"])
+        for e in db.session.scalars(stmt.limit(100_000)):
+            writer.writerow(
+                [
+                    csv_safe(v)
+                    for v in (
+                        e.at.isoformat(),
+                        e.actor_label,
+                        e.action,
+                        e.target_type,
+                        e.target_id,
+                        e.summary,
+                        json.dumps(e.detail, ensure_ascii=False),
+                    )
+                ]
+            )
+        response = Response(out.getvalue(), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+        return response
+    page = db.paginate(
+        stmt, page=min(request.args.get("page", 1, type=int), 10_000), per_page=50, max_per_page=200, error_out=False
+    )
+    return render_template("admin/audit.html", page=page, q=q, action=action)
 
 
 from accounts import cli  # noqa: E402,F401  (registers `flask users ...` on admin_bp)

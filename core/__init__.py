@@ -83,9 +83,11 @@ def _init_login(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from accounts.permissions import can_manage_users
-    from accounts.views import admin_bp
+    from accounts.views import admin_bp, audit_bp
     from accounts.views import bp as accounts_bp
+    from core import audit  # noqa: F401  (the audit log model)
     from core.views import bp as core_bp
+    from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
     from credentials.permissions import can_bulk_verify, can_manage_certificates
     from credentials.views import admin_bp as admin_certificates_bp
@@ -95,8 +97,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(audit_bp)
     app.register_blueprint(skills_bp)
     app.register_blueprint(courses_bp)
+    app.register_blueprint(studio_bp)
     app.register_blueprint(credentials_bp)
     app.register_blueprint(admin_certificates_bp)
     app.jinja_env.globals.update(

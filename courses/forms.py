@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import MultiDict
 from wtforms import SearchField, SelectField, SubmitField
 from wtforms.validators import Length, Optional
@@ -48,3 +49,124 @@ def parse_answers(form: MultiDict) -> dict[int, list[int]]:
             raise QuizAnswersError("Too many answers were sent for one question.")
         answers[qid] = values
     return answers
+
+
+# ---- studio ---------------------------------------------------------------------------------------
+
+from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField  # noqa: E402
+from wtforms.validators import DataRequired, NumberRange, Regexp, ValidationError  # noqa: E402
+from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
+
+from accounts.forms import no_control_chars, strip  # noqa: E402
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Checkboxes: a picker that works without JavaScript and with a screen reader."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _text(label: str, max_len: int = 200, **kwargs):
+    return StringField(
+        label,
+        filters=[strip],
+        validators=[
+            DataRequired(f"Enter the {label.lower()}."),
+            Length(max=max_len, message=f"Use at most {max_len} characters."),
+            no_control_chars,
+        ],
+        **kwargs,
+    )
+
+
+class RevisionForm(FlaskForm):
+    """Buttons that change a draft (move, delete, publish): CSRF plus the draft revision the page showed."""
+
+    revision = HiddenField(validators=[DataRequired()])
+
+    def validate_revision(self, field):
+        if not (field.data or "").isdigit():
+            raise ValidationError("This form is out of date. Reload the page.")
+
+
+class CourseMetaForm(RevisionForm):
+    title = _text("Title")
+    summary = TextAreaField(
+        "Summary (shown in the catalog)",
+        filters=[strip],
+        validators=[DataRequired("Write a summary."), Length(max=2000)],
+    )
+    audience = TextAreaField(
+        "Who it is for", filters=[strip], validators=[DataRequired("Say who the course is for."), Length(max=1000)]
+    )
+    estimated_minutes = IntegerField(
+        "Estimated minutes",
+        validators=[DataRequired("Enter the minutes."), NumberRange(1, 10_000, "Between 1 and 10,000 minutes.")],
+    )
+    validity_months = IntegerField(
+        "Certificate valid for (months; empty = no expiry)",
+        validators=[Optional(), NumberRange(1, 240, "Between 1 and 240 months.")],
+    )
+
+
+class NewCourseForm(CourseMetaForm):
+    revision = HiddenField(default="0")
+    slug = StringField(
+        "Web address (slug)",
+        filters=[strip],
+        validators=[
+            DataRequired("Choose a web address."),
+            Length(max=80),
+            Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message="Lowercase letters, digits and single hyphens only."),
+        ],
+        description="Appears in links: /courses/your-slug. It cannot change after publishing.",
+    )
+
+
+class TagsForm(RevisionForm):
+    skills = MultiCheckboxField("Skills the course builds", validate_choice=True)
+    goals = MultiCheckboxField("AI Action Plan goals it serves", validate_choice=True)
+    occupations = MultiCheckboxField("Occupations it is for", validate_choice=True)
+
+
+class ModuleForm(RevisionForm):
+    title = _text("Module title")
+    summary = TextAreaField("Summary", filters=[strip], validators=[Optional(), Length(max=2000)])
+    skills = MultiCheckboxField("Skills", validate_choice=True)
+    goals = MultiCheckboxField("Plan goals", validate_choice=True)
+
+
+class LessonForm(RevisionForm):
+    title = _text("Lesson title")
+    minutes = IntegerField(
+        "Minutes to read", validators=[DataRequired("Enter the minutes."), NumberRange(1, 600, "Between 1 and 600.")]
+    )
+    body = TextAreaField(
+        "Lesson text (Markdown)",
+        validators=[
+            DataRequired("Write the lesson."),
+            Length(max=100_000, message="Keep a lesson under 100,000 characters."),
+        ],
+    )
+    preview = SubmitField("Preview")
+    save = SubmitField("Save lesson")
+
+
+class QuizForm(RevisionForm):
+    title = _text("Quiz title")
+    pass_mark = IntegerField(
+        "Pass mark (%)", validators=[DataRequired("Enter the pass mark."), NumberRange(1, 100, "Between 1 and 100.")]
+    )
+    max_attempts = IntegerField("Attempts allowed (empty = unlimited)", validators=[Optional(), NumberRange(1, 100)])
+    cooldown_minutes = IntegerField(
+        "Minutes between attempts", default=0, validators=[Optional(), NumberRange(0, 10_080)]
+    )
+    questions = TextAreaField(
+        "Questions", validators=[DataRequired("Write at least one question."), Length(max=50_000)]
+    )
+
+
+class BundleUploadForm(FlaskForm):
+    file = FileField("Course bundle (.zip)", validators=[FileRequired("Choose a zip file.")])
+    submit = SubmitField("Check and import")

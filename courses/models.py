@@ -214,3 +214,23 @@ class QuizAttempt(db.Model):
 
     enrollment: Mapped[Enrollment] = relationship(back_populates="attempts")
     quiz: Mapped[Quiz] = relationship()
+
+
+class CourseDraft(db.Model):
+    """The course being edited in the studio: a whole bundle (CourseSpec) as JSON, published in one step.
+
+    Learners never see a draft; publishing applies it to the live course (a new version) the same way an
+    import does, so progress on steps that still exist is kept. ``revision`` guards concurrent edits.
+    """
+
+    __tablename__ = "course_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), unique=True)
+    spec: Mapped[dict] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    course: Mapped[Course] = relationship()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
+from core import audit
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import Course, Enrollment, Module, Quiz, QuizAttempt
@@ -239,6 +240,15 @@ def revoke(actor: User, certificate: Certificate, *, reason: RevocationReason, n
     certificate.revoked_at, certificate.revocation_reason, certificate.revocation_note = now, reason, note.strip()
     _invalidate_pdf(certificate)
     _event(certificate, "revoked", actor=actor, now=now, reason=reason.value, note=note.strip())
+    audit.record(
+        actor,
+        "certificate.revoked",
+        "certificate",
+        certificate.public_id,
+        f"Revoked {certificate.holder_name} — {certificate.course_title} ({reason.label})",
+        now=now,
+        after={"reason": reason.value, "note": note.strip()},
+    )
     db.session.flush()
 
 
@@ -249,6 +259,15 @@ def reinstate(actor: User, certificate: Certificate, *, now: datetime) -> None:
     certificate.revoked_at = certificate.revocation_reason = certificate.revocation_note = None
     _invalidate_pdf(certificate)
     _event(certificate, "reinstated", actor=actor, now=now, before=before)
+    audit.record(
+        actor,
+        "certificate.reinstated",
+        "certificate",
+        certificate.public_id,
+        f"Reinstated {certificate.holder_name} — {certificate.course_title}",
+        now=now,
+        before=before,
+    )
     db.session.flush()
 
 
@@ -260,14 +279,17 @@ def reissue(actor: User | None, certificate: Certificate, *, now: datetime, why:
     certificate.issued_at = now  # validity is not extended by a reissue; renewal does that
     certificate.revision += 1
     _invalidate_pdf(certificate)
-    _event(
-        certificate,
-        "reissued",
-        actor=actor,
+    after = {"holder_name": certificate.holder_name, "issued_at": _iso(now)}
+    _event(certificate, "reissued", actor=actor, now=now, why=why, before=before, after=after)
+    audit.record(
+        actor,
+        "certificate.reissued",
+        "certificate",
+        certificate.public_id,
+        f"Reissued {certificate.course_title} for {certificate.holder_name} ({why})",
         now=now,
-        why=why,
         before=before,
-        after={"holder_name": certificate.holder_name, "issued_at": _iso(now)},
+        after=after,
     )
     db.session.flush()
 
@@ -329,6 +351,16 @@ def decide_name_change(
         raise DomainError("This request has already been decided.")
     request.status = NameChangeStatus.APPROVED if approve else NameChangeStatus.REJECTED
     request.decided_at, request.decided_by_id, request.decision_note = now, actor.id, note.strip() or None
+    audit.record(
+        actor,
+        f"name_correction.{request.status.value}",
+        "user",
+        request.user_id,
+        f"Name correction {request.current_name} → {request.requested_name} {request.status.value}",
+        now=now,
+        before={"legal_name": request.current_name},
+        after={"requested": request.requested_name},
+    )
     reissued: list[Certificate] = []
     if approve:
         user = db.session.get(User, request.user_id)

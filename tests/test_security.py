@@ -161,7 +161,7 @@ def test_safe_next_keeps_same_site_paths(target):
 
 
 def _url_for_rule(rule) -> str:
-    values = {}
+    values = dict(rule.defaults or {})
     for arg in rule.arguments:
         values[arg] = 1 if isinstance(rule._converters[arg], IntegerConverter) else "x"
     return rule.build(values, append_unknown=False)[1]

@@ -1,0 +1,488 @@
+"""Authoring rules: drafts, editing, publishing checks and impact, versions, zip bundles. Flush only."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from core import audit
+from core.errors import DomainError
+from core.extensions import db
+from courses.catalog import (
+    SLUG,
+    CatalogError,
+    ChoiceSpec,
+    CourseSpec,
+    LessonSpec,
+    ModuleSpec,
+    QuestionSpec,
+    QuizSpec,
+    apply_spec,
+    course_spec,
+    parse_bundle,
+    spec_files,
+)
+from courses.models import Course, CourseDraft, CourseStatus, Enrollment
+
+MAX_ZIP_BYTES = 5 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 20 * 1024 * 1024
+MAX_ZIP_FILES = 500
+
+
+class StaleDraft(DomainError):
+    """Someone saved the draft after this form was opened."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This course was changed by someone else since you opened it. Reload the page, check "
+            "their changes and make yours again."
+        )
+
+
+# ---- specs as JSON ---------------------------------------------------------------------------
+
+
+def spec_to_dict(spec: CourseSpec) -> dict:
+    return asdict(spec)
+
+
+def spec_from_dict(data: dict) -> CourseSpec:
+    modules = []
+    for m in data.get("modules", []):
+        quiz = m.get("quiz")
+        modules.append(
+            ModuleSpec(
+                slug=m["slug"],
+                title=m["title"],
+                summary=m.get("summary", ""),
+                skills=list(m.get("skills", [])),
+                goals=list(m.get("goals", [])),
+                lessons=[LessonSpec(**lesson) for lesson in m.get("lessons", [])],
+                quiz=None
+                if quiz is None
+                else QuizSpec(
+                    title=quiz["title"],
+                    pass_mark=quiz["pass_mark"],
+                    max_attempts=quiz["max_attempts"],
+                    cooldown_minutes=quiz["cooldown_minutes"],
+                    questions=[
+                        QuestionSpec(
+                            kind=q["kind"],
+                            prompt=q["prompt"],
+                            explanation=q["explanation"],
+                            choices=[ChoiceSpec(**c) for c in q["choices"]],
+                        )
+                        for q in quiz["questions"]
+                    ],
+                ),
+            )
+        )
+    return CourseSpec(**{k: v for k, v in data.items() if k != "modules"}, modules=modules)
+
+
+# ---- drafts ------------------------------------------------------------------------------------
+
+
+def get_draft(course: Course) -> CourseDraft | None:
+    return db.session.scalar(select(CourseDraft).where(CourseDraft.course_id == course.id))
+
+
+def open_draft(course: Course, actor, *, now: datetime) -> CourseDraft:
+    """The course's draft, started from the live course if there is none (editing never touches learners)."""
+    draft = get_draft(course)
+    if draft is not None:
+        return draft
+    draft = CourseDraft(
+        course_id=course.id,
+        spec=spec_to_dict(course_spec(course)),
+        created_at=now,
+        updated_at=now,
+        updated_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(draft)
+    db.session.flush()
+    return draft
+
+
+def create_course(
+    actor,
+    *,
+    slug: str,
+    title: str,
+    summary: str,
+    audience: str,
+    estimated_minutes: int,
+    validity_months: int | None,
+    now: datetime,
+) -> Course:
+    """A new draft course (invisible to learners until published). Raises DomainError if the slug is taken."""
+    if db.session.scalar(select(Course.id).where(Course.slug == slug)) is not None:
+        raise DomainError("Another course already uses this web address (slug). Choose another.", field="slug")
+    course = Course(
+        slug=slug,
+        title=title,
+        summary=summary,
+        audience=audience,
+        estimated_minutes=estimated_minutes,
+        validity_months=validity_months,
+        status=CourseStatus.DRAFT,
+        version=0,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(course)
+    db.session.flush()
+    spec = CourseSpec(
+        slug=slug,
+        title=title,
+        summary=summary,
+        audience=audience,
+        estimated_minutes=estimated_minutes,
+        validity_months=validity_months,
+        skills=[],
+        goals=[],
+        occupations=[],
+        modules=[],
+    )
+    db.session.add(
+        CourseDraft(
+            course_id=course.id, spec=spec_to_dict(spec), created_at=now, updated_at=now, updated_by_id=actor.id
+        )
+    )
+    audit.record(actor, "course.created", "course", slug, f"Created draft course “{title}”", now=now)
+    db.session.flush()
+    return course
+
+
+def save_draft(
+    draft: CourseDraft, spec: CourseSpec, *, expected_revision: int, actor, now: datetime, summary: str
+) -> None:
+    """Store an edited spec if nobody saved since ``expected_revision``. Raises StaleDraft. Caller commits."""
+    saved = db.session.execute(
+        update(CourseDraft)
+        .where(CourseDraft.id == draft.id, CourseDraft.revision == expected_revision)
+        .values(spec=spec_to_dict(spec), revision=CourseDraft.revision + 1, updated_at=now, updated_by_id=actor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if saved != 1:
+        raise StaleDraft()
+    db.session.refresh(draft)
+    audit.record(actor, "course.edited", "course", spec.slug, summary, now=now)
+
+
+def discard_draft(draft: CourseDraft, actor, *, now: datetime) -> None:
+    course = draft.course
+    if course.status is CourseStatus.DRAFT and course.version == 0:
+        raise DomainError("This course has never been published, so there is nothing to go back to.")
+    db.session.delete(draft)
+    audit.record(
+        actor, "course.draft_discarded", "course", course.slug, f"Discarded the draft of “{course.title}”", now=now
+    )
+    db.session.flush()
+
+
+def move(items: list, index: int, direction: str) -> None:
+    """Move ``items[index]`` one place up or down (no JavaScript needed)."""
+    target = index - 1 if direction == "up" else index + 1
+    if not 0 <= index < len(items) or not 0 <= target < len(items):
+        raise DomainError("It cannot move further in that direction.")
+    items[index], items[target] = items[target], items[index]
+
+
+def unique_slug(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:70] or "item"
+    slug, n = base, 2
+    while slug in taken or slug == "quiz":
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+# ---- quiz questions as plain text (no JavaScript needed to add choices) ---------------------------------
+
+QUESTIONS_HELP = """One question per block, blocks separated by an empty line:
+? The question (or ?* for "choose all that apply")
+* a correct choice
+- a wrong choice
+> The explanation shown after answering"""
+
+
+def parse_questions(text: str) -> list[QuestionSpec]:
+    """Read the studio's question text. Raises DomainError naming the line of the first problem."""
+    questions: list[QuestionSpec] = []
+    current: dict | None = None
+    problems: list[str] = []
+
+    def finish(line: int) -> None:
+        if current is None:
+            return
+        q = current
+        right = sum(c.correct for c in q["choices"])
+        if not q["prompt"]:
+            problems.append(f"Line {q['line']}: the question text is empty.")
+        if not 2 <= len(q["choices"]) <= 8:
+            problems.append(f"Line {q['line']}: a question needs 2 to 8 choices (lines starting * or -).")
+        if not q["explanation"]:
+            problems.append(f"Line {q['line']}: add an explanation (a line starting >).")
+        texts = [c.text.lower() for c in q["choices"]]
+        if q["multiple"]:
+            kind = "multiple"
+            if right < 1:
+                problems.append(f"Line {q['line']}: mark at least one correct choice with *.")
+        else:
+            kind = "true_false" if sorted(texts) == ["false", "true"] else "single"
+            if right != 1:
+                problems.append(
+                    f"Line {q['line']}: mark exactly one correct choice with * (or start the "
+                    "question with ?* for choose-all-that-apply)."
+                )
+        if len(set(texts)) != len(texts):
+            problems.append(f"Line {q['line']}: two choices have the same text.")
+        questions.append(
+            QuestionSpec(kind=kind, prompt=q["prompt"], explanation=q["explanation"], choices=q["choices"])
+        )
+
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        marker, rest = line[:2], line[2:].strip() if len(line) > 1 else ""
+        if line.startswith("?*") or line.startswith("? ") or line == "?":
+            finish(number)
+            multiple = line.startswith("?*")
+            current = {
+                "line": number,
+                "prompt": line[2:].strip(),
+                "multiple": multiple,
+                "choices": [],
+                "explanation": "",
+            }
+        elif current is None:
+            problems.append(f"Line {number}: start each question with a line beginning with ?.")
+        elif marker in ("* ", "- ") or line in ("*", "-"):
+            if not rest:
+                problems.append(f"Line {number}: the choice is empty.")
+            current["choices"].append(ChoiceSpec(text=rest, correct=line.startswith("*")))
+        elif line.startswith(">"):
+            current["explanation"] = (current["explanation"] + " " + line[1:].strip()).strip()
+        else:
+            problems.append(f"Line {number}: lines start with ?, *, - or > (see the help).")
+    finish(0)
+    if not questions and not problems:
+        problems.append("Add at least one question.")
+    if problems:
+        raise DomainError(" ".join(problems[:5]), field="questions")
+    return questions
+
+
+def questions_text(questions: list[QuestionSpec]) -> str:
+    blocks = []
+    for q in questions:
+        lines = [("?* " if q.kind == "multiple" else "? ") + q.prompt]
+        lines += [("* " if c.correct else "- ") + c.text for c in q.choices]
+        lines.append("> " + q.explanation)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+# ---- publishing --------------------------------------------------------------------------------
+
+
+def publish_problems(spec: CourseSpec) -> list[str]:
+    """Everything that blocks publishing, in words an author can act on."""
+    problems = []
+    if not spec.skills:
+        problems.append("Tag the course with at least one skill.")
+    if not spec.modules:
+        problems.append("Add at least one module.")
+    for n, module in enumerate(spec.modules, 1):
+        if not module.lessons:
+            problems.append(f"Module {n} “{module.title}” needs at least one lesson.")
+        if module.quiz is None or not module.quiz.questions:
+            problems.append(f"Module {n} “{module.title}” needs a quiz with at least one question.")
+        elif not 1 <= module.quiz.pass_mark <= 100:
+            problems.append(f"Module {n}: the pass mark of its quiz cannot be reached.")
+    if problems:
+        return problems
+    files = spec_files(spec)
+    try:
+        parse_bundle(lambda path: files[path])
+    except CatalogError as error:
+        problems.extend(error.problems)
+    return problems
+
+
+def publish_impact(course: Course, spec: CourseSpec) -> dict:
+    """What publishing changes for learners: counts and the steps added or removed."""
+    live = course_spec(course) if course.version else None
+    live_steps = _steps(live) if live else set()
+    new_steps = _steps(spec)
+    in_progress = (
+        db.session.scalar(
+            select(func.count()).where(Enrollment.course_id == course.id, Enrollment.completed_at.is_(None))
+        )
+        or 0
+    )
+    completed = (
+        db.session.scalar(
+            select(func.count()).where(Enrollment.course_id == course.id, Enrollment.completed_at.is_not(None))
+        )
+        or 0
+    )
+    return {
+        "in_progress": in_progress,
+        "completed": completed,
+        "added": sorted(new_steps - live_steps),
+        "removed": sorted(live_steps - new_steps),
+    }
+
+
+def _steps(spec: CourseSpec) -> set[str]:
+    steps = set()
+    for module in spec.modules:
+        steps |= {f"{module.title} › {lesson.title}" for lesson in module.lessons}
+        if module.quiz:
+            steps.add(f"{module.title} › quiz")
+    return steps
+
+
+def publish(draft: CourseDraft, actor, *, now: datetime) -> Course:
+    """Apply the draft to the live course as a new version and drop the draft. Raises DomainError."""
+    spec = spec_from_dict(draft.spec)
+    problems = publish_problems(spec)
+    if problems:
+        raise DomainError("The course cannot be published yet: " + " ".join(problems))
+    course = draft.course
+    before = course.version
+    status = CourseStatus.ARCHIVED if course.status is CourseStatus.ARCHIVED else CourseStatus.PUBLISHED
+    course, _ = apply_spec(spec, now=now, status=status)
+    db.session.delete(draft)
+    audit.record(
+        actor,
+        "course.published",
+        "course",
+        course.slug,
+        f"Published “{course.title}” version {course.version}",
+        now=now,
+        before={"version": before},
+        after={"version": course.version},
+    )
+    db.session.flush()
+    return course
+
+
+def set_status(course: Course, status: CourseStatus, actor, *, now: datetime) -> None:
+    if course.version == 0:
+        raise DomainError("Publish the course once before archiving it.")
+    before = course.status.value
+    course.status, course.updated_at = status, now
+    audit.record(
+        actor,
+        f"course.{status.value}",
+        "course",
+        course.slug,
+        f"“{course.title}” is now {status.value}",
+        now=now,
+        before={"status": before},
+        after={"status": status.value},
+    )
+    db.session.flush()
+
+
+# ---- zip bundles -----------------------------------------------------------------------------
+
+
+def bundle_zip(spec: CourseSpec) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, text in spec_files(spec).items():
+            info = zipfile.ZipInfo(f"{spec.slug}/{path}", date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text)
+    return buffer.getvalue()
+
+
+def read_zip(data: bytes) -> dict[str, str]:
+    """The files of an uploaded bundle zip, checked for zip-slip, zip bombs and encodings. Raises CatalogError."""
+    if len(data) > MAX_ZIP_BYTES:
+        raise CatalogError([f"The zip is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MB."])
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise CatalogError(["The upload is not a zip file."]) from None
+    problems = []
+    if len(infos) > MAX_ZIP_FILES:
+        raise CatalogError([f"The zip holds more than {MAX_ZIP_FILES} files."])
+    if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
+        raise CatalogError([f"Unzipped, the bundle would be larger than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MB."])
+    names = [i.filename for i in infos]
+    for name in names:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            problems.append(f"{name}: paths must stay inside the bundle.")
+    if problems:
+        raise CatalogError(problems)
+    # a single top folder (as our exports have) is stripped
+    tops = {n.split("/", 1)[0] for n in names}
+    strip = len(tops) == 1 and all("/" in n for n in names)
+    files = {}
+    for info in infos:
+        name = info.filename.split("/", 1)[1] if strip else info.filename
+        if info.file_size > 1_000_000:
+            problems.append(f"{name}: larger than 1 MB.")
+            continue
+        with archive.open(info) as handle:
+            raw = handle.read(1_000_001)
+        if len(raw) > 1_000_000:  # the header lied about the size
+            problems.append(f"{name}: larger than 1 MB.")
+            continue
+        try:
+            files[name] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{name}: not UTF-8 text.")
+    if "course.yaml" not in files and not problems:
+        problems.append("course.yaml: missing at the top of the bundle.")
+    if problems:
+        raise CatalogError(problems)
+    return files
+
+
+def import_zip(data: bytes, actor, *, now: datetime) -> CourseDraft:
+    """Validate an uploaded bundle completely, then load it as the course's draft (new course if needed)."""
+    files = read_zip(data)
+
+    def read(path: str) -> str:
+        if path not in files:
+            raise OSError("not in the zip")
+        return files[path]
+
+    spec = parse_bundle(read)
+    if not SLUG.match(spec.slug):
+        raise CatalogError(["course.yaml: invalid slug"])
+    course = db.session.scalar(select(Course).where(Course.slug == spec.slug))
+    if course is None:
+        course = create_course(
+            actor,
+            slug=spec.slug,
+            title=spec.title,
+            summary=spec.summary,
+            audience=spec.audience,
+            estimated_minutes=spec.estimated_minutes,
+            validity_months=spec.validity_months,
+            now=now,
+        )
+    draft = open_draft(course, actor, now=now)
+    save_draft(
+        draft,
+        spec,
+        expected_revision=draft.revision,
+        actor=actor,
+        now=now,
+        summary=f"Imported a bundle into the draft of “{spec.title}”",
+    )
+    return draft

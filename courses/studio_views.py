@@ -1,0 +1,454 @@
+"""The authoring studio (admins): drafts, editing, preview, publishing, zip bundles. Thin views."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms import SelectChoice
+
+from accounts.forms import ConfirmForm
+from accounts.models import Role
+from core.database import utcnow
+from core.errors import DomainError, form_error
+from core.extensions import db
+from core.permissions import roles_required
+from courses import studio
+from courses.catalog import CatalogError, LessonSpec, ModuleSpec, QuizSpec
+from courses.forms import (
+    BundleUploadForm,
+    CourseMetaForm,
+    LessonForm,
+    ModuleForm,
+    NewCourseForm,
+    QuizForm,
+    RevisionForm,
+    TagsForm,
+)
+from courses.markdown import render
+from courses.models import Course, CourseStatus
+from skills.models import Occupation, PlanGoal, Skill
+
+bp = Blueprint("studio", __name__, url_prefix="/studio")
+ADMIN = Role.ADMIN.value
+
+
+def _course(slug: str) -> Course:
+    course = db.session.scalar(select(Course).where(Course.slug == slug))
+    if course is None:
+        abort(404)
+    return course
+
+
+def _draft(slug: str):
+    course = _course(slug)
+    draft = studio.open_draft(course, current_user, now=utcnow())
+    db.session.commit()
+    return course, draft, studio.spec_from_dict(draft.spec)
+
+
+def _framework_choices(form) -> None:
+    live = lambda model: model.retired_at.is_(None)  # noqa: E731
+    if hasattr(form, "skills"):
+        form.skills.choices = [
+            SelectChoice(s.id, f"{s.name} ({s.id})")
+            for s in db.session.scalars(select(Skill).where(live(Skill)).order_by(Skill.position))
+        ]
+    if hasattr(form, "goals"):
+        form.goals.choices = [
+            SelectChoice(g.id, f"{g.id}: {g.title}")
+            for g in db.session.scalars(select(PlanGoal).where(live(PlanGoal)).order_by(PlanGoal.position))
+        ]
+    if hasattr(form, "occupations"):
+        form.occupations.choices = [
+            SelectChoice(o.code, f"{o.title} ({o.code})")
+            for o in db.session.scalars(select(Occupation).where(live(Occupation)).order_by(Occupation.title))
+        ]
+
+
+def _save(slug, draft, spec, form, summary: str, target: str | None = None):
+    """Save an edited spec; a concurrent edit is refused with a clear message (409)."""
+    try:
+        studio.save_draft(
+            draft, spec, expected_revision=int(form.revision.data), actor=current_user, now=utcnow(), summary=summary
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(target or url_for("studio.edit", slug=slug)), 303
+    db.session.commit()
+    flash("Saved to the draft. Learners see it once you publish.", "success")
+    return redirect(target or url_for("studio.edit", slug=slug)), 303
+
+
+def _item(items: list, index: int):
+    if not 0 <= index < len(items):
+        abort(404)
+    return items[index]
+
+
+@bp.get("/")
+@roles_required(ADMIN)
+def index():
+    courses = list(db.session.scalars(select(Course).order_by(Course.title)))
+    drafts = {d.course_id for d in db.session.scalars(select(studio.CourseDraft))}
+    return render_template("studio/index.html", courses=courses, drafts=drafts, upload=BundleUploadForm())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def new():
+    form = NewCourseForm()
+    if form.validate_on_submit():
+        try:
+            course = studio.create_course(
+                current_user,
+                slug=form.slug.data,
+                title=form.title.data,
+                summary=form.summary.data,
+                audience=form.audience.data,
+                estimated_minutes=form.estimated_minutes.data,
+                validity_months=form.validity_months.data,
+                now=utcnow(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash("Draft created. Add skills, modules, lessons and quizzes, then publish.", "success")
+            return redirect(url_for("studio.edit", slug=course.slug), 303)
+    return render_template("studio/new.html", form=form), 422 if form.errors or form.form_errors else 200
+
+
+@bp.get("/<slug>")
+@roles_required(ADMIN)
+def edit(slug: str):
+    course, draft, spec = _draft(slug)
+    meta = CourseMetaForm(prefix="meta", data={**vars(spec), "revision": draft.revision})
+    tags = TagsForm(
+        prefix="tags",
+        data={"skills": spec.skills, "goals": spec.goals, "occupations": spec.occupations, "revision": draft.revision},
+    )
+    _framework_choices(tags)
+    module_form = ModuleForm(prefix="module", data={"revision": draft.revision})
+    _framework_choices(module_form)
+    return render_template(
+        "studio/course.html",
+        course=course,
+        draft=draft,
+        spec=spec,
+        meta=meta,
+        tags=tags,
+        module_form=module_form,
+        problems=studio.publish_problems(spec),
+        impact=studio.publish_impact(course, spec),
+    )
+
+
+@bp.post("/<slug>/meta")
+@roles_required(ADMIN)
+def save_meta(slug: str):
+    _, draft, spec = _draft(slug)
+    form = CourseMetaForm(prefix="meta")
+    if not form.validate_on_submit():
+        flash("Check the course details: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    spec = replace(
+        spec,
+        title=form.title.data,
+        summary=form.summary.data,
+        audience=form.audience.data,
+        estimated_minutes=form.estimated_minutes.data,
+        validity_months=form.validity_months.data,
+    )
+    return _save(slug, draft, spec, form, f"Edited the details of “{spec.title}”")
+
+
+@bp.post("/<slug>/tags")
+@roles_required(ADMIN)
+def save_tags(slug: str):
+    _, draft, spec = _draft(slug)
+    form = TagsForm(prefix="tags")
+    _framework_choices(form)
+    if not form.validate_on_submit():
+        flash("Choose skills, goals and occupations from the lists.", "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    spec = replace(spec, skills=form.skills.data, goals=form.goals.data, occupations=form.occupations.data)
+    return _save(slug, draft, spec, form, f"Changed the skills and goals of “{spec.title}”")
+
+
+@bp.post("/<slug>/modules")
+@roles_required(ADMIN)
+def add_module(slug: str):
+    _, draft, spec = _draft(slug)
+    form = ModuleForm(prefix="module")
+    _framework_choices(form)
+    if not form.validate_on_submit():
+        flash("Give the module a title.", "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    taken = {m.slug for m in spec.modules}
+    spec.modules.append(
+        ModuleSpec(
+            slug=studio.unique_slug(form.title.data, taken),
+            title=form.title.data,
+            summary=form.summary.data or "",
+            skills=form.skills.data,
+            goals=form.goals.data,
+            lessons=[],
+            quiz=None,
+        )
+    )
+    return _save(slug, draft, spec, form, f"Added module “{form.title.data}”")
+
+
+@bp.route("/<slug>/modules/<int:m>", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def module(slug: str, m: int):
+    course, draft, spec = _draft(slug)
+    item = _item(spec.modules, m)
+    form = ModuleForm(
+        data={
+            "title": item.title,
+            "summary": item.summary,
+            "skills": item.skills,
+            "goals": item.goals,
+            "revision": draft.revision,
+        }
+    )
+    _framework_choices(form)
+    if form.validate_on_submit():
+        spec.modules[m] = replace(
+            item, title=form.title.data, summary=form.summary.data or "", skills=form.skills.data, goals=form.goals.data
+        )
+        return _save(slug, draft, spec, form, f"Edited module “{form.title.data}”")
+    return render_template(
+        "studio/module.html", course=course, spec=spec, m=m, item=item, form=form
+    ), 422 if form.errors else 200
+
+
+@bp.post("/<slug>/modules/<int:m>/<action>")
+@roles_required(ADMIN)
+def module_action(slug: str, m: int, action: str):
+    _, draft, spec = _draft(slug)
+    form = RevisionForm()
+    item = _item(spec.modules, m)
+    if not form.validate_on_submit() or action not in {"up", "down", "delete"}:
+        abort(400)
+    try:
+        if action == "delete":
+            spec.modules.pop(m)
+        else:
+            studio.move(spec.modules, m, action)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    verb = "Removed" if action == "delete" else f"Moved {action}"
+    return _save(slug, draft, spec, form, f"{verb} module “{item.title}”")
+
+
+@bp.route("/<slug>/modules/<int:m>/lessons/new", methods=["GET", "POST"], defaults={"n": None})
+@bp.route("/<slug>/modules/<int:m>/lessons/<int:n>", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def lesson(slug: str, m: int, n: int | None):
+    course, draft, spec = _draft(slug)
+    module_spec = _item(spec.modules, m)
+    existing = None if n is None else _item(module_spec.lessons, n)
+    form = LessonForm(
+        data={"title": existing.title, "minutes": existing.minutes, "body": existing.body, "revision": draft.revision}
+        if existing
+        else {"minutes": 10, "revision": draft.revision}
+    )
+    preview = None
+    if form.validate_on_submit():
+        body = form.body.data.replace("\r\n", "\n").rstrip("\n") + "\n"
+        if form.preview.data:
+            preview = render(body)  # exactly what learners will see, sanitized the same way
+        else:
+            if existing is None:
+                taken = {lesson.slug for lesson in module_spec.lessons}
+                module_spec.lessons.append(
+                    LessonSpec(
+                        slug=studio.unique_slug(form.title.data, taken),
+                        title=form.title.data,
+                        minutes=form.minutes.data,
+                        body=body,
+                    )
+                )
+            else:
+                module_spec.lessons[n] = replace(existing, title=form.title.data, minutes=form.minutes.data, body=body)
+            return _save(slug, draft, spec, form, f"Saved lesson “{form.title.data}” in “{module_spec.title}”")
+    return render_template(
+        "studio/lesson.html", course=course, spec=spec, module=module_spec, m=m, n=n, form=form, preview=preview
+    ), 422 if form.errors else 200
+
+
+@bp.post("/<slug>/modules/<int:m>/lessons/<int:n>/<action>")
+@roles_required(ADMIN)
+def lesson_action(slug: str, m: int, n: int, action: str):
+    _, draft, spec = _draft(slug)
+    module_spec = _item(spec.modules, m)
+    item = _item(module_spec.lessons, n)
+    form = RevisionForm()
+    if not form.validate_on_submit() or action not in {"up", "down", "delete"}:
+        abort(400)
+    try:
+        if action == "delete":
+            module_spec.lessons.pop(n)
+        else:
+            studio.move(module_spec.lessons, n, action)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    return _save(slug, draft, spec, form, f"{'Removed' if action == 'delete' else 'Moved'} lesson “{item.title}”")
+
+
+@bp.route("/<slug>/modules/<int:m>/quiz", methods=["GET", "POST"])
+@roles_required(ADMIN)
+def quiz(slug: str, m: int):
+    course, draft, spec = _draft(slug)
+    module_spec = _item(spec.modules, m)
+    current = module_spec.quiz
+    form = QuizForm(
+        data={
+            "title": current.title,
+            "pass_mark": current.pass_mark,
+            "max_attempts": current.max_attempts,
+            "cooldown_minutes": current.cooldown_minutes,
+            "questions": studio.questions_text(current.questions),
+            "revision": draft.revision,
+        }
+        if current
+        else {
+            "title": f"Check your understanding: {module_spec.title}",
+            "pass_mark": 70,
+            "cooldown_minutes": 0,
+            "revision": draft.revision,
+        }
+    )
+    if form.validate_on_submit():
+        try:
+            questions = studio.parse_questions(form.questions.data)
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            module_spec.quiz = QuizSpec(
+                title=form.title.data,
+                pass_mark=form.pass_mark.data,
+                max_attempts=form.max_attempts.data,
+                cooldown_minutes=form.cooldown_minutes.data or 0,
+                questions=questions,
+            )
+            return _save(slug, draft, spec, form, f"Saved the quiz of “{module_spec.title}”")
+    return render_template(
+        "studio/quiz.html", course=course, spec=spec, module=module_spec, m=m, form=form, help=studio.QUESTIONS_HELP
+    ), 422 if form.errors else 200
+
+
+@bp.get("/<slug>/preview", defaults={"m": 0, "n": 0})
+@bp.get("/<slug>/preview/<int:m>/<int:n>")
+@roles_required(ADMIN)
+def preview(slug: str, m: int, n: int):
+    course, _, spec = _draft(slug)
+    module_spec = spec.modules[m] if 0 <= m < len(spec.modules) else None
+    lesson_spec = module_spec.lessons[n] if module_spec and 0 <= n < len(module_spec.lessons) else None
+    return render_template(
+        "studio/preview.html",
+        course=course,
+        spec=spec,
+        m=m,
+        n=n,
+        module=module_spec,
+        lesson=lesson_spec,
+        body=render(lesson_spec.body) if lesson_spec else None,
+    )
+
+
+@bp.post("/<slug>/publish")
+@roles_required(ADMIN)
+def publish(slug: str):
+    course, draft, _ = _draft(slug)
+    form = RevisionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if int(form.revision.data) != draft.revision:
+        flash(studio.StaleDraft().message, "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    try:
+        course = studio.publish(draft, current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    db.session.commit()
+    flash(f"Published version {course.version}. Learners see it now.", "success")
+    return redirect(url_for("studio.index"), 303)
+
+
+@bp.post("/<slug>/status/<status>")
+@roles_required(ADMIN)
+def set_status(slug: str, status: str):
+    course = _course(slug)
+    if not ConfirmForm().validate_on_submit() or status not in {"archived", "published"}:
+        abort(400)
+    try:
+        studio.set_status(course, CourseStatus(status), current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"“{course.title}” is now {status}.", "success")
+    return redirect(url_for("studio.index"), 303)
+
+
+@bp.post("/<slug>/discard")
+@roles_required(ADMIN)
+def discard(slug: str):
+    _, draft, _ = _draft(slug)
+    if not RevisionForm().validate_on_submit():
+        abort(400)
+    try:
+        studio.discard_draft(draft, current_user, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("studio.edit", slug=slug)), 303
+    db.session.commit()
+    flash("Draft discarded; the published course is unchanged.", "success")
+    return redirect(url_for("studio.index"), 303)
+
+
+@bp.get("/<slug>/bundle.zip")
+@roles_required(ADMIN)
+def export_zip(slug: str):
+    course = _course(slug)
+    draft = studio.get_draft(course)
+    from courses.catalog import course_spec
+
+    spec = studio.spec_from_dict(draft.spec) if draft else course_spec(course)
+    response = Response(studio.bundle_zip(spec), mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{course.slug}.zip"'
+    return response
+
+
+@bp.post("/import")
+@roles_required(ADMIN)
+def import_zip():
+    form = BundleUploadForm()
+    if not form.validate_on_submit():
+        flash("Choose a zip file to import.", "error")
+        return redirect(url_for("studio.index"), 303)
+    try:
+        draft = studio.import_zip(form.file.data.read(studio.MAX_ZIP_BYTES + 1), current_user, now=utcnow())
+    except CatalogError as error:
+        db.session.rollback()
+        courses = list(db.session.scalars(select(Course).order_by(Course.title)))
+        return render_template(
+            "studio/index.html", courses=courses, drafts=set(), upload=form, import_problems=error.problems
+        ), 422
+    db.session.commit()
+    flash("Bundle checked and loaded into a draft. Review it, then publish.", "success")
+    return redirect(url_for("studio.edit", slug=draft.course.slug), 303)
