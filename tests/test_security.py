@@ -162,7 +162,7 @@ def test_safe_next_keeps_same_site_paths(target):
 
 def _url_for_rule(rule) -> str:
     values = dict(rule.defaults or {})
-    for arg in rule.arguments:
+    for arg in rule.arguments - set(values):
         values[arg] = 1 if isinstance(rule._converters[arg], IntegerConverter) else "x"
     return rule.build(values, append_unknown=False)[1]
 
