@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "VERIFY_COUNT_BATCH": 50,  # verification counts are written every 50 verifications or 5 seconds
     "VERIFY_COUNT_SECONDS": 5.0,
     "CERTIFICATE_DIR": None,  # default: instance/certificates
+    "UPLOAD_DIR": None,  # lesson images; default: instance/uploads
+    "MAX_IMAGE_BYTES": 1024 * 1024,
     "CERTIFICATE_PAPER": "A4",  # A4 or Letter (landscape)
     "ISSUER_NAME": "AI Workforce Academy",
     "ISSUER_URL": "http://127.0.0.1:5000",  # the public base URL: did:web, credential and verify links

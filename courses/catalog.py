@@ -267,6 +267,10 @@ def parse_bundle(read: Reader) -> CourseSpec:
                             check.problems.append(
                                 f"{path}, line {number}: raw HTML ({text.strip()[:40]}) is not allowed"
                             )
+                        if re.search(r"!\[\s*\]\(", text):
+                            check.problems.append(
+                                f"{path}, line {number}: an image needs alt text: ![what it shows](…)"
+                            )
             module.lessons.append(lesson)
         qnode = mnode.get("quiz")
         if qnode is not None:

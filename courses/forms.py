@@ -170,3 +170,14 @@ class QuizForm(RevisionForm):
 class BundleUploadForm(FlaskForm):
     file = FileField("Course bundle (.zip)", validators=[FileRequired("Choose a zip file.")])
     submit = SubmitField("Check and import")
+
+
+class ImageUploadForm(FlaskForm):
+    file = FileField("Image (PNG, JPEG or WebP)", validators=[FileRequired("Choose an image.")])
+    alt_text = StringField(
+        "Alt text: what the image shows, for people who cannot see it",
+        filters=[strip],
+        validators=[DataRequired("Describe the image (alt text)."), Length(max=300)],
+    )
+    next = HiddenField()
+    submit = SubmitField("Upload image")

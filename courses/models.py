@@ -234,3 +234,24 @@ class CourseDraft(db.Model):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     course: Mapped[Course] = relationship()
+
+
+class MediaFile(db.Model):
+    """An image uploaded for lessons, stored once by content hash under instance/uploads."""
+
+    __tablename__ = "media_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    mime_type: Mapped[str] = mapped_column(String(32))
+    extension: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int]
+    width: Mapped[int]
+    height: Mapped[int]
+    alt_text: Mapped[str] = mapped_column(String(300))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.sha256}.{self.extension}"

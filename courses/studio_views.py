@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -20,6 +20,7 @@ from courses.catalog import CatalogError, LessonSpec, ModuleSpec, QuizSpec
 from courses.forms import (
     BundleUploadForm,
     CourseMetaForm,
+    ImageUploadForm,
     LessonForm,
     ModuleForm,
     NewCourseForm,
@@ -28,7 +29,8 @@ from courses.forms import (
     TagsForm,
 )
 from courses.markdown import render
-from courses.models import Course, CourseStatus
+from courses.media import store_image
+from courses.models import Course, CourseStatus, MediaFile
 from skills.models import Occupation, PlanGoal, Skill
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
@@ -281,7 +283,16 @@ def lesson(slug: str, m: int, n: int | None):
                 module_spec.lessons[n] = replace(existing, title=form.title.data, minutes=form.minutes.data, body=body)
             return _save(slug, draft, spec, form, f"Saved lesson “{form.title.data}” in “{module_spec.title}”")
     return render_template(
-        "studio/lesson.html", course=course, spec=spec, module=module_spec, m=m, n=n, form=form, preview=preview
+        "studio/lesson.html",
+        upload=ImageUploadForm(next=request.path),
+        images=recent_images(),
+        course=course,
+        spec=spec,
+        module=module_spec,
+        m=m,
+        n=n,
+        form=form,
+        preview=preview,
     ), 422 if form.errors else 200
 
 
@@ -303,6 +314,45 @@ def lesson_action(slug: str, m: int, n: int, action: str):
         flash(error.message, "error")
         return redirect(url_for("studio.edit", slug=slug)), 303
     return _save(slug, draft, spec, form, f"{'Removed' if action == 'delete' else 'Moved'} lesson “{item.title}”")
+
+
+def recent_images(limit: int = 12):
+    return list(db.session.scalars(select(MediaFile).order_by(MediaFile.created_at.desc()).limit(limit)))
+
+
+@bp.post("/media")
+@roles_required(ADMIN)
+def upload_image():
+    from accounts.redirects import safe_next
+
+    form = ImageUploadForm()
+    back = safe_next(form.next.data) or url_for("studio.index")
+    if not form.validate_on_submit():
+        flash(" ".join(e for errors in form.errors.values() for e in errors) or "Choose an image.", "error")
+        return redirect(back), 303
+    cfg = current_app.config
+    try:
+        media = store_image(
+            form.file.data.read(cfg["MAX_IMAGE_BYTES"] + 1),
+            alt_text=form.alt_text.data,
+            actor=current_user,
+            folder=upload_folder(),
+            max_bytes=cfg["MAX_IMAGE_BYTES"],
+            now=utcnow(),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(back), 303
+    db.session.commit()
+    flash(f"Image uploaded. Put it in a lesson with: ![{media.alt_text}](/media/{media.filename})", "success")
+    return redirect(back), 303
+
+
+def upload_folder():
+    from pathlib import Path
+
+    return Path(current_app.config["UPLOAD_DIR"] or Path(current_app.instance_path) / "uploads")
 
 
 @bp.route("/<slug>/modules/<int:m>/quiz", methods=["GET", "POST"])

@@ -22,6 +22,7 @@ PUBLIC = {
     "accounts.reset_password",
     "courses.catalog",
     "courses.course",
+    "courses.media",
     "skills.explorer",
     "skills.skill",
     "skills.occupation",

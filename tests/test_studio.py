@@ -437,3 +437,82 @@ def test_audit_log_records_role_changes_and_exports_safe_csv(client, admin):
     csv_text = client.get("/admin/audit/?format=csv").get_data(as_text=True)
     assert csv_text.splitlines()[0].startswith("at,actor,action") and "'=cmd@example.org" in csv_text
     assert client.post("/admin/audit/", data={}).status_code in (400, 405)  # read-only: no way to write
+
+
+# ---- images ------------------------------------------------------------------------------------------
+
+
+def png_bytes(width: int = 4, height: int = 3) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (11, 79, 138)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload_image(client, data: bytes, name: str, alt: str = "A warehouse aisle"):
+    token = client.csrf_token("/studio/")
+    return client.post(
+        "/studio/media",
+        data={"csrf_token": token, "file": (io.BytesIO(data), name), "alt_text": alt, "next": "/studio/"},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+
+
+def test_images_are_checked_by_content_stored_once_and_served_safely(client, app, admin, tmp_path):
+    from courses.models import MediaFile
+
+    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    try:
+        response = upload_image(client, png_bytes(), "photo.jpg")  # the name lies; the content decides
+        assert "Image uploaded" in response.get_data(as_text=True)
+        media = db.session.scalar(select(MediaFile))
+        assert media.mime_type == "image/png" and (media.width, media.height) == (4, 3)
+        assert (tmp_path / "uploads" / media.filename).read_bytes() == png_bytes()
+        upload_image(client, png_bytes(), "again.png")
+        assert count(MediaFile) == 1
+        with client.get(f"/media/{media.filename}") as served:
+            assert served.status_code == 200 and served.mimetype == "image/png"
+            assert served.headers["X-Content-Type-Options"] == "nosniff"
+            assert "sandbox" in served.headers["Content-Security-Policy"]
+        assert client.get("/media/" + "0" * 64 + ".png").status_code == 404
+        assert "media.uploaded" in client.get("/admin/audit/").get_data(as_text=True)
+    finally:
+        app.config["UPLOAD_DIR"] = None
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "alt", "message"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "logo.png", "Logo", "not a PNG"),
+        (b"GIF89a" + b"\x00" * 20, "anim.gif", "Animation", "not a PNG"),
+        (b"%PDF-1.7", "doc.png", "Document", "not a PNG"),
+        (None, "big.png", "Big", "at most 1024 KB"),
+        (None, "ok.png", "", "alt text"),
+    ],
+)
+def test_bad_images_are_refused_and_nothing_is_stored(client, app, admin, tmp_path, data, name, alt, message):
+    from courses.models import MediaFile
+
+    if data is None:
+        data = png_bytes() if alt == "" else png_bytes() + b"\x00" * (1024 * 1024)
+    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    try:
+        response = upload_image(client, data, name, alt)
+    finally:
+        app.config["UPLOAD_DIR"] = None
+    assert message in response.get_data(as_text=True).replace("&#39;", "'")
+    assert count(MediaFile) == 0
+    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+
+
+def test_images_without_alt_text_block_publishing(client, admin):
+    build_course(client, "pictures")
+    post(
+        client,
+        "/studio/pictures/modules/0/lessons/0",
+        {"title": "Pick paths", "minutes": "8", "body": "## A\n\n![](/media/abc.png)\n", "save": "1"},
+        slug="pictures",
+    )
+    assert "an image needs alt text" in client.get("/studio/pictures").get_data(as_text=True)
