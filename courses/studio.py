@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -27,7 +28,7 @@ from courses.catalog import (
     parse_bundle,
     spec_files,
 )
-from courses.models import Course, CourseDraft, CourseStatus, Enrollment
+from courses.models import Course, CourseDraft, CourseStatus, Enrollment, MediaFile
 
 MAX_ZIP_BYTES = 5 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 20 * 1024 * 1024
@@ -396,17 +397,30 @@ def set_status(course: Course, status: CourseStatus, actor, *, now: datetime) ->
 # ---- zip bundles -----------------------------------------------------------------------------
 
 
-def bundle_zip(spec: CourseSpec) -> bytes:
+MEDIA_REF = re.compile(r"\(/media/([0-9a-f]{64}\.(?:png|jpg|webp))\)")
+
+
+def media_references(spec: CourseSpec) -> set[str]:
+    return {name for module in spec.modules for lesson in module.lessons for name in MEDIA_REF.findall(lesson.body)}
+
+
+def bundle_zip(spec: CourseSpec, media_folder=None) -> bytes:
+    """The course's files, plus the images its lessons show under media/, as one zip."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, text in spec_files(spec).items():
+        entries = dict(spec_files(spec))
+        if media_folder is not None:
+            for name in sorted(media_references(spec)):
+                if (media_folder / name).is_file():
+                    entries[f"media/{name}"] = (media_folder / name).read_bytes()
+        for path, content in entries.items():
             info = zipfile.ZipInfo(f"{spec.slug}/{path}", date_time=(2026, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, text)
+            archive.writestr(info, content)
     return buffer.getvalue()
 
 
-def read_zip(data: bytes) -> dict[str, str]:
+def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """The files of an uploaded bundle zip, checked for zip-slip, zip bombs and encodings. Raises CatalogError."""
     if len(data) > MAX_ZIP_BYTES:
         raise CatalogError([f"The zip is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MB."])
@@ -430,7 +444,8 @@ def read_zip(data: bytes) -> dict[str, str]:
     # a single top folder (as our exports have) is stripped
     tops = {n.split("/", 1)[0] for n in names}
     strip = len(tops) == 1 and all("/" in n for n in names)
-    files = {}
+    files: dict[str, str] = {}
+    media: dict[str, bytes] = {}
     for info in infos:
         name = info.filename.split("/", 1)[1] if strip else info.filename
         if info.file_size > 1_000_000:
@@ -441,6 +456,9 @@ def read_zip(data: bytes) -> dict[str, str]:
         if len(raw) > 1_000_000:  # the header lied about the size
             problems.append(f"{name}: larger than 1 MB.")
             continue
+        if name.startswith("media/"):
+            media[name.removeprefix("media/")] = raw
+            continue
         try:
             files[name] = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -449,12 +467,18 @@ def read_zip(data: bytes) -> dict[str, str]:
         problems.append("course.yaml: missing at the top of the bundle.")
     if problems:
         raise CatalogError(problems)
-    return files
+    return files, media
 
 
-def import_zip(data: bytes, actor, *, now: datetime) -> CourseDraft:
-    """Validate an uploaded bundle completely, then load it as the course's draft (new course if needed)."""
-    files = read_zip(data)
+def import_zip(data: bytes, actor, *, now: datetime, media_folder, max_image_bytes: int) -> CourseDraft:
+    """Validate an uploaded bundle completely, then load it as the course's draft (new course if needed).
+
+    Images under media/ are checked by content and must be named by their sha256; every image a lesson
+    shows must be in the bundle or already uploaded. Nothing is written unless all of it is valid.
+    """
+    from courses.media import inspect_image, store_image
+
+    files, media = read_zip(data)
 
     def read(path: str) -> str:
         if path not in files:
@@ -462,6 +486,31 @@ def import_zip(data: bytes, actor, *, now: datetime) -> CourseDraft:
         return files[path]
 
     spec = parse_bundle(read)
+    problems = []
+    for name, content in media.items():
+        try:
+            _, extension, _, _ = inspect_image(content, max_bytes=max_image_bytes)
+        except DomainError as error:
+            problems.append(f"media/{name}: {error.message}")
+            continue
+        if name != f"{hashlib.sha256(content).hexdigest()}.{extension}":
+            problems.append(f"media/{name}: the name must be the image's sha256 and type, as exports write it.")
+    known = set(media) | set(db.session.scalars(select(MediaFile.sha256 + "." + MediaFile.extension)))
+    for missing in sorted(media_references(spec) - known):
+        problems.append(f"a lesson shows /media/{missing}, which is neither in the bundle nor uploaded.")
+    if problems:
+        raise CatalogError(problems)
+    for name, content in media.items():
+        alt = next(
+            (
+                m.group(1)
+                for module in spec.modules
+                for lesson in module.lessons
+                for m in re.finditer(r"!\[([^\]]+)\]\(/media/" + re.escape(name) + r"\)", lesson.body)
+            ),
+            "Imported image",
+        )
+        store_image(content, alt_text=alt, actor=actor, folder=media_folder, max_bytes=max_image_bytes, now=now)
     if not SLUG.match(spec.slug):
         raise CatalogError(["course.yaml: invalid slug"])
     course = db.session.scalar(select(Course).where(Course.slug == spec.slug))

@@ -479,7 +479,7 @@ def export_zip(slug: str):
     from courses.catalog import course_spec
 
     spec = studio.spec_from_dict(draft.spec) if draft else course_spec(course)
-    response = Response(studio.bundle_zip(spec), mimetype="application/zip")
+    response = Response(studio.bundle_zip(spec, upload_folder()), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{course.slug}.zip"'
     return response
 
@@ -492,7 +492,13 @@ def import_zip():
         flash("Choose a zip file to import.", "error")
         return redirect(url_for("studio.index"), 303)
     try:
-        draft = studio.import_zip(form.file.data.read(studio.MAX_ZIP_BYTES + 1), current_user, now=utcnow())
+        draft = studio.import_zip(
+            form.file.data.read(studio.MAX_ZIP_BYTES + 1),
+            current_user,
+            now=utcnow(),
+            media_folder=upload_folder(),
+            max_image_bytes=current_app.config["MAX_IMAGE_BYTES"],
+        )
     except CatalogError as error:
         db.session.rollback()
         courses = list(db.session.scalars(select(Course).order_by(Course.title)))

@@ -516,3 +516,46 @@ def test_images_without_alt_text_block_publishing(client, admin):
         slug="pictures",
     )
     assert "an image needs alt text" in client.get("/studio/pictures").get_data(as_text=True)
+
+
+def test_bundles_carry_their_images_and_check_them(client, app, admin, tmp_path):
+    import hashlib
+
+    from courses.models import MediaFile
+
+    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    try:
+        upload_image(client, png_bytes(), "aisle.png", "A warehouse aisle")
+        name = db.session.scalar(select(MediaFile)).filename
+        build_course(client, "pictures")
+        post(
+            client,
+            "/studio/pictures/modules/0/lessons/0",
+            {"title": "Pick paths", "minutes": "8", "body": f"![A warehouse aisle](/media/{name})\n", "save": "1"},
+            slug="pictures",
+        )
+        bundle = client.get("/studio/pictures/bundle.zip").data
+        assert f"pictures/media/{name}" in zipfile.ZipFile(io.BytesIO(bundle)).namelist()
+
+        files = {
+            n.split("/", 1)[1]: c
+            for n, c in (
+                (i, zipfile.ZipFile(io.BytesIO(bundle)).read(i)) for i in zipfile.ZipFile(io.BytesIO(bundle)).namelist()
+            )
+        }
+        files["course.yaml"] = files["course.yaml"].replace(b"slug: pictures", b"slug: pictures-copy", 1)
+        assert upload(client, zip_of(files)).status_code == 303  # imports with its image
+
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+        bad = dict(files)
+        bad[f"media/{hashlib.sha256(svg).hexdigest()}.png"] = svg
+        response = upload(client, zip_of(bad))
+        assert response.status_code == 422 and "not a PNG" in response.get_data(as_text=True)
+        missing = dict(files)
+        missing.pop(f"media/{name}")
+        lesson = next(k for k in missing if k.endswith(".md"))
+        missing[lesson] = missing[lesson].replace(name.encode(), ("f" * 64 + ".png").encode())
+        response = upload(client, zip_of(missing))
+        assert response.status_code == 422 and "neither in the bundle nor uploaded" in response.get_data(as_text=True)
+    finally:
+        app.config["UPLOAD_DIR"] = None
