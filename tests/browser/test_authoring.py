@@ -1,0 +1,54 @@
+"""An admin authors and publishes a small course in the studio, in a real browser, without JavaScript."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, shot
+
+
+def test_admin_authors_and_publishes_a_course(live_server, new_page):
+    page = new_page(width=1280, height=900)
+    page.goto(live_server + "/login")
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Studio").click()
+    page.get_by_role("link", name="New course").click()
+    page.get_by_label("Title").fill("AI Basics for Warehouse Teams")
+    page.get_by_label("Web address (slug)").fill("ai-basics-warehouse")
+    page.get_by_label("Summary (shown in the catalog)").fill("A short, practical start for warehouse staff.")
+    page.get_by_label("Who it is for").fill("Warehouse associates and shift leads.")
+    page.get_by_label("Estimated minutes").fill("30")
+    page.get_by_role("button", name="Create draft").click()
+    assert "Tag the course with at least one skill." in page.content()
+
+    page.get_by_label("AI Foundations (AIL-01)").check()
+    page.get_by_label(re.compile("^G1: ")).check()
+    page.get_by_role("button", name="Save tags").click()
+    page.get_by_label("Module title").fill("Getting started")
+    page.get_by_role("button", name="Add module").click()
+    page.get_by_role("link", name="+ Add a lesson").click()
+    page.get_by_label("Lesson title").fill("What AI can do on the warehouse floor")
+    page.get_by_label("Lesson text (Markdown)").fill(
+        "## Picking\n\nAI can suggest **pick paths**; a person checks them.\n\n<script>alert(1)</script>\n"
+    )
+    page.get_by_role("button", name="Preview").click()
+    shot(page, "10-studio-preview")
+    assert page.locator(".prose strong").inner_text() == "pick paths"
+    assert "<script>alert(1)</script>" not in page.content().split("Preview (exactly")[1]
+    page.get_by_label("Lesson text (Markdown)").fill("## Picking\n\nAI can suggest **pick paths**; a person checks.\n")
+    page.get_by_role("button", name="Save lesson").click()
+    page.get_by_role("link", name="+ Add the quiz").click()
+    page.get_by_label("Questions").fill(
+        "? AI pick-path suggestions should be\n* checked by a person\n"
+        "- followed blindly\n> People stay accountable for the work.\n"
+    )
+    page.get_by_role("button", name="Save quiz").click()
+    shot(page, "11-studio-course")
+    page.get_by_role("button", name="Publish version 1").click()
+    assert "Published version 1" in page.content()
+
+    learner = new_page()
+    learner.goto(live_server + "/courses?q=warehouse")
+    assert "AI Basics for Warehouse Teams" in learner.content()
