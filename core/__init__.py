@@ -92,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
     from credentials.permissions import can_bulk_verify, can_manage_certificates
     from credentials.views import admin_bp as admin_certificates_bp
     from credentials.views import bp as credentials_bp
+    from insights import events  # noqa: F401  (learning events → xAPI statements)
+    from insights.views import bp as insights_bp
     from skills.views import bp as skills_bp
 
     app.register_blueprint(core_bp)
@@ -101,6 +103,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(skills_bp)
     app.register_blueprint(courses_bp)
     app.register_blueprint(studio_bp)
+    app.register_blueprint(insights_bp)
     app.register_blueprint(credentials_bp)
     app.register_blueprint(admin_certificates_bp)
     app.jinja_env.globals.update(

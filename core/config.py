@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "VERIFY_COUNT_BATCH": 50,  # verification counts are written every 50 verifications or 5 seconds
     "VERIFY_COUNT_SECONDS": 5.0,
     "CERTIFICATE_DIR": None,  # default: instance/certificates
+    "XAPI_LRS_ENDPOINT": None,  # e.g. https://lrs.example.org/xapi (statements are PUT there by id)
+    "XAPI_LRS_USERNAME": None,
+    "XAPI_LRS_PASSWORD": None,
     "UPLOAD_DIR": None,  # lesson images; default: instance/uploads
     "MAX_IMAGE_BYTES": 1024 * 1024,
     "CERTIFICATE_PAPER": "A4",  # A4 or Letter (landscape)

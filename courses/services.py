@@ -35,6 +35,9 @@ from skills.models import Occupation, Skill
 signals = Namespace()
 # sent inside the completing transaction, exactly once per completion: receivers flush, never commit
 enrollment_completed = signals.signal("enrollment-completed")
+enrolled = signals.signal("enrolled")
+lesson_completed = signals.signal("lesson-completed")
+quiz_graded = signals.signal("quiz-graded")
 
 
 class QuizRuleError(DomainError):
@@ -168,6 +171,7 @@ def enroll(user: User, course: Course, *, now: datetime) -> tuple[Enrollment, bo
             db.session.add(enrollment)
     except IntegrityError:
         return get_enrollment(user, course), False
+    enrolled.send(enrollment, course=course, now=now)
     return enrollment, True
 
 
@@ -226,6 +230,7 @@ def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) ->
     try:
         with db.session.begin_nested():
             db.session.add(LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=now))
+        lesson_completed.send(enrollment, lesson=lesson, now=now)
     except IntegrityError:
         pass  # already complete: a double click or a retry
     enrollment.last_activity_at = now
@@ -443,6 +448,7 @@ def submit_attempt(
     """Grade an attempt and apply the completion rule. Returns (graded, course_just_completed). Caller commits."""
     lock_enrollment(enrollment)
     graded = grade_attempt(attempt, quiz, answers, now=now)
+    quiz_graded.send(enrollment, attempt=attempt, quiz=quiz, graded=graded, now=now)
     enrollment.last_activity_at = now
     finished = graded.passed and check_completion(enrollment, now=now)
     return graded, finished

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from blinker import Namespace
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
@@ -38,6 +39,8 @@ from credentials.models import (
 )
 
 EXPIRING_SOON_DAYS = 60
+signals = Namespace()
+certificate_issued = signals.signal("certificate-issued")  # sent in the issuing transaction
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -129,6 +132,7 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
             )
         _event(certificate, "issued", actor=None, now=now, course_version=course.version, score=certificate.score)
         openbadges.allocate_status_slot(certificate)
+        certificate_issued.send(certificate, now=now)
         return certificate
     if existing.revoked_at is not None:
         return existing  # completing again does not undo a revocation; an admin reinstates

@@ -94,6 +94,7 @@ class Client(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)  # streamed bodies are read inside the request's own context
         return contextvars.Context().run(super().open, *args, **kwargs)
 
     def csrf_token(self, page: str = "/login") -> str:

@@ -1,0 +1,1 @@
+"""Insights: learning records (xAPI), dashboards and reports, employers' candidate lists."""

@@ -1,0 +1,205 @@
+"""xAPI learning records and employers' candidate lists."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from accounts.models import Role
+from core.database import utcnow
+from core.extensions import db
+from credentials.ids import format_public_id
+from insights import xapi
+from insights.models import SavedCandidate, XapiStatement
+from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.test_learning import answers_for
+
+ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+def assert_valid_statement(statement: dict) -> None:
+    """The xAPI 1.0.3 rules our statements must meet."""
+    assert uuid.UUID(statement["id"]).version == 4
+    actor = statement["actor"]
+    assert set(actor["account"]) == {"homePage", "name"} and "mbox" not in actor and "@" not in json.dumps(actor)
+    assert statement["verb"]["id"].startswith(("http://adlnet.gov/expapi/verbs/", "http://id.tincanapi.com/verb/"))
+    assert statement["object"]["objectType"] == "Activity" and statement["object"]["id"].startswith("http")
+    assert statement["object"]["definition"]["type"].startswith("http")
+    assert statement["timestamp"].endswith("Z")
+    result = statement.get("result", {})
+    if "duration" in result:
+        assert ISO_DURATION.match(result["duration"]), result["duration"]
+    if "score" in result and "scaled" in result["score"]:
+        assert -1 <= result["score"]["scaled"] <= 1
+
+
+def test_a_learners_journey_is_recorded_as_xapi_statements(client, ctx):
+    load_test_framework()
+    user = make_user(email="lee.private@example.org")
+    login(client, "lee.private@example.org")
+    make_course("ai-basics", modules=1, lessons=1, questions=1)
+    client.submit("/courses/ai-basics/enroll", page="/courses/ai-basics")
+    lesson = "/courses/ai-basics/module-1/lesson-1-1"
+    client.submit(lesson + "/complete", page=lesson)
+    client.submit(lesson + "/complete", page=lesson)  # a double click records nothing more
+    quiz = "/courses/ai-basics/module-1/quiz"
+    url = client.submit(quiz + "/start", page=quiz).headers["Location"]
+    client.submit(url, answers_for(url, client))
+    rows = list(db.session.scalars(select(XapiStatement).order_by(XapiStatement.timestamp, XapiStatement.verb)))
+    verbs = [r.verb for r in rows]
+    assert sorted(verbs) == sorted(["registered", "completed", "answered", "passed", "completed", "earned"])
+    for row in rows:
+        assert_valid_statement(row.statement)
+        assert row.statement["actor"]["account"]["name"] == f"learner-{user.id}"
+        assert "lee.private" not in json.dumps(row.statement)
+    passed = next(r.statement for r in rows if r.verb == "passed")
+    assert passed["result"]["success"] is True and passed["result"]["score"]["raw"] == 100
+    assert passed["object"]["id"] == "http://127.0.0.1:5000/courses/ai-basics/module-1/quiz"
+
+
+def test_failed_attempts_are_recorded_as_failed(client, ctx):
+    load_test_framework()
+    make_user(email="lee@example.org")
+    login(client, "lee@example.org")
+    make_course("ai-basics", modules=1, lessons=1, questions=1, pass_mark=100)
+    client.submit("/courses/ai-basics/enroll", page="/courses/ai-basics")
+    quiz = "/courses/ai-basics/module-1/quiz"
+    url = client.submit(quiz + "/start", page=quiz).headers["Location"]
+    client.submit(url, answers_for(url, client, right=False))
+    failed = db.session.scalar(select(XapiStatement).where(XapiStatement.verb == "failed"))
+    assert failed.statement["result"]["success"] is False and failed.statement["result"]["score"]["scaled"] == 0
+
+
+def test_iso_durations():
+    assert xapi.iso_duration(0) == "PT0S" and xapi.iso_duration(3723) == "PT1H2M3S" and xapi.iso_duration(-5) == "PT0S"
+
+
+def _statements(n: int, now):
+    for i in range(n):
+        xapi.record(
+            base_url="http://127.0.0.1:5000",
+            user_id=None,
+            verb="completed",
+            activity_iri=f"http://127.0.0.1:5000/courses/x/m/l{i}",
+            activity_type="lesson",
+            name=f"L{i}",
+            now=now - timedelta(days=i),
+        )
+    db.session.commit()
+
+
+def test_admins_export_a_date_range_as_json_lines(client, ctx):
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    now = utcnow()
+    _statements(5, now)
+    start, end = (now - timedelta(days=2)).date().isoformat(), (now + timedelta(days=1)).date().isoformat()
+    response = client.get(f"/admin/xapi.jsonl?from={start}&to={end}")
+    lines = response.get_data(as_text=True).splitlines()
+    assert response.mimetype == "application/x-ndjson" and len(lines) == 3
+    assert all(json.loads(line)["version"] == "1.0.3" for line in lines)
+    assert client.get("/admin/xapi.jsonl?from=yesterday").status_code == 400
+    assert client.get(f"/admin/xapi.jsonl?from={end}&to={start}").status_code == 400
+
+
+def test_forwarding_retries_and_never_sends_a_statement_twice(ctx):
+    now = utcnow()
+    _statements(3, now)
+    calls, failures = [], {"left": 2}
+
+    def flaky(endpoint, username, password, body, timeout):
+        calls.append(body["id"])
+        if failures["left"] and len(calls) == 1:
+            failures["left"] -= 1
+            raise OSError("connection reset")
+        return 409 if len(calls) == 3 else 200
+
+    sent, failed = xapi.forward(
+        endpoint="https://lrs.example", username="u", password="p", now=utcnow, send=flaky, sleep=lambda s: None
+    )
+    assert (sent, failed) == (3, 0) and len(calls) == 4  # the first was retried once
+    again = xapi.forward(
+        endpoint="https://lrs.example", username="u", password="p", now=utcnow, send=flaky, sleep=lambda s: None
+    )
+    assert again == (0, 0) and len(calls) == 4
+    assert db.session.scalar(select(func.count()).where(XapiStatement.sent_at.is_(None))) == 0
+
+
+def test_a_down_lrs_leaves_statements_for_the_next_run(ctx):
+    _statements(2, utcnow())
+
+    def down(*args):
+        raise OSError("no route to host")
+
+    sent, failed = xapi.forward(
+        endpoint="https://lrs.example",
+        username="u",
+        password="p",
+        now=utcnow,
+        send=down,
+        sleep=lambda s: None,
+        retries=2,
+    )
+    assert (sent, failed) == (0, 2)
+    rows = list(db.session.scalars(select(XapiStatement)))
+    assert all(r.sent_at is None and r.attempts == 1 and "no route" in r.last_error for r in rows)
+
+
+# ---- employers' candidates --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def employer(client, ctx):
+    load_test_framework()
+    make_user(email="hr@example.org", role=Role.EMPLOYER)
+    login(client, "hr@example.org")
+
+
+def save(client, certificate, note=""):
+    public = format_public_id(certificate.public_id)
+    return client.submit("/employer/candidates", {"certificate_id": public, "note": note}, page=f"/verify/{public}")
+
+
+def test_employers_keep_a_list_with_live_statuses_and_export_it(client, employer):
+    valid = make_certificate(make_user(name="Val Valid"), make_course("one"))
+    expiring = make_certificate(make_user(name="Ed Expiring"), make_course("two"))
+    expiring.expires_at = utcnow() + timedelta(days=10)
+    revoked = make_certificate(make_user(name="=Rev Revoked"), make_course("three"))
+    revoked.revoked_at = utcnow()
+    from credentials.models import RevocationReason
+
+    revoked.revocation_reason = RevocationReason.OTHER
+    db.session.commit()
+    for certificate in (valid, expiring, revoked):
+        assert save(client, certificate, note="Warehouse lead").status_code == 303
+    assert save(client, valid).status_code == 303  # saving twice keeps one row
+    assert db.session.scalar(select(func.count()).select_from(SavedCandidate)) == 3
+    page = client.get("/employer/candidates").get_data(as_text=True)
+    for text in ("Val Valid", "Expiring", "Revoked", "Warehouse lead"):
+        assert text in page
+    csv_text = client.get("/employer/candidates?format=csv").get_data(as_text=True)
+    assert "'=Rev Revoked" in csv_text and ",expiring," in csv_text and ",valid," in csv_text
+    row = db.session.scalar(select(SavedCandidate).limit(1))
+    assert client.submit(f"/employer/candidates/{row.id}/remove", page="/employer/candidates").status_code == 303
+    assert db.session.scalar(select(func.count()).select_from(SavedCandidate)) == 2
+
+
+def test_learners_cannot_keep_candidate_lists(client, ctx):
+    load_test_framework()
+    certificate = make_certificate(make_user(), make_course("one"))
+    make_user(email="lee@example.org")
+    login(client, "lee@example.org")
+    assert client.get("/employer/candidates").status_code == 403
+    assert save(client, certificate).status_code == 403
+
+
+def test_saving_an_unknown_certificate_is_404(client, employer):
+    response = client.submit(
+        "/employer/candidates", {"certificate_id": "0000-" * 6 + "0000"}, page="/employer/candidates"
+    )
+    assert response.status_code == 404
