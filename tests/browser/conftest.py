@@ -34,6 +34,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _live_database(folder: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{folder / 'live.db'}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    live = base.set(database=f"{base.database}_live")
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{live.database}"'))
+        conn.execute(text(f'CREATE DATABASE "{live.database}"'))
+    engine.dispose()
+    return live.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, app) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("live")
@@ -42,8 +59,8 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
         "FLASK_APP": "wsgi",
         "FLASK_APP_ENV": "test",
         "FLASK_SECRET_KEY": "browser-test-secret-" + "y" * 32,
-        # the suite's PostgreSQL when it runs there (tables are emptied after each test), else its own SQLite
-        "FLASK_SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{folder / 'live.db'}",
+        # its own database beside the suite's (the suite empties its tables after every test)
+        "FLASK_SQLALCHEMY_DATABASE_URI": _live_database(folder),
         "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
     }
     flask = [sys.executable, "-m", "flask"]
