@@ -113,6 +113,48 @@ def _day(value: str | None, default: datetime) -> datetime:
         abort(400)
 
 
+@bp.get("/admin/insights")
+@roles_required(Role.ADMIN.value)
+def dashboard():
+    from insights import reports
+
+    now = utcnow()
+    end = _day(request.args.get("to"), (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0))
+    start = _day(request.args.get("from"), end - timedelta(days=90))
+    window = request.args.get("window", 180, type=int)
+    if start >= end or not 1 <= window <= 3650:
+        abort(400)
+    tables = {
+        "course": reports.by_course(start, end),
+        "goal": reports.by_tag("goal", start, end),
+        "skill": reports.by_tag("skill", start, end),
+        "occupation": reports.by_tag("occupation", start, end),
+        "attainment-course": reports.attainment(start, end, window_days=window),
+        "attainment-occupation": reports.attainment(start, end, window_days=window, group="occupation"),
+    }
+    table = request.args.get("table")
+    if request.args.get("format") == "csv":
+        if table not in tables:
+            abort(400)
+        rows = tables[table]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(list(rows[0]) if rows else ["no rows"])
+        for row in rows:
+            writer.writerow([csv_safe(v) for v in row.values()])
+        response = Response(out.getvalue(), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{table}-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
+        return response
+    return render_template(
+        "insights/dashboard.html",
+        overview=reports.overview(start, end, now=now),
+        tables=tables,
+        start=start,
+        end=end,
+        window=window,
+    )
+
+
 @bp.get("/admin/xapi.jsonl")
 @roles_required(Role.ADMIN.value)
 def export_xapi():

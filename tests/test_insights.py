@@ -203,3 +203,103 @@ def test_saving_an_unknown_certificate_is_404(client, employer):
         "/employer/candidates", {"certificate_id": "0000-" * 6 + "0000"}, page="/employer/candidates"
     )
     assert response.status_code == 404
+
+
+# ---- dashboard and reports on a hand-built data set with known answers ------------------------------
+
+
+@pytest.fixture
+def known_data(ctx):
+    """3 learners in course A (2 complete: after 2 and 4 days; 1 certificate revoked), 1 in course B (not done),
+    1 enrollment outside the period."""
+    from courses.models import Enrollment
+
+    load_test_framework()
+    a = make_course("course-a", title="Course A")
+    b = make_course("course-b", title="Course B", skills=("INF-01",), occupations=("47-2111.00",))
+    now = utcnow()
+    day = timedelta(days=1)
+    people = [make_user(email=f"p{i}@example.org") for i in range(5)]
+    from tests.factories import complete_course, enroll
+
+    for person, days in ((people[0], 2), (people[1], 4)):
+        start = now - 10 * day
+        enrollment = enroll(person, a)
+        enrollment.enrolled_at = start
+        db.session.commit()
+        complete_course(person, a, now=start + days * day)
+    enroll(people[2], a).enrolled_at = now - 5 * day
+    enroll(people[3], b).enrolled_at = now - 3 * day
+    old = enroll(people[4], b)
+    old.enrolled_at = now - 400 * day
+    from credentials.models import Certificate, RevocationReason
+
+    revoked = db.session.scalar(select(Certificate).where(Certificate.user_id == people[1].id))
+    revoked.revoked_at, revoked.revocation_reason = now - day, RevocationReason.OTHER
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Enrollment)) == 5
+    return now
+
+
+def test_overview_numbers(known_data):
+    from insights import reports
+
+    now = known_data
+    o = reports.overview(now - timedelta(days=30), now + timedelta(days=1), now=now)
+    assert (o.enrollments, o.completed, o.completion_rate) == (4, 2, 50.0)
+    assert o.median_days_to_complete == 2.0  # the lower middle of 2 and 4 days
+    assert (o.certificates_issued, o.certificates_revoked, o.expiring_60d) == (2, 1, 0)
+    assert o.active_learners_30d == 5
+
+
+def test_breakdowns_and_attainment(known_data):
+    from insights import reports
+
+    now = known_data
+    start, end = now - timedelta(days=30), now + timedelta(days=1)
+    by_course = {r["slug"]: r for r in reports.by_course(start, end)}
+    assert (
+        by_course["course-a"]["enrolled"],
+        by_course["course-a"]["completed"],
+        by_course["course-a"]["certified"],
+    ) == (3, 2, 2)
+    assert by_course["course-b"]["enrolled"] == 1 and by_course["course-b"]["completion_rate"] == 0.0
+    by_skill = {r["id"]: r for r in reports.by_tag("skill", start, end)}
+    assert by_skill["AIL-01"]["enrolled"] == 3 and by_skill["INF-01"]["enrolled"] == 1
+    by_occupation = {r["id"]: r["enrolled"] for r in reports.by_tag("occupation", start, end)}
+    assert by_occupation == {"43-4051.00": 3, "47-2111.00": 1}
+    attainment = {r["id"]: r for r in reports.attainment(start, end, window_days=3)}
+    assert (
+        attainment["course-a"]["participants"],
+        attainment["course-a"]["completed"],
+        attainment["course-a"]["credentialed"],
+    ) == (3, 2, 1)  # only the 2-day completion is within 3 days
+    wide = {r["id"]: r for r in reports.attainment(start, end, window_days=30)}
+    assert wide["course-a"]["credentialed"] == 2 and wide["course-a"]["credential_rate"] == 66.7
+    occupations = {r["id"]: r for r in reports.attainment(start, end, window_days=30, group="occupation")}
+    assert occupations["47-2111.00"]["participants"] == 1 and occupations["47-2111.00"]["credentialed"] == 0
+
+
+def test_dashboard_page_and_csv(client, known_data):
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    page = client.get("/admin/insights?window=30")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Course A" in html and "Credential attainment" in html
+    csv_text = client.get("/admin/insights?window=30&table=attainment-course&format=csv").get_data(as_text=True)
+    assert csv_text.splitlines()[0] == "id,name,participants,completed,credentialed,credential_rate"
+    assert "course-a,Course A,3,2,2,66.7" in csv_text
+    assert client.get("/admin/insights?from=2026-13-01").status_code == 400
+    assert client.get("/admin/insights?table=nope&format=csv").status_code == 400
+
+
+def test_dashboard_query_count_does_not_grow_with_data(app, client, known_data, count_queries):
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    small = count_queries(lambda: client.get("/admin/insights"))
+    from tests.factories import enroll
+
+    course = db.session.scalar(select(__import__("courses.models", fromlist=["Course"]).Course).limit(1))
+    for i in range(30):
+        enroll(make_user(email=f"more{i}@example.org"), course)
+    assert count_queries(lambda: client.get("/admin/insights")) == small
