@@ -255,3 +255,15 @@ class MediaFile(db.Model):
     @property
     def filename(self) -> str:
         return f"{self.sha256}.{self.extension}"
+
+
+class AttemptAnswer(db.Model):
+    """One chosen choice of a submitted attempt: lets item analysis run as aggregate SQL."""
+
+    __tablename__ = "attempt_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    choice_id: Mapped[int] = mapped_column(ForeignKey("choices.id", ondelete="CASCADE"))
+    question_correct: Mapped[bool]

@@ -16,6 +16,7 @@ from accounts.models import User
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import (
+    AttemptAnswer,
     Course,
     CourseStatus,
     Enrollment,
@@ -438,6 +439,11 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     ).rowcount
     if written != 1:
         raise QuizRuleError("This attempt was already submitted.")
+    db.session.add_all(
+        AttemptAnswer(attempt_id=attempt.id, question_id=qid, choice_id=cid, question_correct=correct[qid])
+        for qid, chosen in answers.items()
+        for cid in chosen
+    )
     db.session.refresh(attempt)
     return Graded(score=score, passed=passed, correct=correct)
 

@@ -197,3 +197,65 @@ def attainment(start: datetime, end: datetime, *, window_days: int, group: str =
         }
         for i, n, p, c, k in db.session.execute(stmt)
     ]
+
+
+def quizzes() -> list[tuple]:
+    """(quiz id, course title, module title, quiz title) for every quiz, in one query."""
+    from courses.models import Module, Quiz
+
+    return list(
+        db.session.execute(
+            select(Quiz.id, Course.title, Module.title, Quiz.title)
+            .join(Module, Module.id == Quiz.module_id)
+            .join(Course, Course.id == Module.course_id)
+            .order_by(Course.title, Module.position)
+        )
+    )
+
+
+def item_analysis(quiz_id: int) -> list[dict]:
+    """Per question: submitted attempts, share answering correctly, and the most chosen wrong answer."""
+    from courses.models import AttemptAnswer, Choice, Question
+
+    totals = {
+        qid: (n, right)
+        for qid, n, right in db.session.execute(
+            select(
+                AttemptAnswer.question_id,
+                func.count(distinct(AttemptAnswer.attempt_id)),
+                func.count(distinct(case((AttemptAnswer.question_correct.is_(True), AttemptAnswer.attempt_id)))),
+            )
+            .join(Question, Question.id == AttemptAnswer.question_id)
+            .where(Question.quiz_id == quiz_id)
+            .group_by(AttemptAnswer.question_id)
+        )
+    }
+    wrong: dict[int, tuple[str, int]] = {}
+    for qid, text, n in db.session.execute(
+        select(AttemptAnswer.question_id, Choice.text, func.count())
+        .join(Choice, Choice.id == AttemptAnswer.choice_id)
+        .join(Question, Question.id == AttemptAnswer.question_id)
+        .where(Question.quiz_id == quiz_id, Choice.correct.is_(False))
+        .group_by(AttemptAnswer.question_id, Choice.id, Choice.text)
+    ):  # bounded by the quiz's choices, not by learners
+        if qid not in wrong or n > wrong[qid][1]:
+            wrong[qid] = (text, n)
+    rows = []
+    for qid, position, prompt in db.session.execute(
+        select(Question.id, Question.position, Question.prompt)
+        .where(Question.quiz_id == quiz_id)
+        .order_by(Question.position)
+    ):
+        n, right = totals.get(qid, (0, 0))
+        text, count = wrong.get(qid, (None, 0))
+        rows.append(
+            {
+                "number": position + 1,
+                "prompt": prompt,
+                "answered": n,
+                "correct_share": round(100 * right / n, 1) if n else None,
+                "top_wrong_answer": text,
+                "top_wrong_count": count,
+            }
+        )
+    return rows

@@ -152,7 +152,18 @@ def dashboard():
         start=start,
         end=end,
         window=window,
+        quizzes=reports.quizzes(),
     )
+
+
+@bp.get("/admin/insights/quizzes/<int:quiz_id>")
+@roles_required(Role.ADMIN.value)
+def item_analysis(quiz_id: int):
+    from courses.models import Quiz
+    from insights import reports
+
+    quiz = db.get_or_404(Quiz, quiz_id)
+    return render_template("insights/items.html", quiz=quiz, rows=reports.item_analysis(quiz_id))
 
 
 @bp.get("/admin/xapi.jsonl")

@@ -303,3 +303,45 @@ def test_dashboard_query_count_does_not_grow_with_data(app, client, known_data, 
     for i in range(30):
         enroll(make_user(email=f"more{i}@example.org"), course)
     assert count_queries(lambda: client.get("/admin/insights")) == small
+
+
+def test_item_analysis_finds_the_confusing_question(client, ctx):
+    from courses.models import Quiz
+
+    load_test_framework()
+    course = make_course("ai-basics", modules=1, lessons=1, questions=2, pass_mark=50)
+    learners = [make_user(email=f"l{i}@example.org") for i in range(3)]
+    from tests.factories import enroll
+
+    for learner in learners:
+        enroll(learner, course)
+    for i, learner in enumerate(learners):  # each learner in their own browser
+        from flask import current_app
+
+        app = current_app._get_current_object()
+        app.test_client_class = type(client)
+        c = app.test_client()
+        login(c, learner.email)
+        quiz = "/courses/ai-basics/module-1/quiz"
+        url = c.submit(quiz + "/start", page=quiz).headers["Location"]
+        answers = answers_for(url, c)
+        wrong = answers_for(url, c, right=False)
+        question_2 = next(
+            k
+            for k in answers
+            if db.session.get(__import__("courses.models", fromlist=["Question"]).Question, int(k[2:])).position == 1
+        )
+        if i < 2:  # two of three learners pick the same wrong answer to question 2
+            answers[question_2] = wrong[question_2]
+        c.submit(url, answers)
+    quiz_id = db.session.scalar(select(Quiz.id))
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    from insights import reports
+
+    rows = reports.item_analysis(quiz_id)
+    assert [(r["answered"], r["correct_share"]) for r in rows] == [(3, 100.0), (3, 33.3)]
+    assert rows[1]["top_wrong_answer"] == "Wrong 1.2" and rows[1]["top_wrong_count"] == 2
+    page = client.get(f"/admin/insights/quizzes/{quiz_id}").get_data(as_text=True)
+    assert "33.3%" in page and "Wrong 1.2 (2)" in page
+    assert f"/admin/insights/quizzes/{quiz_id}" in client.get("/admin/insights").get_data(as_text=True)
