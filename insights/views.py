@@ -113,18 +113,10 @@ def _day(value: str | None, default: datetime) -> datetime:
         abort(400)
 
 
-@bp.get("/admin/insights")
-@roles_required(Role.ADMIN.value)
-def dashboard():
+def _tables(start: datetime, end: datetime, window: int) -> dict[str, list[dict]]:
     from insights import reports
 
-    now = utcnow()
-    end = _day(request.args.get("to"), (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0))
-    start = _day(request.args.get("from"), end - timedelta(days=90))
-    window = request.args.get("window", 180, type=int)
-    if start >= end or not 1 <= window <= 3650:
-        abort(400)
-    tables = {
+    return {
         "course": reports.by_course(start, end),
         "goal": reports.by_tag("goal", start, end),
         "skill": reports.by_tag("skill", start, end),
@@ -132,6 +124,42 @@ def dashboard():
         "attainment-course": reports.attainment(start, end, window_days=window),
         "attainment-occupation": reports.attainment(start, end, window_days=window, group="occupation"),
     }
+
+
+def _period() -> tuple[datetime, datetime, int]:
+    now = utcnow()
+    end = _day(request.args.get("to"), (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0))
+    start = _day(request.args.get("from"), end - timedelta(days=90))
+    window = request.args.get("window", 180, type=int)
+    if start >= end or not 1 <= window <= 3650:
+        abort(400)
+    return start, end, window
+
+
+@bp.get("/admin/insights/charts/<kind>.svg")
+@roles_required(Role.ADMIN.value)
+def chart(kind: str):
+    from insights.charts import CHARTS, chart_svg
+
+    if kind not in CHARTS:
+        abort(404)
+    start, end, window = _period()
+    rows = _tables(start, end, window)[kind]
+    response = Response(chart_svg(kind, rows), mimetype="image/svg+xml")
+    # an image: styles inline in the SVG are fine, scripts and everything else are not
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@bp.get("/admin/insights")
+@roles_required(Role.ADMIN.value)
+def dashboard():
+    from insights import reports
+
+    now = utcnow()
+    start, end, window = _period()
+    tables = _tables(start, end, window)
     table = request.args.get("table")
     if request.args.get("format") == "csv":
         if table not in tables:

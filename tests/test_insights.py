@@ -345,3 +345,16 @@ def test_item_analysis_finds_the_confusing_question(client, ctx):
     page = client.get(f"/admin/insights/quizzes/{quiz_id}").get_data(as_text=True)
     assert "33.3%" in page and "Wrong 1.2 (2)" in page
     assert f"/admin/insights/quizzes/{quiz_id}" in client.get("/admin/insights").get_data(as_text=True)
+
+
+def test_charts_are_svg_images_with_titles_and_no_live_script(client, known_data):
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    page = client.get("/admin/insights").get_data(as_text=True)
+    assert '<img src="/admin/insights/charts/course.svg' in page and 'alt="Bar chart of enrollments' in page
+    response = client.get("/admin/insights/charts/course.svg")
+    assert response.mimetype == "image/svg+xml"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    svg = response.get_data(as_text=True)
+    assert "<title" in svg and "Enrollments and completions by course" in svg and "Course A" in svg
+    assert client.get("/admin/insights/charts/nope.svg").status_code == 404
