@@ -5,7 +5,7 @@ BENCH_ONLY=certificates skips the learner pages (bench/RESULTS.md then holds onl
 
 import os
 
-from bench import certificates, generate, pages, vc
+from bench import certificates, generate, insights, pages, vc
 
 if __name__ == "__main__":
     generate.main()
@@ -13,3 +13,4 @@ if __name__ == "__main__":
         pages.main()  # writes bench/RESULTS.md
     certificates.main()  # appends to it
     vc.main()  # appends to it
+    insights.main()  # appends to it
