@@ -7,14 +7,13 @@ run, and records the PostgreSQL plan of the slowest report query (credential att
 from __future__ import annotations
 
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
 from bench.generate import database_url
-from bench.pages import USER_AGENT, serve, wrk
+from bench.pages import login, serve, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@bench.example", "bench admin password 2026"
@@ -67,22 +66,6 @@ def prepare():
         return quiz_id, "\n".join(plan)
 
 
-def login(base: str) -> str:
-    import http.cookiejar
-    import urllib.request
-
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.addheaders = [("User-Agent", USER_AGENT)]
-    html = opener.open(base + "/login").read().decode()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    opener.open(
-        base + "/login",
-        urllib.parse.urlencode({"csrf_token": token, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).encode(),
-    )
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
-
-
 def main() -> None:
     quiz_id, plan = prepare()
     env = {
@@ -102,7 +85,7 @@ def main() -> None:
         bare.wait()
     app, base = serve("wsgi:app", env)
     try:
-        cookie = login(base)
+        cookie = login(base, ADMIN_EMAIL, ADMIN_PASSWORD)
         pages = [
             ("dashboard, 365 days", "/admin/insights?from=2025-11-01"),
             (

@@ -50,16 +50,14 @@ def serve(app: str, env: dict) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"{app} did not start")
 
 
-def login(base: str) -> str:
+def login(base: str, email: str = "learner1@bench.example", password: str = BENCH_PASSWORD) -> str:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     # Flask-Login's strong session protection ties the session to the user agent: wrk sends the same one
     opener.addheaders = [("User-Agent", USER_AGENT)]
     html = opener.open(base + "/login").read().decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    data = urllib.parse.urlencode(
-        {"csrf_token": token, "email": "learner1@bench.example", "password": BENCH_PASSWORD}
-    ).encode()
+    data = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": password}).encode()
     landed = opener.open(base + "/login", data).geturl()
     assert landed.rstrip("/") == base, f"login failed, landed on {landed}"
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
