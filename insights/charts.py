@@ -3,8 +3,15 @@ each chart sits beside the table holding the same numbers."""
 
 from __future__ import annotations
 
+import sys
+
 import pygal
 from pygal.style import Style
+
+# pygal puts an import hook on sys.meta_path for its optional map plugins (pygal.maps.*, unused here). The hook
+# has no find_spec(), which breaks later imports in this process on Python 3.11+ (for example Pillow loading
+# its image plugins when a lesson image is checked). We do not use the maps, so the hook comes out again.
+sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "PluginImportFixer"]
 
 STYLE = Style(
     background="#ffffff",
