@@ -76,30 +76,9 @@ def statement(
     return body
 
 
-def record(
-    *,
-    base_url: str,
-    user_id: int,
-    verb: str,
-    activity_iri: str,
-    activity_type: str,
-    name: str,
-    now: datetime,
-    result: dict | None = None,
-    parent_iri: str | None = None,
-) -> XapiStatement:
-    """Add one statement to the current transaction (flush only)."""
-    body = statement(
-        base_url=base_url,
-        user_id=user_id,
-        verb=verb,
-        activity_iri=activity_iri,
-        activity_type=activity_type,
-        name=name,
-        now=now,
-        result=result,
-        parent_iri=parent_iri,
-    )
+def record(*, user_id: int | None, verb: str, now: datetime, **fields) -> XapiStatement:
+    """Build a statement (see ``statement`` for the fields) and add it to the current transaction (flush only)."""
+    body = statement(user_id=user_id, verb=verb, now=now, **fields)
     row = XapiStatement(id=body["id"], timestamp=now, verb=verb, user_id=user_id, statement=body)
     db.session.add(row)
     return row
