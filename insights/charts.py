@@ -30,8 +30,8 @@ STYLE = Style(
 CHARTS = {
     "course": (
         "Enrollments and completions by course",
-        "title",
-        [("Enrolled", "enrolled"), ("Completed", "completed"), ("Certified", "certified")],
+        "name",
+        [("Enrolled", "enrolled"), ("Completed", "completed"), ("Certificates issued", "certificates_issued")],
     ),
     "attainment-course": (
         "Credential attainment by course",

@@ -1,68 +1,236 @@
-"""Dashboard numbers and the credential-attainment report, computed by aggregate SQL (constant query count)."""
+"""Dashboard numbers and the credential-attainment report.
+
+Every number comes from a fixed handful of aggregate queries whatever the data size (no loop over learners):
+
+1. the catalog and its goal/skill/occupation tags (rows: courses × tags);
+2. enrollments started in the period, grouped by course and by time-to-complete in tenths of a day (rows: courses
+   × distinct durations) — enrollment counts and medians for any group of courses are sums of these rows;
+3. certificate lifecycle counts grouped by course;
+4. people: each learner's courses folded into a bit mask per measure (active in the last 30 days, enrolled in the
+   period, completed, earned a credential within the window), then grouped by mask (rows: distinct masks, at most
+   2^courses and in practice a few hundred). A group of courses counts a person once when their mask meets the
+   group's mask, so "learners" and "participants" are people, never double-counted across courses.
+
+Breakdowns by goal, skill and occupation use the courses' current tags.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import Integer, and_, case, cast, distinct, func, literal_column, or_, select, union_all
 
 from core.extensions import db
 from courses.models import Course, Enrollment, course_goals, course_occupations, course_skills
 from credentials.models import Certificate
 from skills.models import Occupation, PlanGoal, Skill
 
-
-def _seconds(later, earlier):
-    """Seconds between two timestamp columns, on PostgreSQL and SQLite."""
-    if db.engine.dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+BITS = 62  # courses per 64-bit mask word (sums of distinct powers of two stay below 2**62)
+MEASURES = ("active", "enrolled", "completed", "credentialed")
+TAG_KINDS = ("goal", "skill", "occupation")
 
 
 @dataclass
-class Overview:
-    enrollments: int
-    completed: int
-    active_learners_30d: int
-    median_days_to_complete: float | None
-    certificates_issued: int
-    certificates_revoked: int
-    expiring_60d: int
+class Group:
+    """One row of a breakdown: a course, a tag (goal, skill, occupation) or everything."""
+
+    id: str
+    name: str
+    courses: int = 0  # bit mask of the courses in the group
+    enrolled: int = 0  # enrollments started in the period
+    completed: int = 0  # of those, completed
+    durations: Counter = field(default_factory=Counter)  # tenths of a day → completed enrollments
+    certificates_issued: int = 0
+    certificates_revoked: int = 0
+    expiring_60d: int = 0
+    people: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MEASURES, 0))
 
     @property
     def completion_rate(self) -> float | None:
-        return round(100 * self.completed / self.enrollments, 1) if self.enrollments else None
+        return round(100 * self.completed / self.enrolled, 1) if self.enrolled else None
+
+    @property
+    def median_days_to_complete(self) -> float | None:
+        """The lower middle completion time, in days to one decimal (durations are counted in tenths of a day)."""
+        total = sum(self.durations.values())
+        if not total:
+            return None
+        wanted, seen = (total - 1) // 2, 0
+        for tenths in sorted(self.durations):
+            seen += self.durations[tenths]
+            if seen > wanted:
+                return tenths / 10
+        raise AssertionError("unreachable")
+
+    @property
+    def credential_rate(self) -> float | None:
+        p = self.people["enrolled"]
+        return round(100 * self.people["credentialed"] / p, 1) if p else None
+
+    def activity(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "enrolled": self.enrolled,
+            "completed": self.completed,
+            "completion_rate": self.completion_rate,
+            "median_days_to_complete": self.median_days_to_complete,
+            "active_learners_30d": self.people["active"],
+            "certificates_issued": self.certificates_issued,
+            "certificates_revoked": self.certificates_revoked,
+            "expiring_60d": self.expiring_60d,
+        }
+
+    def attainment(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "participants": self.people["enrolled"],
+            "completed": self.people["completed"],
+            "credentialed": self.people["credentialed"],
+            "credential_rate": self.credential_rate,
+        }
 
 
-def overview(start: datetime, end: datetime, *, now: datetime) -> Overview:
-    """Enrollments started in [start, end) and what became of them; certificates issued in the period."""
+@dataclass
+class Report:
+    overall: Group
+    courses: list[Group]
+    tags: dict[str, list[Group]]
+
+    def tables(self) -> dict[str, list[dict]]:
+        """Every downloadable table, by the key used in URLs."""
+        tables = {"course": [g.activity() for g in self.courses]}
+        for kind in TAG_KINDS:
+            tables[kind] = [g.activity() for g in self.tags[kind]]
+        tables["attainment-course"] = [g.attainment() for g in self.courses]
+        tables["attainment-occupation"] = [g.attainment() for g in self.tags["occupation"] if g.people["enrolled"]]
+        return tables
+
+
+def _tenths(later, earlier):
+    """Whole tenths of a day between two timestamp columns (durations are never negative)."""
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", later - earlier) / 8640), Integer)
+    # julianday() is a float: nudge up by ~9 ms so that exactly 2 days is 20 tenths, not 19.99999
+    return cast((func.julianday(later) - func.julianday(earlier)) * 10 + 0.000001, Integer)
+
+
+def _earned_within(window_days: int):
+    if db.engine.dialect.name == "sqlite":  # SQLite adds intervals with datetime(); compare as Julian days
+        return func.julianday(Certificate.awarded_at) <= func.julianday(Enrollment.enrolled_at) + window_days
+    # make_interval(years, months, weeks, days)
+    return Certificate.awarded_at <= Enrollment.enrolled_at + func.make_interval(0, 0, 0, window_days)
+
+
+def _tag_rows():
+    """(kind, key, name, course id) for every goal, skill and occupation a course is tagged with."""
+    parts = [
+        select(literal_column(f"'{kind}'").label("kind"), key.label("key"), label.label("name"), link.c.course_id)
+        .select_from(link)
+        .join(model, model_key == key)
+        for kind, link, key, model, model_key, label in (
+            ("goal", course_goals, course_goals.c.goal_id, PlanGoal, PlanGoal.id, PlanGoal.title),
+            ("skill", course_skills, course_skills.c.skill_id, Skill, Skill.id, Skill.name),
+            (
+                "occupation",
+                course_occupations,
+                course_occupations.c.occupation_code,
+                Occupation,
+                Occupation.code,
+                Occupation.title,
+            ),
+        )
+    ]
+    return db.session.execute(union_all(*parts))
+
+
+def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days: int, now: datetime):
+    """(measure, mask, number of people) rows: one query, grouped by each person's set of courses per measure."""
     in_period = and_(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
-    enrolled, completed = db.session.execute(
-        select(func.count(), func.count(Enrollment.completed_at)).where(in_period)
-    ).one()
-    active = (
-        db.session.scalar(
-            select(func.count(distinct(Enrollment.user_id))).where(
-                Enrollment.last_activity_at >= now - timedelta(days=30)
-            )
+    active = Enrollment.last_activity_at >= now - timedelta(days=30)
+    conditions = {
+        "active": active,
+        "enrolled": in_period,
+        "completed": and_(in_period, Enrollment.completed_at.is_not(None)),
+        "credentialed": and_(in_period, Certificate.id.is_not(None), _earned_within(window_days)),
+    }
+    words = max(1, -(-len(bit) // BITS))
+    powers = [
+        {course_id: 1 << (b % BITS) for course_id, b in bit.items() if b // BITS == w} or {0: 0} for w in range(words)
+    ]
+    columns = [
+        func.sum(case((condition, case(powers[w], value=Enrollment.course_id)))).label(f"{measure}_{w}")
+        for measure, condition in conditions.items()
+        for w in range(words)
+    ]
+    per_person = (
+        select(Enrollment.user_id, *columns)
+        .select_from(Enrollment)
+        .outerjoin(
+            Certificate, and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id)
         )
-        or 0
+        .where(or_(active, in_period))
+        .group_by(Enrollment.user_id)
+        .cte("per_person")
     )
-    duration = _seconds(Enrollment.completed_at, Enrollment.enrolled_at)
-    median = None
-    if completed:
-        median = db.session.scalar(
-            select(duration)
-            .where(in_period, Enrollment.completed_at.is_not(None))
-            .order_by(duration)
-            .offset((completed - 1) // 2)
-            .limit(1)
+    selects = []
+    for i, measure in enumerate(MEASURES):
+        mask = [per_person.c[f"{measure}_{w}"] for w in range(words)]
+        selects.append(
+            select(literal_column(str(i)).label("measure"), *mask, func.count().label("people"))
+            .where(or_(*(column.is_not(None) for column in mask)))
+            .group_by(*mask)
         )
-    issued, revoked, expiring = db.session.execute(
+    for measure, *mask_words, people in db.session.execute(union_all(*selects)):
+        mask = sum(int(word or 0) << (BITS * w) for w, word in enumerate(mask_words))
+        yield MEASURES[int(measure)], mask, people
+
+
+def build(start: datetime, end: datetime, *, window_days: int, now: datetime) -> Report:
+    """Every number of the dashboard for enrollments started in [start, end) (five queries)."""
+    catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
+    bit = {course_id: i for i, course_id in enumerate(sorted(row.id for row in catalog))}
+    courses = {row.id: Group(row.slug, row.title, courses=1 << bit[row.id]) for row in catalog}
+    overall = Group("all", "All courses", courses=(1 << len(bit)) - 1)
+    tags: dict[str, dict[str, Group]] = {kind: {} for kind in TAG_KINDS}
+    for kind, key, name, course_id in _tag_rows():
+        tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
+
+    # enrollments started in the period, by course and time to complete (NULL while not completed)
+    in_period = and_(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
+    started = (
         select(
-            func.count(case((and_(Certificate.awarded_at >= start, Certificate.awarded_at < end), 1))),
-            func.count(case((and_(Certificate.revoked_at >= start, Certificate.revoked_at < end), 1))),
+            Enrollment.course_id,
+            case(
+                (
+                    Enrollment.completed_at.is_not(None),
+                    _tenths(Enrollment.completed_at, Enrollment.enrolled_at),
+                )
+            ).label("tenths"),
+        )
+        .where(in_period)
+        .subquery()
+    )
+    for course_id, tenths, n in db.session.execute(
+        select(started.c.course_id, started.c.tenths, func.count()).group_by(started.c.course_id, started.c.tenths)
+    ):
+        group = courses[course_id]
+        group.enrolled += n
+        if tenths is not None:
+            group.completed += n
+            group.durations[int(tenths)] += n
+
+    def between(column, low, high):
+        return func.count(case((and_(column >= low, column < high), 1)))
+
+    for course_id, issued, revoked, expiring in db.session.execute(
+        select(
+            Certificate.course_id,
+            between(Certificate.awarded_at, start, end),
+            between(Certificate.revoked_at, start, end),
             func.count(
                 case(
                     (
@@ -75,128 +243,35 @@ def overview(start: datetime, end: datetime, *, now: datetime) -> Overview:
                     )
                 )
             ),
-        )
-    ).one()
-    return Overview(
-        enrolled,
-        completed,
-        active,
-        round(float(median) / 86400, 1) if median is not None else None,
-        issued,
-        revoked,
-        expiring,
-    )
+        ).group_by(Certificate.course_id)
+    ):
+        if course_id in courses:
+            group = courses[course_id]
+            group.certificates_issued, group.certificates_revoked, group.expiring_60d = issued, revoked, expiring
 
+    # additive numbers (enrollments, certificates) of a group are the sums over its courses
+    combined = [overall, *(g for kind in TAG_KINDS for g in tags[kind].values())]
+    for group in combined:
+        for course in courses.values():
+            if group.courses & course.courses:
+                group.enrolled += course.enrolled
+                group.completed += course.completed
+                group.durations.update(course.durations)
+                group.certificates_issued += course.certificates_issued
+                group.certificates_revoked += course.certificates_revoked
+                group.expiring_60d += course.expiring_60d
+    # people are counted once per group however many of its courses they took
+    everyone = [*courses.values(), *combined]
+    for measure, mask, people in _people(bit, start, end, window_days=window_days, now=now):
+        for group in everyone:
+            if group.courses & mask:
+                group.people[measure] += people
 
-def by_course(start: datetime, end: datetime) -> list[dict]:
-    """Per course: enrollments in the period, completions, certificates among them."""
-    rows = db.session.execute(
-        select(
-            Course.slug,
-            Course.title,
-            func.count(Enrollment.id),
-            func.count(Enrollment.completed_at),
-            func.count(Certificate.id),
-        )
-        .join(Enrollment, Enrollment.course_id == Course.id)
-        .outerjoin(Certificate, and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Course.id))
-        .where(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
-        .group_by(Course.id, Course.slug, Course.title)
-        .order_by(Course.title)
-    )
-    return [
-        {
-            "slug": s,
-            "title": t,
-            "enrolled": e,
-            "completed": c,
-            "certified": k,
-            "completion_rate": round(100 * c / e, 1) if e else None,
-        }
-        for s, t, e, c, k in rows
-    ]
+    def shown(groups):
+        busy = [g for g in groups if g.enrolled or g.people["active"] or g.certificates_issued or g.expiring_60d]
+        return sorted(busy, key=lambda g: (-g.enrolled, g.id))
 
-
-def by_tag(kind: str, start: datetime, end: datetime) -> list[dict]:
-    """The same numbers grouped by plan goal, skill or occupation (through the courses' tags)."""
-    link, key, label_model, label_key, label = {
-        "goal": (course_goals, course_goals.c.goal_id, PlanGoal, PlanGoal.id, PlanGoal.title),
-        "skill": (course_skills, course_skills.c.skill_id, Skill, Skill.id, Skill.name),
-        "occupation": (
-            course_occupations,
-            course_occupations.c.occupation_code,
-            Occupation,
-            Occupation.code,
-            Occupation.title,
-        ),
-    }[kind]
-    rows = db.session.execute(
-        select(key, label, func.count(Enrollment.id), func.count(Enrollment.completed_at))
-        .select_from(link)
-        .join(label_model, label_key == key)
-        .join(Enrollment, Enrollment.course_id == link.c.course_id)
-        .where(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
-        .group_by(key, label)
-        .order_by(func.count(Enrollment.id).desc(), key)
-    )
-    return [
-        {"id": i, "name": n, "enrolled": e, "completed": c, "completion_rate": round(100 * c / e, 1) if e else None}
-        for i, n, e, c in rows
-    ]
-
-
-def attainment(start: datetime, end: datetime, *, window_days: int, group: str = "course") -> list[dict]:
-    """Credential attainment: participants who enrolled in the period, how many completed, and how many earned
-    a credential within ``window_days`` of enrolling — by course, or by the occupations the course targets."""
-    earned_in_window = and_(  # make_interval(years, months, weeks, days)
-        Certificate.id.is_not(None),
-        Certificate.awarded_at <= Enrollment.enrolled_at + func.make_interval(0, 0, 0, window_days),
-    )
-    if db.engine.dialect.name == "sqlite":  # SQLite adds intervals with datetime(); compare as Julian days
-        earned_in_window = and_(
-            Certificate.id.is_not(None),
-            func.julianday(Certificate.awarded_at) <= func.julianday(Enrollment.enrolled_at) + window_days,
-        )
-    # people, not enrollments: someone in two courses for the same occupation counts once
-    measures = (
-        func.count(distinct(Enrollment.user_id)),
-        func.count(distinct(case((Enrollment.completed_at.is_not(None), Enrollment.user_id)))),
-        func.count(distinct(case((earned_in_window, Enrollment.user_id)))),
-    )
-    base = (
-        select()
-        .select_from(Enrollment)
-        .outerjoin(
-            Certificate, and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id)
-        )
-        .where(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
-    )
-    if group == "occupation":
-        stmt = (
-            base.add_columns(Occupation.code, Occupation.title, *measures)
-            .join(course_occupations, course_occupations.c.course_id == Enrollment.course_id)
-            .join(Occupation, Occupation.code == course_occupations.c.occupation_code)
-            .group_by(Occupation.code, Occupation.title)
-            .order_by(Occupation.title)
-        )
-    else:
-        stmt = (
-            base.add_columns(Course.slug, Course.title, *measures)
-            .join(Course, Course.id == Enrollment.course_id)
-            .group_by(Course.slug, Course.title)
-            .order_by(Course.title)
-        )
-    return [
-        {
-            "id": i,
-            "name": n,
-            "participants": p,
-            "completed": c,
-            "credentialed": k,
-            "credential_rate": round(100 * k / p, 1) if p else None,
-        }
-        for i, n, p, c, k in db.session.execute(stmt)
-    ]
+    return Report(overall, list(courses.values()), {kind: shown(tags[kind].values()) for kind in TAG_KINDS})
 
 
 def quizzes() -> list[tuple]:

@@ -113,17 +113,10 @@ def _day(value: str | None, default: datetime) -> datetime:
         abort(400)
 
 
-def _tables(start: datetime, end: datetime, window: int) -> dict[str, list[dict]]:
+def _report(start: datetime, end: datetime, window: int):
     from insights import reports
 
-    return {
-        "course": reports.by_course(start, end),
-        "goal": reports.by_tag("goal", start, end),
-        "skill": reports.by_tag("skill", start, end),
-        "occupation": reports.by_tag("occupation", start, end),
-        "attainment-course": reports.attainment(start, end, window_days=window),
-        "attainment-occupation": reports.attainment(start, end, window_days=window, group="occupation"),
-    }
+    return reports.build(start, end, window_days=window, now=utcnow())
 
 
 def _period() -> tuple[datetime, datetime, int]:
@@ -144,7 +137,7 @@ def chart(kind: str):
     if kind not in CHARTS:
         abort(404)
     start, end, window = _period()
-    rows = _tables(start, end, window)[kind]
+    rows = _report(start, end, window).tables()[kind]
     response = Response(chart_svg(kind, rows), mimetype="image/svg+xml")
     # an image: styles inline in the SVG are fine, scripts and everything else are not
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -157,9 +150,9 @@ def chart(kind: str):
 def dashboard():
     from insights import reports
 
-    now = utcnow()
     start, end, window = _period()
-    tables = _tables(start, end, window)
+    report = _report(start, end, window)
+    tables = report.tables()
     table = request.args.get("table")
     if request.args.get("format") == "csv":
         if table not in tables:
@@ -175,7 +168,7 @@ def dashboard():
         return response
     return render_template(
         "insights/dashboard.html",
-        overview=reports.overview(start, end, now=now),
+        overview=report.overall,
         tables=tables,
         start=start,
         end=end,

@@ -210,8 +210,9 @@ def test_saving_an_unknown_certificate_is_404(client, employer):
 
 @pytest.fixture
 def known_data(ctx):
-    """3 learners in course A (2 complete: after 2 and 4 days; 1 certificate revoked), 1 in course B (not done),
-    1 enrollment outside the period."""
+    """Course A: 3 learners (2 complete after 2 and 4 days; the 4-day certificate is revoked). Course B: 2 learners
+    in the period (one of them also in A; the other completes after 1 day) and 1 enrollment outside it. Both courses
+    serve goal G1; A has skill AIL-01 and occupation 43-4051.00, B has INF-01 and 47-2111.00."""
     from courses.models import Enrollment
 
     load_test_framework()
@@ -222,14 +223,13 @@ def known_data(ctx):
     people = [make_user(email=f"p{i}@example.org") for i in range(5)]
     from tests.factories import complete_course, enroll
 
-    for person, days in ((people[0], 2), (people[1], 4)):
-        start = now - 10 * day
-        enrollment = enroll(person, a)
-        enrollment.enrolled_at = start
+    for person, course, started, days in ((people[0], a, 10, 2), (people[1], a, 10, 4), (people[3], b, 3, 1)):
+        enrollment = enroll(person, course)
+        enrollment.enrolled_at = now - started * day
         db.session.commit()
-        complete_course(person, a, now=start + days * day)
+        complete_course(person, course, now=now - started * day + days * day)
     enroll(people[2], a).enrolled_at = now - 5 * day
-    enroll(people[3], b).enrolled_at = now - 3 * day
+    enroll(people[2], b).enrolled_at = now - 5 * day
     old = enroll(people[4], b)
     old.enrolled_at = now - 400 * day
     from credentials.models import Certificate, RevocationReason
@@ -237,47 +237,60 @@ def known_data(ctx):
     revoked = db.session.scalar(select(Certificate).where(Certificate.user_id == people[1].id))
     revoked.revoked_at, revoked.revocation_reason = now - day, RevocationReason.OTHER
     db.session.commit()
-    assert db.session.scalar(select(func.count()).select_from(Enrollment)) == 5
+    assert db.session.scalar(select(func.count()).select_from(Enrollment)) == 6
     return now
 
 
+def _report(now, window=30):
+    from insights import reports
+
+    return reports.build(now - timedelta(days=30), now + timedelta(days=1), window_days=window, now=now)
+
+
 def test_overview_numbers(known_data):
+    o = _report(known_data).overall
+    assert (o.enrolled, o.completed, o.completion_rate) == (5, 3, 60.0)
+    assert o.median_days_to_complete == 2.0  # the middle of 1, 2 and 4 days
+    assert (o.certificates_issued, o.certificates_revoked, o.expiring_60d) == (3, 1, 0)
+    assert o.people["active"] == 5  # people, though p2 is active in two courses
+
+
+def test_breakdowns_count_enrollments_and_people(known_data):
+    tables = _report(known_data).tables()
+    course = {r["id"]: r for r in tables["course"]}
+    a, b = course["course-a"], course["course-b"]
+    assert (a["enrolled"], a["completed"], a["completion_rate"], a["median_days_to_complete"]) == (3, 2, 66.7, 2.0)
+    assert (a["active_learners_30d"], a["certificates_issued"], a["certificates_revoked"]) == (3, 2, 1)
+    assert (b["enrolled"], b["completed"], b["median_days_to_complete"], b["active_learners_30d"]) == (2, 1, 1.0, 3)
+    goal = {r["id"]: r for r in tables["goal"]}["G1"]
+    # enrollments add up over both courses; active learners are 5 people, not 3 + 3
+    assert (goal["enrolled"], goal["completed"], goal["median_days_to_complete"]) == (5, 3, 2.0)
+    assert (goal["active_learners_30d"], goal["certificates_issued"], goal["certificates_revoked"]) == (5, 3, 1)
+    skill = {r["id"]: r for r in tables["skill"]}
+    assert skill["AIL-01"]["enrolled"] == 3 and skill["AIL-01"]["median_days_to_complete"] == 2.0
+    assert skill["INF-01"]["enrolled"] == 2 and skill["INF-01"]["median_days_to_complete"] == 1.0
+    assert {r["id"]: r["enrolled"] for r in tables["occupation"]} == {"43-4051.00": 3, "47-2111.00": 2}
+    assert [r["id"] for r in tables["goal"]] == ["G1"]  # goals without any activity are left out
+
+
+def test_attainment_counts_people_within_the_window(known_data):
+    narrow = {r["id"]: r for r in _report(known_data, window=3).tables()["attainment-course"]}
+    assert (narrow["course-a"]["participants"], narrow["course-a"]["completed"]) == (3, 2)
+    assert narrow["course-a"]["credentialed"] == 1  # only the 2-day completion is within 3 days
+    wide = _report(known_data, window=30).tables()
+    course = {r["id"]: r for r in wide["attainment-course"]}
+    assert course["course-a"]["credentialed"] == 2 and course["course-a"]["credential_rate"] == 66.7
+    occupation = {r["id"]: r for r in wide["attainment-occupation"]}
+    assert (occupation["47-2111.00"]["participants"], occupation["47-2111.00"]["credentialed"]) == (2, 1)
+
+
+def test_people_masks_span_several_words(known_data, monkeypatch):
+    """Catalogs beyond 62 courses use several mask words per person; one bit per word gives the same numbers."""
     from insights import reports
 
-    now = known_data
-    o = reports.overview(now - timedelta(days=30), now + timedelta(days=1), now=now)
-    assert (o.enrollments, o.completed, o.completion_rate) == (4, 2, 50.0)
-    assert o.median_days_to_complete == 2.0  # the lower middle of 2 and 4 days
-    assert (o.certificates_issued, o.certificates_revoked, o.expiring_60d) == (2, 1, 0)
-    assert o.active_learners_30d == 5
-
-
-def test_breakdowns_and_attainment(known_data):
-    from insights import reports
-
-    now = known_data
-    start, end = now - timedelta(days=30), now + timedelta(days=1)
-    by_course = {r["slug"]: r for r in reports.by_course(start, end)}
-    assert (
-        by_course["course-a"]["enrolled"],
-        by_course["course-a"]["completed"],
-        by_course["course-a"]["certified"],
-    ) == (3, 2, 2)
-    assert by_course["course-b"]["enrolled"] == 1 and by_course["course-b"]["completion_rate"] == 0.0
-    by_skill = {r["id"]: r for r in reports.by_tag("skill", start, end)}
-    assert by_skill["AIL-01"]["enrolled"] == 3 and by_skill["INF-01"]["enrolled"] == 1
-    by_occupation = {r["id"]: r["enrolled"] for r in reports.by_tag("occupation", start, end)}
-    assert by_occupation == {"43-4051.00": 3, "47-2111.00": 1}
-    attainment = {r["id"]: r for r in reports.attainment(start, end, window_days=3)}
-    assert (
-        attainment["course-a"]["participants"],
-        attainment["course-a"]["completed"],
-        attainment["course-a"]["credentialed"],
-    ) == (3, 2, 1)  # only the 2-day completion is within 3 days
-    wide = {r["id"]: r for r in reports.attainment(start, end, window_days=30)}
-    assert wide["course-a"]["credentialed"] == 2 and wide["course-a"]["credential_rate"] == 66.7
-    occupations = {r["id"]: r for r in reports.attainment(start, end, window_days=30, group="occupation")}
-    assert occupations["47-2111.00"]["participants"] == 1 and occupations["47-2111.00"]["credentialed"] == 0
+    expected = _report(known_data).tables()
+    monkeypatch.setattr(reports, "BITS", 1)
+    assert _report(known_data).tables() == expected
 
 
 def test_dashboard_page_and_csv(client, known_data):
