@@ -51,6 +51,7 @@ def chart_svg(kind: str, rows: list[dict]) -> str:
         height=max(320, 90 + 60 * len(rows)),
         disable_xml_declaration=True,
         truncate_label=48,
+        truncate_legend=40,
         print_values=False,
         legend_at_bottom=True,
     )
