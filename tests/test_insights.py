@@ -371,3 +371,16 @@ def test_charts_are_svg_images_with_titles_and_no_live_script(client, known_data
     svg = response.get_data(as_text=True)
     assert "<title" in svg and "Enrollments and completions by course" in svg and "Course A" in svg
     assert client.get("/admin/insights/charts/nope.svg").status_code == 404
+
+
+def test_dashboard_csv_neutralises_formulas(client, known_data):
+    from courses.models import Course
+
+    course = db.session.scalar(select(Course).where(Course.slug == "course-a"))
+    course.title = '=HYPERLINK("http://evil.example","x")'
+    db.session.commit()
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    for table in ("course", "attainment-course"):
+        csv_text = client.get(f"/admin/insights?table={table}&format=csv").get_data(as_text=True)
+        assert "'=HYPERLINK" in csv_text and ",=HYPERLINK" not in csv_text
