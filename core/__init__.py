@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from core.views import bp as core_bp
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
+    from credentials.keys import signing_problem
     from credentials.permissions import can_bulk_verify, can_manage_certificates
     from credentials.views import admin_bp as admin_certificates_bp
     from credentials.views import bp as credentials_bp
@@ -110,5 +111,6 @@ def _register_blueprints(app: Flask) -> None:
         can_manage_users=can_manage_users,
         can_manage_certificates=can_manage_certificates,
         can_bulk_verify=can_bulk_verify,
+        signing_problem=signing_problem,
         issuer_name=lambda: app.config["ISSUER_NAME"],
     )

@@ -11,7 +11,9 @@ DEFAULTS: dict[str, Any] = {
     "APP_ENV": "production",  # development | test | production
     "SECRET_KEY": None,
     "SQLALCHEMY_DATABASE_URI": None,
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # pre-ping replaces connections that died while the database restarted; a database that does not answer
+    # fails the request within seconds (friendly 503) instead of hanging a worker
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_timeout": 10, "connect_args": {"connect_timeout": 5}},
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import contextlib
+
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from core.extensions import db
@@ -59,6 +64,27 @@ def register_error_handlers(app: Flask) -> None:
         if error.code >= 500:
             db.session.rollback()
         return _render(error.code)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(error: Exception):
+        """The database is down, restarting or out of connections: a calm 503, and nothing half-written (the
+        transaction is rolled back; pool_pre_ping replaces dead connections once it is back)."""
+        current_app.logger.error("database unavailable: %s", str(error).splitlines()[0] if str(error) else error)
+        with contextlib.suppress(Exception):  # the connection may be gone already; the pool discards it
+            db.session.rollback()
+        db.session.remove()
+        # the page must not touch the database again: render it for an anonymous visitor
+        g._login_user = AnonymousUserMixin()
+        response = make_response(
+            _render(
+                503,
+                "We cannot reach our database right now. Nothing you sent was saved. Please try again in a minute.",
+            )
+        )
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.errorhandler(InternalServerError)
     def server_error(error: InternalServerError):

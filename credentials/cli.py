@@ -121,7 +121,7 @@ def rotate_key_command() -> None:
 @click.option("--issuer-url", help="The issuer's public base URL (default: ISSUER_URL).")
 def verify_command(file: Path, did_file: Path | None, status_file: Path | None, issuer_url: str | None) -> None:
     """Verify a credential, certificate PDF or SVG badge offline: public keys only, no database."""
-    from credentials.keys import decode_public, public_keys
+    from credentials.keys import decode_public, load_keys
     from credentials.verification import SubmissionError, bits_from_status_list, check_credential, read_submission
 
     the_issuer = openbadges.Issuer(issuer_url or current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"])
@@ -133,8 +133,8 @@ def verify_command(file: Path, did_file: Path | None, status_file: Path | None, 
                 for m in did.get("verificationMethod", [])
                 if m.get("controller") == the_issuer.did
             }
-        else:
-            keys = public_keys()
+        else:  # the local key store's public halves
+            keys = {k.id: decode_public(k.public_multibase) for k in load_keys()[0]}
         credential = read_submission(file.read_bytes())
         bits = None
         if status_file:

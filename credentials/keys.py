@@ -120,8 +120,7 @@ def active_key() -> SigningKey:
 
 def public_keys() -> dict[str, Ed25519PublicKey]:
     """{verification method id fragment: public key} for every published key."""
-    keys, _ = load_keys()
-    return {k.id: decode_public(k.public_multibase) for k in keys}
+    return {k.id: decode_public(k.public_multibase) for k in published_keys()}
 
 
 def _write_store(store: dict) -> Path:
@@ -159,9 +158,63 @@ def generate(*, rotate: bool) -> tuple[SigningKey, Path]:
     return SigningKey(key_id, encode_public(private.public_key()), private, created), path
 
 
+def publish(keys: list[SigningKey]) -> None:
+    """Record the public half of these keys in the database (once each; flush only, callers commit)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from core.extensions import db
+    from credentials.models import PublishedKey
+
+    known = set(db.session.scalars(select(PublishedKey.id)))
+    for key in keys:
+        if key.id in known:
+            continue
+        try:
+            with db.session.begin_nested():
+                db.session.add(PublishedKey(id=key.id, public_multibase=key.public_multibase, created=key.created))
+        except IntegrityError:  # another request published it first
+            pass
+
+
+def published_keys() -> list[SigningKey]:
+    """Every key we can show the world: the key store's, then any published earlier that the store lacks.
+
+    Never raises for a missing or unreadable store: verification must go on while signing waits."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from credentials.models import PublishedKey
+
+    try:
+        keys, _ = load_keys()
+    except KeyError_ as error:
+        current_app.logger.warning("signing key store unavailable, using published keys: %s", error)
+        keys = []
+    have = {k.id for k in keys}
+    for row in db.session.scalars(select(PublishedKey).order_by(PublishedKey.published_at, PublishedKey.id)):
+        if row.id not in have:
+            keys.append(SigningKey(row.id, row.public_multibase, None, row.created))
+    return keys
+
+
+def signing_problem() -> str | None:
+    """Why new credentials cannot be signed right now, in words for admins; None when signing works."""
+    try:
+        active_key()
+    except KeyError_ as error:
+        where = "the SIGNING_KEYS setting" if current_app.config.get("SIGNING_KEYS") else str(key_file())
+        return (
+            f"Credentials cannot be signed: {error} ({where}). Certificates are still issued and verify by ID; "
+            "their signed credentials, PDF attachments and revocation lists are made once a key is back. "
+            "Restore the key file or run `flask credentials keygen`."
+        )
+    return None
+
+
 def did_document(base_url: str) -> dict:
     did = did_for(base_url)
-    keys, _ = load_keys()
+    keys = published_keys()
     methods = [
         {"id": f"{did}#{k.id}", "type": "Multikey", "controller": did, "publicKeyMultibase": k.public_multibase}
         for k in keys

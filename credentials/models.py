@@ -121,6 +121,18 @@ class StatusList(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PublishedKey(db.Model):
+    """The public half of every signing key we have used, so that our did:web document and credential checks keep
+    working when the private key file is missing or unreadable (the private key never enters the database)."""
+
+    __tablename__ = "published_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the key id, e.g. key-1
+    public_multibase: Mapped[str] = mapped_column(String(200))
+    created: Mapped[str] = mapped_column(String(40), default="")
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CertificateEvent(db.Model):
     """The history of a certificate: who did what, when, with a before/after summary."""
 

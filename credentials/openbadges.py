@@ -149,6 +149,7 @@ def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
 
 def _sign(document: dict, issuer: Issuer, now: datetime) -> dict:
     key = keys.active_key()
+    keys.publish([key])  # its public half outlives the key file
     return vc.sign(document, key.private, verification_method=f"{issuer.did}#{key.id}", created=iso(now))
 
 

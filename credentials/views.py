@@ -445,7 +445,21 @@ def stored_pdf(certificate: Certificate, now: datetime) -> bytes:
 @login_required
 def certificate_pdf(public_id: str):
     certificate = _owned_or_404(public_id)
-    pdf = stored_pdf(certificate, utcnow())
+    try:
+        pdf = stored_pdf(certificate, utcnow())
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("could not render the PDF of certificate %s", certificate.public_id)
+        response = Response(
+            render_template(
+                "credentials/pdf_pending.html",
+                display_id=format_public_id(certificate.public_id),
+                share_url=verify_url(certificate.public_id),
+            ),
+            status=503,
+        )
+        response.headers["Retry-After"] = "60"
+        return response
     disposition = "attachment" if request.args.get("download") else "inline"
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'{disposition}; filename="certificate-{certificate.public_id}.pdf"'

@@ -37,6 +37,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Cluster:
+    """A throwaway cluster: start(), stop() and start() again (same data, same port), close() to delete it."""
+
+    def __init__(self, database: str = "academy_test") -> None:
+        self.run_as: dict = {}
+        self.workdir = tempfile.mkdtemp(prefix="awa-pg-")
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("nobody")
+            os.chmod(self.workdir, 0o700)
+            os.chown(self.workdir, user.pw_uid, user.pw_gid)
+            self.run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        self.data = os.path.join(self.workdir, "data")
+        self.port = free_port()
+        self.database = database
+        self.env = {**os.environ, "LC_ALL": "C.UTF-8", "HOME": self.workdir}
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        self._initialised = False
+
+    def _run(self, args: list[str], **kwargs) -> None:
+        subprocess.run(
+            args, check=True, stdout=subprocess.DEVNULL, env=self.env, cwd=self.workdir, **self.run_as, **kwargs
+        )
+
+    def start(self) -> Cluster:
+        if not self._initialised:
+            self._run(
+                [find_bin("initdb"), "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+            )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off -c full_page_writes=off"
+        log = os.path.join(self.workdir, "log")
+        self._run([find_bin("pg_ctl"), "-D", self.data, "-o", options, "-l", log, "-w", "start"])
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        if not self._initialised:
+            createdb = [find_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+            subprocess.run([*createdb, self.database], check=True, env=self.env)
+            self._initialised = True
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._run([find_bin("pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"])
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def main(argv: list[str]) -> int:
     if "--" in argv:
         argv = argv[argv.index("--") + 1 :]
@@ -44,60 +102,9 @@ def main(argv: list[str]) -> int:
         sys.exit("usage: python -m tests.pgcluster -- COMMAND ...")
     if os.environ.get("TEST_DATABASE_URL"):
         return subprocess.call(argv)
-
-    run_as = {}
-    workdir = tempfile.mkdtemp(prefix="awa-pg-")
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("nobody")
-        os.chmod(workdir, 0o700)
-        os.chown(workdir, user.pw_uid, user.pw_gid)
-        run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    data = os.path.join(workdir, "data")
-    port = free_port()
-    pg_ctl = find_bin("pg_ctl")
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "HOME": workdir}
-    try:
-        subprocess.run(
-            [find_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env=env,
-            cwd=workdir,
-            **run_as,
-        )
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c fsync=off -c full_page_writes=off"
-        subprocess.run(
-            [pg_ctl, "-D", data, "-o", options, "-l", os.path.join(workdir, "log"), "-w", "start"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env=env,
-            cwd=workdir,
-            **run_as,
-        )
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        subprocess.run(
-            [find_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "academy_test"],
-            check=True,
-            env=env,
-        )
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/academy_test"
-        print(f"pgcluster: PostgreSQL on 127.0.0.1:{port}", flush=True)
-        return subprocess.call(argv, env={**os.environ, "TEST_DATABASE_URL": url})
-    finally:
-        if os.path.exists(os.path.join(data, "postmaster.pid")):
-            subprocess.run(
-                [pg_ctl, "-D", data, "-m", "fast", "-w", "stop"],
-                stdout=subprocess.DEVNULL,
-                env=env,
-                cwd=workdir,
-                **run_as,
-            )
-        shutil.rmtree(workdir, ignore_errors=True)
+    with Cluster() as cluster:
+        print(f"pgcluster: PostgreSQL on 127.0.0.1:{cluster.port}", flush=True)
+        return subprocess.call(argv, env={**os.environ, "TEST_DATABASE_URL": cluster.url})
 
 
 if __name__ == "__main__":
