@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bench.generate import database_url
-from bench.pages import USER_AGENT, WRK, login, serve, wrk
+from bench.pages import RPS_HEADER, USER_AGENT, WRK, login, rps, serve, wrk
 from core.database import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,14 +172,14 @@ def main() -> None:
         "Alone: one request at a time (30 rounds), what an admin waits for. Under load: wrk with "
         f"{' '.join(WRK)} against two gunicorn workers.",
         "",
-        "| page | alone: median | alone: p90 | under load: req/s | req/s ratio to bare Flask | p50 | p99 |",
+        f"| page | alone: median | alone: p90 | under load: {RPS_HEADER} | ratio to bare Flask | p50 | p99 |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        f"| bare Flask endpoint | {bare_latency[0]:.1f} ms | {bare_latency[1]:.1f} ms | {baseline['rps']:.0f} | 1.00 "
+        f"| bare Flask endpoint | {bare_latency[0]:.1f} ms | {bare_latency[1]:.1f} ms | {rps(baseline)} | 1.00 "
         f"| {baseline['p50']} | {baseline['p99']} |",
     ]
     for name, r, (median, p90) in results:
         lines.append(
-            f"| {name} | {median:.0f} ms | {p90:.0f} ms | {r['rps']:.1f} | {r['rps'] / baseline['rps']:.4f} "
+            f"| {name} | {median:.0f} ms | {p90:.0f} ms | {rps(r)} | {r['rps'] / baseline['rps']:.4f} "
             f"| {r['p50']} | {r['p99']} |"
         )
     lines += [

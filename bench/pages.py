@@ -27,6 +27,56 @@ ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
 USER_AGENT = "awa-bench/1"
 WRK = ["-t", "2", "-c", "8", "-d", os.environ.get("BENCH_SECONDS", "10") + "s", "--latency"]
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))  # every load figure is the median of this many runs
+
+
+def combine(runs: list[dict]) -> dict:
+    """The median run of several (by req/s), with the spread of req/s over all of them."""
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    median = ordered[len(ordered) // 2]
+    return {
+        **median,
+        "spread": f"{ordered[0]['rps']:.0f}–{ordered[-1]['rps']:.0f}",
+        "errors": sum(r["errors"] for r in runs),
+    }
+
+
+def rps(r: dict) -> str:
+    """A req/s table cell: the median and, in brackets, the lowest and highest run."""
+    return f"{r['rps']:.0f} ({r['spread']})"
+
+
+RPS_HEADER = f"req/s (median of {REPEAT}; min–max)"
+
+
+def versions() -> str:
+    """Machine and software the figures were measured with."""
+    from importlib.metadata import version
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        (
+            f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        "?",
+    )
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[:2]
+    packages = ", ".join(
+        f"{name} {version(name)}" for name in ("flask", "sqlalchemy", "psycopg", "gunicorn", "weasyprint", "pyld")
+    )
+    return (
+        f"Machine: {os.cpu_count()} CPU ({cpu}), {memory} RAM, {platform.platform()}. "
+        f"Python {platform.python_version()}; {packages}; {' '.join(wrk_version)}."
+    )
 
 
 def free_port() -> int:
@@ -66,6 +116,10 @@ def login(base: str, email: str = "learner1@bench.example", password: str = BENC
 
 
 def wrk(url: str, cookie: str | None = None) -> dict:
+    return combine([_wrk_once(url, cookie) for _ in range(REPEAT)])
+
+
+def _wrk_once(url: str, cookie: str | None = None) -> dict:
     args = ["wrk", *WRK, "-H", f"User-Agent: {USER_AGENT}", url] + (["-H", f"Cookie: {cookie}"] if cookie else [])
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -119,31 +173,27 @@ def main() -> None:
         app.terminate()
         app.wait()
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     lines = [
-        "# Benchmark results: learner pages",
+        "# Benchmark results",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU ({cpu}), "
-        f"Python {platform.python_version()}.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench`. {versions()}",
+        f"Every load figure is the median of {REPEAT} wrk runs with the lowest and highest in brackets; every ratio "
+        "compares medians measured in the same run (client, servers and PostgreSQL share the machine).",
+        "",
+        "## Learner pages",
+        "",
         "Data: 10,000 learners × 8 courses (80,000 enrollments, ~1M lesson_progress rows, ~70,000 quiz attempts) "
         "on PostgreSQL 15 (throwaway cluster, fsync off).",
         f"Servers: gunicorn {' '.join(GUNICORN)}; load: wrk {' '.join(WRK)}; client and server share the machine.",
         "",
-        "| page | path | req/s | ratio to bare Flask | p50 | p99 | non-2xx |",
+        f"| page | path | {RPS_HEADER} | ratio to bare Flask | p50 | p99 | non-2xx |",
         "|---|---|---:|---:|---:|---:|---:|",
-        f"| bare Flask endpoint (baseline) | / | {baseline['rps']:.0f} | 1.00 | {baseline['p50']} | {baseline['p99']} "
+        f"| bare Flask endpoint (baseline) | / | {rps(baseline)} | 1.00 | {baseline['p50']} | {baseline['p99']} "
         f"| {baseline['errors']} |",
     ]
     for name, path, r in results:
         lines.append(
-            f"| {name} | `{path}` | {r['rps']:.0f} | {r['rps'] / baseline['rps']:.2f} | {r['p50']} | "
+            f"| {name} | `{path}` | {rps(r)} | {r['rps'] / baseline['rps']:.2f} | {r['p50']} | "
             f"{r['p99']} | {r['errors']} |"
         )
     text = "\n".join(lines) + "\n"
