@@ -1,0 +1,233 @@
+"""Two real app servers (gunicorn on two loopback ports) sharing one database and one Redis.
+
+The database is the suite's PostgreSQL (a database of its own beside TEST_DATABASE_URL's) or, without
+TEST_DATABASE_URL, a shared SQLite file. Redis is a throwaway ``redis-server`` started here: Flask-Limiter
+keeps its counters there (FLASK_RATELIMIT_STORAGE_URI), so a limit holds across both servers combined.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "quartz meadow lantern 4417"
+USER_AGENT = "awa-two-servers/1"
+VERIFY_LIMIT = 5  # per hour: the test finishes long before the window ends
+CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    detail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise RuntimeError(f"{what} did not start on port {port}\n{detail}")
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    """These tests use their own database: the suite's per-test cleanup of its database is not needed here."""
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "redis-server is missing: the two-server tests need it (apt-get install redis-server; .ci/run installs it)",
+            pytrace=False,
+        )
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    log = folder / "redis.log"
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=folder,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, proc, "redis-server", log)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _database(folder: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{folder / 'shared.db'}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    shared = base.set(database=f"{base.database}_servers")
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{shared.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{shared.database}"'))
+    engine.dispose()
+    return shared.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def shared_app(tmp_path_factory):
+    """A migrated database with one published course; the app object is used to arrange and inspect rows."""
+    from flask_migrate import upgrade
+
+    from core import create_app
+    from core.database import utcnow
+    from core.extensions import db
+    from courses.catalog import CATALOG_DIR, import_folder
+    from skills.services import load_framework_file
+
+    folder = tmp_path_factory.mktemp("servers")
+    app = create_app(
+        {
+            "APP_ENV": "test",
+            "SECRET_KEY": "two-servers-secret-" + "s" * 32,
+            "SQLALCHEMY_DATABASE_URI": _database(folder),
+            "MAIL_OUTBOX_DIR": str(folder / "outbox"),
+        }
+    )
+    with app.app_context():
+        upgrade()
+        load_framework_file(now=utcnow())
+        import_folder(CATALOG_DIR / "spotting-synthetic-media", now=utcnow())
+        db.session.commit()
+    app.config["TEST_FOLDER"] = folder
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def servers(shared_app, redis_url) -> Iterator[list[str]]:
+    """Base URLs of two gunicorn servers (production config, 2 workers each) on different ports."""
+    folder = shared_app.config["TEST_FOLDER"]
+    env = {
+        **os.environ,
+        "FLASK_APP_ENV": "production",
+        "FLASK_SECRET_KEY": shared_app.config["SECRET_KEY"],
+        "FLASK_SQLALCHEMY_DATABASE_URI": shared_app.config["SQLALCHEMY_DATABASE_URI"],
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
+        "FLASK_CERTIFICATE_DIR": str(folder / "certificates"),
+        "FLASK_RATELIMIT_STORAGE_URI": redis_url,
+        "FLASK_RATELIMIT_LOGIN": "1000 per minute",
+        "FLASK_RATELIMIT_VERIFY": f"{VERIFY_LIMIT} per hour",
+    }
+    procs, bases, logs = [], [], []
+    try:
+        for name in ("a", "b"):
+            port = free_port()
+            log = folder / f"gunicorn-{name}.log"
+            logs.append(log)
+            with log.open("w") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            bases.append((port, f"http://127.0.0.1:{port}"))
+        for (port, _), proc, log in zip(bases, procs, logs, strict=True):
+            wait_for_port(port, proc, "gunicorn", log)
+        yield [base for _, base in bases]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=15)
+    for log in logs:
+        # a 5xx or a traceback in either server fails the run even if every assertion held
+        text = log.read_text()
+        assert "Traceback" not in text, f"{log.name}:\n{text[-4000:]}"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+
+@dataclass
+class Client:
+    """A minimal HTTP client over http.client: no redirects followed, cookies by name (shared by both servers,
+    as a browser shares them across ports of one host)."""
+
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(self, method: str, url: str, data: dict | None = None) -> Response:
+        parts = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        headers = {"User-Agent": USER_AGENT}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if data is not None:
+            body = urllib.parse.urlencode(data, doseq=True)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
+            raw = conn.getresponse()
+            text = raw.read().decode()
+            for header, value in raw.getheaders():
+                if header.lower() == "set-cookie":
+                    name, _, rest = value.partition("=")
+                    self.cookies[name.strip()] = rest.split(";", 1)[0]
+            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, text)
+        finally:
+            conn.close()
+
+    def get(self, url: str) -> Response:
+        return self.request("GET", url)
+
+    def post(self, url: str, data: dict) -> Response:
+        return self.request("POST", url, data)
+
+    def csrf(self, url: str) -> str:
+        page = self.get(url)
+        assert page.status == 200, f"{url} answered {page.status}"
+        match = CSRF_RE.search(page.text)
+        assert match, f"no CSRF token on {url}"
+        return match.group(1)
+
+    def login(self, base: str, email: str, password: str = PASSWORD) -> None:
+        token = self.csrf(base + "/login")
+        landed = self.post(base + "/login", {"csrf_token": token, "email": email, "password": password})
+        assert landed.status == 302, f"login failed: {landed.status}"
