@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,5 +48,20 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.run
 
+# Load test (not part of `make test`): Locust in its own virtualenv, pinned by bench/load-constraints.txt
+LOAD_VENV := .venv-load
+LOAD_STAMP := $(LOAD_VENV)/.installed
+LOAD_SECONDS ?= 300
+LOAD_USERS ?= 24
+
+$(LOAD_STAMP): bench/load-constraints.txt
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/pip install --quiet -c bench/load-constraints.txt locust
+	touch $(LOAD_STAMP)
+
+load: $(STAMP) $(LOAD_STAMP)
+	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) LOCUST=$(LOAD_VENV)/bin/locust \
+		$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.load
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOAD_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,518 @@
+"""Load test: Locust against gunicorn on PostgreSQL, then a consistency check of the database.
+
+    make load                     # LOAD_SECONDS=300 by default; not part of `make test`
+    make load LOAD_SECONDS=30     # a short trial
+
+Runs under `python -m tests.pgcluster --` (a throwaway PostgreSQL). Steps: generate the data set
+(bench.generate with LOAD_LEARNERS learners; their completed enrollments get their certificates), add one
+learner per virtual user (enrolled in most courses, at different stages), start gunicorn with the
+production config (LOAD_WORKERS sync workers; rate limits raised: every user comes from 127.0.0.1), run
+Locust headless (bench/locustfile.py, from its own virtualenv .venv-load) with LOAD_USERS users and no
+think time, then check the database against every action the server acknowledged. Figures and verdicts
+go into bench/RESULTS.md ("## Load test"); the exit status is non-zero if any check fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select, text
+
+from bench.generate import BENCH_PASSWORD, database_url
+from bench.pages import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = int(os.environ.get("LOAD_SECONDS", "300"))
+USERS = int(os.environ.get("LOAD_USERS", "24"))
+LEARNERS = int(os.environ.get("LOAD_LEARNERS", "2000"))
+WORKERS = int(os.environ.get("LOAD_WORKERS", "3"))
+LOCUST = os.environ.get("LOCUST", str(ROOT / ".venv-load" / "bin" / "locust"))
+LOAD_DOMAIN = "load.example"
+LOAD_PARAMS = {"load_users": f"%@{LOAD_DOMAIN}"}  # bound as :load_users
+GUNICORN = ["--workers", str(WORKERS), "--worker-class", "sync", "--timeout", "60", "--log-level", "warning"]
+SECRET = "load-" + "q" * 40
+
+
+def log(message: str) -> None:
+    print(f"load: {message}", flush=True)
+
+
+# ---- data -------------------------------------------------------------------------------------------
+
+
+def make_app(url: str):
+    from core import create_app
+
+    return create_app({"APP_ENV": "test", "SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url})
+
+
+CERTIFICATES_FOR_GENERATED = """
+INSERT INTO certificates (public_id, user_id, course_id, enrollment_id, holder_name, course_title, course_slug,
+                          course_version, skills, goals, score, issuer_name, awarded_at, issued_at, revision,
+                          verification_count)
+SELECT upper(substr(md5(e.id::text) || md5('load' || e.id::text), 1, 28)), e.user_id, e.course_id, e.id, u.legal_name,
+       c.title, c.slug, c.version, '[]', '[]', 90, 'AI Workforce Academy', e.completed_at, e.completed_at, 1, 0
+FROM enrollments e JOIN users u ON u.id = e.user_id JOIN courses c ON c.id = e.course_id
+WHERE e.completed_at IS NOT NULL"""
+
+
+def prepare(app) -> dict:
+    """Certificates for the generated completions, one learner per virtual user, and the users' fixture."""
+    from accounts.models import User
+    from accounts.passwords import hash_password
+    from core.database import utcnow
+    from core.extensions import db
+    from courses import services
+    from courses.models import (
+        Choice,
+        Course,
+        Enrollment,
+        LessonProgress,
+        QuizAttempt,
+        course_goals,
+        course_occupations,
+        course_skills,
+    )
+    from credentials.ids import format_public_id
+    from credentials.models import Certificate
+    from skills.models import OCCUPATION_GROUPS
+
+    with app.app_context():
+        db.session.execute(text(CERTIFICATES_FOR_GENERATED))
+        now = utcnow()
+        password_hash = hash_password(BENCH_PASSWORD)
+        users = [
+            User(
+                email=f"load{i}@{LOAD_DOMAIN}",
+                name=f"Load Learner {i}",
+                legal_name=f"Load Learner {i}",
+                password_hash=password_hash,
+                created_at=now,
+                updated_at=now,
+            )
+            for i in range(1, USERS + 1)
+        ]
+        db.session.add_all(users)
+        db.session.flush()
+        slugs = list(db.session.scalars(select(Course.slug).order_by(Course.slug)))
+        courses = [services.load_course(slug) for slug in slugs]
+        enrolled: dict[str, list[str]] = {}
+        for u, user in enumerate(users):
+            enrolled[user.email] = []
+            for c, course in enumerate(courses):
+                if (u + c) % 4 == 3:
+                    continue  # the user enrolls during the run
+                enrollment = Enrollment(user_id=user.id, course_id=course.id, enrolled_at=now, last_activity_at=now)
+                db.session.add(enrollment)
+                db.session.flush()
+                enrolled[user.email].append(course.slug)
+                # stages: nothing done, half the modules, all but the last module, all but the last quiz
+                stage = (u + 2 * c) % 4
+                done = [0, len(course.modules) // 2, len(course.modules) - 1, len(course.modules)][stage]
+                last_quiz = [m.quiz for m in course.modules if m.quiz is not None][-1]
+                for module in course.modules[:done]:
+                    db.session.add_all(
+                        LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=now)
+                        for lesson in module.lessons
+                    )
+                    if module.quiz is not None and not (stage == 3 and module.quiz is last_quiz):
+                        db.session.add(
+                            QuizAttempt(
+                                enrollment_id=enrollment.id,
+                                quiz_id=module.quiz.id,
+                                attempt_no=1,
+                                layout=[],
+                                answers={},
+                                score=90,
+                                passed=True,
+                                started_at=now,
+                                submitted_at=now,
+                            )
+                        )
+        db.session.commit()
+
+        def distinct(column, limit: int = 12) -> list[str]:
+            return list(db.session.scalars(select(column).distinct().order_by(column).limit(limit)))
+
+        filters = ["", "q=ai", "q=safety data", "q=grid"]
+        filters += [f"goal={g}" for g in distinct(course_goals.c.goal_id)]
+        filters += [f"skill={s}" for s in distinct(course_skills.c.skill_id)]
+        filters += [f"occupation={o}" for o in distinct(course_occupations.c.occupation_code)]
+        filters += [f"audience={a}" for a in OCCUPATION_GROUPS]
+        public_ids = list(db.session.scalars(select(Certificate.public_id)))
+        fixture = {
+            "emails": [u.email for u in users],
+            "password": BENCH_PASSWORD,
+            "courses": slugs,
+            "enrolled": enrolled,
+            "filters": filters,
+            "certificates": [format_public_id(p) for p in random.sample(public_ids, min(2000, len(public_ids)))],
+            "correct_choices": list(db.session.scalars(select(Choice.id).where(Choice.correct.is_(True)))),
+        }
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        log(f"{len(public_ids)} certificates for generated completions; {USERS} load learners")
+        return fixture
+
+
+# ---- server and load --------------------------------------------------------------------------------
+
+
+def serve(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
+    env = {
+        **os.environ,
+        "FLASK_APP_ENV": "production",
+        "FLASK_SECRET_KEY": SECRET,
+        "FLASK_SQLALCHEMY_DATABASE_URI": url,
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        # every virtual user comes from 127.0.0.1: the per-address limits would throttle the test itself
+        "FLASK_RATELIMIT_LOGIN": "100000 per minute",
+        "FLASK_RATELIMIT_VERIFY": "1000000 per minute",
+        "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
+        "FLASK_CERTIFICATE_DIR": str(folder / "certificates"),
+    }
+    port = free_port()
+    with (folder / "gunicorn.log").open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    import socket
+
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start: " + (folder / "gunicorn.log").read_text()[-3000:])
+
+
+def run_locust(base: str, folder: Path, fixture_path: Path, actions_path: Path) -> None:
+    if not Path(LOCUST).exists():
+        sys.exit(f"{LOCUST} not found: run `make load` (it creates .venv-load with Locust)")
+    command = [
+        LOCUST,
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "--users",
+        str(USERS),
+        "--spawn-rate",
+        str(USERS),
+        "--run-time",
+        f"{SECONDS}s",
+        "--stop-timeout",
+        "10",
+        "--host",
+        base,
+        "--csv",
+        str(folder / "locust"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+    env = {**os.environ, "LOAD_FIXTURE": str(fixture_path), "LOAD_ACTIONS": str(actions_path)}
+    code = subprocess.call(command, cwd=ROOT, env=env)
+    if code not in (0, 1):  # 1: some requests failed, which the checks below report
+        sys.exit(f"locust exited with {code}")
+
+
+# ---- checks -----------------------------------------------------------------------------------------
+
+# enrollments with every lesson done and every quiz passed in the current cycle (after a renewal, if any) but
+# not completed, and completed ones with a step left
+COMPLETION_RULE = """
+SELECT count(*) FILTER (WHERE completed_at IS NULL AND done),
+       count(*) FILTER (WHERE completed_at IS NOT NULL AND NOT done)
+FROM (SELECT e.completed_at,
+             NOT EXISTS (SELECT 1 FROM modules m JOIN lessons l ON l.module_id = m.id
+                         WHERE m.course_id = e.course_id AND NOT EXISTS (
+                           SELECT 1 FROM lesson_progress p WHERE p.enrollment_id = e.id AND p.lesson_id = l.id))
+             AND NOT EXISTS (SELECT 1 FROM modules m JOIN quizzes q ON q.module_id = m.id
+                             WHERE m.course_id = e.course_id AND NOT EXISTS (
+                               SELECT 1 FROM quiz_attempts a WHERE a.enrollment_id = e.id AND a.quiz_id = q.id
+                               AND a.passed
+                               AND (e.renewal_started_at IS NULL OR a.submitted_at >= e.renewal_started_at))) AS done
+      FROM enrollments e) s"""
+COUNTS = {
+    "completed_without_certificate": """
+        SELECT count(*) FROM enrollments e WHERE e.completed_at IS NOT NULL AND NOT EXISTS (
+          SELECT 1 FROM certificates c WHERE c.user_id = e.user_id AND c.course_id = e.course_id)""",
+    # a renewal under way keeps its certificate while the quizzes are taken again
+    "incomplete_with_certificate": """
+        SELECT count(*) FROM enrollments e WHERE e.completed_at IS NULL AND e.renewal_started_at IS NULL AND EXISTS (
+          SELECT 1 FROM certificates c WHERE c.user_id = e.user_id AND c.course_id = e.course_id)""",
+    "duplicate_certificates": """
+        SELECT count(*) FROM (SELECT 1 FROM certificates GROUP BY user_id, course_id HAVING count(*) > 1) d""",
+    "certificates_without_enrollment": """
+        SELECT count(*) FROM certificates c WHERE NOT EXISTS (
+          SELECT 1 FROM enrollments e WHERE e.user_id = c.user_id AND e.course_id = c.course_id)""",
+    "progress_without_enrollment": """
+        SELECT count(*) FROM lesson_progress p LEFT JOIN enrollments e ON e.id = p.enrollment_id WHERE e.id IS NULL""",
+    "attempts_without_enrollment": """
+        SELECT count(*) FROM quiz_attempts a LEFT JOIN enrollments e ON e.id = a.enrollment_id WHERE e.id IS NULL""",
+    "certificates_without_user_or_course": """
+        SELECT count(*) FROM certificates c LEFT JOIN users u ON u.id = c.user_id
+        LEFT JOIN courses k ON k.id = c.course_id WHERE u.id IS NULL OR k.id IS NULL""",
+    "load_certificates_not_issued_once": """
+        SELECT count(*) FROM certificates c JOIN users u ON u.id = c.user_id WHERE u.email LIKE :load_users
+        AND (SELECT count(*) FROM certificate_events v WHERE v.certificate_id = c.id AND v.action = 'issued') <> 1""",
+    "completed_enrollments": "SELECT count(*) FROM enrollments WHERE completed_at IS NOT NULL",
+    "certificates": "SELECT count(*) FROM certificates",
+    "load_completions": """
+        SELECT count(*) FROM enrollments e JOIN users u ON u.id = e.user_id
+        WHERE u.email LIKE :load_users AND e.completed_at IS NOT NULL""",
+}
+
+
+def read_actions(path: Path) -> tuple[dict[str, list[dict]], Counter]:
+    actions: dict[str, list[dict]] = {"lesson": [], "quiz": [], "enroll": [], "verify": []}
+    statuses: Counter = Counter()
+    for line in path.read_text().splitlines():
+        action = json.loads(line)
+        if action["kind"] == "statuses":
+            statuses.update(action["counts"])
+        else:
+            actions[action.pop("kind")].append(action)
+    return actions, statuses
+
+
+def check(app, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[tuple[str, bool, str]], dict]:
+    from core.extensions import db
+
+    results: list[tuple[str, bool, str]] = []
+    with app.app_context():
+        lessons = Counter(
+            tuple(row)
+            for row in db.session.execute(
+                text("""SELECT u.email, c.slug, m.slug, l.slug FROM lesson_progress p
+                    JOIN enrollments e ON e.id = p.enrollment_id JOIN users u ON u.id = e.user_id
+                    JOIN lessons l ON l.id = p.lesson_id JOIN modules m ON m.id = l.module_id
+                    JOIN courses c ON c.id = m.course_id WHERE u.email LIKE :load_users"""),
+                LOAD_PARAMS,
+            )
+        )
+        attempts = {
+            (row.email, row.course, row.module, row.attempt_no): row
+            for row in db.session.execute(
+                text("""SELECT u.email, c.slug AS course, m.slug AS module, a.attempt_no, a.score, a.passed,
+                           a.submitted_at FROM quiz_attempts a
+                    JOIN enrollments e ON e.id = a.enrollment_id JOIN users u ON u.id = e.user_id
+                    JOIN quizzes q ON q.id = a.quiz_id JOIN modules m ON m.id = q.module_id
+                    JOIN courses c ON c.id = m.course_id WHERE u.email LIKE :load_users"""),
+                LOAD_PARAMS,
+            )
+        }
+        enrollments = Counter(
+            tuple(row)
+            for row in db.session.execute(
+                text("""SELECT u.email, c.slug FROM enrollments e JOIN users u ON u.id = e.user_id
+                    JOIN courses c ON c.id = e.course_id WHERE u.email LIKE :load_users"""),
+                LOAD_PARAMS,
+            )
+        )
+        counts = {name: db.session.scalar(text(sql), LOAD_PARAMS) for name, sql in COUNTS.items()}
+        counts["done_not_completed"], counts["completed_not_done"] = db.session.execute(text(COMPLETION_RULE)).one()
+        db.session.remove()
+
+    acked = {(a["user"], a["course"], a["module"], a["lesson"]) for a in actions["lesson"]}
+    wrong = [key for key in acked if lessons[key] != 1]
+    results.append(
+        (
+            "every acknowledged lesson completion recorded exactly once (lesson_progress)",
+            not wrong and len(acked) == len(actions["lesson"]),
+            f"{len(acked)} acknowledged, {len(acked) - len(wrong)} found once"
+            + (f"; not once: {wrong[:5]}" if wrong else ""),
+        )
+    )
+    bad_quiz = []
+    for a in actions["quiz"]:
+        row = attempts.get((a["user"], a["course"], a["module"], a["attempt"]))
+        if row is None or row.submitted_at is None or row.score != a["score"] or bool(row.passed) != a["passed"]:
+            bad_quiz.append(a)
+    passed = sum(a["passed"] for a in actions["quiz"])
+    results.append(
+        (
+            "every acknowledged quiz submission graded once, as the client expected",
+            not bad_quiz,
+            f"{len(actions['quiz'])} acknowledged ({passed} passed, {len(actions['quiz']) - passed} failed)"
+            + (f"; wrong: {bad_quiz[:3]}" if bad_quiz else ""),
+        )
+    )
+    bad_enroll = [a for a in actions["enroll"] if enrollments[(a["user"], a["course"])] != 1]
+    results.append(
+        (
+            "every acknowledged enrollment recorded exactly once",
+            not bad_enroll,
+            f"{len(actions['enroll'])} acknowledged" + (f"; wrong: {bad_enroll[:3]}" if bad_enroll else ""),
+        )
+    )
+    results.append(
+        (
+            "every enrollment with all steps done is completed, and only those",
+            counts["done_not_completed"] == 0 and counts["completed_not_done"] == 0,
+            f"{counts['completed_enrollments']} completed ({counts['load_completions']} during the run); "
+            f"done but not completed: {counts['done_not_completed']}; "
+            f"completed but not done: {counts['completed_not_done']}",
+        )
+    )
+    results.append(
+        (
+            "exactly one certificate per completed enrollment, none for incomplete ones",
+            not any(
+                counts[k]
+                for k in (
+                    "completed_without_certificate",
+                    "incomplete_with_certificate",
+                    "duplicate_certificates",
+                    "certificates_without_enrollment",
+                    "load_certificates_not_issued_once",
+                )
+            ),
+            f"{counts['certificates']} certificates; completed without: {counts['completed_without_certificate']}; "
+            f"incomplete with: {counts['incomplete_with_certificate']}; duplicates: {counts['duplicate_certificates']}"
+            f"; without enrollment: {counts['certificates_without_enrollment']}; "
+            f"issued during the run but not exactly one 'issued' event: {counts['load_certificates_not_issued_once']}",
+        )
+    )
+    orphans = {
+        k: counts[k]
+        for k in ("progress_without_enrollment", "attempts_without_enrollment", "certificates_without_user_or_course")
+    }
+    results.append(("no orphan rows", not any(orphans.values()), ", ".join(f"{k}: {v}" for k, v in orphans.items())))
+    server_errors = sum(n for status, n in statuses.items() if status.startswith("5"))
+    results.append(
+        (
+            "zero 5xx responses and zero connection errors",
+            server_errors == 0 and statuses["connection error"] == 0 and bool(statuses),
+            f"5xx: {server_errors}; connection errors: {statuses['connection error']}; "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
+        )
+    )
+    return results, counts
+
+
+# ---- report -----------------------------------------------------------------------------------------
+
+
+def stats_rows(folder: Path) -> list[dict]:
+    with (folder / "locust_stats.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def report(rows: list[dict], results, actions, statuses: Counter, gunicorn_log: str) -> str:
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    server_errors = sum(n for status, n in statuses.items() if status.startswith("5"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    version = subprocess.run([LOCUST, "--version"], capture_output=True, text=True).stdout.split()
+    locust_version = " ".join(version[:2])
+    lines = [
+        "## Load test",
+        "",
+        f"`make load LOAD_SECONDS={SECONDS}`, run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU "
+        f"({cpu}), Python {platform.python_version()}; {locust_version} (FastHttpUser) on the same machine.",
+        f"Server: gunicorn {' '.join(GUNICORN)}, production config, PostgreSQL 15 (throwaway cluster, fsync off). "
+        f"Data: {LEARNERS:,} generated learners × 8 courses plus {USERS} load learners.",
+        f"Load: {USERS} virtual users, each logged in as its own learner, no think time (closed loop: the rate is "
+        f"what the machine sustains), {SECONDS} s. Mix per user: study the next step of a course (lesson marked "
+        "complete, or quiz started and submitted, 3 in 4 attempts all right, the rest guessing) 6, catalog "
+        "(filtered list + course page) 3, verification HTML 2, JSON 2; enroll in another course when none is left.",
+        "",
+        f"**{int(total['Request Count']):,} requests, {float(total['Requests/s']):.0f} req/s, "
+        f"{server_errors} responses 5xx, {statuses['connection error']} connection errors.**",
+        "",
+        "| endpoint | requests | failures | req/s | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        name = "**all**" if r["Name"] == "Aggregated" else f"{r['Type']} `{r['Name']}`"
+        lines.append(
+            f"| {name} | {int(r['Request Count']):,} | {r['Failure Count']} | {float(r['Requests/s']):.1f} "
+            f"| {r['50%']} | {r['95%']} | {r['99%']} | {float(r['Max Response Time']):.0f} |"
+        )
+    lines += [
+        "",
+        "Status codes seen by the clients: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(statuses.items())) + ".",
+        f"Acknowledged actions: {len(actions['lesson']):,} lesson completions, {len(actions['quiz']):,} quiz "
+        f"submissions, {len(actions['enroll']):,} enrollments, {len(actions['verify']):,} verifications.",
+        f"Server log: {gunicorn_log.count('Traceback')} tracebacks, {gunicorn_log.count('WORKER TIMEOUT')} "
+        "worker timeouts.",
+        "",
+        "| consistency check (database after the run) | verdict | detail |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {'pass' if ok else '**FAIL**'} | {detail} |" for name, ok, detail in results]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(section: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    current = path.read_text() if path.exists() else "# Benchmark results\n"
+    # replace an earlier load test section, keep everything else
+    current = re.sub(r"\n## Load test\n.*?(?=\n## |\Z)", "", current, flags=re.S).rstrip("\n")
+    path.write_text(current + "\n\n" + section)
+
+
+def main() -> int:
+    url = database_url()
+    folder = Path(tempfile.mkdtemp(prefix="awa-load-"))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "bench.generate"],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_LEARNERS": str(LEARNERS)},
+        check=True,
+    )
+    app = make_app(url)
+    fixture = prepare(app)
+    fixture_path, actions_path = folder / "fixture.json", folder / "actions.jsonl"
+    fixture_path.write_text(json.dumps(fixture))
+    actions_path.write_text("")
+    log(f"data ready in {time.perf_counter() - started:.0f}s; {USERS} users for {SECONDS}s, {WORKERS} workers")
+    server, base = serve(url, folder)
+    try:
+        run_locust(base, folder, fixture_path, actions_path)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    actions, statuses = read_actions(actions_path)
+    results, _ = check(app, actions, statuses)
+    gunicorn_log = (folder / "gunicorn.log").read_text()
+    section = report(stats_rows(folder), results, actions, statuses, gunicorn_log)
+    write_results(section)
+    print(section)
+    failed = [name for name, ok, _ in results if not ok]
+    if failed:
+        log(f"FAILED: {'; '.join(failed)} (files in {folder})")
+        return 1
+    log(f"all checks passed ({folder})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

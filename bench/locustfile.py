@@ -1,0 +1,228 @@
+"""Locust virtual users for `make load` (runs in .venv-load, never imports the app).
+
+Each user logs in as its own learner (emails from LOAD_FIXTURE, written by bench.load) and, without
+think time, mixes: catalog browsing (filters, course pages), studying (the next step of a course: a
+lesson marked complete, or a quiz started and submitted with answers read from the attempt page, some
+right, some wrong), enrolling in a further course, and employer verification (/verify/<id> HTML and
+/api/v1/certificates/<id> JSON). Every acknowledged action is appended to LOAD_ACTIONS as a JSON line for
+the consistency check; every response status is counted there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from collections import Counter
+from urllib.parse import urlencode, urlsplit
+
+from locust import FastHttpUser, constant, events, task
+
+FIXTURE = json.loads(open(os.environ["LOAD_FIXTURE"]).read())  # noqa: SIM115 (read once at import)
+ACTIONS = open(os.environ["LOAD_ACTIONS"], "a", buffering=1)  # noqa: SIM115 (closed on quitting)
+CORRECT = set(FIXTURE["correct_choices"])
+EMAILS = iter(FIXTURE["emails"])
+NEW_CERTIFICATES: list[str] = []  # earned during the run: verified too
+STATUSES: Counter = Counter()
+
+CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+CHOICE_RE = re.compile(r'name="q-(\d+)" value="(\d+)"')
+PASS_MARK_RE = re.compile(r"You need (\d+)% to pass")
+CERTIFICATE_RE = re.compile(r"/certificates/([0-9A-Z]{4}(?:-[0-9A-Z]{4}){6})")
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def record(kind: str, **fields) -> None:
+    ACTIONS.write(json.dumps({"kind": kind, **fields}) + "\n")
+
+
+@events.request.add_listener
+def _count_status(response=None, exception=None, **_) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    STATUSES["connection error" if status == 0 else str(status)] += 1
+
+
+@events.quitting.add_listener
+def _close(**_) -> None:
+    record("statuses", counts=dict(STATUSES))
+    ACTIONS.close()
+
+
+def path_of(location: str) -> str:
+    return urlsplit(location).path
+
+
+def token(html: str) -> str | None:
+    match = CSRF_RE.search(html)
+    return match.group(1) if match else None
+
+
+class Learner(FastHttpUser):
+    wait_time = constant(0)  # closed loop: as fast as the server answers
+
+    def on_start(self) -> None:
+        self.email = next(EMAILS)
+        self.next_step: dict[str, str] = {}  # course slug → the path of its next step
+        self.finished: set[str] = set()
+        page = self.client.get("/login", name="/login")
+        response = self.client.post(
+            "/login",
+            data=urlencode({"csrf_token": token(page.text), "email": self.email, "password": FIXTURE["password"]}),
+            headers=FORM,
+            name="/login",
+            allow_redirects=False,
+        )
+        if response.status_code != 302:
+            raise RuntimeError(f"{self.email} could not log in: {response.status_code}")
+        self.enrolled = list(FIXTURE["enrolled"][self.email])
+
+    # ---- catalog ------------------------------------------------------------------------------
+
+    @task(3)
+    def browse(self) -> None:
+        query = random.choice(FIXTURE["filters"])
+        self.client.get("/courses" + (f"?{query}" if query else ""), name="/courses?[filter]")
+        self.client.get(f"/courses/{random.choice(FIXTURE['courses'])}", name="/courses/[slug]")
+
+    # ---- verification -------------------------------------------------------------------------
+
+    @task(2)
+    def verify_html(self) -> None:
+        public_id = self.some_certificate()
+        response = self.client.get(f"/verify/{public_id}", name="/verify/[id]")
+        if response.status_code == 200:
+            record("verify", id=public_id)
+
+    @task(2)
+    def verify_json(self) -> None:
+        public_id = self.some_certificate()
+        response = self.client.get(f"/api/v1/certificates/{public_id}", name="/api/v1/certificates/[id]")
+        if response.status_code == 200:
+            record("verify", id=public_id)
+
+    def some_certificate(self) -> str:
+        if NEW_CERTIFICATES and random.random() < 0.3:
+            return random.choice(NEW_CERTIFICATES)
+        return random.choice(FIXTURE["certificates"])
+
+    # ---- studying -----------------------------------------------------------------------------
+
+    @task(6)
+    def study(self) -> None:
+        courses = [c for c in self.enrolled if c not in self.finished]
+        if not courses:
+            self.enroll()
+            return
+        slug = random.choice(courses)
+        step = self.next_step.pop(slug, None)
+        if step is None:
+            response = self.client.get(
+                f"/courses/{slug}/continue", name="/courses/[slug]/continue", allow_redirects=False
+            )
+            if response.status_code != 302:
+                return
+            step = path_of(response.headers["Location"])
+        if step == f"/courses/{slug}":
+            self.course_finished(slug)
+        elif step.endswith("/quiz"):
+            self.take_quiz(slug, step)
+        else:
+            self.complete_lesson(slug, step)
+
+    def complete_lesson(self, slug: str, path: str) -> None:
+        page = self.client.get(path, name="/courses/[slug]/[module]/[lesson]")
+        csrf = token(page.text) if page.status_code == 200 else None
+        if csrf is None:
+            return
+        response = self.client.post(
+            path + "/complete",
+            data=urlencode({"csrf_token": csrf}),
+            headers=FORM,
+            name="/courses/[slug]/[module]/[lesson]/complete",
+            allow_redirects=False,
+        )
+        if response.status_code in (200, 303):
+            _, _, module, lesson = path.strip("/").split("/")
+            record("lesson", user=self.email, course=slug, module=module, lesson=lesson)
+            if response.status_code == 303:
+                self.next_step[slug] = path_of(response.headers["Location"])
+
+    def take_quiz(self, slug: str, path: str) -> None:
+        page = self.client.get(path, name="/courses/[slug]/[module]/quiz")
+        csrf = token(page.text) if page.status_code == 200 else None
+        if csrf is None:
+            return
+        started = self.client.post(
+            path + "/start",
+            data=urlencode({"csrf_token": csrf}),
+            headers=FORM,
+            name="/courses/[slug]/[module]/quiz/start",
+            allow_redirects=False,
+        )
+        if started.status_code != 303:
+            return
+        attempt_path = path_of(started.headers["Location"])
+        attempt = self.client.get(attempt_path, name="/courses/[slug]/[module]/quiz/attempts/[n]")
+        if attempt.status_code != 200:
+            return
+        questions: dict[str, list[str]] = {}
+        for question, choice in CHOICE_RE.findall(attempt.text):
+            questions.setdefault(question, []).append(choice)
+        pass_mark = int(PASS_MARK_RE.search(attempt.text).group(1))
+        # three in four attempts answer everything right; the others guess on each question
+        careful = random.random() < 0.75
+        answers, right = [], 0
+        for question, choices in questions.items():
+            correct = sorted(c for c in choices if int(c) in CORRECT)
+            chosen = correct if careful or random.random() < 0.5 else [random.choice(choices)]
+            right += sorted(chosen) == correct
+            answers.extend((f"q-{question}", c) for c in chosen)
+        score = round(100 * right / len(questions))
+        response = self.client.post(
+            attempt_path,
+            data=urlencode([("csrf_token", token(attempt.text)), *answers]),
+            headers=FORM,
+            name="/courses/[slug]/[module]/quiz/attempts/[n]",
+            allow_redirects=False,
+        )
+        if response.status_code == 303:
+            _, _, module, _, _, number = attempt_path.strip("/").split("/")
+            record(
+                "quiz",
+                user=self.email,
+                course=slug,
+                module=module,
+                attempt=int(number),
+                score=score,
+                passed=score >= pass_mark,
+            )
+            self.client.get(attempt_path, name="/courses/[slug]/[module]/quiz/attempts/[n] (result)")
+
+    def course_finished(self, slug: str) -> None:
+        self.finished.add(slug)
+        page = self.client.get(f"/courses/{slug}", name="/courses/[slug]")
+        match = CERTIFICATE_RE.search(page.text)
+        if match:
+            NEW_CERTIFICATES.append(match.group(1))
+
+    def enroll(self) -> None:
+        candidates = [c for c in FIXTURE["courses"] if c not in self.enrolled]
+        if not candidates:
+            self.browse()
+            return
+        slug = random.choice(candidates)
+        page = self.client.get(f"/courses/{slug}", name="/courses/[slug]")
+        csrf = token(page.text) if page.status_code == 200 else None
+        if csrf is None:
+            return
+        response = self.client.post(
+            f"/courses/{slug}/enroll",
+            data=urlencode({"csrf_token": csrf}),
+            headers=FORM,
+            name="/courses/[slug]/enroll",
+            allow_redirects=False,
+        )
+        if response.status_code == 303:
+            record("enroll", user=self.email, course=slug)
+            self.enrolled.append(slug)
