@@ -219,8 +219,6 @@ def run_locust(base: str, folder: Path, fixture_path: Path, actions_path: Path) 
         str(USERS),
         "--run-time",
         f"{SECONDS}s",
-        "--stop-timeout",
-        "10",
         "--host",
         base,
         "--csv",
