@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -51,6 +52,21 @@ def _live_database(folder: Path) -> str:
     return live.render_as_string(hide_password=False)
 
 
+_SETUP = """
+import sys
+from flask.cli import FlaskGroup
+
+cli = FlaskGroup()  # the app named by FLASK_APP, with every command `flask` itself would offer
+for args in (
+    ["db", "upgrade"],
+    ["skills", "load"],
+    ["courses", "import", "courses/catalog"],
+    ["users", "create-admin", sys.argv[1], "--name", "Ada Admin", "--password-stdin"],
+):
+    cli.main(args, prog_name="flask", standalone_mode=False)
+"""
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, app) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("live")
@@ -63,18 +79,17 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
         "FLASK_SQLALCHEMY_DATABASE_URI": _live_database(folder),
         "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
     }
-    flask = [sys.executable, "-m", "flask"]
-    for args in (["db", "upgrade"], ["skills", "load"], ["courses", "import", "courses/catalog"]):
-        subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*flask, "users", "create-admin", ADMIN_EMAIL, "--name", "Ada Admin", "--password-stdin"],
+    # the four setup commands in one interpreter: each `flask` start costs seconds of imports
+    setup = subprocess.run(
+        [sys.executable, "-c", _SETUP, ADMIN_EMAIL],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
         input=ADMIN_PASSWORD + "\n",
         text=True,
     )
+    if setup.returncode:
+        raise RuntimeError(f"live server setup failed:\n{setup.stdout}\n{setup.stderr}")
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
@@ -132,6 +147,125 @@ def phone(new_page):
     return new_page()
 
 
+def correct_answers(course: str) -> dict[str, set[str]]:
+    """{question prompt: texts of its correct choices}, read from the shipped course files."""
+    import yaml
+
+    from courses.catalog import CATALOG_DIR
+
+    answers = {}
+    for quiz in (CATALOG_DIR / course).glob("*/quiz.yaml"):
+        for q in yaml.safe_load(quiz.read_text(encoding="utf-8"))["questions"]:
+            answers[" ".join(q["prompt"].split())] = {
+                " ".join(c["text"].split()) for c in q["choices"] if c.get("correct")
+            }
+    return answers
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BLOCKING = {"serious", "critical"}
+
+
+_STYLED = """() => [document.title, document.styleSheets.length,
+  [...document.styleSheets].map(sheet => sheet.cssRules.length),
+  ['body', 'main', 'h1', 'a', 'button'].map(tag => {
+    const e = document.querySelector(tag);
+    return e && [getComputedStyle(e).color, getComputedStyle(e).backgroundColor, getComputedStyle(e).fontSize];
+  })]"""
+
+
+class Accessibility:
+    """Runs the vendored axe-core over pages exactly as a (JavaScript-off) test page shows them.
+
+    check(page, name) saves a screenshot, then, in a separate JavaScript-enabled context given the page's
+    cookies and viewport, serves the page's own HTML at the page's URL (so a page reached by a POST, or one
+    showing a flash message that a reload would drop, is audited as the learner saw it; stylesheets and
+    images still come from the live server), lets the vendored axe-core load from disk into it (no network)
+    and runs the WCAG 2.0/2.1 A and AA rules. assert_clean() fails with every serious or critical violation
+    of every checked page; every violation, minor ones included, is written to test-artifacts/axe-<test>.json.
+    """
+
+    def __init__(self, browser, report_name: str):
+        self.browser = browser
+        self.report = ARTIFACTS / f"axe-{report_name}.json"
+        self.results: dict[str, list[dict]] = {}
+        self.snapshots: dict[str, str] = {}  # url → the HTML the test page showed there
+        self.context = None
+        self.page = None
+
+    def _auditor(self):
+        if self.page is None:
+            self.context = self.browser.new_context(
+                java_script_enabled=True,
+                bypass_csp=True,  # axe is added as an inline script, which the site's CSP rightly refuses
+            )
+            # axe-core is evaluated in each new document before the page's HTML: one transfer, no network
+            self.context.add_init_script(path=AXE_JS)
+
+            def serve_snapshot(route):
+                url = route.request.url.split("#", 1)[0]
+                if route.request.is_navigation_request() and url in self.snapshots:
+                    route.fulfill(status=200, content_type="text/html; charset=utf-8", body=self.snapshots[url])
+                else:
+                    route.continue_()
+
+            self.context.route("**/*", serve_snapshot)
+            self.page = self.context.new_page()
+        return self.page
+
+    def check(self, page, name: str) -> None:
+        shot(page, name)
+        url = page.url.split("#", 1)[0]
+        self.snapshots[url] = page.content()
+        audit = self._auditor()
+        self.context.clear_cookies()
+        self.context.add_cookies(page.context.cookies())
+        audit.set_viewport_size(page.viewport_size)
+        audit.goto(url)
+        # the same document with the same styles applied, or contrast would be judged on unstyled HTML
+        shown, audited = page.evaluate(_STYLED), audit.evaluate(_STYLED)
+        assert shown == audited, f"{name}: the audited copy differs from the page: {shown} ≠ {audited}"
+        result = audit.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+            WCAG_TAGS,
+        )
+        self.results[name] = [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "helpUrl": v["helpUrl"],
+                "nodes": [{"target": n["target"], "summary": n.get("failureSummary", "")} for n in v["nodes"]],
+            }
+            for v in result["violations"]
+        ]
+        self.report.write_text(json.dumps(self.results, indent=2), encoding="utf-8")
+
+    def close(self) -> None:
+        if self.context is not None:
+            self.context.close()
+
+    def assert_clean(self) -> None:
+        assert self.results, "no page was checked"
+        lines = []
+        for name, violations in self.results.items():
+            for v in violations:
+                if v["impact"] in BLOCKING:
+                    targets = "; ".join(" ".join(n["target"]) for n in v["nodes"][:8])
+                    more = f" (+{len(v['nodes']) - 8} more)" if len(v["nodes"]) > 8 else ""
+                    lines.append(f"{name}: [{v['impact']}] {v['id']}: {v['help']} → {targets}{more}")
+        assert not lines, "axe found serious/critical WCAG violations:\n" + "\n".join(lines)
+
+
+@pytest.fixture
+def a11y(browser, request) -> Iterator[Accessibility]:
+    """a11y.check(page, "name") screenshots and audits a page; end the test with a11y.assert_clean()."""
+    auditor = Accessibility(browser, request.node.name.removeprefix("test_"))
+    yield auditor
+    auditor.close()
