@@ -36,6 +36,7 @@ from bench.pages import free_port
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("LOAD_SECONDS", "300"))
 USERS = int(os.environ.get("LOAD_USERS", "24"))
+POOL = int(os.environ.get("LOAD_POOL", "8"))  # learners per virtual user, used one after another
 LEARNERS = int(os.environ.get("LOAD_LEARNERS", "2000"))
 WORKERS = int(os.environ.get("LOAD_WORKERS", "3"))
 LOCUST = os.environ.get("LOCUST", str(ROOT / ".venv-load" / "bin" / "locust"))
@@ -52,10 +53,17 @@ def log(message: str) -> None:
 # ---- data -------------------------------------------------------------------------------------------
 
 
-def make_app(url: str):
+def make_app(url: str, folder: Path):
     from core import create_app
 
-    return create_app({"APP_ENV": "test", "SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url})
+    return create_app(
+        {
+            "APP_ENV": "test",
+            "SECRET_KEY": SECRET,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SIGNING_KEY_FILE": str(folder / "signing-keys.json"),
+        }
+    )
 
 
 CERTIFICATES_FOR_GENERATED = """
@@ -86,10 +94,12 @@ def prepare(app) -> dict:
         course_skills,
     )
     from credentials.ids import format_public_id
+    from credentials.keys import generate
     from credentials.models import Certificate
     from skills.models import OCCUPATION_GROUPS
 
     with app.app_context():
+        generate(rotate=False)  # the run's own issuer key, as `flask credentials keygen` makes it
         db.session.execute(text(CERTIFICATES_FOR_GENERATED))
         now = utcnow()
         password_hash = hash_password(BENCH_PASSWORD)
@@ -102,7 +112,7 @@ def prepare(app) -> dict:
                 created_at=now,
                 updated_at=now,
             )
-            for i in range(1, USERS + 1)
+            for i in range(1, USERS * POOL + 1)
         ]
         db.session.add_all(users)
         db.session.flush()
@@ -112,14 +122,15 @@ def prepare(app) -> dict:
         for u, user in enumerate(users):
             enrolled[user.email] = []
             for c, course in enumerate(courses):
-                if (u + c) % 4 == 3:
+                draw = random.Random(u * 100 + c)  # the same data set on every run
+                if draw.random() < 0.25:
                     continue  # the user enrolls during the run
                 enrollment = Enrollment(user_id=user.id, course_id=course.id, enrolled_at=now, last_activity_at=now)
                 db.session.add(enrollment)
                 db.session.flush()
                 enrolled[user.email].append(course.slug)
                 # stages: nothing done, half the modules, all but the last module, all but the last quiz
-                stage = (u + 2 * c) % 4
+                stage = draw.randrange(4)
                 done = [0, len(course.modules) // 2, len(course.modules) - 1, len(course.modules)][stage]
                 last_quiz = [m.quiz for m in course.modules if m.quiz is not None][-1]
                 for module in course.modules[:done]:
@@ -153,7 +164,7 @@ def prepare(app) -> dict:
         filters += [f"audience={a}" for a in OCCUPATION_GROUPS]
         public_ids = list(db.session.scalars(select(Certificate.public_id)))
         fixture = {
-            "emails": [u.email for u in users],
+            "pools": [[u.email for u in users[i * POOL : (i + 1) * POOL]] for i in range(USERS)],
             "password": BENCH_PASSWORD,
             "courses": slugs,
             "enrolled": enrolled,
@@ -163,7 +174,7 @@ def prepare(app) -> dict:
         }
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-        log(f"{len(public_ids)} certificates for generated completions; {USERS} load learners")
+        log(f"{len(public_ids)} certificates for generated completions; {len(users)} load learners")
         return fixture
 
 
@@ -183,6 +194,8 @@ def serve(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
         "FLASK_RATELIMIT_VERIFY": "1000000 per minute",
         "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
         "FLASK_CERTIFICATE_DIR": str(folder / "certificates"),
+        "FLASK_UPLOAD_DIR": str(folder / "uploads"),
+        "FLASK_SIGNING_KEY_FILE": str(folder / "signing-keys.json"),
     }
     port = free_port()
     with (folder / "gunicorn.log").open("w") as out:
@@ -282,7 +295,7 @@ COUNTS = {
 
 
 def read_actions(path: Path) -> tuple[dict[str, list[dict]], Counter]:
-    actions: dict[str, list[dict]] = {"lesson": [], "quiz": [], "enroll": [], "verify": []}
+    actions: dict[str, list[dict]] = {"lesson": [], "quiz": [], "enroll": [], "verify": [], "warmup": []}
     statuses: Counter = Counter()
     for line in path.read_text().splitlines():
         action = json.loads(line)
@@ -429,17 +442,32 @@ def report(rows: list[dict], results, actions, statuses: Counter, gunicorn_log: 
     )
     version = subprocess.run([LOCUST, "--version"], capture_output=True, text=True).stdout.split()
     locust_version = " ".join(version[:2])
+    if actions["warmup"]:
+        w = actions["warmup"][0]
+        logins = w["logins"]
+        warmup = (
+            f"Warm-up: the {len(logins)} logins (an Argon2 password check each, all at once) took {w['seconds']:.1f} s "
+            f"(login p50 {1000 * logins[len(logins) // 2]:.0f} ms, max {1000 * logins[-1]:.0f} ms); the figures below "
+            f"cover the {SECONDS - w['seconds']:.0f} s after it."
+        )
+    else:
+        warmup = "Warm-up: not every user had logged in by the end; the figures below include the logins."
     lines = [
         "## Load test",
         "",
         f"`make load LOAD_SECONDS={SECONDS}`, run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU "
-        f"({cpu}), Python {platform.python_version()}; {locust_version} (FastHttpUser) on the same machine.",
+        f"({cpu}), Python {platform.python_version()}; {locust_version} (FastHttpUser) on the same machine; "
+        f"load average before the run {LOAD_AVERAGE[0]:.1f} (other work on the machine slows every figure).",
         f"Server: gunicorn {' '.join(GUNICORN)}, production config, PostgreSQL 15 (throwaway cluster, fsync off). "
-        f"Data: {LEARNERS:,} generated learners × 8 courses plus {USERS} load learners.",
-        f"Load: {USERS} virtual users, each logged in as its own learner, no think time (closed loop: the rate is "
+        f"Data: {LEARNERS:,} generated learners × 8 courses plus {USERS * POOL} load learners.",
+        f"Load: {USERS} virtual users, each logged in as its own learner (a user whose learner has finished every "
+        f"course logs out and in as the next of its {POOL}), no think time (closed loop: the rate is "
         f"what the machine sustains), {SECONDS} s. Mix per user: study the next step of a course (lesson marked "
         "complete, or quiz started and submitted, 3 in 4 attempts all right, the rest guessing) 6, catalog "
-        "(filtered list + course page) 3, verification HTML 2, JSON 2; enroll in another course when none is left.",
+        "(filtered list + course page) 3, verification HTML 2, JSON 2; 1 in 20 study steps, or when every course "
+        "enrolled in is done, enrolls in a further course instead.",
+        "",
+        warmup,
         "",
         f"**{int(total['Request Count']):,} requests, {float(total['Requests/s']):.0f} req/s, "
         f"{server_errors} responses 5xx, {statuses['connection error']} connection errors.**",
@@ -448,6 +476,8 @@ def report(rows: list[dict], results, actions, statuses: Counter, gunicorn_log: 
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        if r["Request Count"] == "0":
+            continue  # the logins, when all of them fell in the warm-up
         name = "**all**" if r["Name"] == "Aggregated" else f"{r['Type']} `{r['Name']}`"
         lines.append(
             f"| {name} | {int(r['Request Count']):,} | {r['Failure Count']} | {float(r['Requests/s']):.1f} "
@@ -476,7 +506,11 @@ def write_results(section: str) -> None:
     path.write_text(current + "\n\n" + section)
 
 
+LOAD_AVERAGE = os.getloadavg()
+
+
 def main() -> int:
+    global LOAD_AVERAGE
     url = database_url()
     folder = Path(tempfile.mkdtemp(prefix="awa-load-"))
     started = time.perf_counter()
@@ -486,12 +520,13 @@ def main() -> int:
         env={**os.environ, "BENCH_LEARNERS": str(LEARNERS)},
         check=True,
     )
-    app = make_app(url)
+    app = make_app(url, folder)
     fixture = prepare(app)
     fixture_path, actions_path = folder / "fixture.json", folder / "actions.jsonl"
     fixture_path.write_text(json.dumps(fixture))
     actions_path.write_text("")
     log(f"data ready in {time.perf_counter() - started:.0f}s; {USERS} users for {SECONDS}s, {WORKERS} workers")
+    LOAD_AVERAGE = os.getloadavg()
     server, base = serve(url, folder)
     try:
         run_locust(base, folder, fixture_path, actions_path)

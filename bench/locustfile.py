@@ -1,7 +1,8 @@
 """Locust virtual users for `make load` (runs in .venv-load, never imports the app).
 
-Each user logs in as its own learner (emails from LOAD_FIXTURE, written by bench.load) and, without
-think time, mixes: catalog browsing (filters, course pages), studying (the next step of a course: a
+Each user logs in as its own learner (its pool of learners comes from LOAD_FIXTURE, written by bench.load;
+a learner with every course done logs out and the next one logs in) and, without think time, mixes:
+catalog browsing (filters, course pages), studying (the next step of a course: a
 lesson marked complete, or a quiz started and submitted with answers read from the attempt page, some
 right, some wrong), enrolling in a further course, and employer verification (/verify/<id> HTML and
 /api/v1/certificates/<id> JSON). Every acknowledged action is appended to LOAD_ACTIONS as a JSON line for
@@ -14,6 +15,7 @@ import json
 import os
 import random
 import re
+import time
 from collections import Counter
 from urllib.parse import urlencode, urlsplit
 
@@ -22,9 +24,11 @@ from locust import FastHttpUser, constant, events, task
 FIXTURE = json.loads(open(os.environ["LOAD_FIXTURE"]).read())  # noqa: SIM115 (read once at import)
 ACTIONS = open(os.environ["LOAD_ACTIONS"], "a", buffering=1)  # noqa: SIM115 (closed on quitting)
 CORRECT = set(FIXTURE["correct_choices"])
-EMAILS = iter(FIXTURE["emails"])
+POOLS = iter(FIXTURE["pools"])
 NEW_CERTIFICATES: list[str] = []  # earned during the run: verified too
 STATUSES: Counter = Counter()
+LOGGED_IN: list[float] = []  # login durations; the measured window starts when every user is logged in
+STARTED = time.monotonic()
 
 CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 CHOICE_RE = re.compile(r'name="q-(\d+)" value="(\d+)"')
@@ -41,6 +45,12 @@ def record(kind: str, **fields) -> None:
 def _count_status(response=None, exception=None, **_) -> None:
     status = getattr(response, "status_code", 0) or 0
     STATUSES["connection error" if status == 0 else str(status)] += 1
+
+
+@events.test_start.add_listener
+def _started(**_) -> None:
+    global STARTED
+    STARTED = time.monotonic()
 
 
 @events.quitting.add_listener
@@ -62,9 +72,24 @@ class Learner(FastHttpUser):
     wait_time = constant(0)  # closed loop: as fast as the server answers
 
     def on_start(self) -> None:
-        self.email = next(EMAILS)
+        self.pool = iter(next(POOLS))  # this user's own learners, one after another
+        started = time.perf_counter()
+        self.log_in_next()
+        LOGGED_IN.append(time.perf_counter() - started)
+        if len(LOGGED_IN) == len(FIXTURE["pools"]):
+            # a login is a deliberately slow password hash: the storm of them at the start is not the steady
+            # state, so Locust's figures restart here (the status counts keep everything)
+            self.environment.runner.stats.reset_all()
+            record("warmup", seconds=time.monotonic() - STARTED, logins=sorted(LOGGED_IN))
+
+    def log_in_next(self) -> None:
+        """Log in as this user's next learner (a learner with every course done hands over to a new one)."""
+        self.email = next(self.pool, None)
         self.next_step: dict[str, str] = {}  # course slug → the path of its next step
         self.finished: set[str] = set()
+        self.enrolled = list(FIXTURE["enrolled"].get(self.email, []))
+        if self.email is None:
+            return
         page = self.client.get("/login", name="/login")
         response = self.client.post(
             "/login",
@@ -75,7 +100,17 @@ class Learner(FastHttpUser):
         )
         if response.status_code != 302:
             raise RuntimeError(f"{self.email} could not log in: {response.status_code}")
-        self.enrolled = list(FIXTURE["enrolled"][self.email])
+
+    def log_out(self) -> None:
+        page = self.client.get("/dashboard", name="/dashboard")
+        self.client.post(
+            "/logout",
+            data=urlencode({"csrf_token": token(page.text)}),
+            headers=FORM,
+            name="/logout",
+            allow_redirects=False,
+        )
+        self.client.cookiejar.clear()
 
     # ---- catalog ------------------------------------------------------------------------------
 
@@ -110,9 +145,17 @@ class Learner(FastHttpUser):
 
     @task(6)
     def study(self) -> None:
+        if self.email is None:  # every learner of this user is done
+            self.browse()
+            return
         courses = [c for c in self.enrolled if c not in self.finished]
+        others = [c for c in FIXTURE["courses"] if c not in self.enrolled]
+        if others and (not courses or random.random() < 0.05):
+            self.enroll(random.choice(others))
+            return
         if not courses:
-            self.enroll()
+            self.log_out()
+            self.log_in_next()
             return
         slug = random.choice(courses)
         step = self.next_step.pop(slug, None)
@@ -206,12 +249,7 @@ class Learner(FastHttpUser):
         if match:
             NEW_CERTIFICATES.append(match.group(1))
 
-    def enroll(self) -> None:
-        candidates = [c for c in FIXTURE["courses"] if c not in self.enrolled]
-        if not candidates:
-            self.browse()
-            return
-        slug = random.choice(candidates)
+    def enroll(self, slug: str) -> None:
         page = self.client.get(f"/courses/{slug}", name="/courses/[slug]")
         csrf = token(page.text) if page.status_code == 200 else None
         if csrf is None:
