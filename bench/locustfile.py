@@ -30,8 +30,9 @@ STATUSES: Counter = Counter()
 LOGGED_IN: list[float] = []  # login durations; the measured window starts when every user is logged in
 STARTED = time.monotonic()
 
-CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
-CHOICE_RE = re.compile(r'name="q-(\d+)" value="(\d+)"')
+INPUT_RE = re.compile(r"<input\b[^>]*>")  # attributes in any order
+NAME_RE = re.compile(r'\bname="([^"]*)"')
+VALUE_RE = re.compile(r'\bvalue="([^"]*)"')
 PASS_MARK_RE = re.compile(r"You need (\d+)% to pass")
 CERTIFICATE_RE = re.compile(r"/certificates/([0-9A-Z]{4}(?:-[0-9A-Z]{4}){6})")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -63,9 +64,18 @@ def path_of(location: str) -> str:
     return urlsplit(location).path
 
 
+def inputs(html: str) -> list[tuple[str, str]]:
+    """(name, value) of every input on the page."""
+    found = []
+    for tag in INPUT_RE.findall(html):
+        name, value = NAME_RE.search(tag), VALUE_RE.search(tag)
+        if name and value:
+            found.append((name.group(1), value.group(1)))
+    return found
+
+
 def token(html: str) -> str | None:
-    match = CSRF_RE.search(html)
-    return match.group(1) if match else None
+    return next((value for name, value in inputs(html) if name == "csrf_token"), None)
 
 
 class Learner(FastHttpUser):
@@ -210,8 +220,9 @@ class Learner(FastHttpUser):
         if attempt.status_code != 200:
             return
         questions: dict[str, list[str]] = {}
-        for question, choice in CHOICE_RE.findall(attempt.text):
-            questions.setdefault(question, []).append(choice)
+        for name, choice in inputs(attempt.text):
+            if name.startswith("q-"):
+                questions.setdefault(name[2:], []).append(choice)
         pass_mark = int(PASS_MARK_RE.search(attempt.text).group(1))
         # three in four attempts answer everything right; the others guess on each question
         careful = random.random() < 0.75

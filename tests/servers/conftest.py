@@ -26,7 +26,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "quartz meadow lantern 4417"
 USER_AGENT = "awa-two-servers/1"
 VERIFY_LIMIT = 5  # per hour: the test finishes long before the window ends
-CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+INPUT_RE = re.compile(r"<input\b[^>]*>")  # attributes in any order
+NAME_RE = re.compile(r'\bname="([^"]*)"')
+VALUE_RE = re.compile(r'\bvalue="([^"]*)"')
+
+
+def inputs(html: str) -> list[tuple[str, str]]:
+    """(name, value) of every input on the page that has both."""
+    found = []
+    for tag in INPUT_RE.findall(html):
+        name, value = NAME_RE.search(tag), VALUE_RE.search(tag)
+        if name and value:
+            found.append((name.group(1), value.group(1)))
+    return found
 
 
 def free_port() -> int:
@@ -223,9 +235,9 @@ class Client:
     def csrf(self, url: str) -> str:
         page = self.get(url)
         assert page.status == 200, f"{url} answered {page.status}"
-        match = CSRF_RE.search(page.text)
-        assert match, f"no CSRF token on {url}"
-        return match.group(1)
+        token = next((value for name, value in inputs(page.text) if name == "csrf_token"), None)
+        assert token, f"no CSRF token on {url}"
+        return token
 
     def login(self, base: str, email: str, password: str = PASSWORD) -> None:
         token = self.csrf(base + "/login")

@@ -7,14 +7,13 @@ certificate; a rate limit must count requests to both servers together.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import func, select
 
-from tests.servers.conftest import PASSWORD, VERIFY_LIMIT, Client, Response
+from tests.servers.conftest import PASSWORD, VERIFY_LIMIT, Client, Response, inputs
 
 COURSE = "spotting-synthetic-media"
 THREADS_PER_SERVER = 2  # each server runs two workers: keep both busy
@@ -86,8 +85,9 @@ def right_answers(app, page: str) -> dict[str, list[str]]:
     from courses.models import Choice
 
     questions: dict[str, list[str]] = {}
-    for name, value in re.findall(r'name="(q-\d+)" value="(\d+)"', page):
-        questions.setdefault(name, []).append(value)
+    for name, value in inputs(page):
+        if name.startswith("q-"):
+            questions.setdefault(name, []).append(value)
     assert questions, "no questions on the attempt page"
     with app.app_context():
         correct = set(db.session.scalars(select(Choice.id).where(Choice.correct.is_(True))))
