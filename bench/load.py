@@ -280,6 +280,12 @@ COUNTS = {
         SELECT count(*) FROM lesson_progress p LEFT JOIN enrollments e ON e.id = p.enrollment_id WHERE e.id IS NULL""",
     "attempts_without_enrollment": """
         SELECT count(*) FROM quiz_attempts a LEFT JOIN enrollments e ON e.id = a.enrollment_id WHERE e.id IS NULL""",
+    "progress_for_another_course": """
+        SELECT count(*) FROM lesson_progress p JOIN enrollments e ON e.id = p.enrollment_id
+        JOIN lessons l ON l.id = p.lesson_id JOIN modules m ON m.id = l.module_id WHERE m.course_id <> e.course_id""",
+    "attempts_for_another_course": """
+        SELECT count(*) FROM quiz_attempts a JOIN enrollments e ON e.id = a.enrollment_id
+        JOIN quizzes q ON q.id = a.quiz_id JOIN modules m ON m.id = q.module_id WHERE m.course_id <> e.course_id""",
     "certificates_without_user_or_course": """
         SELECT count(*) FROM certificates c LEFT JOIN users u ON u.id = c.user_id
         LEFT JOIN courses k ON k.id = c.course_id WHERE u.id IS NULL OR k.id IS NULL""",
@@ -406,7 +412,13 @@ def check(app, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[
     )
     orphans = {
         k: counts[k]
-        for k in ("progress_without_enrollment", "attempts_without_enrollment", "certificates_without_user_or_course")
+        for k in (
+            "progress_without_enrollment",
+            "attempts_without_enrollment",
+            "certificates_without_user_or_course",
+            "progress_for_another_course",
+            "attempts_for_another_course",
+        )
     }
     results.append(("no orphan rows", not any(orphans.values()), ", ".join(f"{k}: {v}" for k, v in orphans.items())))
     server_errors = sum(n for status, n in statuses.items() if status.startswith("5"))
