@@ -18,8 +18,13 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
     page.get_by_label("Full name").fill("Rosa Electrician")
     page.get_by_label("Email").fill("rosa@example.org")
     page.get_by_label("Password", exact=True).fill("copper conduit breaker 77")
-    page.get_by_label("Repeat password").fill("copper conduit breaker 77")
+    page.get_by_label("Repeat password").fill("copper conduit breaker 78")
     a11y.check(page, "02-register")
+    page.get_by_role("button", name="Create account").click()
+    a11y.check(page, "02-register-errors")  # the error state: messages tied to their fields
+    assert page.get_by_label("Repeat password").get_attribute("aria-invalid") == "true"
+    page.get_by_label("Password", exact=True).fill("copper conduit breaker 77")
+    page.get_by_label("Repeat password").fill("copper conduit breaker 77")
     page.get_by_role("button", name="Create account").click()
     assert "Welcome, Rosa Electrician" in page.content()
     a11y.check(page, "03-welcome")
@@ -71,6 +76,10 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
     dashboard = page.content()
     assert "Data Center Electrical Power Systems" in dashboard  # skills profile
     assert "Electricians" in dashboard
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Framework").click()
+    a11y.check(page, "12-framework")
+    page.goto(live_server + "/account")
+    a11y.check(page, "12-account")
 
     # the certificate: view it, download the PDF, and copy the share link
     page.goto(live_server + f"/courses/{COURSE}")
@@ -86,6 +95,10 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
 
     # an employer with no account opens the QR link and sees "Valid"
     employer = new_page(width=1280, height=900)
+    employer.goto(f"{live_server}/verify")
+    a11y.check(employer, "15-verify-form")
+    employer.goto(f"{live_server}/courses/no-such-course")
+    a11y.check(employer, "15-not-found")
     employer.goto(f"{live_server}/{verify_path}")
     a11y.check(employer, "15-verify-valid")
     assert "✓ Valid" in employer.content() and "Rosa Electrician" in employer.content()
@@ -116,5 +129,9 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
     # the insights dashboard now counts Rosa's enrollment and certificate
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Insights").click()
     a11y.check(admin, "21-admin-insights")
+    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
+    a11y.check(admin, "22-admin-users")
+    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    a11y.check(admin, "23-admin-audit-log")
 
     a11y.assert_clean()
