@@ -7,6 +7,7 @@ certificate; a rate limit must count requests to both servers together.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from functools import partial
@@ -30,9 +31,16 @@ class Arranged:
     quiz_id: int
 
 
+@functools.cache
+def password_hash() -> str:
+    from accounts.passwords import hash_password
+
+    return hash_password(PASSWORD)  # one Argon2 hash for every learner here: each costs a tenth of a second
+
+
 def arrange(app, email: str, *, lesson_left: bool, quiz_left: bool) -> Arranged:
     """A learner enrolled in the course with every step done but the last lesson and/or the last quiz."""
-    from accounts.services import register_user
+    from accounts.models import User
     from core.database import utcnow
     from core.extensions import db
     from courses import services
@@ -40,7 +48,9 @@ def arrange(app, email: str, *, lesson_left: bool, quiz_left: bool) -> Arranged:
 
     with app.app_context():
         now = utcnow()
-        user = register_user(email=email, name="Race Learner", password=PASSWORD, now=now)
+        user = User(email=email, name="Race Learner", legal_name="Race Learner", password_hash=password_hash())
+        db.session.add(user)
+        db.session.flush()
         course = services.load_course(COURSE)
         enrollment, _ = services.enroll(user, course, now=now)
         lessons = [lesson for module in course.modules for lesson in module.lessons]
