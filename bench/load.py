@@ -4,8 +4,8 @@
     make load LOAD_SECONDS=30     # a short trial
 
 Runs under `python -m tests.pgcluster --` (a throwaway PostgreSQL). Steps: generate the data set
-(bench.generate with LOAD_LEARNERS learners; their completed enrollments get their certificates), add one
-learner per virtual user (enrolled in most courses, at different stages), start gunicorn with the
+(bench.generate with LOAD_LEARNERS learners; their completed enrollments get their certificates), add
+LOAD_POOL learners per virtual user (enrolled in most courses, at different stages), start gunicorn with the
 production config (LOAD_WORKERS sync workers; rate limits raised: every user comes from 127.0.0.1), run
 Locust headless (bench/locustfile.py, from its own virtualenv .venv-load) with LOAD_USERS users and no
 think time, then check the database against every action the server acknowledged. Figures and verdicts
@@ -20,6 +20,8 @@ import os
 import platform
 import random
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -206,8 +208,6 @@ def serve(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    import socket
-
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -500,8 +500,6 @@ def report(rows: list[dict], results, actions, statuses: Counter, gunicorn_log: 
         "Status codes seen by the clients: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(statuses.items())) + ".",
         f"Acknowledged actions: {len(actions['lesson']):,} lesson completions, {len(actions['quiz']):,} quiz "
         f"submissions, {len(actions['enroll']):,} enrollments, {len(actions['verify']):,} verifications.",
-        f"Server log: {gunicorn_log.count('Traceback')} tracebacks, {gunicorn_log.count('WORKER TIMEOUT')} "
-        "worker timeouts.",
         "",
         "| consistency check (database after the run) | verdict | detail |",
         "|---|---|---|",
@@ -548,6 +546,14 @@ def main() -> int:
     actions, statuses = read_actions(actions_path)
     results, _ = check(app, actions, statuses)
     gunicorn_log = (folder / "gunicorn.log").read_text()
+    problems = {k: gunicorn_log.count(k) for k in ("Traceback", "ERROR", "WORKER TIMEOUT", "was sent SIG")}
+    results.append(
+        (
+            "no traceback, error, worker timeout or killed worker in the server log",
+            not any(problems.values()),
+            ", ".join(f"{k}: {v}" for k, v in problems.items()),
+        )
+    )
     section = report(stats_rows(folder), results, actions, statuses, gunicorn_log)
     write_results(section)
     print(section)
@@ -555,7 +561,8 @@ def main() -> int:
     if failed:
         log(f"FAILED: {'; '.join(failed)} (files in {folder})")
         return 1
-    log(f"all checks passed ({folder})")
+    shutil.rmtree(folder, ignore_errors=True)
+    log("all checks passed")
     return 0
 
 
