@@ -221,3 +221,10 @@ def test_verification_counts_are_batched_and_flushed(client, certificate, app):
         assert certificate.verification_count == 4
     finally:
         app.config.update(VERIFY_COUNT_BATCH=1, VERIFY_COUNT_SECONDS=5.0)
+
+
+def test_right_to_left_names_keep_their_direction(client, ctx):
+    load_test_framework()
+    certificate = make_certificate(make_user(name="ليلى حداد"))
+    html = client.get(f"/verify/{format_public_id(certificate.public_id)}").get_data(as_text=True)
+    assert '<dd class="holder-name" dir="auto">ليلى حداد</dd>' in html
