@@ -62,6 +62,7 @@ def register_input_guards(app: Flask) -> None:
                 "application/x-www-form-urlencoded",
                 "multipart/form-data",
             )
-            and (any("\x00" in value for value in request.form.values()) or any("\x00" in k for k in request.form))
+            # a multipart part whose name cannot be read arrives with the name None
+            and any("\x00" in (text or "") for pair in request.form.items(multi=True) for text in pair)
         ):
             abort(400)

@@ -53,6 +53,8 @@ def parse_answers(form: MultiDict) -> dict[int, list[int]]:
 
 # ---- studio ---------------------------------------------------------------------------------------
 
+import re  # noqa: E402
+
 from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField  # noqa: E402
 from wtforms.validators import DataRequired, NumberRange, Regexp, ValidationError  # noqa: E402
 from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
@@ -86,7 +88,9 @@ class RevisionForm(FlaskForm):
     revision = HiddenField(validators=[DataRequired()])
 
     def validate_revision(self, field):
-        if not (field.data or "").isdigit():
+        # ASCII digits only ("²".isdigit() is true but int() refuses it), and small enough for the database
+        # only the value the page sent counts (a missing one leaves the page's default, an int, in .data)
+        if not isinstance(field.data, str) or not re.fullmatch(r"[0-9]{1,9}", field.data):
             raise ValidationError("This form is out of date. Reload the page.")
 
 

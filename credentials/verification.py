@@ -171,15 +171,24 @@ def _parse_time(value: object) -> datetime | None:
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value
     ):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    try:  # the pattern still lets through days, hours and offsets that do not exist
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _strings(items: list) -> list[str]:
+    """The strings of a submitted list (anything else in it, even unhashable, is just not a match)."""
+    return [item for item in items if isinstance(item, str)]
 
 
 def structure_problems(credential: dict) -> list[str]:
     problems = []
-    if credential.get("@context", [None, None])[:2] != [vc.VC_V2, vc.OB_V3]:
+    context = credential.get("@context")
+    if not isinstance(context, list) or context[:2] != [vc.VC_V2, vc.OB_V3]:
         problems.append(f"@context must start with {vc.VC_V2} and {vc.OB_V3}")
     types = credential.get("type")
-    if not isinstance(types, list) or not {"VerifiableCredential", "OpenBadgeCredential"} <= set(types):
+    if not isinstance(types, list) or not {"VerifiableCredential", "OpenBadgeCredential"} <= set(_strings(types)):
         problems.append('type must include "VerifiableCredential" and "OpenBadgeCredential"')
     for key in ("id", "name"):
         if not isinstance(credential.get(key), str):
@@ -195,7 +204,10 @@ def structure_problems(credential: dict) -> list[str]:
     if not isinstance(subject, dict):
         problems.append("credentialSubject is required")
     else:
-        if "AchievementSubject" not in (subject.get("type") or []):
+        subject_types = subject.get("type")
+        if "AchievementSubject" not in (
+            _strings(subject_types) if isinstance(subject_types, list) else [subject_types]
+        ):
             problems.append('credentialSubject.type must include "AchievementSubject"')
         achievement = subject.get("achievement")
         if not isinstance(achievement, dict) or not all(k in achievement for k in ("id", "type", "name", "criteria")):

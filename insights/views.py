@@ -113,6 +113,13 @@ def _day(value: str | None, default: datetime) -> datetime:
         abort(400)
 
 
+def _days_before(end: datetime, days: int) -> datetime:
+    try:
+        return end - timedelta(days=days)
+    except OverflowError:  # ?to=0001-01-01: there is no earlier period
+        abort(400)
+
+
 def _report(start: datetime, end: datetime, window: int):
     from insights import reports
 
@@ -122,7 +129,7 @@ def _report(start: datetime, end: datetime, window: int):
 def _period() -> tuple[datetime, datetime, int]:
     now = utcnow()
     end = _day(request.args.get("to"), (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0))
-    start = _day(request.args.get("from"), end - timedelta(days=90))
+    start = _day(request.args.get("from"), _days_before(end, 90))
     window = request.args.get("window", 180, type=int)
     if start >= end or not 1 <= window <= 3650:
         abort(400)
@@ -192,7 +199,7 @@ def item_analysis(quiz_id: int):
 def export_xapi():
     """Statements for [from, to) as JSON lines, streamed (dates as YYYY-MM-DD, UTC)."""
     end = _day(request.args.get("to"), utcnow() + timedelta(days=1))
-    start = _day(request.args.get("from"), end - timedelta(days=30))
+    start = _day(request.args.get("from"), _days_before(end, 30))
     if start >= end or end - start > timedelta(days=3660):
         abort(400)
     response = Response(stream_with_context(xapi.export_lines(start, end)), mimetype="application/x-ndjson")

@@ -1,0 +1,598 @@
+"""Hostile input, property-based: every POST route and JSON endpoint, random and boundary values.
+
+For each POST route in app.url_map a learner, employer, admin or visitor (whichever the route is for) posts
+random, huge, unicode, invalid-UTF-8, duplicated, missing and out-of-range values with a valid CSRF token.
+Properties: never a 5xx, and a 4xx answer writes no row in any table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, literal, select, union_all
+
+from accounts.models import Role, User
+from core.database import utcnow
+from core.extensions import db, limiter
+from tests.factories import enroll, load_test_framework, login, make_certificate, make_course, make_user
+
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# ---- values ---------------------------------------------------------------------------------------
+
+BOUNDARY = [
+    "",
+    " ",
+    "\t\r\n",
+    "0",
+    "-1",
+    "1",
+    "2147483647",
+    "2147483648",
+    "-2147483649",
+    "9223372036854775808",
+    "99999999999999999999999999999999",
+    "1e309",
+    "-0",
+    "NaN",
+    "Infinity",
+    "0x1f",
+    "1_000",
+    " 7 ",
+    "٣",  # an Arabic-Indic digit: int() accepts it
+    "true",
+    "null",
+    "[]",
+    "{}",
+    '{"a": [1, {"b": null}]}',
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "javascript:alert(1)",
+    "' OR '1'='1' --",
+    '"; DROP TABLE users; --',
+    "%_\\",
+    "\\",
+    "../../../../etc/passwd",
+    '=HYPERLINK("http://evil.example")',
+    "@SUM(1+1)",
+    "\u202eevil\u202c",  # right-to-left override
+    "مرحبا بالعالم",
+    "שלום",
+    "👩🏽‍💻🏳️‍🌈" * 30,
+    "\ufeffBOM",
+    "\u200b\u200d\u2060",
+    "e\u0301" * 100,  # combining accents
+    "\U0010ffff",
+    "\x7f",
+    "\x00",
+    "a\x00b",
+    "ﷺ" * 500,
+    "A" * 121,
+    "A" * 2001,
+    "Z" * 100_001,
+    "admin",
+    "employer",
+    "learner",
+    "valid",
+    "revoked",
+    "up",
+    "down",
+    "delete",
+]
+
+# invalid UTF-8 (incl. encoded surrogates and overlongs): only bytes can carry these
+BAD_BYTES = [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"abc\xe2\x82", b"\x80" * 10]
+
+unicode_text = st.text(st.characters(codec="utf-8"), max_size=200)
+
+
+def values(good: str | None):
+    options = [st.sampled_from(BOUNDARY), unicode_text, st.integers(-(2**80), 2**80).map(str)]
+    if good is not None:
+        options.append(st.just(good))
+    return st.one_of(*options)
+
+
+def field_value(good: str | None):
+    """One field: missing, one value, the same key repeated, or undecodable bytes."""
+    one = values(good)
+    return st.one_of(
+        st.none(),
+        one,
+        one,
+        st.lists(one, min_size=2, max_size=3),
+        st.sampled_from(BAD_BYTES) | st.binary(max_size=40),
+    )
+
+
+def payload(fields: dict[str, str | None]):
+    """Pairs (key, value) for the given fields plus, sometimes, keys nobody asked for."""
+    extra_key = st.one_of(
+        st.sampled_from(["id", "role", "user_id", "__proto__", "q-1", "q-x", "a" * 300]), unicode_text
+    )
+    return st.tuples(
+        st.fixed_dictionaries({name: field_value(good) for name, good in fields.items()}),
+        st.lists(st.tuples(extra_key, values(None)), max_size=2),
+    )
+
+
+def file_value():
+    return st.one_of(
+        st.none(),
+        st.binary(max_size=300),
+        st.sampled_from(
+            [
+                b"",
+                b"%PDF-1.7\n%%EOF",
+                b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><x>&b;</x>',
+                b"PK\x03\x04" + b"\x00" * 40,
+                b"\x89PNG\r\n\x1a\n" + b"\x00" * 30,
+                b"id,name\n=cmd|' /C calc'!A0,\"x\"\n",
+                b"\xef\xbb\xbf" + b"A" * 28 + b"\n",
+                json.dumps({"@context": 5, "type": [{}], "validFrom": "2026-13-45T99:99:99Z"}).encode(),
+                b"[" * 5000,
+                b'"\xff"',
+            ]
+        ),
+        unicode_text.map(str.encode),
+    )
+
+
+# ---- the routes -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    role: Role | None  # None: a visitor
+    url: str
+    fields: dict[str, str | None] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    studio: bool = False  # needs the studio draft open (as any visit to the editor opens it)
+
+
+@dataclass
+class World:
+    users: dict
+    route_values: dict
+    reset_token: str
+    quiz_questions: list
+
+
+QUESTIONS = "? Is it?\n* yes\n- no\n> Because."
+
+
+def routes(w: World) -> dict[str, Route]:
+    v = w.route_values
+    c = v["slug"]
+    admin, learner, employer = Role.ADMIN, Role.LEARNER, Role.EMPLOYER
+    answer_fields = {f"q-{qid}": str(cid) for qid, cid in w.quiz_questions}
+    meta = {"title": "T", "summary": "S", "audience": "A", "estimated_minutes": "30", "validity_months": "12"}
+    return {
+        "accounts.change_password": Route(
+            learner,
+            "/account/password",
+            {"pw-current_password": "correct horse battery staple", "pw-password": None, "pw-confirm": None},
+        ),
+        "accounts.forgot_password": Route(None, "/forgot-password", {"email": "lee@example.org"}),
+        "accounts.login": Route(
+            None, "/login", {"email": "lee@example.org", "password": None, "remember": "y", "next": "/account"}
+        ),
+        "accounts.logout": Route(learner, "/logout"),
+        "accounts.logout_everywhere": Route(learner, "/account/logout-everywhere"),
+        "accounts.profile": Route(learner, "/account", {"name": "Lee", "legal_name": "Lee Learner"}),
+        "accounts.register": Route(
+            None,
+            "/register",
+            {"name": "Ren", "email": "ren@example.org", "password": "violet tractor umbrella", "confirm": None},
+        ),
+        "accounts.reset_password": Route(
+            None, f"/reset-password/{w.reset_token}", {"password": "violet tractor umbrella", "confirm": None}
+        ),
+        "admin_certificates.decide_name_correction": Route(
+            admin, f"/admin/name-corrections/{v['request_id']}", {"note": "ok", "approve": "1", "reject": "1"}
+        ),
+        "admin_certificates.reinstate": Route(admin, f"/admin/certificates/{v['public_id']}/reinstate"),
+        "admin_certificates.reissue": Route(admin, f"/admin/certificates/{v['public_id']}/reissue"),
+        "admin_certificates.revoke": Route(
+            admin, f"/admin/certificates/{v['public_id']}/revoke", {"reason": "other", "note": "n"}
+        ),
+        "admin_users.change_role": Route(admin, f"/admin/users/{v['target_id']}/role", {"role": "employer"}),
+        "admin_users.deactivate": Route(admin, f"/admin/users/{v['target_id']}/deactivate"),
+        "admin_users.reactivate": Route(admin, f"/admin/users/{v['target_id']}/reactivate"),
+        "courses.attempt": Route(learner, f"/courses/{c}/module-1/quiz/attempts/1", answer_fields),
+        "courses.complete_lesson": Route(learner, f"/courses/{c}/module-1/lesson-1-1/complete"),
+        "courses.enroll": Route(learner, f"/courses/{c}/enroll"),
+        "courses.renew": Route(learner, f"/courses/{c}/renew"),
+        "courses.start_quiz": Route(learner, f"/courses/{c}/module-2/quiz/start"),
+        "credentials.api_verify": Route(None, "/api/v1/verify", files=("file",)),
+        "credentials.bulk_verify": Route(employer, "/verify/bulk", {"show": "1", "download": "1"}, files=("file",)),
+        "credentials.name_correction": Route(
+            learner, "/certificates/name-correction", {"requested_name": "Lee Q. Learner", "reason": "typo"}
+        ),
+        "credentials.verify_upload": Route(None, "/verify/credential", files=("file",)),
+        "insights.remove_candidate": Route(employer, f"/employer/candidates/{v['candidate_id']}/remove"),
+        "insights.save_candidate": Route(
+            employer, "/employer/candidates", {"certificate_id": v["public_id"], "note": "role"}
+        ),
+        "studio.add_module": Route(
+            admin,
+            f"/studio/{c}/modules",
+            {"module-revision": "REV", "module-title": "M", "module-summary": "", "module-skills": "AIL-01"},
+            studio=True,
+        ),
+        "studio.discard": Route(admin, f"/studio/{c}/discard", {"revision": "REV"}, studio=True),
+        "studio.import_zip": Route(admin, "/studio/import", files=("file",)),
+        "studio.lesson": Route(
+            admin,
+            f"/studio/{c}/modules/0/lessons/0",
+            {"revision": "REV", "title": "L", "minutes": "5", "body": "## Hi", "preview": "1", "save": "1"},
+            studio=True,
+        ),
+        "studio.lesson_action": Route(admin, f"/studio/{c}/modules/0/lessons/0/down", {"revision": "REV"}, studio=True),
+        "studio.module": Route(
+            admin, f"/studio/{c}/modules/0", {"revision": "REV", "title": "M", "goals": "G1"}, studio=True
+        ),
+        "studio.module_action": Route(admin, f"/studio/{c}/modules/0/down", {"revision": "REV"}, studio=True),
+        "studio.new": Route(admin, "/studio/new", {"revision": "0", "slug": "new-course", **meta}),
+        "studio.publish": Route(admin, f"/studio/{c}/publish", {"revision": "REV"}, studio=True),
+        "studio.quiz": Route(
+            admin,
+            f"/studio/{c}/modules/0/quiz",
+            {
+                "revision": "REV",
+                "title": "Q",
+                "pass_mark": "70",
+                "max_attempts": "3",
+                "cooldown_minutes": "0",
+                "questions": QUESTIONS,
+            },
+            studio=True,
+        ),
+        "studio.save_meta": Route(
+            admin,
+            f"/studio/{c}/meta",
+            {"meta-revision": "REV", **{f"meta-{k}": val for k, val in meta.items()}},
+            studio=True,
+        ),
+        "studio.save_tags": Route(
+            admin,
+            f"/studio/{c}/tags",
+            {"tags-revision": "REV", "tags-skills": "AIL-01", "tags-goals": "G1", "tags-occupations": "43-4051.00"},
+            studio=True,
+        ),
+        "studio.set_status": Route(admin, f"/studio/{c}/status/archived"),
+        "studio.upload_image": Route(
+            admin, "/studio/media", {"alt_text": "A picture", "next": f"/studio/{c}"}, files=("file",)
+        ),
+    }
+
+
+def build_world(client) -> World:
+    from accounts import services as account_services
+    from courses import services as course_services
+    from credentials.services import request_name_change
+    from insights.services import save_candidate
+
+    load_test_framework()
+    admin = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
+    learner = make_user(email="lee@example.org", name="Lee Learner")
+    employer = make_user(email="emma@example.org", name="Emma Employer", role=Role.EMPLOYER)
+    target = make_user(email="tom@example.org", name="Tom Target")
+    course = make_course("ai-basics")
+    certificate = make_certificate(target, course)
+    enrollment = enroll(learner, course)
+    quiz = course.modules[0].quiz
+    attempt = course_services.start_attempt(enrollment, course_services.load_quiz(quiz.id), now=utcnow())
+    questions = [(qid, cids[0]) for qid, cids in attempt.layout]
+    name_request = request_name_change(target, requested_name="Thomas Target", reason="typo", now=utcnow())
+    row, _ = save_candidate(employer, certificate, note="first", now=utcnow())
+    reset = account_services.request_password_reset(
+        email="tom@example.org", now=utcnow(), secret_key=client.application.config["SECRET_KEY"], max_age=3600
+    )
+    db.session.commit()
+    return World(
+        users={Role.ADMIN: admin.id, Role.LEARNER: learner.id, Role.EMPLOYER: employer.id},
+        route_values={
+            "slug": course.slug,
+            "public_id": certificate.public_id,
+            "request_id": name_request.id,
+            "candidate_id": row.id,
+            "target_id": target.id,
+        },
+        reset_token=reset.token,
+        quiz_questions=questions,
+    )
+
+
+def test_every_post_route_is_covered(app, client, ctx):
+    """A new POST route must be added here, or the hostile-input properties silently skip it."""
+    world = build_world(client)
+    posts = {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods}
+    assert posts == set(routes(world))
+
+
+# ---- the harness -------------------------------------------------------------------------------------
+
+
+def row_counts() -> tuple[int, ...]:
+    tables = db.metadata.sorted_tables
+    query = union_all(
+        *(
+            select(literal(i).label("i"), select(func.count()).select_from(t).scalar_subquery())
+            for i, t in enumerate(tables)
+        )
+    )
+    with db.engine.connect() as connection:
+        return tuple(count for _, count in sorted(connection.execute(query).all()))
+
+
+class Session:
+    """Puts the client back in the acting user's session before each example (a post may log out)."""
+
+    def __init__(self, client, user_id: int | None) -> None:
+        self.client, self.user_id = client, user_id
+        self.identifier = None
+        self.token: str | None = None
+        if user_id is not None:
+            email = db.session.get(User, user_id).email
+            assert login(client, email).status_code == 302
+            with client.session_transaction() as session:
+                self.identifier = session["_id"]
+
+    def prepare(self) -> str:
+        limiter.reset()
+        with self.client.session_transaction() as session:
+            session.pop("_user_id", None)
+            if self.user_id is not None:
+                with db.engine.connect() as connection:
+                    version = connection.scalar(select(User.session_version).where(User.id == self.user_id))
+                session["_user_id"] = f"{self.user_id}:{version}"
+                session["_fresh"] = True
+                session["_id"] = self.identifier
+            if "csrf_token" not in session:  # a logout clears the session, and with it the token's secret
+                self.token = None
+        if self.token is None:
+            self.token = self.client.csrf_token("/verify/credential")
+        return self.token
+
+
+def draft_revision(slug: str, admin_id: int) -> str:
+    """The revision the editor page would show, opening the draft as that page does."""
+    from courses import studio
+    from courses.models import Course
+
+    db.session.expire_all()
+    course = db.session.scalar(select(Course).where(Course.slug == slug))
+    draft = studio.open_draft(course, db.session.get(User, admin_id), now=utcnow())
+    db.session.commit()
+    return str(draft.revision)
+
+
+def send(client, route: Route, token: str, data: dict, extra: list, files: dict):
+    prefix = next((k.split("-")[0] + "-" for k in route.fields if k.endswith("-revision")), "")
+    pairs = [(f"{prefix}csrf_token", token)]
+    for key, value in data.items():
+        if value is None:
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            pairs.append((key, one))
+    pairs += extra
+    if route.url == "/api/v1/verify":
+        body = files.get("file")
+        return client.post(route.url, data=body or b"", content_type="application/json")
+    if route.files:
+        form: dict = {}
+        for key, value in pairs:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            form.setdefault(key, []).append(value)
+        for name, content in files.items():
+            if content is not None:
+                form[name] = (io.BytesIO(content), "upload.bin")
+        return client.post(route.url, data=form, content_type="multipart/form-data")
+    body = urlencode(pairs).encode()
+    return client.post(route.url, data=body, content_type="application/x-www-form-urlencoded")
+
+
+def run_route(client, endpoint: str):
+    world = build_world(client)
+    route = routes(world)[endpoint]
+    session = Session(client, world.users.get(route.role) if route.role else None)
+
+    strategy = st.tuples(payload(route.fields), st.fixed_dictionaries({name: file_value() for name in route.files}))
+
+    @SETTINGS
+    @given(strategy)
+    def check(generated):
+        (data, extra), files = generated
+        token = session.prepare()
+        if route.studio:  # opening the draft is the editor page's doing, not the post's
+            revision = draft_revision(world.route_values["slug"], world.users[Role.ADMIN])
+            data = {k: (revision if v == "REV" else v) for k, v in data.items()}
+        before = row_counts()
+        response = send(client, route, token, data, extra, files)
+        assert response.status_code < 500, (endpoint, response.status_code, response.get_data(as_text=True)[:500])
+        if 400 <= response.status_code < 500:
+            assert row_counts() == before, (endpoint, response.status_code)
+
+    check()
+
+
+POST_ENDPOINTS = sorted(
+    routes(World({}, {k: 1 for k in ("slug", "public_id", "request_id", "candidate_id", "target_id")}, "t", []))
+)
+
+
+@pytest.mark.parametrize("endpoint", POST_ENDPOINTS)
+def test_hostile_posts_never_fail_and_refusals_write_nothing(app, client, ctx, endpoint, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setitem(app.config, "CERTIFICATE_DIR", str(tmp_path / "certificates"))
+    run_route(client, endpoint)
+
+
+# ---- JSON endpoints ----------------------------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    unicode_text,
+    st.sampled_from(BOUNDARY),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(unicode_text, children, max_size=4),
+    max_leaves=20,
+)
+CREDENTIAL_KEYS = [
+    "@context",
+    "type",
+    "id",
+    "name",
+    "issuer",
+    "validFrom",
+    "validUntil",
+    "credentialSubject",
+    "credentialStatus",
+    "proof",
+]
+
+
+def credential_like():
+    """Objects shaped like a credential, with any key holding any type (the checks must not trust them)."""
+    return st.dictionaries(st.sampled_from(CREDENTIAL_KEYS), json_values | st.sampled_from(SHAPED), max_size=10)
+
+
+SHAPED = [
+    ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+    ["VerifiableCredential", "OpenBadgeCredential"],
+    "2026-01-01T00:00:00Z",
+    "2026-02-30T25:61:61Z",
+    "9999-12-31T23:59:59+99:99",
+    {"id": "did:web:localhost", "type": ["Profile"]},
+    {"type": ["AchievementSubject"], "achievement": {"id": 1, "type": 2, "name": 3, "criteria": 4}},
+    {"type": "BitstringStatusListEntry", "statusPurpose": "revocation", "statusListIndex": "99999999999"},
+    {"type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022", "proofValue": "z" + "1" * 90},
+]
+
+
+@SETTINGS
+@given(body=st.one_of(json_values.map(json.dumps), credential_like().map(json.dumps), st.binary(max_size=400)))
+def test_api_verify_answers_any_body_with_a_verdict_never_a_server_error(app, client, body):
+    limiter.reset()
+    data = body.encode() if isinstance(body, str) else body
+    response = client.post("/api/v1/verify", data=data, content_type="application/json")
+    assert response.status_code in (200, 400), response.get_data(as_text=True)[:300]
+    assert response.is_json
+    assert response.json["verified"] is False
+
+
+@settings(SETTINGS, max_examples=40)
+@given(credential=credential_like())
+def test_credential_upload_page_reports_problems_never_a_server_error(app, client, credential):
+    limiter.reset()
+    token = client.csrf_token("/verify/credential")
+    response = client.post(
+        "/verify/credential",
+        data={"csrf_token": token, "file": (io.BytesIO(json.dumps(credential).encode()), "credential.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in (200, 422), response.get_data(as_text=True)[:300]
+
+
+ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyzILOUilou-_ ."
+
+
+@SETTINGS
+@given(
+    public_id=st.one_of(
+        st.text(st.sampled_from(ID_ALPHABET), max_size=80),
+        unicode_text.filter(lambda s: "/" not in s and "\x00" not in s),
+        st.sampled_from(BOUNDARY).filter(lambda s: "/" not in s and "\x00" not in s and s.strip()),
+    )
+)
+def test_certificate_api_answers_any_id_with_json(app, client, public_id):
+    limiter.reset()
+    from urllib.parse import quote
+
+    response = client.get("/api/v1/certificates/" + quote(public_id, safe=""))
+    assert response.status_code in (400, 404), (public_id, response.status_code)
+    assert response.is_json and isinstance(response.json["message"], str)
+
+
+def test_a_real_certificate_is_found_through_any_spelling_of_its_id(app, client, ctx):
+    load_test_framework()
+    certificate = make_certificate()
+    public_id = certificate.public_id
+
+    @SETTINGS
+    @given(spelled=st.lists(st.sampled_from(["", "-", " ", "lower"]), min_size=len(public_id), max_size=len(public_id)))
+    def check(spelled):
+        limiter.reset()
+        typed = "".join(
+            ch.lower() if how == "lower" else ch + how for ch, how in zip(public_id, spelled, strict=True)
+        ).strip()
+        response = client.get("/api/v1/certificates/" + typed.replace(" ", "%20"))
+        assert response.status_code == 200, typed
+        assert response.json["status"] == "valid"
+
+    check()
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(unicode_text, st.one_of(st.none(), unicode_text)), min_size=0, max_size=8))
+def test_bulk_csv_of_anything_is_read_or_refused_with_a_message(app, client, ctx, rows):
+    import csv
+
+    if db.session.scalar(select(func.count()).select_from(User)) == 0:
+        make_user(email="emma@example.org", role=Role.EMPLOYER)
+        login(client, "emma@example.org")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for raw, name in rows:
+        writer.writerow([raw] if name is None else [raw, name])
+    token = client.csrf_token("/verify/bulk")
+    before = row_counts()
+    response = client.post(
+        "/verify/bulk",
+        data={"csrf_token": token, "file": (io.BytesIO(out.getvalue().encode()), "ids.csv"), "download": "1"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in (200, 422), response.get_data(as_text=True)[:300]
+    assert row_counts() == before
+    if response.mimetype == "text/csv":
+        for line in list(csv.reader(io.StringIO(response.get_data(as_text=True))))[1:]:
+            assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in line), line
+
+
+def test_dates_out_of_range_in_dashboard_filters_are_refused_not_server_errors(app, client, ctx):
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+
+    @SETTINGS
+    @given(
+        start=st.one_of(st.none(), st.dates().map(str), st.sampled_from(["0001-01-01", "9999-12-31", "2026-02-30"])),
+        end=st.one_of(st.none(), st.dates().map(str), st.sampled_from(["0001-01-01", "9999-12-31", "x"])),
+        window=st.one_of(st.none(), st.integers(-(2**70), 2**70).map(str)),
+        path=st.sampled_from(["/admin/insights", "/admin/xapi.jsonl", "/admin/insights/charts/course.svg"]),
+    )
+    def check(start, end, window, path):
+        params = {k: v for k, v in (("from", start), ("to", end), ("window", window)) if v is not None}
+        response = client.get(path, query_string=params)
+        assert response.status_code in (200, 400, 404), (path, params, response.status_code)
+
+    check()
