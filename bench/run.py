@@ -1,16 +1,26 @@
 """Generate the data set, then benchmark the pages and the certificates (one PostgreSQL, one run).
 
 BENCH_ONLY=certificates skips the learner pages (bench/RESULTS.md then holds only the certificate part).
+The "## Load test" section written by `make load` is kept at the end of bench/RESULTS.md.
 """
 
 import os
+import re
+from pathlib import Path
 
 from bench import certificates, generate, insights, pages, vc
 
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
 if __name__ == "__main__":
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    load = re.search(r"\n## Load test\n.*?(?=\n## |\Z)", previous, flags=re.S)
     generate.main()
     if os.environ.get("BENCH_ONLY") != "certificates":
         pages.main()  # writes bench/RESULTS.md
     certificates.main()  # appends to it
     vc.main()  # appends to it
     insights.main()  # appends to it
+    if load:
+        with RESULTS.open("a") as results:
+            results.write(load.group(0).rstrip("\n") + "\n")
