@@ -50,6 +50,52 @@ def spec(base_url: str, issuer: str) -> dict:
             "message": {"type": "string"},
         },
     }
+    # what the site answers for any refused request before the API's own code runs (unknown path, NUL
+    # byte, body too large, rate limit): the HTTP status as a number
+    http_error = {
+        "type": "object",
+        "required": ["error", "message", "status"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "status": {"type": "integer"}},
+    }
+    refused = {"anyOf": [problem, http_error]}
+    report = {
+        "type": "object",
+        "required": ["verified", "verdict", "checks", "credential"],
+        "properties": {
+            "verified": {"type": "boolean"},
+            "verdict": {"type": "string", "enum": ["valid", "revoked", "expired", "invalid"]},
+            "checks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["check", "ok", "message"],
+                    "properties": {
+                        "check": {"type": "string", "enum": ["structure", "proof", "status", "validity"]},
+                        "ok": {"type": ["boolean", "null"], "description": "null: not checked"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+            "credential": {
+                "type": ["object", "null"],
+                "description": "Fields read from the submitted credential, as submitted (untrusted unless verified).",
+                "properties": {k: {} for k in ("id", "name", "holder_name", "issuer", "validFrom", "validUntil")},
+            },
+        },
+    }
+    unreadable = {
+        "type": "object",
+        "required": ["verified", "verdict", "message"],
+        "properties": {
+            "verified": {"const": False},
+            "verdict": {"const": "unreadable"},
+            "message": {"type": "string"},
+        },
+    }
+    json_error = {"application/json": {"schema": http_error}}
+    # Crockford base32 (I, L and O read as 1, 1 and 0; no U); case ignored, a dash or space allowed anywhere
+    separator = "[-\\t \u2010-\u2014]?"
+    id_pattern = f"^{separator}(?:[0-9A-TV-Za-tv-z]{separator}){{{LENGTH}}}$"
     return {
         "openapi": "3.1.0",
         "info": {
@@ -71,7 +117,7 @@ def spec(base_url: str, issuer: str) -> dict:
                             "required": True,
                             "description": f"The certificate ID: {LENGTH} Crockford base32 characters; dashes, spaces "
                             "and case are ignored.",
-                            "schema": {"type": "string", "maxLength": 64},
+                            "schema": {"type": "string", "maxLength": 64, "pattern": id_pattern},
                         }
                     ],
                     "responses": {
@@ -81,15 +127,62 @@ def spec(base_url: str, issuer: str) -> dict:
                         },
                         "400": {
                             "description": "Not a certificate ID.",
-                            "content": {"application/json": {"schema": problem}},
+                            "content": {"application/json": {"schema": refused}},
                         },
                         "404": {
                             "description": "No certificate has this ID.",
-                            "content": {"application/json": {"schema": problem}},
+                            "content": {"application/json": {"schema": refused}},
                         },
-                        "429": {"description": "Too many requests from this client; retry later."},
+                        "429": {
+                            "description": "Too many requests from this client; retry later.",
+                            "content": json_error,
+                        },
                     },
                 }
-            }
+            },
+            "/api/v1/verify": {
+                "post": {
+                    "operationId": "verifyCredential",
+                    "summary": "Verify a signed Open Badges 3.0 credential",
+                    "description": "Checks, in order, the credential's structure, its proof (against the issuer's "
+                    "published keys), its revocation status and its validity period. Send the credential JSON "
+                    "as the body; the raw bytes of a certificate PDF or a baked SVG badge, or a multipart upload "
+                    "in a `file` field, are read the same way. A credential that fails a check is still a 200 "
+                    "answer: see `verified` and `verdict`.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The verification report.",
+                            "content": {"application/json": {"schema": report}},
+                        },
+                        "400": {
+                            "description": "Not a credential: not a JSON object, nor a PDF or SVG carrying one.",
+                            "content": {"application/json": {"schema": {"anyOf": [unreadable, http_error]}}},
+                        },
+                        "413": {"description": "The body is larger than 2 MB.", "content": json_error},
+                        "429": {
+                            "description": "Too many requests from this client; retry later.",
+                            "content": json_error,
+                        },
+                        "503": {
+                            "description": "The issuer's keys are briefly unavailable.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "status": {"const": "unavailable"},
+                                            "message": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                    },
+                }
+            },
         },
     }
