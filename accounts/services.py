@@ -199,8 +199,11 @@ def search_users(query: str | None, *, role: Role | None = None):
     """A select() of users matching words in name or email, newest first."""
     stmt = select(User).order_by(User.created_at.desc(), User.id.desc())
     if query:
-        like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(User.name).like(like), User.email.like(like)))
+        # % _ and \ typed in the search are text, not wildcards
+        text = query.strip().lower()
+        stmt = stmt.where(
+            or_(func.lower(User.name).contains(text, autoescape=True), User.email.contains(text, autoescape=True))
+        )
     if role is not None:
         stmt = stmt.where(User.role == role)
     return stmt

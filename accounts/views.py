@@ -287,17 +287,17 @@ def audit_log():
     q = (request.args.get("q") or "").strip()[:100]
     action = (request.args.get("action") or "").strip()[:64]
     stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-    if q:
-        like = f"%{q.lower()}%"
+    if q:  # % _ and \ in a search are text, not wildcards
+        text = q.lower()
         stmt = stmt.where(
             or_(
-                func.lower(AuditEvent.summary).like(like),
-                func.lower(AuditEvent.actor_label).like(like),
-                func.lower(AuditEvent.target_id).like(like),
+                func.lower(AuditEvent.summary).contains(text, autoescape=True),
+                func.lower(AuditEvent.actor_label).contains(text, autoescape=True),
+                func.lower(AuditEvent.target_id).contains(text, autoescape=True),
             )
         )
     if action:
-        stmt = stmt.where(AuditEvent.action.like(f"{action}%"))
+        stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
     if request.args.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out)

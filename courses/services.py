@@ -67,21 +67,24 @@ def catalog_statement(f: CatalogFilter):
     )
     if f.q:
         for word in f.q.lower().split()[:8]:
-            like = f"%{word}%"
+
+            def like(column, word=word):  # % _ and \ in a search are text, not wildcards
+                return func.lower(column).contains(word, autoescape=True)
+
             stmt = stmt.where(
                 or_(
-                    func.lower(Course.title).like(like),
-                    func.lower(Course.summary).like(like),
-                    func.lower(Course.audience).like(like),
+                    like(Course.title),
+                    like(Course.summary),
+                    like(Course.audience),
                     exists().where(
                         course_skills.c.course_id == Course.id,
                         course_skills.c.skill_id == Skill.id,
-                        func.lower(Skill.name).like(like),
+                        like(Skill.name),
                     ),
                     exists().where(
                         course_occupations.c.course_id == Course.id,
                         course_occupations.c.occupation_code == Occupation.code,
-                        func.lower(Occupation.title).like(like),
+                        like(Occupation.title),
                     ),
                 )
             )

@@ -303,11 +303,11 @@ def search_certificates(query: str | None, status: str | None, *, now: datetime)
     if query:
         q = query.strip()
         public_id = normalize_public_id(q)
-        like = f"%{q.lower()}%"
+        text = q.lower()  # % _ and \ in a search are text, not wildcards
         conditions = [
-            func.lower(Certificate.holder_name).like(like),
-            func.lower(Certificate.course_title).like(like),
-            Certificate.user_id.in_(select(User.id).where(User.email.like(like))),
+            func.lower(Certificate.holder_name).contains(text, autoescape=True),
+            func.lower(Certificate.course_title).contains(text, autoescape=True),
+            Certificate.user_id.in_(select(User.id).where(User.email.contains(text, autoescape=True))),
         ]
         if public_id:
             conditions.append(Certificate.public_id == public_id)
