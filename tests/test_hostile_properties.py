@@ -490,8 +490,22 @@ SHAPED = [
 ]
 
 
+DUPLICATED_KEYS = [
+    '{"@context": [], "@context": 5, "type": ["VerifiableCredential"], "type": {}}',
+    '{"proof": {"type": "DataIntegrityProof"}, "proof": [1, 2], "issuer": "a", "issuer": null}',
+    '{"credentialSubject": {"type": "AchievementSubject", "type": []}, "validFrom": 1, "validFrom": "x"}',
+]
+
+
 @SETTINGS
-@given(body=st.one_of(json_values.map(json.dumps), credential_like().map(json.dumps), st.binary(max_size=400)))
+@given(
+    body=st.one_of(
+        json_values.map(json.dumps),
+        credential_like().map(json.dumps),
+        st.sampled_from(DUPLICATED_KEYS),
+        st.binary(max_size=400),
+    )
+)
 def test_api_verify_answers_any_body_with_a_verdict_never_a_server_error(app, client, body):
     limiter.reset()
     data = body.encode() if isinstance(body, str) else body
@@ -595,4 +609,46 @@ def test_dates_out_of_range_in_dashboard_filters_are_refused_not_server_errors(a
         response = client.get(path, query_string=params)
         assert response.status_code in (200, 400, 404), (path, params, response.status_code)
 
+    check()
+
+
+def test_tampered_real_credentials_get_a_verdict_never_a_server_error(app, client, ctx):
+    """A genuine signed credential with one part replaced by anything: the proof check must fail cleanly."""
+    load_test_framework()
+    certificate = make_certificate()
+    from credentials.ids import format_public_id
+
+    genuine = client.get(f"/credentials/{format_public_id(certificate.public_id)}.json").json
+    paths = []
+
+    def walk(node, path):
+        paths.append(path)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+
+    walk(genuine, ())
+
+    @settings(SETTINGS, max_examples=40)
+    @given(path=st.sampled_from(paths[1:]), value=json_values | st.sampled_from(SHAPED), delete=st.booleans())
+    def check(path, value, delete):
+        limiter.reset()
+        document = json.loads(json.dumps(genuine))
+        node = document
+        for key in path[:-1]:
+            node = node[key]
+        if delete and isinstance(node, dict):
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        response = client.post("/api/v1/verify", data=json.dumps(document), content_type="application/json")
+        assert response.status_code == 200, (path, value, response.get_data(as_text=True)[:300])
+        if document != genuine:
+            assert response.json["verified"] is False, (path, value)
+
+    limiter.reset()
+    assert client.post("/api/v1/verify", json=genuine).json["verified"] is True
     check()
