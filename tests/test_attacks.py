@@ -568,3 +568,38 @@ def test_employers_see_and_remove_only_their_own_candidates(client, other_client
     assert other_client.post(f"/employer/candidates/{row_id}/remove", data={"csrf_token": token}).status_code == 404
     assert db.session.scalar(select(func.count()).select_from(SavedCandidate)) == 1
     assert "Emma&#39;s shortlist" in page(client, "/employer/candidates")
+
+
+# ---- CSRF (what test_security does not cover: logged-in posts, tokens from another session) --------------
+
+
+def test_every_post_route_refuses_a_logged_in_post_without_a_token(client, ctx, pdf_dir):
+    from core.extensions import csrf
+    from tests.test_hostile_properties import Session, build_world, routes, row_counts
+
+    # the machine API alone is exempt: no cookies, no session, nothing to forge
+    assert csrf._exempt_views == {"credentials.views.api_verify"}
+    world = build_world(client)
+    for endpoint, route in sorted(routes(world).items()):
+        if endpoint == "credentials.api_verify":
+            continue
+        session = Session(client, world.users.get(route.role) if route.role else None)
+        session.prepare()
+        good = {k: v for k, v in route.fields.items() if v is not None}
+        before = row_counts()
+        response = client.post(route.url, data=good)
+        assert response.status_code == 400, endpoint
+        assert "form expired" in response.get_data(as_text=True), endpoint
+        assert row_counts() == before, endpoint
+
+
+def test_a_token_from_another_session_is_refused(client, other_client, ctx):
+    make_user(email="lee@example.org", name="Lee Learner")
+    make_user(email="eve@example.org", name="Eve")
+    login(client, "lee@example.org")
+    login(other_client, "eve@example.org")
+    eves_token = other_client.csrf_token("/account")
+    response = client.post("/account", data={"csrf_token": eves_token, "name": "Pwned", "legal_name": "Pwned"})
+    assert response.status_code == 400
+    assert db.session.scalar(select(User.name).where(User.email == "lee@example.org")) == "Lee Learner"
+

@@ -346,6 +346,8 @@ class Session:
         self.client, self.user_id = client, user_id
         self.identifier = None
         self.token: str | None = None
+        with client.session_transaction() as session:
+            session.clear()  # whoever the client was before
         if user_id is not None:
             email = db.session.get(User, user_id).email
             assert login(client, email).status_code == 302
