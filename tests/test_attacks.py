@@ -602,4 +602,3 @@ def test_a_token_from_another_session_is_refused(client, other_client, ctx):
     response = client.post("/account", data={"csrf_token": eves_token, "name": "Pwned", "legal_name": "Pwned"})
     assert response.status_code == 400
     assert db.session.scalar(select(User.name).where(User.email == "lee@example.org")) == "Lee Learner"
-
