@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import MultiDict
@@ -52,8 +54,6 @@ def parse_answers(form: MultiDict) -> dict[int, list[int]]:
 
 
 # ---- studio ---------------------------------------------------------------------------------------
-
-import re  # noqa: E402
 
 from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField  # noqa: E402
 from wtforms.validators import DataRequired, NumberRange, Regexp, ValidationError  # noqa: E402
