@@ -95,6 +95,25 @@ class Cluster:
         self.close()
 
 
+def sibling_database(folder, suffix: str) -> str:
+    """A fresh, empty database for a live server: ``<TEST_DATABASE_URL's database>_<suffix>`` on the same
+    PostgreSQL, or a SQLite file in ``folder`` when the suite runs on SQLite."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{os.path.join(folder, suffix + '.db')}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    sibling = base.set(database=f"{base.database}_{suffix}")
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{sibling.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{sibling.database}"'))
+    engine.dispose()
+    return sibling.render_as_string(hide_password=False)
+
+
 def main(argv: list[str]) -> int:
     if "--" in argv:
         argv = argv[argv.index("--") + 1 :]

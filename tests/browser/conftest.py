@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgcluster import sibling_database
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.org", "granite lantern orchard 58"
@@ -36,20 +38,7 @@ def _free_port() -> int:
 
 
 def _live_database(folder: Path) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        return f"sqlite:///{folder / 'live.db'}"
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    live = base.set(database=f"{base.database}_live")
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{live.database}"'))
-        conn.execute(text(f'CREATE DATABASE "{live.database}"'))
-    engine.dispose()
-    return live.render_as_string(hide_password=False)
+    return sibling_database(folder, "live")
 
 
 _SETUP = """

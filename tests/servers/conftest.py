@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgcluster import sibling_database
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "quartz meadow lantern 4417"
 USER_AGENT = "awa-two-servers/1"
@@ -94,20 +96,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 
 
 def _database(folder: Path) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        return f"sqlite:///{folder / 'shared.db'}"
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    shared = base.set(database=f"{base.database}_servers")
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{shared.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{shared.database}"'))
-    engine.dispose()
-    return shared.render_as_string(hide_password=False)
+    return sibling_database(folder, "servers")
 
 
 @pytest.fixture(scope="session")
