@@ -426,13 +426,14 @@ def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: dateti
 # ---- bulk verification -----------------------------------------------------------------------
 
 MAX_BULK_ROWS = 5000
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")  # OWASP ASVS 1.2.10
 
 
 def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formula injection in exported cells."""
+    """Neutralise spreadsheet formula injection in exported cells (also behind leading spaces, which some
+    spreadsheets skip before evaluating)."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return "'" + text if text.lstrip(" ").startswith(FORMULA_PREFIXES) else text
 
 
 @dataclass

@@ -462,3 +462,22 @@ def test_parallel_final_requests_issue_one_certificate(app, client, framework):
         assert set(pool.map(post, range(6))) == {303}
     assert count(Certificate) == 1
     assert db.session.scalar(select(func.count()).select_from(CertificateEvent)) == 1
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=1+2", "'=1+2"),
+        ("  =HYPERLINK(1)", "'  =HYPERLINK(1)"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-2+3", "'-2+3"),
+        ("\t=1", "'\t=1"),
+        ("\0=1", "'\0=1"),
+        ("Lee = Learner", "Lee = Learner"),
+        ("", ""),
+        (None, ""),
+        (42, "42"),
+    ],
+)
+def test_csv_cells_never_start_a_formula(cell, safe):
+    assert services.csv_safe(cell) == safe
