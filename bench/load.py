@@ -90,7 +90,6 @@ def prepare(app) -> dict:
         Course,
         Enrollment,
         LessonProgress,
-        QuizAttempt,
         course_goals,
         course_occupations,
         course_skills,
@@ -99,6 +98,7 @@ def prepare(app) -> dict:
     from credentials.keys import generate
     from credentials.models import Certificate
     from skills.models import OCCUPATION_GROUPS
+    from tests.factories import passed_attempt
 
     with app.app_context():
         generate(rotate=False)  # the run's own issuer key, as `flask credentials keygen` makes it
@@ -141,19 +141,7 @@ def prepare(app) -> dict:
                         for lesson in module.lessons
                     )
                     if module.quiz is not None and not (stage == 3 and module.quiz is last_quiz):
-                        db.session.add(
-                            QuizAttempt(
-                                enrollment_id=enrollment.id,
-                                quiz_id=module.quiz.id,
-                                attempt_no=1,
-                                layout=[],
-                                answers={},
-                                score=90,
-                                passed=True,
-                                started_at=now,
-                                submitted_at=now,
-                            )
-                        )
+                        db.session.add(passed_attempt(enrollment, module.quiz, now=now))
         db.session.commit()
 
         def distinct(column, limit: int = 12) -> list[str]:

@@ -24,6 +24,7 @@ from tests.factories import (
     make_certificate,
     make_course,
     make_user,
+    passed_attempt,
 )
 
 
@@ -425,7 +426,7 @@ def test_parallel_final_requests_issue_one_certificate(app, client, framework):
     """The last lesson posted twice at once (two tabs, a double tap): one completion, one certificate."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from courses.models import LessonProgress, QuizAttempt
+    from courses.models import LessonProgress
 
     user = make_user(email="lee@example.org")
     course = make_course("ai-basics", modules=1, lessons=2, questions=1)
@@ -434,19 +435,7 @@ def test_parallel_final_requests_issue_one_certificate(app, client, framework):
     db.session.add(
         LessonProgress(enrollment_id=enrollment.id, lesson_id=course.modules[0].lessons[0].id, completed_at=now)
     )
-    db.session.add(
-        QuizAttempt(
-            enrollment_id=enrollment.id,
-            quiz_id=course.modules[0].quiz.id,
-            attempt_no=1,
-            layout=[],
-            answers={},
-            score=100,
-            passed=True,
-            started_at=now,
-            submitted_at=now,
-        )
-    )
+    db.session.add(passed_attempt(enrollment, course.modules[0].quiz, now=now, score=100))
     db.session.commit()
     login(client, "lee@example.org")
     token = client.csrf_token("/courses/ai-basics")

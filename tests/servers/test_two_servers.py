@@ -14,6 +14,7 @@ from functools import partial
 
 from sqlalchemy import func, select
 
+from tests.factories import passed_attempt
 from tests.servers.conftest import PASSWORD, VERIFY_LIMIT, Client, Response, inputs
 
 COURSE = "spotting-synthetic-media"
@@ -44,7 +45,7 @@ def arrange(app, email: str, *, lesson_left: bool, quiz_left: bool) -> Arranged:
     from core.database import utcnow
     from core.extensions import db
     from courses import services
-    from courses.models import LessonProgress, QuizAttempt
+    from courses.models import LessonProgress
 
     with app.app_context():
         now = utcnow()
@@ -61,19 +62,7 @@ def arrange(app, email: str, *, lesson_left: bool, quiz_left: bool) -> Arranged:
                 db.session.add(LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=now))
         for quiz in quizzes:
             if not (quiz_left and quiz is last_quiz):
-                db.session.add(
-                    QuizAttempt(
-                        enrollment_id=enrollment.id,
-                        quiz_id=quiz.id,
-                        attempt_no=1,
-                        layout=[],
-                        answers={},
-                        score=100,
-                        passed=True,
-                        started_at=now,
-                        submitted_at=now,
-                    )
-                )
+                db.session.add(passed_attempt(enrollment, quiz, now=now, score=100))
         db.session.commit()
         module = last_lesson.module
         arranged = Arranged(
