@@ -9,7 +9,7 @@ import pytest
 
 from credentials import keys, vc
 
-STANDARDS = Path(__file__).resolve().parents[1].parent / "shared" / "standards"
+STANDARDS = Path(__file__).resolve().parent / "data"
 VECTORS = STANDARDS / "vc-di-eddsa"
 EXAMPLES_V2 = {
     "https://www.w3.org/ns/credentials/examples/v2": {
