@@ -9,7 +9,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -65,6 +65,8 @@ class LessonSpec:
     title: str
     minutes: int
     body: str
+    # ISO date after which the lesson's time-sensitive facts must be checked again (None: nothing dated)
+    review_by: str | None = None
 
 
 @dataclass
@@ -140,6 +142,21 @@ class _Checker:
             )
             return None
         return value
+
+    def day(self, source: str, node: dict, key: str) -> str | None:
+        value = node.get(key)
+        if value is None:
+            return None
+        if isinstance(value, datetime) or not isinstance(value, date | str):
+            self.add(source, node, f"'{key}' must be a date written YYYY-MM-DD")
+            return None
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                self.add(source, node, f"'{key}' must be a date written YYYY-MM-DD, not '{value}'")
+                return None
+        return value.isoformat()
 
     def slug(self, source: str, node: dict) -> str:
         value = node.get("slug")
@@ -247,6 +264,7 @@ def parse_bundle(read: Reader) -> CourseSpec:
                 title=check.text(src, lnode, "title"),
                 minutes=check.integer(src, lnode, "minutes", low=1, high=600) or 0,
                 body="",
+                review_by=check.day(src, lnode, "review_by"),
             )
             if lesson.slug == "quiz":
                 check.add(src, lnode, "'quiz' is reserved for the module's quiz page; choose another lesson slug")
@@ -353,7 +371,10 @@ def spec_files(spec: CourseSpec) -> dict[str, str]:
         for l_index, lesson in enumerate(module.lessons, 1):
             path = f"{folder}/{l_index:02d}-{lesson.slug}.md"
             files[path] = lesson.body
-            lessons.append({"slug": lesson.slug, "title": lesson.title, "minutes": lesson.minutes, "file": path})
+            entry_lesson: dict[str, Any] = {"slug": lesson.slug, "title": lesson.title, "minutes": lesson.minutes}
+            if lesson.review_by:
+                entry_lesson["review_by"] = date.fromisoformat(lesson.review_by)
+            lessons.append(entry_lesson | {"file": path})
         entry: dict[str, Any] = {"slug": module.slug, "title": module.title}
         if module.summary:
             entry["summary"] = module.summary
@@ -475,6 +496,7 @@ def _apply_lessons(module: Module, specs: list[LessonSpec]) -> None:
     for position, spec in enumerate(specs):
         lesson = existing.pop(spec.slug, None) or Lesson(slug=spec.slug)
         lesson.position, lesson.title, lesson.minutes = position, spec.title, spec.minutes
+        lesson.review_by = date.fromisoformat(spec.review_by) if spec.review_by else None
         if lesson.body_md != spec.body:
             lesson.body_md, lesson.body_html = spec.body, render(spec.body)
         lessons.append(lesson)
@@ -525,7 +547,13 @@ def course_spec(course: Course) -> CourseSpec:
                 skills=[s.id for s in m.skills],
                 goals=[g.id for g in m.goals],
                 lessons=[
-                    LessonSpec(slug=lesson.slug, title=lesson.title, minutes=lesson.minutes, body=lesson.body_md)
+                    LessonSpec(
+                        slug=lesson.slug,
+                        title=lesson.title,
+                        minutes=lesson.minutes,
+                        body=lesson.body_md,
+                        review_by=lesson.review_by.isoformat() if lesson.review_by else None,
+                    )
                     for lesson in m.lessons
                 ],
                 quiz=None
@@ -551,14 +579,26 @@ def course_spec(course: Course) -> CourseSpec:
     )
 
 
-def import_folder(folder: Path, *, now: datetime, status: CourseStatus = CourseStatus.PUBLISHED):
-    """Validate and import one course folder. Raises CatalogError (nothing written). Caller commits."""
+def read_folder(folder: Path) -> CourseSpec:
+    """Validate one course folder. Raises CatalogError naming each problem as folder/file, line."""
     if not (folder / "course.yaml").is_file():
         raise CatalogError([f"{folder}: no course.yaml here"])
     try:
-        spec = parse_bundle(folder_reader(folder))
+        return parse_bundle(folder_reader(folder))
     except CatalogError as error:
         raise CatalogError([f"{folder.name}/{p}" for p in error.problems]) from None
+
+
+def import_folder(
+    folder: Path, *, now: datetime, status: CourseStatus = CourseStatus.PUBLISHED, warnings: list[str] | None = None
+):
+    """Validate and import one course folder. Raises CatalogError (nothing written). Caller commits.
+
+    Quiz-balance warnings do not stop the import; they are appended to ``warnings`` when a list is given.
+    """
+    spec = read_folder(folder)
+    if warnings is not None:
+        warnings.extend(f"{folder.name}: {w}" for w in quiz_warnings(spec))
     return apply_spec(spec, now=now, status=status)
 
 
@@ -578,3 +618,87 @@ def export_course(course: Course, target: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8", newline="\n")
         written.append(path)
     return written
+
+
+# ---- quiz balance ------------------------------------------------------------------------------
+# A learner who always picks the longest option, or always answers "False", should not pass.
+LONGEST_CORRECT_MAX = 0.35
+TRUE_SHARE_RANGE = (0.40, 0.60)
+
+
+@dataclass(frozen=True)
+class QuizBalance:
+    """Per-course counts behind the quiz-balance warnings; ``*_at`` name questions as "module.question"."""
+
+    single: int
+    longest_correct: int
+    true_false: int
+    keyed_true: int
+    longest_at: tuple[str, ...] = ()
+    true_at: tuple[str, ...] = ()
+
+    @property
+    def longest_share(self) -> float:
+        return self.longest_correct / self.single if self.single else 0.0
+
+    @property
+    def true_share(self) -> float:
+        return self.keyed_true / self.true_false if self.true_false else 0.5
+
+    @property
+    def longest_ok(self) -> bool:
+        return self.longest_correct <= LONGEST_CORRECT_MAX * self.single
+
+    @property
+    def true_ok(self) -> bool:
+        low, high = TRUE_SHARE_RANGE
+        if not self.true_false or low <= self.true_share <= high:
+            return True
+        # with an odd handful (3 or 5 questions) no count lands in the range: the nearest even split is fine
+        return self.true_false % 2 == 1 and abs(2 * self.keyed_true - self.true_false) == 1
+
+
+def _strictly_longest_is_correct(question: QuestionSpec) -> bool:
+    correct = [len(c.text) for c in question.choices if c.correct]
+    others = [len(c.text) for c in question.choices if not c.correct]
+    return len(correct) == 1 and all(correct[0] > length for length in others)
+
+
+def quiz_balance(spec: CourseSpec) -> QuizBalance:
+    single = longest = tf = true = 0
+    longest_at, true_at = [], []
+    for m, module in enumerate(spec.modules, 1):
+        for q, question in enumerate(module.quiz.questions if module.quiz else [], 1):
+            if question.kind == "single":
+                single += 1
+                if _strictly_longest_is_correct(question):
+                    longest += 1
+                    longest_at.append(f"{m}.{q}")
+            elif question.kind == "true_false":
+                tf += 1
+                if any(c.correct and c.text.strip().lower() == "true" for c in question.choices):
+                    true += 1
+                    true_at.append(f"{m}.{q}")
+    return QuizBalance(single, longest, tf, true, tuple(longest_at), tuple(true_at))
+
+
+def quiz_warnings(spec: CourseSpec) -> list[str]:
+    """Warnings (never errors) when a course's answer keys reward test-wiseness, with the numbers."""
+    balance = quiz_balance(spec)
+    warnings = []
+    if not balance.longest_ok:
+        warnings.append(
+            f"The correct option is the longest one in {balance.longest_correct} of {balance.single} single-choice "
+            f"questions ({balance.longest_share:.0%}; keep it at or under {LONGEST_CORRECT_MAX:.0%}): a learner who "
+            f"picks the longest option passes. Make the wrong options as long and specific as the right one. "
+            f"Questions (module.question): {', '.join(balance.longest_at)}."
+        )
+    if not balance.true_ok:
+        low, high = TRUE_SHARE_RANGE
+        warnings.append(
+            f"{balance.keyed_true} of {balance.true_false} true/false questions are keyed True "
+            f"({balance.true_share:.0%}; keep it between {low:.0%} and {high:.0%}): a learner who always answers "
+            f"{'False' if balance.true_share < low else 'True'} does well. Rewrite some statements so the other "
+            f"answer is right."
+        )
+    return warnings

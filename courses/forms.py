@@ -55,7 +55,7 @@ def parse_answers(form: MultiDict) -> dict[int, list[int]]:
 
 # ---- studio ---------------------------------------------------------------------------------------
 
-from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField  # noqa: E402
+from wtforms import DateField, HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField  # noqa: E402
 from wtforms.validators import DataRequired, NumberRange, Regexp, ValidationError  # noqa: E402
 from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
 
@@ -152,6 +152,12 @@ class LessonForm(RevisionForm):
             DataRequired("Write the lesson."),
             Length(max=100_000, message="Keep a lesson under 100,000 characters."),
         ],
+    )
+    review_by = DateField(
+        "Review by (optional)",
+        validators=[Optional()],
+        description="For lessons with facts that will change (a programme's status, a guidance revision): the day "
+        "after which the studio lists the lesson for checking.",
     )
     preview = SubmitField("Preview")
     save = SubmitField("Save lesson")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -110,6 +110,8 @@ class Lesson(db.Model):
     body_md: Mapped[str] = mapped_column(Text)
     # rendered and sanitized once, when the Markdown is saved
     body_html: Mapped[str] = mapped_column(Text)
+    # time-sensitive facts (a programme's status, a guidance revision) are to be re-checked after this day
+    review_by: Mapped[date | None]
 
     module: Mapped[Module] = relationship(back_populates="lessons")
 

@@ -7,9 +7,10 @@ import io
 import re
 import zipfile
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from core import audit
 from core.errors import DomainError
@@ -26,9 +27,10 @@ from courses.catalog import (
     apply_spec,
     course_spec,
     parse_bundle,
+    quiz_warnings,
     spec_files,
 )
-from courses.models import Course, CourseDraft, CourseStatus, Enrollment, MediaFile
+from courses.models import Course, CourseDraft, CourseStatus, Enrollment, Lesson, MediaFile, Module
 
 MAX_ZIP_BYTES = 5 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 20 * 1024 * 1024
@@ -315,6 +317,30 @@ def publish_problems(spec: CourseSpec) -> list[str]:
     except CatalogError as error:
         problems.extend(error.problems)
     return problems
+
+
+def publish_warnings(spec: CourseSpec) -> list[str]:
+    """What an author should fix but may publish anyway: quiz balance, and reading level for worker courses."""
+    from courses.readability import WORKER_AUDIENCE, course_readability
+
+    warnings = quiz_warnings(spec)
+    if spec.slug in WORKER_AUDIENCE:
+        warnings += course_readability(spec).problems()
+    return warnings
+
+
+def stale_lessons(*, today: date) -> list[Lesson]:
+    """Lessons whose ``review_by`` day is before ``today``, oldest first, with module and course loaded."""
+    return list(
+        db.session.scalars(
+            select(Lesson)
+            .join(Lesson.module)
+            .join(Module.course)
+            .where(Lesson.review_by < today)
+            .options(joinedload(Lesson.module).joinedload(Module.course))
+            .order_by(Lesson.review_by, Course.slug, Module.position, Lesson.position)
+        )
+    )
 
 
 def publish_impact(course: Course, spec: CourseSpec) -> dict:

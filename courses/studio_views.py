@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -96,7 +97,13 @@ def _item(items: list, index: int):
 def index():
     courses = list(db.session.scalars(select(Course).order_by(Course.title)))
     drafts = {d.course_id for d in db.session.scalars(select(studio.CourseDraft))}
-    return render_template("studio/index.html", courses=courses, drafts=drafts, upload=BundleUploadForm())
+    return render_template(
+        "studio/index.html",
+        courses=courses,
+        drafts=drafts,
+        upload=BundleUploadForm(),
+        stale=studio.stale_lessons(today=utcnow().date()),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -146,6 +153,7 @@ def edit(slug: str):
         tags=tags,
         module_form=module_form,
         problems=studio.publish_problems(spec),
+        warnings=studio.publish_warnings(spec),
         impact=studio.publish_impact(course, spec),
     )
 
@@ -259,13 +267,20 @@ def lesson(slug: str, m: int, n: int | None):
     module_spec = _item(spec.modules, m)
     existing = None if n is None else _item(module_spec.lessons, n)
     form = LessonForm(
-        data={"title": existing.title, "minutes": existing.minutes, "body": existing.body, "revision": draft.revision}
+        data={
+            "title": existing.title,
+            "minutes": existing.minutes,
+            "body": existing.body,
+            "review_by": date.fromisoformat(existing.review_by) if existing.review_by else None,
+            "revision": draft.revision,
+        }
         if existing
         else {"minutes": 10, "revision": draft.revision}
     )
     preview = None
     if form.validate_on_submit():
         body = form.body.data.replace("\r\n", "\n").rstrip("\n") + "\n"
+        review_by = form.review_by.data.isoformat() if form.review_by.data else None
         if form.preview.data:
             preview = render(body)  # exactly what learners will see, sanitized the same way
         else:
@@ -277,10 +292,13 @@ def lesson(slug: str, m: int, n: int | None):
                         title=form.title.data,
                         minutes=form.minutes.data,
                         body=body,
+                        review_by=review_by,
                     )
                 )
             else:
-                module_spec.lessons[n] = replace(existing, title=form.title.data, minutes=form.minutes.data, body=body)
+                module_spec.lessons[n] = replace(
+                    existing, title=form.title.data, minutes=form.minutes.data, body=body, review_by=review_by
+                )
             return _save(slug, draft, spec, form, f"Saved lesson “{form.title.data}” in “{module_spec.title}”")
     return render_template(
         "studio/lesson.html",
@@ -419,7 +437,7 @@ def preview(slug: str, m: int, n: int):
 @bp.post("/<slug>/publish")
 @roles_required(ADMIN)
 def publish(slug: str):
-    course, draft, _ = _draft(slug)
+    course, draft, spec = _draft(slug)
     form = RevisionForm()
     if not form.validate_on_submit():
         abort(400)
@@ -434,6 +452,8 @@ def publish(slug: str):
         return redirect(url_for("studio.edit", slug=slug)), 303
     db.session.commit()
     flash(f"Published version {course.version}. Learners see it now.", "success")
+    for warning in studio.publish_warnings(spec):
+        flash(f"Still to improve in “{course.title}”: {warning}", "warning")
     return redirect(url_for("studio.index"), 303)
 
 
