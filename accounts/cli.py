@@ -49,11 +49,18 @@ def seed_demo() -> None:
     """Create demo learner, employer and admin accounts (development only); print passwords once."""
     if current_app.config["APP_ENV"] != "development":
         raise click.ClickException("Demo accounts are only created when APP_ENV=development.")
-    created = services.seed_demo_users(now=utcnow())
+    now = utcnow()
+    created = services.seed_demo_users(now=now)
+    db.session.flush()
+    extra = [
+        line for _, lines in services.demo_seeded.send(current_app._get_current_object(), now=now) for line in lines
+    ]
     db.session.commit()
     if not created:
         click.echo("Demo accounts already exist (their passwords were printed when they were created).")
-        return
-    click.echo("Demo accounts (shown once; keep them somewhere safe):")
-    for user, password in created:
-        click.echo(f"  {user.role.value:<9} {user.email:<24} {password}")
+    else:
+        click.echo("Demo accounts (shown once; keep them somewhere safe):")
+        for user, password in created:
+            click.echo(f"  {user.role.value:<9} {user.email:<24} {password}")
+    for line in extra:
+        click.echo(line)

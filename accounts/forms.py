@@ -44,6 +44,7 @@ class RegisterForm(FlaskForm):
         "Repeat password",
         validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
     )
+    next = HiddenField(validators=[Optional(), Length(max=2048)])  # e.g. back to an organization's invitation
     submit = SubmitField("Create account")
 
 

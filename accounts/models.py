@@ -14,8 +14,8 @@ from core.extensions import db
 
 
 class Role(enum.Enum):
+    # employers are members of an approved organization (orgs/), not a site role
     LEARNER = "learner"
-    EMPLOYER = "employer"
     ADMIN = "admin"
 
     @property

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from blinker import Namespace
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -276,9 +277,15 @@ def create_or_promote_admin(*, email: str, name: str | None, password: str | Non
     return register_user(email=email, name=name, password=password, now=now, role=Role.ADMIN), True
 
 
+signals = Namespace()
+# sent by `flask users seed-demo` after the demo accounts exist; higher packages add their demo data and return
+# lines to print (e.g. orgs: the demo organization and its manager's login)
+demo_seeded = signals.signal("demo-seeded")
+
 DEMO_ACCOUNTS = (
     ("learner@example.org", "Dana Learner", Role.LEARNER),
-    ("employer@example.org", "Evan Employer", Role.EMPLOYER),
+    # the employer is a learner account made owner of the demo organization by orgs (demo_seeded)
+    ("employer@example.org", "Evan Employer", Role.LEARNER),
     ("admin@example.org", "Ada Admin", Role.ADMIN),
 )
 

@@ -49,6 +49,9 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("core.index"))
     form = RegisterForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+        form.email.data = (request.args.get("email") or "")[:254] or None
     if form.validate_on_submit():
         try:
             user = services.register_user(
@@ -61,7 +64,7 @@ def register():
             db.session.commit()
             _login(user, remember=False)
             flash(f"Welcome, {user.name}! Your account is ready.", "success")
-            return redirect(url_for("core.index"))
+            return redirect(safe_next(form.next.data) or url_for("core.index"))
     return render_template("accounts/register.html", form=form), 422 if form.errors else 200
 
 

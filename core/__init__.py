@@ -90,11 +90,12 @@ def _register_blueprints(app: Flask) -> None:
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
     from credentials.keys import signing_problem
-    from credentials.permissions import can_bulk_verify, can_manage_certificates
+    from credentials.permissions import can_manage_certificates
     from credentials.views import admin_bp as admin_certificates_bp
     from credentials.views import bp as credentials_bp
     from insights import events  # noqa: F401  (learning events → xAPI statements)
     from insights.views import bp as insights_bp
+    from orgs.views import bp as orgs_bp
     from skills.views import bp as skills_bp
 
     app.register_blueprint(core_bp)
@@ -107,10 +108,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(insights_bp)
     app.register_blueprint(credentials_bp)
     app.register_blueprint(admin_certificates_bp)
+    app.register_blueprint(orgs_bp)
     app.jinja_env.globals.update(
         can_manage_users=can_manage_users,
         can_manage_certificates=can_manage_certificates,
-        can_bulk_verify=can_bulk_verify,
         signing_problem=signing_problem,
         issuer_name=lambda: app.config["ISSUER_NAME"],
     )

@@ -15,7 +15,3 @@ def can_download(user, certificate: Certificate) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and (
         user.id == certificate.user_id or user.role is Role.ADMIN
     )
-
-
-def can_bulk_verify(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and user.role in (Role.EMPLOYER, Role.ADMIN)

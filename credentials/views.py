@@ -32,7 +32,7 @@ from core.extensions import csrf, db, limiter
 from core.permissions import roles_required
 from courses.services import enrollment_completed
 from credentials import openbadges, services
-from credentials.forms import BulkVerifyForm, CredentialUploadForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
+from credentials.forms import CredentialUploadForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.keys import KeyError_, did_document
 from credentials.models import Certificate, CertificateStatus, NameChangeRequest, NameChangeStatus, RevocationReason
@@ -485,34 +485,6 @@ def name_correction():
             flash("Your name correction was sent for review. You will see the result on this page.", "success")
             return redirect(url_for("credentials.my_certificates"), 303)
     return render_template("credentials/name_correction.html", form=form), 422 if form.errors else 200
-
-
-# ---- employers: bulk verification ------------------------------------------------------------
-
-
-@bp.route("/verify/bulk", methods=["GET", "POST"])
-@roles_required(Role.EMPLOYER.value, Role.ADMIN.value)
-def bulk_verify():
-    form = BulkVerifyForm()
-    results = None
-    status = 200
-    if form.validate_on_submit():
-        data = form.file.data.read(current_app.config["MAX_CONTENT_LENGTH"] + 1)
-        try:
-            rows = services.parse_bulk_csv(data)
-        except services.BulkError as error:
-            form.file.errors = [error.message]
-            status = 422
-        else:
-            now = utcnow()
-            results = services.bulk_verify(rows, now=now)
-            if form.download.data:
-                response = Response(services.bulk_csv(results), mimetype="text/csv")
-                response.headers["Content-Disposition"] = f'attachment; filename="verification-{now:%Y%m%d-%H%M}.csv"'
-                return response
-    elif form.errors:
-        status = 422
-    return render_template("credentials/bulk.html", form=form, results=results), status
 
 
 # ---- admins: lifecycle -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Employers' candidate lists; learning-record export and forwarding (admins)."""
+"""Insights and learning-record export and forwarding (admins). Candidate lists live in orgs/."""
 
 from __future__ import annotations
 
@@ -12,96 +12,19 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
-    redirect,
     render_template,
     request,
     stream_with_context,
-    url_for,
 )
-from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length, Optional
 
 from accounts.models import Role
 from core.database import utcnow
-from core.errors import DomainError
 from core.extensions import db
 from core.permissions import roles_required
-from credentials.ids import format_public_id, normalize_public_id
-from credentials.services import csv_safe, lookup
-from insights import services, xapi
+from credentials.services import csv_safe
+from insights import xapi
 
 bp = Blueprint("insights", __name__, cli_group="insights")
-EMPLOYERS = (Role.EMPLOYER.value, Role.ADMIN.value)
-
-
-class SaveCandidateForm(FlaskForm):
-    certificate_id = HiddenField(validators=[DataRequired(), Length(max=64)])
-    note = StringField("Note (e.g. the role they applied for)", validators=[Optional(), Length(max=200)])
-
-
-class RemoveForm(FlaskForm):
-    pass
-
-
-@bp.post("/employer/candidates")
-@roles_required(*EMPLOYERS)
-def save_candidate():
-    form = SaveCandidateForm()
-    public_id = normalize_public_id(form.certificate_id.data) if form.validate_on_submit() else None
-    certificate = lookup(public_id) if public_id else None
-    if certificate is None:
-        abort(404)
-    _, created = services.save_candidate(current_user, certificate, note=form.note.data or "", now=utcnow())
-    db.session.commit()
-    flash("Added to your candidates." if created else "Already on your candidates list.", "success")
-    return redirect(url_for("insights.candidates"), 303)
-
-
-@bp.get("/employer/candidates")
-@roles_required(*EMPLOYERS)
-def candidates():
-    rows = services.candidates(current_user, now=utcnow())
-    if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["certificate_id", "status", "holder_name", "course", "expires", "note", "added"])
-        for row, status in rows:
-            c = row.certificate
-            writer.writerow(
-                [
-                    csv_safe(v)
-                    for v in (
-                        format_public_id(c.public_id),
-                        status,
-                        c.holder_name,
-                        c.course_title,
-                        c.expires_at.date().isoformat() if c.expires_at else "",
-                        row.note,
-                        row.added_at.date().isoformat(),
-                    )
-                ]
-            )
-        response = Response(out.getvalue(), mimetype="text/csv")
-        response.headers["Content-Disposition"] = 'attachment; filename="candidates.csv"'
-        return response
-    return render_template("insights/candidates.html", rows=rows, fmt=format_public_id, form=RemoveForm())
-
-
-@bp.post("/employer/candidates/<int:row_id>/remove")
-@roles_required(*EMPLOYERS)
-def remove_candidate(row_id: int):
-    if not RemoveForm().validate_on_submit():
-        abort(400)
-    try:
-        services.remove_candidate(current_user, row_id)
-    except DomainError:
-        abort(404)
-    db.session.commit()
-    flash("Removed from your list.", "success")
-    return redirect(url_for("insights.candidates"), 303)
 
 
 def _day(value: str | None, default: datetime) -> datetime:

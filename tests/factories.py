@@ -227,3 +227,83 @@ def make_certificate(user=None, course=None, *, now=None, **course_kwargs):
     return db.session.scalar(
         select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
     )
+
+
+# ---- organizations ------------------------------------------------------------------------------------------
+
+
+def make_org(owner=None, *, name: str = "Acme Staffing", kind=None, status=None, role=None, email: str | None = None):
+    """An organization (approved unless ``status`` says otherwise) with ``owner`` in ``role`` (owner by default)."""
+    from orgs.models import Membership, Organization, OrgKind, OrgRole, OrgStatus
+    from orgs.services import _unique_slug
+
+    owner = owner or make_user()
+    now = utcnow()
+    status = status or OrgStatus.APPROVED
+    org = Organization(
+        slug=_unique_slug(name),
+        name=name,
+        kind=kind or OrgKind.EMPLOYER,
+        status=status,
+        contact_email=(email or owner.email).lower(),
+        email_verified_at=now,
+        created_by_id=owner.id,
+        created_at=now,
+    )
+    db.session.add(org)
+    db.session.flush()
+    db.session.add(Membership(organization_id=org.id, user_id=owner.id, role=role or OrgRole.OWNER, created_at=now))
+    db.session.commit()
+    return org
+
+
+def make_employer(email: str = "hr@example.org", *, name: str | None = None, org_name: str = "Acme Staffing"):
+    """An account that owns an approved employer organization (what the old "employer" role became)."""
+    user = make_user(email=email, name=name)
+    return user, make_org(user, name=org_name)
+
+
+def add_staff(org, user, role=None):
+    from orgs.models import Membership, OrgRole
+
+    db.session.add(
+        Membership(organization_id=org.id, user_id=user.id, role=role or OrgRole.MANAGER, created_at=utcnow())
+    )
+    db.session.commit()
+
+
+def make_cohort(org, courses, *, name: str = "Spring cohort", starts_on=None, due_on=None):
+    from datetime import date
+
+    from orgs.models import Cohort
+
+    cohort = Cohort(
+        organization_id=org.id,
+        name=name,
+        starts_on=starts_on or date(2026, 1, 1),
+        due_on=due_on,
+        created_at=utcnow(),
+        courses=list(courses),
+    )
+    db.session.add(cohort)
+    db.session.commit()
+    return cohort
+
+
+def join_cohort(cohort, user, *, now=None, left: bool = False):
+    """A learner in the cohort who agreed (as the join page would record), optionally having left since."""
+    from orgs.models import CohortMember
+    from orgs.services import consent_text
+
+    now = now or utcnow()
+    member = CohortMember(
+        cohort_id=cohort.id,
+        user_id=user.id,
+        joined_at=now,
+        consent_at=now,
+        consent_text=consent_text(cohort),
+        left_at=now if left else None,
+    )
+    db.session.add(member)
+    db.session.commit()
+    return member

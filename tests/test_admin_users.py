@@ -18,12 +18,12 @@ def admin_client(client):
 def test_list_and_search_users(client, ctx):
     admin_client(client)
     make_user(email="zoe@example.org", name="Zoe Zed")
-    make_user(email="yan@example.org", name="Yan Employer", role=Role.EMPLOYER)
+    make_user(email="yan@example.org", name="Yan Admin", role=Role.ADMIN)
     page = client.get("/admin/users/").get_data(as_text=True)
     assert "zoe@example.org" in page and "yan@example.org" in page
     page = client.get("/admin/users/?q=ZOE").get_data(as_text=True)
     assert "zoe@example.org" in page and "yan@example.org" not in page
-    page = client.get("/admin/users/?role=employer").get_data(as_text=True)
+    page = client.get("/admin/users/?role=admin").get_data(as_text=True)
     assert "yan@example.org" in page and "zoe@example.org" not in page
     assert client.get("/admin/users/?role=wizard").status_code == 200
 
@@ -32,10 +32,10 @@ def test_change_role_takes_effect_in_live_session(client, other_client, ctx):
     admin_client(client)
     target = make_user(email="zoe@example.org")
     login(other_client, "zoe@example.org")
-    response = client.submit(f"/admin/users/{target.id}/role", {"role": "employer"}, page="/admin/users/")
+    response = client.submit(f"/admin/users/{target.id}/role", {"role": "admin"}, page="/admin/users/")
     assert response.status_code == 303
     db.session.refresh(target)
-    assert target.role is Role.EMPLOYER
+    assert target.role is Role.ADMIN
     # the old session carried the old role, so it has to log in again
     assert other_client.get("/account").status_code == 302
 

@@ -16,8 +16,8 @@ from core.extensions import db
 from credentials import services
 from credentials.ids import format_public_id
 from credentials.models import NameChangeRequest, RevocationReason
-from insights.models import SavedCandidate
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from orgs.models import SavedCandidate
+from tests.factories import load_test_framework, login, make_certificate, make_course, make_employer, make_user
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
@@ -54,7 +54,7 @@ def pdf_dir(app, tmp_path, monkeypatch):
 def test_names_entered_by_users_are_inert_everywhere_they_are_shown(client, other_client, ctx, pdf_dir):
     load_test_framework()
     make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
-    employer = make_user(email="emma@example.org", name="Emma Employer", role=Role.EMPLOYER)
+    _, org = make_employer("emma@example.org", name="Emma Employer")
     learner = make_user(email="lee@example.org", name="Lee")
     login(client, "lee@example.org")
     saved = client.submit("/account", {"name": XSS, "legal_name": XSS})
@@ -68,9 +68,10 @@ def test_names_entered_by_users_are_inert_everywhere_they_are_shown(client, othe
     assert_inert(page(other_client, f"/verify/{public}"))  # the public verification page
 
     login(other_client, "emma@example.org")
-    other_client.submit("/employer/candidates", {"certificate_id": public, "note": XSS}, page=f"/verify/{public}")
-    assert db.session.scalar(select(SavedCandidate.note).where(SavedCandidate.employer_id == employer.id)) == XSS
-    assert_inert(page(other_client, "/employer/candidates"))
+    candidates = f"/organizations/{org.slug}/candidates"
+    other_client.submit(candidates, {"certificate_id": public, "note": XSS}, page=f"/verify/{public}")
+    assert db.session.scalar(select(SavedCandidate.note).where(SavedCandidate.organization_id == org.id)) == XSS
+    assert_inert(page(other_client, candidates))
     bulk = other_client.post(
         "/verify/bulk",
         data={
@@ -88,7 +89,7 @@ def test_names_entered_by_users_are_inert_everywhere_they_are_shown(client, othe
     assert_inert(page(other_client, "/admin/users/?q=lee"))
     assert_inert(page(other_client, "/admin/certificates"))
     assert_inert(page(other_client, f"/admin/certificates/{public}"))
-    other_client.submit(f"/admin/users/{learner.id}/role", {"role": "employer"}, page="/admin/users/")
+    other_client.submit(f"/admin/users/{learner.id}/role", {"role": "admin"}, page="/admin/users/")
     assert_inert(page(other_client, "/admin/audit/"))
 
 
@@ -223,15 +224,16 @@ def test_markup_in_names_and_titles_is_printed_as_text_in_the_pdf(client, ctx, p
 def test_csv_exports_neutralise_formulas_in_every_user_value(client, other_client, ctx, pdf_dir):
     load_test_framework()
     make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
-    make_user(email="emma@example.org", name="Emma Employer", role=Role.EMPLOYER)
+    _, org = make_employer("emma@example.org", name="Emma Employer")
     formulas = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
     certificate = make_certificate(
         make_user(email="lee@example.org", name="=cmd|' /C calc'!A0"), make_course("ai-basics", title="+Course")
     )
     public = format_public_id(certificate.public_id)
     login(client, "emma@example.org")
-    client.submit("/employer/candidates", {"certificate_id": public, "note": formulas[0]}, page=f"/verify/{public}")
-    exported = client.get("/employer/candidates?format=csv")
+    candidates = f"/organizations/{org.slug}/candidates"
+    client.submit(candidates, {"certificate_id": public, "note": formulas[0]}, page=f"/verify/{public}")
+    exported = client.get(candidates + "?format=csv")
     assert exported.mimetype == "text/csv"
     cells = csv_cells(exported.get_data(as_text=True))
     assert '\'=HYPERLINK("http://evil.example","x")' in cells and "'=cmd|' /C calc'!A0" in cells
@@ -256,9 +258,9 @@ def test_csv_exports_neutralise_formulas_in_every_user_value(client, other_clien
 
     login(other_client, "admin@example.org")
     target = make_user(email="-2+3@example.org", name="Tom")  # the audit summary starts with the email
-    other_client.submit(f"/admin/users/{target.id}/role", {"role": "employer"}, page="/admin/users/")
+    other_client.submit(f"/admin/users/{target.id}/role", {"role": "admin"}, page="/admin/users/")
     cells = csv_cells(other_client.get("/admin/audit/?format=csv").get_data(as_text=True))
-    assert "'-2+3@example.org: learner → employer" in cells
+    assert "'-2+3@example.org: learner → admin" in cells
     assert not any(cell.startswith(FORMULA_START) for cell in cells), cells
 
 
@@ -311,7 +313,6 @@ SEARCHES = [
     "/admin/certificates?q={v}&status={v}&page={v}",
     "/admin/audit/?q={v}&action={v}&page={v}",
     "/admin/audit/?q={v}&action={v}&format=csv",
-    "/employer/candidates?format={v}",
     "/admin/insights?table={v}&format={v}",
     "/framework?q={v}",
 ]
@@ -472,7 +473,7 @@ def two_learners(client, other_client, ctx, pdf_dir):
     make_user(email="admin@example.org", role=Role.ADMIN)
     alice = make_user(email="alice@example.org", name="Alice Owner")
     make_user(email="bob@example.org", name="Bob Other")
-    make_user(email="emma@example.org", role=Role.EMPLOYER)
+    make_employer("emma@example.org", org_name="Emma Hiring")
     course = make_course("ai-basics")
     return alice, course
 
@@ -555,19 +556,21 @@ def test_employers_see_and_remove_only_their_own_candidates(client, other_client
     alice, course = two_learners
     certificate = make_certificate(alice, course)
     public = format_public_id(certificate.public_id)
-    make_user(email="evan@example.org", role=Role.EMPLOYER)
+    _, evan_org = make_employer("evan@example.org", org_name="Evan Hiring")
     login(client, "emma@example.org")
-    client.submit(
-        "/employer/candidates", {"certificate_id": public, "note": "Emma's shortlist"}, page=f"/verify/{public}"
-    )
+    emma_list = "/organizations/emma-hiring/candidates"
+    client.submit(emma_list, {"certificate_id": public, "note": "Emma's shortlist"}, page=f"/verify/{public}")
     row_id = db.session.scalar(select(SavedCandidate.id))
     login(other_client, "evan@example.org")
-    assert "Emma&#39;s shortlist" not in page(other_client, "/employer/candidates")
-    assert "shortlist" not in other_client.get("/employer/candidates?format=csv").get_data(as_text=True)
-    token = other_client.csrf_token("/employer/candidates")
-    assert other_client.post(f"/employer/candidates/{row_id}/remove", data={"csrf_token": token}).status_code == 404
+    evan_list = f"/organizations/{evan_org.slug}/candidates"
+    assert "Emma&#39;s shortlist" not in page(other_client, evan_list)
+    assert "shortlist" not in other_client.get(evan_list + "?format=csv").get_data(as_text=True)
+    assert other_client.get(emma_list).status_code == 404  # another organization's list does not exist for him
+    token = other_client.csrf_token(evan_list)
+    assert other_client.post(f"{evan_list}/{row_id}/remove", data={"csrf_token": token}).status_code == 404
+    assert other_client.post(f"{emma_list}/{row_id}/remove", data={"csrf_token": token}).status_code == 404
     assert db.session.scalar(select(func.count()).select_from(SavedCandidate)) == 1
-    assert "Emma&#39;s shortlist" in page(client, "/employer/candidates")
+    assert "Emma&#39;s shortlist" in page(client, emma_list)
 
 
 # ---- CSRF (what test_security does not cover: logged-in posts, tokens from another session) --------------

@@ -13,7 +13,7 @@ from core.database import utcnow
 from core.extensions import db
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, NameChangeRequest, NameChangeStatus
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, login, make_certificate, make_course, make_employer, make_user
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_expiring_soon_links_back_to_the_course(client, certificate):
 
 
 def test_learners_and_employers_cannot_use_admin_actions(client, certificate):
-    make_user(email="hr@example.org", role=Role.EMPLOYER)
+    make_employer("hr@example.org")
     login(client, "hr@example.org")
     url = detail_url(certificate)
     assert client.get(url).status_code == 403

@@ -83,9 +83,14 @@ def test_seed_demo_only_in_development_and_prints_passwords_once(app, ctx):
     roles = {u.email: u.role for u in db.session.scalars(select(User))}
     assert roles == {
         "learner@example.org": Role.LEARNER,
-        "employer@example.org": Role.EMPLOYER,
+        "employer@example.org": Role.LEARNER,  # an employer is the owner of an approved organization
         "admin@example.org": Role.ADMIN,
     }
+    from orgs.models import Membership, Organization
+
+    org, owner = db.session.execute(select(Organization, Membership.user_id).join(Membership)).one()
+    assert org.status.value == "approved" and db.session.get(User, owner).email == "employer@example.org"
+    assert "employer@example.org" in first.output and org.name in first.output
     password = first.output.split("admin@example.org")[1].split()[0]
     assert passwords.verify_password(
         db.session.scalar(select(User.password_hash).where(User.role == Role.ADMIN)), password

@@ -20,7 +20,16 @@ from sqlalchemy import func, literal, select, union_all
 from accounts.models import Role, User
 from core.database import utcnow
 from core.extensions import db, limiter
-from tests.factories import enroll, load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import (
+    enroll,
+    load_test_framework,
+    login,
+    make_certificate,
+    make_cohort,
+    make_course,
+    make_employer,
+    make_user,
+)
 
 SETTINGS = settings(
     max_examples=25,
@@ -177,7 +186,9 @@ QUESTIONS = "? Is it?\n* yes\n- no\n> Because."
 def routes(w: World) -> dict[str, Route]:
     v = w.route_values
     c = v["slug"]
-    admin, learner, employer = Role.ADMIN, Role.LEARNER, Role.EMPLOYER
+    admin, learner, employer = Role.ADMIN, Role.LEARNER, "employer"  # employer: owner of an approved organization
+    o = f"/organizations/{v['org']}"
+    co = f"{o}/cohorts/{v['cohort_id']}"
     answer_fields = {f"q-{qid}": str(cid) for qid, cid in w.quiz_questions}
     meta = {"title": "T", "summary": "S", "audience": "A", "estimated_minutes": "30", "validity_months": "12"}
     return {
@@ -209,7 +220,7 @@ def routes(w: World) -> dict[str, Route]:
         "admin_certificates.revoke": Route(
             admin, f"/admin/certificates/{v['public_id']}/revoke", {"reason": "other", "note": "n"}
         ),
-        "admin_users.change_role": Route(admin, f"/admin/users/{v['target_id']}/role", {"role": "employer"}),
+        "admin_users.change_role": Route(admin, f"/admin/users/{v['target_id']}/role", {"role": "admin"}),
         "admin_users.deactivate": Route(admin, f"/admin/users/{v['target_id']}/deactivate"),
         "admin_users.reactivate": Route(admin, f"/admin/users/{v['target_id']}/reactivate"),
         "courses.attempt": Route(learner, f"/courses/{c}/module-1/quiz/attempts/1", answer_fields),
@@ -218,15 +229,36 @@ def routes(w: World) -> dict[str, Route]:
         "courses.renew": Route(learner, f"/courses/{c}/renew"),
         "courses.start_quiz": Route(learner, f"/courses/{c}/module-2/quiz/start"),
         "credentials.api_verify": Route(None, "/api/v1/verify", files=("file",)),
-        "credentials.bulk_verify": Route(employer, "/verify/bulk", {"show": "1", "download": "1"}, files=("file",)),
         "credentials.name_correction": Route(
             learner, "/certificates/name-correction", {"requested_name": "Lee Q. Learner", "reason": "typo"}
         ),
         "credentials.verify_upload": Route(None, "/verify/credential", files=("file",)),
-        "insights.remove_candidate": Route(employer, f"/employer/candidates/{v['candidate_id']}/remove"),
-        "insights.save_candidate": Route(
-            employer, "/employer/candidates", {"certificate_id": v["public_id"], "note": "role"}
+        "orgs.bulk_verify": Route(employer, "/verify/bulk", {"show": "1", "download": "1"}, files=("file",)),
+        "orgs.remove_candidate": Route(employer, f"{o}/candidates/{v['candidate_id']}/remove"),
+        "orgs.save_candidate": Route(employer, f"{o}/candidates", {"certificate_id": v["public_id"], "note": "role"}),
+        "orgs.create": Route(
+            learner,
+            "/organizations/new",
+            {"name": "Lee's Shop", "kind": "employer", "website": "https://shop.example", "contact_email": "l@shop.us"},
         ),
+        "orgs.resend": Route(employer, f"{o}/resend"),
+        "orgs.decide": Route(admin, f"/admin/organizations/{v['org_id']}/decide", {"note": "ok", "approve": "1"}),
+        "orgs.add_domain": Route(admin, "/admin/organizations/domains", {"domain": "dol.gov"}),
+        "orgs.remove_domain": Route(admin, f"/admin/organizations/domains/{v['domain_id']}/remove"),
+        "orgs.new_cohort": Route(
+            employer,
+            f"{o}/cohorts/new",
+            {"name": "C", "starts_on": "2026-01-01", "ends_on": "2026-06-01", "due_on": None, "course_ids": "1"},
+        ),
+        "orgs.invite_email": Route(employer, f"{co}/invite", {"email": "new@example.org", "name": "New"}),
+        "orgs.new_link": Route(employer, f"{co}/links", {"kind": "code"}),
+        "orgs.roster_check": Route(employer, f"{co}/roster", files=("file",)),
+        "orgs.roster_confirm": Route(employer, f"{co}/roster/confirm", {"roster": "ana@example.org,Ana\n"}),
+        "orgs.remind": Route(employer, f"{co}/remind"),
+        "orgs.join": Route(learner, f"/join/{v['join_token']}", {"shown": v["consent"]}),
+        "orgs.join_with_code": Route(learner, f"/join/code/{v['join_code']}", {"shown": v["consent"]}),
+        "orgs.join_code": Route(learner, "/join", {"code": v["join_code"]}),
+        "orgs.leave": Route(learner, f"{o}/leave".replace("/organizations/", "/account/organizations/")),
         "studio.add_module": Route(
             admin,
             f"/studio/{c}/modules",
@@ -284,12 +316,13 @@ def build_world(client) -> World:
     from accounts import services as account_services
     from courses import services as course_services
     from credentials.services import request_name_change
-    from insights.services import save_candidate
+    from orgs import services as org_services
+    from orgs.models import InvitationKind
 
     load_test_framework()
     admin = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
     learner = make_user(email="lee@example.org", name="Lee Learner")
-    employer = make_user(email="emma@example.org", name="Emma Employer", role=Role.EMPLOYER)
+    employer, org = make_employer("emma@example.org", name="Emma Employer")
     target = make_user(email="tom@example.org", name="Tom Target")
     course = make_course("ai-basics")
     certificate = make_certificate(target, course)
@@ -298,18 +331,29 @@ def build_world(client) -> World:
     attempt = course_services.start_attempt(enrollment, course_services.load_quiz(quiz.id), now=utcnow())
     questions = [(qid, cids[0]) for qid, cids in attempt.layout]
     name_request = request_name_change(target, requested_name="Thomas Target", reason="typo", now=utcnow())
-    row, _ = save_candidate(employer, certificate, note="first", now=utcnow())
+    row, _ = org_services.save_candidate(employer, org, certificate, note="first", now=utcnow())
+    cohort = make_cohort(org, [course])
+    _, join_token = org_services.open_link(employer, cohort, InvitationKind.LINK, now=utcnow())
+    _, join_code = org_services.open_link(employer, cohort, InvitationKind.CODE, now=utcnow())
+    domain = org_services.add_auto_domain(admin, "example.gov", now=utcnow())
     reset = account_services.request_password_reset(
         email="tom@example.org", now=utcnow(), secret_key=client.application.config["SECRET_KEY"], max_age=3600
     )
     db.session.commit()
     return World(
-        users={Role.ADMIN: admin.id, Role.LEARNER: learner.id, Role.EMPLOYER: employer.id},
+        users={Role.ADMIN: admin.id, Role.LEARNER: learner.id, "employer": employer.id},
         route_values={
             "slug": course.slug,
             "public_id": certificate.public_id,
             "request_id": name_request.id,
             "candidate_id": row.id,
+            "org": org.slug,
+            "org_id": org.id,
+            "cohort_id": cohort.id,
+            "domain_id": domain.id,
+            "join_token": join_token,
+            "join_code": join_code,
+            "consent": org_services.consent_text(cohort),
             "target_id": target.id,
         },
         reset_token=reset.token,
@@ -434,7 +478,30 @@ def run_route(client, endpoint: str):
 
 
 POST_ENDPOINTS = sorted(
-    routes(World({}, {k: 1 for k in ("slug", "public_id", "request_id", "candidate_id", "target_id")}, "t", []))
+    routes(
+        World(
+            {},
+            {
+                k: 1
+                for k in (
+                    "slug",
+                    "public_id",
+                    "request_id",
+                    "candidate_id",
+                    "target_id",
+                    "org",
+                    "org_id",
+                    "cohort_id",
+                    "domain_id",
+                    "join_token",
+                    "join_code",
+                    "consent",
+                )
+            },
+            "t",
+            [],
+        )
+    )
 )
 
 
@@ -575,7 +642,7 @@ def test_bulk_csv_of_anything_is_read_or_refused_with_a_message(app, client, ctx
     import csv
 
     if db.session.scalar(select(func.count()).select_from(User)) == 0:
-        make_user(email="emma@example.org", role=Role.EMPLOYER)
+        make_employer("emma@example.org")
         login(client, "emma@example.org")
     out = io.StringIO()
     writer = csv.writer(out)

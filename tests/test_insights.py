@@ -1,4 +1,4 @@
-"""xAPI learning records and employers' candidate lists."""
+"""xAPI learning records and the admin insights (candidate lists are tested in test_orgs.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from core.database import utcnow
 from core.extensions import db
-from credentials.ids import format_public_id
 from insights import xapi
-from insights.models import SavedCandidate, XapiStatement
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from insights.models import XapiStatement
+from tests.factories import load_test_framework, login, make_course, make_user
 from tests.test_learning import answers_for
 
 ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
@@ -148,61 +147,6 @@ def test_a_down_lrs_leaves_statements_for_the_next_run(ctx):
     assert (sent, failed) == (0, 2)
     rows = list(db.session.scalars(select(XapiStatement)))
     assert all(r.sent_at is None and r.attempts == 1 and "no route" in r.last_error for r in rows)
-
-
-# ---- employers' candidates --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def employer(client, ctx):
-    load_test_framework()
-    make_user(email="hr@example.org", role=Role.EMPLOYER)
-    login(client, "hr@example.org")
-
-
-def save(client, certificate, note=""):
-    public = format_public_id(certificate.public_id)
-    return client.submit("/employer/candidates", {"certificate_id": public, "note": note}, page=f"/verify/{public}")
-
-
-def test_employers_keep_a_list_with_live_statuses_and_export_it(client, employer):
-    valid = make_certificate(make_user(name="Val Valid"), make_course("one"))
-    expiring = make_certificate(make_user(name="Ed Expiring"), make_course("two"))
-    expiring.expires_at = utcnow() + timedelta(days=10)
-    revoked = make_certificate(make_user(name="=Rev Revoked"), make_course("three"))
-    revoked.revoked_at = utcnow()
-    from credentials.models import RevocationReason
-
-    revoked.revocation_reason = RevocationReason.OTHER
-    db.session.commit()
-    for certificate in (valid, expiring, revoked):
-        assert save(client, certificate, note="Warehouse lead").status_code == 303
-    assert save(client, valid).status_code == 303  # saving twice keeps one row
-    assert db.session.scalar(select(func.count()).select_from(SavedCandidate)) == 3
-    page = client.get("/employer/candidates").get_data(as_text=True)
-    for text in ("Val Valid", "Expiring", "Revoked", "Warehouse lead"):
-        assert text in page
-    csv_text = client.get("/employer/candidates?format=csv").get_data(as_text=True)
-    assert "'=Rev Revoked" in csv_text and ",expiring," in csv_text and ",valid," in csv_text
-    row = db.session.scalar(select(SavedCandidate).limit(1))
-    assert client.submit(f"/employer/candidates/{row.id}/remove", page="/employer/candidates").status_code == 303
-    assert db.session.scalar(select(func.count()).select_from(SavedCandidate)) == 2
-
-
-def test_learners_cannot_keep_candidate_lists(client, ctx):
-    load_test_framework()
-    certificate = make_certificate(make_user(), make_course("one"))
-    make_user(email="lee@example.org")
-    login(client, "lee@example.org")
-    assert client.get("/employer/candidates").status_code == 403
-    assert save(client, certificate).status_code == 403
-
-
-def test_saving_an_unknown_certificate_is_404(client, employer):
-    response = client.submit(
-        "/employer/candidates", {"certificate_id": "0000-" * 6 + "0000"}, page="/employer/candidates"
-    )
-    assert response.status_code == 404
 
 
 # ---- dashboard and reports on a hand-built data set with known answers ------------------------------

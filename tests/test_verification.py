@@ -7,13 +7,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from accounts.models import Role
+from accounts.models import Role, User
 from core.database import utcnow
 from core.extensions import db
 from credentials import services
 from credentials.ids import format_public_id
 from credentials.models import Certificate, RevocationReason
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import (
+    load_test_framework,
+    login,
+    make_certificate,
+    make_course,
+    make_employer,
+    make_org,
+    make_user,
+)
 
 
 @pytest.fixture
@@ -133,7 +141,7 @@ def test_verification_is_rate_limited_per_client(client, certificate, app):
 
 @pytest.fixture
 def employer(client, certificate):
-    make_user(email="hr@example.org", role=Role.EMPLOYER)
+    make_employer("hr@example.org")
     login(client, "hr@example.org")
 
 
@@ -197,9 +205,14 @@ def test_bulk_check_takes_5000_rows(client, certificate, employer):
     assert response.status_code == 200 and "5000 rows" in response.get_data(as_text=True)
 
 
-def test_bulk_check_is_for_employers_and_admins(client, certificate):
+def test_bulk_check_is_for_members_of_approved_organizations_and_admins(client, certificate):
+    from orgs.models import OrgStatus
+
     make_user(email="learner@example.org")
     login(client, "learner@example.org")
+    assert client.get("/verify/bulk").status_code == 403
+    # a pending organization verifies one at a time, like anyone
+    make_org(db.session.scalar(select(User).where(User.email == "learner@example.org")), status=OrgStatus.PENDING)
     assert client.get("/verify/bulk").status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
 

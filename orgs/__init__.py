@@ -1,0 +1,1 @@
+"""Organizations (employers, workforce boards, colleges…), their staff, cohorts, invitations and consent."""

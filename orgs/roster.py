@@ -1,0 +1,114 @@
+"""Reading an uploaded roster (email, name). Reads only: nothing is written until the manager confirms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from dataclasses import dataclass
+
+from accounts.services import normalize_email
+from core.errors import DomainError
+from orgs.services import EMAIL_RE
+
+MAX_ROWS = 2000
+MAX_BYTES = 1024 * 1024  # 2,000 lines of a long address and name fit in about half of this
+MAX_SHOWN_PROBLEMS = 200
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    email: str
+    name: str
+
+
+class RosterError(DomainError):
+    """The whole roster is refused; ``problems`` lists each bad line with its number."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message, field="file")
+        self.problems = problems or []
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+def parse(data: bytes) -> list[RosterRow]:
+    """Every row of the roster, or RosterError naming each problem and its line. Writes nothing."""
+    if len(data) > MAX_BYTES:
+        raise RosterError(
+            f"The file is {len(data) / 1024 / 1024:.1f} MB; a roster may be at most 1 MB "
+            f"({MAX_ROWS:,} lines of email and name fit in far less)."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RosterError(
+            f"The file is not UTF-8 text (byte {error.start + 1} cannot be read). In your spreadsheet choose "
+            "“Save as → CSV UTF-8” and upload it again."
+        ) from None
+    if "\x00" in text:
+        raise RosterError("The file looks like a spreadsheet or other binary file, not CSV text. Save it as CSV.")
+    try:
+        records = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)]
+    except csv.Error as error:
+        raise RosterError(f"The CSV could not be read ({error}).") from None
+    records = [(n, r) for n, r in records if any(cell.strip() for cell in r)]
+    if records and records[0][1][0].strip().lower() in ("email", "e-mail", "email address"):
+        records = records[1:]
+    if not records:
+        raise RosterError("The roster is empty. Put one person per line: email, name.")
+    if len(records) > MAX_ROWS:
+        raise RosterError(
+            f"The roster has {len(records):,} people; the limit is {MAX_ROWS:,}. Split it into smaller files."
+        )
+    rows: list[RosterRow] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for line, record in records:
+        cells = [c.strip() for c in record]
+        if len(cells) > 2:
+            problems.append(f"Line {line}: expected 2 columns (email, name), found {len(cells)}.")
+            continue
+        email = normalize_email(cells[0])
+        name = " ".join(cells[1].split()) if len(cells) > 1 else ""
+        bad = next((c for c in (cells[0], name) if c.startswith(FORMULA_PREFIXES)), None)
+        if bad is not None:
+            problems.append(
+                f"Line {line}: “{bad[:40]}” starts with “{bad[0]}”, which a spreadsheet would run as a formula; "
+                "remove it."
+            )
+            continue
+        if not EMAIL_RE.match(email):
+            problems.append(f"Line {line}: “{cells[0][:80]}” is not an email address.")
+            continue
+        if len(name) > 120 or _has_control(name):
+            problems.append(f"Line {line}: the name is longer than 120 characters or has control characters.")
+            continue
+        if email in seen:
+            problems.append(f"Line {line}: {email} is already on line {seen[email]}.")
+            continue
+        seen[email] = line
+        rows.append(RosterRow(line, email, name))
+    if problems:
+        shown = problems[:MAX_SHOWN_PROBLEMS]
+        if len(problems) > MAX_SHOWN_PROBLEMS:
+            shown.append(f"… and {len(problems) - MAX_SHOWN_PROBLEMS:,} more problems.")
+        raise RosterError(
+            f"{len(problems):,} line{'s' if len(problems) != 1 else ''} of the roster cannot be used. Nothing was "
+            "saved. Fix them and upload the file again.",
+            shown,
+        )
+    return rows
+
+
+def to_text(rows: list[RosterRow]) -> str:
+    """The checked roster as CSV again, carried in the confirmation form (and checked again on confirm)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([row.email, row.name])
+    return out.getvalue()

@@ -1,0 +1,352 @@
+"""Organization pages: the "for employers and programs" page, creation and email verification, the admin queue,
+the organization home, its shared candidate list and bulk verification. Cohorts are in cohort_views.py.
+
+Views: load → authorize → validate → service → commit → redirect; mail goes out after the commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from accounts.models import Role
+from core.database import utcnow
+from core.errors import DomainError, form_error
+from core.extensions import db, limiter
+from core.mail import send_mail
+from core.permissions import roles_required
+from credentials import services as credential_services
+from credentials.forms import BulkVerifyForm
+from credentials.ids import format_public_id, normalize_public_id
+from credentials.services import csv_safe, lookup
+from orgs import permissions, services
+from orgs.forms import ButtonForm, CreateOrgForm, DecisionForm, DomainForm, SaveCandidateForm
+from orgs.models import AutoApproveDomain, Cohort, CohortMember, Membership, Organization, OrgKind, OrgStatus
+
+bp = Blueprint("orgs", __name__, cli_group="orgs")
+
+
+def limit(key: str, default: str):
+    """A POST rate limit read from config at request time (FLASK_RATELIMIT_… overrides the default)."""
+    return limiter.limit(lambda: current_app.config.get(key, default), methods=["POST"])
+
+
+def my_memberships() -> list[Membership]:
+    """The current user's memberships, loaded once per request (the navigation asks on every page)."""
+    if "org_memberships" not in g:
+        g.org_memberships = services.memberships_of(current_user)
+    return g.org_memberships
+
+
+@bp.app_context_processor
+def _template_helpers():
+    return {
+        "my_memberships": my_memberships,
+        "can_bulk_verify": lambda user=None: permissions.can_bulk_verify(current_user, my_memberships()),
+    }
+
+
+def load_org(slug: str) -> tuple[Organization, Membership]:
+    """The organization and the current user's membership; 404 for strangers (no hint that it exists)."""
+    org = db.first_or_404(select(Organization).where(Organization.slug == slug))
+    membership = next((m for m in my_memberships() if m.organization_id == org.id), None)
+    if not permissions.can_see_org(membership):
+        abort(404)
+    return org, membership
+
+
+def require(allowed: bool) -> None:
+    if not allowed:
+        abort(403)
+
+
+def send_verification(org: Organization) -> None:
+    link = url_for("orgs.verify_email", token=services.email_verification_token(org), _external=True)
+    send_mail(
+        org.contact_email,
+        f"Confirm {org.name} on {current_app.config['ISSUER_NAME']}",
+        f"Someone (we hope you) asked to register {org.name} on {current_app.config['ISSUER_NAME']} with this "
+        f"address.\n\nTo confirm that this is your work email, open this link within 3 days:\n\n{link}\n\n"
+        f"If this was not you, ignore this message; nothing happens without this link.\n",
+    )
+
+
+# ---- for employers and programs ------------------------------------------------------------------------------
+
+
+@bp.get("/organizations")
+def about():
+    return render_template("orgs/about.html", kinds=list(OrgKind))
+
+
+@bp.route("/organizations/new", methods=["GET", "POST"])
+@login_required
+@limit("RATELIMIT_ORG_CREATE", "5 per hour")
+def create():
+    form = CreateOrgForm()
+    if form.validate_on_submit():
+        try:
+            org = services.create_organization(
+                current_user,
+                name=form.name.data,
+                kind=OrgKind(form.kind.data),
+                website=form.website.data or "",
+                contact_email=form.contact_email.data,
+                now=utcnow(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            send_verification(org)
+            flash(f"We sent a link to {org.contact_email}. Open it to confirm the address.", "success")
+            return redirect(url_for("orgs.home", slug=org.slug), 303)
+    return render_template("orgs/create.html", form=form), 422 if form.errors or form.form_errors else 200
+
+
+@bp.get("/organizations/verify/<token>")
+@limiter.limit(lambda: current_app.config.get("RATELIMIT_ORG_JOIN", "30 per minute; 200 per hour"))
+def verify_email(token: str):
+    try:
+        org = services.verify_email(token[:1000], now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        return render_template("orgs/message.html", title="Link not valid", message=error.message), 400
+    db.session.commit()
+    if org.is_approved:
+        message = f"The email address of {org.name} is confirmed and the organization is approved."
+    else:
+        message = (
+            f"The email address of {org.name} is confirmed. A site administrator will review the organization; "
+            "until then you can verify certificates one at a time like anyone."
+        )
+    return render_template("orgs/message.html", title="Email confirmed", message=message, org=org)
+
+
+@bp.post("/organizations/<slug>/resend")
+@login_required
+@limit("RATELIMIT_ORG_CREATE", "5 per hour")
+def resend(slug: str):
+    org, membership = load_org(slug)
+    require(membership.role.value == "owner")
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if org.email_verified_at is None:
+        send_verification(org)
+        flash(f"We sent a new link to {org.contact_email}.", "success")
+    return redirect(url_for("orgs.home", slug=org.slug), 303)
+
+
+@bp.get("/organizations/<slug>")
+@login_required
+def home(slug: str):
+    org, membership = load_org(slug)
+    cohorts = []
+    if permissions.can_use_org(org, membership):
+        counts = (
+            select(CohortMember.cohort_id, func.count().label("n"))
+            .where(CohortMember.left_at.is_(None))
+            .group_by(CohortMember.cohort_id)
+            .subquery()
+        )
+        cohorts = db.session.execute(
+            select(Cohort, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.cohort_id == Cohort.id)
+            .where(Cohort.organization_id == org.id)
+            .order_by(Cohort.created_at.desc(), Cohort.id.desc())
+        ).all()
+    staff = db.session.scalars(
+        select(Membership)
+        .where(Membership.organization_id == org.id)
+        .options(selectinload(Membership.user))
+        .order_by(Membership.id)
+    ).all()
+    return render_template(
+        "orgs/home.html",
+        org=org,
+        membership=membership,
+        cohorts=cohorts,
+        staff=staff,
+        can_manage=permissions.can_manage_org(org, membership),
+        can_use=permissions.can_use_org(org, membership),
+        form=ButtonForm(),
+    )
+
+
+# ---- candidates (shared by the organization's staff) ---------------------------------------------------------
+
+
+@bp.get("/organizations/<slug>/candidates")
+@login_required
+def candidates(slug: str):
+    org, membership = load_org(slug)
+    require(permissions.can_use_org(org, membership))
+    rows = services.candidates(org, now=utcnow())
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["certificate_id", "status", "holder_name", "course", "expires", "note", "added", "added_by"])
+        for row, status in rows:
+            c = row.certificate
+            writer.writerow(
+                [
+                    csv_safe(v)
+                    for v in (
+                        format_public_id(c.public_id),
+                        status,
+                        c.holder_name,
+                        c.course_title,
+                        c.expires_at.date().isoformat() if c.expires_at else "",
+                        row.note,
+                        row.added_at.date().isoformat(),
+                        row.added_by.name if row.added_by else "",
+                    )
+                ]
+            )
+        response = Response(out.getvalue(), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="candidates-{org.slug}.csv"'
+        return response
+    return render_template(
+        "orgs/candidates.html",
+        org=org,
+        rows=rows,
+        fmt=format_public_id,
+        form=ButtonForm(),
+        can_manage=permissions.can_manage_org(org, membership),
+    )
+
+
+@bp.post("/organizations/<slug>/candidates")
+@login_required
+def save_candidate(slug: str):
+    org, membership = load_org(slug)
+    require(permissions.can_manage_org(org, membership))
+    form = SaveCandidateForm()
+    public_id = normalize_public_id(form.certificate_id.data) if form.validate_on_submit() else None
+    certificate = lookup(public_id) if public_id else None
+    if certificate is None:
+        abort(404)
+    _, created = services.save_candidate(current_user, org, certificate, note=form.note.data or "", now=utcnow())
+    db.session.commit()
+    flash(f"Added to {org.name}’s candidates." if created else "Already on the candidates list.", "success")
+    return redirect(url_for("orgs.candidates", slug=org.slug), 303)
+
+
+@bp.post("/organizations/<slug>/candidates/<int:row_id>/remove")
+@login_required
+def remove_candidate(slug: str, row_id: int):
+    org, membership = load_org(slug)
+    require(permissions.can_manage_org(org, membership))
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        services.remove_candidate(org, row_id)
+    except DomainError:
+        abort(404)
+    db.session.commit()
+    flash("Removed from the list.", "success")
+    return redirect(url_for("orgs.candidates", slug=org.slug), 303)
+
+
+@bp.route("/verify/bulk", methods=["GET", "POST"])
+@login_required
+def bulk_verify():
+    require(permissions.can_bulk_verify(current_user, my_memberships()))
+    form = BulkVerifyForm()
+    results = None
+    status = 200
+    if form.validate_on_submit():
+        data = form.file.data.read(current_app.config["MAX_CONTENT_LENGTH"] + 1)
+        try:
+            rows = credential_services.parse_bulk_csv(data)
+        except credential_services.BulkError as error:
+            form.file.errors = [error.message]
+            status = 422
+        else:
+            now = utcnow()
+            results = credential_services.bulk_verify(rows, now=now)
+            if form.download.data:
+                response = Response(credential_services.bulk_csv(results), mimetype="text/csv")
+                response.headers["Content-Disposition"] = f'attachment; filename="verification-{now:%Y%m%d-%H%M}.csv"'
+                return response
+    elif form.errors:
+        status = 422
+    return render_template("credentials/bulk.html", form=form, results=results), status
+
+
+# ---- site admins: the approval queue -------------------------------------------------------------------------
+
+
+@bp.get("/admin/organizations")
+@roles_required(Role.ADMIN.value)
+def queue():
+    orgs = db.session.scalars(
+        select(Organization).order_by(
+            (Organization.status == OrgStatus.PENDING).desc(), Organization.created_at.desc(), Organization.id.desc()
+        )
+    ).all()
+    domains = db.session.scalars(select(AutoApproveDomain).order_by(AutoApproveDomain.domain)).all()
+    return render_template(
+        "orgs/queue.html",
+        orgs=orgs,
+        domains=domains,
+        decision=DecisionForm(),
+        domain_form=DomainForm(),
+        form=ButtonForm(),
+    )
+
+
+@bp.post("/admin/organizations/<int:org_id>/decide")
+@roles_required(Role.ADMIN.value)
+def decide(org_id: int):
+    org = db.get_or_404(Organization, org_id)
+    form = DecisionForm()
+    if not form.validate_on_submit() or not (form.approve.data or form.decline.data):
+        abort(400)
+    try:
+        services.decide(current_user, org, approve=bool(form.approve.data), note=form.note.data or "", now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("orgs.queue"), 303)
+    db.session.commit()
+    flash(f"{org.name} is {org.status.value}.", "success")
+    return redirect(url_for("orgs.queue"), 303)
+
+
+@bp.post("/admin/organizations/domains")
+@roles_required(Role.ADMIN.value)
+def add_domain():
+    form = DomainForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        row = services.add_auto_domain(current_user, form.domain.data, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("orgs.queue"), 303)
+    db.session.commit()
+    flash(f"Verified organizations on {row.domain} are now approved automatically.", "success")
+    return redirect(url_for("orgs.queue"), 303)
+
+
+@bp.post("/admin/organizations/domains/<int:domain_id>/remove")
+@roles_required(Role.ADMIN.value)
+def remove_domain(domain_id: int):
+    row = db.get_or_404(AutoApproveDomain, domain_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    db.session.delete(row)
+    db.session.commit()
+    flash(f"{row.domain} removed.", "success")
+    return redirect(url_for("orgs.queue"), 303)
+
+
+from orgs import cli, cohort_views, receivers  # noqa: E402,F401  (routes, commands and receivers)
