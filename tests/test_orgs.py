@@ -263,7 +263,7 @@ def test_migration_turns_employer_accounts_into_organizations_with_their_candida
     certificate = make_certificate(make_user(email="lee@example.org"), make_course("one"))
     hr_id, certificate_id = make_user(email="hr@acme.example.com", name="Hana HR").id, certificate.id
     db.session.remove()
-    downgrade(revision="0010")
+    downgrade(revision="0017_review_by")
     try:
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE users SET role = 'employer' WHERE id = :id"), {"id": hr_id})

@@ -1,7 +1,7 @@
 """organizations cohorts invitations
 
 Revision ID: 0012_orgs
-Revises: 0010
+Revises: 0017_review_by
 Create Date: 2026-12-06 22:04:34.573939
 
 """
@@ -54,7 +54,7 @@ saved = sa.table(
 
 # revision identifiers, used by Alembic.
 revision = '0012_orgs'
-down_revision = '0010'
+down_revision = '0017_review_by'
 branch_labels = None
 depends_on = None
 
