@@ -31,16 +31,26 @@ from courses.views import bp
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--draft", is_flag=True, help="Import as drafts instead of publishing.")
 def import_command(path: Path, draft: bool) -> None:
-    """Import one course folder, or every course folder inside PATH (all or nothing)."""
+    """Import one course folder, or every course folder inside PATH, then the program files in PATH/programs/
+    (all or nothing)."""
+    from courses.programs import import_programs, program_files
+
     folders = course_folders(path)
-    if not folders:
-        raise click.ClickException(f"No course.yaml in {path} or its subfolders.")
+    programs = program_files(path)
+    if not folders and not programs:
+        raise click.ClickException(f"No course.yaml in {path} or its subfolders, and no programs/*.yaml.")
     status = CourseStatus.DRAFT if draft else CourseStatus.PUBLISHED
     problems, results, warnings = [], [], []
     for folder in folders:
         try:
             course, outcome = import_folder(folder, now=utcnow(), status=status, warnings=warnings)
             results.append((course.slug, outcome, course.version))
+        except CatalogError as error:
+            problems.extend(error.problems)
+    if programs and not problems:
+        try:
+            for program, outcome in import_programs(programs, now=utcnow(), status=status):
+                results.append((f"program {program.slug}", outcome, program.version))
         except CatalogError as error:
             problems.extend(error.problems)
     if problems:
@@ -142,3 +152,16 @@ def stale_command(day) -> None:
         course = lesson.module.course
         click.echo(f"{lesson.review_by.isoformat()}  {course.slug} › {lesson.module.slug} › {lesson.slug}")
     click.echo(f"{len(rows)} lesson{'' if len(rows) == 1 else 's'} past review_by as of {today.isoformat()}.")
+
+
+@bp.cli.command("export-program")
+@click.argument("slug")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def export_program_command(slug: str, path: Path) -> None:
+    """Write program SLUG as PATH/SLUG.yaml (the format of courses/catalog/programs/)."""
+    from courses.programs import export_program, get_program
+
+    program = get_program(slug)
+    if program is None:
+        raise click.ClickException(f"No program with slug '{slug}'.")
+    click.echo(f"Wrote {export_program(program, path)}")

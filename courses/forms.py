@@ -191,3 +191,48 @@ class ImageUploadForm(FlaskForm):
     )
     next = HiddenField()
     submit = SubmitField("Upload image")
+
+
+def one_line(value):
+    """Paragraph text: line breaks typed in a text area become spaces (program files keep one paragraph)."""
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+class ProgramForm(FlaskForm):
+    # the program's content hash when the page was opened: a save over someone else's newer edit is refused
+    seen = HiddenField()
+    title = _text("Title")
+    purpose = TextAreaField(
+        "Purpose (shown in the catalog)",
+        filters=[one_line],
+        validators=[DataRequired("Say what the program prepares people for."), Length(max=2000), no_control_chars],
+    )
+    audience = TextAreaField(
+        "Who it is for",
+        filters=[one_line],
+        validators=[DataRequired("Say who the program is for."), Length(max=1000), no_control_chars],
+    )
+    normal_weeks = IntegerField(
+        "Normal time to complete (weeks)",
+        validators=[DataRequired("Enter the weeks."), NumberRange(1, 520, "Between 1 and 520 weeks.")],
+        description="Reports count completions within this time and within 150% of it.",
+    )
+    occupations = MultiCheckboxField("Occupations it prepares for", validate_choice=True)
+    courses = MultiCheckboxField(
+        "Courses (new ones are added at the end; set the order below)",
+        validate_choice=True,
+        validators=[DataRequired("Choose at least one course.")],
+    )
+
+
+class NewProgramForm(ProgramForm):
+    slug = StringField(
+        "Web address (slug)",
+        filters=[strip],
+        validators=[
+            DataRequired("Choose a web address."),
+            Length(max=80),
+            Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message="Lowercase letters, digits and single hyphens only."),
+        ],
+        description="Appears in links: /programs/your-slug.",
+    )

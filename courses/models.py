@@ -269,3 +269,81 @@ class AttemptAnswer(db.Model):
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
     choice_id: Mapped[int] = mapped_column(ForeignKey("choices.id", ondelete="CASCADE"))
     question_correct: Mapped[bool]
+
+
+# ---- programs: stackable learning paths ---------------------------------------------------------
+
+program_occupations = Table(
+    "program_occupations",
+    db.metadata,
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), primary_key=True),
+    Column("occupation_code", ForeignKey("occupations.code"), primary_key=True, index=True),
+)
+
+
+class Program(db.Model):
+    """An ordered set of courses with a purpose, an audience and occupations; finishing all earns a certificate."""
+
+    __tablename__ = "programs"
+    __table_args__ = (CheckConstraint("normal_weeks BETWEEN 1 AND 520", name="normal_weeks_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(Text)
+    # the time a learner normally takes (reports count completion within it and within 150% of it)
+    normal_weeks: Mapped[int]
+    status: Mapped[CourseStatus] = mapped_column(
+        str_enum(CourseStatus, "course_status", 16), default=CourseStatus.DRAFT
+    )
+    # bumped whenever the ordered course list changes; program certificates keep the version they were earned on
+    version: Mapped[int] = mapped_column(default=1)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None]
+
+    steps: Mapped[list[ProgramCourse]] = relationship(
+        back_populates="program", order_by="ProgramCourse.position", cascade="all, delete-orphan"
+    )
+    occupations: Mapped[list[Occupation]] = relationship(secondary=program_occupations, order_by="Occupation.position")
+
+    @property
+    def courses(self) -> list[Course]:
+        return [step.course for step in self.steps]
+
+    @property
+    def total_minutes(self) -> int:
+        return sum(step.course.estimated_minutes for step in self.steps)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status is CourseStatus.PUBLISHED
+
+
+class ProgramCourse(db.Model):
+    __tablename__ = "program_courses"
+    __table_args__ = (UniqueConstraint("program_id", "course_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    position: Mapped[int]
+
+    program: Mapped[Program] = relationship(back_populates="steps")
+    course: Mapped[Course] = relationship()
+
+
+class ProgramEnrollment(db.Model):
+    __tablename__ = "program_enrollments"
+    __table_args__ = (UniqueConstraint("user_id", "program_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"), index=True)
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # set when the program certificate is issued
+    completed_at: Mapped[datetime | None]
+
+    program: Mapped[Program] = relationship()

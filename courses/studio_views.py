@@ -528,3 +528,6 @@ def import_zip():
     db.session.commit()
     flash("Bundle checked and loaded into a draft. Review it, then publish.", "success")
     return redirect(url_for("studio.edit", slug=draft.course.slug), 303)
+
+
+from courses import studio_programs  # noqa: E402,F401  (the program pages, on this blueprint)

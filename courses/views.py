@@ -10,7 +10,7 @@ from wtforms import SelectChoice
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
-from courses import services
+from courses import programs, services
 from courses.forms import ActionForm, CatalogSearchForm, QuizAnswersError, parse_answers
 from courses.models import Course, CourseStatus, Lesson, Module, QuizAttempt
 from courses.permissions import can_enroll, can_study
@@ -52,9 +52,85 @@ def catalog():
     )
     courses = list(db.session.scalars(services.catalog_statement(f)))
     counts = services.lesson_counts(c.id for c in courses)
+    filtered = any(vars(f).values())
     return render_template(
-        "courses/catalog.html", form=form, courses=courses, counts=counts, filtered=any(vars(f).values())
+        "courses/catalog.html",
+        form=form,
+        courses=courses,
+        counts=counts,
+        filtered=filtered,
+        programs=[] if filtered else programs.published_programs(),
     )
+
+
+# ---- programs -------------------------------------------------------------------------------------
+
+
+@bp.get("/programs")
+def program_list():
+    return render_template("courses/programs.html", programs=programs.published_programs())
+
+
+def _program_or_404(slug: str):
+    program = programs.load_program(slug)
+    if program is None:
+        abort(404)
+    enrollment = programs.get_program_enrollment(current_user, program)
+    if program.status is CourseStatus.ARCHIVED and enrollment is None:
+        abort(404)  # archived programs stay open to the learners already in them
+    return program, enrollment
+
+
+@bp.get("/programs/<slug>")
+def program(slug: str):
+    program, enrollment = _program_or_404(slug)
+    progress = None
+    certificate_id = None
+    if current_user.is_authenticated:
+        progress = programs.progress(current_user.id, [program])[program.id]
+        if enrollment is not None and enrollment.completed_at is not None:
+            from credentials.ids import format_public_id
+            from credentials.models import Certificate  # certificates build on courses; imported lazily
+
+            public_id = db.session.scalar(
+                select(Certificate.public_id).where(
+                    Certificate.user_id == current_user.id, Certificate.program_id == program.id
+                )
+            )
+            certificate_id = format_public_id(public_id) if public_id else None
+    return render_template(
+        "courses/program.html",
+        program=program,
+        enrollment=enrollment,
+        progress=progress,
+        certificate_id=certificate_id,
+        form=ActionForm(),
+    )
+
+
+@bp.post("/programs/<slug>/enroll")
+@login_required
+def enroll_program(slug: str):
+    program, _ = _program_or_404(slug)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        enrollment, created = programs.enroll_program(current_user, program, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("courses.program", slug=slug)), 303
+    db.session.commit()
+    if enrollment.completed_at is not None:
+        flash(
+            f"You already hold every course certificate of “{program.title}”: your program certificate is ready.",
+            "success",
+        )
+    elif created:
+        flash(
+            f"You are enrolled in “{program.title}” and in each of its courses. Start with the first course.", "success"
+        )
+    return redirect(url_for("courses.program", slug=slug)), 303
 
 
 def _course_or_404(slug: str) -> tuple[Course, object]:
@@ -369,6 +445,7 @@ def dashboard():
     occupations = {o.code: o for _, skills in profile for s in skills for o in s.occupations}
     return render_template(
         "courses/dashboard.html",
+        programs=programs.my_programs(current_user),
         in_progress=[r for r in rows if r.enrollment.completed_at is None],
         completed=[r for r in rows if r.enrollment.completed_at is not None],
         profile=profile,

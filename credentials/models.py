@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from accounts.models import User
 from core.database import str_enum, utcnow
 from core.extensions import db
-from courses.models import Course
+from courses.models import Course, Program
 
 
 class RevocationReason(enum.Enum):
@@ -21,6 +21,8 @@ class RevocationReason(enum.Enum):
     SUPERSEDED = "superseded"
     HOLDER_REQUEST = "holder_request"
     OTHER = "other"
+    # a program certificate whose stacked course certificate was revoked (undone when that one is reinstated)
+    STACKED_REVOKED = "stacked_revoked"
 
     @property
     def label(self) -> str:
@@ -31,6 +33,7 @@ class RevocationReason(enum.Enum):
             "superseded": "Superseded by another certificate",
             "holder_request": "Withdrawn at the holder's request",
             "other": "Other",
+            "stacked_revoked": "A course credential it stacks was revoked",
         }[self.value]
 
 
@@ -43,8 +46,11 @@ class CertificateStatus(enum.Enum):
 class Certificate(db.Model):
     __tablename__ = "certificates"
     __table_args__ = (
-        # exactly one certificate per learner and course, whatever races between app servers
+        # exactly one certificate per learner and course (or program), whatever races between app servers
         UniqueConstraint("user_id", "course_id"),
+        UniqueConstraint("user_id", "program_id"),
+        # a certificate is for a course or for a program, never both
+        CheckConstraint("(course_id IS NULL) <> (program_id IS NULL)", name="course_or_program"),
         # one credential per bit of a status list
         UniqueConstraint("status_list_id", "status_list_index"),
         CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
@@ -55,10 +61,12 @@ class Certificate(db.Model):
     # 28 Crockford base32 characters = 140 random bits; stored without dashes, upper case
     public_id: Mapped[str] = mapped_column(String(28), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
-    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id", ondelete="RESTRICT"), index=True)
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="SET NULL"))
 
-    # the snapshot: what was true when it was awarded, never recomputed from live rows
+    # the snapshot: what was true when it was awarded, never recomputed from live rows (for a program
+    # certificate the course_* columns hold the program's title, slug and version)
     holder_name: Mapped[str] = mapped_column(String(120))
     course_title: Mapped[str] = mapped_column(String(200))
     course_slug: Mapped[str] = mapped_column(String(80))
@@ -95,7 +103,8 @@ class Certificate(db.Model):
     last_verified_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
-    course: Mapped[Course] = relationship()
+    course: Mapped[Course | None] = relationship()
+    program: Mapped[Program | None] = relationship()
     events: Mapped[list[CertificateEvent]] = relationship(
         back_populates="certificate", order_by="CertificateEvent.at.desc(), CertificateEvent.id.desc()"
     )
@@ -106,6 +115,24 @@ class Certificate(db.Model):
         if self.expires_at is not None and self.expires_at <= now:
             return CertificateStatus.EXPIRED
         return CertificateStatus.VALID
+
+    @property
+    def is_program(self) -> bool:
+        return self.program_id is not None
+
+
+class CertificatePart(db.Model):
+    """A course certificate that a program certificate stacks (written when the program certificate is issued)."""
+
+    __tablename__ = "certificate_parts"
+
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="RESTRICT"), primary_key=True)
+    part_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    position: Mapped[int]
+
+    part: Mapped[Certificate] = relationship(foreign_keys=[part_id])
 
 
 class StatusList(db.Model):

@@ -13,7 +13,21 @@ def spec(base_url: str, issuer: str) -> dict:
             "id": {"type": "string", "example": "7K3Q-9XWM-4D2P-T8VB-1RZC-6HNF-5JAE"},
             "status": {"type": "string", "enum": ["valid", "expired", "revoked"]},
             "holder_name": {"type": "string"},
+            "kind": {"type": "string", "enum": ["course", "program"]},
             "course": {"type": "object", "properties": {"title": {"type": "string"}, "version": {"type": "integer"}}},
+            "stacks": {
+                "type": "array",
+                "description": "A program certificate's course credentials, with their live status.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "course": {"type": "string"},
+                        "status": {"type": "string"},
+                        "verification_url": {"type": "string"},
+                    },
+                },
+            },
             "skills": {
                 "type": "array",
                 "items": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},

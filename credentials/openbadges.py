@@ -16,7 +16,7 @@ from accounts.models import User
 from core.extensions import db
 from credentials import keys, vc
 from credentials.ids import format_public_id
-from credentials.models import Certificate, StatusList
+from credentials.models import Certificate, CertificatePart, StatusList
 
 LIST_SIZE = 131072  # 16 KiB of bits: the W3C minimum, so one list hides which credential is checked
 LIST_FILL = 0.75  # start a new list when this share of slots is taken (random allocation stays fast)
@@ -161,6 +161,8 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
     allocate_status_slot(certificate)
     email = db.session.scalar(select(User.email).where(User.id == certificate.user_id))
     achievement_id = f"{issuer.base_url}/courses/{certificate.course_slug}#achievement"
+    if certificate.is_program:
+        achievement_id = f"{issuer.base_url}/programs/{certificate.course_slug}#achievement"
     score_id = f"{achievement_id}-final-score"
     url = issuer.credential_url(certificate)
     list_url = issuer.status_list_url(certificate.status_list_id)
@@ -229,7 +231,43 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
     }
     if certificate.expires_at is not None:
         credential["validUntil"] = iso(certificate.expires_at)
+    if certificate.is_program:
+        _describe_program(credential["credentialSubject"]["achievement"], certificate, issuer)
     return credential
+
+
+def _describe_program(achievement: dict, certificate: Certificate, issuer: Issuer) -> None:
+    """A program's achievement names each course achievement it stacks: in its criteria, and as an alignment
+    to that achievement (targetType ceterms:Credential) next to the skill alignments."""
+    parts = list(
+        db.session.scalars(
+            select(Certificate)
+            .join(CertificatePart, CertificatePart.part_id == Certificate.id)
+            .where(CertificatePart.certificate_id == certificate.id)
+            .order_by(CertificatePart.position)
+        )
+    )
+    names = "; ".join(f"“{p.course_title}” ({issuer.base_url}/courses/{p.course_slug}#achievement)" for p in parts)
+    achievement["achievementType"] = "Certificate"
+    achievement["description"] = (
+        f"Completion of the program “{certificate.course_title}” (version {certificate.course_version}) at "
+        f"{certificate.issuer_name}: every one of its courses, each earned as its own course credential."
+    )
+    achievement["criteria"] = {
+        "narrative": f"Earn the course credential of every course in the program, in any order: {names}. "
+        "The final score is the mean of those courses' final scores."
+    }
+    achievement["alignment"] = [
+        {
+            "type": ["Alignment"],
+            "targetName": part.course_title,
+            "targetUrl": f"{issuer.base_url}/courses/{part.course_slug}#achievement",
+            "targetDescription": "Course achievement stacked into this program (course credential "
+            f"{format_public_id(part.public_id)}).",
+            "targetType": "ceterms:Credential",
+        }
+        for part in parts
+    ] + achievement["alignment"]
 
 
 def signed_credential(certificate: Certificate, issuer: Issuer, *, now: datetime) -> dict:

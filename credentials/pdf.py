@@ -54,6 +54,8 @@ class CertificateData:
     stamp: str | None = None  # "EXPIRED" / "REVOKED"
     goals: list[str] = field(default_factory=list)
     credential_json: str | None = None  # the signed Open Badges credential, attached to the PDF
+    kind: str = "course"  # or "program"
+    stacks: list[str] = field(default_factory=list)  # a program certificate's course credentials
 
 
 class RestrictedFetcher:
@@ -134,7 +136,7 @@ def qr_svg_data_uri(url: str) -> str:
 
 def render_html(data: CertificateData) -> str:
     name, transliterated = printable_name(data.holder_name)
-    everything = " ".join([name, data.course_title, data.issuer_name, *data.skills])
+    everything = " ".join([name, data.course_title, data.issuer_name, *data.skills, *data.stacks])
     faces, _ = fonts_for(everything)
     return render_template(
         "credentials/certificate.html",

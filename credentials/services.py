@@ -41,6 +41,9 @@ from credentials.models import (
 EXPIRING_SOON_DAYS = 60
 signals = Namespace()
 certificate_issued = signals.signal("certificate-issued")  # sent in the issuing transaction
+# sent in the revoking / reinstating transaction (program certificates stacking a course certificate follow it)
+certificate_revoked = signals.signal("certificate-revoked")
+certificate_reinstated = signals.signal("certificate-reinstated")
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -254,11 +257,17 @@ def revoke(actor: User, certificate: Certificate, *, reason: RevocationReason, n
         after={"reason": reason.value, "note": note.strip()},
     )
     db.session.flush()
+    certificate_revoked.send(certificate, actor=actor, now=now)
 
 
 def reinstate(actor: User, certificate: Certificate, *, now: datetime) -> None:
     if certificate.revoked_at is None:
         raise DomainError("This certificate is not revoked.")
+    if certificate.revocation_reason is RevocationReason.STACKED_REVOKED:
+        raise DomainError(
+            "This program certificate was revoked because a course credential it stacks was revoked: "
+            "reinstate that course credential and this one follows."
+        )
     before = {"revoked_at": _iso(certificate.revoked_at), "reason": certificate.revocation_reason.value}
     certificate.revoked_at = certificate.revocation_reason = certificate.revocation_note = None
     _invalidate_pdf(certificate)
@@ -273,6 +282,7 @@ def reinstate(actor: User, certificate: Certificate, *, now: datetime) -> None:
         before=before,
     )
     db.session.flush()
+    certificate_reinstated.send(certificate, actor=actor, now=now)
 
 
 def reissue(actor: User | None, certificate: Certificate, *, now: datetime, why: str = "name change") -> None:

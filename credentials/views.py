@@ -32,6 +32,7 @@ from core.extensions import csrf, db, limiter
 from core.permissions import roles_required
 from courses.services import enrollment_completed
 from credentials import openbadges, services
+from credentials import programs as program_certificates  # connects the program-certificate receivers
 from credentials.forms import CredentialUploadForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.keys import KeyError_, did_document
@@ -54,13 +55,14 @@ def issuer() -> openbadges.Issuer:
 
 
 def resign_status_list(certificate: Certificate) -> None:
-    """Re-sign the certificate's status list before the admin's request returns (flush only)."""
-    if certificate.status_list_id is None:
-        return
+    """Re-sign the status lists of the certificate and of program certificates stacking it before the admin's
+    request returns (flush only)."""
+    list_ids = {c.status_list_id for c in [certificate, *program_certificates.stacking(certificate)]} - {None}
     try:
-        openbadges.signed_status_list(certificate.status_list_id, issuer(), now=utcnow())
+        for list_id in sorted(list_ids):
+            openbadges.signed_status_list(list_id, issuer(), now=utcnow())
     except KeyError_ as error:
-        current_app.logger.warning("status list %s not re-signed: %s", certificate.status_list_id, error)
+        current_app.logger.warning("status lists %s not re-signed: %s", sorted(list_ids), error)
         flash("The signing key is not available: the revocation list will be re-signed once it is.", "warning")
 
 
@@ -93,6 +95,10 @@ def _date(moment: datetime | None) -> str | None:
 
 def certificate_data(certificate: Certificate, now: datetime) -> CertificateData:
     return CertificateData(
+        kind="program" if certificate.is_program else "course",
+        stacks=[
+            f"{p.course_title} ({format_public_id(p.public_id)})" for p in program_certificates.parts_of(certificate)
+        ],
         public_id=certificate.public_id,
         display_id=format_public_id(certificate.public_id),
         holder_name=certificate.holder_name,
@@ -117,6 +123,8 @@ def public_facts(certificate: Certificate, now: datetime) -> dict:
         "id": format_public_id(certificate.public_id),
         "status": status.value,
         "holder_name": certificate.holder_name,
+        "kind": "program" if certificate.is_program else "course",
+        # for a program certificate, the program's title and version (kept under "course" for existing clients)
         "course": {"title": certificate.course_title, "version": certificate.course_version},
         "skills": certificate.skills,
         "plan_goals": certificate.goals,
@@ -130,6 +138,16 @@ def public_facts(certificate: Certificate, now: datetime) -> dict:
     if status is CertificateStatus.REVOKED:
         facts["revoked_at"] = certificate.revoked_at.isoformat()
         facts["revocation_reason"] = certificate.revocation_reason.value
+    if certificate.is_program:
+        facts["stacks"] = [
+            {
+                "id": format_public_id(part.public_id),
+                "course": part.course_title,
+                "status": part.status_at(now).value,
+                "verification_url": verify_url(part.public_id),
+            }
+            for part in program_certificates.parts_of(certificate)
+        ]
     return facts
 
 
@@ -182,6 +200,8 @@ def verify_certificate(public_id: str):
         status=certificate.status_at(now),
         display_id=public_id,
         verify_url=verify_url(certificate.public_id),
+        parts=program_certificates.parts_of(certificate),
+        fmt=format_public_id,
     )
 
 
@@ -409,6 +429,8 @@ def my_certificate(public_id: str):
         share_url=verify_url(certificate.public_id),
         linkedin=linkedin_url(certificate),
         expiring=services.expiring_soon(certificate, now),
+        parts=program_certificates.parts_of(certificate),
+        fmt=format_public_id,
     )
 
 

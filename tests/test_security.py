@@ -22,6 +22,8 @@ PUBLIC = {
     "accounts.reset_password",
     "courses.catalog",
     "courses.course",
+    "courses.program_list",
+    "courses.program",
     "courses.media",
     "skills.explorer",
     "skills.skill",
