@@ -191,6 +191,7 @@ def routes(w: World) -> dict[str, Route]:
     co = f"{o}/cohorts/{v['cohort_id']}"
     answer_fields = {f"q-{qid}": str(cid) for qid, cid in w.quiz_questions}
     meta = {"title": "T", "summary": "S", "audience": "A", "estimated_minutes": "30", "validity_months": "12"}
+    program_meta = {"title": "T", "purpose": "P", "audience": "A", "normal_weeks": "6"}
     return {
         "accounts.change_password": Route(
             learner,
@@ -224,6 +225,7 @@ def routes(w: World) -> dict[str, Route]:
         "admin_users.deactivate": Route(admin, f"/admin/users/{v['target_id']}/deactivate"),
         "admin_users.reactivate": Route(admin, f"/admin/users/{v['target_id']}/reactivate"),
         "courses.attempt": Route(learner, f"/courses/{c}/module-1/quiz/attempts/1", answer_fields),
+        "courses.enroll_program": Route(learner, f"/programs/{v['program']}/enroll"),
         "courses.complete_lesson": Route(learner, f"/courses/{c}/module-1/lesson-1-1/complete"),
         "courses.enroll": Route(learner, f"/courses/{c}/enroll"),
         "courses.renew": Route(learner, f"/courses/{c}/renew"),
@@ -306,6 +308,18 @@ def routes(w: World) -> dict[str, Route]:
             studio=True,
         ),
         "studio.set_status": Route(admin, f"/studio/{c}/status/archived"),
+        "studio.new_program": Route(
+            admin,
+            "/studio/programs/new",
+            {"slug": "new-program", "courses": c, "occupations": "43-4051.00", **program_meta},
+        ),
+        "studio.edit_program": Route(
+            admin,
+            f"/studio/programs/{v['program']}",
+            {"seen": v["program_hash"], "courses": c, "occupations": "43-4051.00", **program_meta},
+        ),
+        "studio.move_program_course": Route(admin, f"/studio/programs/{v['program']}/courses/0/down"),
+        "studio.program_status": Route(admin, f"/studio/programs/{v['program']}/status/archived"),
         "studio.upload_image": Route(
             admin, "/studio/media", {"alt_text": "A picture", "next": f"/studio/{c}"}, files=("file",)
         ),
@@ -339,6 +353,14 @@ def build_world(client) -> World:
     reset = account_services.request_password_reset(
         email="tom@example.org", now=utcnow(), secret_key=client.application.config["SECRET_KEY"], max_age=3600
     )
+    from courses.models import CourseStatus
+    from courses.programs import ProgramSpec, apply_program
+
+    program, _ = apply_program(
+        ProgramSpec("a-pathway", "A pathway", "P.", "A.", 4, [], [course.slug]),
+        now=utcnow(),
+        status=CourseStatus.PUBLISHED,
+    )
     db.session.commit()
     return World(
         users={Role.ADMIN: admin.id, Role.LEARNER: learner.id, "employer": employer.id},
@@ -355,6 +377,8 @@ def build_world(client) -> World:
             "join_code": join_code,
             "consent": org_services.consent_text(cohort),
             "target_id": target.id,
+            "program": program.slug,
+            "program_hash": program.content_hash,
         },
         reset_token=reset.token,
         quiz_questions=questions,
@@ -496,6 +520,8 @@ POST_ENDPOINTS = sorted(
                     "join_token",
                     "join_code",
                     "consent",
+                    "program",
+                    "program_hash",
                 )
             },
             "t",
