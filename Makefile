@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load system-packages-run system-packages-test
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian packages (Pango for run; plus PostgreSQL, Chromium, Redis for test): installed when root, else the
+# apt-get line to run is printed and make stops
+system-packages-run:
+	@.ci/system-packages run
+
+system-packages-test:
+	@.ci/system-packages test
 
 instance/config.py:
 	mkdir -p instance
@@ -28,7 +36,7 @@ dev-setup: $(STAMP) instance/config.py
 	FLASK_APP_ENV=development $(BIN)/flask courses import courses/catalog
 	FLASK_APP_ENV=development $(BIN)/flask users seed-demo
 
-run: dev-setup
+run: system-packages-run dev-setup
 	@echo "Serving on http://127.0.0.1:5000  (Ctrl+C to stop)"
 	FLASK_APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
 
@@ -42,7 +50,7 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider
 
-test: lint test-sqlite test-postgres
+test: system-packages-test lint test-sqlite test-postgres
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
