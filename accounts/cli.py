@@ -6,15 +6,19 @@ import sys
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
 
 from accounts import services
-from accounts.views import admin_bp
+from accounts.models import User
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
 
+cli = AppGroup("users", help="Create admins and demo accounts.")
 
-@admin_bp.cli.command("create-admin")
+
+@cli.command("create-admin")
 @click.argument("email")
 @click.option("--name", help="Full name (asked for when creating a new account).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -37,14 +41,10 @@ def create_admin(email: str, name: str | None, password_stdin: bool) -> None:
 
 
 def _exists(email: str) -> bool:
-    from sqlalchemy import select
-
-    from accounts.models import User
-
     return db.session.scalar(select(User.id).where(User.email == services.normalize_email(email))) is not None
 
 
-@admin_bp.cli.command("seed-demo")
+@cli.command("seed-demo")
 def seed_demo() -> None:
     """Create demo learner, employer and admin accounts (development only); print passwords once."""
     if current_app.config["APP_ENV"] != "development":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
 
@@ -24,6 +22,8 @@ from accounts.forms import (
 )
 from accounts.models import Role, User
 from accounts.redirects import safe_next
+from core.audit import AuditEvent
+from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
@@ -31,7 +31,7 @@ from core.mail import send_mail
 from core.permissions import roles_required
 
 bp = Blueprint("accounts", __name__)
-admin_bp = Blueprint("admin_users", __name__, url_prefix="/admin/users", cli_group="users")
+admin_bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 
 
 def _limit(key: str):
@@ -284,9 +284,6 @@ audit_bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 @audit_bp.get("/")
 @roles_required(Role.ADMIN.value)
 def audit_log():
-    from core.audit import AuditEvent
-    from credentials.services import csv_safe
-
     q = (request.args.get("q") or "").strip()[:100]
     action = (request.args.get("action") or "").strip()[:64]
     stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
@@ -302,31 +299,21 @@ def audit_log():
     if action:
         stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
     if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["at", "actor", "action", "target_type", "target_id", "summary", "detail"])
-        for e in db.session.scalars(stmt.limit(100_000)):
-            writer.writerow(
-                [
-                    csv_safe(v)
-                    for v in (
-                        e.at.isoformat(),
-                        e.actor_label,
-                        e.action,
-                        e.target_type,
-                        e.target_id,
-                        e.summary,
-                        json.dumps(e.detail, ensure_ascii=False),
-                    )
-                ]
+        header = ["at", "actor", "action", "target_type", "target_id", "summary", "detail"]
+        rows = (
+            (
+                e.at.isoformat(),
+                e.actor_label,
+                e.action,
+                e.target_type,
+                e.target_id,
+                e.summary,
+                json.dumps(e.detail, ensure_ascii=False),
             )
-        response = Response(out.getvalue(), mimetype="text/csv")
-        response.headers["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
-        return response
+            for e in db.session.scalars(stmt.limit(100_000))
+        )
+        return csv_response("audit-log.csv", header, rows)
     page = db.paginate(
         stmt, page=min(request.args.get("page", 1, type=int), 10_000), per_page=50, max_per_page=200, error_out=False
     )
     return render_template("admin/audit.html", page=page, q=q, action=action)
-
-
-from accounts import cli  # noqa: E402,F401  (registers `flask users ...` on admin_bp)

@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_security_headers(app)
     register_input_guards(app)
     _register_blueprints(app)
+    _register_commands(app)
     return app
 
 
@@ -87,16 +88,17 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.views import bp as accounts_bp
     from core import audit  # noqa: F401  (the audit log model)
     from core.views import bp as core_bp
+    from courses.framework_views import bp as skills_bp
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
     from credentials.keys import signing_problem
     from credentials.permissions import can_manage_certificates
+    from credentials.services import certificate_id_for
     from credentials.views import admin_bp as admin_certificates_bp
     from credentials.views import bp as credentials_bp
     from insights import events  # noqa: F401  (learning events → xAPI statements)
     from insights.views import bp as insights_bp
     from orgs.views import bp as orgs_bp
-    from skills.views import bp as skills_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -113,5 +115,19 @@ def _register_blueprints(app: Flask) -> None:
         can_manage_users=can_manage_users,
         can_manage_certificates=can_manage_certificates,
         signing_problem=signing_problem,
+        certificate_id_for=certificate_id_for,
         issuer_name=lambda: app.config["ISSUER_NAME"],
     )
+
+
+def _register_commands(app: Flask) -> None:
+    """`flask users|skills|courses|credentials|insights …`: each room's CLI group, added here so no views
+    module has to import its cli module."""
+    from accounts.cli import cli as users_cli
+    from courses.cli import cli as courses_cli
+    from credentials.cli import cli as credentials_cli
+    from insights.cli import cli as insights_cli
+    from skills.cli import cli as skills_cli
+
+    for group in (users_cli, skills_cli, courses_cli, credentials_cli, insights_cli):
+        app.cli.add_command(group)

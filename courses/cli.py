@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from core.database import utcnow
@@ -24,10 +25,11 @@ from courses.catalog import (
 )
 from courses.models import Course, CourseStatus
 from courses.studio import stale_lessons
-from courses.views import bp
+
+cli = AppGroup("courses", help="Import, export and check course folders.")
 
 
-@bp.cli.command("import")
+@cli.command("import")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--draft", is_flag=True, help="Import as drafts instead of publishing.")
 def import_command(path: Path, draft: bool) -> None:
@@ -63,7 +65,7 @@ def import_command(path: Path, draft: bool) -> None:
         click.echo(f"  warning  {warning}", err=True)
 
 
-@bp.cli.command("export")
+@cli.command("export")
 @click.argument("slug")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 def export_command(slug: str, path: Path) -> None:
@@ -75,7 +77,7 @@ def export_command(slug: str, path: Path) -> None:
     click.echo(f"Wrote {len(written)} files to {path}")
 
 
-@bp.cli.command("check")
+@cli.command("check")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=CATALOG_DIR)
 @click.option("--strict", is_flag=True, help="Exit with status 1 on warnings too, not only on errors.")
 def check_command(path: Path, strict: bool) -> None:
@@ -114,7 +116,7 @@ def check_command(path: Path, strict: bool) -> None:
         raise SystemExit(1)
 
 
-@bp.cli.command("readability")
+@cli.command("readability")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=CATALOG_DIR)
 def readability_command(path: Path) -> None:
     """Print the Flesch-Kincaid grade of every lesson in the course folders under PATH (default: the catalog)."""
@@ -142,7 +144,7 @@ def readability_command(path: Path) -> None:
     )
 
 
-@bp.cli.command("stale")
+@cli.command("stale")
 @click.option("--on", "day", type=click.DateTime(formats=["%Y-%m-%d"]), help="Judge as of this day (default today).")
 def stale_command(day) -> None:
     """List lessons whose review_by date has passed: their time-sensitive facts need checking."""

@@ -31,7 +31,7 @@ from courses.models import (
     course_occupations,
     course_skills,
 )
-from skills.models import Occupation, Skill
+from skills.models import Occupation, PlanGoal, Skill
 
 signals = Namespace()
 # sent inside the completing transaction, exactly once per completion: receivers flush, never commit
@@ -525,3 +525,26 @@ def dashboard(user: User) -> list[DashboardRow]:
         title = None if step is None else (step[2].title if step[0] == "lesson" else step[1].quiz.title)
         rows.append(DashboardRow(e, e.course, progress.percent, title))
     return rows
+
+
+def skills_profile(user) -> list[tuple[PlanGoal, list[Skill]]]:
+    """Skills the user attained through completed courses, grouped by plan goal (fixed query count). Raises nothing."""
+    attained = (
+        select(course_skills.c.skill_id)
+        .join(Course, Course.id == course_skills.c.course_id)
+        .join(Enrollment, Enrollment.course_id == Course.id)
+        .where(Enrollment.user_id == user.id, Enrollment.completed_at.is_not(None))
+    )
+    skills = list(
+        db.session.scalars(
+            select(Skill)
+            .where(Skill.id.in_(attained))
+            .order_by(Skill.position)
+            .options(selectinload(Skill.goals), selectinload(Skill.occupations))
+        )
+    )
+    groups: dict[str, tuple[PlanGoal, list[Skill]]] = {}
+    for skill in skills:
+        for goal in skill.goals:
+            groups.setdefault(goal.id, (goal, []))[1].append(skill)
+    return sorted(groups.values(), key=lambda item: item[0].position)

@@ -16,7 +16,7 @@ from courses.models import Course, CourseStatus, Lesson, Module, QuizAttempt
 from courses.permissions import can_enroll, can_study
 from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
 
-bp = Blueprint("courses", __name__, cli_group="courses")
+bp = Blueprint("courses", __name__)
 
 
 def _filter_choices(form: CatalogSearchForm) -> None:
@@ -148,24 +148,12 @@ def course(slug: str):
     course, enrollment = _course_or_404(slug)
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress) if enrollment else None
-    certificate_id = None
-    if enrollment is not None and enrollment.completed_at is not None:
-        from credentials.ids import format_public_id
-        from credentials.models import Certificate  # certificates build on courses; imported lazily
-
-        public_id = db.session.scalar(
-            select(Certificate.public_id).where(
-                Certificate.user_id == enrollment.user_id, Certificate.course_id == course.id
-            )
-        )
-        certificate_id = format_public_id(public_id) if public_id else None
     return render_template(
         "courses/course.html",
         course=course,
         enrollment=enrollment,
         progress=progress,
         step=step,
-        certificate_id=certificate_id,
         form=ActionForm(),
         can_enroll=can_enroll(current_user, course),
     )
@@ -438,10 +426,8 @@ def media(sha256: str, extension: str):
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    from skills.services import skills_profile
-
     rows = services.dashboard(current_user)
-    profile = skills_profile(current_user)
+    profile = services.skills_profile(current_user)
     occupations = {o.code: o for _, skills in profile for s in skills for o in s.occupations}
     return render_template(
         "courses/dashboard.html",
@@ -451,6 +437,3 @@ def dashboard():
         profile=profile,
         profile_occupations=sorted(occupations.values(), key=lambda o: o.title),
     )
-
-
-from courses import cli  # noqa: E402,F401  (registers `flask courses ...`)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from core.database import utcnow
@@ -17,7 +18,9 @@ from core.extensions import db
 from credentials import openbadges, services
 from credentials.keys import KeyError_
 from credentials.models import Certificate
-from credentials.views import bp, certificate_data, issuer, pdf_folder
+from credentials.views import certificate_data, issuer, pdf_folder
+
+cli = AppGroup("credentials", help="Certificate PDFs, signing keys and status lists.")
 
 _worker_app = None
 
@@ -36,7 +39,7 @@ def _render(data) -> tuple[str, bytes]:
         return data.public_id, render_pdf(data)
 
 
-@bp.cli.command("render")
+@cli.command("render")
 @click.option(
     "--all", "render_all", is_flag=True, help="Render every certificate whose stored PDF is missing or outdated."
 )
@@ -80,7 +83,7 @@ def render_command(render_all: bool, workers: int) -> None:
     click.echo(f"Rendered {len(todo)} certificate PDFs into {folder}.")
 
 
-@bp.cli.command("keygen")
+@cli.command("keygen")
 def keygen_command() -> None:
     """Create the issuer's Ed25519 signing key (a 0600 file under instance/)."""
     from credentials.keys import KeyError_, generate
@@ -92,7 +95,7 @@ def keygen_command() -> None:
     click.echo(f"Created signing key {key.id} in {path}\nPublic key (Multikey): {key.public_multibase}")
 
 
-@bp.cli.command("rotate-key")
+@cli.command("rotate-key")
 def rotate_key_command() -> None:
     """Add a new active signing key; earlier keys stay published so their credentials still verify."""
     from credentials.keys import KeyError_, generate
@@ -104,7 +107,7 @@ def rotate_key_command() -> None:
     click.echo(f"New active signing key {key.id} in {path}\nPublic key (Multikey): {key.public_multibase}")
 
 
-@bp.cli.command("verify")
+@cli.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--did",

@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from accounts.models import User
 from core import audit
+from core.csv import csv_safe, csv_text  # noqa: F401  (csv_safe: still imported from here by orgs/)
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import Course, Enrollment, Module, Quiz, QuizAttempt
@@ -436,14 +437,6 @@ def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: dateti
 # ---- bulk verification -----------------------------------------------------------------------
 
 MAX_BULK_ROWS = 5000
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")  # OWASP ASVS 1.2.10
-
-
-def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formula injection in exported cells (also behind leading spaces, which some
-    spreadsheets skip before evaluating)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.lstrip(" ").startswith(FORMULA_PREFIXES) else text
 
 
 @dataclass
@@ -533,39 +526,47 @@ def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> li
 
 
 def bulk_csv(results: list[BulkRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "line",
-            "certificate_id",
-            "status",
-            "holder_name",
-            "course",
-            "issued",
-            "expires",
-            "name_given",
-            "name_matches",
-            "message",
-        ]
-    )
+    """The checked rows as formula-safe CSV text. Raises nothing."""
+    header = [
+        "line",
+        "certificate_id",
+        "status",
+        "holder_name",
+        "course",
+        "issued",
+        "expires",
+        "name_given",
+        "name_matches",
+        "message",
+    ]
+    rows = []
     for r in results:
         c = r.certificate
-        writer.writerow(
-            [
-                csv_safe(v)
-                for v in (
-                    r.line,
-                    r.raw_id,
-                    r.status,
-                    c.holder_name if c else "",
-                    c.course_title if c else "",
-                    c.issued_at.date().isoformat() if c else "",
-                    c.expires_at.date().isoformat() if c and c.expires_at else "",
-                    r.given_name or "",
-                    "" if r.name_matches is None else ("yes" if r.name_matches else "NO"),
-                    r.message,
-                )
-            ]
+        rows.append(
+            (
+                r.line,
+                r.raw_id,
+                r.status,
+                c.holder_name if c else "",
+                c.course_title if c else "",
+                c.issued_at.date().isoformat() if c else "",
+                c.expires_at.date().isoformat() if c and c.expires_at else "",
+                r.given_name or "",
+                "" if r.name_matches is None else ("yes" if r.name_matches else "NO"),
+                r.message,
+            )
         )
-    return out.getvalue()
+    return csv_text(header, rows)
+
+
+def certificate_id_for(enrollment: Enrollment) -> str | None:
+    """The formatted ID of the certificate a finished enrollment earned, or None (one query; raises nothing).
+
+    The course page asks through this: the factory hands it to templates, because courses sit below
+    credentials and never import it."""
+    public_id = db.session.scalar(
+        select(Certificate.public_id).where(
+            Certificate.user_id == enrollment.user_id, Certificate.course_id == enrollment.course_id
+        )
+    )
+    return format_public_id(public_id) if public_id else None

@@ -40,7 +40,7 @@ from credentials.models import Certificate, CertificateStatus, NameChangeRequest
 from credentials.pdf import CertificateData, render_pdf
 from credentials.permissions import can_download
 
-bp = Blueprint("credentials", __name__, cli_group="credentials")
+bp = Blueprint("credentials", __name__)
 admin_bp = Blueprint("admin_certificates", __name__, url_prefix="/admin")
 
 
@@ -658,6 +658,3 @@ def decide_name_correction(request_id: int):
             "success",
         )
     return redirect(url_for("admin_certificates.name_corrections"), 303)
-
-
-from credentials import cli  # noqa: E402,F401  (registers `flask credentials ...`)

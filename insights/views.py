@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 
-import click
 from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     render_template,
     request,
     stream_with_context,
 )
 
 from accounts.models import Role
+from core.csv import csv_response
 from core.database import utcnow
 from core.extensions import db
 from core.permissions import roles_required
-from credentials.services import csv_safe
 from insights import xapi
 
-bp = Blueprint("insights", __name__, cli_group="insights")
+bp = Blueprint("insights", __name__)
 
 
 def _day(value: str | None, default: datetime) -> datetime:
@@ -88,14 +84,9 @@ def dashboard():
         if table not in tables:
             abort(400)
         rows = tables[table]
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(list(rows[0]) if rows else ["no rows"])
-        for row in rows:
-            writer.writerow([csv_safe(v) for v in row.values()])
-        response = Response(out.getvalue(), mimetype="text/csv")
-        response.headers["Content-Disposition"] = f'attachment; filename="{table}-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
-        return response
+        header = list(rows[0]) if rows else ["no rows"]
+        filename = f"{table}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
+        return csv_response(filename, header, (row.values() for row in rows))
     return render_template(
         "insights/dashboard.html",
         overview=report.overall,
@@ -128,22 +119,3 @@ def export_xapi():
     response = Response(stream_with_context(xapi.export_lines(start, end)), mimetype="application/x-ndjson")
     response.headers["Content-Disposition"] = f'attachment; filename="xapi-{start:%Y%m%d}-{end:%Y%m%d}.jsonl"'
     return response
-
-
-@bp.cli.command("xapi-forward")
-@click.option("--batch", type=click.IntRange(1, 100_000), default=500, show_default=True)
-def forward_command(batch: int) -> None:
-    """Send unsent xAPI statements to the configured LRS (retries; never sends one twice)."""
-    cfg = current_app.config
-    if not cfg.get("XAPI_LRS_ENDPOINT"):
-        raise click.ClickException("Set FLASK_XAPI_LRS_ENDPOINT (and _USERNAME, _PASSWORD) first.")
-    sent, failed = xapi.forward(
-        endpoint=cfg["XAPI_LRS_ENDPOINT"],
-        username=cfg.get("XAPI_LRS_USERNAME") or "",
-        password=cfg.get("XAPI_LRS_PASSWORD") or "",
-        now=utcnow,
-        batch=batch,
-    )
-    click.echo(f"Sent {sent} statements; {failed} failed and will be retried next run.")
-    if failed:
-        raise SystemExit(1)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import selectinload
 
 from core.errors import DomainError
 from core.extensions import db
@@ -257,28 +256,3 @@ def load_framework_file(path: Path | None = None, *, now: datetime) -> LoadRepor
     except (OSError, UnicodeDecodeError) as error:
         raise FrameworkError([f"{path}: cannot read the file ({error})"]) from None
     return load_framework(text, now=now, source=path.name)
-
-
-def skills_profile(user) -> list[tuple[PlanGoal, list[Skill]]]:
-    """Skills the user attained through completed courses, grouped by plan goal (fixed query count)."""
-    from courses.models import Course, Enrollment, course_skills  # courses build on skills, not the reverse
-
-    attained = (
-        select(course_skills.c.skill_id)
-        .join(Course, Course.id == course_skills.c.course_id)
-        .join(Enrollment, Enrollment.course_id == Course.id)
-        .where(Enrollment.user_id == user.id, Enrollment.completed_at.is_not(None))
-    )
-    skills = list(
-        db.session.scalars(
-            select(Skill)
-            .where(Skill.id.in_(attained))
-            .order_by(Skill.position)
-            .options(selectinload(Skill.goals), selectinload(Skill.occupations))
-        )
-    )
-    groups: dict[str, tuple[PlanGoal, list[Skill]]] = {}
-    for skill in skills:
-        for goal in skill.goals:
-            groups.setdefault(goal.id, (goal, []))[1].append(skill)
-    return sorted(groups.values(), key=lambda item: item[0].position)

@@ -10,6 +10,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from core.csv import csv_safe
 from core.database import utcnow
 from core.extensions import db
 from credentials import services
@@ -469,4 +470,4 @@ def test_parallel_final_requests_issue_one_certificate(app, client, framework):
     ],
 )
 def test_csv_cells_never_start_a_formula(cell, safe):
-    assert services.csv_safe(cell) == safe
+    assert csv_safe(cell) == safe

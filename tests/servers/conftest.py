@@ -74,7 +74,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail(
-            "redis-server is missing: the two-server tests need it (apt-get install redis-server; .ci/run installs it)",
+            "redis-server is missing: the two-server tests need it (`make test` installs it when run as root)",
             pytrace=False,
         )
     folder = tmp_path_factory.mktemp("redis")

@@ -1,21 +1,19 @@
-"""Public framework pages: explorer (goal → skills → courses → occupations), skill and occupation pages."""
+"""Public framework pages: explorer (goal → skills → courses → occupations), skill and occupation pages.
+
+They list courses, so they live with courses (skills sit below courses and never import them); the
+blueprint keeps its name, so its URLs and endpoints (skills.explorer, …) are unchanged."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import click
 from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from core.database import utcnow
 from core.extensions import db
 from courses.models import Course, CourseStatus, course_occupations, course_skills
 from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
-from skills.services import FrameworkError, load_framework_file
 
-bp = Blueprint("skills", __name__, cli_group="skills")
+bp = Blueprint("skills", __name__)
 
 
 def _published_courses_by(link_table, column: str) -> dict[str, list[Course]]:
@@ -82,19 +80,3 @@ def occupation(code: str):
         group=OCCUPATION_GROUPS.get(occupation.group),
         courses=sorted(courses.values(), key=lambda c: c.title),
     )
-
-
-@bp.cli.command("load")
-@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def load_command(path: Path | None) -> None:
-    """Load the skills framework (default: skills/framework.yaml). Safe to run again."""
-    try:
-        report = load_framework_file(path, now=utcnow())
-    except FrameworkError as error:
-        db.session.rollback()
-        raise click.ClickException(error.message) from None
-    db.session.commit()
-    click.echo(report.summary())
-    for label, items in (("retired", report.retired), ("deleted", report.deleted)):
-        for item in items:
-            click.echo(f"  {label}: {item}")
