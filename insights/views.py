@@ -1,4 +1,4 @@
-"""Insights and learning-record export and forwarding (admins). Candidate lists live in orgs/."""
+"""Insights and learning-record export (admins). Candidate lists live in orgs/; xapi-forward in cli.py."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Plan goals, skills, occupations; the framework data file; skills profile."""
+"""Plan goals, skills, occupations; the framework data file (the public pages that list courses live in courses/)."""

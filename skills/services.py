@@ -1,4 +1,4 @@
-"""Loading the skills framework file, and the learner's skills profile. Flush only; callers commit."""
+"""Loading the skills framework file. Flush only; callers commit."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -44,9 +46,40 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_sized_argon2() -> Iterator[None]:
+    """argon2id with test-sized cost (1 pass over 1 MiB): a login costs ~5 ms instead of ~0.7 s on this machine.
+
+    Still the real hasher, so hashes, verification, rehash-on-login and the dummy hash for unknown emails all
+    run as in production, with production's parameters replaced by smaller ones. Servers started as
+    subprocesses (tests/browser, tests/servers) keep the production parameters.
+    """
+    from argon2 import PasswordHasher
+
+    from accounts import passwords
+
+    saved = passwords.hasher, passwords._DUMMY_HASH
+    passwords.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._DUMMY_HASH = passwords.hasher.hash("a dummy password to spend the same time on unknown emails")
+    yield
+    passwords.hasher, passwords._DUMMY_HASH = saved
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    return os.environ.get("TEST_DATABASE_URL") or "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    # In memory-backed /dev/shm when there is one: the SQLite counterpart of the PostgreSQL cluster's fsync=off
+    # (tests/pgcluster.py). On disk every commit waits for an fsync (~30 ms on this machine), and the factories
+    # and the per-test cleanup commit thousands of times.
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK):
+        folder = tempfile.mkdtemp(prefix="awa-test-db-", dir=shm)
+        yield "sqlite:///" + os.path.join(folder, "test.db")
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +126,8 @@ class Client(FlaskClient):
     as separate HTTP requests would.
     """
 
+    _csrf: tuple[str, str] | None = None  # (the session's raw CSRF secret, a token signed for it)
+
     def open(self, *args, **kwargs):
         kwargs.setdefault("buffered", True)  # streamed bodies are read inside the request's own context
         return contextvars.Context().run(super().open, *args, **kwargs)
@@ -101,10 +136,28 @@ class Client(FlaskClient):
         html = self.get(page).get_data(as_text=True)
         match = CSRF_RE.search(html)
         assert match, f"no CSRF token on {page}"
-        return match.group(1) or match.group(2)
+        token = match.group(1) or match.group(2)
+        secret = self._session_csrf_secret()
+        self._csrf = (secret, token) if secret else None
+        return token
+
+    def _session_csrf_secret(self) -> str | None:
+        cookie = self.get_cookie(self.application.config["SESSION_COOKIE_NAME"])
+        if cookie is None:
+            return None
+        serializer = self.application.session_interface.get_signing_serializer(self.application)
+        return serializer.loads(cookie.value).get("csrf_token")
 
     def submit(self, url: str, data: dict | None = None, *, page: str | None = None, **kwargs):
-        payload = {"csrf_token": self.csrf_token(page or url), **(data or {})}
+        """POST ``data`` with a CSRF token, as a browser would after loading ``page`` (default: ``url``).
+
+        A token stays valid while the session keeps the secret it was signed for (Flask-WTF binds tokens to
+        the session, not to a form), so the page is fetched only when the session has a new secret (a fresh
+        client, or after login/logout cleared the session): one fetch per session instead of one per POST.
+        """
+        secret = self._session_csrf_secret()
+        token = self._csrf[1] if self._csrf and secret and self._csrf[0] == secret else self.csrf_token(page or url)
+        payload = {"csrf_token": token, **(data or {})}
         return self.post(url, data=payload, **kwargs)
 
 
@@ -128,20 +181,22 @@ class QueryCounter:
         self.count += 1
 
 
+def queries_run(app: Flask, fn) -> int:
+    """The number of SQL statements fn() ran (e.g. one client request)."""
+    from sqlalchemy import event
+
+    counter = QueryCounter()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+    return counter.count
+
+
 @pytest.fixture
 def count_queries(app):
     """count_queries(fn) → number of SQL statements fn() ran (e.g. one client request)."""
-    from sqlalchemy import event
-
-    def run(fn) -> int:
-        counter = QueryCounter()
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", counter)
-        try:
-            fn()
-        finally:
-            event.remove(engine, "before_cursor_execute", counter)
-        return counter.count
-
-    return run
+    return lambda fn: queries_run(app, fn)
