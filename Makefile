@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load system-packages-run system-packages-test
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load system-packages-run system-packages-test test-fast
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,14 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider
 
-test: system-packages-test lint test-sqlite test-postgres
+# the two halves run side by side (one core each); each half's output is printed when it finishes
+test: system-packages-test lint
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+
+# the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
+# (`make test` runs everything)
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not servers and not slow"
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }

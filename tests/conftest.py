@@ -46,6 +46,14 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
     }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/browser/ and tests/servers/ carry their folder's marker, so `-m "not browser"` skips them."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in ("browser", "servers") and item.path.parent.parent.name == "tests":
+            item.add_marker(getattr(pytest.mark, folder))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_sized_argon2() -> Iterator[None]:
     """argon2id with test-sized cost (1 pass over 1 MiB): a login costs ~5 ms instead of ~0.7 s on this machine.

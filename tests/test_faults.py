@@ -19,6 +19,8 @@ from tests.conftest import TEST_SIGNING_KEYS, Client
 from tests.conftest import test_config as make_config
 from tests.factories import PASSWORD, load_test_framework, login, make_certificate, make_course, make_user
 
+pytestmark = pytest.mark.slow
+
 # ---- the database stops during traffic ------------------------------------------------------------
 
 

@@ -31,6 +31,8 @@ from tests.factories import (
     make_user,
 )
 
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(
     max_examples=25,
     deadline=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -19,6 +20,8 @@ from credentials import services
 from credentials.ids import format_public_id
 from credentials.models import RevocationReason
 from tests.factories import load_test_framework, make_certificate, make_course, make_user
+
+pytestmark = pytest.mark.slow
 
 FUZZ = settings(
     max_examples=40,

@@ -370,6 +370,7 @@ def shipped_files() -> dict[str, str]:
     return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_every_starter_course_exports_and_imports_as_a_zip(client, admin):
     from courses.catalog import CATALOG_DIR, course_folders, import_folder
     from skills.services import load_framework_file
