@@ -156,7 +156,7 @@ def stale_command(day) -> None:
     click.echo(f"{len(rows)} lesson{'' if len(rows) == 1 else 's'} past review_by as of {today.isoformat()}.")
 
 
-@bp.cli.command("export-program")
+@cli.command("export-program")
 @click.argument("slug")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 def export_program_command(slug: str, path: Path) -> None:

@@ -85,25 +85,13 @@ def _program_or_404(slug: str):
 def program(slug: str):
     program, enrollment = _program_or_404(slug)
     progress = None
-    certificate_id = None
     if current_user.is_authenticated:
         progress = programs.progress(current_user.id, [program])[program.id]
-        if enrollment is not None and enrollment.completed_at is not None:
-            from credentials.ids import format_public_id
-            from credentials.models import Certificate  # certificates build on courses; imported lazily
-
-            public_id = db.session.scalar(
-                select(Certificate.public_id).where(
-                    Certificate.user_id == current_user.id, Certificate.program_id == program.id
-                )
-            )
-            certificate_id = format_public_id(public_id) if public_id else None
     return render_template(
         "courses/program.html",
         program=program,
         enrollment=enrollment,
         progress=progress,
-        certificate_id=certificate_id,
         form=ActionForm(),
     )
 

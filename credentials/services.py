@@ -27,7 +27,7 @@ from core import audit
 from core.csv import csv_safe, csv_text  # noqa: F401  (csv_safe: still imported from here by orgs/)
 from core.errors import DomainError
 from core.extensions import db
-from courses.models import Course, Enrollment, Module, Quiz, QuizAttempt
+from courses.models import Course, Enrollment, Module, ProgramEnrollment, Quiz, QuizAttempt
 from credentials import openbadges
 from credentials.ids import format_public_id, new_public_id, normalize_public_id
 from credentials.models import (
@@ -559,14 +559,18 @@ def bulk_csv(results: list[BulkRow]) -> str:
     return csv_text(header, rows)
 
 
-def certificate_id_for(enrollment: Enrollment) -> str | None:
-    """The formatted ID of the certificate a finished enrollment earned, or None (one query; raises nothing).
+def certificate_id_for(enrollment: Enrollment | ProgramEnrollment) -> str | None:
+    """The formatted ID of the certificate a finished course or program enrollment earned, or None (one query;
+    raises nothing).
 
-    The course page asks through this: the factory hands it to templates, because courses sit below
-    credentials and never import it."""
+    The course and program pages ask through this: the factory hands it to templates, because courses sit
+    below credentials and never import it."""
+    earned = (
+        Certificate.program_id == enrollment.program_id
+        if isinstance(enrollment, ProgramEnrollment)
+        else Certificate.course_id == enrollment.course_id
+    )
     public_id = db.session.scalar(
-        select(Certificate.public_id).where(
-            Certificate.user_id == enrollment.user_id, Certificate.course_id == enrollment.course_id
-        )
+        select(Certificate.public_id).where(Certificate.user_id == enrollment.user_id, earned)
     )
     return format_public_id(public_id) if public_id else None
