@@ -30,6 +30,8 @@ from courses.catalog import (
 )
 from courses.models import Course, Lesson
 from courses.readability import (
+    MAX_AVERAGE_GRADE,
+    MAX_LESSON_GRADE,
     WORKER_AUDIENCE,
     course_readability,
     grade,
@@ -130,6 +132,24 @@ def test_longest_share_boundary():
 # ---- the shipped catalog ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("folder", SHIPPED, ids=[f.name for f in SHIPPED])
+def test_shipped_course_quizzes_are_balanced(framework, folder):
+    spec = read_folder(folder)
+    balance = quiz_balance(spec)
+    assert quiz_warnings(spec) == [], (balance, quiz_warnings(spec))
+    assert balance.single >= 5 and balance.true_false >= 4, balance
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=[f.name for f in SHIPPED])
+def test_shipped_worker_courses_read_at_grade_eight(framework, folder):
+    reading = course_readability(read_folder(folder))
+    assert all(g.grade > 0 for g in reading.lessons)
+    if reading.worker_audience:
+        assert reading.average <= MAX_AVERAGE_GRADE, reading
+        assert reading.highest <= MAX_LESSON_GRADE, [g for g in reading.lessons if g.grade > MAX_LESSON_GRADE]
+        assert reading.problems() == []
+
+
 def test_the_worker_audience_courses_ship():
     names = {f.name for f in SHIPPED}
     assert {"ai-literacy-for-every-worker", "ai-at-work-customer-service-office", "spotting-synthetic-media"} <= names
@@ -196,7 +216,33 @@ def test_import_prints_quiz_warnings_and_still_imports(app, framework, tmp_path)
     assert db.session.scalar(select(Course.slug)) == folder.name
 
 
-# ---- review_by and stale lessons ---------------------------------------------------------------
+def test_check_reports_figures_and_strict_fails_on_warnings(app, framework, tmp_path):
+    runner = app.test_cli_runner()
+    good = runner.invoke(args=["courses", "check", str(CATALOG_DIR)])
+    assert good.exit_code == 0, good.output
+    for folder in SHIPPED:
+        assert re.search(rf"^{folder.name}: longest option correct \d+/\d+ \(\d+%, limit 35%\)", good.output, re.M)
+    assert "warning" not in good.output
+    assert runner.invoke(args=["courses", "check", "--strict", str(CATALOG_DIR)]).exit_code == 0
+
+    bad = _unbalanced_copy(tmp_path)
+    loose = runner.invoke(args=["courses", "check", str(bad)])
+    assert loose.exit_code == 0 and "warning: The correct option is the longest one" in loose.output
+    assert runner.invoke(args=["courses", "check", "--strict", str(bad)]).exit_code == 1
+
+    (bad / "course.yaml").write_text((bad / "course.yaml").read_text().replace("skills: [", "skills: [NOPE-01, ", 1))
+    broken = runner.invoke(args=["courses", "check", str(bad)])
+    assert broken.exit_code == 1 and "INVALID" in broken.output and "unknown skill id 'NOPE-01'" in broken.output
+    assert db.session.scalar(select(Course.id)) is None  # check never imports
+
+
+def test_readability_command_grades_every_lesson(app, framework):
+    result = app.test_cli_runner().invoke(args=["courses", "readability"])
+    assert result.exit_code == 0, result.output
+    lessons = sum(len(list(f.glob("*/*.md"))) for f in SHIPPED)
+    assert len(re.findall(r"^  \d+\.\d+ +\d+\.\d  \S+", result.output, re.M)) == lessons
+    assert "ai-literacy-for-every-worker (worker audience): average" in result.output
+    assert "— all within." in result.output
 
 
 def _dated_copy(tmp_path: Path, day: str) -> Path:
@@ -206,6 +252,9 @@ def _dated_copy(tmp_path: Path, day: str) -> Path:
     first = re.search(r"\n    minutes: \d+\n", text)
     (folder / "course.yaml").write_text(text[: first.end()] + f"    review_by: {day}\n" + text[first.end() :])
     return folder
+
+
+# ---- review_by and stale lessons ---------------------------------------------------------------
 
 
 def test_review_by_imports_and_exports_byte_for_byte(framework, tmp_path):
