@@ -7,6 +7,7 @@ security staff, managers and energy professionals are measured and reported but 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -28,11 +29,13 @@ MAX_AVERAGE_GRADE = 8.0
 MAX_LESSON_GRADE = 10.0
 
 _BLOCKS = {"p", "li", "h2", "h3", "h4", "h5", "h6", "td", "th", "blockquote", "pre"}
+_URL = re.compile(r"https?://\S+")
 
 
 class _Text(HTMLParser):
     """Block texts of rendered HTML. A list item, heading or table cell ends a sentence even without a full stop,
-    so a bulleted list is not scored as one endless sentence; code blocks are left out (nobody reads them aloud).
+    so a bulleted list is not scored as one endless sentence; code blocks and bare web addresses are left out
+    (nobody reads them as prose, and one address would otherwise count as a 20-syllable word).
     """
 
     def __init__(self) -> None:
@@ -62,7 +65,7 @@ class _Text(HTMLParser):
 
     def handle_data(self, data) -> None:
         if not self._in_pre:
-            self._current.append(data)
+            self._current.append(_URL.sub("", data))
 
 
 def plain_text(markdown: str) -> str:
