@@ -156,7 +156,7 @@ class LessonForm(RevisionForm):
     review_by = DateField(
         "Review by (optional)",
         validators=[Optional()],
-        description="For lessons with facts that will change (a programme's status, a guidance revision): the day "
+        description="For lessons with facts that will change (a program's status, a guidance revision): the day "
         "after which the studio lists the lesson for checking.",
     )
     preview = SubmitField("Preview")

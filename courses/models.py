@@ -110,7 +110,7 @@ class Lesson(db.Model):
     body_md: Mapped[str] = mapped_column(Text)
     # rendered and sanitized once, when the Markdown is saved
     body_html: Mapped[str] = mapped_column(Text)
-    # time-sensitive facts (a programme's status, a guidance revision) are to be re-checked after this day
+    # time-sensitive facts (a program's status, a guidance revision) are to be re-checked after this day
     review_by: Mapped[date | None]
 
     module: Mapped[Module] = relationship(back_populates="lessons")
