@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from bench import certificates, generate, insights, pages, vc
+from bench import certificates, generate, insights, pages, vc, workforce
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -21,6 +21,7 @@ if __name__ == "__main__":
     certificates.main()  # appends to it
     vc.main()  # appends to it
     insights.main()  # appends to it
+    workforce.main()  # appends to it
     if load:
         with RESULTS.open("a") as results:
             results.write(load.group(0).rstrip("\n") + "\n")

@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from credentials.views import bp as credentials_bp
     from insights import events  # noqa: F401  (learning events → xAPI statements)
     from insights.views import bp as insights_bp
+    from insights.workforce_views import bp as reports_bp
     from orgs.views import bp as orgs_bp
 
     app.register_blueprint(core_bp)
@@ -108,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(courses_bp)
     app.register_blueprint(studio_bp)
     app.register_blueprint(insights_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(credentials_bp)
     app.register_blueprint(admin_certificates_bp)
     app.register_blueprint(orgs_bp)

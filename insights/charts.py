@@ -59,3 +59,41 @@ def chart_svg(kind: str, rows: list[dict]) -> str:
     for name, key in series:
         chart.add(name, [row[key] for row in rows] or [0])
     return chart.render(is_unicode=True)
+
+
+WORKFORCE_CHARTS = {
+    "outcomes": (
+        "Participants, exits and credentials by program",
+        [
+            ("Participants served", "participants_served"),
+            ("Exited: completed", "exited_completed"),
+            ("Exited: 90 days inactive", "exited_inactive"),
+            ("Credentials attained", "credentials_attained"),
+        ],
+    ),
+    "hours": (
+        "Hours of instruction by course: stated and measured",
+        [("Stated hours", "stated_hours"), ("Measured active hours", "measured_hours")],
+    ),
+}
+
+
+def workforce_chart_svg(kind: str, rows: list) -> str:
+    """A bar chart of workforce-report rows (``insights.workforce.Row``); the same numbers are in the page's table."""
+    title, series = WORKFORCE_CHARTS[kind]
+    chart = pygal.HorizontalBar(
+        js=[],
+        style=STYLE,
+        title=title,
+        width=900,
+        height=max(320, 90 + 60 * len(rows)),
+        disable_xml_declaration=True,
+        truncate_label=48,
+        truncate_legend=40,
+        print_values=False,
+        legend_at_bottom=True,
+    )
+    chart.x_labels = [row.name for row in rows] or ["(no data)"]
+    for name, attribute in series:
+        chart.add(name, [getattr(row, attribute) for row in rows] or [0])
+    return chart.render(is_unicode=True)

@@ -1,0 +1,183 @@
+"""Benchmark the workforce report of an organization holding all 10,000 generated learners (run by `make bench` after
+bench/insights.py, or alone: `python -m tests.pgcluster -- python -m bench.workforce --generate`, which generates
+the data first).
+
+The organization has four cohorts of 2,500 members (1 in 20 of them left, so not counted); the shipped programs are
+imported. Measures the report in process (median of 5, with its query count), then the page, the CSV and a chart
+under gunicorn: alone (one request at a time) and under load (wrk), against the bare Flask endpoint in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import event, text
+
+from bench.generate import database_url
+from bench.insights import latency
+from bench.pages import RPS_HEADER, WRK, login, rps, serve, wrk
+from core.database import utcnow
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNER_EMAIL, OWNER_PASSWORD = "bench-owner@bench.example", "bench owner password 2026"
+ORG_SLUG = "bench-workforce-board"
+
+
+def prepare():
+    """Add the organization, its cohorts and members, and the programs; return (learners counted, timings)."""
+    from accounts.services import register_user
+    from bench.certificates import make_app
+    from core.extensions import db
+    from courses.catalog import CATALOG_DIR
+    from courses.models import CourseStatus, Program
+    from courses.programs import import_programs, program_files
+    from insights.workforce import workforce_report
+    from orgs.models import Organization
+
+    app = make_app()
+    with app.app_context():
+        import_programs(program_files(CATALOG_DIR), now=utcnow(), status=CourseStatus.PUBLISHED)
+        owner = db.session.execute(text("SELECT id FROM users WHERE email = :e"), {"e": OWNER_EMAIL}).scalar()
+        if owner is None:
+            owner = register_user(email=OWNER_EMAIL, name="Bench Owner", password=OWNER_PASSWORD, now=utcnow()).id
+        db.session.commit()
+        statements = [
+            "DELETE FROM cohort_members",
+            "DELETE FROM cohort_courses",
+            "DELETE FROM cohorts",
+            "DELETE FROM memberships WHERE organization_id IN (SELECT id FROM organizations WHERE slug = :slug)",
+            "DELETE FROM organizations WHERE slug = :slug",
+            """INSERT INTO organizations (slug, name, kind, status, website, contact_email, email_verified_at,
+                   created_by_id, created_at, decision_note)
+               VALUES (:slug, 'Bench Workforce Board', 'workforce_board', 'approved', '', :email, now(), :owner,
+                       now(), '')""",
+            """INSERT INTO memberships (organization_id, user_id, role, created_at)
+               SELECT id, :owner, 'owner', now() FROM organizations WHERE slug = :slug""",
+            """INSERT INTO cohorts (organization_id, name, starts_on, created_at)
+               SELECT o.id, 'Cohort ' || g, current_date - 400, now()
+               FROM organizations o CROSS JOIN generate_series(1, 4) AS g WHERE o.slug = :slug""",
+            # every generated learner in one of the four cohorts; 1 in 20 has left since
+            """INSERT INTO cohort_members (cohort_id, user_id, joined_at, consent_at, consent_text, left_at)
+               SELECT c.id, u.id, now() - interval '400 days', now() - interval '400 days', 'bench consent',
+                      CASE WHEN u.id % 20 = 0 THEN now() - interval '10 days' END
+               FROM users u
+               JOIN cohorts c ON c.name = 'Cohort ' || (u.id % 4 + 1)
+               JOIN organizations o ON o.id = c.organization_id AND o.slug = :slug
+               WHERE u.email LIKE 'learner%@bench.example'""",
+            "ANALYZE",
+        ]
+        for statement in statements:
+            db.session.execute(text(statement), {"slug": ORG_SLUG, "owner": owner, "email": OWNER_EMAIL})
+        db.session.commit()
+        counted = db.session.execute(text("SELECT count(*) FROM cohort_members WHERE left_at IS NULL")).scalar()
+        enrollments = db.session.execute(text("SELECT count(*) FROM enrollments")).scalar()
+        org = db.session.execute(db.select(Organization).where(Organization.slug == ORG_SLUG)).scalar_one()
+        program = db.session.execute(
+            db.select(Program).where(Program.slug == "data-center-technician-pathway")
+        ).scalar_one()
+        now = utcnow()
+        timings = {}
+        for label, kwargs in [("whole organization, 365 days", {}), ("one program, 365 days", {"program": program})]:
+            took, queries = [], []
+            for _ in range(5):
+                statements_run = []
+
+                def count(*_args, statements_run=statements_run):
+                    statements_run.append(1)
+
+                event.listen(db.engine, "before_cursor_execute", count)
+                started = time.perf_counter()
+                report = workforce_report(
+                    org, start=(now - timedelta(days=364)).date(), end=now.date(), now=now, **kwargs
+                )
+                took.append((time.perf_counter() - started) * 1000)
+                event.remove(db.engine, "before_cursor_execute", count)
+                queries.append(len(statements_run))
+                db.session.rollback()
+            timings[label] = (statistics.median(took), min(took), max(took), queries[0], report.total)
+        return counted, enrollments, timings
+
+
+def main() -> None:
+    counted, enrollments, timings = prepare()
+    env = {
+        **os.environ,
+        "FLASK_APP_ENV": "production",
+        "FLASK_SECRET_KEY": "bench-" + "k" * 40,
+        "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
+        "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_REMEMBER_COOKIE_SECURE": "false",
+    }
+    bare, bare_url = serve("bench.bare:app", env)
+    try:
+        baseline = wrk(bare_url + "/")
+        bare_latency = latency(bare_url + "/")
+    finally:
+        bare.terminate()
+        bare.wait()
+    app, base = serve("wsgi:app", env)
+    year_ago = (utcnow() - timedelta(days=364)).strftime("%Y-%m-%d")
+    today = utcnow().strftime("%Y-%m-%d")
+    path = f"/organizations/{ORG_SLUG}/reports/workforce?from={year_ago}&to={today}"
+    pages = [
+        ("report page, whole organization", path),
+        ("CSV, whole organization", path + "&format=csv"),
+        ("report page, one program", path + "&program=data-center-technician-pathway"),
+        ("chart SVG (hours by course)", f"/organizations/{ORG_SLUG}/reports/workforce/hours.svg?from={year_ago}"),
+    ]
+    try:
+        cookie = login(base, OWNER_EMAIL, OWNER_PASSWORD)
+        results = [(name, latency(base + p, cookie, rounds=10), wrk(base + p, cookie)) for name, p in pages]
+    finally:
+        app.terminate()
+        app.wait()
+    lines = [
+        "",
+        "## Workforce report (organizations)",
+        "",
+        f"One organization with {counted:,} counted learners (4 cohorts; the 1 in 20 who left are not counted) and "
+        f"{enrollments:,} enrollments on the generated data set. Command: `python -m tests.pgcluster -- "
+        "python -m bench.workforce` (or `make bench`).",
+        "",
+        "In process (median of 5, min–max), with the number of SQL statements:",
+        "",
+        "| report | median | min–max | statements | participants served |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, (median, low, high, queries, total) in timings.items():
+        lines.append(
+            f"| {label} | {median:.0f} ms | {low:.0f}–{high:.0f} ms | {queries} | {total.participants_served:,} |"
+        )
+    lines += [
+        "",
+        "Over HTTP: alone = one request at a time (10 rounds); under load = wrk "
+        f"{' '.join(WRK)} against the production gunicorn settings.",
+        "",
+        f"| page | alone: median | alone: p90 | under load: {RPS_HEADER} | ratio to bare Flask | p50 | p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| bare Flask endpoint | {bare_latency[0]:.1f} ms | {bare_latency[1]:.1f} ms | {rps(baseline)} | 1.00 "
+        f"| {baseline['p50']} | {baseline['p99']} |",
+    ]
+    for name, (median, p90), r in results:
+        lines.append(
+            f"| {name} | {median:.0f} ms | {p90:.0f} ms | {rps(r)} | {r['rps'] / baseline['rps']:.4f} "
+            f"| {r['p50']} | {r['p99']} |"
+        )
+    out = "\n".join(lines) + "\n"
+    if os.environ.get("BENCH_WRITE", "1") == "1":
+        with (ROOT / "bench" / "RESULTS.md").open("a") as results_file:
+            results_file.write(out)
+    print(out)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--generate":
+        from bench import generate
+
+        generate.main()
+    main()
