@@ -127,12 +127,15 @@ def program_spec(program: Program) -> ProgramSpec:
     )
 
 
-PROGRAM_OUTLINE = (selectinload(Program.steps).selectinload(ProgramCourse.course), selectinload(Program.occupations))
+def program_outline() -> tuple:
+    """Loader options for a program's courses and occupations (built on use: building them at import time would
+    configure every mapper before all model modules are imported)."""
+    return selectinload(Program.steps).selectinload(ProgramCourse.course), selectinload(Program.occupations)
 
 
 def get_program(slug: str) -> Program | None:
     """A program with its courses and occupations (three queries), whatever its status."""
-    return db.session.scalar(select(Program).where(Program.slug == slug).options(*PROGRAM_OUTLINE))
+    return db.session.scalar(select(Program).where(Program.slug == slug).options(*program_outline()))
 
 
 def apply_program(spec: ProgramSpec, *, now: datetime, status: CourseStatus) -> tuple[Program, str]:
@@ -311,7 +314,7 @@ def published_programs() -> list[Program]:
         db.session.scalars(
             select(Program)
             .where(Program.status == CourseStatus.PUBLISHED)
-            .options(*PROGRAM_OUTLINE)
+            .options(*program_outline())
             .order_by(Program.title)
         )
     )

@@ -57,7 +57,7 @@ def _spec(form: ProgramForm, slug: str, current: list[str]) -> programs.ProgramS
 @bp.get("/programs")
 @roles_required(ADMIN)
 def programs_index():
-    found = list(db.session.scalars(select(Program).order_by(Program.title).options(*programs.PROGRAM_OUTLINE)))
+    found = list(db.session.scalars(select(Program).order_by(Program.title).options(*programs.program_outline())))
     return render_template("studio/programs.html", programs=found, confirm=ConfirmForm())
 
 
