@@ -92,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
     from credentials.keys import signing_problem
+    from credentials.moments import support_email
     from credentials.permissions import can_manage_certificates
     from credentials.services import certificate_id_for
     from credentials.views import admin_bp as admin_certificates_bp
@@ -119,6 +120,7 @@ def _register_blueprints(app: Flask) -> None:
         signing_problem=signing_problem,
         certificate_id_for=certificate_id_for,
         issuer_name=lambda: app.config["ISSUER_NAME"],
+        support_email=support_email,
     )
 
 

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "ISSUER_NAME": "AI Workforce Academy",
     "ISSUER_URL": "http://127.0.0.1:5000",  # the public base URL: did:web, credential and verify links
     "ISSUER_EMAIL": None,
+    # whom workers, employers and admins write to (help page, revoked/expired certificates); falls back to
+    # ISSUER_EMAIL, then to the address of MAIL_DEFAULT_SENDER
+    "SUPPORT_EMAIL": None,
     "SIGNING_KEY_FILE": None,  # default: instance/signing-keys.json
     "SIGNING_KEYS": None,  # or the key store JSON itself (e.g. FLASK_SIGNING_KEYS from a secret manager)
     "MAIL_BACKEND": "outbox",  # outbox | smtp

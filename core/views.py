@@ -19,3 +19,9 @@ def index():
 def health():
     db.session.execute(text("SELECT 1"))
     return jsonify(status="ok")
+
+
+@bp.get("/help")
+def help():
+    """Answers for workers, employers and admins, and whom to write to (SUPPORT_EMAIL)."""
+    return render_template("core/help.html")

@@ -191,6 +191,7 @@ class ImageUploadForm(FlaskForm):
     )
     next = HiddenField()
     submit = SubmitField("Upload image")
+    uploaded: str | None = None  # the Markdown of an image just stored, shown back to the author
 
 
 def one_line(value):

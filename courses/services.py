@@ -31,7 +31,7 @@ from courses.models import (
     course_occupations,
     course_skills,
 )
-from skills.models import Occupation, PlanGoal, Skill
+from skills.models import Occupation, Skill
 
 signals = Namespace()
 # sent inside the completing transaction, exactly once per completion: receivers flush, never commit
@@ -121,6 +121,40 @@ def lesson_counts(course_ids: Iterable[int]) -> dict[int, int]:
         .group_by(Module.course_id)
     )
     return dict(rows.all())
+
+
+def related_courses(course: Course, user: User | None, *, limit: int = 3) -> list[Course]:
+    """Published courses that share occupations or skills with ``course``, most shared first, leaving out
+    ``course`` itself and any course ``user`` is already enrolled in. Two queries whatever the catalog size."""
+    shared = (
+        select(course_occupations.c.course_id.label("course_id"))
+        .where(
+            course_occupations.c.occupation_code.in_(
+                select(course_occupations.c.occupation_code).where(course_occupations.c.course_id == course.id)
+            )
+        )
+        .union_all(
+            select(course_skills.c.course_id.label("course_id")).where(
+                course_skills.c.skill_id.in_(
+                    select(course_skills.c.skill_id).where(course_skills.c.course_id == course.id)
+                )
+            )
+        )
+        .subquery()
+    )
+    overlap = func.count().label("overlap")
+    stmt = (
+        select(Course, overlap)
+        .join(shared, shared.c.course_id == Course.id)
+        .where(Course.status == CourseStatus.PUBLISHED, Course.id != course.id)
+        .group_by(Course.id)
+        .order_by(overlap.desc(), Course.title)
+        .limit(limit)
+        .options(selectinload(Course.skills))
+    )
+    if user is not None and user.is_authenticated:
+        stmt = stmt.where(~exists().where(Enrollment.course_id == Course.id, Enrollment.user_id == user.id))
+    return [row[0] for row in db.session.execute(stmt)]
 
 
 # an outline needs titles, not the lesson bodies (tens of kB each); a lesson page loads its own body
@@ -525,26 +559,3 @@ def dashboard(user: User) -> list[DashboardRow]:
         title = None if step is None else (step[2].title if step[0] == "lesson" else step[1].quiz.title)
         rows.append(DashboardRow(e, e.course, progress.percent, title))
     return rows
-
-
-def skills_profile(user) -> list[tuple[PlanGoal, list[Skill]]]:
-    """Skills the user attained through completed courses, grouped by plan goal (fixed query count). Raises nothing."""
-    attained = (
-        select(course_skills.c.skill_id)
-        .join(Course, Course.id == course_skills.c.course_id)
-        .join(Enrollment, Enrollment.course_id == Course.id)
-        .where(Enrollment.user_id == user.id, Enrollment.completed_at.is_not(None))
-    )
-    skills = list(
-        db.session.scalars(
-            select(Skill)
-            .where(Skill.id.in_(attained))
-            .order_by(Skill.position)
-            .options(selectinload(Skill.goals), selectinload(Skill.occupations))
-        )
-    )
-    groups: dict[str, tuple[PlanGoal, list[Skill]]] = {}
-    for skill in skills:
-        for goal in skill.goals:
-            groups.setdefault(goal.id, (goal, []))[1].append(skill)
-    return sorted(groups.values(), key=lambda item: item[0].position)

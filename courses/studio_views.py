@@ -71,14 +71,30 @@ def _framework_choices(form) -> None:
         ]
 
 
-def _save(slug, draft, spec, form, summary: str, target: str | None = None):
-    """Save an edited spec; a concurrent edit is refused with a clear message (409)."""
+KEPT = (
+    " Your changes are still below, as you typed them. Saving again replaces the other version with yours;"
+    " to keep theirs, open the page again in a new tab and copy what you need."
+)
+
+
+def _save(slug, draft, spec, form, summary: str, target: str | None = None, refused=None):
+    """Save an edited spec; a concurrent edit is refused with a clear message (409).
+
+    ``refused``: a function that renders the page again; with it, a refusal keeps every field as typed (and the
+    form's revision moves to the current one, so a second save is a deliberate overwrite). Without it, a refusal
+    redirects with the message (for one-click actions that have nothing typed to lose).
+    """
     try:
         studio.save_draft(
             draft, spec, expected_revision=int(form.revision.data), actor=current_user, now=utcnow(), summary=summary
         )
     except DomainError as error:
         db.session.rollback()
+        if refused is not None:
+            db.session.refresh(draft)
+            form.revision.data = draft.revision
+            form.form_errors.append(error.message + KEPT)
+            return refused(409)
         flash(error.message, "error")
         return redirect(target or url_for("studio.edit", slug=slug)), 303
     db.session.commit()
@@ -136,13 +152,18 @@ def new():
 @roles_required(ADMIN)
 def edit(slug: str):
     course, draft, spec = _draft(slug)
-    meta = CourseMetaForm(prefix="meta", data={**vars(spec), "revision": draft.revision})
-    tags = TagsForm(
+    return _edit_page(course, draft, spec)
+
+
+def _edit_page(course, draft, spec, *, meta=None, tags=None, module_form=None, status: int = 200):
+    """The course page of the studio; a form given here (as posted) is shown instead of a fresh one."""
+    meta = meta or CourseMetaForm(prefix="meta", data={**vars(spec), "revision": draft.revision})
+    tags = tags or TagsForm(
         prefix="tags",
         data={"skills": spec.skills, "goals": spec.goals, "occupations": spec.occupations, "revision": draft.revision},
     )
     _framework_choices(tags)
-    module_form = ModuleForm(prefix="module", data={"revision": draft.revision})
+    module_form = module_form or ModuleForm(prefix="module", data={"revision": draft.revision})
     _framework_choices(module_form)
     return render_template(
         "studio/course.html",
@@ -155,17 +176,17 @@ def edit(slug: str):
         problems=studio.publish_problems(spec),
         warnings=studio.publish_warnings(spec),
         impact=studio.publish_impact(course, spec),
-    )
+    ), status
 
 
 @bp.post("/<slug>/meta")
 @roles_required(ADMIN)
 def save_meta(slug: str):
-    _, draft, spec = _draft(slug)
+    course, draft, spec = _draft(slug)
     form = CourseMetaForm(prefix="meta")
     if not form.validate_on_submit():
-        flash("Check the course details: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
-        return redirect(url_for("studio.edit", slug=slug)), 303
+        return _edit_page(course, draft, spec, meta=form, status=422)  # every field comes back as typed
+    original = spec
     spec = replace(
         spec,
         title=form.title.data,
@@ -174,31 +195,46 @@ def save_meta(slug: str):
         estimated_minutes=form.estimated_minutes.data,
         validity_months=form.validity_months.data,
     )
-    return _save(slug, draft, spec, form, f"Edited the details of “{spec.title}”")
+    return _save(
+        slug,
+        draft,
+        spec,
+        form,
+        f"Edited the details of “{spec.title}”",
+        refused=lambda status: _edit_page(course, draft, original, meta=form, status=status),
+    )
 
 
 @bp.post("/<slug>/tags")
 @roles_required(ADMIN)
 def save_tags(slug: str):
-    _, draft, spec = _draft(slug)
+    course, draft, spec = _draft(slug)
     form = TagsForm(prefix="tags")
     _framework_choices(form)
     if not form.validate_on_submit():
-        flash("Choose skills, goals and occupations from the lists.", "error")
-        return redirect(url_for("studio.edit", slug=slug)), 303
+        form.form_errors.append("Choose skills, goals and occupations from the lists.")
+        return _edit_page(course, draft, spec, tags=form, status=422)
+    original = spec
     spec = replace(spec, skills=form.skills.data, goals=form.goals.data, occupations=form.occupations.data)
-    return _save(slug, draft, spec, form, f"Changed the skills and goals of “{spec.title}”")
+    return _save(
+        slug,
+        draft,
+        spec,
+        form,
+        f"Changed the skills and goals of “{spec.title}”",
+        refused=lambda status: _edit_page(course, draft, original, tags=form, status=status),
+    )
 
 
 @bp.post("/<slug>/modules")
 @roles_required(ADMIN)
 def add_module(slug: str):
-    _, draft, spec = _draft(slug)
+    course, draft, spec = _draft(slug)
     form = ModuleForm(prefix="module")
     _framework_choices(form)
     if not form.validate_on_submit():
-        flash("Give the module a title.", "error")
-        return redirect(url_for("studio.edit", slug=slug)), 303
+        return _edit_page(course, draft, spec, module_form=form, status=422)
+    original = studio.spec_from_dict(draft.spec)
     taken = {m.slug for m in spec.modules}
     spec.modules.append(
         ModuleSpec(
@@ -211,7 +247,14 @@ def add_module(slug: str):
             quiz=None,
         )
     )
-    return _save(slug, draft, spec, form, f"Added module “{form.title.data}”")
+    return _save(
+        slug,
+        draft,
+        spec,
+        form,
+        f"Added module “{form.title.data}”",
+        refused=lambda status: _edit_page(course, draft, original, module_form=form, status=status),
+    )
 
 
 @bp.route("/<slug>/modules/<int:m>", methods=["GET", "POST"])
@@ -233,7 +276,17 @@ def module(slug: str, m: int):
         spec.modules[m] = replace(
             item, title=form.title.data, summary=form.summary.data or "", skills=form.skills.data, goals=form.goals.data
         )
-        return _save(slug, draft, spec, form, f"Edited module “{form.title.data}”")
+        return _save(
+            slug,
+            draft,
+            spec,
+            form,
+            f"Edited module “{form.title.data}”",
+            refused=lambda status: (
+                render_template("studio/module.html", course=course, spec=spec, m=m, item=item, form=form),
+                status,
+            ),
+        )
     return render_template(
         "studio/module.html", course=course, spec=spec, m=m, item=item, form=form
     ), 422 if form.errors else 200
@@ -277,7 +330,26 @@ def lesson(slug: str, m: int, n: int | None):
         if existing
         else {"minutes": 10, "revision": draft.revision}
     )
+    # the image upload is part of the lesson's own form, so uploading sends (and gives back) what was typed
+    upload = ImageUploadForm(prefix="image")
     preview = None
+
+    def page(status: int = 200):
+        return render_template(
+            "studio/lesson.html",
+            upload=upload,
+            images=recent_images(),
+            course=course,
+            spec=spec,
+            module=module_spec,
+            m=m,
+            n=n,
+            form=form,
+            preview=preview,
+        ), status
+
+    if request.method == "POST" and upload.submit.data:
+        return page(_upload_into(form, upload))
     if form.validate_on_submit():
         body = form.body.data.replace("\r\n", "\n").rstrip("\n") + "\n"
         review_by = form.review_by.data.isoformat() if form.review_by.data else None
@@ -299,19 +371,45 @@ def lesson(slug: str, m: int, n: int | None):
                 module_spec.lessons[n] = replace(
                     existing, title=form.title.data, minutes=form.minutes.data, body=body, review_by=review_by
                 )
-            return _save(slug, draft, spec, form, f"Saved lesson “{form.title.data}” in “{module_spec.title}”")
-    return render_template(
-        "studio/lesson.html",
-        upload=ImageUploadForm(next=request.path),
-        images=recent_images(),
-        course=course,
-        spec=spec,
-        module=module_spec,
-        m=m,
-        n=n,
-        form=form,
-        preview=preview,
-    ), 422 if form.errors else 200
+            return _save(
+                slug,
+                draft,
+                spec,
+                form,
+                f"Saved lesson “{form.title.data}” in “{module_spec.title}”",
+                refused=page,
+            )
+    return page(422 if form.errors else 200)
+
+
+def _upload_into(form: LessonForm, upload: ImageUploadForm) -> int:
+    """Store an image sent with the lesson form and add its Markdown to the end of the (unsaved) lesson text.
+
+    Every lesson field is left as posted. Returns the page's status: 201, or 422 with the reason on the upload's
+    fields. Commits the image (it is useful whether or not the lesson is saved).
+    """
+    if not upload.validate_on_submit():
+        return 422
+    cfg = current_app.config
+    try:
+        media = store_image(
+            upload.file.data.read(cfg["MAX_IMAGE_BYTES"] + 1),
+            alt_text=upload.alt_text.data,
+            actor=current_user,
+            folder=upload_folder(),
+            max_bytes=cfg["MAX_IMAGE_BYTES"],
+            now=utcnow(),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        form_error(upload, error)
+        return 422
+    db.session.commit()
+    markdown = f"![{media.alt_text}](/media/{media.filename})"
+    form.body.data = (form.body.data or "").rstrip() + "\n\n" + markdown + "\n"
+    upload.uploaded = markdown
+    upload.alt_text.data = ""
+    return 201
 
 
 @bp.post("/<slug>/modules/<int:m>/lessons/<int:n>/<action>")
@@ -396,6 +494,12 @@ def quiz(slug: str, m: int):
             "revision": draft.revision,
         }
     )
+
+    def quiz_page():
+        return render_template(
+            "studio/quiz.html", course=course, spec=spec, module=module_spec, m=m, form=form, help=studio.QUESTIONS_HELP
+        )
+
     if form.validate_on_submit():
         try:
             questions = studio.parse_questions(form.questions.data)
@@ -409,10 +513,15 @@ def quiz(slug: str, m: int):
                 cooldown_minutes=form.cooldown_minutes.data or 0,
                 questions=questions,
             )
-            return _save(slug, draft, spec, form, f"Saved the quiz of “{module_spec.title}”")
-    return render_template(
-        "studio/quiz.html", course=course, spec=spec, module=module_spec, m=m, form=form, help=studio.QUESTIONS_HELP
-    ), 422 if form.errors else 200
+            return _save(
+                slug,
+                draft,
+                spec,
+                form,
+                f"Saved the quiz of “{module_spec.title}”",
+                refused=lambda status: (quiz_page(), status),
+            )
+    return quiz_page(), 422 if form.errors or form.form_errors else 200
 
 
 @bp.get("/<slug>/preview", defaults={"m": 0, "n": 0})

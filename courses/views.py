@@ -60,6 +60,7 @@ def catalog():
         counts=counts,
         filtered=filtered,
         programs=[] if filtered else programs.published_programs(),
+        filters_set=sum(1 for value in (f.goal, f.skill, f.occupation, f.audience) if value),
     )
 
 
@@ -251,8 +252,8 @@ def complete_lesson(slug: str, module_slug: str, lesson_slug: str):
     finished = services.complete_lesson(enrollment, lesson, now=utcnow())
     db.session.commit()
     if finished:
-        flash(f"Congratulations! You have completed “{course.title}”.", "success")
-        return redirect(url_for("courses.course", slug=slug)), 303
+        # the completion page celebrates and shows the certificate (credentials' route, named, not imported)
+        return redirect(url_for("credentials.completed", slug=slug)), 303
     step = services.next_step(course, services.progress_for(enrollment, course))
     return redirect(_step_url(course, step) if step else url_for("courses.course", slug=slug)), 303
 
@@ -342,7 +343,8 @@ def attempt(slug: str, module_slug: str, number: int):
         else:
             db.session.commit()
             if finished:
-                flash(f"Congratulations! You have completed “{course.title}”.", "success")
+                flash(f"You passed “{quiz.title}” with {attempt.score}%: that was the last step.", "success")
+                return redirect(url_for("credentials.completed", slug=slug)), 303
             return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
     questions = {q.id: q for q in quiz.questions}
     choices = {c.id: c for q in quiz.questions for c in q.choices}
@@ -414,14 +416,15 @@ def media(sha256: str, extension: str):
 @bp.get("/dashboard")
 @login_required
 def dashboard():
+    # a skill counts while its certificate is valid: the profile is the credentials room's (imported lazily,
+    # as certificates build on courses)
+    from credentials.profile import skills_profile
+
     rows = services.dashboard(current_user)
-    profile = services.skills_profile(current_user)
-    occupations = {o.code: o for _, skills in profile for s in skills for o in s.occupations}
     return render_template(
         "courses/dashboard.html",
         programs=programs.my_programs(current_user),
         in_progress=[r for r in rows if r.enrollment.completed_at is None],
         completed=[r for r in rows if r.enrollment.completed_at is not None],
-        profile=profile,
-        profile_occupations=sorted(occupations.values(), key=lambda o: o.title),
+        profile=skills_profile(current_user, now=utcnow()),
     )

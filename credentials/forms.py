@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectChoice, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from accounts.forms import no_control_chars, strip
@@ -25,9 +25,14 @@ class VerifyForm(FlaskForm):
 class BulkVerifyForm(FlaskForm):
     file = FileField(
         "CSV file of certificate IDs",
-        validators=[FileRequired("Choose a CSV file to upload.")],
         description="One certificate ID per line, optionally followed by a comma and the name you were given. "
         "Up to 5,000 lines.",
+    )
+    # the list as text: pasted, or filled in from the uploaded file, so the input stays on the page to correct
+    ids = TextAreaField(
+        "Or paste the list here",
+        validators=[Optional(), Length(max=400_000)],
+        description="The same format: an ID per line, a comma and the name if you have it.",
     )
     show = SubmitField("Check certificates")
     download = SubmitField("Check and download CSV")
@@ -74,3 +79,28 @@ class CredentialUploadForm(FlaskForm):
         description="A PDF certificate from this site carries its signed credential inside it.",
     )
     submit = SubmitField("Verify file")
+
+
+class BrandingForm(FlaskForm):
+    issuer_address = StringField(
+        "Issuer's address line (printed under the issuer's name)",
+        filters=[strip],
+        validators=[Optional(), Length(max=300), no_control_chars],
+        description="e.g. 200 Constitution Ave NW, Washington, DC 20210",
+    )
+    signatory_name = StringField(
+        "Authorized signatory: name", filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
+    )
+    signatory_title = StringField(
+        "Authorized signatory: title", filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
+    )
+    seal = FileField("Seal or logo (PNG, JPEG or WebP; square works best)")
+    seal_alt = StringField(
+        "Seal description, for people who cannot see it",
+        filters=[strip],
+        validators=[Optional(), Length(max=300), no_control_chars],
+    )
+    remove_seal = BooleanField("Remove the seal")
+    signature = FileField("Signature image (PNG, JPEG or WebP; dark ink on white or transparent)")
+    remove_signature = BooleanField("Remove the signature")
+    submit = SubmitField("Save branding")

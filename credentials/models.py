@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
@@ -212,3 +212,25 @@ class NameChangeRequest(db.Model):
     decision_note: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class Branding(db.Model):
+    """What the certificate shows about its issuer beyond its name: seal, signatory, address. One row (id 1).
+
+    Images are kept in the database, normalised to small PNGs on upload, so every app server renders the same
+    certificate without a shared file system.
+    """
+
+    __tablename__ = "branding"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    issuer_address: Mapped[str] = mapped_column(String(300), default="")
+    signatory_name: Mapped[str] = mapped_column(String(120), default="")
+    signatory_title: Mapped[str] = mapped_column(String(120), default="")
+    seal_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    seal_alt: Mapped[str] = mapped_column(String(300), default="")
+    signature_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    revision: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime | None]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -56,6 +56,16 @@ class CertificateData:
     credential_json: str | None = None  # the signed Open Badges credential, attached to the PDF
     kind: str = "course"  # or "program"
     stacks: list[str] = field(default_factory=list)  # a program certificate's course credentials
+    # the design: what the course asked of the holder, and the issuer's branding (Branding, set by admins)
+    hours: str | None = None  # e.g. "3 hours"
+    description: str | None = None  # one line about the course
+    alignment: str | None = None  # the plan goals it serves, in plain words
+    issuer_address: str = ""
+    seal_uri: str | None = None  # data: URI of a small PNG
+    seal_alt: str = ""
+    signatory_name: str = ""
+    signatory_title: str = ""
+    signature_uri: str | None = None
 
 
 class RestrictedFetcher:
@@ -136,7 +146,20 @@ def qr_svg_data_uri(url: str) -> str:
 
 def render_html(data: CertificateData) -> str:
     name, transliterated = printable_name(data.holder_name)
-    everything = " ".join([name, data.course_title, data.issuer_name, *data.skills, *data.stacks])
+    everything = " ".join(
+        [
+            name,
+            data.course_title,
+            data.issuer_name,
+            *data.skills,
+            *data.stacks,
+            data.description or "",
+            data.alignment or "",
+            data.issuer_address,
+            data.signatory_name,
+            data.signatory_title,
+        ]
+    )
     faces, _ = fonts_for(everything)
     return render_template(
         "credentials/certificate.html",
@@ -145,6 +168,7 @@ def render_html(data: CertificateData) -> str:
         transliterated=transliterated,
         families=", ".join(f'"{family}"' for family, _ in faces),
         faces=faces,
+        long_name="very-long" if len(name) > 80 else "long" if len(name) > 36 else "",
         qr=qr_svg_data_uri(data.verify_url),
         paper=current_app.config["CERTIFICATE_PAPER"],
         static_base=STATIC_BASE,

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -448,6 +448,7 @@ class BulkRow:
     certificate: Certificate | None = None
     name_matches: bool | None = None
     message: str = ""
+    duplicate_lines: list[int] = field(default_factory=list)  # the other lines listing the same certificate
 
 
 class BulkError(DomainError):
@@ -522,7 +523,38 @@ def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> li
             if not row.name_matches:
                 row.message = "The name given does not match the name on the certificate."
         results.append(row)
+    _flag_duplicates(results)
     return results
+
+
+def _flag_duplicates(results: list[BulkRow]) -> None:
+    """Mark every row whose certificate ID is listed more than once (however it was typed)."""
+    lines: dict[str, list[int]] = {}
+    for row in results:
+        if row.status != "invalid":
+            lines.setdefault(row.raw_id, []).append(row.line)
+    for row in results:
+        same = lines.get(row.raw_id, [])
+        if len(same) > 1:
+            row.duplicate_lines = [line for line in same if line != row.line]
+            note = f"Listed {len(same)} times (lines {', '.join(map(str, same))})."
+            row.message = f"{row.message} {note}".strip()
+
+
+def bulk_input(form, limit: int) -> bytes | None:
+    """The bulk list from the uploaded file, else from the pasted text; the text field is filled from the file so
+    the page shows the input with the results. None when neither was given."""
+    upload = form.file.data
+    if upload is not None and getattr(upload, "filename", ""):
+        data = upload.read(limit + 1)
+        try:
+            form.ids.data = data.decode("utf-8-sig")[:400_000]
+        except UnicodeDecodeError:
+            form.ids.data = ""
+        return data
+    if form.ids.data and form.ids.data.strip():
+        return form.ids.data.encode("utf-8")
+    return None
 
 
 def bulk_csv(results: list[BulkRow]) -> str:

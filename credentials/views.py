@@ -93,7 +93,32 @@ def _date(moment: datetime | None) -> str | None:
     return f"{moment:%B} {moment.day}, {moment.year}" if moment else None
 
 
+def first_sentence(text: str, limit: int = 150) -> str:
+    """The course summary's first sentence, shortened at a word to ``limit`` characters."""
+    text = " ".join((text or "").split())
+    end = text.find(". ")
+    sentence = text[: end + 1] if 0 < end < limit else text
+    if len(sentence) > limit:
+        sentence = sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return sentence
+
+
+def alignment_text(goals: list[dict], shown: int = 2) -> str | None:
+    """The plan goals a course serves, as one plain sentence (goal IDs are for the verify page)."""
+    titles = [g["title"][0].lower() + g["title"][1:] if g["title"][:2] != "AI" else g["title"] for g in goals]
+    if not titles:
+        return None
+    more = len(titles) - shown
+    listed = "; ".join(titles[:shown]) + (f"; and {more} more" if more > 0 else "")
+    return f"Aligned with the workforce goals of America's AI Action Plan (July 2025): {listed}."
+
+
 def certificate_data(certificate: Certificate, now: datetime) -> CertificateData:
+    from credentials.branding import current_branding, data_uri
+    from credentials.moments import hours_text
+
+    course = certificate.course
+    branding = current_branding()
     return CertificateData(
         kind="program" if certificate.is_program else "course",
         stacks=[
@@ -113,6 +138,15 @@ def certificate_data(certificate: Certificate, now: datetime) -> CertificateData
         expires_on=_date(certificate.expires_at),
         verify_url=verify_url(certificate.public_id),
         stamp=services.stamp_for(certificate, now),
+        hours=hours_text(course.estimated_minutes) if course and course.estimated_minutes else None,
+        description=first_sentence(course.summary) if course else None,
+        alignment=alignment_text(certificate.goals),
+        issuer_address=branding.issuer_address,
+        seal_uri=data_uri(branding.seal_png),
+        seal_alt=branding.seal_alt or f"Seal of {certificate.issuer_name}",
+        signatory_name=branding.signatory_name,
+        signatory_title=branding.signatory_title,
+        signature_uri=data_uri(branding.signature_png),
     )
 
 
@@ -202,6 +236,11 @@ def verify_certificate(public_id: str):
         verify_url=verify_url(certificate.public_id),
         parts=program_certificates.parts_of(certificate),
         fmt=format_public_id,
+        earned=moments.what_was_earned(certificate),
+        preview_url=moments.absolute_url(
+            "credentials.certificate_png", public_id=public_id, v=moments.preview_version(certificate, now)
+        ),
+        preview_height=927 if current_app.config["CERTIFICATE_PAPER"] == "Letter" else 849,
     )
 
 
@@ -420,14 +459,16 @@ def my_certificate(public_id: str):
     services.verification_counter.flush()
     certificate = _owned_or_404(public_id)
     now = utcnow()
+    published = certificate.course is not None and certificate.course.status.value == "published"
     return render_template(
         "credentials/certificate_page.html",
         certificate=certificate,
         now=now,
         status=certificate.status_at(now),
         display_id=format_public_id(certificate.public_id),
-        share_url=verify_url(certificate.public_id),
-        linkedin=linkedin_url(certificate),
+        view=moments.status_view(certificate, now, course_published=published),
+        version=moments.preview_version(certificate, now),
+        share=moments.share_links(certificate),
         expiring=services.expiring_soon(certificate, now),
         parts=program_certificates.parts_of(certificate),
         fmt=format_public_id,
@@ -658,3 +699,7 @@ def decide_name_correction(request_id: int):
             "success",
         )
     return redirect(url_for("admin_certificates.name_corrections"), 303)
+
+
+# the completion page, sharing and the preview image add their routes to these blueprints
+from credentials import moments  # noqa: E402

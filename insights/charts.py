@@ -58,6 +58,9 @@ def chart_svg(kind: str, rows: list[dict]) -> str:
     chart.x_labels = [row[label_key] for row in rows] or ["(no data)"]
     for name, key in series:
         chart.add(name, [row[key] for row in rows] or [0])
+    # the axis counts people: whole numbers only (pygal would tick 0.5, 1, 1.5 for small counts)
+    chart.y_labels = whole_ticks(max((row[key] for row in rows for _, key in series), default=0))
+    chart.value_formatter = lambda value: f"{value:,.0f}"
     return chart.render(is_unicode=True)
 
 
@@ -97,3 +100,11 @@ def workforce_chart_svg(kind: str, rows: list) -> str:
     for name, attribute in series:
         chart.add(name, [getattr(row, attribute) for row in rows] or [0])
     return chart.render(is_unicode=True)
+
+
+def whole_ticks(top: int, most: int = 8) -> list[int]:
+    """Axis ticks from 0 past ``top`` at a round whole step (1, 2, 5, 10, 20, 50, ...), at most ``most`` steps."""
+    top = max(int(top), 1)
+    step = next(m * 10**e for e in range(12) for m in (1, 2, 5) if top / (m * 10**e) <= most)
+    last = -(-top // step) * step
+    return list(range(0, last + 1, step))

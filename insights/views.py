@@ -119,3 +119,63 @@ def export_xapi():
     response = Response(stream_with_context(xapi.export_lines(start, end)), mimetype="application/x-ndjson")
     response.headers["Content-Disposition"] = f'attachment; filename="xapi-{start:%Y%m%d}-{end:%Y%m%d}.jsonl"'
     return response
+
+
+@bp.get("/admin/learners/<int:user_id>")
+@roles_required(Role.ADMIN.value)
+def learner(user_id: int):
+    """One learner as an admin sees them: progress, quiz attempts, certificates and the audit trail."""
+    from sqlalchemy import or_, select
+    from sqlalchemy.orm import selectinload
+
+    from accounts.models import User
+    from core.audit import AuditEvent
+    from courses.models import Enrollment, QuizAttempt
+    from courses.services import dashboard
+    from credentials.ids import format_public_id
+    from credentials.models import Certificate
+
+    user = db.get_or_404(User, user_id)
+    now = utcnow()
+    attempts = list(
+        db.session.scalars(
+            select(QuizAttempt)
+            .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
+            .where(Enrollment.user_id == user.id)
+            .options(
+                selectinload(QuizAttempt.quiz), selectinload(QuizAttempt.enrollment).selectinload(Enrollment.course)
+            )
+            .order_by(QuizAttempt.started_at.desc(), QuizAttempt.id.desc())
+            .limit(200)
+        )
+    )
+    certificates = list(
+        db.session.scalars(
+            select(Certificate).where(Certificate.user_id == user.id).order_by(Certificate.awarded_at.desc())
+        )
+    )
+    public_ids = [c.public_id for c in certificates]
+    audit = list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(
+                or_(
+                    (AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user.id)),
+                    AuditEvent.actor_id == user.id,
+                    (AuditEvent.target_type == "certificate") & AuditEvent.target_id.in_(public_ids),
+                )
+            )
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(100)
+        )
+    )
+    return render_template(
+        "insights/learner.html",
+        learner=user,
+        rows=dashboard(user),
+        attempts=attempts,
+        certificates=certificates,
+        audit=audit,
+        now=now,
+        fmt=format_public_id,
+    )

@@ -262,8 +262,10 @@ def bulk_verify():
     results = None
     status = 200
     if form.validate_on_submit():
-        data = form.file.data.read(current_app.config["MAX_CONTENT_LENGTH"] + 1)
+        data = credential_services.bulk_input(form, current_app.config["MAX_CONTENT_LENGTH"])
         try:
+            if data is None:
+                raise credential_services.BulkError("Choose a CSV file to upload, or paste the IDs.")
             rows = credential_services.parse_bulk_csv(data)
         except credential_services.BulkError as error:
             form.file.errors = [error.message]

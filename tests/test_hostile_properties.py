@@ -218,6 +218,19 @@ def routes(w: World) -> dict[str, Route]:
         "admin_certificates.decide_name_correction": Route(
             admin, f"/admin/name-corrections/{v['request_id']}", {"note": "ok", "approve": "1", "reject": "1"}
         ),
+        "admin_certificates.branding": Route(
+            admin,
+            "/admin/branding",
+            {
+                "issuer_address": "1 Main St",
+                "signatory_name": "Grace Hopper",
+                "signatory_title": "Director",
+                "seal_alt": "Seal",
+                "remove_seal": "y",
+                "remove_signature": "y",
+            },
+            files=("seal", "signature"),
+        ),
         "admin_certificates.reinstate": Route(admin, f"/admin/certificates/{v['public_id']}/reinstate"),
         "admin_certificates.reissue": Route(admin, f"/admin/certificates/{v['public_id']}/reissue"),
         "admin_certificates.revoke": Route(
@@ -237,7 +250,9 @@ def routes(w: World) -> dict[str, Route]:
             learner, "/certificates/name-correction", {"requested_name": "Lee Q. Learner", "reason": "typo"}
         ),
         "credentials.verify_upload": Route(None, "/verify/credential", files=("file",)),
-        "orgs.bulk_verify": Route(employer, "/verify/bulk", {"show": "1", "download": "1"}, files=("file",)),
+        "orgs.bulk_verify": Route(
+            employer, "/verify/bulk", {"show": "1", "download": "1", "ids": "A" * 28}, files=("file",)
+        ),
         "orgs.remove_candidate": Route(employer, f"{o}/candidates/{v['candidate_id']}/remove"),
         "orgs.save_candidate": Route(employer, f"{o}/candidates", {"certificate_id": v["public_id"], "note": "role"}),
         "orgs.create": Route(

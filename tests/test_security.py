@@ -16,6 +16,7 @@ PUBLIC = {
     "static",
     "core.index",
     "core.health",
+    "core.help",
     "accounts.login",
     "accounts.register",
     "accounts.forgot_password",
@@ -44,6 +45,8 @@ PUBLIC = {
     "orgs.join",  # the consent page explains and asks the visitor to log in; joining needs an account
     "orgs.join_with_code",
     "orgs.join_code",
+    "credentials.certificate_png",  # the verify page's Open Graph image: unfurlers have no account
+    "credentials.issuer_about",
 }
 
 

@@ -432,9 +432,9 @@ def test_bundle_with_unknown_skill_is_refused_with_file_and_line(client, admin):
 
 def test_audit_log_records_role_changes_and_exports_safe_csv(client, admin):
     target = make_user(email="=cmd@example.org")
-    client.submit(f"/admin/users/{target.id}/role", {"role": "employer"}, page="/admin/users/")
+    client.submit(f"/admin/users/{target.id}/role", {"role": "admin"}, page="/admin/users/")
     page = client.get("/admin/audit/?q=cmd").get_data(as_text=True)
-    assert "user.role_changed" in page and "learner → employer" in page
+    assert "user.role_changed" in page and "learner → admin" in page
     csv_text = client.get("/admin/audit/?format=csv").get_data(as_text=True)
     assert csv_text.splitlines()[0].startswith("at,actor,action") and "'=cmd@example.org" in csv_text
     assert client.post("/admin/audit/", data={}).status_code in (400, 405)  # read-only: no way to write

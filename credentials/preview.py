@@ -1,0 +1,64 @@
+"""A PNG preview of a certificate: the stored PDF's first page rendered by PDFium, cached beside the PDF.
+
+The preview is derived from the stored PDF, so it always shows exactly what the PDF shows (stamp included);
+its file name carries the PDF's hash, so a re-rendered PDF gets a new preview and stale ones are removed.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+PREVIEW_WIDTH = 1200  # px; what link unfurlers (LinkedIn, WhatsApp, mail clients) show well
+_lock = threading.Lock()  # PDFium is not thread-safe; gunicorn's threads must take turns
+
+
+def render_png(pdf: bytes, *, width: int = PREVIEW_WIDTH) -> bytes:
+    """The first page of ``pdf`` as PNG bytes, ``width`` pixels wide. Raises ValueError for a PDF PDFium rejects."""
+    import pypdfium2 as pdfium
+
+    with _lock:
+        try:
+            document = pdfium.PdfDocument(pdf)
+        except pdfium.PdfiumError as error:
+            raise ValueError(f"not a readable PDF: {error}") from None
+        try:
+            page = document[0]
+            bitmap = page.render(scale=width / page.get_width())
+            image = bitmap.to_pil().convert("RGB")
+            page.close()
+        finally:
+            document.close()
+    out = io.BytesIO()
+    # a palette image is ~4x smaller than true colour and the certificate has few colours
+    image.quantize(colors=128).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def preview_path(folder: Path, public_id: str, pdf_sha256: str) -> Path:
+    return folder / f"{public_id}-{pdf_sha256[:16]}.png"
+
+
+def cached_png(folder: Path, public_id: str, pdf_sha256: str, pdf: bytes) -> bytes:
+    """The cached preview for this exact PDF, rendered and stored (atomically) on first use.
+
+    Older previews of the same certificate are deleted. A write failure still returns the image.
+    """
+    path = preview_path(folder, public_id, pdf_sha256)
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    png = render_png(pdf)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(png)
+        temporary.replace(path)
+        for old in folder.glob(f"{public_id}-*.png"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return png
