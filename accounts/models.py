@@ -45,6 +45,7 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None]
+    email_verified_at: Mapped[datetime | None]  # None until the link mailed at registration is opened
 
     reset_tokens: Mapped[list[PasswordResetToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -57,6 +58,12 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:
         # The session carries the version, so bumping it invalidates every other session.
         return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_email_verified(self) -> bool:
+        """Whether the person proved they read this address: unverified accounts may learn, but get no
+        certificate email and may not join organizations."""
+        return self.email_verified_at is not None
 
     @property
     def is_admin(self) -> bool:

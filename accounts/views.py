@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -27,7 +28,7 @@ from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
-from core.mail import send_mail
+from core.mail import queue_mail, send_mail
 from core.permissions import roles_required
 
 bp = Blueprint("accounts", __name__)
@@ -61,11 +62,51 @@ def register():
             db.session.rollback()
             form_error(form, error)
         else:
+            _queue_verification(user, "registration")
             db.session.commit()
             _login(user, remember=False)
-            flash(f"Welcome, {user.name}! Your account is ready.", "success")
+            flash(
+                f"Welcome, {user.name}! Your account is ready. We sent a link to {user.email}: "
+                "open it to confirm your address.",
+                "success",
+            )
             return redirect(safe_next(form.next.data) or url_for("core.index"))
     return render_template("accounts/register.html", form=form), 422 if form.errors else 200
+
+
+def _queue_verification(user: User, why: str) -> None:
+    """Queue the verification mail in the current transaction (sent after the commit)."""
+    token = services.email_verification_token(user, secret_key=current_app.config["SECRET_KEY"])
+    link = current_app.config["ISSUER_URL"].rstrip("/") + url_for("accounts.verify_email", token=token)
+    key = f"verify-email:{user.id}:{why}" if why == "registration" else f"verify-email:{user.id}:{secrets.token_hex(8)}"
+    queue_mail(to=user.email, template="verify_email", key=key, user_id=user.id, user=user, link=link, days=7)
+
+
+@bp.get("/verify-email/<token>")
+@limiter.limit(lambda: current_app.config["RATELIMIT_VERIFY_EMAIL"])
+def verify_email(token: str):
+    try:
+        user, first = services.verify_email(token, now=utcnow(), secret_key=current_app.config["SECRET_KEY"])
+    except DomainError as error:
+        db.session.rollback()
+        return render_template("accounts/verify_email.html", problem=error.message), 400
+    db.session.commit()
+    return render_template("accounts/verify_email.html", verified_user=user, first=first)
+
+
+@bp.post("/account/verify-email")
+@login_required
+@limiter.limit(lambda: current_app.config["RATELIMIT_VERIFY_EMAIL"])
+def resend_verification():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if current_user.is_email_verified:
+        flash("Your email address is already confirmed.", "info")
+    else:
+        _queue_verification(current_user, "resend")
+        db.session.commit()
+        flash(f"We sent a new link to {current_user.email}. It works for 7 days.", "success")
+    return redirect(url_for("accounts.profile"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, redirect, request, url_for
 
+from core import queue
 from core.config import load_config
 from core.errors import register_error_handlers, wants_json
 from core.extensions import csrf, db, limiter, login_manager, migrate
@@ -40,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     _init_login(app)
+    queue.init_app(app)
 
     register_error_handlers(app)
     register_security_headers(app)
@@ -87,10 +89,12 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.views import admin_bp, audit_bp
     from accounts.views import bp as accounts_bp
     from core import audit  # noqa: F401  (the audit log model)
+    from core.admin_jobs import bp as admin_jobs_bp
     from core.views import bp as core_bp
     from courses.framework_views import bp as skills_bp
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
+    from credentials import tasks as _credential_tasks  # noqa: F401  (PDF pre-render, status-list jobs)
     from credentials.keys import signing_problem
     from credentials.moments import support_email
     from credentials.permissions import can_manage_certificates
@@ -98,8 +102,12 @@ def _register_blueprints(app: Flask) -> None:
     from credentials.views import admin_bp as admin_certificates_bp
     from credentials.views import bp as credentials_bp
     from insights import events  # noqa: F401  (learning events → xAPI statements)
+    from insights import tasks as _insight_tasks  # noqa: F401  (xAPI forwarding job)
     from insights.views import bp as insights_bp
     from insights.workforce_views import bp as reports_bp
+    from notifications import receivers as _notification_receivers  # noqa: F401  (events → emails)
+    from notifications import tasks as _notification_tasks  # noqa: F401  (the daily scan)
+    from notifications.views import bp as notifications_bp
     from orgs.views import bp as orgs_bp
 
     app.register_blueprint(core_bp)
@@ -114,6 +122,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(credentials_bp)
     app.register_blueprint(admin_certificates_bp)
     app.register_blueprint(orgs_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(admin_jobs_bp)
     app.jinja_env.globals.update(
         can_manage_users=can_manage_users,
         can_manage_certificates=can_manage_certificates,

@@ -58,6 +58,17 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USE_TLS": True,
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
+    "MAIL_TIMEOUT": 15,  # seconds per SMTP step; a stalled server makes the job retry
+    # the task queue: immediate (tests: jobs run in the web process), sqlite:///PATH (default: instance/queue.db)
+    # or redis://HOST:PORT/DB (production, shared by every worker)
+    "QUEUE_URL": None,
+    "QUEUE_NAME": "academy",
+    "QUEUE_RETRY_BASE_SECONDS": 30,  # retries after 30 s, 2 min, 8 min, 32 min, ...
+    "QUEUE_DAILY_HOUR": 13,  # UTC hour from which the daily jobs (expiry scan, nudges) run
+    "PRERENDER_PDF": True,  # render a certificate's PDF in the worker right after issuance
+    "INACTIVITY_DAYS": 14,  # a learner who opted in is nudged after this many days without progress
+    "RATELIMIT_UNSUBSCRIBE": "30 per minute",
+    "RATELIMIT_VERIFY_EMAIL": "10 per 15 minutes",
 }
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "please-change"}
@@ -85,6 +96,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
             app.config[key] = env == "production"
     if env in {"development", "test"} and not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "academy.db")
+    if not app.config["QUEUE_URL"]:
+        app.config["QUEUE_URL"] = (
+            "immediate" if env == "test" else "sqlite:///" + os.path.join(app.instance_path, "queue.db")
+        )
     if app.config["CERTIFICATE_PAPER"] not in {"A4", "Letter"}:
         raise ConfigError("CERTIFICATE_PAPER must be A4 or Letter")
     secret = app.config.get("SECRET_KEY") or ""

@@ -45,6 +45,8 @@ certificate_issued = signals.signal("certificate-issued")  # sent in the issuing
 # sent in the revoking / reinstating transaction (program certificates stacking a course certificate follow it)
 certificate_revoked = signals.signal("certificate-revoked")
 certificate_reinstated = signals.signal("certificate-reinstated")
+# sent in the reissuing transaction (notices and the PDF job are queued; nothing leaves before the commit)
+certificate_reissued = signals.signal("certificate-reissued")
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -307,6 +309,7 @@ def reissue(actor: User | None, certificate: Certificate, *, now: datetime, why:
         after=after,
     )
     db.session.flush()
+    certificate_reissued.send(certificate, now=now)
 
 
 def search_certificates(query: str | None, status: str | None, *, now: datetime):

@@ -43,6 +43,7 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAIL_OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
         "VERIFY_COUNT_BATCH": 1,  # write every verification count at once
+        "PRERENDER_PDF": False,  # jobs run in-process in tests; PDFs are rendered where a test asks for one
     }
 
 

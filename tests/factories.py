@@ -21,6 +21,7 @@ def make_user(
     role: Role = Role.LEARNER,
     password: str = PASSWORD,
     active: bool = True,
+    verified: bool = True,
 ) -> User:
     n = next(_counter)
     if password not in _hash_cache:  # argon2 is slow on purpose; reuse the hash across tests
@@ -35,6 +36,7 @@ def make_user(
         password_hash=_hash_cache[password],
         created_at=now,
         updated_at=now,
+        email_verified_at=now if verified else None,
     )
     db.session.add(user)
     db.session.commit()

@@ -580,11 +580,11 @@ def test_every_post_route_refuses_a_logged_in_post_without_a_token(client, ctx, 
     from core.extensions import csrf
     from tests.test_hostile_properties import Session, build_world, routes, row_counts
 
-    # the machine API alone is exempt: no cookies, no session, nothing to forge
-    assert csrf._exempt_views == {"credentials.views.api_verify"}
+    # the machine API and RFC 8058 one-click unsubscribe (its signed token is the proof) alone are exempt
+    assert csrf._exempt_views == {"credentials.views.api_verify", "notifications.views.unsubscribe"}
     world = build_world(client)
     for endpoint, route in sorted(routes(world).items()):
-        if endpoint == "credentials.api_verify":
+        if endpoint in ("credentials.api_verify", "notifications.unsubscribe"):
             continue
         session = Session(client, world.users.get(route.role) if route.role else None)
         session.prepare()

@@ -212,6 +212,14 @@ def routes(w: World) -> dict[str, Route]:
             "/register",
             {"name": "Ren", "email": "ren@example.org", "password": "violet tractor umbrella", "confirm": None},
         ),
+        "accounts.resend_verification": Route(learner, "/account/verify-email"),
+        "admin_jobs.retry": Route(admin, f"/admin/jobs/{v['job_id']}/retry"),
+        "notifications.preferences": Route(
+            learner, "/account/notifications", {"tips": "y", "reminders": "y", "nudges": "y", "employer_alerts": "y"}
+        ),
+        "notifications.unsubscribe": Route(
+            None, f"/unsubscribe/{v['unsubscribe_token']}", {"List-Unsubscribe": "One-Click"}
+        ),
         "accounts.reset_password": Route(
             None, f"/reset-password/{w.reset_token}", {"password": "violet tractor umbrella", "confirm": None}
         ),
@@ -345,8 +353,10 @@ def routes(w: World) -> dict[str, Route]:
 
 def build_world(client) -> World:
     from accounts import services as account_services
+    from core.queue import Job
     from courses import services as course_services
     from credentials.services import request_name_change
+    from notifications.services import unsubscribe_token
     from orgs import services as org_services
     from orgs.models import InvitationKind
 
@@ -396,6 +406,8 @@ def build_world(client) -> World:
             "target_id": target.id,
             "program": program.slug,
             "program_hash": program.content_hash,
+            "job_id": db.session.scalar(select(Job.id).order_by(Job.id).limit(1)),
+            "unsubscribe_token": unsubscribe_token(target.id, "reminders"),
         },
         reset_token=reset.token,
         quiz_questions=questions,
@@ -539,6 +551,8 @@ POST_ENDPOINTS = sorted(
                     "consent",
                     "program",
                     "program_hash",
+                    "job_id",
+                    "unsubscribe_token",
                 )
             },
             "t",

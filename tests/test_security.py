@@ -21,6 +21,8 @@ PUBLIC = {
     "accounts.register",
     "accounts.forgot_password",
     "accounts.reset_password",
+    "accounts.verify_email",
+    "notifications.unsubscribe",
     "courses.catalog",
     "courses.course",
     "courses.program_list",

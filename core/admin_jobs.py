@@ -1,0 +1,62 @@
+"""Admins' view of the task queue: counts, failed jobs with their last error, and a retry button."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import SubmitField
+
+from core import queue
+from core.database import utcnow
+from core.errors import DomainError
+from core.extensions import db
+from core.permissions import roles_required
+
+bp = Blueprint("admin_jobs", __name__, url_prefix="/admin/jobs")
+
+
+class RetryForm(FlaskForm):
+    submit = SubmitField("Retry")
+
+
+@bp.get("/")
+@roles_required("admin")
+def list_jobs():
+    counts = dict(db.session.execute(select(queue.Job.state, func.count()).group_by(queue.Job.state)).all())
+    failed = db.session.scalars(
+        select(queue.Job).where(queue.Job.state == queue.JobState.FAILED).order_by(queue.Job.id.desc()).limit(100)
+    ).all()
+    waiting = db.session.scalars(
+        select(queue.Job)
+        .where(queue.Job.state.in_([queue.JobState.QUEUED, queue.JobState.RUNNING]), queue.Job.attempts > 0)
+        .order_by(queue.Job.run_after)
+        .limit(50)
+    ).all()
+    return render_template(
+        "admin/jobs.html",
+        counts={state: counts.get(state, 0) for state in queue.JobState},
+        failed=failed,
+        retrying=waiting,
+        labels={name: handler.label for name, handler in queue.HANDLERS.items()},
+        form=RetryForm(),
+        now=utcnow(),
+    )
+
+
+@bp.post("/<int:job_id>/retry")
+@roles_required("admin")
+def retry(job_id: int):
+    row = db.get_or_404(queue.Job, job_id)
+    if not RetryForm().validate_on_submit():
+        abort(400)
+    try:
+        queue.retry(current_user, row, now=utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin_jobs.list_jobs"), 303)
+    db.session.commit()
+    flash(f"Job {job_id} is queued again.", "success")
+    return redirect(url_for("admin_jobs.list_jobs"), 303)

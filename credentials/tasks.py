@@ -1,0 +1,63 @@
+"""Certificate work done in the worker: PDF pre-rendering and status-list re-signing (both idempotent)."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from core import queue
+from core.database import utcnow
+from core.extensions import db
+from credentials import openbadges
+from credentials.models import Certificate
+from credentials.services import certificate_issued, certificate_reinstated, certificate_reissued, certificate_revoked
+
+
+@queue.job("credentials.prerender_pdf", attempts=4, lease=300, label="Render a certificate's PDF")
+def prerender_pdf(certificate_id: int, revision: int) -> None:
+    from credentials.views import stored_pdf  # the one place that renders and stores
+
+    certificate = db.session.get(Certificate, certificate_id)
+    if certificate is None or certificate.revision != revision:
+        return  # changed since: the job queued by that change renders it
+    stored_pdf(certificate, utcnow())  # a no-op when the stored file is current
+
+
+@queue.job("credentials.resign_status_list", attempts=8, lease=120, label="Re-sign a revocation status list")
+def resign_status_list(list_id: int) -> None:
+    from credentials.views import issuer
+
+    # signs only when the bits changed since the last signature; raises while the key is missing (retried)
+    openbadges.signed_status_list(list_id, issuer(), now=utcnow())
+
+
+def _prerender(certificate: Certificate) -> None:
+    if current_app.config["PRERENDER_PDF"]:
+        queue.enqueue(
+            "credentials.prerender_pdf",
+            key=f"pdf:{certificate.id}:{certificate.revision}",
+            certificate_id=certificate.id,
+            revision=certificate.revision,
+        )
+
+
+def _resign(certificate: Certificate) -> None:
+    if certificate.status_list_id is not None:
+        queue.enqueue("credentials.resign_status_list", list_id=certificate.status_list_id)
+
+
+@certificate_issued.connect
+def _on_issued(certificate, now, **_) -> None:
+    db.session.flush()  # the certificate's id and revision
+    _prerender(certificate)
+
+
+@certificate_reissued.connect
+def _on_reissued(certificate, now, **_) -> None:
+    _prerender(certificate)
+
+
+@certificate_revoked.connect
+@certificate_reinstated.connect
+def _on_status_change(certificate, now, **_) -> None:
+    # the admin's request signs the list before answering; this job signs it if that could not (key missing)
+    _resign(certificate)

@@ -1,0 +1,73 @@
+"""A real SMTP server on loopback (aiosmtpd), started by the test, with switchable misbehaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Handler:
+    """Records every message it accepted. ``mode``: accept | refuse (451 at RCPT) | stall (no answer at RCPT)."""
+
+    mode: str = "accept"
+    accepted: list = field(default_factory=list)
+    rcpt_seen: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    data_delay: float = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_seen.set()
+        if self.mode == "refuse":
+            return "451 4.3.0 Try again later"
+        if self.mode == "stall":
+            # hold the client mid-transaction until the test releases us (or the client gives up)
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+            return "451 4.3.0 Too late"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        self.accepted.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def messages(self, to: str | None = None) -> list:
+        return [m for _, rcpts, m in self.accepted if to is None or to in rcpts]
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages()
+
+
+class SMTPServer:
+    def __init__(self) -> None:
+        self.handler = Handler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10)
+
+    def __enter__(self) -> SMTPServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handler.release.set()
+        self.controller.stop()
