@@ -36,8 +36,11 @@ dev-setup: $(STAMP) instance/config.py
 	FLASK_APP_ENV=development $(BIN)/flask courses import courses/catalog
 	FLASK_APP_ENV=development $(BIN)/flask users seed-demo
 
+# the job worker runs beside the web server (mail reaches instance/outbox through it); Ctrl+C stops both
 run: system-packages-run dev-setup
-	@echo "Serving on http://127.0.0.1:5000  (Ctrl+C to stop)"
+	@echo "Serving on http://127.0.0.1:5000 with the job worker beside it  (Ctrl+C stops both)"
+	@FLASK_APP_ENV=development $(BIN)/flask worker --workers 2 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	FLASK_APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
 
 lint: $(STAMP)
