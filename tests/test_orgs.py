@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import os
 import re
 from email import message_from_string
@@ -28,8 +29,12 @@ from tests.factories import (
 def outbox(app, to: str | None = None) -> list[str]:
     """Bodies of the mails sent so far (to one address, if given)."""
     folder = app.config["MAIL_OUTBOX_DIR"]
-    mails = [message_from_string(Path(folder, n).read_text(encoding="utf-8")) for n in sorted(os.listdir(folder))]
-    return [m.get_payload(decode=True).decode() for m in mails if to is None or m["To"] == to]
+    mails = [
+        message_from_string(Path(folder, n).read_text(encoding="utf-8"), policy=email.policy.default)
+        for n in sorted(os.listdir(folder))
+    ]
+    # every message has a plain-text and an HTML part; the text part is the body read here
+    return [m.get_body(("plain",)).get_content() for m in mails if to is None or m["To"] == to]
 
 
 def link_in(body: str, path: str) -> str:
