@@ -14,7 +14,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # rank of each top-level package; equal ranks are siblings and may not import upward either
-LAYERS = {"core": 0, "accounts": 1, "skills": 2, "courses": 3, "credentials": 4, "orgs": 5, "insights": 5}
+LAYERS = {
+    "core": 0,
+    "accounts": 1,
+    "skills": 2,
+    "courses": 3,
+    "credentials": 4,
+    "orgs": 5,
+    "insights": 5,
+    "notifications": 6,  # emails about events from every room below (it reads orgs' saved candidates)
+}
 # the application factory is the one place that knows every room: it registers them all
 COMPOSITION_ROOT = {Path("core/__init__.py")}
 
