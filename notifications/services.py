@@ -23,6 +23,7 @@ from core.extensions import db
 from core.mail import TRANSACTIONAL, Notification, queue_mail
 from courses.models import Enrollment
 from credentials.ids import format_public_id
+from credentials.moments import support_email
 from credentials.models import Certificate
 from notifications.models import NotificationPreference
 from orgs.models import Membership, Organization, OrgStatus, SavedCandidate
@@ -189,7 +190,7 @@ def _certificate_context(certificate: Certificate) -> dict:
         "display_id": format_public_id(certificate.public_id),
         "verify_url": absolute("credentials.verify_certificate", public_id=format_public_id(certificate.public_id)),
         "mine_url": absolute("credentials.my_certificate", public_id=format_public_id(certificate.public_id)),
-        "contact": current_app.config.get("ISSUER_EMAIL") or current_app.config["MAIL_DEFAULT_SENDER"],
+        "contact": support_email(),
     }
 
 

@@ -1,7 +1,7 @@
 """email verification, notifications (one per event and recipient), jobs of the task queue
 
 Revision ID: 0014_notifications
-Revises: 0013_programs
+Revises: 0016_branding
 Create Date: 2026-12-06 22:08:54.401185
 
 """
@@ -12,7 +12,7 @@ import core.database
 
 # revision identifiers, used by Alembic.
 revision = '0014_notifications'
-down_revision = '0013_programs'
+down_revision = '0016_branding'
 branch_labels = None
 depends_on = None
 
