@@ -23,8 +23,8 @@ from core.extensions import db
 from core.mail import TRANSACTIONAL, Notification, queue_mail
 from courses.models import Enrollment
 from credentials.ids import format_public_id
-from credentials.moments import support_email
 from credentials.models import Certificate
+from credentials.moments import support_email
 from notifications.models import NotificationPreference
 from orgs.models import Membership, Organization, OrgStatus, SavedCandidate
 
