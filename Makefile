@@ -47,11 +47,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# PYTEST_ARGS narrows any test target, e.g. `make test-fast PYTEST_ARGS=tests/test_learning.py`
+PYTEST_ARGS ?=
+
 test-sqlite: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
-	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # the two halves run side by side (one core each); each half's output is printed when it finishes
 test: system-packages-test lint
@@ -60,7 +63,7 @@ test: system-packages-test lint
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
 # (`make test` runs everything)
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not servers and not slow"
+	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not servers and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
