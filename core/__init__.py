@@ -9,6 +9,7 @@ from flask import Flask, redirect, request, url_for
 
 from core import queue
 from core.config import load_config
+from core.database import utcnow
 from core.errors import register_error_handlers, wants_json
 from core.extensions import csrf, db, limiter, login_manager, migrate
 from core.security import register_input_guards, register_security_headers
@@ -98,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
     from credentials.keys import signing_problem
     from credentials.moments import support_email
     from credentials.permissions import can_manage_certificates
+    from credentials.profile import skills_profile
     from credentials.services import certificate_id_for
     from credentials.views import admin_bp as admin_certificates_bp
     from credentials.views import bp as credentials_bp
@@ -129,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
         can_manage_certificates=can_manage_certificates,
         signing_problem=signing_problem,
         certificate_id_for=certificate_id_for,
+        skills_profile_of=lambda user: skills_profile(user, now=utcnow()),
         issuer_name=lambda: app.config["ISSUER_NAME"],
         support_email=support_email,
     )

@@ -416,15 +416,10 @@ def media(sha256: str, extension: str):
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    # a skill counts while its certificate is valid: the profile is the credentials room's (imported lazily,
-    # as certificates build on courses)
-    from credentials.profile import skills_profile
-
     rows = services.dashboard(current_user)
     return render_template(
         "courses/dashboard.html",
         programs=programs.my_programs(current_user),
         in_progress=[r for r in rows if r.enrollment.completed_at is None],
         completed=[r for r in rows if r.enrollment.completed_at is not None],
-        profile=skills_profile(current_user, now=utcnow()),
     )
