@@ -191,6 +191,9 @@ class LessonProgress(db.Model):
     enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
     completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # measured active time: seconds since the learner's previous activity in this course when at most
+    # ACTIVE_GAP_SECONDS (a longer gap starts a new session: 0); None for rows written before it was measured
+    active_seconds: Mapped[int | None]
 
     enrollment: Mapped[Enrollment] = relationship(back_populates="progress")
 

@@ -262,12 +262,32 @@ def next_step(course: Course, progress: Progress) -> tuple[str, Module, Lesson |
     return None
 
 
+ACTIVE_GAP_SECONDS = 30 * 60  # a longer pause between two steps of a course starts a new session
+
+
+def active_seconds(since: datetime | None, now: datetime) -> int:
+    """Measured active time of a step: the seconds since the learner's previous activity in the course, or 0 when
+    that was longer ago than ACTIVE_GAP_SECONDS (the learner was away; the time is not counted)."""
+    if since is None:
+        return 0
+    gap = (now - since).total_seconds()
+    return int(gap) if 0 <= gap <= ACTIVE_GAP_SECONDS else 0
+
+
 def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) -> bool:
-    """Record the lesson as complete once (idempotent under races). Returns True if the course just completed."""
+    """Record the lesson as complete once (idempotent under races), with its measured active time. Returns True if
+    the course just completed."""
     lock_enrollment(enrollment)
     try:
         with db.session.begin_nested():
-            db.session.add(LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=now))
+            db.session.add(
+                LessonProgress(
+                    enrollment_id=enrollment.id,
+                    lesson_id=lesson.id,
+                    completed_at=now,
+                    active_seconds=active_seconds(enrollment.last_activity_at, now),
+                )
+            )
         lesson_completed.send(enrollment, lesson=lesson, now=now)
     except IntegrityError:
         pass  # already complete: a double click or a retry

@@ -18,9 +18,11 @@ Hours of instruction, both shown:
 - stated: the stated minutes of the steps completed in the period — each lesson's ``minutes``, and for each module
   quiz first passed in the period the course's stated minutes not covered by its lessons
   (``estimated_minutes`` − Σ lesson minutes) divided by its number of quizzes (5 minutes for every starter course);
-- measured: the learner's active time in the period — the gaps between consecutive learning events (a lesson marked
-  complete, a quiz attempt started or submitted) of at most 30 minutes, each gap credited to the event that ends it;
-  a longer gap starts a new session and is not counted, so the first step of every session is not measured.
+- measured: the learner's active time in the period, recorded as it happens — for each lesson marked complete, the
+  time since the learner's previous activity in that course (enrolling, a lesson, a quiz submitted) when at most 30
+  minutes (a longer pause starts a new session and is not counted, so the first lesson of a session is not measured);
+  for each quiz attempt submitted, its duration from start to submission when at most 30 minutes. Lessons completed
+  before this was recorded (migration 0015) count no measured time.
 
 Measurable skill gains: module quizzes passed for the first time in the period (documented progress toward the
 course credential). Credentials: course certificates awarded in the period and not revoked (program rows: program
@@ -56,12 +58,12 @@ from courses.models import (
     QuizAttempt,
     course_occupations,
 )
+from courses.services import ACTIVE_GAP_SECONDS
 from credentials.models import Certificate
 from orgs.models import Cohort, CohortMember, Organization
 from skills.models import Occupation
 
 EXIT_AFTER_DAYS = 90
-SESSION_GAP_SECONDS = 30 * 60
 BREAKDOWNS = ("total", "program", "course", "occupation", "cohort")
 
 
@@ -196,7 +198,11 @@ def workforce_report(
 
     # ---- per enrollment: stated minutes, measured seconds, skill gains, credentials in the period
     lessons = (
-        select(LessonProgress.enrollment_id.label("enrollment_id"), func.sum(Lesson.minutes).label("minutes"))
+        select(
+            LessonProgress.enrollment_id.label("enrollment_id"),
+            func.sum(Lesson.minutes).label("minutes"),
+            func.sum(func.coalesce(LessonProgress.active_seconds, 0)).label("seconds"),
+        )
         .join(Lesson, Lesson.id == LessonProgress.lesson_id)
         .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
         .where(scope, LessonProgress.completed_at >= period_start, LessonProgress.completed_at < period_end)
@@ -243,47 +249,21 @@ def workforce_report(
         .outerjoin(quiz_counts, quiz_counts.c.course_id == Course.id)
         .subquery()
     )
-    events = union_all(
-        select(Enrollment.user_id, LessonProgress.enrollment_id, LessonProgress.completed_at.label("at"))
-        .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
-        .where(scope),
-        select(Enrollment.user_id, QuizAttempt.enrollment_id, QuizAttempt.started_at)
-        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
-        .where(scope),
-        select(Enrollment.user_id, QuizAttempt.enrollment_id, QuizAttempt.submitted_at)
-        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
-        .where(scope, QuizAttempt.submitted_at.is_not(None)),
-    ).subquery()
-    window_start = period_start - timedelta(seconds=SESSION_GAP_SECONDS)
-    sequenced = (
-        select(
-            events.c.enrollment_id,
-            events.c.at,
-            func.lag(events.c.at).over(partition_by=events.c.user_id, order_by=events.c.at).label("previous"),
-        )
-        .where(events.c.at >= at(window_start), events.c.at < at(period_end))
-        .subquery()
-    )
-    # whole seconds: SQLite's julianday arithmetic is off by microseconds, and totals must not depend on it
-    gap = func.round(_seconds(sequenced.c.at, sequenced.c.previous))
+    # measured active time: lessons carry theirs (recorded when marked complete); a quiz attempt's is its duration
+    attempt_seconds = _seconds(QuizAttempt.submitted_at, QuizAttempt.started_at)
     measured = (
         select(
-            sequenced.c.enrollment_id,
+            QuizAttempt.enrollment_id.label("enrollment_id"),
             func.sum(
                 case(
-                    (
-                        and_(
-                            sequenced.c.previous.is_not(None),
-                            sequenced.c.at >= at(period_start),
-                            gap <= SESSION_GAP_SECONDS,
-                        ),
-                        gap,
-                    ),
+                    (and_(attempt_seconds >= 0, attempt_seconds <= ACTIVE_GAP_SECONDS), func.round(attempt_seconds)),
                     else_=0,
                 )
             ).label("seconds"),
         )
-        .group_by(sequenced.c.enrollment_id)
+        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
+        .where(scope, QuizAttempt.submitted_at >= period_start, QuizAttempt.submitted_at < period_end)
+        .group_by(QuizAttempt.enrollment_id)
         .subquery()
     )
     course_certificate = (
@@ -305,7 +285,7 @@ def workforce_report(
                 func.coalesce(lessons.c.minutes, 0)
                 + func.coalesce(gains.c.passed, 0) * func.coalesce(quiz_minutes.c.minutes, 0)
             ).label("stated_minutes"),
-            func.coalesce(measured.c.seconds, 0).label("measured_seconds"),
+            (func.coalesce(lessons.c.seconds, 0) + func.coalesce(measured.c.seconds, 0)).label("measured_seconds"),
             func.coalesce(gains.c.passed, 0).label("skill_gains"),
             case(
                 (

@@ -4,14 +4,18 @@ Period: 2026-01-01 to 2026-06-30, judged as of 2026-07-01 (so "90 days without a
 2026-04-02). Courses alpha and bravo each have 2 modules × (2 lessons of 5 minutes + a quiz) and 60 stated minutes,
 so each quiz carries (60 − 20) / 2 = 20 stated minutes. Program "pathway" = alpha + bravo, normal time 4 weeks.
 
-- Ann (cohort 1, enrolled in the program): alpha 2026-03-02 10:00-10:40, bravo enrolled 03-03, done 03-20 09:00-09:35;
-  events 10:00 10:10 10:15 10:20 10:25 10:30 10:32 10:40 (alpha: 2,400 s measured) and seven 5-minute gaps (bravo:
-  2,100 s); both course certificates and the program certificate (18 days: within the normal time).
+Measured time: a lesson counts the time since the previous activity in its course (enrolling, a lesson, a quiz
+submitted) when at most 30 minutes; a quiz attempt counts its start-to-submit time.
+
+- Ann (cohort 1, enrolled in the program): alpha 2026-03-02, lessons 10:00 10:10, quiz 10:15-10:20, lessons 10:25
+  10:30, quiz 10:32-10:40 (0 + 600 + 300 + 300 + 300 + 480 = 1,980 s); bravo enrolled 03-03, done 03-20 09:00-09:35
+  (the first lesson 17 days after enrolling: 0, then five 300 s steps = 1,500 s); both course certificates and the
+  program certificate (18 days: within the normal time).
 - Bob (cohort 1): alpha 2025-10-01, one lesson, last activity 2025-11-15 → exited before the period: not served.
-- Cal (cohort 2): alpha 2026-02-01: lessons 08:00 and 08:20, quiz 09:00-09:10 (1,200 + 600 s; the 40-minute gap is
-  not counted), last activity 02-10 → exited after 90 days without activity, on 02-10.
-- Dee (cohort 2): bravo 2026-06-01, done 06-10 10:00-10:35 (2,100 s), certificate.
-- Hal (cohort 1): alpha 2026-01-10, done 01-12 10:00-10:35 (2,100 s), certificate revoked 01-20.
+- Cal (cohort 2): alpha 2026-02-01: lessons 08:00 and 08:20, quiz 09:00-09:10 (0 + 1,200 + 600 s), last activity
+  02-10 → exited after 90 days without activity, on 02-10.
+- Dee (cohort 2): bravo 2026-06-01, done 06-10 10:00-10:35 (1,500 s), certificate.
+- Hal (cohort 1): alpha 2026-01-10, done 01-12 10:00-10:35 (1,500 s), certificate revoked 01-20.
 - Eve (cohort 1, left), Fay (another organization), Gus (cohort 1, enrolled after the period): never counted.
 """
 
@@ -29,6 +33,7 @@ from accounts.models import Role
 from core.extensions import db
 from courses.models import CourseStatus, Enrollment, LessonProgress, ProgramEnrollment, QuizAttempt
 from courses.programs import ProgramSpec, apply_program
+from courses.services import active_seconds
 from credentials.models import Certificate, RevocationReason
 from credentials.services import issue_for_enrollment, revoke
 from insights.workforce import COLUMNS, workforce_report
@@ -50,12 +55,21 @@ def study(user, course, enrolled: str, day: str, times: list[str], *, last: str 
     db.session.flush()
     moments = iter(t(f"{day} {hhmm}") for hhmm in times)
     moment = None
+    previous = t(enrolled)  # the learner's last activity in the course, as courses.services keeps it
     for module in course.modules:
         for lesson in module.lessons:
             moment = next(moments, None)
             if moment is None:
                 break
-            db.session.add(LessonProgress(enrollment_id=enrollment.id, lesson_id=lesson.id, completed_at=moment))
+            db.session.add(
+                LessonProgress(
+                    enrollment_id=enrollment.id,
+                    lesson_id=lesson.id,
+                    completed_at=moment,
+                    active_seconds=active_seconds(previous, moment),
+                )
+            )
+            previous = moment
         else:
             started, moment = next(moments, None), next(moments, None)
             if moment is None:
@@ -73,6 +87,7 @@ def study(user, course, enrolled: str, day: str, times: list[str], *, last: str 
                     submitted_at=moment,
                 )
             )
+            previous = moment
             continue
         break
     enrollment.last_activity_at = t(last) if last else (moment or t(enrolled))
@@ -186,33 +201,33 @@ def expect(*values) -> dict:
 def test_known_answers_for_the_organization(world):
     report = workforce_report(world["org"], start=START, end=END, now=NOW)
     assert report.as_of == t("2026-07-01 00:00")
-    assert numbers(report.total) == expect(4, 4, 5, 4, 3, 1, 3, 2, 9, 4, 4.5, 2.9)
+    assert numbers(report.total) == expect(4, 4, 5, 4, 3, 1, 3, 2, 9, 4, 4.5, 2.3)
     assert report.total.credential_rate == 50.0 and report.total.skill_gain_rate == 100.0
     assert report.total.completed_within_normal_time is None  # no program: no normal time
     [program] = report.rows["program"]
     assert program.name == "Pathway" and program.normal_weeks == 4
-    assert numbers(program) == expect(4, 4, 5, 3, 1, 2, 1, 1, 9, 4, 4.5, 2.9)
+    assert numbers(program) == expect(4, 4, 5, 3, 1, 2, 1, 1, 9, 4, 4.5, 2.3)
     assert (program.completed_within_normal_time, program.completed_within_150pct) == (1, 1)
     assert program.credential_rate == 33.3
     courses = {r.name: r for r in report.rows["course"]}
-    assert numbers(courses["Alpha"]) == expect(3, 3, 3, 3, 2, 1, 1, 1, 5, 3, 2.5, 1.8)
-    assert numbers(courses["Bravo"]) == expect(2, 2, 2, 2, 2, 0, 2, 2, 4, 2, 2.0, 1.2)
+    assert numbers(courses["Alpha"]) == expect(3, 3, 3, 3, 2, 1, 1, 1, 5, 3, 2.5, 1.5)
+    assert numbers(courses["Bravo"]) == expect(2, 2, 2, 2, 2, 0, 2, 2, 4, 2, 2.0, 0.8)
     occupations = {r.key: r for r in report.rows["occupation"]}
     assert numbers(occupations["43-4051.00"]) == numbers(courses["Alpha"])
     assert occupations["47-2111.00"].name == "Electricians (47-2111.00)"
     cohorts = {r.name: r for r in report.rows["cohort"]}
     assert set(cohorts) == {"Cohort one", "Cohort two"}
-    assert numbers(cohorts["Cohort one"]) == expect(2, 2, 3, 2, 2, 0, 2, 1, 6, 2, 3.0, 1.8)
-    assert numbers(cohorts["Cohort two"]) == expect(2, 2, 2, 2, 1, 1, 1, 1, 3, 2, 1.5, 1.1)
+    assert numbers(cohorts["Cohort one"]) == expect(2, 2, 3, 2, 2, 0, 2, 1, 6, 2, 3.0, 1.4)
+    assert numbers(cohorts["Cohort two"]) == expect(2, 2, 2, 2, 1, 1, 1, 1, 3, 2, 1.5, 0.9)
 
 
 def test_known_answers_for_one_program_and_one_cohort(world):
     report = workforce_report(world["org"], start=START, end=END, now=NOW, program=world["program"])
     # within the program, completing means completing it: Dee (bravo only) has not, and has not exited either
-    assert numbers(report.total) == expect(4, 4, 5, 3, 1, 2, 3, 1, 9, 4, 4.5, 2.9)
+    assert numbers(report.total) == expect(4, 4, 5, 3, 1, 2, 3, 1, 9, 4, 4.5, 2.3)
     assert (report.total.normal_weeks, report.total.completed_within_normal_time) == (4, 1)
     report = workforce_report(world["org"], start=START, end=END, now=NOW, cohort=world["c2"])
-    assert numbers(report.total) == expect(2, 2, 2, 2, 1, 1, 1, 1, 3, 2, 1.5, 1.1)
+    assert numbers(report.total) == expect(2, 2, 2, 2, 1, 1, 1, 1, 3, 2, 1.5, 0.9)
     assert [r.name for r in report.rows["cohort"]] == ["Cohort two"]
 
 
@@ -220,7 +235,7 @@ def test_a_shorter_period_and_a_normal_time_missed(world):
     # March only, as of 2026-04-01: Ann starts and finishes; Cal is within 90 days of her last activity (served, not
     # exited); Hal finished in January and Bob left in November (not served); Dee starts in June
     report = workforce_report(world["org"], start=date(2026, 3, 1), end=date(2026, 3, 31), now=NOW)
-    assert numbers(report.total) == expect(2, 1, 2, 1, 1, 0, 2, 1, 4, 1, 2.0, 1.3)
+    assert numbers(report.total) == expect(2, 1, 2, 1, 1, 0, 2, 1, 4, 1, 2.0, 1.0)
     world["program"].normal_weeks = 2  # Ann took 18 days: within 150% (21 days), not within 2 weeks
     db.session.commit()
     [program] = workforce_report(world["org"], start=START, end=END, now=NOW).rows["program"]
@@ -308,3 +323,20 @@ def test_an_empty_organization_gets_zeros(ctx):
     report = workforce_report(org, start=START, end=END, now=NOW)
     assert report.total.participants_served == 0 and report.rows["course"] == []
     assert report.total.credential_rate is None
+
+
+def test_completing_a_lesson_records_its_measured_active_time(ctx):
+    from courses.services import complete_lesson, enroll
+
+    load_test_framework()
+    course = make_course("alpha")
+    enrollment, _ = enroll(make_user(), course, now=t("2026-03-01 10:00"))
+    lessons = [lesson for module in course.modules for lesson in module.lessons]
+    complete_lesson(enrollment, lessons[0], now=t("2026-03-01 10:12"))
+    complete_lesson(enrollment, lessons[1], now=t("2026-03-01 12:00"))  # away for 108 minutes: a new session
+    complete_lesson(enrollment, lessons[1], now=t("2026-03-01 12:01"))  # a double click records nothing more
+    db.session.commit()
+    rows = db.session.execute(
+        select(LessonProgress.lesson_id, LessonProgress.active_seconds).order_by(LessonProgress.completed_at)
+    ).all()
+    assert rows == [(lessons[0].id, 720), (lessons[1].id, 0)]
