@@ -84,7 +84,7 @@ def prepare():
         timings = {}
         for label, kwargs in [("whole organization, 365 days", {}), ("one program, 365 days", {"program": program})]:
             took, queries = [], []
-            for _ in range(5):
+            for _ in range(int(os.environ.get("BENCH_REPORT_RUNS", "5"))):
                 statements_run = []
 
                 def count(*_args, statements_run=statements_run):
@@ -100,6 +100,7 @@ def prepare():
                 queries.append(len(statements_run))
                 db.session.rollback()
             timings[label] = (statistics.median(took), min(took), max(took), queries[0], report.total)
+            print(f"in process: {label}: median {timings[label][0]:.0f} ms, {queries[0]} statements", flush=True)
         return counted, enrollments, timings
 
 
@@ -112,6 +113,8 @@ def main() -> None:
         "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
         "FLASK_SESSION_COOKIE_SECURE": "false",
         "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        # a report over 10,000 learners on a shared machine can pass gunicorn's default 30 s: measure it, not kill it
+        "GUNICORN_CMD_ARGS": os.environ.get("GUNICORN_CMD_ARGS", "--timeout 300"),
     }
     bare, bare_url = serve("bench.bare:app", env)
     try:
@@ -132,7 +135,8 @@ def main() -> None:
     ]
     try:
         cookie = login(base, OWNER_EMAIL, OWNER_PASSWORD)
-        results = [(name, latency(base + p, cookie, rounds=10), wrk(base + p, cookie)) for name, p in pages]
+        rounds = int(os.environ.get("BENCH_ROUNDS", "10"))
+        results = [(name, latency(base + p, cookie, rounds=rounds), wrk(base + p, cookie)) for name, p in pages]
     finally:
         app.terminate()
         app.wait()
@@ -144,7 +148,7 @@ def main() -> None:
         f"{enrollments:,} enrollments on the generated data set. Command: `python -m tests.pgcluster -- "
         "python -m bench.workforce` (or `make bench`).",
         "",
-        "In process (median of 5, min–max), with the number of SQL statements:",
+        f"In process (median of {os.environ.get('BENCH_REPORT_RUNS', '5')}, min–max), with its SQL statements:",
         "",
         "| report | median | min–max | statements | participants served |",
         "|---|---:|---:|---:|---:|",
@@ -155,7 +159,7 @@ def main() -> None:
         )
     lines += [
         "",
-        "Over HTTP: alone = one request at a time (10 rounds); under load = wrk "
+        f"Over HTTP: alone = one request at a time ({os.environ.get('BENCH_ROUNDS', '10')} rounds); under load = wrk "
         f"{' '.join(WRK)} against the production gunicorn settings.",
         "",
         f"| page | alone: median | alone: p90 | under load: {RPS_HEADER} | ratio to bare Flask | p50 | p99 |",
