@@ -1,7 +1,7 @@
 """measured active time of lessons
 
 Revision ID: 0015_reports
-Revises: 0016_branding
+Revises: 0014_notifications
 Create Date: 2026-12-06 23:24:06.467910
 
 """
@@ -12,7 +12,7 @@ import core.database
 
 # revision identifiers, used by Alembic.
 revision = '0015_reports'
-down_revision = '0016_branding'
+down_revision = '0014_notifications'
 branch_labels = None
 depends_on = None
 
