@@ -208,7 +208,8 @@ def roster_check(slug: str, cohort_id: int):
             .where(CohortMember.cohort_id == cohort.id, CohortMember.left_at.is_(None))
         )
     )
-    confirm = RosterConfirmForm(formdata=None, roster=roster.to_text(rows))
+    token = roster.to_token(rows, cohort_id=cohort.id, secret_key=current_app.config["SECRET_KEY"])
+    confirm = RosterConfirmForm(formdata=None, roster=token)
     return render_template(
         "orgs/roster.html", org=org, cohort=cohort, error=None, rows=rows, members=members, confirm=confirm
     )
@@ -223,7 +224,7 @@ def roster_confirm(slug: str, cohort_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        rows = roster.parse(form.roster.data.encode())
+        rows = roster.from_token(form.roster.data, cohort_id=cohort.id, secret_key=current_app.config["SECRET_KEY"])
     except roster.RosterError as error:
         return render_template("orgs/roster.html", org=org, cohort=cohort, error=error, rows=None), 422
     now = utcnow()

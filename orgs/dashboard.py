@@ -77,7 +77,7 @@ def build(cohort: Cohort, *, now: datetime, member_id: int | None = None) -> lis
     members_q = select(CohortMember.user_id).where(CohortMember.cohort_id == cohort.id, CohortMember.left_at.is_(None))
     if member_id is not None:
         members_q = members_q.where(CohortMember.id == member_id)
-    member_users = members_q.scalar_subquery()
+    member_users = members_q
 
     # 1. members and their accounts
     stmt = (

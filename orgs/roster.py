@@ -7,6 +7,8 @@ import io
 import unicodedata
 from dataclasses import dataclass
 
+from itsdangerous import BadSignature, URLSafeSerializer
+
 from accounts.services import normalize_email
 from core.errors import DomainError
 from orgs.services import EMAIL_RE
@@ -105,10 +107,23 @@ def parse(data: bytes) -> list[RosterRow]:
     return rows
 
 
-def to_text(rows: list[RosterRow]) -> str:
-    """The checked roster as CSV again, carried in the confirmation form (and checked again on confirm)."""
+def _serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt="roster-confirmation")
+
+
+def to_token(rows: list[RosterRow], *, cohort_id: int, secret_key: str) -> str:
+    """The checked roster, signed for the confirmation form (a hidden field keeps no line breaks reliably)."""
+    return _serializer(secret_key).dumps({"c": cohort_id, "r": [[r.email, r.name] for r in rows]})
+
+
+def from_token(token: str, *, cohort_id: int, secret_key: str) -> list[RosterRow]:
+    """The roster the manager saw, checked again. Raises RosterError for a tampered or foreign token."""
+    try:
+        data = _serializer(secret_key).loads(token)
+    except BadSignature:
+        raise RosterError("The confirmation was changed or is incomplete. Upload the roster again.") from None
+    if not isinstance(data, dict) or data.get("c") != cohort_id or not isinstance(data.get("r"), list):
+        raise RosterError("This confirmation belongs to another cohort. Upload the roster again.")
     out = io.StringIO()
-    writer = csv.writer(out)
-    for row in rows:
-        writer.writerow([row.email, row.name])
-    return out.getvalue()
+    csv.writer(out).writerows([[str(cell) for cell in row][:2] for row in data["r"] if isinstance(row, list)])
+    return parse(out.getvalue().encode())

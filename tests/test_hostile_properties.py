@@ -280,7 +280,7 @@ def routes(w: World) -> dict[str, Route]:
         "orgs.invite_email": Route(employer, f"{co}/invite", {"email": "new@example.org", "name": "New"}),
         "orgs.new_link": Route(employer, f"{co}/links", {"kind": "code"}),
         "orgs.roster_check": Route(employer, f"{co}/roster", files=("file",)),
-        "orgs.roster_confirm": Route(employer, f"{co}/roster/confirm", {"roster": "ana@example.org,Ana\n"}),
+        "orgs.roster_confirm": Route(employer, f"{co}/roster/confirm", {"roster": v["roster"]}),
         "orgs.remind": Route(employer, f"{co}/remind"),
         "orgs.join": Route(learner, f"/join/{v['join_token']}", {"shown": v["consent"]}),
         "orgs.join_with_code": Route(learner, f"/join/code/{v['join_code']}", {"shown": v["consent"]}),
@@ -357,6 +357,7 @@ def build_world(client) -> World:
     from courses import services as course_services
     from credentials.services import request_name_change
     from notifications.services import unsubscribe_token
+    from orgs import roster
     from orgs import services as org_services
     from orgs.models import InvitationKind
 
@@ -403,6 +404,11 @@ def build_world(client) -> World:
             "join_token": join_token,
             "join_code": join_code,
             "consent": org_services.consent_text(cohort),
+            "roster": roster.to_token(
+                roster.parse(b"ana@example.org,Ana\n"),
+                cohort_id=cohort.id,
+                secret_key=client.application.config["SECRET_KEY"],
+            ),
             "target_id": target.id,
             "program": program.slug,
             "program_hash": program.content_hash,
@@ -553,6 +559,7 @@ POST_ENDPOINTS = sorted(
                     "program_hash",
                     "job_id",
                     "unsubscribe_token",
+                    "roster",
                 )
             },
             "t",

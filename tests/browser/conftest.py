@@ -31,6 +31,20 @@ CHROMIUM_ARGS = [
 ]
 
 
+# facts about the running live server that tests need besides its address (e.g. its mail outbox folder)
+LIVE: dict[str, Path] = {}
+
+
+def live_mail(to: str) -> list[str]:
+    """Bodies of the mails the live server sent to ``to``, oldest first (its outbox is a folder of .eml files)."""
+    from email import message_from_bytes
+
+    folder = LIVE["outbox"]
+    files = sorted(folder.glob("*.eml"), key=lambda f: f.stat().st_mtime_ns) if folder.exists() else []
+    messages = [message_from_bytes(f.read_bytes()) for f in files]
+    return [m.get_payload(decode=True).decode() for m in messages if m["To"] == to]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,6 +73,7 @@ for args in (
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, app) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("live")
+    LIVE["outbox"] = folder / "outbox"
     env = {
         **os.environ,
         "FLASK_APP": "wsgi",
