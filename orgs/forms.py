@@ -143,10 +143,11 @@ class StaffForm(FlaskForm):
         "Email of an existing account",
         filters=[strip],
         validators=[DataRequired("Enter an email address."), Length(max=254), Email("Enter a valid email address.")],
+        description="They need an account on this site first.",
     )
     role = SelectField(
         "Role",
         choices=[SelectChoice(r.value, r.label) for r in OrgRole],
         validators=[DataRequired()],
     )
-    submit = SubmitField("Add to staff")
+    submit = SubmitField("Add or change role")

@@ -17,8 +17,10 @@ from orgs.models import Cohort, CohortMember, Organization, OrgKind, OrgStatus
 
 DEMO_ORG = "Demo Logistics Co."
 DEMO_MANAGER = "employer@example.org"
+DEMO_COURSE = "ai-literacy-for-every-worker"
 DEMO_LEARNERS = (
-    ("maria.demo@example.org", "Maria Gonzalez", 1.0, 1),  # finished
+    ("learner@example.org", "Dana Learner", 0.0, None),  # the demo learner, to show "My organizations"
+    ("maria.demo@example.org", "Maria Gonzalez", 1.0, 1),  # every lesson done, quizzes still to pass
     ("james.demo@example.org", "James Carter", 0.5, 2),
     ("aisha.demo@example.org", "Aisha Rahman", 0.2, 20),  # no activity for 20 days
     ("tom.demo@example.org", "Tom Nguyen", 0.0, None),  # joined, not started
@@ -31,8 +33,9 @@ def seed_demo_org(sender, *, now: datetime) -> list[str]:
     if db.session.scalar(select(Organization.id).where(Organization.name == DEMO_ORG)) is not None:
         return [f"Demo organization “{DEMO_ORG}” already exists; its manager logs in as {DEMO_MANAGER}."]
     manager = db.session.scalar(select(User).where(User.email == DEMO_MANAGER))
-    course = db.session.scalar(
-        select(Course).where(Course.status == CourseStatus.PUBLISHED).order_by(Course.slug).limit(1)
+    published = select(Course).where(Course.status == CourseStatus.PUBLISHED)
+    course = db.session.scalar(published.where(Course.slug == DEMO_COURSE)) or db.session.scalar(
+        published.order_by(Course.slug).limit(1)
     )
     if manager is None:
         return []

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -203,6 +203,53 @@ def add_auto_domain(admin: User, domain: str, *, now: datetime) -> AutoApproveDo
     except IntegrityError:
         return db.session.scalar(select(AutoApproveDomain).where(AutoApproveDomain.domain == domain))
     return row
+
+
+# ---- staff ----------------------------------------------------------------------------------------------------
+
+
+def add_staff(actor: User, org: Organization, *, email: str, role: OrgRole, now: datetime) -> Membership:
+    """Give an existing account a role in the organization (or change it). Raises DomainError. Caller commits."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise DomainError("No account has that email address. Ask them to sign up first, then add them.", field="email")
+    membership = db.session.scalar(
+        select(Membership).where(Membership.organization_id == org.id, Membership.user_id == user.id)
+    )
+    if membership is None:
+        membership = Membership(organization_id=org.id, user_id=user.id, role=role, created_at=now)
+        try:
+            with db.session.begin_nested():
+                db.session.add(membership)
+        except IntegrityError:
+            raise DomainError(f"{user.email} was just added by someone else.") from None
+        return membership
+    if membership.role is OrgRole.OWNER and role is not OrgRole.OWNER:
+        _keep_an_owner(org, membership)
+    membership.role = role
+    db.session.flush()
+    return membership
+
+
+def remove_staff(actor: User, org: Organization, membership_id: int) -> None:
+    """Raises DomainError for someone not on this organization's staff, or its last owner. Caller commits."""
+    membership = db.session.get(Membership, membership_id)
+    if membership is None or membership.organization_id != org.id:
+        raise DomainError("That person is not on the staff.")
+    if membership.role is OrgRole.OWNER:
+        _keep_an_owner(org, membership)
+    db.session.delete(membership)
+    db.session.flush()
+
+
+def _keep_an_owner(org: Organization, leaving: Membership) -> None:
+    others = db.session.scalar(
+        select(func.count()).where(
+            Membership.organization_id == org.id, Membership.role == OrgRole.OWNER, Membership.id != leaving.id
+        )
+    )
+    if not others:
+        raise DomainError("An organization needs at least one owner. Make someone else an owner first.")
 
 
 # ---- cohorts --------------------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from credentials.forms import BulkVerifyForm
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.services import csv_safe, lookup
 from orgs import permissions, services
-from orgs.forms import ButtonForm, CreateOrgForm, DecisionForm, DomainForm, SaveCandidateForm
-from orgs.models import AutoApproveDomain, Cohort, CohortMember, Membership, Organization, OrgKind, OrgStatus
+from orgs.forms import ButtonForm, CreateOrgForm, DecisionForm, DomainForm, SaveCandidateForm, StaffForm
+from orgs.models import AutoApproveDomain, Cohort, CohortMember, Membership, Organization, OrgKind, OrgRole, OrgStatus
 
 bp = Blueprint("orgs", __name__, cli_group="orgs")
 
@@ -175,8 +175,51 @@ def home(slug: str):
         staff=staff,
         can_manage=permissions.can_manage_org(org, membership),
         can_use=permissions.can_use_org(org, membership),
+        can_manage_staff=permissions.can_manage_staff(org, membership),
+        staff_form=StaffForm(),
         form=ButtonForm(),
     )
+
+
+@bp.post("/organizations/<slug>/staff")
+@login_required
+@limit("RATELIMIT_ORG_INVITE", "60 per hour")
+def add_staff(slug: str):
+    org, membership = load_org(slug)
+    require(permissions.can_manage_staff(org, membership))
+    form = StaffForm()
+    if form.validate_on_submit():
+        try:
+            added = services.add_staff(
+                current_user, org, email=form.email.data, role=OrgRole(form.role.data), now=utcnow()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"{added.user.name} is now {added.role.label.lower()} of {org.name}.", "success")
+    else:
+        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+    return redirect(url_for("orgs.home", slug=org.slug), 303)
+
+
+@bp.post("/organizations/<slug>/staff/<int:membership_id>/remove")
+@login_required
+def remove_staff(slug: str, membership_id: int):
+    org, membership = load_org(slug)
+    require(permissions.can_manage_staff(org, membership))
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        services.remove_staff(current_user, org, membership_id)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash("Removed from the staff.", "success")
+    return redirect(url_for("orgs.home", slug=org.slug), 303)
 
 
 # ---- candidates (shared by the organization's staff) ---------------------------------------------------------

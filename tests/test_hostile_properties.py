@@ -269,6 +269,8 @@ def routes(w: World) -> dict[str, Route]:
             {"name": "Lee's Shop", "kind": "employer", "website": "https://shop.example", "contact_email": "l@shop.us"},
         ),
         "orgs.resend": Route(employer, f"{o}/resend"),
+        "orgs.add_staff": Route(employer, f"{o}/staff", {"email": "tom@example.org", "role": "viewer"}),
+        "orgs.remove_staff": Route(employer, f"{o}/staff/{v['staff_id']}/remove"),
         "orgs.decide": Route(admin, f"/admin/organizations/{v['org_id']}/decide", {"note": "ok", "approve": "1"}),
         "orgs.add_domain": Route(admin, "/admin/organizations/domains", {"domain": "dol.gov"}),
         "orgs.remove_domain": Route(admin, f"/admin/organizations/domains/{v['domain_id']}/remove"),
@@ -359,7 +361,7 @@ def build_world(client) -> World:
     from notifications.services import unsubscribe_token
     from orgs import roster
     from orgs import services as org_services
-    from orgs.models import InvitationKind
+    from orgs.models import InvitationKind, OrgRole
 
     load_test_framework()
     admin = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
@@ -378,6 +380,7 @@ def build_world(client) -> World:
     _, join_token = org_services.open_link(employer, cohort, InvitationKind.LINK, now=utcnow())
     _, join_code = org_services.open_link(employer, cohort, InvitationKind.CODE, now=utcnow())
     domain = org_services.add_auto_domain(admin, "example.gov", now=utcnow())
+    staff = org_services.add_staff(employer, org, email="admin@example.org", role=OrgRole.VIEWER, now=utcnow())
     reset = account_services.request_password_reset(
         email="tom@example.org", now=utcnow(), secret_key=client.application.config["SECRET_KEY"], max_age=3600
     )
@@ -404,6 +407,7 @@ def build_world(client) -> World:
             "join_token": join_token,
             "join_code": join_code,
             "consent": org_services.consent_text(cohort),
+            "staff_id": staff.id,
             "roster": roster.to_token(
                 roster.parse(b"ana@example.org,Ana\n"),
                 cohort_id=cohort.id,
@@ -560,6 +564,7 @@ POST_ENDPOINTS = sorted(
                     "job_id",
                     "unsubscribe_token",
                     "roster",
+                    "staff_id",
                 )
             },
             "t",

@@ -233,6 +233,40 @@ def test_saving_an_unknown_certificate_is_404(client, ctx):
     assert client.submit(url, {"certificate_id": "0000-" * 6 + "0000"}, page=url).status_code == 404
 
 
+def test_owners_manage_the_staff_and_keep_an_owner(client, other_client, ctx):
+    owner, org = make_employer("hr@example.org")
+    make_user(email="mo@example.org", name="Mo Manager")
+    login(client, "hr@example.org")
+    home = f"/organizations/{org.slug}"
+    assert (
+        client.submit(f"{home}/staff", {"email": "nobody@example.org", "role": "manager"}, page=home).status_code == 303
+    )
+    assert "No account has that email" in client.get(home).get_data(as_text=True)
+    client.submit(f"{home}/staff", {"email": "MO@example.org", "role": "manager"}, page=home)
+    mo = db.session.scalar(select(Membership).join(User).where(User.email == "mo@example.org"))
+    assert mo.role is OrgRole.MANAGER
+    # a manager works with cohorts but does not manage the staff
+    login(other_client, "mo@example.org")
+    assert other_client.get(f"{home}/cohorts/new").status_code == 200
+    token = other_client.csrf_token(home)
+    assert (
+        other_client.post(
+            f"{home}/staff", data={"csrf_token": token, "email": "x@example.org", "role": "owner"}
+        ).status_code
+        == 403
+    )
+    mine = db.session.scalar(select(Membership).where(Membership.user_id == owner.id))
+    assert other_client.post(f"{home}/staff/{mine.id}/remove", data={"csrf_token": token}).status_code == 403
+    # the last owner cannot demote or remove themselves
+    client.submit(f"{home}/staff", {"email": "hr@example.org", "role": "viewer"}, page=home)
+    assert "at least one owner" in client.get(home).get_data(as_text=True)
+    db.session.refresh(mine)
+    assert mine.role is OrgRole.OWNER
+    client.submit(f"{home}/staff/{mo.id}/remove", page=home)
+    assert count(Membership) == 1
+    assert other_client.get(home).status_code == 404  # gone from the staff, gone from the pages
+
+
 # ---- the command line ------------------------------------------------------------------------------------------
 
 
