@@ -12,6 +12,7 @@ from accounts.models import User
 from core.database import str_enum, utcnow
 from core.extensions import db
 from courses.models import Course
+from credentials.models import Certificate
 
 
 class OrgKind(enum.Enum):
@@ -211,5 +212,5 @@ class SavedCandidate(db.Model):
     note: Mapped[str] = mapped_column(String(200), default="")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    certificate = relationship("Certificate")
+    certificate: Mapped[Certificate] = relationship()
     added_by: Mapped[User | None] = relationship()

@@ -299,19 +299,32 @@ def test_migration_turns_employer_accounts_into_organizations_with_their_candida
     from sqlalchemy import text
 
     load_test_framework()
-    certificate = make_certificate(make_user(email="lee@example.org"), make_course("one"))
-    hr_id, certificate_id = make_user(email="hr@acme.example.com", name="Hana HR").id, certificate.id
+    course_id = make_course("one").id
+    holder_id = make_user(email="lee@example.org").id
+    hr_id = make_user(email="hr@acme.example.com", name="Hana HR").id
     db.session.remove()
+    # no certificate yet: later migrations rebuild that table on the way down, which SQLite refuses while rows
+    # elsewhere point at it
     downgrade(revision="0017_review_by")
     try:
         with db.engine.begin() as conn:
+            now = utcnow().replace(tzinfo=None)
             conn.execute(text("UPDATE users SET role = 'employer' WHERE id = :id"), {"id": hr_id})
+            certificate_id = conn.execute(
+                text(
+                    "INSERT INTO certificates (public_id, user_id, course_id, holder_name, course_title, course_slug, "
+                    "course_version, skills, goals, score, issuer_name, awarded_at, issued_at, revision, "
+                    "verification_count) VALUES ('A' || :p, :u, :c, 'Lee', 'One', 'one', 1, '[]', '[]', 90, 'I', "
+                    ":at, :at, 1, 0) RETURNING id"
+                ),
+                {"p": "B" * 27, "u": holder_id, "c": course_id, "at": now},
+            ).scalar_one()
             conn.execute(
                 text(
                     "INSERT INTO saved_candidates (employer_id, certificate_id, note, added_at) "
                     "VALUES (:e, :c, 'shortlist', :at)"
                 ),
-                {"e": hr_id, "c": certificate_id, "at": utcnow().replace(tzinfo=None)},
+                {"e": hr_id, "c": certificate_id, "at": now},
             )
     finally:
         upgrade()
