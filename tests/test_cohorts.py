@@ -465,14 +465,11 @@ def test_reminders_go_to_those_behind_once_a_day(app, client, world):
     login(client, "hr@acme.example.com")
     response = client.submit(cohort_url(world, "/remind"), page=cohort_url(world))
     assert response.status_code == 303
-    assert sorted(
-        m for m in ("a@example.org", "b@example.org", "done@example.org", "gone@example.org") if outbox(app, m)
-    ) == [
-        "a@example.org",
-        "b@example.org",
-    ]
+    to = ("a@example.org", "b@example.org", "done@example.org", "gone@example.org")
+    # (other mail goes out too, e.g. the certificate notice: only reminders count here)
+    assert [m for m in to if any("asks you to keep going" in body for body in outbox(app, m))] == list(to[:2])
     client.submit(cohort_url(world, "/remind"), page=cohort_url(world))
-    assert len(outbox(app)) == 2  # not again within 24 hours
+    assert len([m for m in outbox(app) if "asks you to keep going" in m]) == 2  # not again within 24 hours
 
 
 def test_reminders_are_rate_limited(app, client, world, monkeypatch):
