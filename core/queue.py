@@ -116,7 +116,8 @@ def enqueue(name: str, *, key: str | None = None, run_after: datetime | None = N
         updated_at=now,
     )
     if key is not None:
-        if insert_unique(row) is None:
+        row = insert_unique(row)
+        if row is None:
             return None
     else:
         db.session.add(row)

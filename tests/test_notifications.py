@@ -409,3 +409,31 @@ def test_employers_hear_when_a_saved_candidates_certificate_expires_once(ctx, fr
     assert services.candidate_expiries(utcnow()) == 0
     (alert,) = smtp.messages("evan@example.org")
     assert alert["Subject"] == "A saved candidate's certificate has expired"
+
+
+# ---- the other jobs ---------------------------------------------------------------------------------------
+
+
+def test_issuance_queues_a_pdf_render_that_stores_the_pdf_once(app, ctx, framework, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    monkeypatch.setitem(app.config, "PRERENDER_PDF", True)
+    monkeypatch.setitem(app.config, "CERTIFICATE_DIR", str(tmp_path))
+    certificate = make_certificate(make_user(email="lee@example.org"))
+    db.session.refresh(certificate)
+    job = db.session.scalar(select(queue.Job).where(queue.Job.task == "credentials.prerender_pdf"))
+    assert job.state is queue.JobState.DONE and job.key == f"pdf:{certificate.id}:1"
+    assert certificate.pdf_sha256 and Path(tmp_path, certificate.pdf_path).read_bytes().startswith(b"%PDF")
+
+
+def test_revocation_queues_a_status_list_signature(ctx, framework, smtp):
+    from credentials.models import StatusList
+
+    admin = make_user(email="ada@example.org", role=Role.ADMIN)
+    certificate = make_certificate(make_user(email="lee@example.org"))
+    credential_services.revoke(admin, certificate, reason=RevocationReason.OTHER, note="Test", now=utcnow())
+    db.session.commit()
+    job = db.session.scalar(select(queue.Job).where(queue.Job.task == "credentials.resign_status_list"))
+    assert job.state is queue.JobState.DONE and job.args == {"list_id": certificate.status_list_id}
+    status_list = db.session.get(StatusList, certificate.status_list_id)
+    assert status_list.signed_credential and status_list.bits_sha256
