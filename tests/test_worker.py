@@ -22,6 +22,7 @@ from tests import conftest
 from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # starts real worker processes (seconds each)
 
 
 @pytest.fixture
