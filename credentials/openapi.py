@@ -84,7 +84,7 @@ def spec(base_url: str, issuer: str) -> dict:
                     "type": "object",
                     "required": ["check", "ok", "message"],
                     "properties": {
-                        "check": {"type": "string", "enum": ["structure", "proof", "status", "validity"]},
+                        "check": {"type": "string", "enum": ["structure", "proof", "status", "validity", "record"]},
                         "ok": {"type": ["boolean", "null"], "description": "null: not checked"},
                         "message": {"type": "string"},
                     },
@@ -92,7 +92,8 @@ def spec(base_url: str, issuer: str) -> dict:
             },
             "credential": {
                 "type": ["object", "null"],
-                "description": "Fields read from the submitted credential, as submitted (untrusted unless verified).",
+                "description": "The facts the proof covers, read from the signed (canonical) data; null "
+                "until the proof holds.",
                 "properties": {k: {} for k in ("id", "name", "holder_name", "issuer", "validFrom", "validUntil")},
             },
         },
@@ -159,7 +160,9 @@ def spec(base_url: str, issuer: str) -> dict:
                     "operationId": "verifyCredential",
                     "summary": "Verify a signed Open Badges 3.0 credential",
                     "description": "Checks, in order, the credential's structure, its proof (against the issuer's "
-                    "published keys), its revocation status and its validity period. Send the credential JSON "
+                    "published keys), its revocation status, its validity period and, for our certificates, that it "
+                    "matches our record of the certificate. Every check after the proof reads the signed data. "
+                    "Send the credential JSON "
                     "as the body; the raw bytes of a certificate PDF or a baked SVG badge, or a multipart upload "
                     "in a `file` field, are read the same way. A credential that fails a check is still a 200 "
                     "answer: see `verified` and `verdict`.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pyld import jsonld
+from pyld.canon import URDNA2015
 
 CONTEXTS_DIR = Path(__file__).with_name("contexts")
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -52,23 +54,83 @@ def make_loader(extra: dict[str, dict] | None = None):
 DEFAULT_LOADER = make_loader()
 
 
+# RDFC-1.0 is exponential in the worst case ("poison" graphs of blank nodes that all look alike). Our own
+# credentials have a handful of tree-shaped blank nodes and never need the hash-N-degree step, so these limits
+# are generous for them and stop anything else long before it costs ~50 ms of CPU.
+MAX_BLANK_NODES = 40
+MAX_N_DEGREE_CALLS = 64
+MAX_ALIKE_RELATED = 4  # a group of 4 look-alike related blank nodes is 24 permutations
+CPU_BUDGET_SECONDS = 0.05
+
+
+class CanonicalizationRefused(ValueError):
+    """The document would cost more canonicalization work than any credential we issue or accept."""
+
+
+class _BoundedURDNA2015(URDNA2015):
+    """pyld's URDNA2015 with a hard budget on blank nodes, hash-N-degree calls, permutations and CPU time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = time.thread_time()
+        self.n_degree_calls = 0
+
+    def _check_time(self) -> None:
+        if time.thread_time() - self.started > CPU_BUDGET_SECONDS:
+            raise CanonicalizationRefused(
+                "canonicalizing this document takes too long; it is not a credential we issue"
+            )
+
+    def main(self, dataset, options):
+        blank = {
+            component["value"]
+            for triples in dataset.values()
+            for quad in triples
+            for component in quad.values()
+            if isinstance(component, dict) and component.get("type") == "blank node"
+        }
+        blank |= {name for name in dataset if name.startswith("_:")}
+        if len(blank) > MAX_BLANK_NODES:
+            raise CanonicalizationRefused(
+                f"the document has {len(blank)} blank nodes; credentials we accept have at most {MAX_BLANK_NODES}"
+            )
+        self._check_time()
+        return super().main(dataset, options)
+
+    def hash_n_degree_quads(self, id_, issuer):
+        self.n_degree_calls += 1
+        if self.n_degree_calls > MAX_N_DEGREE_CALLS:
+            raise CanonicalizationRefused(
+                "the document's blank nodes are too alike to canonicalize cheaply; it is not a credential we issue"
+            )
+        self._check_time()
+        return super().hash_n_degree_quads(id_, issuer)
+
+    def create_hash_to_related(self, id_, issuer):
+        related = super().create_hash_to_related(id_, issuer)
+        if any(len(nodes) > MAX_ALIKE_RELATED for nodes in related.values()):
+            raise CanonicalizationRefused(
+                "the document links too many look-alike blank nodes; it is not a credential we issue"
+            )
+        return related
+
+
 def canonize(document: dict, loader=None) -> str:
-    """RDFC-1.0 (URDNA2015) N-Quads. Raises ContextRefused or pyld's JsonLdError."""
-    try:
-        return jsonld.normalize(
+    """RDFC-1.0 (URDNA2015) N-Quads under a hard work budget.
+
+    Raises ContextRefused, CanonicalizationRefused (too much work) or pyld's JsonLdError.
+    """
+    try:  # expansion is bounded by the size and shape checks in front of it; the budget is for the hashing
+        dataset = jsonld.to_rdf(
             document,
-            {
-                "algorithm": "URDNA2015",
-                "format": "application/n-quads",
-                "documentLoader": loader or DEFAULT_LOADER,
-                "safe": True,
-            },
+            {"documentLoader": loader or DEFAULT_LOADER, "safe": True, "produceGeneralizedRdf": False},
         )
     except jsonld.JsonLdError as error:
         refused = _find_cause(error, ContextRefused)
         if refused is not None:
             raise refused from None
         raise
+    return _BoundedURDNA2015().main(dataset, {"algorithm": "URDNA2015", "format": "application/n-quads"})
 
 
 def _find_cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -83,13 +145,14 @@ def _find_cause(error: BaseException, kind: type[BaseException]) -> BaseExceptio
     return None
 
 
-def _hash_data(document: dict, proof_config: dict, loader) -> bytes:
+def _hash_data(document: dict, proof_config: dict, loader) -> tuple[bytes, str]:
+    """(proof hash + document hash, the document's canonical N-Quads)."""
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     config = {**proof_config, "@context": document.get("@context")}
     config.pop("proofValue", None)
     proof_hash = hashlib.sha256(canonize(config, loader).encode()).digest()
-    doc_hash = hashlib.sha256(canonize(unsecured, loader).encode()).digest()
-    return proof_hash + doc_hash
+    nquads = canonize(unsecured, loader)
+    return proof_hash + hashlib.sha256(nquads.encode()).digest(), nquads
 
 
 def sign(document: dict, key: Ed25519PrivateKey, *, verification_method: str, created: str, loader=None) -> dict:
@@ -101,7 +164,7 @@ def sign(document: dict, key: Ed25519PrivateKey, *, verification_method: str, cr
         "verificationMethod": verification_method,
         "proofPurpose": "assertionMethod",
     }
-    signature = key.sign(_hash_data(document, proof, loader))
+    signature = key.sign(_hash_data(document, proof, loader)[0])
     return {
         **{k: v for k, v in document.items() if k != "proof"},
         "proof": {**proof, "proofValue": "z" + base58.b58encode(signature).decode()},
@@ -116,7 +179,16 @@ def verify(document: dict, resolve_key, loader=None) -> str:
     """Check the document's single DataIntegrityProof; return the verification method used.
 
     ``resolve_key(verification_method) -> Ed25519PublicKey | None``. Raises ProofError with a precise
-    message, or ContextRefused.
+    message, ContextRefused or CanonicalizationRefused.
+    """
+    return verify_signed(document, resolve_key, loader)[0]
+
+
+def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
+    """Like verify, but also return the canonical N-Quads the signature covers: (method, nquads).
+
+    Read facts from those quads, never from the JSON keys: JSON-LD lets the same quads be written
+    with other keys (a full IRI instead of ``validUntil``), and the proof cannot tell them apart.
     """
     proof = document.get("proof")
     if isinstance(proof, list):
@@ -140,10 +212,9 @@ def verify(document: dict, resolve_key, loader=None) -> str:
         signature = base58.b58decode(value[1:])
     except ValueError:
         raise ProofError("the proofValue is not a base58btc signature") from None
+    hashed, nquads = _hash_data(document, {k: v for k, v in proof.items() if k != "proofValue"}, loader)
     try:
-        public_key.verify(
-            signature, _hash_data(document, {k: v for k, v in proof.items() if k != "proofValue"}, loader)
-        )
+        public_key.verify(signature, hashed)
     except InvalidSignature:
         raise ProofError("the signature does not match: the credential was changed after signing") from None
-    return method
+    return method, nquads

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyld.jsonld import JsonLdError
 
-from credentials import openbadges, vc
+from credentials import openbadges, shape, vc
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_JSON_BYTES = 32 * 1024  # ours are ~3 KB; canonicalizing a large document costs seconds of CPU
@@ -39,6 +39,8 @@ class Check:
 class Report:
     checks: list[Check] = field(default_factory=list)
     credential: dict | None = None
+    facts: SignedFacts | None = None  # set once the proof holds: what the signature covers
+    issuer_name: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -52,22 +54,21 @@ class Report:
         return {"status": "revoked", "validity": "expired"}.get(failed.name, "invalid")
 
     def summary(self) -> dict:
-        subject = (self.credential or {}).get("credentialSubject") or {}
+        """The verdict, the checks and, once the proof holds, the signed facts (never unsigned JSON keys)."""
+        facts = self.facts
         return {
             "verified": self.verified,
             "verdict": self.verdict,
             "checks": [{"check": c.name, "ok": c.ok, "message": c.message} for c in self.checks],
             "credential": None
-            if self.credential is None
+            if facts is None
             else {
-                "id": self.credential.get("id"),
-                "name": self.credential.get("name"),
-                "holder_name": subject.get("name") if isinstance(subject, dict) else None,
-                "issuer": (self.credential.get("issuer") or {}).get("name")
-                if isinstance(self.credential.get("issuer"), dict)
-                else self.credential.get("issuer"),
-                "validFrom": self.credential.get("validFrom"),
-                "validUntil": self.credential.get("validUntil"),
+                "id": facts.id,
+                "name": facts.name,
+                "holder_name": facts.holder_name,
+                "issuer": self.issuer_name or facts.issuer,
+                "validFrom": facts.valid_from,
+                "validUntil": facts.valid_until,
             },
         }
 
@@ -100,24 +101,78 @@ def parse_json(data: bytes) -> dict:
         ) from None
     except RecursionError:
         raise SubmissionError("The credential JSON is nested too deeply.") from None
+    except ValueError:  # e.g. an integer of thousands of digits (Python's int-conversion limit)
+        raise SubmissionError("The credential JSON holds a number too long to read; ours hold none.") from None
     if not isinstance(document, dict):
         raise SubmissionError("The credential must be a JSON object.")
     return document
 
 
+MAX_ATTACHMENTS = 8
+
+
+def _embedded_files(reader) -> list[tuple[str, object]]:
+    """(name, file stream) of each embedded file, walking the name tree without decoding any stream."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    names = reader.trailer["/Root"].get("/Names")
+    tree = names.get_object().get("/EmbeddedFiles") if isinstance(names, DictionaryObject) else None
+    found: list[tuple[str, object]] = []
+    pending = [(tree.get_object(), 0)] if tree is not None else []
+    while pending:
+        node, depth = pending.pop()
+        if not isinstance(node, DictionaryObject) or depth > 4:
+            raise SubmissionError("The PDF's list of attachments is malformed.")
+        kids = node.get("/Kids")
+        if isinstance(kids, ArrayObject):
+            pending += [(kid.get_object(), depth + 1) for kid in kids[:MAX_ATTACHMENTS]]
+        pairs = node.get("/Names")
+        pairs = pairs.get_object() if pairs is not None else []
+        for index in range(0, len(pairs) - 1, 2):
+            spec = pairs[index + 1].get_object()
+            stream = spec.get("/EF", {}).get("/F") if isinstance(spec, DictionaryObject) else None
+            found.append((str(pairs[index].get_object()), stream.get_object() if stream is not None else None))
+        if len(found) > MAX_ATTACHMENTS:
+            raise SubmissionError(f"This PDF carries more than {MAX_ATTACHMENTS} attachments.")
+    return found
+
+
+def _bounded_content(stream) -> bytes:
+    """An attachment's bytes, inflating at most MAX_JSON_BYTES + 1 of them: a Flate bomb stops there."""
+    import zlib
+
+    from pypdf.generic import ArrayObject
+
+    if stream is None:
+        raise SubmissionError("The PDF's credential attachment has no content.")
+    filters = stream.get("/Filter")
+    filters = [str(f) for f in filters] if isinstance(filters, ArrayObject) else ([str(filters)] if filters else [])
+    raw = stream._data  # the encoded bytes as stored; never decoded by pypdf
+    if filters == []:
+        return raw[: MAX_JSON_BYTES + 1]
+    if filters != ["/FlateDecode"] or stream.get("/DecodeParms"):
+        raise SubmissionError(
+            "The PDF's credential attachment is encoded in a way certificates from this site never use."
+        )
+    try:
+        inflater = zlib.decompressobj()
+        return inflater.decompress(raw, MAX_JSON_BYTES + 1)
+    except zlib.error:
+        raise SubmissionError("The PDF's credential attachment is corrupt (bad Flate data).") from None
+
+
 def _from_pdf(data: bytes) -> dict:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
-        attachments = PdfReader(io.BytesIO(data)).attachments
-        found = [
-            (name, content)
-            for name, contents in attachments.items()
-            for content in contents
-            if name.lower().endswith(".json")
-        ]
-    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError) as error:
+        reader = PdfReader(io.BytesIO(data))
+        found = [(name, stream) for name, stream in _embedded_files(reader) if name.lower().endswith(".json")]
+        if len(found) == 1:
+            content = _bounded_content(found[0][1])
+    except SubmissionError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
         raise SubmissionError(f"The PDF could not be read ({error.__class__.__name__}).") from None
     if not found:
         raise SubmissionError(
@@ -126,7 +181,7 @@ def _from_pdf(data: bytes) -> dict:
         )
     if len(found) > 1:
         raise SubmissionError(f"This PDF carries {len(found)} JSON attachments; a certificate carries exactly one.")
-    return parse_json(found[0][1])
+    return parse_json(content)
 
 
 def _from_svg(data: bytes) -> dict:
@@ -183,7 +238,8 @@ def _strings(items: list) -> list[str]:
 
 
 def structure_problems(credential: dict) -> list[str]:
-    problems = []
+    """What keeps ``credential`` from being one we could have issued, checked before any JSON-LD work."""
+    problems = shape.problems(credential)
     context = credential.get("@context")
     if not isinstance(context, list) or context[:2] != [vc.VC_V2, vc.OB_V3]:
         problems.append(f"@context must start with {vc.VC_V2} and {vc.OB_V3}")
@@ -218,6 +274,102 @@ def structure_problems(credential: dict) -> list[str]:
     return problems
 
 
+# ---- the signed facts ---------------------------------------------------------------------------
+
+CRED = "https://www.w3.org/2018/credentials#"
+STATUS = "https://www.w3.org/ns/credentials/status#"
+OB = "https://purl.imsglobal.org/spec/vc/ob/vocab.html#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+NAME = "https://schema.org/name"
+XSD_DATETIME = "http://www.w3.org/2001/XMLSchema#dateTime"
+
+
+class FactsError(ValueError):
+    """The signed statements do not say one clear thing (e.g. two expiry dates, no issuer)."""
+
+
+@dataclass(frozen=True)
+class SignedFacts:
+    """What the proof actually covers, read from the canonical N-Quads it was computed over."""
+
+    id: str
+    name: str
+    issuer: str
+    valid_from: str
+    valid_until: str | None
+    awarded: str | None
+    holder_name: str
+    status_purpose: str | None
+    status_index: str | None
+    status_list: str | None
+
+
+def signed_facts(nquads: str) -> SignedFacts:
+    """Read the credential's facts from its canonical quads. Raises FactsError."""
+    from pyld.nquads import parse_nquads
+
+    graph: dict[str, dict[str, list[dict]]] = {}
+    for quad in parse_nquads(nquads).get("@default", []):
+        graph.setdefault(quad["subject"]["value"], {}).setdefault(quad["predicate"]["value"], []).append(quad["object"])
+
+    def values(node: str, predicate: str) -> list[dict]:
+        return graph.get(node, {}).get(predicate, [])
+
+    def one(node: str, predicate: str, *, optional: bool = False, kind: str = "literal", datatype: str | None = None):
+        found = values(node, predicate)
+        label = predicate.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        if not found and optional:
+            return None
+        if len(found) != 1:
+            raise FactsError(f"the signed data has {len(found)} values for {label}; exactly one is required")
+        value = found[0]
+        if kind == "literal" and value["type"] != "literal":
+            raise FactsError(f"the signed {label} is not a literal")
+        if kind == "node" and value["type"] not in ("IRI", "blank node"):
+            raise FactsError(f"the signed {label} is not a node")
+        if datatype is not None and value.get("datatype") != datatype:
+            raise FactsError(f"the signed {label} is not typed {datatype}")
+        return value["value"]
+
+    credentials = [
+        node
+        for node, predicates in graph.items()
+        if {"type": "IRI", "value": CRED + "VerifiableCredential"} in predicates.get(RDF_TYPE, [])
+    ]
+    if len(credentials) != 1 or credentials[0].startswith("_:"):
+        raise FactsError("the signed data must describe exactly one credential with an id")
+    node = credentials[0]
+    subject = one(node, CRED + "credentialSubject", kind="node")
+    status = one(node, CRED + "credentialStatus", kind="node", optional=True)
+    return SignedFacts(
+        id=node,
+        name=one(node, NAME),
+        issuer=one(node, CRED + "issuer", kind="node"),
+        valid_from=one(node, CRED + "validFrom", datatype=XSD_DATETIME),
+        valid_until=one(node, CRED + "validUntil", datatype=XSD_DATETIME, optional=True),
+        awarded=one(node, OB + "awardedDate", optional=True),
+        holder_name=one(subject, NAME),
+        status_purpose=None if status is None else one(status, STATUS + "statusPurpose", optional=True),
+        status_index=None if status is None else one(status, STATUS + "statusListIndex", optional=True),
+        status_list=None
+        if status is None
+        else one(status, STATUS + "statusListCredential", kind="node", optional=True),
+    )
+
+
+# ---- checking -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """Our stored certificate for a credential id, as far as verification compares it."""
+
+    holder_name: str
+    course_title: str
+    awarded: str  # ISO 8601, seconds, Z
+    issued: str
+
+
 def check_credential(
     credential: dict,
     *,
@@ -225,18 +377,21 @@ def check_credential(
     keys: dict[str, Ed25519PublicKey],
     status_bits: Callable[[int], bytes | None] | None,
     now: datetime,
+    record: Callable[[str], Record | None] | None = None,
 ) -> Report:
-    """Run the four checks in order. ``keys``: the issuer's published keys by id ("key-1").
+    """Run the checks in order. ``keys``: the issuer's published keys by id ("key-1").
 
     ``status_bits(list_id)`` returns the list's bits, or None if unknown; pass None to skip the status
-    check (offline without a status list).
+    check (offline without a status list). ``record(credential_id)`` returns our stored certificate for
+    the id, or None if we have none; pass None to skip that comparison (offline). Every check after the
+    proof reads the signed facts (the canonical quads), never the submitted JSON keys.
     """
     report = Report(credential=credential)
     problems = structure_problems(credential)
     report.checks.append(
         Check("structure", not problems, "; ".join(problems) or "All fields Open Badges 3.0 requires are present.")
     )
-    not_checked = ["proof", "status", "validity"]
+    not_checked = ["proof", "status", "validity", "record"]
     if problems:
         report.checks += [Check(name, None, "Not checked: the structure is invalid.") for name in not_checked]
         return report
@@ -248,48 +403,85 @@ def check_credential(
             return None
         return keys.get(method.split("#", 1)[1])
 
+    facts = None
     try:
-        method = vc.verify(credential, resolve)
+        method, nquads = vc.verify_signed(credential, resolve)
+        facts = signed_facts(nquads)
+        if facts.issuer != issuer.did:
+            raise FactsError(f"the signed issuer {facts.issuer!r} is not {issuer.did}")
         report.checks.append(Check("proof", True, f"Signed by {method}, a published key of {issuer.name}."))
     except vc.ProofError as error:
         message = str(error)
         if issuer_id != issuer.did:
             message = f"The issuer {issuer_id!r} is not {issuer.name} ({issuer.did}); we only verify our own."
         report.checks.append(Check("proof", False, message))
-    except vc.ContextRefused as error:
+    except FactsError as error:
+        report.checks.append(Check("proof", False, f"The signature matches, but {error}."))
+    except (vc.ContextRefused, vc.CanonicalizationRefused) as error:
         report.checks.append(Check("proof", False, str(error)))
     except (JsonLdError, ValueError, TypeError, KeyError, RecursionError) as error:  # malformed JSON-LD
         report.checks.append(
             Check("proof", False, f"The credential is not valid JSON-LD ({error.__class__.__name__}).")
         )
-    if report.checks[-1].ok is False:
+    if report.checks[-1].ok is False or facts is None:
         report.checks += [Check(name, None, "Not checked: the proof failed.") for name in not_checked[1:]]
         return report
 
-    report.checks.append(_status_check(credential, issuer, status_bits))
-    valid_from = _parse_time(credential["validFrom"])
-    valid_until = _parse_time(credential.get("validUntil"))
-    if valid_from > now:
-        report.checks.append(Check("validity", False, f"Not valid before {credential['validFrom']}."))
-    elif valid_until is not None and valid_until <= now:
-        report.checks.append(Check("validity", False, f"Expired on {credential['validUntil']}."))
-    else:
-        until = f" until {credential['validUntil']}" if valid_until else " with no expiry"
-        report.checks.append(Check("validity", True, f"Within its validity period{until}."))
+    report.facts, report.issuer_name = facts, issuer.name
+    report.checks.append(_status_check(facts, issuer, status_bits))
+    report.checks.append(_validity_check(facts, now))
+    report.checks.append(_record_check(facts, record))
     return report
 
 
-def _status_check(credential: dict, issuer: openbadges.Issuer, status_bits) -> Check:
-    entry = credential.get("credentialStatus")
-    if entry is None:
+def _validity_check(facts: SignedFacts, now: datetime) -> Check:
+    valid_from = _parse_time(facts.valid_from)
+    valid_until = _parse_time(facts.valid_until) if facts.valid_until is not None else None
+    if valid_from is None or (facts.valid_until is not None and valid_until is None):
+        return Check("validity", False, "The signed validity dates are not ISO 8601 date-times.")
+    if valid_from > now:
+        return Check("validity", False, f"Not valid before {facts.valid_from}.")
+    if valid_until is not None and valid_until <= now:
+        return Check("validity", False, f"Expired on {facts.valid_until}.")
+    until = f" until {facts.valid_until}" if valid_until else " with no expiry"
+    return Check("validity", True, f"Within its validity period{until}.")
+
+
+def _record_check(facts: SignedFacts, record: Callable[[str], Record | None] | None) -> Check:
+    if record is None:
+        return Check("record", None, "Not compared offline with the issuer's records.")
+    stored = record(facts.id)
+    if stored is None:
+        return Check("record", False, "We have no certificate with this credential's id.")
+    differ = [
+        label
+        for label, signed, ours in (
+            ("holder name", facts.holder_name, stored.holder_name),
+            ("course", facts.name, stored.course_title),
+            ("award date", facts.awarded, stored.awarded),
+        )
+        if signed != ours
+    ]
+    if differ:
+        return Check(
+            "record",
+            False,
+            f"The {', '.join(differ)} differ from our record of this certificate (reissued {stored.issued}); "
+            "ask the holder for the current version.",
+        )
+    return Check("record", True, "Matches our record of this certificate.")
+
+
+def _status_check(facts: SignedFacts, issuer: openbadges.Issuer, status_bits) -> Check:
+    if facts.status_list is None:
         return Check("status", False, "The credential has no status entry, so revocation cannot be checked.")
-    url = entry.get("statusListCredential")
+    url = facts.status_list
     prefix = issuer.status_list_url(0)[:-1]
-    match = re.fullmatch(re.escape(prefix) + r"(\d{1,9})", url or "")
-    if entry.get("statusPurpose") != "revocation" or match is None:
+    match = re.fullmatch(re.escape(prefix) + r"(\d{1,9})", url)
+    if facts.status_purpose != "revocation" or match is None:
         return Check("status", False, f"The status list {url!r} is not one of {issuer.name}'s lists.")
-    index = entry.get("statusListIndex")
-    if not isinstance(index, str) or not index.isdigit() or int(index) >= openbadges.LIST_SIZE:
+    index = facts.status_index
+    if not isinstance(index, str) or not index.isascii() or not index.isdigit() or int(index) >= openbadges.LIST_SIZE:
         return Check("status", False, "statusListIndex is not a valid position in the list.")
     if status_bits is None:
         return Check("status", None, "Not checked offline: pass the status list file to check revocation.")
@@ -302,8 +494,25 @@ def _status_check(credential: dict, issuer: openbadges.Issuer, status_bits) -> C
 
 
 def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: dict[str, Ed25519PublicKey]) -> bytes:
-    """Offline: the bits of a status list credential file, after checking its own proof and issuer."""
+    """Offline: the bits of a status list credential file, after checking its shape, proof and issuer.
+
+    Raises SubmissionError, vc.ProofError, vc.ContextRefused or vc.CanonicalizationRefused.
+    """
+    problems = shape.problems(document, shape.STATUS_LIST) if isinstance(document, dict) else ["not an object"]
+    if problems:
+        raise SubmissionError("The status list is not one we issue: " + "; ".join(problems))
     if document.get("issuer") != issuer.did:
         raise SubmissionError("The status list was not issued by the same issuer.")
-    vc.verify(document, lambda m: keys.get(m.split("#", 1)[1]) if m.startswith(issuer.did + "#") else None)
-    return openbadges.decode_bits(document["credentialSubject"]["encodedList"])
+    _, nquads = vc.verify_signed(
+        document, lambda m: keys.get(m.split("#", 1)[1]) if m.startswith(issuer.did + "#") else None
+    )
+    from pyld.nquads import parse_nquads
+
+    encoded = [
+        q["object"]["value"]
+        for q in parse_nquads(nquads).get("@default", [])
+        if q["predicate"]["value"] == "https://www.w3.org/ns/credentials/status#encodedList"
+    ]
+    if len(encoded) != 1:
+        raise SubmissionError("The signed status list must carry exactly one encodedList.")
+    return openbadges.decode_bits(encoded[0])

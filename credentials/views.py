@@ -337,8 +337,23 @@ def online_check(credential: dict):
             return None
         return openbadges.decode_bits(openbadges.encoded_bits(list_id))
 
+    the_issuer = issuer()
+    prefix = the_issuer.base_url + "/credentials/"
+
+    def record(credential_id: str) -> verification.Record | None:
+        canonical = normalize_public_id(credential_id[len(prefix) :]) if credential_id.startswith(prefix) else None
+        certificate = services.lookup(canonical) if canonical else None
+        if certificate is None:
+            return None
+        return verification.Record(
+            holder_name=certificate.holder_name,
+            course_title=certificate.course_title,
+            awarded=openbadges.iso(certificate.awarded_at),
+            issued=openbadges.iso(certificate.issued_at),
+        )
+
     return verification.check_credential(
-        credential, issuer=issuer(), keys=public_keys(), status_bits=status_bits, now=utcnow()
+        credential, issuer=the_issuer, keys=public_keys(), status_bits=status_bits, now=utcnow(), record=record
     )
 
 

@@ -36,7 +36,7 @@ def checks(body) -> dict:
 def test_a_genuine_credential_passes_every_check_in_order(client, certificate):
     body = api(client, json.dumps(credential_of(client, certificate)).encode()).json
     assert body["verified"] is True and body["verdict"] == "valid"
-    assert [c["check"] for c in body["checks"]] == ["structure", "proof", "status", "validity"]
+    assert [c["check"] for c in body["checks"]] == ["structure", "proof", "status", "validity", "record"]
     assert all(c["ok"] for c in body["checks"])
     assert body["credential"]["holder_name"] == "Lee Learner"
 

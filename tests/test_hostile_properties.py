@@ -790,3 +790,114 @@ def test_tampered_real_credentials_get_a_verdict_never_a_server_error(app, clien
     limiter.reset()
     assert client.post("/api/v1/verify", json=genuine).json["verified"] is True
     check()
+
+
+# ---- blank-node graphs and moved IRIs in genuine credentials (issue 12, items 1 and 2) -----------------
+
+# the expanded IRI of each top-level term (VC 2.0 and OB 3.0 contexts): the same quads under another key
+EXPANDED = {
+    "validUntil": ("https://www.w3.org/2018/credentials#validUntil", "http://www.w3.org/2001/XMLSchema#dateTime"),
+    "validFrom": ("https://www.w3.org/2018/credentials#validFrom", "http://www.w3.org/2001/XMLSchema#dateTime"),
+    "name": ("https://schema.org/name", None),
+    "awardedDate": ("https://purl.imsglobal.org/spec/vc/ob/vocab.html#awardedDate", None),
+    "credentialStatus": ("https://www.w3.org/2018/credentials#credentialStatus", "@id"),
+    "issuer": ("https://www.w3.org/2018/credentials#issuer", "@id"),
+}
+
+
+def blank_node_graph():
+    """Up to 10 blank nodes with random links between them, under a random key, with random ids."""
+    return st.integers(1, 10).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=n * n),
+            st.sampled_from(["https://example.org/knows", "knows", "@graph", "@included", "credentialSubject"]),
+            st.booleans(),
+        )
+    )
+
+
+def attach_graph(document: dict, generated) -> dict:
+    n, edges, key, inside_subject = generated
+    nodes = [
+        {"id": f"_:b{i}", "https://example.org/knows": [{"id": f"_:b{j}"} for a, j in sorted(edges) if a == i]}
+        for i in range(n)
+    ]
+    target = document["credentialSubject"] if inside_subject and key != "credentialSubject" else document
+    if key == "credentialSubject":
+        target[key] = {**target[key], "https://example.org/knows": nodes}
+    else:
+        target[key] = nodes
+    return document
+
+
+def move_to_iri(document: dict, term: str, typed: bool) -> dict:
+    iri, datatype = EXPANDED[term]
+    value = document.pop(term)
+    if datatype == "@id" and isinstance(value, dict):
+        document[iri] = value
+    elif datatype == "@id":
+        document[iri] = {"@id": value}
+    else:
+        document[iri] = {"@value": value, "@type": datatype} if typed and datatype else value
+    return document
+
+
+def test_blank_node_graphs_and_moved_iris_in_genuine_credentials_never_verify(app, client, ctx):
+    """Never a 5xx, never "valid" for a modified credential, and an expired one never verifies (API, SVG, page)."""
+    from datetime import timedelta
+
+    from credentials.ids import format_public_id
+    from credentials.verification import bake_svg
+
+    load_test_framework()
+    current = make_certificate(make_user(email="now@example.org", name="Nora Now"), make_course("now-course"))
+    old = make_certificate(
+        make_user(email="old@example.org", name="Olga Old"),
+        make_course("old-course"),
+        now=utcnow() - timedelta(days=3 * 365),
+    )
+    genuine = {
+        "current": client.get(f"/credentials/{format_public_id(current.public_id)}.json").json,
+        "expired": client.get(f"/credentials/{format_public_id(old.public_id)}.json").json,
+    }
+    limiter.reset()
+    assert client.post("/api/v1/verify", json=genuine["current"]).json["verdict"] == "valid"
+    assert client.post("/api/v1/verify", json=genuine["expired"]).json["verdict"] == "expired"
+
+    @settings(SETTINGS, max_examples=40)
+    @given(
+        which=st.sampled_from(["current", "expired"]),
+        change=st.one_of(
+            blank_node_graph().map(lambda g: ("graph", g)),
+            st.tuples(st.sampled_from(sorted(EXPANDED)), st.booleans()).map(lambda m: ("move", m)),
+        ),
+        via=st.sampled_from(["json", "svg", "page"]),
+    )
+    def check(which, change, via):
+        limiter.reset()
+        document = json.loads(json.dumps(genuine[which]))
+        kind, detail = change
+        if kind == "graph":
+            document = attach_graph(document, detail)
+        elif detail[0] in document:
+            document = move_to_iri(document, *detail)
+        if via == "page":
+            token = client.csrf_token("/verify/credential")
+            response = client.post(
+                "/verify/credential",
+                data={"csrf_token": token, "file": (io.BytesIO(json.dumps(document).encode()), "c.json")},
+                content_type="multipart/form-data",
+            )
+            assert response.status_code in (200, 422), response.get_data(as_text=True)[:300]
+            assert "✓ Verified" not in response.get_data(as_text=True) or (
+                document == genuine[which] and which == "current"
+            )
+            return
+        body = json.dumps(document).encode() if via == "json" else bake_svg(document, title="Badge").encode()
+        response = client.post("/api/v1/verify", data=body, content_type="application/json")
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        if document != genuine[which] or which == "expired":
+            assert response.json["verified"] is False and response.json["verdict"] != "valid", (kind, detail)
+
+    check()

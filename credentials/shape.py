@@ -1,0 +1,213 @@
+"""The exact JSON shapes of the credentials we issue, checked before any JSON-LD processing.
+
+Canonicalization (RDFC-1.0) can be made exponentially expensive by blank nodes that all look alike, and
+JSON-LD lets one statement be written under several keys. We only ever verify credentials we issued, so
+anything outside the shape ``openbadges.build_credential`` and ``signed_status_list`` produce — an unknown
+property, an ``@``-keyword, a full-IRI key, a blank node identifier (``_:``), a number, a longer list — is
+refused here, at the cost of a walk over at most 32 KB of JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*")
+MAX_PROBLEMS = 5
+
+
+@dataclass(frozen=True)
+class Str:
+    max_length: int = 2000
+    iri: bool = False
+
+
+@dataclass(frozen=True)
+class Bool:
+    pass
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: object
+    max_items: int
+
+
+@dataclass(frozen=True)
+class Obj:
+    fields: dict
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    options: tuple
+
+
+TEXT = Str()
+ID = Str(500, iri=True)
+TYPES = AnyOf((Str(100), ListOf(Str(100), 4)))
+IMAGE = AnyOf((ID, Obj({"id": ID, "type": TYPES})))
+PROFILE = Obj(
+    {"id": ID, "type": TYPES, "name": Str(300), "url": ID, "image": IMAGE, "email": Str(300), "description": TEXT}
+)
+PROOF = Obj(
+    {
+        "type": Str(100),
+        "cryptosuite": Str(100),
+        "created": Str(40),
+        "verificationMethod": ID,
+        "proofPurpose": Str(100),
+        "proofValue": Str(200),
+    }
+)
+OPEN_BADGE = Obj(
+    {
+        "@context": ListOf(Str(200, iri=True), 4),
+        "id": ID,
+        "type": TYPES,
+        "name": Str(500),
+        "description": TEXT,
+        "issuer": AnyOf((ID, PROFILE)),
+        "validFrom": Str(40),
+        "validUntil": Str(40),
+        "awardedDate": Str(40),
+        "credentialSubject": Obj(
+            {
+                "type": TYPES,
+                "name": Str(500),
+                "identifier": ListOf(
+                    Obj(
+                        {
+                            "type": TYPES,
+                            "identityHash": Str(200),
+                            "identityType": Str(100),
+                            "hashed": Bool(),
+                            "salt": Str(200),
+                        }
+                    ),
+                    2,
+                ),
+                "achievement": Obj(
+                    {
+                        "id": ID,
+                        "type": TYPES,
+                        "achievementType": Str(100),
+                        "name": Str(500),
+                        "description": TEXT,
+                        "criteria": Obj({"narrative": TEXT}),
+                        "alignment": ListOf(
+                            Obj(
+                                {
+                                    "type": TYPES,
+                                    "targetName": Str(300),
+                                    "targetUrl": ID,
+                                    "targetCode": Str(100),
+                                    "targetFramework": Str(300),
+                                }
+                            ),
+                            30,
+                        ),
+                        "resultDescription": ListOf(
+                            Obj(
+                                {
+                                    "id": ID,
+                                    "type": TYPES,
+                                    "name": Str(300),
+                                    "resultType": Str(100),
+                                    "valueMin": Str(20),
+                                    "valueMax": Str(20),
+                                }
+                            ),
+                            2,
+                        ),
+                    }
+                ),
+                "result": ListOf(Obj({"type": TYPES, "resultDescription": ID, "value": Str(20)}), 2),
+            }
+        ),
+        "credentialStatus": Obj(
+            {
+                "id": ID,
+                "type": Str(100),
+                "statusPurpose": Str(40),
+                "statusListIndex": Str(20),
+                "statusListCredential": ID,
+            }
+        ),
+        "proof": AnyOf((PROOF, ListOf(PROOF, 1))),
+    }
+)
+STATUS_LIST = Obj(
+    {
+        "@context": ListOf(Str(200, iri=True), 2),
+        "id": ID,
+        "type": TYPES,
+        "issuer": ID,
+        "validFrom": Str(40),
+        "validUntil": Str(40),
+        "credentialSubject": Obj({"id": ID, "type": TYPES, "statusPurpose": Str(40), "encodedList": Str(200_000)}),
+        "proof": AnyOf((PROOF, ListOf(PROOF, 1))),
+    }
+)
+
+
+def _name(path: str) -> str:
+    return path or "the credential"
+
+
+def _key(key: str) -> str:
+    return key if len(key) <= 80 else key[:80] + "…"
+
+
+def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
+    if len(problems) >= MAX_PROBLEMS:
+        return
+    if isinstance(spec, AnyOf):
+        for option in spec.options:
+            trial: list[str] = []
+            _walk(value, option, path, trial)
+            if not trial:
+                return
+        # report against the closest option: the one of the same JSON type, else the first
+        kinds = {Obj: dict, ListOf: list, Str: str, Bool: bool}
+        best = next((o for o in spec.options if isinstance(value, kinds[type(o)])), spec.options[0])
+        _walk(value, best, path, problems)
+    elif isinstance(spec, Str):
+        if not isinstance(value, str):
+            problems.append(f"{_name(path)} must be a string")
+        elif len(value) > spec.max_length:
+            problems.append(f"{_name(path)} is longer than {spec.max_length} characters")
+        elif value.startswith("_:"):
+            problems.append(f"{_name(path)} names a blank node; credentials we issue have none")
+        elif spec.iri and not IRI.fullmatch(value):
+            problems.append(f"{_name(path)} must be an absolute IRI")
+    elif isinstance(spec, Bool):
+        if not isinstance(value, bool):
+            problems.append(f"{_name(path)} must be true or false")
+    elif isinstance(spec, ListOf):
+        if not isinstance(value, list):
+            problems.append(f"{_name(path)} must be a list")
+        elif len(value) > spec.max_items:
+            problems.append(f"{_name(path)} has {len(value)} entries; at most {spec.max_items} are allowed")
+        else:
+            for index, item in enumerate(value):
+                _walk(item, spec.item, f"{path}[{index}]", problems)
+    elif isinstance(spec, Obj):
+        if not isinstance(value, dict):
+            problems.append(f"{_name(path)} must be an object")
+            return
+        for key, item in value.items():
+            where = f"{path}.{_key(key)}" if path else _key(key)
+            if key not in spec.fields:
+                problems.append(f"unexpected property {where!r}: credentials we issue do not have it")
+            else:
+                _walk(item, spec.fields[key], where, problems)
+            if len(problems) >= MAX_PROBLEMS:
+                return
+
+
+def problems(document: dict, spec: Obj = OPEN_BADGE) -> list[str]:
+    """What in ``document`` falls outside ``spec`` (at most MAX_PROBLEMS messages; empty when it fits)."""
+    found: list[str] = []
+    _walk(document, spec, "", found)
+    return found
