@@ -55,9 +55,13 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    # the login (LoginSession token) this request belongs to; set by login and by the session loader
+    login_token = None  # str | None; not a column
+
     def get_id(self) -> str:
-        # The session carries the version, so bumping it invalidates every other session.
-        return f"{self.id}:{self.session_version}"
+        # The session and the remember-me cookie carry the version, so bumping it invalidates every other
+        # session, and the login's own token, so logging out ends that login (and its copied cookies) only.
+        return f"{self.id}:{self.session_version}:{self.login_token or ''}"
 
     @property
     def is_email_verified(self) -> bool:
@@ -84,3 +88,15 @@ class PasswordResetToken(db.Model):
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="reset_tokens")
+
+
+class LoginSession(db.Model):
+    """One login (session cookie and, if asked, remember-me cookie); logging out ends it on the server."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the 128-bit token
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]

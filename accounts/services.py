@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts import passwords
-from accounts.models import PasswordResetToken, Role, User
+from accounts.models import LoginSession, PasswordResetToken, Role, User
 from accounts.permissions import can_change_account
 from core import audit
 from core.errors import DomainError
@@ -32,16 +32,52 @@ def normalize_email(email: str) -> str:
 
 
 def load_session_user(session_id: str) -> User | None:
-    """Flask-Login loader: "<id>:<session_version>"; a stale version or inactive user is refused."""
+    """Flask-Login loader: "<id>:<session_version>:<login token>".
+
+    A stale version, an ended or unknown login, or an inactive user is refused.
+    """
     try:
-        raw_id, raw_version = session_id.split(":", 1)
+        raw_id, raw_version, token = session_id.split(":", 2)
         user_id, version = int(raw_id), int(raw_version)
     except (ValueError, AttributeError):
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or user.session_version != version:
+    if not token or len(token) > 64:
         return None
+    row = db.session.execute(
+        select(User, LoginSession.id)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == user_id, LoginSession.token_hash == _hash_token(token), LoginSession.ended_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    user = row[0]
+    if not user.active or user.session_version != version:
+        return None
+    user.login_token = token
     return user
+
+
+def start_login(user: User, *, now: datetime) -> str:
+    """Record a new login for ``user`` and return its token (also set on ``user.login_token``). Caller commits."""
+    token = secrets.token_urlsafe(16)
+    db.session.add(LoginSession(user_id=user.id, token_hash=_hash_token(token), created_at=now))
+    db.session.flush()
+    user.login_token = token
+    return token
+
+
+def end_login(user: User, *, now: datetime) -> None:
+    """End the login this request belongs to: its session and remember-me cookies stop working. Caller commits."""
+    if user.login_token:
+        db.session.execute(
+            update(LoginSession)
+            .where(
+                LoginSession.user_id == user.id,
+                LoginSession.token_hash == _hash_token(user.login_token),
+                LoginSession.ended_at.is_(None),
+            )
+            .values(ended_at=now)
+        )
 
 
 def register_user(*, email: str, name: str, password: str, now: datetime, role: Role = Role.LEARNER) -> User:

@@ -40,6 +40,9 @@ def _limit(key: str):
 
 
 def _login(user: User, remember: bool) -> None:
+    """Start a recorded login (its token goes into the session and remember-me cookies) and commit it."""
+    services.start_login(user, now=utcnow())
+    db.session.commit()
     session.clear()  # no session data survives a change of identity
     login_user(user, remember=remember)
 
@@ -135,6 +138,9 @@ def logout():
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
+    # ends this login on the server: a copied session or remember-me cookie no longer works
+    services.end_login(current_user, now=utcnow())
+    db.session.commit()
     session.clear()
     logout_user()  # after clear(): it marks the remember-me cookie for deletion
     flash("You have been logged out.", "info")

@@ -57,6 +57,8 @@ class QuizSpec:
     max_attempts: int | None
     cooldown_minutes: int
     questions: list[QuestionSpec]
+    # minutes to wait after two failed attempts in a row (optional in course.yaml; written only if not the default)
+    failure_cooldown_minutes: int = 30
 
 
 @dataclass
@@ -311,6 +313,8 @@ def _parse_quiz(check: _Checker, qnode: Any, read_yaml: Callable[[str], Any]) ->
         cooldown_minutes=check.integer(src, qnode, "cooldown_minutes", low=0, high=10_080) or 0,
         questions=[],
     )
+    if "failure_cooldown_minutes" in qnode:
+        quiz.failure_cooldown_minutes = check.integer(src, qnode, "failure_cooldown_minutes", low=0, high=10_080) or 0
     path = check.path(src, qnode)
     if not path:
         return quiz
@@ -387,8 +391,10 @@ def spec_files(spec: CourseSpec) -> dict[str, str]:
                 "pass_mark": quiz.pass_mark,
                 "max_attempts": quiz.max_attempts,
                 "cooldown_minutes": quiz.cooldown_minutes,
-                "file": quiz_path,
             }
+            if quiz.failure_cooldown_minutes != QuizSpec.failure_cooldown_minutes:
+                entry["quiz"]["failure_cooldown_minutes"] = quiz.failure_cooldown_minutes
+            entry["quiz"]["file"] = quiz_path
             files[quiz_path] = dump(
                 {
                     "questions": [
@@ -510,6 +516,7 @@ def _apply_quiz(module: Module, spec: QuizSpec | None) -> None:
     quiz = module.quiz or Quiz()
     quiz.title, quiz.pass_mark = spec.title, spec.pass_mark
     quiz.max_attempts, quiz.cooldown_minutes = spec.max_attempts, spec.cooldown_minutes
+    quiz.failure_cooldown_minutes = spec.failure_cooldown_minutes
     questions = []
     for position, qspec in enumerate(spec.questions):
         # matched by position and updated in place, so unchanged questions keep their ids
@@ -563,6 +570,7 @@ def course_spec(course: Course) -> CourseSpec:
                     pass_mark=m.quiz.pass_mark,
                     max_attempts=m.quiz.max_attempts,
                     cooldown_minutes=m.quiz.cooldown_minutes,
+                    failure_cooldown_minutes=m.quiz.failure_cooldown_minutes,
                     questions=[
                         QuestionSpec(
                             kind=q.kind.value,

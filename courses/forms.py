@@ -35,21 +35,21 @@ class QuizAnswersError(ValueError):
 MAX_ANSWER_FIELDS = 200
 
 
-def parse_answers(form: MultiDict) -> dict[int, list[int]]:
-    """Read ``q-<question id>`` fields holding choice ids; raise QuizAnswersError on a malformed post."""
-    answers: dict[int, list[int]] = {}
+def parse_answers(form: MultiDict) -> dict[int, list[str]]:
+    """Read ``q-<position>`` fields holding this attempt's choice tokens; raise QuizAnswersError when malformed."""
+    answers: dict[int, list[str]] = {}
     keys = [k for k in form if k.startswith("q-")]
     if len(keys) > MAX_ANSWER_FIELDS:
         raise QuizAnswersError("Too many answers were sent.")
     for key in keys:
-        try:
-            qid = int(key[2:])
-            values = [int(v) for v in form.getlist(key)]
-        except ValueError:
-            raise QuizAnswersError("Your answers could not be read. Please reload the quiz and try again.") from None
+        position, values = key[2:], form.getlist(key)
+        if not (position.isascii() and position.isdigit() and len(position) <= 4) or any(
+            not isinstance(v, str) or len(v) > 64 for v in values
+        ):
+            raise QuizAnswersError("Your answers could not be read. Please reload the quiz and try again.")
         if len(values) > 8:
             raise QuizAnswersError("Too many answers were sent for one question.")
-        answers[qid] = values
+        answers[int(position)] = values
     return answers
 
 
@@ -171,6 +171,11 @@ class QuizForm(RevisionForm):
     max_attempts = IntegerField("Attempts allowed (empty = unlimited)", validators=[Optional(), NumberRange(1, 100)])
     cooldown_minutes = IntegerField(
         "Minutes between attempts", default=0, validators=[Optional(), NumberRange(0, 10_080)]
+    )
+    failure_cooldown_minutes = IntegerField(
+        "Minutes to wait after two failed attempts in a row (0 = no wait)",
+        default=30,
+        validators=[Optional(), NumberRange(0, 10_080)],
     )
     questions = TextAreaField(
         "Questions", validators=[DataRequired("Write at least one question."), Length(max=50_000)]

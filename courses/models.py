@@ -122,6 +122,7 @@ class Quiz(db.Model):
         CheckConstraint("pass_mark BETWEEN 1 AND 100", name="pass_mark_range"),
         CheckConstraint("max_attempts IS NULL OR max_attempts > 0", name="max_attempts_positive"),
         CheckConstraint("cooldown_minutes >= 0", name="cooldown_positive"),
+        CheckConstraint("failure_cooldown_minutes >= 0", name="failure_cooldown_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,6 +131,8 @@ class Quiz(db.Model):
     pass_mark: Mapped[int] = mapped_column(default=70)
     max_attempts: Mapped[int | None]
     cooldown_minutes: Mapped[int] = mapped_column(default=0)
+    # after two failed attempts in a row, the next one waits this long (0: never); stops guessing by retrying
+    failure_cooldown_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
 
     module: Mapped[Module] = relationship(back_populates="quiz")
     questions: Mapped[list[Question]] = relationship(
@@ -211,6 +214,9 @@ class QuizAttempt(db.Model):
     attempt_no: Mapped[int]
     # question ids and, per question, choice ids in the order this attempt shows them
     layout: Mapped[list] = mapped_column(JSON)
+    # random per-attempt token for each choice -> [question id, choice id]: forms never carry database ids,
+    # whose authoring order gave the right answers away (None for attempts opened before tokens existed)
+    tokens: Mapped[dict | None] = mapped_column(JSON)
     answers: Mapped[dict | None] = mapped_column(JSON)
     score: Mapped[int | None]
     passed: Mapped[bool | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -377,8 +378,12 @@ def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: dateti
     submitted = [a for a in attempts if a.submitted_at is not None]
     if quiz.max_attempts is not None and len(submitted) >= quiz.max_attempts:
         return f"You have used all {quiz.max_attempts} attempts for this quiz."
-    if quiz.cooldown_minutes and submitted:
-        ready = submitted[-1].submitted_at + timedelta(minutes=quiz.cooldown_minutes)
+    wait_minutes = quiz.cooldown_minutes if submitted else 0
+    if len(submitted) >= 2 and not any(a.passed for a in submitted[-2:]):
+        # two failures in a row: slow down answer-guessing (authors set or disable it per quiz)
+        wait_minutes = max(wait_minutes, quiz.failure_cooldown_minutes)
+    if wait_minutes:
+        ready = submitted[-1].submitted_at + timedelta(minutes=wait_minutes)
         if now < ready:
             wait = max(1, int((ready - now).total_seconds() // 60) + 1)
             return f"Please wait {wait} more minute{'s' if wait != 1 else ''} before trying again."
@@ -440,6 +445,7 @@ def start_attempt(
         quiz_id=quiz.id,
         attempt_no=_next_attempt_no(enrollment, quiz),
         layout=layout,
+        tokens=new_choice_tokens(layout),
         started_at=now,
     )
     try:
@@ -449,6 +455,46 @@ def start_attempt(
         # another request opened it at the same moment: use that one
         return next(a for a in attempts_for(enrollment, quiz) if a.submitted_at is None)
     return attempt
+
+
+def new_choice_tokens(layout: list) -> dict[str, list[int]]:
+    """A fresh random token (128 bits) for every choice of an attempt: token -> [question id, choice id]."""
+    return {secrets.token_urlsafe(16): [qid, cid] for qid, cids in layout for cid in cids}
+
+
+def ensure_tokens(attempt: QuizAttempt) -> None:
+    """Give an attempt opened before choice tokens existed its tokens (flush; caller commits)."""
+    if attempt.tokens is None and attempt.submitted_at is None:
+        attempt.tokens = new_choice_tokens(attempt.layout)
+        db.session.flush()
+
+
+def token_of(attempt: QuizAttempt) -> dict[tuple[int, int], str]:
+    """(question id, choice id) -> this attempt's token, for the form."""
+    return {(qid, cid): token for token, (qid, cid) in (attempt.tokens or {}).items()}
+
+
+def answers_from_form(attempt: QuizAttempt, quiz: Quiz, raw: dict[int, list[str]]) -> dict[int, list[int]]:
+    """Map ``{question position (1-based): [choice tokens]}`` to ``{question id: [choice ids]}``.
+
+    Only this attempt's tokens, each under its own question, are accepted. Raises QuizRuleError.
+    """
+    if attempt.submitted_at is None and is_stale(attempt, quiz):
+        raise QuizRuleError("This quiz changed after you started. Please start a new attempt.")
+    tokens = attempt.tokens or {}
+    answers: dict[int, list[int]] = {}
+    for position, chosen in raw.items():
+        if not 1 <= position <= len(attempt.layout):
+            raise QuizRuleError("Your answers do not match this quiz's questions.")
+        qid = attempt.layout[position - 1][0]
+        ids = []
+        for token in chosen:
+            pair = tokens.get(token)
+            if pair is None or pair[0] != qid:
+                raise QuizRuleError("Your answers do not match this quiz's choices. Please reload the quiz.")
+            ids.append(pair[1])
+        answers[qid] = ids
+    return answers
 
 
 @dataclass
@@ -466,6 +512,10 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     """
     if attempt.submitted_at is not None:
         raise QuizRuleError("This attempt was already submitted.")
+    renewal = attempt.enrollment.renewal_started_at
+    if renewal is not None and attempt.started_at < renewal:
+        # opened before the renewal: it belongs to the finished cycle and must not count as an extra attempt
+        raise QuizRuleError("This attempt was opened before you started renewing. Please start a new attempt.")
     if is_stale(attempt, quiz):
         raise QuizRuleError("This quiz changed after you started. Please start a new attempt.")
     layout = {qid: set(cids) for qid, cids in attempt.layout}

@@ -73,6 +73,7 @@ def spec_from_dict(data: dict) -> CourseSpec:
                     pass_mark=quiz["pass_mark"],
                     max_attempts=quiz["max_attempts"],
                     cooldown_minutes=quiz["cooldown_minutes"],
+                    failure_cooldown_minutes=quiz.get("failure_cooldown_minutes", 30),
                     questions=[
                         QuestionSpec(
                             kind=q["kind"],

@@ -483,6 +483,7 @@ def quiz(slug: str, m: int):
             "pass_mark": current.pass_mark,
             "max_attempts": current.max_attempts,
             "cooldown_minutes": current.cooldown_minutes,
+            "failure_cooldown_minutes": current.failure_cooldown_minutes,
             "questions": studio.questions_text(current.questions),
             "revision": draft.revision,
         }
@@ -491,6 +492,7 @@ def quiz(slug: str, m: int):
             "title": f"Check your understanding: {module_spec.title}",
             "pass_mark": 70,
             "cooldown_minutes": 0,
+            "failure_cooldown_minutes": 30,
             "revision": draft.revision,
         }
     )
@@ -511,6 +513,7 @@ def quiz(slug: str, m: int):
                 pass_mark=form.pass_mark.data,
                 max_attempts=form.max_attempts.data,
                 cooldown_minutes=form.cooldown_minutes.data or 0,
+                failure_cooldown_minutes=form.failure_cooldown_minutes.data or 0,
                 questions=questions,
             )
             return _save(

@@ -333,7 +333,7 @@ def attempt(slug: str, module_slug: str, number: int):
         if not form.validate_on_submit():
             abort(400)
         try:
-            answers = parse_answers(request.form)
+            answers = services.answers_from_form(attempt, quiz, parse_answers(request.form))
             _, finished = services.submit_attempt(enrollment, attempt, quiz, answers, now=utcnow())
         except (QuizAnswersError, DomainError) as problem:
             db.session.rollback()
@@ -352,8 +352,12 @@ def attempt(slug: str, module_slug: str, number: int):
         (questions[qid], [choices[c] for c in cids if c in choices]) for qid, cids in attempt.layout if qid in questions
     ]
     if attempt.submitted_at is None:
+        if attempt.tokens is None:  # opened before choice tokens existed
+            services.ensure_tokens(attempt)
+            db.session.commit()
         return render_template(
             "courses/attempt.html",
+            tokens=services.token_of(attempt),
             course=course,
             module=module,
             quiz=quiz,

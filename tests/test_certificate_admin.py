@@ -177,7 +177,7 @@ def test_renewing_extends_the_same_certificate(client, certificate):
         attempt = client.submit(quiz + "/start", page=quiz).headers["Location"]
         html = client.get(attempt).get_data(as_text=True)
         answers = {
-            f"q-{q}": re.search(r'value="(\d+)"\s*>\s*<label for="c-\d+">Right', body).group(1)
+            f"q-{q}": re.search(r'value="([\w-]+)"\s*>\s*<label for="c-[\d-]+">Right', body).group(1)
             for q, body in re.findall(r'name="q-(\d+)"(.*?)</fieldset>', html, flags=re.S)
         }
         assert client.submit(attempt, answers).status_code == 303

@@ -123,7 +123,7 @@ def test_completion_through_the_site_issues_exactly_one_certificate(client, fram
     attempt = client.post(quiz + "/start", data={"csrf_token": token}).headers["Location"]
     html = client.get(attempt).get_data(as_text=True)
     qid = re.search(r'name="q-(\d+)"', html).group(1)
-    right = re.search(r'value="(\d+)"\s*>\s*<label for="c-\d+">Right', html).group(1)
+    right = re.search(r'value="([\w-]+)"\s*>\s*<label for="c-[\d-]+">Right', html).group(1)
     client.post(attempt, data={"csrf_token": token, f"q-{qid}": right})
     client.post(attempt, data={"csrf_token": token, f"q-{qid}": right})  # a double submit
     assert count(Certificate) == 1

@@ -466,9 +466,13 @@ class Session:
         with self.client.session_transaction() as session:
             session.pop("_user_id", None)
             if self.user_id is not None:
-                with db.engine.connect() as connection:
-                    version = connection.scalar(select(User.session_version).where(User.id == self.user_id))
-                session["_user_id"] = f"{self.user_id}:{version}"
+                from accounts.services import start_login
+
+                db.session.expire_all()  # a post may have bumped the version or ended the login
+                user = db.session.get(User, self.user_id)
+                token = start_login(user, now=utcnow())  # a post may have logged this login out
+                db.session.commit()
+                session["_user_id"] = f"{self.user_id}:{user.session_version}:{token}"
                 session["_fresh"] = True
                 session["_id"] = self.identifier
             if "csrf_token" not in session:  # a logout clears the session, and with it the token's secret
