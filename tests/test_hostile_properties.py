@@ -191,7 +191,7 @@ def routes(w: World) -> dict[str, Route]:
     admin, learner, employer = Role.ADMIN, Role.LEARNER, "employer"  # employer: owner of an approved organization
     o = f"/organizations/{v['org']}"
     co = f"{o}/cohorts/{v['cohort_id']}"
-    answer_fields = {f"q-{qid}": str(cid) for qid, cid in w.quiz_questions}
+    answer_fields = {f"q-{position}": token for position, token in w.quiz_questions}
     meta = {"title": "T", "summary": "S", "audience": "A", "estimated_minutes": "30", "validity_months": "12"}
     program_meta = {"title": "T", "purpose": "P", "audience": "A", "normal_weeks": "6"}
     return {
@@ -373,7 +373,8 @@ def build_world(client) -> World:
     enrollment = enroll(learner, course)
     quiz = course.modules[0].quiz
     attempt = course_services.start_attempt(enrollment, course_services.load_quiz(quiz.id), now=utcnow())
-    questions = [(qid, cids[0]) for qid, cids in attempt.layout]
+    tokens = {(qid, cid): token for token, (qid, cid) in attempt.tokens.items()}
+    questions = [(position, tokens[(qid, cids[0])]) for position, (qid, cids) in enumerate(attempt.layout, 1)]
     name_request = request_name_change(target, requested_name="Thomas Target", reason="typo", now=utcnow())
     row, _ = org_services.save_candidate(employer, org, certificate, note="first", now=utcnow())
     cohort = make_cohort(org, [course])

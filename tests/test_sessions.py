@@ -1,0 +1,66 @@
+"""Issue 12, item 5: logging out ends that login on the server, tested with cookies copied before logout."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from accounts.models import LoginSession
+from core.extensions import db
+from tests.factories import login, make_user
+
+
+@pytest.fixture
+def lee(ctx):
+    return make_user(email="lee@example.org", name="Lee Learner")
+
+
+def cookie(client, name: str) -> str | None:
+    found = client.get_cookie(name)
+    return found.value if found else None
+
+
+def test_a_session_cookie_copied_before_logout_no_longer_opens_the_dashboard(app, client, other_client, lee):
+    assert login(client, "lee@example.org").status_code == 302
+    stolen = cookie(client, "session")
+    assert client.get("/dashboard").status_code == 200
+    assert client.submit("/logout", page="/dashboard").status_code == 302
+
+    other_client.set_cookie("session", stolen)
+    response = other_client.get("/dashboard")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    ended = db.session.scalar(select(LoginSession))
+    db.session.refresh(ended)
+    assert ended.ended_at is not None
+
+
+def test_a_remember_me_cookie_copied_before_logout_no_longer_logs_in(app, client, other_client, lee):
+    assert login(client, "lee@example.org", remember="y").status_code == 302
+    remembered = cookie(client, "remember_token")
+    assert remembered
+    # the copied cookie works while the login lasts (from another client, with no session)...
+    probe = app.test_client()
+    probe.set_cookie("remember_token", remembered)
+    assert probe.get("/dashboard").status_code == 200
+    assert client.submit("/logout", page="/dashboard").status_code == 302
+    # ...and not after it ended
+    other_client.set_cookie("remember_token", remembered)
+    response = other_client.get("/dashboard")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_logging_out_one_device_keeps_the_others(client, other_client, lee):
+    assert login(client, "lee@example.org").status_code == 302
+    assert login(other_client, "lee@example.org").status_code == 302
+    assert client.submit("/logout", page="/dashboard").status_code == 302
+    assert other_client.get("/dashboard").status_code == 200
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_a_session_from_before_login_tokens_is_refused(app, client, lee):
+    """An old two-part id ("<id>:<version>") is not enough any more: it names no login."""
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{lee.id}:{lee.session_version}"
+        session["_fresh"] = True
+    response = client.get("/dashboard")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
