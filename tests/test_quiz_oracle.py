@@ -146,7 +146,12 @@ def test_the_studio_sets_the_cooldown_and_course_files_carry_it(client, ctx):
     login(client, "ada@example.org")
     page = client.get("/studio/ai-basics/modules/0/quiz").get_data(as_text=True)
     assert 'name="failure_cooldown_minutes"' in page
-    data = {"title": "Q", "pass_mark": "70", "failure_cooldown_minutes": "120", "questions": "? Is it?\n* yes\n- no"}
+    data = {
+        "title": "Q",
+        "pass_mark": "70",
+        "failure_cooldown_minutes": "120",
+        "questions": "? Is it?\n* yes\n- no\n> Because.",
+    }
     assert post(client, "/studio/ai-basics/modules/0/quiz", data, slug="ai-basics").status_code == 303
     from courses.models import CourseDraft
 
