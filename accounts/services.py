@@ -101,12 +101,21 @@ def register_user(*, email: str, name: str, password: str, now: datetime, role: 
             db.session.add(user)
             db.session.flush()
     except IntegrityError:
-        raise DomainError(
+        raise EmailTaken(email) from None
+    return user
+
+
+class EmailTaken(DomainError):
+    """Registration with an email that already has an account. Views answer exactly as for a new account
+    (no enumeration) and tell the owner by email instead."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(
             "We could not create an account with those details. If you already have one, "
             "log in or reset your password.",
             field="email",
-        ) from None
-    return user
+        )
+        self.email = email
 
 
 def authenticate(*, email: str, password: str, now: datetime) -> User | None:
@@ -123,6 +132,11 @@ def authenticate(*, email: str, password: str, now: datetime) -> User | None:
     user.last_login_at = now
     db.session.flush()
     return user
+
+
+def active_user_by_email(email: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    return user if user is not None and user.active else None
 
 
 def update_profile(user: User, *, name: str, legal_name: str, now: datetime) -> User:
@@ -201,6 +215,11 @@ def request_password_reset(*, email: str, now: datetime, secret_key: str, max_ag
     )
     db.session.flush()
     return ResetRequest(user=user, token=_serializer(secret_key).dumps(raw))
+
+
+def unused_reset_token(secret_key: str) -> str:
+    """A signed token like a real one, for an unknown address: the same work, so the same time. Stored nowhere."""
+    return _serializer(secret_key).dumps(secrets.token_urlsafe(32))
 
 
 def _token_row(token: str, *, now: datetime, secret_key: str, max_age: int) -> PasswordResetToken:

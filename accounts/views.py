@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
 
-from accounts import services
+from accounts import services, throttle
 from accounts.forms import (
     ChangePasswordForm,
     ConfirmForm,
@@ -61,20 +61,45 @@ def register():
             user = services.register_user(
                 email=form.email.data, name=form.name.data, password=form.password.data, now=utcnow()
             )
+        except services.EmailTaken as taken:
+            # answered exactly like a new account, so the form cannot tell who has one; the owner hears of it
+            db.session.rollback()
+            owner = services.active_user_by_email(taken.email)
+            if owner is not None:
+                _mail_account_holder(owner, "accounts/email/already_registered.txt", "You already have an account")
+            return _registered(form)
         except DomainError as error:
             db.session.rollback()
             form_error(form, error)
         else:
             _queue_verification(user, "registration")
             db.session.commit()
-            _login(user, remember=False)
-            flash(
-                f"Welcome, {user.name}! Your account is ready. We sent a link to {user.email}: "
-                "open it to confirm your address.",
-                "success",
-            )
-            return redirect(safe_next(form.next.data) or url_for("core.index"))
+            return _registered(form)  # the same answer as for a taken email: log in next (issue 12, item 6)
     return render_template("accounts/register.html", form=form), 422 if form.errors else 200
+
+
+def _registered(form):
+    flash(
+        f"We have sent a message to {form.email.data.strip().lower()}. "
+        "If the account is new, it is ready: log in with your email and password.",
+        "info",
+    )
+    return redirect(url_for("accounts.login", next=safe_next(form.next.data) or None), 303)
+
+
+def _mail_account_holder(user: User, template: str, subject: str) -> None:
+    """Mail an account holder about their account (after commit; a transport failure is logged)."""
+    base = current_app.config["ISSUER_URL"].rstrip("/")
+    body = render_template(
+        template,
+        user=user,
+        login_url=base + url_for("accounts.login"),
+        reset_url=base + url_for("accounts.forgot_password"),
+    )
+    try:
+        send_mail(user.email, f"{subject} · AI Workforce Academy", body)
+    except OSError:
+        current_app.logger.exception("could not send mail to an account holder")
 
 
 def _queue_verification(user: User, why: str) -> None:
@@ -120,16 +145,39 @@ def login():
         return redirect(next_url or url_for("core.index"))
     form = LoginForm(next=next_url)
     if form.validate_on_submit():
+        wait = throttle.locked_for(form.email.data)
+        if wait:  # refused before the password is even checked, right or wrong
+            form.form_errors.append(throttle.wait_message(wait))
+            return render_template("accounts/login.html", form=form), 429
         user = services.authenticate(email=form.email.data, password=form.password.data, now=utcnow())
         if user is None:
             db.session.rollback()
             form.form_errors.append("That email and password do not match an active account.")
+            if throttle.record_failure(form.email.data):
+                _tell_owner_about_failed_logins(form.email.data)
         else:
             db.session.commit()
+            throttle.record_success(form.email.data)
             _login(user, remember=form.remember.data)
             flash(f"Welcome back, {user.name}.", "success")
             return redirect(safe_next(form.next.data) or url_for("core.index"))
     return render_template("accounts/login.html", form=form), 422 if form.errors or form.form_errors else 200
+
+
+def _tell_owner_about_failed_logins(email: str) -> None:
+    owner = services.active_user_by_email(email)
+    if owner is None:
+        return
+    body = render_template(
+        "accounts/email/failed_logins.txt",
+        user=owner,
+        count=throttle.FREE_FAILURES,
+        reset_url=current_app.config["ISSUER_URL"].rstrip("/") + url_for("accounts.forgot_password"),
+    )
+    try:
+        send_mail(owner.email, "Failed logins to your AI Workforce Academy account", body)
+    except OSError:
+        current_app.logger.exception("could not send the failed-logins mail")
 
 
 @bp.post("/logout")
@@ -157,16 +205,27 @@ def forgot_password():
             email=form.email.data, now=utcnow(), secret_key=cfg["SECRET_KEY"], max_age=cfg["PASSWORD_RESET_MAX_AGE"]
         )
         db.session.commit()
+        base = cfg["ISSUER_URL"].rstrip("/")  # links use the configured public address, never the Host header
+        # The same work for known and unknown addresses (a signed token, a rendered message, one mail), so the
+        # answer's timing does not tell which accounts exist: 34 ms against 10 ms before.
         if reset is not None:
-            # built from the configured public address, never from the request's Host header
-            link = cfg["ISSUER_URL"].rstrip("/") + url_for("accounts.reset_password", token=reset.token)
+            to, subject = reset.user.email, "Reset your AI Workforce Academy password"
+            link = base + url_for("accounts.reset_password", token=reset.token)
             body = render_template(
                 "accounts/email/reset.txt", user=reset.user, link=link, minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60
             )
-            try:
-                send_mail(reset.user.email, "Reset your AI Workforce Academy password", body)
-            except OSError:
-                current_app.logger.exception("could not send the password reset mail")
+        else:
+            services.unused_reset_token(cfg["SECRET_KEY"])
+            to, subject = services.normalize_email(form.email.data), "About your AI Workforce Academy password"
+            body = render_template(
+                "accounts/email/no_account.txt",
+                register_url=base + url_for("accounts.register"),
+                reset_url=base + url_for("accounts.forgot_password"),
+            )
+        try:
+            send_mail(to, subject, body)
+        except OSError:
+            current_app.logger.exception("could not send the password reset mail")
         # the same answer for known and unknown emails
         flash(
             "If an account uses that email, we have sent it a link to reset the password. "

@@ -135,6 +135,8 @@ def main() -> None:
         "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
         "FLASK_SESSION_COOKIE_SECURE": "false",
         "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        "FLASK_ALLOW_ANY_HOST": "true",  # loopback benchmark
+        "FLASK_ALLOW_OUTBOX_MAIL": "true",
         "BENCH_SECONDS": os.environ.get("BENCH_SECONDS", "10"),
     }
     bare, bare_url = serve("bench.bare:app", env)

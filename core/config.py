@@ -27,12 +27,17 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "TRUSTED_PROXIES": 0,  # reverse proxies in front (X-Forwarded-For/Proto/Host hops to trust)
     "TRUSTED_HOSTS": None,  # e.g. ["academy.example.org"]: other Host headers get a 400
+    # production refuses to start without TRUSTED_HOSTS, or with the outbox mail backend (password-reset links
+    # in files on disk), unless these say it is meant (a staging box, a test harness)
+    "ALLOW_ANY_HOST": False,
+    "ALLOW_OUTBOX_MAIL": False,
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_LOGIN": "10 per minute; 50 per hour",
     "RATELIMIT_REGISTER": "10 per hour",
     "RATELIMIT_RESET": "5 per 15 minutes",
     "PASSWORD_RESET_MAX_AGE": 3600,
     "RATELIMIT_VERIFY": "60 per minute",
+    "RATELIMIT_STATUS_LIST": "120 per minute",  # per client; verifiers cache the list for its ttl (5 minutes)
     "VERIFY_COUNT_BATCH": 50,  # verification counts are written every 50 verifications or 5 seconds
     "VERIFY_COUNT_SECONDS": 5.0,
     "CERTIFICATE_DIR": None,  # default: instance/certificates
@@ -78,6 +83,11 @@ class ConfigError(RuntimeError):
     """The app refuses to start with this configuration."""
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no setting from the environment ("true", "1", "yes") or a Python value."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"})
+
+
 def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
@@ -110,6 +120,16 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         )
     if env == "test" and not secret:
         raise ConfigError("tests must pass a SECRET_KEY in the config mapping")
+    if env == "production" and app.config["MAIL_BACKEND"] == "outbox" and not _flag(app.config["ALLOW_OUTBOX_MAIL"]):
+        raise ConfigError(
+            "MAIL_BACKEND is outbox: production would write password-reset links to files on disk. Set "
+            "FLASK_MAIL_BACKEND=smtp (and FLASK_MAIL_SERVER), or FLASK_ALLOW_OUTBOX_MAIL=true if that is meant."
+        )
+    if env == "production" and not app.config["TRUSTED_HOSTS"] and not _flag(app.config["ALLOW_ANY_HOST"]):
+        raise ConfigError(
+            "TRUSTED_HOSTS is not set: set FLASK_TRUSTED_HOSTS to the host names the site answers to, e.g. "
+            "'[\"academy.example.org\"]', or FLASK_ALLOW_ANY_HOST=true if a proxy in front checks the Host header."
+        )
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         raise ConfigError("set FLASK_SQLALCHEMY_DATABASE_URI (or DATABASE_URL) to the database URL")
     uri = app.config["SQLALCHEMY_DATABASE_URI"]

@@ -14,3 +14,8 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def limit_storage():
+    """The rate limiter's storage (memory, or Redis shared by every app server); None when limits are off."""
+    return limiter._storage if limiter.enabled else None

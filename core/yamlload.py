@@ -17,8 +17,25 @@ class LineList(list):
     line: int = 0
 
 
+MAX_QUOTED = 60
+
+
+def quoted(value: Any, limit: int = MAX_QUOTED) -> str:
+    """A value for an error message: its text, cut to ``limit`` characters (a message never grows with the input)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def compose_node(self, parent, index):
+        # An alias (*name) repeats a node by reference; nested aliases expand exponentially ("billion laughs":
+        # a 47 KB bundle became a 178 MB error message). Course files never need them, so they are refused.
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{quoted(event.anchor, 40)}) are not allowed in course files", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -28,7 +45,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {quoted(key)}", key_node.start_mark)
         result[key] = loader.construct_object(value_node, deep=True)
     return result
 
@@ -45,7 +62,7 @@ def _timestamp(loader: _Loader, node: yaml.ScalarNode):
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
     except ValueError as error:
         raise yaml.constructor.ConstructorError(
-            None, None, f"{node.value!r} is not a valid date ({error})", node.start_mark
+            None, None, f"{quoted(node.value)} is not a valid date ({error})", node.start_mark
         ) from None
 
 

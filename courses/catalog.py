@@ -18,8 +18,8 @@ from sqlalchemy.orm import selectinload
 
 from core.errors import DomainError
 from core.extensions import db
-from core.yamlload import YamlError, dump, line_of, load
-from courses.markdown import render
+from core.yamlload import YamlError, dump, line_of, load, quoted
+from courses.markdown import OWN_MEDIA, render
 from courses.models import Choice, Course, CourseStatus, Lesson, Module, Question, QuestionKind, Quiz
 from skills.models import Occupation, PlanGoal, Skill
 
@@ -156,7 +156,7 @@ class _Checker:
             try:
                 value = date.fromisoformat(value)
             except ValueError:
-                self.add(source, node, f"'{key}' must be a date written YYYY-MM-DD, not '{value}'")
+                self.add(source, node, f"'{key}' must be a date written YYYY-MM-DD, not '{quoted(value)}'")
                 return None
         return value.isoformat()
 
@@ -174,9 +174,12 @@ class _Checker:
             return []
         result = []
         for item in value:
+            if not isinstance(item, str | int) or isinstance(item, bool):
+                self.add(source, node, f"'{key}' must list ids, not {quoted(item)}")
+                continue
             item = str(item)
             if item not in known:
-                self.add(source, node, f"unknown {key[:-1]} id '{item}' (not in the skills framework)")
+                self.add(source, node, f"unknown {key[:-1]} id '{quoted(item)}' (not in the skills framework)")
             elif item not in result:
                 result.append(item)
         return result
@@ -188,7 +191,7 @@ class _Checker:
             return None
         pure = PurePosixPath(value)
         if pure.is_absolute() or ".." in pure.parts or "\\" in value or value.startswith("~"):
-            self.add(source, node, f"'file' must be a path inside the course folder, not '{value}'")
+            self.add(source, node, f"'file' must be a path inside the course folder, not '{quoted(value)}'")
             return None
         return value
 
@@ -291,6 +294,12 @@ def parse_bundle(read: Reader) -> CourseSpec:
                             check.problems.append(
                                 f"{path}, line {number}: an image needs alt text: ![what it shows](…)"
                             )
+                        for url in re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]*)", text):
+                            if not OWN_MEDIA.fullmatch(url):
+                                check.problems.append(
+                                    f"{path}, line {number}: images must be uploaded in the studio "
+                                    f"(/media/…), not linked from '{quoted(url)}'"
+                                )
             module.lessons.append(lesson)
         qnode = mnode.get("quiz")
         if qnode is not None:

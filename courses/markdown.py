@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+# Lesson images must be our own uploads (served from /media/ with a checked type): an external image would
+# make every reader's browser fetch it from someone else's server (tracking, content nobody reviewed).
+OWN_MEDIA = re.compile(r"/media/[0-9a-f]{64}\.(?:png|jpg|webp)")
+
+
+def _image(renderer, tokens, idx, options, env) -> str:
+    token = tokens[idx]
+    if OWN_MEDIA.fullmatch(str(token.attrGet("src") or "")):
+        return renderer.image(tokens, idx, options, env)
+    return escapeHtml(renderer.renderInlineAsText(token.children or [], options, env))  # the alt text only
+
+
+_md.add_render_rule("image", _image)
 
 ALLOWED_TAGS = {
     "p",
@@ -46,6 +63,7 @@ def render(markdown: str) -> str:
     """Render author Markdown to HTML that is safe to put in a page or a PDF.
 
     Raw HTML is not passed through; links keep only http(s)/mailto and get rel="noopener noreferrer nofollow";
+    images other than our own uploads (/media/<sha256>.<type>) are replaced by their alt text;
     a top-level "# " heading becomes h2 so the page keeps one h1.
     """
     html = _md.render(markdown)

@@ -40,6 +40,8 @@ enrollment_completed = signals.signal("enrollment-completed")
 enrolled = signals.signal("enrolled")
 lesson_completed = signals.signal("lesson-completed")
 quiz_graded = signals.signal("quiz-graded")
+# sent before a renewal starts; a receiver refuses it (DomainError) outside the certificate's renewal window
+renewal_requested = signals.signal("renewal-requested")
 
 
 class QuizRuleError(DomainError):
@@ -353,12 +355,14 @@ def passed_in_cycle(enrollment: Enrollment):
 def start_renewal(enrollment: Enrollment, *, now: datetime) -> None:
     """Renew a completed course: the quizzes must be passed again; completing again renews the certificate.
 
-    Lessons stay complete. Raises DomainError when the course is not completed yet. Caller commits.
+    Lessons stay complete. Raises DomainError when the course is not completed yet, or (from a
+    ``renewal_requested`` receiver) when the certificate is not yet inside its renewal window. Caller commits.
     """
     lock_enrollment(enrollment)
     db.session.refresh(enrollment)
     if enrollment.completed_at is None:
         raise DomainError("Renewal is already under way: pass the quizzes again to renew your certificate.")
+    renewal_requested.send(enrollment, now=now)
     enrollment.completed_at = None
     enrollment.renewal_started_at = now
     enrollment.last_activity_at = now

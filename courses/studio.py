@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import asdict
 from datetime import date, datetime
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import joinedload
 from core import audit
 from core.errors import DomainError
 from core.extensions import db
+from core.yamlload import quoted
 from courses.catalog import (
     SLUG,
     CatalogError,
@@ -473,14 +475,27 @@ def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     files: dict[str, str] = {}
     media: dict[str, bytes] = {}
     for info in infos:
-        name = info.filename.split("/", 1)[1] if strip else info.filename
+        name = quoted(info.filename.split("/", 1)[1] if strip else info.filename, 120)
         if info.file_size > 1_000_000:
             problems.append(f"{name}: larger than 1 MB.")
             continue
-        with archive.open(info) as handle:
-            raw = handle.read(1_000_001)
-        if len(raw) > 1_000_000:  # the header lied about the size
-            problems.append(f"{name}: larger than 1 MB.")
+        if info.flag_bits & 0x1:
+            problems.append(f"{name}: encrypted; export the bundle again without a password.")
+            continue
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            problems.append(
+                f"{name}: compressed with method {info.compress_type}; only stored or deflated entries are read."
+            )
+            continue
+        try:
+            with archive.open(info) as handle:
+                raw = handle.read(1_000_001)
+        except (zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError, NotImplementedError) as error:
+            # a bad CRC, a truncated or corrupt stream, a size the header under-states
+            problems.append(f"{name}: the zip entry is corrupt ({quoted(str(error), 80)}).")
+            continue
+        if len(raw) != info.file_size:  # the header lied about the size
+            problems.append(f"{name}: its size does not match the zip header; the zip is corrupt.")
             continue
         if name.startswith("media/"):
             media[name.removeprefix("media/")] = raw

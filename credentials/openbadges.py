@@ -20,6 +20,7 @@ from credentials.models import Certificate, CertificatePart, StatusList
 
 LIST_SIZE = 131072  # 16 KiB of bits: the W3C minimum, so one list hides which credential is checked
 LIST_FILL = 0.75  # start a new list when this share of slots is taken (random allocation stays fast)
+STATUS_TTL_SECONDS = 300  # the list's ttl: how long verifiers (and our own HTTP caching) may keep a copy
 FRAMEWORK_NAME = "AI Workforce Academy skills framework (America's AI Action Plan workforce goals)"
 
 
@@ -93,8 +94,8 @@ def _current_list_id() -> int:
         return _current_list_id()
 
 
-def encoded_bits(list_id: int) -> str:
-    """GZIP + base64url (no padding) multibase with the "u" prefix; bit 0 is the most significant bit of byte 0."""
+def revoked_bits(list_id: int) -> bytes:
+    """The list's bits (bit 0 is the most significant bit of byte 0), set for revoked certificates."""
     bits = bytearray(LIST_SIZE // 8)
     revoked = db.session.scalars(
         select(Certificate.status_list_index).where(
@@ -103,7 +104,12 @@ def encoded_bits(list_id: int) -> str:
     )
     for index in revoked:
         bits[index // 8] |= 0x80 >> (index % 8)
-    packed = gzip.compress(bytes(bits), compresslevel=9, mtime=0)
+    return bytes(bits)
+
+
+def encoded_bits(list_id: int) -> str:
+    """GZIP + base64url (no padding) multibase with the "u" prefix."""
+    packed = gzip.compress(revoked_bits(list_id), compresslevel=9, mtime=0)
     return "u" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
@@ -124,7 +130,8 @@ def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
     if status_list is None:
         raise LookupError(list_id)
     encoded = encoded_bits(list_id)
-    digest = hashlib.sha256(encoded.encode()).hexdigest()
+    # the ttl is part of what was signed: changing it re-signs the list
+    digest = hashlib.sha256(f"{encoded}|ttl={STATUS_TTL_SECONDS}".encode()).hexdigest()
     if status_list.bits_sha256 == digest and status_list.signed_credential:
         return json.loads(status_list.signed_credential)
     url = issuer.status_list_url(list_id)
@@ -139,6 +146,7 @@ def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
             "type": "BitstringStatusList",
             "statusPurpose": "revocation",
             "encodedList": encoded,
+            "ttl": STATUS_TTL_SECONDS * 1000,  # milliseconds
         },
     }
     signed = _sign(document, issuer, now)

@@ -14,7 +14,7 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from blinker import Namespace
@@ -142,21 +142,57 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
         return certificate
     if existing.revoked_at is not None:
         return existing  # completing again does not undo a revocation; an admin reinstates
-    before = {"expires_at": _iso(existing.expires_at), "course_version": existing.course_version}
+    before = _renewal_fields(existing)
+    holder_name = existing.holder_name  # frozen at issuance: only an approved name correction changes it
     _snapshot(existing, course, user, enrollment, issuer)
+    existing.holder_name = holder_name
     existing.issued_at, existing.expires_at = now, expires
     existing.revision += 1
     _invalidate_pdf(existing)
-    _event(
-        existing,
-        "renewed",
-        actor=user,
+    after = _renewal_fields(existing)
+    changed = sorted(k for k in after if after[k] != before[k])
+    before, after = {k: before[k] for k in changed}, {k: after[k] for k in changed}
+    _event(existing, "renewed", actor=user, now=now, before=before, after=after)
+    audit.record(
+        user,
+        "certificate.renewed",
+        "certificate",
+        existing.public_id,
+        f"Renewed {existing.course_title} for {existing.holder_name} ({', '.join(changed) or 'no field changed'})",
         now=now,
         before=before,
-        after={"expires_at": _iso(expires), "course_version": course.version},
+        after=after,
     )
     db.session.flush()
     return existing
+
+
+def _renewal_fields(certificate: Certificate) -> dict:
+    """Every snapshot field a renewal may change, as JSON-ready values (for the history and the audit log)."""
+    return {
+        "holder_name": certificate.holder_name,
+        "course_title": certificate.course_title,
+        "course_slug": certificate.course_slug,
+        "course_version": certificate.course_version,
+        "skills": certificate.skills,
+        "goals": certificate.goals,
+        "score": certificate.score,
+        "issuer_name": certificate.issuer_name,
+        "issued_at": _iso(certificate.issued_at),
+        "expires_at": _iso(certificate.expires_at),
+    }
+
+
+def renewal_window_problem(certificate: Certificate | None, now: datetime) -> str | None:
+    """Why the certificate cannot be renewed now, or None: renewal opens EXPIRING_SOON_DAYS before expiry."""
+    if certificate is None or certificate.revoked_at is not None:
+        return None  # nothing to extend: completing again changes no certificate
+    if certificate.expires_at is None:
+        return "Your certificate does not expire, so there is nothing to renew."
+    opens = certificate.expires_at - timedelta(days=EXPIRING_SOON_DAYS)
+    if now < opens:
+        return f"You can renew from {opens:%-d %B %Y}, {EXPIRING_SOON_DAYS} days before your certificate expires."
+    return None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -288,15 +324,29 @@ def reinstate(actor: User, certificate: Certificate, *, now: datetime) -> None:
     certificate_reinstated.send(certificate, actor=actor, now=now)
 
 
-def reissue(actor: User | None, certificate: Certificate, *, now: datetime, why: str = "name change") -> None:
-    """Reissue with the holder's current legal name: same public ID and award date, new issue time."""
-    user = db.session.get(User, certificate.user_id)
+def reissue(
+    actor: User | None,
+    certificate: Certificate,
+    *,
+    now: datetime,
+    why: str = "reissued by an administrator",
+    holder_name: str | None = None,
+) -> None:
+    """Reissue: same public ID, award date and expiry, new issue time; works for expired certificates too.
+
+    The holder name changes only when ``holder_name`` is given (an approved name correction); an edit
+    of the legal name on the account page never reaches a certificate by itself. Flush only; caller commits.
+    """
     before = {"holder_name": certificate.holder_name, "issued_at": _iso(certificate.issued_at)}
-    certificate.holder_name = user.legal_name
-    certificate.issued_at = now  # validity is not extended by a reissue; renewal does that
+    if holder_name is not None:
+        certificate.holder_name = holder_name
+    # validity is not extended by a reissue (renewal does that); an expired certificate keeps its issue
+    # time, so it still expires after it was issued and its credential's validFrom stays before validUntil
+    if certificate.expires_at is None or certificate.expires_at > now:
+        certificate.issued_at = now
     certificate.revision += 1
     _invalidate_pdf(certificate)
-    after = {"holder_name": certificate.holder_name, "issued_at": _iso(now)}
+    after = {"holder_name": certificate.holder_name, "issued_at": _iso(certificate.issued_at)}
     _event(certificate, "reissued", actor=actor, now=now, why=why, before=before, after=after)
     audit.record(
         actor,
@@ -385,7 +435,7 @@ def decide_name_change(
         user.legal_name = request.requested_name
         user.updated_at = now
         for certificate in db.session.scalars(select(Certificate).where(Certificate.user_id == user.id)):
-            reissue(actor, certificate, now=now, why="name correction approved")
+            reissue(actor, certificate, now=now, why="name correction approved", holder_name=user.legal_name)
             reissued.append(certificate)
     db.session.flush()
     return reissued

@@ -28,6 +28,12 @@ class Bool:
 
 
 @dataclass(frozen=True)
+class Int:
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
 class ListOf:
     item: object
     max_items: int
@@ -145,7 +151,15 @@ STATUS_LIST = Obj(
         "issuer": ID,
         "validFrom": Str(40),
         "validUntil": Str(40),
-        "credentialSubject": Obj({"id": ID, "type": TYPES, "statusPurpose": Str(40), "encodedList": Str(200_000)}),
+        "credentialSubject": Obj(
+            {
+                "id": ID,
+                "type": TYPES,
+                "statusPurpose": Str(40),
+                "encodedList": Str(200_000),
+                "ttl": Int(0, 10**10),
+            }
+        ),
         "proof": AnyOf((PROOF, ListOf(PROOF, 1))),
     }
 )
@@ -169,7 +183,7 @@ def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
             if not trial:
                 return
         # report against the closest option: the one of the same JSON type, else the first
-        kinds = {Obj: dict, ListOf: list, Str: str, Bool: bool}
+        kinds = {Obj: dict, ListOf: list, Str: str, Bool: bool, Int: int}
         best = next((o for o in spec.options if isinstance(value, kinds[type(o)])), spec.options[0])
         _walk(value, best, path, problems)
     elif isinstance(spec, Str):
@@ -181,6 +195,9 @@ def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
             problems.append(f"{_name(path)} names a blank node; credentials we issue have none")
         elif spec.iri and not IRI.fullmatch(value):
             problems.append(f"{_name(path)} must be an absolute IRI")
+    elif isinstance(spec, Int):
+        if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
+            problems.append(f"{_name(path)} must be a whole number from {spec.low} to {spec.high}")
     elif isinstance(spec, Bool):
         if not isinstance(value, bool):
             problems.append(f"{_name(path)} must be true or false")

@@ -206,10 +206,12 @@ def bake_svg(credential: dict, *, title: str) -> str:
 
     payload = json.dumps(credential, ensure_ascii=False).replace("]]>", "]]]]><![CDATA[>")
     label = escape(title[:60])
+    # quotes escaped too: a course title must never close the attribute and add one of its own
+    aria_label = '"' + escape(title[:60], {'"': "&quot;", "'": "&apos;"}) + '"'
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:openbadges="{SVG_NAMESPACE}" width="240" height="240" '
-        f'viewBox="0 0 240 240" role="img" aria-label="{label}">\n'
+        f'viewBox="0 0 240 240" role="img" aria-label={aria_label}>\n'
         f"<openbadges:credential><![CDATA[{payload}]]></openbadges:credential>\n"
         '<circle cx="120" cy="120" r="112" fill="#0b4f8a"/><circle cx="120" cy="120" r="98" fill="none" '
         'stroke="#fff" stroke-width="4"/>\n'

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import hmac
 import json
-from dataclasses import replace
-from datetime import datetime
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,6 +24,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -28,15 +33,22 @@ from accounts.forms import ConfirmForm
 from accounts.models import Role
 from core.database import utcnow
 from core.errors import DomainError, form_error
-from core.extensions import csrf, db, limiter
+from core.extensions import csrf, db, limit_storage, limiter
 from core.permissions import roles_required
-from courses.services import enrollment_completed
+from courses.services import enrollment_completed, renewal_requested
 from credentials import openbadges, services
 from credentials import programs as program_certificates  # connects the program-certificate receivers
 from credentials.forms import CredentialUploadForm, DecisionForm, NameChangeForm, RevokeForm, VerifyForm
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.keys import KeyError_, did_document
-from credentials.models import Certificate, CertificateStatus, NameChangeRequest, NameChangeStatus, RevocationReason
+from credentials.models import (
+    Certificate,
+    CertificateStatus,
+    NameChangeRequest,
+    NameChangeStatus,
+    RevocationReason,
+    StatusList,
+)
 from credentials.pdf import CertificateData, render_pdf
 from credentials.permissions import can_download
 
@@ -47,6 +59,18 @@ admin_bp = Blueprint("admin_certificates", __name__, url_prefix="/admin")
 @enrollment_completed.connect
 def _issue_on_completion(enrollment, now: datetime, **_) -> None:
     services.issue_for_enrollment(enrollment, now=now, issuer=current_app.config["ISSUER_NAME"])
+
+
+@renewal_requested.connect
+def _renewal_only_in_its_window(enrollment, now: datetime, **_) -> None:
+    certificate = db.session.scalar(
+        select(Certificate).where(
+            Certificate.user_id == enrollment.user_id, Certificate.course_id == enrollment.course_id
+        )
+    )
+    problem = services.renewal_window_problem(certificate, now)
+    if problem:
+        raise DomainError(problem)
 
 
 def issuer() -> openbadges.Issuer:
@@ -189,7 +213,20 @@ def public_facts(certificate: Certificate, now: datetime) -> dict:
 
 
 def count_verification(certificate: Certificate, now: datetime) -> None:
+    """Count a verification, at most once per client per certificate per UTC day (so reloads or a script
+    cannot inflate "verified N times"). Clients are told apart by a keyed hash of their address, kept in the
+    rate limiter's storage until the day ends; the address itself is never stored."""
     cfg = current_app.config
+    client = hmac.new(
+        cfg["SECRET_KEY"].encode(), f"{get_remote_address()}|{certificate.id}|{now:%Y-%m-%d}".encode(), "sha256"
+    ).hexdigest()[:32]
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+    storage = limit_storage()
+    if (
+        storage is not None
+        and storage.incr(f"awa/verified/{client}", max(1, int((midnight - now).total_seconds()))) > 1
+    ):
+        return
     services.verification_counter.note(
         certificate.id, now, batch=cfg["VERIFY_COUNT_BATCH"], seconds=cfg["VERIFY_COUNT_SECONDS"]
     )
@@ -295,19 +332,64 @@ def credential_json(public_id: str):
     return response
 
 
+@dataclass
+class _CachedList:
+    """One status list as served: the signed JSON, its gzip, its ETag, and when its bits were last checked."""
+
+    updated_at: datetime
+    checked_at: float
+    body: bytes
+    gzipped: bytes
+    etag: str
+
+
+_status_cache: dict[int, _CachedList] = {}
+
+
+def _cached_status_list(list_id: int) -> _CachedList:
+    """The served copy: rebuilt when the stored signed list changed (a revocation re-signs it at once) and
+    re-checked against the certificates at most once per ttl. Raises LookupError or KeyError_."""
+    stored = db.session.scalar(select(StatusList.updated_at).where(StatusList.id == list_id))
+    if stored is None:
+        raise LookupError(list_id)
+    cached = _status_cache.get(list_id)
+    fresh = time.monotonic() - cached.checked_at < openbadges.STATUS_TTL_SECONDS if cached else False
+    if cached is not None and fresh and cached.updated_at == stored:
+        return cached
+    document = openbadges.signed_status_list(list_id, issuer(), now=utcnow())  # re-signs only if bits changed
+    db.session.commit()
+    body = json.dumps(document, separators=(",", ":")).encode()
+    row = db.session.get(StatusList, list_id)
+    cached = _CachedList(
+        updated_at=row.updated_at,
+        checked_at=time.monotonic(),
+        body=body,
+        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
+        etag=hashlib.sha256(body).hexdigest()[:32],
+    )
+    _status_cache[list_id] = cached
+    return cached
+
+
 @bp.get("/credentials/status/<int:list_id>")
+@limiter.limit(lambda: current_app.config["RATELIMIT_STATUS_LIST"])
 def status_list(list_id: int):
     try:
-        document = openbadges.signed_status_list(list_id, issuer(), now=utcnow())
+        cached = _cached_status_list(list_id)
     except LookupError:
         return jsonify(status="not_found", message="No such status list."), 404
     except KeyError_ as error:
         db.session.rollback()
         return signing_unavailable(error)
-    db.session.commit()
-    response = ld_json(document)
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return response
+    gzipped = "gzip" in request.accept_encodings
+    response = Response(cached.gzipped if gzipped else cached.body, mimetype="application/ld+json")
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.set_etag(cached.etag + ("-gz" if gzipped else ""))  # one tag per representation
+    response.headers["Cache-Control"] = f"public, max-age={openbadges.STATUS_TTL_SECONDS}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response.make_conditional(request)
 
 
 @bp.get("/.well-known/did.json")
@@ -330,12 +412,11 @@ def online_check(credential: dict):
     """Check a submitted credential against our published keys and our live status lists."""
     from credentials import verification
     from credentials.keys import public_keys
-    from credentials.models import StatusList
 
     def status_bits(list_id: int) -> bytes | None:
         if db.session.get(StatusList, list_id) is None:
             return None
-        return openbadges.decode_bits(openbadges.encoded_bits(list_id))
+        return openbadges.revoked_bits(list_id)  # the same bits, without compressing them to read them back
 
     the_issuer = issuer()
     prefix = the_issuer.base_url + "/credentials/"
@@ -673,7 +754,7 @@ def reissue(public_id: str):
     return _admin_action(
         public_id,
         lambda c: services.reissue(current_user, c, now=utcnow(), why="admin reissue"),
-        "Reissued with the holder's current legal name; the PDF will be replaced.",
+        "Reissued with the same holder name and a new issue time; the PDF will be replaced.",
     )
 
 

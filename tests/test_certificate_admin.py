@@ -70,20 +70,21 @@ def test_revoke_needs_a_reason_and_note_then_reinstate(client, certificate, admi
     assert actions == ["issued", "revoked", "reinstated"]
 
 
-def test_reissue_after_a_legal_name_change_keeps_id_and_award_date(client, certificate, admin):
+def test_reissue_keeps_id_award_date_and_the_holder_name_as_issued(client, certificate, admin):
     url = detail_url(certificate)
     public_id, awarded, issued = certificate.public_id, certificate.awarded_at, certificate.issued_at
-    certificate.user.legal_name = "Lee Ngọc Learner"
+    certificate.user.legal_name = "Lee Ngọc Learner"  # an unreviewed edit on the account page
     db.session.commit()
     assert client.submit(url + "/reissue", page=url).status_code == 303
     db.session.refresh(certificate)
     assert certificate.public_id == public_id and certificate.awarded_at == awarded
     assert certificate.issued_at > issued and certificate.revision == 2
-    assert certificate.holder_name == "Lee Ngọc Learner" and certificate.pdf_sha256 is None
+    # a name changes only through an approved name correction (issue 12, item 3)
+    assert certificate.holder_name == "Lee Learner" and certificate.pdf_sha256 is None
     event = db.session.scalar(select(CertificateEvent).where(CertificateEvent.action == "reissued"))
     assert event.detail["before"]["holder_name"] == "Lee Learner" and event.actor_id == admin.id
     page = client.get(f"/verify/{format_public_id(public_id)}").get_data(as_text=True)
-    assert "Lee Ngọc Learner" in page
+    assert "Lee Learner" in page and "Lee Ngọc Learner" not in page
 
 
 def test_name_correction_request_approve_and_reject(client, other_client, certificate, admin):

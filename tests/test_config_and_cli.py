@@ -12,6 +12,8 @@ from core.config import ConfigError
 from core.extensions import db
 from tests.factories import make_user
 
+SAFE = {"MAIL_BACKEND": "smtp", "TRUSTED_HOSTS": ["localhost"]}  # what production needs besides a secret
+
 
 @pytest.mark.parametrize("secret", [None, "", "dev", "short-secret"])
 def test_production_refuses_to_start_without_a_real_secret(secret, monkeypatch, tmp_path):
@@ -24,17 +26,37 @@ def test_production_refuses_to_start_without_a_database_url(monkeypatch):
     monkeypatch.delenv("FLASK_SQLALCHEMY_DATABASE_URI", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ConfigError, match="database"):
-        create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": None})
+        create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": None, **SAFE})
 
 
 def test_production_cookies_are_secure_and_config_comes_from_environment(monkeypatch):
     monkeypatch.setenv("FLASK_ISSUER_NAME", "Workforce Board of Example County")
-    app = create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://", **SAFE})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
     assert app.config["ISSUER_NAME"] == "Workforce Board of Example County"
     html = app.test_client().get("/", base_url="https://localhost").get_data(as_text=True)
     assert "Workforce Board of Example County" in html
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"TRUSTED_HOSTS": ["academy.example.org"]}, "MAIL_BACKEND is outbox"),
+        ({"MAIL_BACKEND": "smtp"}, "TRUSTED_HOSTS is not set"),
+        ({"MAIL_BACKEND": "smtp", "TRUSTED_HOSTS": []}, "TRUSTED_HOSTS is not set"),
+    ],
+)
+def test_production_refuses_outbox_mail_and_any_host_unless_allowed(settings, message, monkeypatch):
+    for name in ("FLASK_MAIL_BACKEND", "FLASK_TRUSTED_HOSTS", "FLASK_ALLOW_OUTBOX_MAIL", "FLASK_ALLOW_ANY_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    base = {"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    with pytest.raises(ConfigError, match=message):
+        create_app({**base, **settings})
+    # explicitly allowed (e.g. FLASK_ALLOW_OUTBOX_MAIL=true from the environment): it starts
+    monkeypatch.setenv("FLASK_ALLOW_OUTBOX_MAIL", "true")
+    monkeypatch.setenv("FLASK_ALLOW_ANY_HOST", "true")
+    assert create_app({**base, **settings}).config["APP_ENV"] == "production"
 
 
 def test_postgres_urls_use_psycopg3():

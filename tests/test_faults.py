@@ -63,7 +63,7 @@ def test_database_outage_gives_a_friendly_503_and_recovers_without_a_restart(tmp
             assert learner.get("/dashboard").status_code == 200  # and the session survived
             with app.app_context():
                 assert db.session.scalar(select(func.count()).where(User.email == "new@example.org")) == 0
-            assert visitor.post("/register", data=signup).status_code == 302
+            assert visitor.post("/register", data=signup).status_code == 303
             with app.app_context():
                 assert db.session.scalar(select(func.count()).where(User.email == "new@example.org")) == 1
         finally:

@@ -94,10 +94,11 @@ def test_bad_input_in_the_lookup_form(client, certificate):
 
 def test_each_verification_is_counted_without_storing_who(client, certificate):
     public = format_public_id(certificate.public_id)
-    for _ in range(3):
-        client.get(f"/verify/{public}")
-    client.get(f"/api/v1/certificates/{public}")
-    client.get(f"/verify/{public.lower()}")  # the redirect itself is not a second count
+    for n in range(3):
+        client.get(f"/verify/{public}", environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+    client.get(f"/api/v1/certificates/{public}", environ_base={"REMOTE_ADDR": "10.0.1.1"})
+    # the redirect itself is not a second count
+    client.get(f"/verify/{public.lower()}", environ_base={"REMOTE_ADDR": "10.0.2.1"})
     db.session.refresh(certificate)
     assert certificate.verification_count == 4 and certificate.last_verified_at is not None
     columns = {c.name for c in Certificate.__table__.columns}
@@ -221,14 +222,14 @@ def test_verification_counts_are_batched_and_flushed(client, certificate, app):
     public = format_public_id(certificate.public_id)
     app.config.update(VERIFY_COUNT_BATCH=3, VERIFY_COUNT_SECONDS=3600)
     try:
-        client.get(f"/verify/{public}")
-        client.get(f"/api/v1/certificates/{public}")
+        for n in range(2):
+            client.get(f"/verify/{public}", environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
         db.session.refresh(certificate)
         assert certificate.verification_count == 0  # not yet written
-        client.get(f"/verify/{public}")
+        client.get(f"/api/v1/certificates/{public}", environ_base={"REMOTE_ADDR": "10.0.0.2"})
         db.session.refresh(certificate)
         assert certificate.verification_count == 3
-        client.get(f"/verify/{public}")
+        client.get(f"/verify/{public}", environ_base={"REMOTE_ADDR": "10.0.0.3"})
         services.verification_counter.flush()
         db.session.refresh(certificate)
         assert certificate.verification_count == 4

@@ -147,6 +147,8 @@ def servers(shared_app, redis_url) -> Iterator[list[str]]:
         "FLASK_RATELIMIT_STORAGE_URI": redis_url,
         "FLASK_RATELIMIT_LOGIN": "1000 per minute",
         "FLASK_RATELIMIT_VERIFY": f"{VERIFY_LIMIT} per hour",
+        "FLASK_TRUSTED_HOSTS": '["127.0.0.1"]',
+        "FLASK_ALLOW_OUTBOX_MAIL": "true",  # the tests read the mails from the outbox folder
     }
     procs, bases, logs = [], [], []
     try:

@@ -81,7 +81,7 @@ def arrange(app, email: str, *, lesson_left: bool, quiz_left: bool) -> Arranged:
 def right_answers(app, page: str) -> dict[str, list[str]]:
     """The correct choices for the questions on an attempt page, read from the page and the answer key."""
     from core.extensions import db
-    from courses.models import Choice
+    from courses.models import Choice, QuizAttempt
 
     questions: dict[str, list[str]] = {}
     for name, value in inputs(page):
@@ -90,8 +90,14 @@ def right_answers(app, page: str) -> dict[str, list[str]]:
     assert questions, "no questions on the attempt page"
     with app.app_context():
         correct = set(db.session.scalars(select(Choice.id).where(Choice.correct.is_(True))))
+        # the page carries per-attempt tokens; the attempts' own maps turn them back into choices
+        tokens = {
+            token: cid
+            for mapping in db.session.scalars(select(QuizAttempt.tokens).where(QuizAttempt.tokens.is_not(None)))
+            for token, (_, cid) in mapping.items()
+        }
         db.session.remove()
-    return {name: [c for c in choices if int(c) in correct] for name, choices in questions.items()}
+    return {name: [c for c in choices if tokens.get(c) in correct] for name, choices in questions.items()}
 
 
 def race(calls) -> list[Response]:
