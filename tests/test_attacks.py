@@ -194,7 +194,7 @@ def test_course_content_written_in_the_studio_is_inert_for_learners(client, othe
     started = other_client.submit(f"{quiz_url}/start", page=quiz_url)
     attempt = page(other_client, started.headers["Location"])
     assert_inert(attempt)
-    choice = re.search(r'name="(q-\d+)" value="(\d+)"', attempt)
+    choice = re.search(r'name="(q-\d+)" value="([\w-]+)"', attempt)
     result = other_client.submit(
         started.headers["Location"], {choice.group(1): choice.group(2)}, page=started.headers["Location"]
     )
