@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -199,6 +200,7 @@ def logout():
 @_limit("RATELIMIT_RESET")
 def forgot_password():
     form = ForgotPasswordForm()
+    started = time.monotonic()
     if form.validate_on_submit():
         cfg = current_app.config
         reset = services.request_password_reset(
@@ -226,6 +228,8 @@ def forgot_password():
             send_mail(to, subject, body)
         except OSError:
             current_app.logger.exception("could not send the password reset mail")
+        # a database write happens only for real accounts: pad every answer to the same floor
+        time.sleep(max(0.0, cfg["PASSWORD_RESET_MIN_SECONDS"] - (time.monotonic() - started)))
         # the same answer for known and unknown emails
         flash(
             "If an account uses that email, we have sent it a link to reset the password. "
