@@ -49,7 +49,7 @@ class AnyOf:
     options: tuple
 
 
-TEXT = Str()
+TEXT = Str(8000)  # a program's criteria name each of its courses
 ID = Str(500, iri=True)
 TYPES = AnyOf((Str(100), ListOf(Str(100), 4)))
 IMAGE = AnyOf((ID, Obj({"id": ID, "type": TYPES})))
@@ -109,9 +109,11 @@ OPEN_BADGE = Obj(
                                     "targetUrl": ID,
                                     "targetCode": Str(100),
                                     "targetFramework": Str(300),
+                                    "targetDescription": Str(500),  # program credentials: a stacked course
+                                    "targetType": Str(100),
                                 }
                             ),
-                            30,
+                            60,
                         ),
                         "resultDescription": ListOf(
                             Obj(

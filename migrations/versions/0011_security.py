@@ -1,7 +1,7 @@
 """security: per-login sessions, quiz choice tokens, cooldown after failed attempts
 
 Revision ID: 0011_security
-Revises: 0012_orgs
+Revises: 0013_programs
 Create Date: 2026-12-06 22:45:00
 
 """
@@ -12,7 +12,7 @@ import core.database
 
 # revision identifiers, used by Alembic.
 revision = '0011_security'
-down_revision = '0012_orgs'
+down_revision = '0013_programs'
 branch_labels = None
 depends_on = None
 
