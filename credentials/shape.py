@@ -4,7 +4,7 @@ Canonicalization (RDFC-1.0) can be made exponentially expensive by blank nodes t
 JSON-LD lets one statement be written under several keys. We only ever verify credentials we issued, so
 anything outside the shape ``openbadges.build_credential`` and ``signed_status_list`` produce — an unknown
 property, an ``@``-keyword, a full-IRI key, a blank node identifier (``_:``), a number, a longer list — is
-refused here, at the cost of a walk over at most 32 KB of JSON.
+refused here, at the cost of a walk over at most 24 KB of JSON.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ OPEN_BADGE = Obj(
                                     "targetType": Str(100),
                                 }
                             ),
-                            60,
+                            40,
                         ),
                         "resultDescription": ListOf(
                             Obj(

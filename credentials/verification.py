@@ -20,7 +20,7 @@ from pyld.jsonld import JsonLdError
 from credentials import openbadges, shape, vc
 
 MAX_BYTES = 2 * 1024 * 1024
-MAX_JSON_BYTES = 32 * 1024  # ours are ~3 KB; canonicalizing a large document costs seconds of CPU
+MAX_JSON_BYTES = 24 * 1024  # ours are ~3 KB (programs ~10 KB); canonicalization work grows with the size
 SVG_NAMESPACE = "https://purl.imsglobal.org/ob/v3p0"
 
 
