@@ -108,6 +108,7 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     page.get_by_label("Password", exact=True).fill("harbor lantern quiet 93")
     page.get_by_label("Repeat password").fill("harbor lantern quiet 93")
     page.get_by_role("button", name="Create account").click()
+    _login(page, live_server, "mai@example.org", "harbor lantern quiet 93")  # registration ends on the login page
     _assert_one_row_header(page)
     assert not page.get_by_role("link", name="My certificates").is_visible()
     page.locator(".nav-menu > summary").click()
