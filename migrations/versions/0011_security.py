@@ -1,7 +1,7 @@
 """security: per-login sessions, quiz choice tokens, cooldown after failed attempts
 
 Revision ID: 0011_security
-Revises: 0016_branding
+Revises: 0015_reports
 Create Date: 2026-12-06 22:45:00
 
 """
@@ -12,7 +12,7 @@ import core.database
 
 # revision identifiers, used by Alembic.
 revision = '0011_security'
-down_revision = '0016_branding'
+down_revision = '0015_reports'
 branch_labels = None
 depends_on = None
 
