@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from email import message_from_bytes
+from email.policy import default as email_policy
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,13 @@ from tests.factories import PASSWORD, make_user
 
 def outbox(app) -> list:
     folder = Path(app.config["MAIL_OUTBOX_DIR"])
-    return [message_from_bytes(p.read_bytes()) for p in sorted(folder.iterdir(), key=os.path.getmtime)]
+    return [
+        message_from_bytes(p.read_bytes(), policy=email_policy) for p in sorted(folder.iterdir(), key=os.path.getmtime)
+    ]
 
 
 def body(message) -> str:
-    return message.get_payload(decode=True).decode()
+    return message.get_body(preferencelist=("plain",)).get_content()
 
 
 @pytest.fixture
