@@ -42,7 +42,12 @@ def live_mail(to: str) -> list[str]:
     folder = LIVE["outbox"]
     files = sorted(folder.glob("*.eml"), key=lambda f: f.stat().st_mtime_ns) if folder.exists() else []
     messages = [message_from_bytes(f.read_bytes()) for f in files]
-    return [m.get_payload(decode=True).decode() for m in messages if m["To"] == to]
+
+    def text(message) -> str:  # the plain-text part (messages carry an HTML alternative too)
+        part = next((p for p in message.walk() if p.get_content_type() == "text/plain"), message)
+        return part.get_payload(decode=True).decode()
+
+    return [text(m) for m in messages if m["To"] == to]
 
 
 def _free_port() -> int:
