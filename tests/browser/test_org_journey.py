@@ -19,6 +19,10 @@ def register(page, base: str, name: str, email: str, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Repeat password").fill(password)
     page.get_by_role("button", name="Create account").click()
+    if page.get_by_role("button", name="Log in").count():  # registration leads to the login page
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
 
 
 def link(body: str, path: str) -> str:
