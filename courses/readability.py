@@ -21,6 +21,8 @@ WORKER_AUDIENCE = frozenset(
     {
         "ai-literacy-for-every-worker",
         "ai-at-work-customer-service-office",
+        "building-ai-infrastructure-skilled-trades",
+        "data-center-technician-foundations",
         "spotting-synthetic-media",
         "when-ai-changes-your-job",
     }
