@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from core.database import utcnow
 from core.extensions import db
+from courses.models import Question, QuizAttempt
 from insights import xapi
 from insights.models import XapiStatement
 from tests.factories import load_test_framework, login, make_course, make_user
@@ -283,10 +284,12 @@ def test_item_analysis_finds_the_confusing_question(client, ctx):
         url = c.submit(quiz + "/start", page=quiz).headers["Location"]
         answers = answers_for(url, c)
         wrong = answers_for(url, c, right=False)
+        # fields are numbered by position in this attempt's shuffled layout (1-based), not by question id
+        attempt = db.session.scalar(select(QuizAttempt).order_by(QuizAttempt.id.desc()))
         question_2 = next(
-            k
-            for k in answers
-            if db.session.get(__import__("courses.models", fromlist=["Question"]).Question, int(k[2:])).position == 1
+            f"q-{n}"
+            for n, (qid, _) in enumerate(attempt.layout, start=1)
+            if db.session.get(Question, qid).position == 1
         )
         if i < 2:  # two of three learners pick the same wrong answer to question 2
             answers[question_2] = wrong[question_2]
