@@ -58,6 +58,7 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
             page.get_by_role("button", name=re.compile("Start the quiz|Try again")).click()
             if first_quiz:
                 a11y.check(page, "08-quiz-questions")
+            page.locator("fieldset.question").first.wait_for()  # .all() does not wait for the attempt page
             for fieldset in page.locator("fieldset.question").all():
                 legend = " ".join(fieldset.locator("legend").inner_text().split())
                 prompt = legend.split(". ", 1)[1].removesuffix(" Choose all that apply.")

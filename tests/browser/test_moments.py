@@ -63,6 +63,8 @@ def _finish_course(page, base: str) -> None:
             return
         if "/quiz" in page.url:
             page.get_by_role("button", name=re.compile("Start the quiz|Try again")).click()
+            # .all() does not wait: under load it could read the intro page before the attempt page arrives
+            page.locator("fieldset.question").first.wait_for()
             for fieldset in page.locator("fieldset.question").all():
                 legend = " ".join(fieldset.locator("legend").inner_text().split())
                 prompt = legend.split(". ", 1)[1].removesuffix(" Choose all that apply.")

@@ -38,6 +38,7 @@ def complete_course(page, base: str) -> None:
     for _ in range(60):
         if "/quiz" in page.url:
             page.get_by_role("button", name=re.compile("Start the quiz|Try again")).click()
+            page.locator("fieldset.question").first.wait_for()  # .all() does not wait for the attempt page
             for fieldset in page.locator("fieldset.question").all():
                 legend = " ".join(fieldset.locator("legend").inner_text().split())
                 prompt = legend.split(". ", 1)[1].removesuffix(" Choose all that apply.")
