@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load system-packages-run system-packages-test test-fast
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load system-packages-run system-packages-test test-fast \
+	translations-extract translations-update translations-compile translations-check translations-init
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +14,32 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,redis]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# compiled catalogs (translations/<code>/LC_MESSAGES/messages.mo) are built here, never committed
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/python -m core.catalogs compile
+
+install: $(STAMP) $(MO_FILES)
+
+# Translations (README, "Translations"): extract the marked strings to translations/messages.pot; update merges
+# them into every catalog (new strings arrive empty, changed ones fuzzy); fill the msgstr lines, then compile
+translations-extract: $(STAMP)
+	$(BIN)/python -m core.catalogs extract
+
+translations-update: $(STAMP)
+	$(BIN)/python -m core.catalogs update
+
+translations-compile: $(STAMP)
+	$(BIN)/python -m core.catalogs compile
+
+# lists every missing, untranslated or fuzzy entry (tests/test_translations.py fails on the same list)
+translations-check: $(STAMP)
+	$(BIN)/python -m core.catalogs check
+
+# a new language: make translations-init CODE=fr
+translations-init: $(STAMP)
+	@test -n "$(CODE)" || { echo "usage: make translations-init CODE=fr"; exit 1; }
+	$(BIN)/python -m core.catalogs init $(CODE)
 
 # Debian packages (Pango for run; plus PostgreSQL, Chromium, Redis for test): installed when root, else the
 # apt-get line to run is printed and make stops
@@ -29,7 +55,7 @@ instance/config.py:
 	@chmod 600 instance/config.py
 	@echo "Wrote a random development SECRET_KEY to instance/config.py"
 
-dev-setup: $(STAMP) instance/config.py
+dev-setup: $(STAMP) $(MO_FILES) instance/config.py
 	FLASK_APP_ENV=development $(BIN)/flask db upgrade
 	@test -f instance/signing-keys.json || FLASK_APP_ENV=development $(BIN)/flask credentials keygen
 	FLASK_APP_ENV=development $(BIN)/flask skills load
@@ -50,10 +76,10 @@ lint: $(STAMP)
 # PYTEST_ARGS narrows any test target, e.g. `make test-fast PYTEST_ARGS=tests/test_learning.py`
 PYTEST_ARGS ?=
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(MO_FILES)
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(MO_FILES)
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # the two halves run side by side (one core each); each half's output is printed when it finishes
@@ -62,7 +88,7 @@ test: system-packages-test lint
 
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
 # (`make test` runs everything)
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(MO_FILES)
 	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not servers and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)

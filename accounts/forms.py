@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -97,6 +98,19 @@ class ChangePasswordForm(FlaskForm):
         validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
     )
     submit = SubmitField("Change password")
+
+
+class LanguageForm(FlaskForm):
+    """The account page's language choice; its choices (the site's languages) are set by the view."""
+
+    locale = SelectField(_l("Language of the site and of our emails"), validators=[Optional()])
+    submit = SubmitField(_l("Save language"))
+
+
+class SwitchLanguageForm(FlaskForm):
+    """The header's language switcher for signed-in people: it also saves their preference."""
+
+    next = HiddenField(validators=[Optional(), Length(max=2048)])
 
 
 class ConfirmForm(FlaskForm):

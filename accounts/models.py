@@ -46,6 +46,8 @@ class User(UserMixin, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None]
     email_verified_at: Mapped[datetime | None]  # None until the link mailed at registration is opened
+    # the interface and email language ("es"); None follows the switcher's cookie, then the browser
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     reset_tokens: Mapped[list[PasswordResetToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

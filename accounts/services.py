@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from blinker import Namespace
+from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from accounts.permissions import can_change_account
 from core import audit
 from core.errors import DomainError
 from core.extensions import db
+from core.i18n import supported_languages
 
 RESET_SALT = "password-reset"
 VERIFY_SALT = "verify-email"
@@ -145,6 +147,18 @@ def update_profile(user: User, *, name: str, legal_name: str, now: datetime) -> 
     user.legal_name = legal_name.strip()
     user.updated_at = now
     db.session.flush()
+    return user
+
+
+def set_locale(user: User, locale: str | None, *, now: datetime) -> User:
+    """Set the language the site and its emails use for ``user`` (None: follow the browser).
+    Raises DomainError for a language the site does not offer. Caller commits."""
+    if locale is not None and locale not in supported_languages():
+        raise DomainError(gettext("Choose one of the languages offered."), field="locale")
+    if user.locale != locale:
+        user.locale = locale
+        user.updated_at = now
+        db.session.flush()
     return user
 
 

@@ -7,6 +7,8 @@ import secrets
 import time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
 
@@ -15,11 +17,13 @@ from accounts.forms import (
     ChangePasswordForm,
     ConfirmForm,
     ForgotPasswordForm,
+    LanguageForm,
     LoginForm,
     ProfileForm,
     RegisterForm,
     ResetPasswordForm,
     RoleForm,
+    SwitchLanguageForm,
     UserSearchForm,
 )
 from accounts.models import Role, User
@@ -29,6 +33,7 @@ from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
+from core.i18n import LANG_COOKIE, LANG_COOKIE_MAX_AGE, language_name, supported_languages
 from core.mail import queue_mail, send_mail
 from core.permissions import roles_required
 
@@ -278,11 +283,70 @@ def profile():
     return _profile_page(form, password_form)
 
 
-def _profile_page(form, password_form):
-    status = 422 if form.errors or password_form.errors or password_form.form_errors else 200
+def _profile_page(form, password_form, language_form=None):
+    language_form = language_form or _language_form()
+    status = 422 if form.errors or password_form.errors or password_form.form_errors or language_form.errors else 200
     return render_template(
-        "accounts/profile.html", form=form, password_form=password_form, confirm_form=ConfirmForm()
+        "accounts/profile.html",
+        form=form,
+        password_form=password_form,
+        confirm_form=ConfirmForm(),
+        language_form=language_form,
     ), status
+
+
+def _language_form() -> LanguageForm:
+    form = LanguageForm(prefix="lang", data={"locale": current_user.locale or ""})
+    form.locale.choices = [("", _("Same as my browser"))] + [(c, language_name(c)) for c in supported_languages()]
+    return form
+
+
+@bp.post("/account/language")
+@login_required
+def save_language():
+    form = _language_form()
+    if form.validate_on_submit():
+        try:
+            services.set_locale(current_user, form.locale.data or None, now=utcnow())
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            refresh()  # the confirmation is already in the new language
+            flash(_("Your language has been saved."), "success")
+            response = redirect(url_for("accounts.profile"), 303)
+            _remember_language(response, form.locale.data or None)
+            return response
+    return _profile_page(ProfileForm(obj=current_user), ChangePasswordForm(prefix="pw"), form)
+
+
+@bp.route("/language/<code>", methods=["GET", "POST"])
+def set_language(code: str):
+    """The language switcher. A GET (the link anonymous visitors follow) only sets the ``lang`` cookie, so it
+    changes nothing a forged link could harm; a POST (the signed-in header's button, CSRF-checked) also saves
+    the person's preference, which outranks the cookie. Either way back to ``next`` (strict helper)."""
+    if code not in supported_languages():
+        abort(404)
+    target = safe_next(request.values.get("next")) or url_for("core.index")
+    if request.method == "POST":
+        form = SwitchLanguageForm()
+        if not form.validate_on_submit():
+            abort(400)
+        if current_user.is_authenticated:
+            services.set_locale(current_user, code, now=utcnow())
+            db.session.commit()
+    response = redirect(target, 303)
+    _remember_language(response, code)
+    return response
+
+
+def _remember_language(response, code: str | None) -> None:
+    if code is None:
+        response.delete_cookie(LANG_COOKIE)
+        return
+    secure = bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+    response.set_cookie(LANG_COOKIE, code, max_age=LANG_COOKIE_MAX_AGE, samesite="Lax", secure=secure, httponly=True)
 
 
 @bp.post("/account/password")

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, redirect, request, url_for
 
-from core import queue
+from core import i18n, queue
 from core.config import load_config
 from core.database import utcnow
 from core.errors import register_error_handlers, wants_json
@@ -40,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(app), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    i18n.init_app(app)
     limiter.init_app(app)
     _init_login(app)
     queue.init_app(app)

@@ -56,6 +56,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _compiled_catalogs() -> None:
+    """Compile translations/*/messages.po that changed since their .mo (make does the same; this covers a plain
+    `pytest` after a rebase brought new translations)."""
+    from core.catalogs import compile_catalogs
+
+    compile_catalogs(only_stale=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _test_sized_argon2() -> Iterator[None]:
     """argon2id with test-sized cost (1 pass over 1 MiB): a login costs ~5 ms instead of ~0.7 s on this machine.
 

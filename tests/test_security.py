@@ -22,6 +22,7 @@ PUBLIC = {
     "accounts.forgot_password",
     "accounts.reset_password",
     "accounts.verify_email",
+    "accounts.set_language",  # the language switcher: a GET only sets a cookie
     "notifications.unsubscribe",
     "courses.catalog",
     "courses.course",

@@ -1,0 +1,151 @@
+"""Catalog tooling: extract, update, compile and check the translation catalogs in ``translations/``.
+
+One place for pybabel's options, used by the Makefile (``python -m core.catalogs extract|update|compile|init
+CODE``), by ``tests/conftest.py`` (compiles stale catalogs before a test run) and by the catalog test (which
+extracts to a temporary file and compares). Catalogs carry no source locations and are sorted by message, so
+two people adding strings in different files rarely touch the same lines of a ``.po`` file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+from core.i18n import TRANSLATIONS_DIR, catalog_languages
+
+ROOT = TRANSLATIONS_DIR.parent
+POT = TRANSLATIONS_DIR / "messages.pot"
+KEYWORDS = ["_l", "lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2"]
+# folders that hold no product strings (dot-folders such as .venv are skipped by pybabel's default too)
+IGNORE_DIRS = [".*", "._", "tests", "bench", "migrations", "instance", "test-artifacts", "node_modules", "docs"]
+
+
+def _pybabel(*args: str) -> None:
+    CommandLineInterface().run(["pybabel", "-q", *args])
+
+
+def extract(pot: Path = POT) -> Path:
+    """Write every marked string of the code and templates to ``pot``."""
+    args = ["extract", "-F", str(ROOT / "babel.cfg"), "-o", str(pot), "--no-location", "--sort-output"]
+    args += [f"--ignore-dirs={' '.join(IGNORE_DIRS)}", "--project=AI Workforce Academy", "--no-wrap"]
+    for keyword in KEYWORDS:
+        args += ["-k", keyword]
+    _pybabel(*args, str(ROOT))
+    return pot
+
+
+def update() -> list[Path]:
+    """Extract, then merge the new template into every catalog: new strings arrive untranslated, changed ones
+    as fuzzy suggestions, removed ones are dropped. The header's dates are left alone, so two people updating
+    at once do not both rewrite the same line. Returns the catalogs written."""
+    with extract().open("rb") as handle:
+        template = read_po(handle)
+    written = []
+    for code in catalog_languages():
+        po = TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po"
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=code)
+        catalog.update(template, update_creation_date=False)
+        _write_po(po, catalog)
+        written.append(po)
+    return written
+
+
+def _write_po(po: Path, catalog) -> None:
+    fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".po.tmp")
+    with os.fdopen(fd, "wb") as out:
+        write_po(out, catalog, width=0, no_location=True, sort_output=True, ignore_obsolete=True)
+    os.replace(tmp, po)
+
+
+def init(code: str, directory: Path = TRANSLATIONS_DIR) -> Path:
+    """Start the catalog of a new language ``code`` (every string untranslated) from a fresh extraction;
+    returns its path. The language is offered as soon as the catalog is compiled."""
+    with tempfile.TemporaryDirectory() as tmp, extract(Path(tmp) / "messages.pot").open("rb") as handle:
+        template = read_po(handle)
+    catalog = Catalog(locale=code, project="AI Workforce Academy", fuzzy=False)
+    catalog.update(template, update_creation_date=False)
+    po = directory / code / "LC_MESSAGES" / "messages.po"
+    if po.exists():
+        raise SystemExit(f"{po} exists already: use update")
+    po.parent.mkdir(parents=True)
+    _write_po(po, catalog)
+    return po
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS_DIR, *, only_stale: bool = False) -> list[Path]:
+    """Compile each ``messages.po`` under ``directory`` to ``messages.mo`` (fuzzy entries left out, as
+    pybabel does). Written to a temporary file and renamed, so test runs side by side never read half a file.
+    Returns the files written."""
+    written = []
+    for code in catalog_languages(directory):
+        po = directory / code / "LC_MESSAGES" / "messages.po"
+        mo = po.with_suffix(".mo")
+        if only_stale and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=code)
+        fd, tmp = tempfile.mkstemp(dir=mo.parent, suffix=".mo.tmp")
+        with os.fdopen(fd, "wb") as out:
+            write_mo(out, catalog, use_fuzzy=False)
+        os.replace(tmp, mo)
+        written.append(mo)
+    return written
+
+
+def problems(code: str, directory: Path = TRANSLATIONS_DIR) -> list[str]:
+    """What keeps the ``code`` catalog from being complete: strings the code uses that it lacks, untranslated
+    or fuzzy entries, and translations whose placeholders differ from the original's."""
+    po = directory / code / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale=code)
+    found = []
+    with tempfile.TemporaryDirectory() as tmp, extract(Path(tmp) / "messages.pot").open("rb") as handle:
+        template = read_po(handle)
+    for message in template:
+        if message.id and message.id not in catalog:
+            found.append(f"missing from {code}: {message.id!r}")
+    for message in catalog:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
+        if message.fuzzy:
+            found.append(f"fuzzy in {code}: {message.id!r}")
+        elif not all(strings):
+            found.append(f"untranslated in {code}: {message.id!r}")
+    for message, errors in catalog.check():
+        found.extend(f"{code}: {message.id!r}: {error}" for error in errors)
+    return found
+
+
+def main(argv: list[str]) -> int:
+    command, *rest = argv or ["help"]
+    if command == "extract":
+        print(extract())
+    elif command == "update":
+        for path in update():
+            print(path.relative_to(ROOT))
+    elif command == "compile":
+        for path in compile_catalogs():
+            print(path.relative_to(ROOT))
+    elif command == "init" and rest:
+        print(init(rest[0]).relative_to(ROOT))
+    elif command == "check":
+        found = [problem for code in catalog_languages() for problem in problems(code)]
+        print("\n".join(found) or "every catalog is complete")
+        return 1 if found else 0
+    else:
+        print("usage: python -m core.catalogs extract | update | compile | check | init CODE", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

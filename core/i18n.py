@@ -1,0 +1,135 @@
+"""Which language a response is in, and the pieces templates need to say so (Flask-Babel).
+
+The languages on offer are English (the language the strings are written in) plus every folder of
+``translations/`` that holds a ``LC_MESSAGES/messages.po`` catalog, so adding a language needs no code
+change (README, "Translations"); ``LANGUAGES`` in the configuration can narrow or order the list.
+
+A request's language, first match wins:
+
+1. ``?lang=xx`` in the URL: an explicit address for one language, what the ``hreflang`` alternates point at
+   (it changes that response only, nothing is remembered);
+2. the signed-in person's preference (``users.locale``, set on the account page or by the switcher);
+3. the ``lang`` cookie the language switcher sets;
+4. the browser's ``Accept-Language``;
+5. English.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+from babel import Locale
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import get_locale
+from flask_login import current_user
+
+from core.extensions import babel
+
+SOURCE_LANGUAGE = "en"
+LANG_COOKIE = "lang"
+LANG_PARAM = "lang"
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+def catalog_languages(directory: Path = TRANSLATIONS_DIR) -> list[str]:
+    """The languages with a catalog in ``directory`` (folder names), sorted."""
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if (p / "LC_MESSAGES" / "messages.po").is_file())
+
+
+def supported_languages(app: Flask | None = None) -> list[str]:
+    """English first, then every catalog's language (or ``LANGUAGES`` from the configuration)."""
+    app = app or current_app
+    return app.extensions["i18n_languages"]
+
+
+def init_app(app: Flask) -> None:
+    directory = Path(app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR)))
+    configured = app.config.get("LANGUAGES")
+    languages = list(configured) if configured else [SOURCE_LANGUAGE, *catalog_languages(directory)]
+    if SOURCE_LANGUAGE not in languages:
+        languages.insert(0, SOURCE_LANGUAGE)
+    app.extensions["i18n_languages"] = languages
+    babel.init_app(app, default_locale=SOURCE_LANGUAGE, locale_selector=select_locale)
+    # {% trans %} blocks are extracted with whitespace collapsed (babel.cfg); render them the same way
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.globals.update(
+        current_language=current_language,
+        language_choices=language_choices,
+        language_alternates=language_alternates,
+    )
+    app.after_request(_vary_on_language)
+
+
+def select_locale() -> str:
+    """The language of this request (see the module docstring for the order); English outside a request."""
+    if not has_request_context():
+        return SOURCE_LANGUAGE
+    supported = supported_languages()
+    explicit = request.args.get(LANG_PARAM)
+    if explicit in supported:
+        return explicit
+    preference = getattr(current_user, "locale", None) if current_user else None
+    if preference in supported:
+        return preference
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in supported:
+        return cookie
+    return request.accept_languages.best_match(supported, default=SOURCE_LANGUAGE)
+
+
+def current_language() -> str:
+    """The language code of the response being built, e.g. "es" (for ``<html lang>``)."""
+    locale = get_locale()
+    return str(locale.language) if locale else SOURCE_LANGUAGE
+
+
+def language_name(code: str) -> str:
+    """A language's name in that language, capitalized: "English", "Español"."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+def page_without_language() -> str:
+    """This page's path and query without ``?lang=``: where the switcher returns to."""
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != LANG_PARAM]
+    return request.path + (f"?{urlencode(args)}" if args else "")
+
+
+def language_choices() -> list[dict[str, str]]:
+    """The languages the switcher offers besides the current one: code, name, and where the link goes."""
+    from flask import url_for
+
+    current = current_language()
+    here = page_without_language()
+    return [
+        {
+            "code": code,
+            "name": language_name(code),
+            "next": here,
+            "url": url_for("accounts.set_language", code=code, next=here),
+        }
+        for code in supported_languages()
+        if code != current
+    ]
+
+
+def language_alternates() -> list[dict[str, str]]:
+    """``<link rel="alternate" hreflang>`` targets: this page in each language (``?lang=``), plus x-default."""
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != LANG_PARAM]
+    base = request.base_url
+    links = [
+        {"hreflang": code, "href": f"{base}?{urlencode([*args, (LANG_PARAM, code)])}"} for code in supported_languages()
+    ]
+    links.append({"hreflang": "x-default", "href": base + (f"?{urlencode(args)}" if args else "")})
+    return links
+
+
+def _vary_on_language(response):
+    # the same URL is served in several languages: caches must key on what chose the language
+    if not request.path.startswith("/static/"):
+        response.vary.update(("Accept-Language", "Cookie"))
+    return response
