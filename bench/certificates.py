@@ -198,7 +198,7 @@ def pdf_bench(app, ids: list[str]) -> list[str]:
     from core.extensions import db
     from credentials.models import Certificate
     from credentials.pdf import STATIC_BASE, STATIC_DIR, render_html, render_pdf
-    from credentials.views import certificate_data
+    from credentials.presenters import certificate_data
 
     rounds = int(os.environ.get("BENCH_PDF_ROUNDS", "15"))
     with app.test_request_context():

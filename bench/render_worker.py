@@ -15,7 +15,7 @@ def main() -> None:
     from core.extensions import db
     from credentials.models import Certificate
     from credentials.pdf import render_pdf
-    from credentials.views import certificate_data
+    from credentials.presenters import certificate_data
 
     app = create_app(
         {

@@ -96,14 +96,20 @@ def _register_blueprints(app: Flask) -> None:
     from courses.framework_views import bp as skills_bp
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
+    from credentials import admin_views as _credential_admin_views  # noqa: F401  (their routes)
+    from credentials import document_views as _credential_documents  # noqa: F401
+    from credentials import learner_views as _credential_learner_views  # noqa: F401
+    from credentials import moments as _credential_moments  # noqa: F401
+    from credentials import receivers as _credential_receivers  # noqa: F401  (completion → certificate)
     from credentials import tasks as _credential_tasks  # noqa: F401  (PDF pre-render, status-list jobs)
+    from credentials import views as _credential_views  # noqa: F401
+    from credentials.blueprints import admin_bp as admin_certificates_bp
+    from credentials.blueprints import bp as credentials_bp
     from credentials.keys import signing_problem
     from credentials.moments import support_email
     from credentials.permissions import can_manage_certificates
     from credentials.profile import skills_profile
     from credentials.services import certificate_id_for
-    from credentials.views import admin_bp as admin_certificates_bp
-    from credentials.views import bp as credentials_bp
     from insights import events  # noqa: F401  (learning events → xAPI statements)
     from insights import tasks as _insight_tasks  # noqa: F401  (xAPI forwarding job)
     from insights.views import bp as insights_bp

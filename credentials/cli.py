@@ -15,10 +15,12 @@ from sqlalchemy import select
 
 from core.database import utcnow
 from core.extensions import db
-from credentials import openbadges, services
+from credentials import openbadges
+from credentials.identity import issuer
 from credentials.keys import KeyError_
 from credentials.models import Certificate
-from credentials.views import certificate_data, issuer, pdf_folder
+from credentials.presenters import certificate_data
+from credentials.storage import pdf_folder, pdf_is_current, store_pdf
 
 cli = AppGroup("credentials", help="Certificate PDFs, signing keys and status lists.")
 
@@ -50,7 +52,7 @@ def render_command(render_all: bool, workers: int) -> None:
         raise click.UsageError("Pass --all to render every missing PDF.")
     now = utcnow()
     folder = pdf_folder()
-    todo = [c for c in db.session.scalars(select(Certificate)) if not services.pdf_is_current(c, folder, now)]
+    todo = [c for c in db.session.scalars(select(Certificate)) if not pdf_is_current(c, folder, now)]
     if not todo:
         click.echo("Every certificate PDF is up to date.")
         return
@@ -77,7 +79,7 @@ def render_command(render_all: bool, workers: int) -> None:
         with click.progressbar(length=len(futures), label=f"Rendering {len(futures)} PDFs") as bar:
             for future in as_completed(futures):
                 public_id, pdf = future.result()
-                services.store_pdf(by_id[public_id], pdf, folder, now=now)
+                store_pdf(by_id[public_id], pdf, folder, now=now)
                 db.session.commit()
                 bar.update(1)
     click.echo(f"Rendered {len(todo)} certificate PDFs into {folder}.")

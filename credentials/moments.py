@@ -21,9 +21,12 @@ from core.permissions import roles_required
 from courses.models import Course, CourseStatus, Enrollment
 from courses.services import related_courses
 from credentials import services
+from credentials.blueprints import admin_bp, bp, verify_limit
+from credentials.identity import verify_url
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.models import Certificate, CertificateStatus, RevocationReason
-from credentials.views import admin_bp, bp, linkedin_url, pdf_folder, stored_pdf, verify_limit, verify_url
+from credentials.presenters import hours_text, linkedin_url
+from credentials.storage import pdf_folder, stored_pdf
 
 
 def support_email() -> str:
@@ -201,6 +204,7 @@ def certificate_png(public_id: str):
 
     try:
         pdf = stored_pdf(certificate, utcnow())
+        db.session.commit()  # keeps the stored PDF's hash and a freshly signed credential
         digest = certificate.pdf_sha256 or hashlib.sha256(pdf).hexdigest()
         png = cached_png(pdf_folder(), certificate.public_id, digest, pdf)
     except Exception:
@@ -219,14 +223,6 @@ def certificate_png(public_id: str):
 def absolute_url(endpoint: str, **values) -> str:
     """A link for other sites (unfurlers, mail), built on ISSUER_URL, never on the request's Host header."""
     return current_app.config["ISSUER_URL"].rstrip("/") + url_for(endpoint, **values)
-
-
-def hours_text(minutes: int) -> str:
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(minutes / 60 * 2) / 2  # to the half hour, as training hours are usually counted
-    text = f"{hours:g}"
-    return f"{text} hour" if hours == 1 else f"{text} hours"
 
 
 def what_was_earned(certificate: Certificate) -> str:

@@ -1,30 +1,22 @@
-"""Certificate rules: issue exactly once, snapshot, verify, revoke, reinstate, reissue, renew.
+"""Certificate rules: issue exactly once, snapshot, look up, revoke, reinstate, reissue, renew, name corrections.
 
-Services flush, never commit; the caller commits. Side effects on files (PDFs) happen after commit.
+Services flush, never commit; the caller commits. PDFs on disk are ``storage.py``, bulk checks ``bulk.py``, the
+verification counter ``counter.py``; the receivers that call in here on completion are ``receivers.py``.
 """
 
 from __future__ import annotations
 
 import calendar
-import csv
-import hashlib
-import io
-import logging
-import threading
-import time
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from blinker import Namespace
-from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
 from core import audit
-from core.csv import csv_safe, csv_text  # noqa: F401  (csv_safe: still imported from here by orgs/)
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import Course, Enrollment, Module, ProgramEnrollment, Quiz, QuizAttempt
@@ -212,63 +204,6 @@ def lookup(public_id: str) -> Certificate | None:
     return db.session.scalar(select(Certificate).where(Certificate.public_id == public_id))
 
 
-class VerificationCounter:
-    """Counts verifications per certificate in memory and writes them in batches.
-
-    A verification is then a plain indexed read; the counts reach the database every ``batch``
-    verifications or ``seconds`` seconds (at most that many are lost if the process dies). No IP or
-    requester data is kept.
-    """
-
-    def __init__(self) -> None:
-        self._pending: dict[int, list] = {}
-        self._lock = threading.Lock()
-        self._since = time.monotonic()
-
-    def note(self, certificate_id: int, now: datetime, *, batch: int, seconds: float) -> None:
-        with self._lock:
-            entry = self._pending.setdefault(certificate_id, [0, now])
-            entry[0] += 1
-            entry[1] = now
-            due = sum(e[0] for e in self._pending.values()) >= batch or time.monotonic() - self._since >= seconds
-            if not due:
-                return
-            pending, self._pending, self._since = self._pending, {}, time.monotonic()
-        self._write(pending)
-
-    @staticmethod
-    def _write(pending: dict[int, list]) -> None:
-        # Its own transaction, so a request's rollback never loses or doubles counts. Rows are updated in
-        # id order so two workers flushing at once cannot deadlock. A failed write drops these counts
-        # rather than failing the verification that triggered it.
-        try:
-            VerificationCounter._update(dict(sorted(pending.items())))
-        except SQLAlchemyError:
-            logging.getLogger(__name__).exception("could not write %d verification counts", len(pending))
-
-    @staticmethod
-    def _update(pending: dict[int, list]) -> None:
-        with db.engine.begin() as connection:
-            connection.execute(
-                update(Certificate.__table__)
-                .where(Certificate.__table__.c.id == bindparam("cid"))
-                .values(
-                    verification_count=Certificate.__table__.c.verification_count + bindparam("n"),
-                    last_verified_at=bindparam("at"),
-                ),
-                [{"cid": cid, "n": n, "at": at} for cid, (n, at) in pending.items()],
-            )
-
-    def flush(self) -> None:
-        with self._lock:
-            pending, self._pending, self._since = self._pending, {}, time.monotonic()
-        if pending:
-            self._write(pending)
-
-
-verification_counter = VerificationCounter()
-
-
 def expiring_soon(certificate: Certificate, now: datetime) -> bool:
     return (
         certificate.status_at(now) is CertificateStatus.VALID
@@ -439,209 +374,6 @@ def decide_name_change(
             reissued.append(certificate)
     db.session.flush()
     return reissued
-
-
-# ---- PDF storage ---------------------------------------------------------------------------
-
-
-def stamp_for(certificate: Certificate, now: datetime) -> str | None:
-    status = certificate.status_at(now)
-    return None if status is CertificateStatus.VALID else status.value.upper()
-
-
-def pdf_variant(certificate: Certificate, now: datetime, *, signed: bool) -> str:
-    """What a PDF shows beyond the snapshot: its stamp, and whether it carries the signed credential."""
-    return (stamp_for(certificate, now) or "") + ("+vc" if signed else "")
-
-
-def pdf_is_current(certificate: Certificate, folder: Path, now: datetime, *, signed: bool = True) -> bool:
-    """The stored PDF exists, matches its recorded sha256, carries the right stamp and its credential.
-
-    ``signed``: whether a signed credential can be embedded now (a PDF made while the key was missing
-    is replaced once it is back).
-    """
-    if (
-        not certificate.pdf_path
-        or not certificate.pdf_sha256
-        or certificate.pdf_stamp != pdf_variant(certificate, now, signed=signed)
-    ):
-        return False
-    path = folder / certificate.pdf_path
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == certificate.pdf_sha256
-    except OSError:
-        return False
-
-
-def store_pdf(certificate: Certificate, pdf: bytes, folder: Path, *, now: datetime, signed: bool = True) -> Path:
-    """Write the PDF atomically (temp file + rename) and record its hash. Caller commits."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{certificate.public_id}.pdf"
-    temporary = folder / f".{name}.{now.timestamp():.0f}.tmp"
-    temporary.write_bytes(pdf)
-    temporary.replace(folder / name)
-    certificate.pdf_path = name
-    certificate.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-    certificate.pdf_rendered_at = now
-    certificate.pdf_stamp = pdf_variant(certificate, now, signed=signed)
-    return folder / name
-
-
-# ---- bulk verification -----------------------------------------------------------------------
-
-MAX_BULK_ROWS = 5000
-
-
-@dataclass
-class BulkRow:
-    line: int
-    raw_id: str
-    given_name: str | None
-    status: str  # valid / expired / revoked / not_found / invalid
-    certificate: Certificate | None = None
-    name_matches: bool | None = None
-    message: str = ""
-    duplicate_lines: list[int] = field(default_factory=list)  # the other lines listing the same certificate
-
-
-class BulkError(DomainError):
-    pass
-
-
-def _name_key(name: str) -> str:
-    folded = unicodedata.normalize("NFKD", name).casefold()
-    return " ".join("".join(ch for ch in folded if not unicodedata.combining(ch)).replace(".", " ").split())
-
-
-def parse_bulk_csv(data: bytes) -> list[tuple[int, str, str | None]]:
-    """Read (line, id, optional name) rows from an uploaded CSV. Raises BulkError with a clear message."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BulkError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
-    if "\x00" in text:
-        raise BulkError("The file looks like a spreadsheet or other binary file, not CSV text.")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, str, str | None]] = []
-    try:
-        for record in reader:
-            line = reader.line_num
-            if not record or all(not cell.strip() for cell in record):
-                continue
-            if len(record) > 2:
-                raise BulkError(f"Line {line}: expected 1 or 2 columns (certificate ID, name), found {len(record)}.")
-            first = record[0].strip()
-            if (
-                line == 1
-                and normalize_public_id(first) is None
-                and first.lower().replace("_", " ") in {"certificate id", "id", "certificate", "certificate number"}
-            ):
-                continue  # a header row
-            rows.append((line, first, record[1].strip() if len(record) > 1 and record[1].strip() else None))
-            if len(rows) > MAX_BULK_ROWS:
-                raise BulkError(f"The file has more than {MAX_BULK_ROWS:,} rows. Split it and upload each part.")
-    except csv.Error as error:
-        raise BulkError(f"Line {reader.line_num}: the CSV could not be read ({error}).") from None
-    if not rows:
-        raise BulkError("The file has no certificate IDs. Put one ID per line, optionally followed by the name.")
-    return rows
-
-
-def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> list[BulkRow]:
-    """Check every row in one query; flag malformed IDs and name mismatches per line."""
-    ids = {normalize_public_id(raw) for _, raw, _ in rows} - {None}
-    found = (
-        {c.public_id: c for c in db.session.scalars(select(Certificate).where(Certificate.public_id.in_(ids)))}
-        if ids
-        else {}
-    )
-    results = []
-    for line, raw, name in rows:
-        public_id = normalize_public_id(raw)
-        if public_id is None:
-            results.append(
-                BulkRow(line, raw[:64], name, "invalid", message="Not a certificate ID (28 letters and digits).")
-            )
-            continue
-        certificate = found.get(public_id)
-        if certificate is None:
-            results.append(
-                BulkRow(line, format_public_id(public_id), name, "not_found", message="No certificate has this ID.")
-            )
-            continue
-        status = certificate.status_at(now).value
-        row = BulkRow(line, format_public_id(public_id), name, status, certificate)
-        if name is not None:
-            row.name_matches = _name_key(name) == _name_key(certificate.holder_name)
-            if not row.name_matches:
-                row.message = "The name given does not match the name on the certificate."
-        results.append(row)
-    _flag_duplicates(results)
-    return results
-
-
-def _flag_duplicates(results: list[BulkRow]) -> None:
-    """Mark every row whose certificate ID is listed more than once (however it was typed)."""
-    lines: dict[str, list[int]] = {}
-    for row in results:
-        if row.status != "invalid":
-            lines.setdefault(row.raw_id, []).append(row.line)
-    for row in results:
-        same = lines.get(row.raw_id, [])
-        if len(same) > 1:
-            row.duplicate_lines = [line for line in same if line != row.line]
-            note = f"Listed {len(same)} times (lines {', '.join(map(str, same))})."
-            row.message = f"{row.message} {note}".strip()
-
-
-def bulk_input(form, limit: int) -> bytes | None:
-    """The bulk list from the uploaded file, else from the pasted text; the text field is filled from the file so
-    the page shows the input with the results. None when neither was given."""
-    upload = form.file.data
-    if upload is not None and getattr(upload, "filename", ""):
-        data = upload.read(limit + 1)
-        try:
-            form.ids.data = data.decode("utf-8-sig")[:400_000]
-        except UnicodeDecodeError:
-            form.ids.data = ""
-        return data
-    if form.ids.data and form.ids.data.strip():
-        return form.ids.data.encode("utf-8")
-    return None
-
-
-def bulk_csv(results: list[BulkRow]) -> str:
-    """The checked rows as formula-safe CSV text. Raises nothing."""
-    header = [
-        "line",
-        "certificate_id",
-        "status",
-        "holder_name",
-        "course",
-        "issued",
-        "expires",
-        "name_given",
-        "name_matches",
-        "message",
-    ]
-    rows = []
-    for r in results:
-        c = r.certificate
-        rows.append(
-            (
-                r.line,
-                r.raw_id,
-                r.status,
-                c.holder_name if c else "",
-                c.course_title if c else "",
-                c.issued_at.date().isoformat() if c else "",
-                c.expires_at.date().isoformat() if c and c.expires_at else "",
-                r.given_name or "",
-                "" if r.name_matches is None else ("yes" if r.name_matches else "NO"),
-                r.message,
-            )
-        )
-    return csv_text(header, rows)
 
 
 def certificate_id_for(enrollment: Enrollment | ProgramEnrollment) -> str | None:

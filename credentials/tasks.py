@@ -8,24 +8,22 @@ from core import queue
 from core.database import utcnow
 from core.extensions import db
 from credentials import openbadges
+from credentials.identity import issuer
 from credentials.models import Certificate
 from credentials.services import certificate_issued, certificate_reinstated, certificate_reissued, certificate_revoked
+from credentials.storage import stored_pdf  # the one place that renders and stores
 
 
 @queue.job("credentials.prerender_pdf", attempts=4, lease=300, label="Render a certificate's PDF")
 def prerender_pdf(certificate_id: int, revision: int) -> None:
-    from credentials.views import stored_pdf  # the one place that renders and stores
-
     certificate = db.session.get(Certificate, certificate_id)
     if certificate is None or certificate.revision != revision:
         return  # changed since: the job queued by that change renders it
-    stored_pdf(certificate, utcnow())  # a no-op when the stored file is current
+    stored_pdf(certificate, utcnow())  # a no-op when the stored file is current; the queue commits
 
 
 @queue.job("credentials.resign_status_list", attempts=8, lease=120, label="Re-sign a revocation status list")
 def resign_status_list(list_id: int) -> None:
-    from credentials.views import issuer
-
     # signs only when the bits changed since the last signature; raises while the key is missing (retried)
     openbadges.signed_status_list(list_id, issuer(), now=utcnow())
 

@@ -36,14 +36,13 @@ per-enrollment facts, plus one query each for the row names.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Integer, String, and_, case, cast, func, literal, literal_column, null, or_, select, union_all
 
+from core.csv import csv_text
 from core.database import UTCDateTime
 from core.extensions import db
 from courses.models import (
@@ -539,15 +538,11 @@ def _value(row: Row, attribute: str):
 
 
 def to_csv(report: Report) -> str:
-    from credentials.services import csv_safe
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([name for name, _ in COLUMNS])
-    for kind in BREAKDOWNS:
-        for row in report.rows[kind]:
-            writer.writerow([csv_safe(_value(row, attribute)) for _, attribute in COLUMNS])
-    return out.getvalue()
+    """The report's rows as formula-safe CSV text (header included). Raises nothing."""
+    return csv_text(
+        [name for name, _ in COLUMNS],
+        ([_value(row, attribute) for _, attribute in COLUMNS] for kind in BREAKDOWNS for row in report.rows[kind]),
+    )
 
 
 def to_json(report: Report) -> dict:

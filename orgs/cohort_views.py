@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
+from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
 from core.mail import send_mail
 from credentials.ids import format_public_id
-from credentials.services import csv_safe
 from orgs import dashboard, permissions, roster, services
 from orgs.forms import (
     ButtonForm,
@@ -400,12 +397,10 @@ def cohort(slug: str, cohort_id: int):
 
 
 def _csv(org: Organization, cohort: Cohort, rows) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["name", "email", "joined", "last_activity", "overall_percent", "inactive_14_days", "behind"]
-        + [f"{c.slug}_{k}" for c in cohort.courses for k in ("percent", "attempts", "best_score", "certificate")]
-    )
+    header = ["name", "email", "joined", "last_activity", "overall_percent", "inactive_14_days", "behind"] + [
+        f"{c.slug}_{k}" for c in cohort.courses for k in ("percent", "attempts", "best_score", "certificate")
+    ]
+    table = []
     for r in rows:
         cells = [
             r.user.name,
@@ -419,10 +414,8 @@ def _csv(org: Organization, cohort: Cohort, rows) -> Response:
         for c in r.courses:
             cert = f"{format_public_id(c.certificate.public_id)} ({c.certificate_status})" if c.certificate else ""
             cells += [c.percent, c.attempts, "" if c.best_score is None else c.best_score, cert]
-        writer.writerow([csv_safe(v) for v in cells])
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{org.slug}-cohort-{cohort.id}.csv"'
-    return response
+        table.append(cells)
+    return csv_response(f"{org.slug}-cohort-{cohort.id}.csv", header, table)
 
 
 @bp.get("/organizations/<slug>/cohorts/<int:cohort_id>/members/<int:member_id>")

@@ -6,24 +6,22 @@ Views: load → authorize → validate → service → commit → redirect; mail
 
 from __future__ import annotations
 
-import csv
-import io
-
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from accounts.models import Role
+from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
 from core.mail import send_mail
 from core.permissions import roles_required
-from credentials import services as credential_services
+from credentials import bulk
 from credentials.forms import BulkVerifyForm
 from credentials.ids import format_public_id, normalize_public_id
-from credentials.services import csv_safe, lookup
+from credentials.services import lookup
 from orgs import permissions, services
 from orgs.forms import ButtonForm, CreateOrgForm, DecisionForm, DomainForm, SaveCandidateForm, StaffForm
 from orgs.models import AutoApproveDomain, Cohort, CohortMember, Membership, Organization, OrgKind, OrgRole, OrgStatus
@@ -232,29 +230,23 @@ def candidates(slug: str):
     require(permissions.can_use_org(org, membership))
     rows = services.candidates(org, now=utcnow())
     if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["certificate_id", "status", "holder_name", "course", "expires", "note", "added", "added_by"])
-        for row, status in rows:
-            c = row.certificate
-            writer.writerow(
-                [
-                    csv_safe(v)
-                    for v in (
-                        format_public_id(c.public_id),
-                        status,
-                        c.holder_name,
-                        c.course_title,
-                        c.expires_at.date().isoformat() if c.expires_at else "",
-                        row.note,
-                        row.added_at.date().isoformat(),
-                        row.added_by.name if row.added_by else "",
-                    )
-                ]
-            )
-        response = Response(out.getvalue(), mimetype="text/csv")
-        response.headers["Content-Disposition"] = f'attachment; filename="candidates-{org.slug}.csv"'
-        return response
+        return csv_response(
+            f"candidates-{org.slug}.csv",
+            ["certificate_id", "status", "holder_name", "course", "expires", "note", "added", "added_by"],
+            (
+                (
+                    format_public_id(row.certificate.public_id),
+                    status,
+                    row.certificate.holder_name,
+                    row.certificate.course_title,
+                    row.certificate.expires_at.date().isoformat() if row.certificate.expires_at else "",
+                    row.note,
+                    row.added_at.date().isoformat(),
+                    row.added_by.name if row.added_by else "",
+                )
+                for row, status in rows
+            ),
+        )
     return render_template(
         "orgs/candidates.html",
         org=org,
@@ -305,21 +297,19 @@ def bulk_verify():
     results = None
     status = 200
     if form.validate_on_submit():
-        data = credential_services.bulk_input(form, current_app.config["MAX_CONTENT_LENGTH"])
+        data = bulk.bulk_input(form, current_app.config["MAX_CONTENT_LENGTH"])
         try:
             if data is None:
-                raise credential_services.BulkError("Choose a CSV file to upload, or paste the IDs.")
-            rows = credential_services.parse_bulk_csv(data)
-        except credential_services.BulkError as error:
+                raise bulk.BulkError("Choose a CSV file to upload, or paste the IDs.")
+            rows = bulk.parse_bulk_csv(data)
+        except bulk.BulkError as error:
             form.file.errors = [error.message]
             status = 422
         else:
             now = utcnow()
-            results = credential_services.bulk_verify(rows, now=now)
+            results = bulk.bulk_verify(rows, now=now)
             if form.download.data:
-                response = Response(credential_services.bulk_csv(results), mimetype="text/csv")
-                response.headers["Content-Disposition"] = f'attachment; filename="verification-{now:%Y%m%d-%H%M}.csv"'
-                return response
+                return csv_response(f"verification-{now:%Y%m%d-%H%M}.csv", *bulk.bulk_table(results))
     elif form.errors:
         status = 422
     return render_template("credentials/bulk.html", form=form, results=results), status

@@ -341,14 +341,14 @@ def test_the_fetcher_refuses_files_remote_hosts_and_escapes(app, monkeypatch, tm
 
 
 def test_pdf_is_rendered_once_stored_and_served_from_storage(client, framework, pdf_dir, monkeypatch):
-    import credentials.views as views
+    import credentials.storage as storage
 
     user = make_user(email="lee@example.org")
     certificate = make_certificate(user)
     login(client, "lee@example.org")
     renders = []
-    real = views.render_pdf
-    monkeypatch.setattr(views, "render_pdf", lambda d: renders.append(d) or real(d))
+    real = storage.render_pdf
+    monkeypatch.setattr(storage, "render_pdf", lambda d: renders.append(d) or real(d))
     url = f"/certificates/{format_public_id(certificate.public_id)}.pdf"
     first = client.get(url)
     assert first.status_code == 200 and first.mimetype == "application/pdf"

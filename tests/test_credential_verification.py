@@ -121,7 +121,7 @@ def test_unreadable_uploads_get_a_clear_400(client, certificate, data, message):
 
 def test_pdfs_without_a_credential_are_refused(client, app, certificate):
     from credentials.pdf import render_pdf
-    from credentials.views import certificate_data
+    from credentials.presenters import certificate_data
 
     with app.test_request_context():
         from core.database import utcnow

@@ -115,7 +115,7 @@ def test_a_broken_renderer_shows_being_prepared_and_the_pdf_comes_later(app, cli
     def broken(*args, **kwargs):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr("credentials.views.render_pdf", broken)
+    monkeypatch.setattr("credentials.storage.render_pdf", broken)
     login(client, "lee@example.org")
     response = client.get(f"/certificates/{display}.pdf")
     html = response.get_data(as_text=True)

@@ -50,8 +50,8 @@ def test_a_revocation_reaches_the_served_list_at_once(client, certificate):
     from accounts.models import Role
     from core.database import utcnow
     from credentials import services
+    from credentials.admin_views import resign_status_list
     from credentials.models import RevocationReason
-    from credentials.views import resign_status_list
 
     before = json.loads(client.get(status_url(certificate)).data)
     admin = make_user(email="admin@example.org", role=Role.ADMIN)

@@ -91,3 +91,24 @@ def test_the_check_sees_lazy_and_relative_imports():
     ]
     assert upward_imports("from insights import reports\n", "orgs", "o.py") == []
     assert upward_imports("from orgs import models\n", "credentials", "c.py") == ["c.py:1 credentials imports orgs"]
+
+
+def _imported_modules(source: str, filename: str) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def test_the_credentials_cli_imports_no_views_module():
+    # commands run without a request: what they share with pages lives in presenters, storage, identity
+    path = ROOT / "credentials" / "cli.py"
+    violations = [
+        f"credentials/cli.py:{line} imports {name}"
+        for line, name in _imported_modules(path.read_text(encoding="utf-8"), str(path))
+        if any(part == "views" or part.endswith("_views") for part in name.split("."))
+    ]
+    assert not violations, "\n".join(violations)

@@ -285,7 +285,7 @@ NAMES = {
 @pytest.mark.parametrize("script", sorted(NAMES))
 def test_a_70_character_name_stays_inside_the_page(app, framework, script, paper):
     from credentials.pdf import render_pdf
-    from credentials.views import certificate_data
+    from credentials.presenters import certificate_data
 
     name = NAMES[script]
     assert len(name) == 70

@@ -11,6 +11,7 @@ from accounts.models import Role, User
 from core.database import utcnow
 from core.extensions import db
 from credentials import services
+from credentials.counter import verification_counter
 from credentials.ids import format_public_id
 from credentials.models import Certificate, RevocationReason
 from tests.factories import (
@@ -230,7 +231,7 @@ def test_verification_counts_are_batched_and_flushed(client, certificate, app):
         db.session.refresh(certificate)
         assert certificate.verification_count == 3
         client.get(f"/verify/{public}", environ_base={"REMOTE_ADDR": "10.0.0.3"})
-        services.verification_counter.flush()
+        verification_counter.flush()
         db.session.refresh(certificate)
         assert certificate.verification_count == 4
     finally:

@@ -1,0 +1,184 @@
+"""Admins' certificate pages: search, one certificate's history, revoke / reinstate / reissue (the signed
+status list is re-signed before the answer), and deciding name corrections."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from accounts.forms import ConfirmForm
+from accounts.models import Role
+from core.database import utcnow
+from core.errors import DomainError
+from core.extensions import db
+from core.permissions import roles_required
+from credentials import openbadges, services
+from credentials import programs as program_certificates
+from credentials.blueprints import admin_bp
+from credentials.forms import DecisionForm, RevokeForm
+from credentials.identity import issuer
+from credentials.ids import format_public_id
+from credentials.keys import KeyError_
+from credentials.models import Certificate, NameChangeRequest, NameChangeStatus, RevocationReason
+
+
+def resign_status_list(certificate: Certificate) -> None:
+    """Re-sign the status lists of the certificate and of program certificates stacking it before the admin's
+    request returns (flush only)."""
+    list_ids = {c.status_list_id for c in [certificate, *program_certificates.stacking(certificate)]} - {None}
+    try:
+        for list_id in sorted(list_ids):
+            openbadges.signed_status_list(list_id, issuer(), now=utcnow())
+    except KeyError_ as error:
+        current_app.logger.warning("status lists %s not re-signed: %s", sorted(list_ids), error)
+        flash("The signing key is not available: the revocation list will be re-signed once it is.", "warning")
+
+
+@admin_bp.get("/certificates")
+@roles_required(Role.ADMIN.value)
+def list_certificates():
+    now = utcnow()
+    query = (request.args.get("q") or "")[:100]
+    status = request.args.get("status") if request.args.get("status") in {"valid", "expired", "revoked"} else None
+    page = db.paginate(
+        services.search_certificates(query, status, now=now),
+        page=min(request.args.get("page", 1, type=int), 10_000),
+        per_page=25,
+        max_per_page=100,
+        error_out=False,
+    )
+    pending = db.session.scalar(select(db.func.count()).where(NameChangeRequest.status == NameChangeStatus.PENDING))
+    return render_template(
+        "credentials/admin_list.html", page=page, q=query, status=status, now=now, fmt=format_public_id, pending=pending
+    )
+
+
+def _admin_certificate(public_id: str) -> Certificate:
+    certificate = services.get_certificate(public_id)
+    if certificate is None:
+        abort(404)
+    return certificate
+
+
+@admin_bp.get("/certificates/<public_id>")
+@roles_required(Role.ADMIN.value)
+def certificate_detail(public_id: str):
+    certificate = _admin_certificate(public_id)
+    db.session.refresh(certificate)
+    events = certificate.events
+    now = utcnow()
+    return render_template(
+        "credentials/admin_detail.html",
+        certificate=certificate,
+        events=events,
+        now=now,
+        status=certificate.status_at(now),
+        display_id=format_public_id(certificate.public_id),
+        revoke_form=RevokeForm(),
+        confirm_form=ConfirmForm(),
+    )
+
+
+def _admin_action(public_id: str, action, success: str):
+    certificate = _admin_certificate(public_id)
+    try:
+        action(certificate)
+        resign_status_list(certificate)  # revocation visible in the signed list before we answer
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin_certificates.certificate_detail", public_id=public_id), 303)
+    db.session.commit()
+    flash(success, "success")
+    return redirect(
+        url_for("admin_certificates.certificate_detail", public_id=format_public_id(certificate.public_id)), 303
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/revoke")
+@roles_required(Role.ADMIN.value)
+def revoke(public_id: str):
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        certificate = _admin_certificate(public_id)
+        now = utcnow()
+        return render_template(
+            "credentials/admin_detail.html",
+            certificate=certificate,
+            events=certificate.events,
+            now=now,
+            status=certificate.status_at(now),
+            display_id=format_public_id(certificate.public_id),
+            revoke_form=form,
+            confirm_form=ConfirmForm(),
+        ), 422
+    return _admin_action(
+        public_id,
+        lambda c: services.revoke(
+            current_user, c, reason=RevocationReason(form.reason.data), note=form.note.data, now=utcnow()
+        ),
+        "The certificate is revoked. Verifiers now see “Revoked”.",
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/reinstate")
+@roles_required(Role.ADMIN.value)
+def reinstate(public_id: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _admin_action(
+        public_id, lambda c: services.reinstate(current_user, c, now=utcnow()), "The certificate is valid again."
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/reissue")
+@roles_required(Role.ADMIN.value)
+def reissue(public_id: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return _admin_action(
+        public_id,
+        lambda c: services.reissue(current_user, c, now=utcnow(), why="admin reissue"),
+        "Reissued with the same holder name and a new issue time; the PDF will be replaced.",
+    )
+
+
+@admin_bp.get("/name-corrections")
+@roles_required(Role.ADMIN.value)
+def name_corrections():
+    requests = list(
+        db.session.scalars(
+            select(NameChangeRequest)
+            .options(selectinload(NameChangeRequest.user))
+            .order_by(
+                (NameChangeRequest.status == NameChangeStatus.PENDING).desc(), NameChangeRequest.created_at.desc()
+            )
+            .limit(200)
+        )
+    )
+    return render_template("credentials/admin_names.html", requests=requests, form=DecisionForm())
+
+
+@admin_bp.post("/name-corrections/<int:request_id>")
+@roles_required(Role.ADMIN.value)
+def decide_name_correction(request_id: int):
+    name_request = db.get_or_404(NameChangeRequest, request_id)
+    form = DecisionForm()
+    if not form.validate_on_submit() or not (form.approve.data or form.reject.data):
+        abort(400)
+    try:
+        reissued = services.decide_name_change(
+            current_user, name_request, approve=bool(form.approve.data), note=form.note.data or "", now=utcnow()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(
+            f"Approved: {len(reissued)} certificate(s) reissued." if form.approve.data else "Request rejected.",
+            "success",
+        )
+    return redirect(url_for("admin_certificates.name_corrections"), 303)

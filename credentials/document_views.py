@@ -1,0 +1,147 @@
+"""The documents machines fetch, all public: a certificate's signed credential (JSON-LD) and SVG badge, the
+Bitstring status lists (cached, gzipped, ETag), the issuer's DID document and profile, the OpenAPI description."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Response, current_app, jsonify, request
+from sqlalchemy import select
+
+from core.database import utcnow
+from core.extensions import db, limiter
+from credentials import openbadges, services
+from credentials.blueprints import bp, ld_json, signing_unavailable, verify_limit
+from credentials.identity import issuer
+from credentials.ids import normalize_public_id
+from credentials.keys import KeyError_, did_document
+from credentials.models import StatusList
+
+
+def signed_for(public_id: str):
+    """(certificate, signed credential), or (error response, None) for unknown IDs or a missing key."""
+    canonical_id = normalize_public_id(public_id)
+    certificate = services.lookup(canonical_id) if canonical_id else None
+    if certificate is None:
+        return (jsonify(status="not_found", message="No certificate has this ID."), 404), None
+    try:
+        document = openbadges.signed_credential(certificate, issuer(), now=utcnow())
+    except KeyError_ as error:
+        db.session.rollback()
+        return signing_unavailable(error), None
+    db.session.commit()  # keeps the signed copy for the next request
+    return certificate, document
+
+
+@bp.get("/credentials/<public_id>.json")
+@verify_limit()
+def credential_json(public_id: str):
+    certificate, document = signed_for(public_id)
+    if document is None:
+        return certificate  # the error response
+    response = ld_json(document)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@dataclass
+class _CachedList:
+    """One status list as served: the signed JSON, its gzip, its ETag, and when its bits were last checked."""
+
+    updated_at: datetime
+    checked_at: float
+    body: bytes
+    gzipped: bytes
+    etag: str
+
+
+_status_cache: dict[int, _CachedList] = {}
+
+
+def _cached_status_list(list_id: int) -> _CachedList:
+    """The served copy: rebuilt when the stored signed list changed (a revocation re-signs it at once) and
+    re-checked against the certificates at most once per ttl. Raises LookupError or KeyError_."""
+    stored = db.session.scalar(select(StatusList.updated_at).where(StatusList.id == list_id))
+    if stored is None:
+        raise LookupError(list_id)
+    cached = _status_cache.get(list_id)
+    fresh = time.monotonic() - cached.checked_at < openbadges.STATUS_TTL_SECONDS if cached else False
+    if cached is not None and fresh and cached.updated_at == stored:
+        return cached
+    document = openbadges.signed_status_list(list_id, issuer(), now=utcnow())  # re-signs only if bits changed
+    db.session.commit()
+    body = json.dumps(document, separators=(",", ":")).encode()
+    row = db.session.get(StatusList, list_id)
+    cached = _CachedList(
+        updated_at=row.updated_at,
+        checked_at=time.monotonic(),
+        body=body,
+        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
+        etag=hashlib.sha256(body).hexdigest()[:32],
+    )
+    _status_cache[list_id] = cached
+    return cached
+
+
+@bp.get("/credentials/status/<int:list_id>")
+@limiter.limit(lambda: current_app.config["RATELIMIT_STATUS_LIST"])
+def status_list(list_id: int):
+    try:
+        cached = _cached_status_list(list_id)
+    except LookupError:
+        return jsonify(status="not_found", message="No such status list."), 404
+    except KeyError_ as error:
+        db.session.rollback()
+        return signing_unavailable(error)
+    gzipped = "gzip" in request.accept_encodings
+    response = Response(cached.gzipped if gzipped else cached.body, mimetype="application/ld+json")
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.set_etag(cached.etag + ("-gz" if gzipped else ""))  # one tag per representation
+    response.headers["Cache-Control"] = f"public, max-age={openbadges.STATUS_TTL_SECONDS}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response.make_conditional(request)
+
+
+@bp.get("/.well-known/did.json")
+def did_json():
+    try:
+        document = did_document(current_app.config["ISSUER_URL"])
+    except KeyError_ as error:
+        return signing_unavailable(error)
+    response = Response(json.dumps(document, indent=2), mimetype="application/did+json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/issuer")
+def issuer_profile():
+    return ld_json({"@context": [openbadges.vc.VC_V2, openbadges.vc.OB_V3], **issuer().profile()})
+
+
+@bp.get("/credentials/<public_id>.svg")
+@verify_limit()
+def badge_svg(public_id: str):
+    from credentials.verification import bake_svg
+
+    certificate, credential = signed_for(public_id)
+    if credential is None:
+        return certificate  # the error response
+    response = Response(bake_svg(credential, title=certificate.course_title), mimetype="image/svg+xml")
+    response.headers["Content-Disposition"] = f'inline; filename="badge-{certificate.public_id}.svg"'
+    return response
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi():
+    from credentials.openapi import spec
+
+    response = jsonify(spec(current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"]))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
