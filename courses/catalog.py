@@ -26,6 +26,9 @@ from skills.models import Occupation, PlanGoal, Skill
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_FILE_BYTES = 200_000
 CATALOG_DIR = Path(__file__).with_name("catalog")
+# The languages a course may be written in (BCP 47 code → name in that language); English when unsaid.
+LANGUAGES = {"en": "English", "es": "Español"}
+DEFAULT_LANGUAGE = "en"
 
 
 class CatalogError(DomainError):
@@ -94,6 +97,7 @@ class CourseSpec:
     goals: list[str]
     occupations: list[str]
     modules: list[ModuleSpec] = field(default_factory=list)
+    language: str = DEFAULT_LANGUAGE
 
 
 Reader = Callable[[str], str]
@@ -159,6 +163,17 @@ class _Checker:
                 self.add(source, node, f"'{key}' must be a date written YYYY-MM-DD, not '{quoted(value)}'")
                 return None
         return value.isoformat()
+
+    def language(self, source: str, node: dict) -> str:
+        value = node.get("language", DEFAULT_LANGUAGE)
+        if not isinstance(value, str) or value not in LANGUAGES:
+            self.add(
+                source,
+                node,
+                f"'language' must be one of {', '.join(LANGUAGES)} (a BCP 47 code), not '{quoted(value)}'",
+            )
+            return DEFAULT_LANGUAGE
+        return value
 
     def slug(self, source: str, node: dict) -> str:
         value = node.get("slug")
@@ -233,6 +248,7 @@ def parse_bundle(read: Reader) -> CourseSpec:
         skills=check.ids(src, data, "skills", skills),
         goals=check.ids(src, data, "goals", goals),
         occupations=check.ids(src, data, "occupations", codes),
+        language=check.language(src, data),
     )
     modules = data.get("modules")
     if not isinstance(modules, list) or not modules:
@@ -420,9 +436,12 @@ def spec_files(spec: CourseSpec) -> dict[str, str]:
                 }
             )
         modules.append(entry)
+    # English, the default, is not written, so files from before languages existed round-trip unchanged
+    language = {"language": spec.language} if spec.language != DEFAULT_LANGUAGE else {}
     files["course.yaml"] = dump(
         {
             "slug": spec.slug,
+            **language,
             "title": spec.title,
             "summary": spec.summary,
             "audience": spec.audience,
@@ -479,6 +498,7 @@ def apply_spec(spec: CourseSpec, *, now: datetime, status: CourseStatus = Course
         outcome = "created"
     course.title, course.summary, course.audience = spec.title, spec.summary, spec.audience
     course.estimated_minutes, course.validity_months = spec.estimated_minutes, spec.validity_months
+    course.language = spec.language
     course.skills = _by_ids(Skill, spec.skills)
     course.goals = _by_ids(PlanGoal, spec.goals)
     course.occupations = _by_ids(Occupation, spec.occupations)
@@ -555,6 +575,7 @@ def course_spec(course: Course) -> CourseSpec:
         skills=[s.id for s in course.skills],
         goals=[g.id for g in course.goals],
         occupations=[o.code for o in course.occupations],
+        language=course.language,
         modules=[
             ModuleSpec(
                 slug=m.slug,

@@ -55,11 +55,20 @@ def parse_answers(form: MultiDict) -> dict[int, list[str]]:
 
 # ---- studio ---------------------------------------------------------------------------------------
 
-from wtforms import DateField, HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField  # noqa: E402
+from wtforms import (  # noqa: E402
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, NumberRange, Regexp, ValidationError  # noqa: E402
 from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
 
 from accounts.forms import no_control_chars, strip  # noqa: E402
+from courses.catalog import DEFAULT_LANGUAGE, LANGUAGES  # noqa: E402
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -111,6 +120,12 @@ class CourseMetaForm(RevisionForm):
     validity_months = IntegerField(
         "Certificate valid for (months; empty = no expiry)",
         validators=[Optional(), NumberRange(1, 240, "Between 1 and 240 months.")],
+    )
+    language = SelectField(
+        "Language the course is written in",
+        choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        default=DEFAULT_LANGUAGE,
+        validate_choice=True,
     )
 
 

@@ -55,6 +55,8 @@ class Course(db.Model):
     audience: Mapped[str] = mapped_column(Text)
     estimated_minutes: Mapped[int]
     validity_months: Mapped[int | None]
+    # BCP 47 code of the language the course is written in (courses.catalog.LANGUAGES lists the allowed ones)
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     status: Mapped[CourseStatus] = mapped_column(
         str_enum(CourseStatus, "course_status", 16), default=CourseStatus.DRAFT
     )

@@ -18,6 +18,7 @@ from core.errors import DomainError
 from core.extensions import db
 from core.yamlload import quoted
 from courses.catalog import (
+    DEFAULT_LANGUAGE,
     SLUG,
     CatalogError,
     ChoiceSpec,
@@ -125,6 +126,7 @@ def create_course(
     estimated_minutes: int,
     validity_months: int | None,
     now: datetime,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Course:
     """A new draft course (invisible to learners until published). Raises DomainError if the slug is taken."""
     if db.session.scalar(select(Course.id).where(Course.slug == slug)) is not None:
@@ -136,6 +138,7 @@ def create_course(
         audience=audience,
         estimated_minutes=estimated_minutes,
         validity_months=validity_months,
+        language=language,
         status=CourseStatus.DRAFT,
         version=0,
         created_at=now,
@@ -154,6 +157,7 @@ def create_course(
         goals=[],
         occupations=[],
         modules=[],
+        language=language,
     )
     db.session.add(
         CourseDraft(
@@ -564,6 +568,7 @@ def import_zip(data: bytes, actor, *, now: datetime, media_folder, max_image_byt
             audience=spec.audience,
             estimated_minutes=spec.estimated_minutes,
             validity_months=spec.validity_months,
+            language=spec.language,
             now=now,
         )
     draft = open_draft(course, actor, now=now)

@@ -136,6 +136,7 @@ def new():
                 audience=form.audience.data,
                 estimated_minutes=form.estimated_minutes.data,
                 validity_months=form.validity_months.data,
+                language=form.language.data,
                 now=utcnow(),
             )
         except DomainError as error:
@@ -183,7 +184,8 @@ def _edit_page(course, draft, spec, *, meta=None, tags=None, module_form=None, s
 @roles_required(ADMIN)
 def save_meta(slug: str):
     course, draft, spec = _draft(slug)
-    form = CourseMetaForm(prefix="meta")
+    # a post without the language (an older page) keeps the draft's language rather than resetting it
+    form = CourseMetaForm(prefix="meta", data={"language": spec.language})
     if not form.validate_on_submit():
         return _edit_page(course, draft, spec, meta=form, status=422)  # every field comes back as typed
     original = spec
@@ -194,6 +196,7 @@ def save_meta(slug: str):
         audience=form.audience.data,
         estimated_minutes=form.estimated_minutes.data,
         validity_months=form.validity_months.data,
+        language=form.language.data,
     )
     return _save(
         slug,
