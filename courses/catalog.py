@@ -441,12 +441,12 @@ def spec_files(spec: CourseSpec) -> dict[str, str]:
     files["course.yaml"] = dump(
         {
             "slug": spec.slug,
-            **language,
             "title": spec.title,
             "summary": spec.summary,
             "audience": spec.audience,
             "estimated_minutes": spec.estimated_minutes,
             "validity_months": spec.validity_months,
+            **language,
             "skills": spec.skills,
             "goals": spec.goals,
             "occupations": spec.occupations,

@@ -32,9 +32,9 @@ def spanish_copy(tmp_path, line: str = "language: es"):
     folder = tmp_path / "bundle"
     shutil.copytree(SHIPPED[0], folder)
     text = (folder / "course.yaml").read_text()
-    first, rest = text.split("\n", 1)
-    assert first.startswith("slug: ")
-    (folder / "course.yaml").write_text(f"{first}\n{line}\n{rest}", encoding="utf-8")
+    before, after = text.split("\nskills: ", 1)
+    assert "\nvalidity_months: " in before
+    (folder / "course.yaml").write_text(f"{before}\n{line}\nskills: {after}", encoding="utf-8")
     return folder
 
 
@@ -55,7 +55,7 @@ def test_language_is_imported_stored_and_exported_byte_for_byte(framework, tmp_p
     target = tmp_path / "out"
     export_course(db.session.scalar(select(Course)), target)
     exported = (target / "course.yaml").read_text()
-    assert exported.split("\n")[1] == "language: es"  # right after the slug, as FORMAT.md says
+    assert "\nlanguage: es\nskills: " in exported  # right after validity_months, as FORMAT.md says
     shipped = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()} == shipped
 
@@ -84,7 +84,7 @@ def test_a_language_outside_the_allow_list_is_refused_with_its_line(framework, t
     folder = spanish_copy(tmp_path, line)
     with pytest.raises(CatalogError) as caught:
         import_folder(folder, now=utcnow())
-    assert any("course.yaml, line 1" in p and shown in p for p in caught.value.problems), caught.value.problems
+    assert any("course.yaml, line 1:" in p and shown in p for p in caught.value.problems), caught.value.problems
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Course)) == 0
 
@@ -172,4 +172,4 @@ def test_a_zip_bundle_carries_the_language_into_a_new_course(client, admin, tmp_
     course = db.session.scalar(select(Course))
     assert course.language == "es" and studio.get_draft(course).spec["language"] == "es"
     exported = zipfile.ZipFile(io.BytesIO(client.get(f"/studio/{course.slug}/bundle.zip").data))
-    assert exported.read(f"{course.slug}/course.yaml").decode().split("\n")[1] == "language: es"
+    assert "\nlanguage: es\n" in exported.read(f"{course.slug}/course.yaml").decode()
