@@ -1,7 +1,7 @@
 """courses.language: the BCP 47 code of the language a course is written in (English for existing courses)
 
 Revision ID: 0018_course_language
-Revises: 0011_security
+Revises: 0019_user_locale
 Create Date: 2026-12-07 01:15:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_course_language"
-down_revision = "0011_security"
+down_revision = "0019_user_locale"
 branch_labels = None
 depends_on = None
 
