@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import MultiDict
@@ -122,7 +123,7 @@ class CourseMetaForm(RevisionForm):
         validators=[Optional(), NumberRange(1, 240, "Between 1 and 240 months.")],
     )
     language = SelectField(
-        "Language the course is written in",
+        _l("Language the course is written in"),
         choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()],
         default=DEFAULT_LANGUAGE,
         validate_choice=True,
