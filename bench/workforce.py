@@ -28,6 +28,15 @@ OWNER_EMAIL, OWNER_PASSWORD = "bench-owner@bench.example", "bench owner password
 ORG_SLUG = "bench-workforce-board"
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds used so far by a PostgreSQL backend on this machine (0 when /proc does not show it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def prepare():
     """Add the organization, its cohorts and members, and the programs; return (learners counted, timings)."""
     from accounts.services import register_user
@@ -74,6 +83,16 @@ def prepare():
         for statement in statements:
             db.session.execute(text(statement), {"slug": ORG_SLUG, "owner": owner, "email": OWNER_EMAIL})
         db.session.commit()
+        # the generator and bench/insights write progress with bulk SQL, which the ORM hooks do not see
+        from insights import learning_days
+
+        started = time.perf_counter()
+        day_rows = learning_days.rebuild()
+        db.session.commit()
+        db.session.execute(text("ANALYZE learning_days"))
+        db.session.commit()
+        rebuild_ms = (time.perf_counter() - started) * 1000
+        print(f"learning_days rebuilt: {day_rows:,} day rows in {rebuild_ms:.0f} ms", flush=True)
         counted = db.session.execute(text("SELECT count(*) FROM cohort_members WHERE left_at IS NULL")).scalar()
         enrollments = db.session.execute(text("SELECT count(*) FROM enrollments")).scalar()
         org = db.session.execute(db.select(Organization).where(Organization.slug == ORG_SLUG)).scalar_one()
@@ -82,25 +101,63 @@ def prepare():
         ).scalar_one()
         now = utcnow()
         timings = {}
-        for label, kwargs in [("whole organization, 365 days", {}), ("one program, 365 days", {"program": program})]:
-            took, queries = [], []
-            for _ in range(int(os.environ.get("BENCH_REPORT_RUNS", "5"))):
-                statements_run = []
+        methods = [("rollup (now)", workforce_report)]
+        if os.environ.get("BENCH_REFERENCE", "1") == "1":
+            # the method before the rollup, kept for the tests (tests/workforce_reference.py): the same run,
+            # interleaved with the new one, so both see the same machine load
+            from tests.workforce_reference import reference_report
 
-                def count(*_args, statements_run=statements_run):
-                    statements_run.append(1)
+            methods.append(("every lesson and attempt (before)", reference_report))
+        scopes = [("whole organization, 365 days", {}), ("one program, 365 days", {"program": program})]
+        runs = int(os.environ.get("BENCH_REPORT_RUNS", "5"))
+        samples = {
+            (scope, method): {"wall": [], "cpu": [], "queries": []} for scope, _ in scopes for method, _ in methods
+        }
+        for _ in range(runs):
+            for scope, kwargs in scopes:
+                for method, function in methods:
+                    sample = samples[(scope, method)]
+                    if method != methods[0][0] and len(sample["wall"]) >= int(
+                        os.environ.get("BENCH_REFERENCE_RUNS", "2")
+                    ):
+                        continue
+                    statements_run = []
 
-                event.listen(db.engine, "before_cursor_execute", count)
-                started = time.perf_counter()
-                report = workforce_report(
-                    org, start=(now - timedelta(days=364)).date(), end=now.date(), now=now, **kwargs
-                )
-                took.append((time.perf_counter() - started) * 1000)
-                event.remove(db.engine, "before_cursor_execute", count)
-                queries.append(len(statements_run))
-                db.session.rollback()
-            timings[label] = (statistics.median(took), min(took), max(took), queries[0], report.total)
-            print(f"in process: {label}: median {timings[label][0]:.0f} ms, {queries[0]} statements", flush=True)
+                    def count(*_args, statements_run=statements_run):
+                        statements_run.append(1)
+
+                    backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+                    event.listen(db.engine, "before_cursor_execute", count)
+                    server, client, started = _cpu(backend), time.process_time(), time.perf_counter()
+                    report = function(org, start=(now - timedelta(days=364)).date(), end=now.date(), now=now, **kwargs)
+                    took = (time.perf_counter() - started) * 1000
+                    cpu = (time.process_time() - client + _cpu(backend) - server) * 1000
+                    event.remove(db.engine, "before_cursor_execute", count)
+                    sample["wall"].append(took)
+                    sample["cpu"].append(cpu)
+                    sample["queries"].append(len(statements_run))
+                    sample["total"] = report.total
+                    db.session.rollback()
+        for (scope, method), sample in samples.items():
+            wall, cpus = sample["wall"], sample["cpu"]
+            timings[(scope, method)] = {
+                "median": statistics.median(wall),
+                "low": min(wall),
+                "high": max(wall),
+                "cpu": statistics.median(cpus),
+                "queries": sample["queries"][0],
+                "total": sample["total"],
+                "runs": len(wall),
+            }
+            print(
+                f"in process: {scope}, {method}: median {statistics.median(wall):.0f} ms "
+                f"(cpu {statistics.median(cpus):.0f} ms), {sample['queries'][0]} statements",
+                flush=True,
+            )
+        for scope, _ in scopes:
+            totals = [timing["total"] for key, timing in timings.items() if key[0] == scope]
+            assert all(total == totals[0] for total in totals), f"the two methods disagree on {scope}"
+        timings["rebuild"] = {"ms": rebuild_ms, "rows": day_rows}
         return counted, enrollments, timings
 
 
@@ -148,15 +205,24 @@ def main() -> None:
         f"{enrollments:,} enrollments on the generated data set. Command: `python -m tests.pgcluster -- "
         "python -m bench.workforce` (or `make bench`).",
         "",
-        f"In process (median of {os.environ.get('BENCH_REPORT_RUNS', '5')}, min–max), with its SQL statements:",
+        "In process, the two methods interleaved in the same run (same load): the report now (day rollup) and "
+        "before it (every lesson and attempt summed per request; tests/workforce_reference.py). Wall time median "
+        "with min–max; CPU = this process + its PostgreSQL backend (what the machine's load does not inflate much).",
         "",
-        "| report | median | min–max | statements | participants served |",
-        "|---|---:|---:|---:|---:|",
+        "| report | method | runs | wall: median | wall: min–max | CPU: median | statements | participants served |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, (median, low, high, queries, total) in timings.items():
+    rebuild = timings.pop("rebuild")
+    for (scope, method), t in timings.items():
         lines.append(
-            f"| {label} | {median:.0f} ms | {low:.0f}–{high:.0f} ms | {queries} | {total.participants_served:,} |"
+            f"| {scope} | {method} | {t['runs']} | {t['median']:,.0f} ms | {t['low']:,.0f}–{t['high']:,.0f} ms "
+            f"| {t['cpu']:,.0f} ms | {t['queries']} | {t['total'].participants_served:,} |"
         )
+    lines += [
+        "",
+        f"Rebuilding the whole rollup from the raw rows (`flask reports rebuild-learning-days`): {rebuild['rows']:,} "
+        f"day rows in {rebuild['ms']:,.0f} ms.",
+    ]
     lines += [
         "",
         f"Over HTTP: alone = one request at a time ({os.environ.get('BENCH_ROUNDS', '10')} rounds); under load = wrk "

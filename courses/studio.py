@@ -33,7 +33,17 @@ from courses.catalog import (
     quiz_warnings,
     spec_files,
 )
-from courses.models import Course, CourseDraft, CourseStatus, Enrollment, Lesson, MediaFile, Module
+from courses.models import (
+    Course,
+    CourseDraft,
+    CourseStatus,
+    Enrollment,
+    Lesson,
+    MediaFile,
+    Module,
+    Program,
+    ProgramCourse,
+)
 
 MAX_ZIP_BYTES = 5 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 20 * 1024 * 1024
@@ -409,8 +419,25 @@ def publish(draft: CourseDraft, actor, *, now: datetime) -> Course:
 
 
 def set_status(course: Course, status: CourseStatus, actor, *, now: datetime) -> None:
+    """Publish or archive a course (flush; the caller commits). Raises DomainError before the first publish, and
+    when archiving a course that a published program uses (naming the programs: archive or change them first)."""
     if course.version == 0:
         raise DomainError("Publish the course once before archiving it.")
+    if status is CourseStatus.ARCHIVED and course.status is not CourseStatus.ARCHIVED:
+        using = list(
+            db.session.scalars(
+                select(Program.title)
+                .join(ProgramCourse, ProgramCourse.program_id == Program.id)
+                .where(ProgramCourse.course_id == course.id, Program.status == CourseStatus.PUBLISHED)
+                .order_by(Program.title)
+            )
+        )
+        if using:
+            names = ", ".join(f"“{title}”" for title in using)
+            raise DomainError(
+                f"“{course.title}” cannot be archived: the published program(s) {names} use it. "
+                "Archive those programs or take the course out of them first."
+            )
     before = course.status.value
     course.status, course.updated_at = status, now
     audit.record(

@@ -583,6 +583,7 @@ def set_status(slug: str, status: str):
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
+        return index(), 409  # refused: the list again, with the reason, and nothing written
     else:
         db.session.commit()
         flash(f"“{course.title}” is now {status}.", "success")

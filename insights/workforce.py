@@ -36,7 +36,7 @@ per-enrollment facts, plus one query each for the row names.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -59,11 +59,12 @@ from courses.models import (
 )
 from courses.services import ACTIVE_GAP_SECONDS
 from credentials.models import Certificate
+from insights.models import LearningDay
 from orgs.models import Cohort, CohortMember, Organization
 from skills.models import Occupation
 
 EXIT_AFTER_DAYS = 90
-BREAKDOWNS = ("total", "program", "course", "occupation", "cohort")
+BREAKDOWNS = ("total", "program", "course", "occupation", "cohort")  # occupation after course: it copies rows
 
 
 @dataclass
@@ -155,6 +156,113 @@ def _moment(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _day_sums(scope, start: date, end: date, period_start, period_end):
+    """Per enrollment in scope: lesson minutes, measured seconds and first quiz passes of the period's days."""
+    return (
+        select(
+            LearningDay.enrollment_id.label("enrollment_id"),
+            func.sum(LearningDay.lesson_minutes).label("lesson_minutes"),
+            func.sum(LearningDay.active_seconds).label("seconds"),
+            func.sum(LearningDay.first_passes).label("passed"),
+        )
+        .where(
+            LearningDay.enrollment_id.in_(select(Enrollment.id).where(scope)),
+            LearningDay.day >= start,
+            LearningDay.day <= end,
+        )
+        .group_by(LearningDay.enrollment_id)
+        .subquery()
+    )
+
+
+def _event_sums(scope, start: date, end: date, period_start, period_end):
+    """The same sums from every lesson completed and quiz attempt submitted (what the rollup must equal)."""
+    lessons = (
+        select(
+            LessonProgress.enrollment_id.label("enrollment_id"),
+            func.sum(Lesson.minutes).label("lesson_minutes"),
+            func.sum(func.coalesce(LessonProgress.active_seconds, 0)).label("seconds"),
+            literal(0).label("passed"),
+        )
+        .join(Lesson, Lesson.id == LessonProgress.lesson_id)
+        .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
+        .where(scope, LessonProgress.completed_at >= period_start, LessonProgress.completed_at < period_end)
+        .group_by(LessonProgress.enrollment_id)
+    )
+    attempt_seconds = _seconds(QuizAttempt.submitted_at, QuizAttempt.started_at)
+    measured = (
+        select(
+            QuizAttempt.enrollment_id,
+            literal(0),
+            func.sum(
+                case(
+                    (and_(attempt_seconds >= 0, attempt_seconds <= ACTIVE_GAP_SECONDS), func.round(attempt_seconds)),
+                    else_=0,
+                )
+            ),
+            literal(0),
+        )
+        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
+        .where(scope, QuizAttempt.submitted_at >= period_start, QuizAttempt.submitted_at < period_end)
+        .group_by(QuizAttempt.enrollment_id)
+    )
+    first_passes = (
+        select(
+            QuizAttempt.enrollment_id.label("enrollment_id"),
+            func.min(QuizAttempt.submitted_at).label("first_pass"),
+        )
+        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
+        .where(scope, QuizAttempt.passed.is_(True))
+        .group_by(QuizAttempt.enrollment_id, QuizAttempt.quiz_id)
+        .subquery()
+    )
+    gains = (
+        select(first_passes.c.enrollment_id, literal(0), literal(0), func.count())
+        .where(first_passes.c.first_pass >= period_start, first_passes.c.first_pass < period_end)
+        .group_by(first_passes.c.enrollment_id)
+    )
+    parts = union_all(lessons, measured, gains).subquery()
+    return (
+        select(
+            parts.c.enrollment_id,
+            func.sum(parts.c.lesson_minutes).label("lesson_minutes"),
+            func.sum(parts.c.seconds).label("seconds"),
+            func.sum(parts.c.passed).label("passed"),
+        )
+        .group_by(parts.c.enrollment_id)
+        .subquery()
+    )
+
+
+def _quiz_minutes():
+    """Per course: the stated minutes each module quiz carries (the course's minutes its lessons do not cover,
+    shared by its quizzes)."""
+    lesson_totals = (
+        select(Module.course_id.label("course_id"), func.sum(Lesson.minutes).label("minutes"))
+        .join(Lesson, Lesson.module_id == Module.id)
+        .group_by(Module.course_id)
+        .subquery()
+    )
+    quiz_counts = (
+        select(Module.course_id.label("course_id"), func.count(Quiz.id).label("quizzes"))
+        .join(Quiz, Quiz.module_id == Module.id)
+        .group_by(Module.course_id)
+        .subquery()
+    )
+    uncovered = Course.estimated_minutes - func.coalesce(lesson_totals.c.minutes, 0)
+    return (
+        select(
+            Course.id.label("course_id"),
+            case(
+                (and_(quiz_counts.c.quizzes > 0, uncovered > 0), uncovered * 1.0 / quiz_counts.c.quizzes), else_=0.0
+            ).label("minutes"),
+        )
+        .outerjoin(lesson_totals, lesson_totals.c.course_id == Course.id)
+        .outerjoin(quiz_counts, quiz_counts.c.course_id == Course.id)
+        .subquery()
+    )
+
+
 def workforce_report(
     org: Organization,
     *,
@@ -163,10 +271,13 @@ def workforce_report(
     now: datetime,
     cohort: Cohort | None = None,
     program: Program | None = None,
+    from_events: bool = False,
 ) -> Report:
     """The report for ``org`` (optionally one cohort and/or one program) over the days ``start``..``end``.
 
     Read only. Raises ValueError when the period is empty or reversed (callers check dates first).
+    ``from_events=True`` sums every lesson and quiz attempt instead of the day rollup (the straightforward and
+    slow way, kept so tests can hold the rollup to it).
     """
     if end < start:
         raise ValueError("the period ends before it starts")
@@ -195,76 +306,9 @@ def workforce_report(
             Enrollment.course_id.in_(select(ProgramCourse.course_id).where(ProgramCourse.program_id == program.id)),
         )
 
-    # ---- per enrollment: stated minutes, measured seconds, skill gains, credentials in the period
-    lessons = (
-        select(
-            LessonProgress.enrollment_id.label("enrollment_id"),
-            func.sum(Lesson.minutes).label("minutes"),
-            func.sum(func.coalesce(LessonProgress.active_seconds, 0)).label("seconds"),
-        )
-        .join(Lesson, Lesson.id == LessonProgress.lesson_id)
-        .join(Enrollment, Enrollment.id == LessonProgress.enrollment_id)
-        .where(scope, LessonProgress.completed_at >= period_start, LessonProgress.completed_at < period_end)
-        .group_by(LessonProgress.enrollment_id)
-        .subquery()
-    )
-    first_passes = (
-        select(
-            QuizAttempt.enrollment_id.label("enrollment_id"),
-            func.min(QuizAttempt.submitted_at).label("first_pass"),
-        )
-        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
-        .where(scope, QuizAttempt.passed.is_(True))
-        .group_by(QuizAttempt.enrollment_id, QuizAttempt.quiz_id)
-        .subquery()
-    )
-    gains = (
-        select(first_passes.c.enrollment_id, func.count().label("passed"))
-        .where(first_passes.c.first_pass >= period_start, first_passes.c.first_pass < period_end)
-        .group_by(first_passes.c.enrollment_id)
-        .subquery()
-    )
-    lesson_totals = (
-        select(Module.course_id.label("course_id"), func.sum(Lesson.minutes).label("minutes"))
-        .join(Lesson, Lesson.module_id == Module.id)
-        .group_by(Module.course_id)
-        .subquery()
-    )
-    quiz_counts = (
-        select(Module.course_id.label("course_id"), func.count(Quiz.id).label("quizzes"))
-        .join(Quiz, Quiz.module_id == Module.id)
-        .group_by(Module.course_id)
-        .subquery()
-    )
-    uncovered = Course.estimated_minutes - func.coalesce(lesson_totals.c.minutes, 0)
-    quiz_minutes = (
-        select(
-            Course.id.label("course_id"),
-            case(
-                (and_(quiz_counts.c.quizzes > 0, uncovered > 0), uncovered * 1.0 / quiz_counts.c.quizzes), else_=0.0
-            ).label("minutes"),
-        )
-        .outerjoin(lesson_totals, lesson_totals.c.course_id == Course.id)
-        .outerjoin(quiz_counts, quiz_counts.c.course_id == Course.id)
-        .subquery()
-    )
-    # measured active time: lessons carry theirs (recorded when marked complete); a quiz attempt's is its duration
-    attempt_seconds = _seconds(QuizAttempt.submitted_at, QuizAttempt.started_at)
-    measured = (
-        select(
-            QuizAttempt.enrollment_id.label("enrollment_id"),
-            func.sum(
-                case(
-                    (and_(attempt_seconds >= 0, attempt_seconds <= ACTIVE_GAP_SECONDS), func.round(attempt_seconds)),
-                    else_=0,
-                )
-            ).label("seconds"),
-        )
-        .join(Enrollment, Enrollment.id == QuizAttempt.enrollment_id)
-        .where(scope, QuizAttempt.submitted_at >= period_start, QuizAttempt.submitted_at < period_end)
-        .group_by(QuizAttempt.enrollment_id)
-        .subquery()
-    )
+    # ---- per enrollment: stated minutes, measured seconds, skill gains in the period
+    sums = (_event_sums if from_events else _day_sums)(scope, start, end, period_start, period_end)
+    quiz_minutes = _quiz_minutes()
     course_certificate = (
         select(Certificate.user_id, Certificate.course_id, Certificate.awarded_at, Certificate.revoked_at)
         .where(Certificate.course_id.is_not(None))
@@ -281,11 +325,11 @@ def workforce_report(
             Enrollment.last_activity_at.label("last_activity_at"),
             case((Enrollment.enrolled_at >= period_start, 1), else_=0).label("new_enrollment"),
             (
-                func.coalesce(lessons.c.minutes, 0)
-                + func.coalesce(gains.c.passed, 0) * func.coalesce(quiz_minutes.c.minutes, 0)
+                func.coalesce(sums.c.lesson_minutes, 0)
+                + func.coalesce(sums.c.passed, 0) * func.coalesce(quiz_minutes.c.minutes, 0)
             ).label("stated_minutes"),
-            (func.coalesce(lessons.c.seconds, 0) + func.coalesce(measured.c.seconds, 0)).label("measured_seconds"),
-            func.coalesce(gains.c.passed, 0).label("skill_gains"),
+            func.coalesce(sums.c.seconds, 0).label("measured_seconds"),
+            func.coalesce(sums.c.passed, 0).label("skill_gains"),
             case(
                 (
                     and_(
@@ -301,9 +345,7 @@ def workforce_report(
                 "credential_held"
             ),
         )
-        .outerjoin(lessons, lessons.c.enrollment_id == Enrollment.id)
-        .outerjoin(gains, gains.c.enrollment_id == Enrollment.id)
-        .outerjoin(measured, measured.c.enrollment_id == Enrollment.id)
+        .outerjoin(sums, sums.c.enrollment_id == Enrollment.id)
         .outerjoin(quiz_minutes, quiz_minutes.c.course_id == Enrollment.course_id)
         .outerjoin(
             course_certificate,
@@ -317,26 +359,95 @@ def workforce_report(
         .cte("facts")
     )
 
+    # the same learner row serves the total and every cohort the learner is in: aggregate it once
+    whole_program = program is not None
+
+    def learner_columns(f, required, normal_seconds, credential_in_period, credential_held):
+        return [
+            f.c.user_id,
+            func.min(f.c.enrolled_at).label("start"),
+            func.max(f.c.last_activity_at).label("last"),
+            func.count(f.c.completed_at).label("done"),
+            required.label("required"),
+            func.max(f.c.completed_at).label("finish"),
+            func.sum(f.c.new_enrollment).label("new_enrollments"),
+            func.sum(f.c.stated_minutes).label("stated_minutes"),
+            func.sum(f.c.measured_seconds).label("measured_seconds"),
+            func.sum(f.c.skill_gains).label("skill_gains"),
+            credential_in_period.label("credentials"),
+            credential_held.label("credential_held"),
+            (normal_seconds if normal_seconds is not None else cast(null(), Integer)).label("normal_seconds"),
+        ]
+
+    if whole_program:
+        # within one program, completing means completing the program, for everyone and for each cohort
+        person_required = cast(literal(len(program.steps)), Integer)
+        person_normal = cast(literal(program.normal_weeks * 7 * 86400), Integer)
+    else:
+        person_required, person_normal = func.count(), None
+    learner_total = (
+        select(
+            *learner_columns(
+                facts,
+                person_required,
+                person_normal,
+                func.sum(facts.c.credential_in_period),
+                func.max(facts.c.credential_held),
+            )
+        )
+        .group_by(facts.c.user_id)
+        .cte("learner_total")
+    )
+
     def breakdown(kind: str):
         f = facts
-        extra = []
-        normal_seconds = None
-        credential_in_period = func.sum(f.c.credential_in_period)
-        credential_held = func.max(f.c.credential_held)
-        if kind == "course":
-            key, source = f.c.course_id, f
-            required = func.count()
-        elif kind == "occupation":
-            key = course_occupations.c.occupation_code
-            source = f.join(course_occupations, course_occupations.c.course_id == f.c.course_id)
-            required = func.count()
+        if kind == "total":
+            learner = select(literal_column("'all'").label("key"), learner_total).subquery()
         elif kind == "cohort":
-            key = members.c.cohort_id
-            source = f.join(members, members.c.user_id == f.c.user_id)
-            required = func.count()
-        elif kind == "total":
-            key, source = literal_column("'all'"), f
-            required = func.count()
+            learner = (
+                select(members.c.cohort_id.label("key"), learner_total)
+                .join(members, members.c.user_id == learner_total.c.user_id)
+                .subquery()
+            )
+        elif kind == "course":
+            # one enrollment per learner and course: the enrollment is the learner's row
+            learner = select(
+                f.c.course_id.label("key"),
+                f.c.user_id,
+                f.c.enrolled_at.label("start"),
+                f.c.last_activity_at.label("last"),
+                case((f.c.completed_at.is_not(None), 1), else_=0).label("done"),
+                literal(1).label("required"),
+                f.c.completed_at.label("finish"),
+                f.c.new_enrollment.label("new_enrollments"),
+                f.c.stated_minutes,
+                f.c.measured_seconds,
+                f.c.skill_gains,
+                f.c.credential_in_period.label("credentials"),
+                f.c.credential_held,
+                cast(null(), Integer).label("normal_seconds"),
+            ).subquery()
+        elif kind == "occupation":
+            # an occupation of a single course has that course's row (copied after the query); only occupations
+            # spanning several courses need their own learner rows
+            shared = (
+                select(course_occupations.c.occupation_code)
+                .group_by(course_occupations.c.occupation_code)
+                .having(func.count() > 1)
+            )
+            key = course_occupations.c.occupation_code
+            learner = (
+                select(
+                    key.label("key"),
+                    *learner_columns(
+                        f, func.count(), None, func.sum(f.c.credential_in_period), func.max(f.c.credential_held)
+                    ),
+                )
+                .select_from(f.join(course_occupations, course_occupations.c.course_id == f.c.course_id))
+                .where(key.in_(shared))
+                .group_by(key, f.c.user_id)
+                .subquery()
+            )
         else:  # program: all of the program's courses; its credential is the program certificate
             sizes = (
                 select(ProgramCourse.program_id.label("program_id"), func.count().label("size"))
@@ -361,8 +472,6 @@ def workforce_report(
                     ),
                 )
             )
-            required = func.max(sizes.c.size)
-            normal_seconds = func.max(Program.normal_weeks) * 7 * 86400
             valid = program_certificate.c.revoked_at.is_(None)
             credential_in_period = func.max(
                 case(
@@ -378,36 +487,23 @@ def workforce_report(
                 )
             )
             credential_held = func.max(case((and_(valid, program_certificate.c.awarded_at < period_end), 1), else_=0))
-            if program is not None:
-                extra.append(ProgramCourse.program_id == program.id)
-        if kind in ("total", "cohort") and program is not None:
-            # within one program, completing means completing the program, for everyone and for each cohort
-            required = cast(literal(len(program.steps)), Integer)
-            normal_seconds = cast(literal(program.normal_weeks * 7 * 86400), Integer)
-        learner = (
-            select(
-                key.label("key"),
-                f.c.user_id,
-                func.min(f.c.enrolled_at).label("start"),
-                func.max(f.c.last_activity_at).label("last"),
-                func.count().label("enrolled"),
-                func.count(f.c.completed_at).label("done"),
-                required.label("required"),
-                func.max(f.c.completed_at).label("finish"),
-                func.sum(f.c.new_enrollment).label("new_enrollments"),
-                func.sum(f.c.stated_minutes).label("stated_minutes"),
-                func.sum(f.c.measured_seconds).label("measured_seconds"),
-                func.sum(f.c.skill_gains).label("skill_gains"),
-                credential_in_period.label("credentials"),
-                credential_held.label("credential_held"),
-                (normal_seconds if normal_seconds is not None else cast(null(), Integer)).label("normal_seconds"),
+            extra = [ProgramCourse.program_id == program.id] if program is not None else []
+            learner = (
+                select(
+                    key.label("key"),
+                    *learner_columns(
+                        f,
+                        func.max(sizes.c.size),
+                        func.max(Program.normal_weeks) * 7 * 86400,
+                        credential_in_period,
+                        credential_held,
+                    ),
+                )
+                .select_from(source)
+                .where(*extra)
+                .group_by(key, f.c.user_id)
+                .subquery()
             )
-            .select_from(source)
-            .where(*extra)
-            # a constant is not grouped by (PostgreSQL refuses GROUP BY 'all'): the total is one group anyway
-            .group_by(*([] if kind == "total" else [key]), f.c.user_id)
-            .subquery()
-        )
         completed = learner.c.done >= learner.c.required
         exit_at = case((completed, learner.c.finish), (learner.c.last < at(cutoff), learner.c.last))
         person = select(
@@ -484,8 +580,33 @@ def workforce_report(
                 measured_seconds=float(values[14] or 0),
             )
             rows.append(row)
+        if kind == "occupation":
+            rows += _single_course_occupations(report.rows["course"], names["occupation"])
         report.rows[kind] = sorted(rows, key=lambda r: r.name.lower())
     return report
+
+
+def _single_course_occupations(course_rows: list[Row], occupation_names: dict[str, str]) -> list[Row]:
+    """Rows of the occupations that belong to one course only: the same learners and enrollments as that
+    course's row, so the same numbers (one small query)."""
+    by_course = {row.key: row for row in course_rows}
+    courses_of: dict[str, list[str]] = {}
+    for code, course_id in db.session.execute(
+        select(course_occupations.c.occupation_code, course_occupations.c.course_id)
+    ):
+        courses_of.setdefault(code, []).append(str(course_id))
+    rows = []
+    for code, course_ids in courses_of.items():
+        if len(course_ids) == 1 and course_ids[0] in by_course:
+            rows.append(
+                replace(
+                    by_course[course_ids[0]],
+                    breakdown="occupation",
+                    key=code,
+                    name=occupation_names.get(code, code),
+                )
+            )
+    return rows
 
 
 def _names(org: Organization, program: Program | None) -> dict[str, dict[str, str]]:

@@ -146,3 +146,13 @@ def workforce_command(org_slug, program_slug, cohort_id, start, end, fmt) -> Non
         click.echo(json.dumps(workforce.to_json(report), indent=2))
     else:
         click.echo(workforce.to_csv(report), nl=False)
+
+
+@bp.cli.command("rebuild-learning-days")
+def rebuild_learning_days_command() -> None:
+    """Recompute the report's day rollup from every lesson completed and quiz attempt (after bulk SQL edits)."""
+    from insights import learning_days
+
+    count = learning_days.rebuild()
+    db.session.commit()
+    click.echo(f"learning_days rebuilt: {count} day rows.")

@@ -6,13 +6,13 @@ import json
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from accounts.models import Role
 from core.database import utcnow
 from core.extensions import db
 from courses.catalog import CATALOG_DIR, CatalogError
-from courses.models import CourseStatus, Enrollment, Program, ProgramEnrollment
+from courses.models import Course, CourseStatus, Enrollment, Program, ProgramEnrollment
 from courses.programs import ProgramSpec, apply_program, enroll_program, import_programs, parse_program, program_file
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, CertificatePart, RevocationReason
@@ -551,3 +551,31 @@ def test_learners_cannot_reach_the_program_studio(client, courses):
     pages = ("/studio/programs", "/studio/programs/new", "/studio/programs/pathway", "/studio/programs/pathway.yaml")
     for url in pages:
         assert client.get(url).status_code == 403
+
+
+def test_a_course_a_published_program_uses_cannot_be_archived(client, courses):
+    from core.audit import AuditEvent
+
+    make_program("pathway", ("alpha", "bravo"), title="Warehouse Pathway")
+    make_program("office", ("alpha", "charlie"), title="Office Pathway")
+    make_program("drafty", ("bravo",), status=CourseStatus.DRAFT, title="Draft Pathway")
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    audits = db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+    response = client.submit("/studio/alpha/status/archived", page="/studio/")
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "cannot be archived" in page and "Office Pathway" in page and "Warehouse Pathway" in page
+    db.session.expire_all()
+    assert db.session.scalar(select(Course.status).where(Course.slug == "alpha")) is CourseStatus.PUBLISHED
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audits
+
+    # a draft program does not hold its course; an archived one no longer does
+    assert client.submit("/studio/bravo/status/archived", page="/studio/").status_code == 409
+    db.session.execute(update(Program).where(Program.slug == "pathway").values(status=CourseStatus.ARCHIVED))
+    db.session.commit()
+    assert client.submit("/studio/bravo/status/archived", page="/studio/").status_code == 303
+    db.session.expire_all()
+    assert db.session.scalar(select(Course.status).where(Course.slug == "bravo")) is CourseStatus.ARCHIVED
+    assert client.submit("/studio/charlie/status/archived", page="/studio/").status_code == 409

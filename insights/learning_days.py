@@ -1,0 +1,172 @@
+"""Keep ``learning_days`` (insights.models.LearningDay) equal to what lesson_progress and quiz_attempts say.
+
+A day row is never patched with a delta: whenever an enrollment's progress or attempts change, all of that
+enrollment's day rows are recomputed from its own rows (a few dozen at most), in the same transaction. So a retry,
+a double click or a rolled-back request cannot leave the rollup off by one. What triggers a refresh:
+
+- any ORM insert, update or delete of a LessonProgress or QuizAttempt (checked after every flush);
+- a graded quiz (``quiz_graded``: grading is a conditional UPDATE the ORM does not see);
+- a lesson whose stated minutes change, or a lesson or quiz deleted (a course re-import): every enrollment in
+  that course, since the rollup holds the lessons' minutes and the database cascades the deleted rows.
+
+Bulk SQL that bypasses the ORM (the benchmark generator, migrations) calls ``rebuild()`` afterwards.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, case, delete, event, func, insert, inspect, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from core.extensions import db
+from courses.models import Enrollment, Lesson, LessonProgress, Module, Quiz, QuizAttempt
+from courses.services import ACTIVE_GAP_SECONDS, quiz_graded
+from insights.models import LearningDay
+
+
+def _day(moment, dialect: str):
+    """The UTC calendar day of a timestamp column, as SQL."""
+    if dialect == "postgresql":
+        return func.date(func.timezone("UTC", moment))
+    return func.date(moment)  # SQLite stores naive UTC
+
+
+def _seconds(later, earlier, dialect: str):
+    if dialect == "postgresql":
+        return func.date_part("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _refresh(connection, where_enrollment) -> None:
+    """Recompute the day rows of the enrollments selected by ``where_enrollment(column)`` (two statements)."""
+    dialect = connection.dialect.name
+    lessons = (
+        select(
+            LessonProgress.enrollment_id.label("enrollment_id"),
+            _day(LessonProgress.completed_at, dialect).label("day"),
+            Lesson.minutes.label("minutes"),
+            func.coalesce(LessonProgress.active_seconds, 0).label("seconds"),
+            literal(0).label("passes"),
+        )
+        .join(Lesson, Lesson.id == LessonProgress.lesson_id)
+        .where(where_enrollment(LessonProgress.enrollment_id))
+    )
+    duration = _seconds(QuizAttempt.submitted_at, QuizAttempt.started_at, dialect)
+    attempts = select(
+        QuizAttempt.enrollment_id,
+        _day(QuizAttempt.submitted_at, dialect),
+        literal(0),
+        # the same rule the report always used: start to submit, when at most ACTIVE_GAP_SECONDS
+        case((and_(duration >= 0, duration <= ACTIVE_GAP_SECONDS), func.round(duration)), else_=0),
+        literal(0),
+    ).where(where_enrollment(QuizAttempt.enrollment_id), QuizAttempt.submitted_at.is_not(None))
+    first_pass = (
+        select(
+            QuizAttempt.enrollment_id.label("enrollment_id"),
+            func.min(QuizAttempt.submitted_at).label("at"),
+        )
+        .where(
+            where_enrollment(QuizAttempt.enrollment_id),
+            QuizAttempt.passed.is_(True),
+            QuizAttempt.submitted_at.is_not(None),
+        )
+        .group_by(QuizAttempt.enrollment_id, QuizAttempt.quiz_id)
+        .subquery()
+    )
+    passes = select(first_pass.c.enrollment_id, _day(first_pass.c.at, dialect), literal(0), literal(0), literal(1))
+    steps = union_all(lessons, attempts, passes).subquery()
+    rows = select(
+        steps.c.enrollment_id,
+        steps.c.day,
+        func.sum(steps.c.minutes),
+        func.sum(steps.c.seconds),
+        func.sum(steps.c.passes),
+    ).group_by(steps.c.enrollment_id, steps.c.day)
+    connection.execute(delete(LearningDay).where(where_enrollment(LearningDay.enrollment_id)))
+    connection.execute(
+        insert(LearningDay).from_select(
+            ["enrollment_id", "day", "lesson_minutes", "active_seconds", "first_passes"], rows
+        )
+    )
+
+
+def refresh_enrollments(connection, enrollment_ids) -> None:
+    ids = sorted(set(enrollment_ids))
+    if ids:
+        _refresh(connection, lambda column: column.in_(ids))
+
+
+def refresh_courses(connection, course_ids) -> None:
+    ids = sorted(set(course_ids))
+    if ids:
+        in_courses = select(Enrollment.id).where(Enrollment.course_id.in_(ids))
+        _refresh(connection, lambda column: column.in_(in_courses))
+
+
+def rebuild(connection=None) -> int:
+    """Recompute every day row from lesson_progress and quiz_attempts (flushes; the caller commits).
+
+    Returns the number of day rows."""
+    connection = connection or db.session.connection()
+    _refresh(connection, lambda column: column.is_not(None))
+    return connection.execute(select(func.count()).select_from(LearningDay)).scalar_one()
+
+
+def _original(obj, attribute: str):
+    """The attribute's value as loaded (a deleted orphan may have had it cleared in memory)."""
+    history = inspect(obj).attrs[attribute].history
+    return (history.deleted or history.unchanged or history.added or [None])[0]
+
+
+def _pending(connection) -> dict:
+    # kept on the flushing connection; a leftover after a failed flush only causes a harmless extra recompute
+    return connection.info.setdefault("learning_days", {"enrollments": set(), "courses": set()})
+
+
+# Mapper events fire for every row the unit of work writes, cascades and orphans included (a flush's
+# session.deleted does not list orphans). They only note what changed; after_flush recomputes once.
+@event.listens_for(LessonProgress, "after_insert")
+@event.listens_for(LessonProgress, "after_update")
+@event.listens_for(LessonProgress, "after_delete")
+@event.listens_for(QuizAttempt, "after_insert")
+@event.listens_for(QuizAttempt, "after_update")
+@event.listens_for(QuizAttempt, "after_delete")
+def _step_written(_mapper, connection, target) -> None:
+    _pending(connection)["enrollments"].add(target.enrollment_id)
+
+
+@event.listens_for(Lesson, "after_update")
+def _lesson_updated(mapper, connection, target) -> None:
+    if inspect(target).attrs.minutes.history.has_changes():  # a new title or text changes no number
+        _course_content_deleted(mapper, connection, target)
+
+
+@event.listens_for(Lesson, "after_delete")
+@event.listens_for(Quiz, "after_delete")
+def _course_content_deleted(_mapper, connection, target) -> None:
+    # the module row is still there: children are deleted before their parent
+    course_id = connection.execute(select(Module.course_id).where(Module.id == target.module_id)).scalar()
+    if course_id is not None:
+        _pending(connection)["courses"].add(course_id)
+
+
+@event.listens_for(Module, "after_delete")
+def _module_deleted(_mapper, connection, target) -> None:
+    course = _original(target, "course")  # removed from course.modules, it no longer points at its course
+    course_id = course.id if course is not None else _original(target, "course_id")
+    if course_id is not None:
+        _pending(connection)["courses"].add(course_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context) -> None:
+    connection = session.connection()
+    pending = connection.info.pop("learning_days", None)
+    if not pending:
+        return
+    refresh_courses(connection, pending["courses"])
+    refresh_enrollments(connection, pending["enrollments"] - {None})
+
+
+@quiz_graded.connect
+def _on_quiz_graded(enrollment, **_):
+    refresh_enrollments(db.session.connection(), [enrollment.id])
