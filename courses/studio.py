@@ -10,6 +10,7 @@ import zlib
 from dataclasses import asdict
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
@@ -433,10 +434,13 @@ def set_status(course: Course, status: CourseStatus, actor, *, now: datetime) ->
             )
         )
         if using:
-            names = ", ".join(f"“{title}”" for title in using)
             raise DomainError(
-                f"“{course.title}” cannot be archived: the published program(s) {names} use it. "
-                "Archive those programs or take the course out of them first."
+                gettext(
+                    "“%(course)s” cannot be archived: published programs use it (%(programs)s). "
+                    "Archive those programs or take the course out of them first.",
+                    course=course.title,
+                    programs=", ".join(f"“{title}”" for title in using),
+                )
             )
     before = course.status.value
     course.status, course.updated_at = status, now
