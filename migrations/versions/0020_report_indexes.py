@@ -1,7 +1,7 @@
 """workforce report: learning_days rollup (filled from lesson_progress and quiz_attempts)
 
 Revision ID: 0020_report_indexes
-Revises: 0019_user_locale
+Revises: 0018_course_language
 Create Date: 2026-12-07 01:30:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0020_report_indexes"
-down_revision = "0019_user_locale"
+down_revision = "0018_course_language"
 branch_labels = None
 depends_on = None
 
