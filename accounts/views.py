@@ -15,7 +15,6 @@ from sqlalchemy import func, or_, select
 from accounts import services, throttle
 from accounts.forms import (
     ChangePasswordForm,
-    ConfirmForm,
     ForgotPasswordForm,
     LanguageForm,
     LoginForm,
@@ -27,15 +26,16 @@ from accounts.forms import (
     UserSearchForm,
 )
 from accounts.models import Role, User
+from accounts.permissions import can_manage_users, can_read_audit_log, permission_required
 from accounts.redirects import safe_next
 from core.audit import AuditEvent
 from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
+from core.forms import ButtonForm
 from core.i18n import LANG_COOKIE, LANG_COOKIE_MAX_AGE, language_name, supported_languages
 from core.mail import queue_mail, send_mail
-from core.permissions import roles_required
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
@@ -132,7 +132,7 @@ def verify_email(token: str):
 @login_required
 @limiter.limit(lambda: current_app.config["RATELIMIT_VERIFY_EMAIL"])
 def resend_verification():
-    if not ConfirmForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     if current_user.is_email_verified:
         flash("Your email address is already confirmed.", "info")
@@ -189,7 +189,7 @@ def _tell_owner_about_failed_logins(email: str) -> None:
 @bp.post("/logout")
 @login_required
 def logout():
-    form = ConfirmForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
     # ends this login on the server: a copied session or remember-me cookie no longer works
@@ -290,7 +290,7 @@ def _profile_page(form, password_form, language_form=None):
         "accounts/profile.html",
         form=form,
         password_form=password_form,
-        confirm_form=ConfirmForm(),
+        confirm_form=ButtonForm(),
         language_form=language_form,
     ), status
 
@@ -374,7 +374,7 @@ def change_password():
 @bp.post("/account/logout-everywhere")
 @login_required
 def logout_everywhere():
-    if not ConfirmForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     services.logout_everywhere(current_user)
     db.session.commit()
@@ -388,7 +388,7 @@ def logout_everywhere():
 
 
 @admin_bp.get("/")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_users)
 def list_users():
     search = UserSearchForm(request.args)
     role = Role(search.role.data) if search.validate() and search.role.data else None
@@ -397,12 +397,12 @@ def list_users():
         stmt, page=min(request.args.get("page", 1, type=int), 10_000), per_page=25, max_per_page=100, error_out=False
     )
     return render_template(
-        "admin/users.html", search=search, page=page, role_form=RoleForm(), confirm_form=ConfirmForm()
+        "admin/users.html", search=search, page=page, role_form=RoleForm(), confirm_form=ButtonForm()
     )
 
 
 @admin_bp.post("/<int:user_id>/role")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_users)
 def change_role(user_id: int):
     target = db.get_or_404(User, user_id)
     form = RoleForm()
@@ -423,7 +423,7 @@ def change_role(user_id: int):
 
 def _set_active(user_id: int, active: bool):
     target = db.get_or_404(User, user_id)
-    if not ConfirmForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     try:
         changed = services.set_active(current_user, target, active, now=utcnow())
@@ -439,13 +439,13 @@ def _set_active(user_id: int, active: bool):
 
 
 @admin_bp.post("/<int:user_id>/deactivate")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_users)
 def deactivate(user_id: int):
     return _set_active(user_id, False)
 
 
 @admin_bp.post("/<int:user_id>/reactivate")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_users)
 def reactivate(user_id: int):
     return _set_active(user_id, True)
 
@@ -456,7 +456,7 @@ audit_bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
 
 @audit_bp.get("/")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_read_audit_log)
 def audit_log():
     q = (request.args.get("q") or "").strip()[:100]
     action = (request.args.get("action") or "").strip()[:64]

@@ -87,13 +87,14 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from accounts.permissions import can_manage_users
+    from accounts.jobs_views import bp as admin_jobs_bp
+    from accounts.permissions import can_manage_jobs, can_manage_users, can_read_audit_log
     from accounts.views import admin_bp, audit_bp
     from accounts.views import bp as accounts_bp
     from core import audit  # noqa: F401  (the audit log model)
-    from core.admin_jobs import bp as admin_jobs_bp
     from core.views import bp as core_bp
     from courses.framework_views import bp as skills_bp
+    from courses.permissions import can_author_courses
     from courses.studio_views import bp as studio_bp
     from courses.views import bp as courses_bp
     from credentials import admin_views as _credential_admin_views  # noqa: F401  (their routes)
@@ -107,16 +108,18 @@ def _register_blueprints(app: Flask) -> None:
     from credentials.blueprints import bp as credentials_bp
     from credentials.keys import signing_problem
     from credentials.moments import support_email
-    from credentials.permissions import can_manage_certificates
+    from credentials.permissions import can_edit_branding, can_manage_certificates
     from credentials.profile import skills_profile
     from credentials.services import certificate_id_for
     from insights import events  # noqa: F401  (learning events → xAPI statements)
     from insights import tasks as _insight_tasks  # noqa: F401  (xAPI forwarding job)
+    from insights.permissions import can_view_insights, can_view_learner_records
     from insights.views import bp as insights_bp
     from insights.workforce_views import bp as reports_bp
     from notifications import receivers as _notification_receivers  # noqa: F401  (events → emails)
     from notifications import tasks as _notification_tasks  # noqa: F401  (the daily scan)
     from notifications.views import bp as notifications_bp
+    from orgs.permissions import can_manage_orgs
     from orgs.views import bp as orgs_bp
 
     app.register_blueprint(core_bp)
@@ -133,9 +136,19 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(orgs_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(admin_jobs_bp)
+    # the views' permission predicates, so that a template shows a link exactly when its page would answer
     app.jinja_env.globals.update(
         can_manage_users=can_manage_users,
+        can_read_audit_log=can_read_audit_log,
+        can_manage_jobs=can_manage_jobs,
+        can_author_courses=can_author_courses,
         can_manage_certificates=can_manage_certificates,
+        can_edit_branding=can_edit_branding,
+        can_view_insights=can_view_insights,
+        can_view_learner_records=can_view_learner_records,
+        can_manage_orgs=can_manage_orgs,
+    )
+    app.jinja_env.globals.update(
         signing_problem=signing_problem,
         certificate_id_for=certificate_id_for,
         skills_profile_of=lambda user: skills_profile(user, now=utcnow()),

@@ -23,12 +23,6 @@ class CatalogSearchForm(FlaskForm):
     audience = SelectField("Who it's for", validators=[Optional()], validate_choice=False)
 
 
-class ActionForm(FlaskForm):
-    """Enroll, mark complete, start attempt: a button whose point is the CSRF token."""
-
-    submit = SubmitField("Go")
-
-
 class QuizAnswersError(ValueError):
     pass
 

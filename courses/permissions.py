@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from accounts.permissions import is_admin
 from courses.models import Course, CourseStatus, Enrollment
+
+
+def can_author_courses(user) -> bool:
+    """The studio: draft, edit, import, export and publish courses and programs (/studio)."""
+    return is_admin(user)
 
 
 def can_enroll(user, course: Course) -> bool:

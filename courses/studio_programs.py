@@ -11,15 +11,16 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from accounts.forms import ConfirmForm
+from accounts.permissions import permission_required
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db
-from core.permissions import roles_required
+from core.forms import ButtonForm
 from courses import programs
 from courses.forms import NewProgramForm, ProgramForm
 from courses.models import Course, CourseStatus, Program
-from courses.studio_views import ADMIN, _framework_choices, bp
+from courses.permissions import can_author_courses
+from courses.studio_views import _framework_choices, bp
 
 
 def _program(slug: str) -> Program:
@@ -55,14 +56,14 @@ def _spec(form: ProgramForm, slug: str, current: list[str]) -> programs.ProgramS
 
 
 @bp.get("/programs")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def programs_index():
     found = list(db.session.scalars(select(Program).order_by(Program.title).options(*programs.program_outline())))
-    return render_template("studio/programs.html", programs=found, confirm=ConfirmForm())
+    return render_template("studio/programs.html", programs=found, confirm=ButtonForm())
 
 
 @bp.route("/programs/new", methods=["GET", "POST"])
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def new_program():
     form = NewProgramForm()
     _choices(form)
@@ -80,7 +81,7 @@ def new_program():
 
 
 @bp.route("/programs/<slug>", methods=["GET", "POST"])
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def edit_program(slug: str):
     program = _program(slug)
     spec = programs.program_spec(program)
@@ -106,14 +107,14 @@ def edit_program(slug: str):
             return redirect(url_for("studio.edit_program", slug=slug), 303)
     elif form.errors:
         status = 422
-    return render_template("studio/program.html", program=program, spec=spec, form=form, confirm=ConfirmForm()), status
+    return render_template("studio/program.html", program=program, spec=spec, form=form, confirm=ButtonForm()), status
 
 
 @bp.post("/programs/<slug>/courses/<int:index>/<direction>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def move_program_course(slug: str, index: int, direction: str):
     program = _program(slug)
-    if not ConfirmForm().validate_on_submit() or direction not in {"up", "down"}:
+    if not ButtonForm().validate_on_submit() or direction not in {"up", "down"}:
         abort(400)
     try:
         spec = programs.move_course(program, index, -1 if direction == "up" else 1)
@@ -128,10 +129,10 @@ def move_program_course(slug: str, index: int, direction: str):
 
 
 @bp.post("/programs/<slug>/status/<status>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def program_status(slug: str, status: str):
     program = _program(slug)
-    if not ConfirmForm().validate_on_submit() or status not in {"published", "archived"}:
+    if not ButtonForm().validate_on_submit() or status not in {"published", "archived"}:
         abort(400)
     try:
         programs.set_program_status(current_user, program, CourseStatus(status), now=utcnow())
@@ -145,7 +146,7 @@ def program_status(slug: str, status: str):
 
 
 @bp.get("/programs/<slug>.yaml")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def export_program(slug: str):
     from flask import Response
 

@@ -10,12 +10,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from accounts.forms import ConfirmForm
-from accounts.models import Role
+from accounts.permissions import permission_required
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db
-from core.permissions import roles_required
+from core.forms import ButtonForm
 from courses import studio
 from courses.catalog import CatalogError, LessonSpec, ModuleSpec, QuizSpec
 from courses.forms import (
@@ -32,10 +31,10 @@ from courses.forms import (
 from courses.markdown import render
 from courses.media import store_image
 from courses.models import Course, CourseStatus, MediaFile
+from courses.permissions import can_author_courses
 from skills.models import Occupation, PlanGoal, Skill
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
-ADMIN = Role.ADMIN.value
 
 
 def _course(slug: str) -> Course:
@@ -109,7 +108,7 @@ def _item(items: list, index: int):
 
 
 @bp.get("/")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def index():
     courses = list(db.session.scalars(select(Course).order_by(Course.title)))
     drafts = {d.course_id for d in db.session.scalars(select(studio.CourseDraft))}
@@ -123,7 +122,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def new():
     form = NewCourseForm()
     if form.validate_on_submit():
@@ -150,7 +149,7 @@ def new():
 
 
 @bp.get("/<slug>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def edit(slug: str):
     course, draft, spec = _draft(slug)
     return _edit_page(course, draft, spec)
@@ -181,7 +180,7 @@ def _edit_page(course, draft, spec, *, meta=None, tags=None, module_form=None, s
 
 
 @bp.post("/<slug>/meta")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def save_meta(slug: str):
     course, draft, spec = _draft(slug)
     # a post without the language (an older page) keeps the draft's language rather than resetting it
@@ -209,7 +208,7 @@ def save_meta(slug: str):
 
 
 @bp.post("/<slug>/tags")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def save_tags(slug: str):
     course, draft, spec = _draft(slug)
     form = TagsForm(prefix="tags")
@@ -230,7 +229,7 @@ def save_tags(slug: str):
 
 
 @bp.post("/<slug>/modules")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def add_module(slug: str):
     course, draft, spec = _draft(slug)
     form = ModuleForm(prefix="module")
@@ -261,7 +260,7 @@ def add_module(slug: str):
 
 
 @bp.route("/<slug>/modules/<int:m>", methods=["GET", "POST"])
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def module(slug: str, m: int):
     course, draft, spec = _draft(slug)
     item = _item(spec.modules, m)
@@ -296,7 +295,7 @@ def module(slug: str, m: int):
 
 
 @bp.post("/<slug>/modules/<int:m>/<action>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def module_action(slug: str, m: int, action: str):
     _, draft, spec = _draft(slug)
     form = RevisionForm()
@@ -317,7 +316,7 @@ def module_action(slug: str, m: int, action: str):
 
 @bp.route("/<slug>/modules/<int:m>/lessons/new", methods=["GET", "POST"], defaults={"n": None})
 @bp.route("/<slug>/modules/<int:m>/lessons/<int:n>", methods=["GET", "POST"])
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def lesson(slug: str, m: int, n: int | None):
     course, draft, spec = _draft(slug)
     module_spec = _item(spec.modules, m)
@@ -416,7 +415,7 @@ def _upload_into(form: LessonForm, upload: ImageUploadForm) -> int:
 
 
 @bp.post("/<slug>/modules/<int:m>/lessons/<int:n>/<action>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def lesson_action(slug: str, m: int, n: int, action: str):
     _, draft, spec = _draft(slug)
     module_spec = _item(spec.modules, m)
@@ -440,7 +439,7 @@ def recent_images(limit: int = 12):
 
 
 @bp.post("/media")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def upload_image():
     from accounts.redirects import safe_next
 
@@ -475,7 +474,7 @@ def upload_folder():
 
 
 @bp.route("/<slug>/modules/<int:m>/quiz", methods=["GET", "POST"])
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def quiz(slug: str, m: int):
     course, draft, spec = _draft(slug)
     module_spec = _item(spec.modules, m)
@@ -532,7 +531,7 @@ def quiz(slug: str, m: int):
 
 @bp.get("/<slug>/preview", defaults={"m": 0, "n": 0})
 @bp.get("/<slug>/preview/<int:m>/<int:n>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def preview(slug: str, m: int, n: int):
     course, _, spec = _draft(slug)
     module_spec = spec.modules[m] if 0 <= m < len(spec.modules) else None
@@ -550,7 +549,7 @@ def preview(slug: str, m: int, n: int):
 
 
 @bp.post("/<slug>/publish")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def publish(slug: str):
     course, draft, spec = _draft(slug)
     form = RevisionForm()
@@ -573,10 +572,10 @@ def publish(slug: str):
 
 
 @bp.post("/<slug>/status/<status>")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def set_status(slug: str, status: str):
     course = _course(slug)
-    if not ConfirmForm().validate_on_submit() or status not in {"archived", "published"}:
+    if not ButtonForm().validate_on_submit() or status not in {"archived", "published"}:
         abort(400)
     try:
         studio.set_status(course, CourseStatus(status), current_user, now=utcnow())
@@ -591,7 +590,7 @@ def set_status(slug: str, status: str):
 
 
 @bp.post("/<slug>/discard")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def discard(slug: str):
     _, draft, _ = _draft(slug)
     if not RevisionForm().validate_on_submit():
@@ -608,7 +607,7 @@ def discard(slug: str):
 
 
 @bp.get("/<slug>/bundle.zip")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def export_zip(slug: str):
     course = _course(slug)
     draft = studio.get_draft(course)
@@ -621,7 +620,7 @@ def export_zip(slug: str):
 
 
 @bp.post("/import")
-@roles_required(ADMIN)
+@permission_required(can_author_courses)
 def import_zip():
     form = BundleUploadForm()
     if not form.validate_on_submit():

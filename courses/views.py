@@ -10,8 +10,9 @@ from wtforms import SelectChoice
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
+from core.forms import ButtonForm
 from courses import programs, services
-from courses.forms import ActionForm, CatalogSearchForm, QuizAnswersError, parse_answers
+from courses.forms import CatalogSearchForm, QuizAnswersError, parse_answers
 from courses.models import Course, CourseStatus, Lesson, Module, QuizAttempt
 from courses.permissions import can_enroll, can_study
 from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
@@ -93,7 +94,7 @@ def program(slug: str):
         program=program,
         enrollment=enrollment,
         progress=progress,
-        form=ActionForm(),
+        form=ButtonForm(),
     )
 
 
@@ -101,7 +102,7 @@ def program(slug: str):
 @login_required
 def enroll_program(slug: str):
     program, _ = _program_or_404(slug)
-    if not ActionForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     try:
         enrollment, created = programs.enroll_program(current_user, program, now=utcnow())
@@ -143,7 +144,7 @@ def course(slug: str):
         enrollment=enrollment,
         progress=progress,
         step=step,
-        form=ActionForm(),
+        form=ButtonForm(),
         can_enroll=can_enroll(current_user, course),
     )
 
@@ -152,7 +153,7 @@ def course(slug: str):
 @login_required
 def enroll(slug: str):
     course, _ = _course_or_404(slug)
-    if not ActionForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     try:
         _, created = services.enroll(current_user, course, now=utcnow())
@@ -170,7 +171,7 @@ def enroll(slug: str):
 @login_required
 def renew(slug: str):
     course, enrollment = _study(slug)
-    if not ActionForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     if course.status is not CourseStatus.PUBLISHED:
         abort(409)
@@ -238,7 +239,7 @@ def lesson(slug: str, module_slug: str, lesson_slug: str):
         done=lesson.id in progress.completed_lessons,
         prev_url=prev_url,
         next_url=next_url,
-        form=ActionForm(),
+        form=ButtonForm(),
     )
 
 
@@ -247,7 +248,7 @@ def lesson(slug: str, module_slug: str, lesson_slug: str):
 def complete_lesson(slug: str, module_slug: str, lesson_slug: str):
     course, enrollment = _study(slug)
     _, lesson = _find_lesson(course, module_slug, lesson_slug)
-    if not ActionForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     finished = services.complete_lesson(enrollment, lesson, now=utcnow())
     db.session.commit()
@@ -278,7 +279,7 @@ def _quiz_page(course, enrollment, module, quiz, *, refused: str | None = None):
         best=services.best_attempt(attempts),
         open_attempt=open_attempt,
         blocked=refused or blocked,
-        form=ActionForm(),
+        form=ButtonForm(),
         progress=services.progress_for(enrollment, course),
     )
     # a start refused by the attempt limit or cooldown is a conflict with the quiz's rules
@@ -298,7 +299,7 @@ def quiz(slug: str, module_slug: str):
 def start_quiz(slug: str, module_slug: str):
     course, enrollment = _study(slug)
     module, quiz = _find_quiz(course, module_slug)
-    if not ActionForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     try:
         attempt = services.start_attempt(enrollment, quiz, now=utcnow())
@@ -326,7 +327,7 @@ def attempt(slug: str, module_slug: str, number: int):
     course, enrollment = _study(slug)
     module, quiz = _find_quiz(course, module_slug)
     attempt = _attempt_or_404(enrollment, quiz, number)
-    form = ActionForm()
+    form = ButtonForm()
     status = 200
     error = None
     if request.method == "POST":

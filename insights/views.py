@@ -13,12 +13,12 @@ from flask import (
     stream_with_context,
 )
 
-from accounts.models import Role
+from accounts.permissions import permission_required
 from core.csv import csv_response
 from core.database import utcnow
 from core.extensions import db
-from core.permissions import roles_required
 from insights import xapi
+from insights.permissions import can_view_insights, can_view_learner_records
 
 bp = Blueprint("insights", __name__)
 
@@ -56,7 +56,7 @@ def _period() -> tuple[datetime, datetime, int]:
 
 
 @bp.get("/admin/insights/charts/<kind>.svg")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_view_insights)
 def chart(kind: str):
     from insights.charts import CHARTS, chart_svg
 
@@ -72,7 +72,7 @@ def chart(kind: str):
 
 
 @bp.get("/admin/insights")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_view_insights)
 def dashboard():
     from insights import reports
 
@@ -99,7 +99,7 @@ def dashboard():
 
 
 @bp.get("/admin/insights/quizzes/<int:quiz_id>")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_view_insights)
 def item_analysis(quiz_id: int):
     from courses.models import Quiz
     from insights import reports
@@ -109,7 +109,7 @@ def item_analysis(quiz_id: int):
 
 
 @bp.get("/admin/xapi.jsonl")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_view_insights)
 def export_xapi():
     """Statements for [from, to) as JSON lines, streamed (dates as YYYY-MM-DD, UTC)."""
     end = _day(request.args.get("to"), utcnow() + timedelta(days=1))
@@ -122,7 +122,7 @@ def export_xapi():
 
 
 @bp.get("/admin/learners/<int:user_id>")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_view_learner_records)
 def learner(user_id: int):
     """One learner as an admin sees them: progress, quiz attempts, certificates and the audit trail."""
     from sqlalchemy import or_, select

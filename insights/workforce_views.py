@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_login import login_required
 from sqlalchemy import select
 
+from accounts.permissions import authorize
 from core.database import utcnow
 from core.extensions import db
 from courses.models import CourseStatus, Program
@@ -57,10 +58,10 @@ def _scope(org: Organization):
 
 
 def _load(slug: str) -> Organization:
-    from orgs.views import load_org, require
+    from orgs.views import load_org
 
     org, membership = load_org(slug)
-    require(permissions.can_use_org(org, membership))
+    authorize(permissions.can_use_org(org, membership))
     return org
 
 

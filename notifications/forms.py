@@ -12,7 +12,3 @@ class PreferencesForm(FlaskForm):
     nudges = BooleanField("Reminders to continue a course")
     employer_alerts = BooleanField("Alerts about saved candidates")
     submit = SubmitField("Save my email choices")
-
-
-class UnsubscribeForm(FlaskForm):
-    submit = SubmitField("Unsubscribe")

@@ -6,13 +6,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from accounts.forms import ConfirmForm
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import csrf, db, limiter
+from core.forms import ButtonForm
 from core.mail import Notification
 from notifications import services
-from notifications.forms import PreferencesForm, UnsubscribeForm
+from notifications.forms import PreferencesForm
 
 bp = Blueprint("notifications", __name__)
 
@@ -38,7 +38,7 @@ def preferences():
         form=form,
         categories=categories,
         recent=recent,
-        confirm_form=ConfirmForm(),
+        confirm_form=ButtonForm(),
     ), 422 if form.errors else 200
 
 
@@ -56,5 +56,5 @@ def unsubscribe(token: str):
         db.session.commit()
         return render_template("notifications/unsubscribe.html", done=True, category=category, email=user.email)
     return render_template(
-        "notifications/unsubscribe.html", category=category, email=user.email, form=UnsubscribeForm(), token=token
+        "notifications/unsubscribe.html", category=category, email=user.email, form=ButtonForm(), token=token
     )

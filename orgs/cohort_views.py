@@ -8,15 +8,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
+from accounts.permissions import authorize
 from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
+from core.forms import ButtonForm
 from core.mail import send_mail
 from credentials.ids import format_public_id
 from orgs import dashboard, permissions, roster, services
 from orgs.forms import (
-    ButtonForm,
     CohortForm,
     ConsentForm,
     InviteForm,
@@ -26,7 +27,7 @@ from orgs.forms import (
     RosterForm,
 )
 from orgs.models import Cohort, CohortMember, Invitation, InvitationKind, Organization
-from orgs.views import bp, limit, load_org, require
+from orgs.views import bp, limit, load_org
 
 JOIN_LIMIT = ("RATELIMIT_ORG_JOIN", "30 per minute; 200 per hour")
 
@@ -34,7 +35,7 @@ JOIN_LIMIT = ("RATELIMIT_ORG_JOIN", "30 per minute; 200 per hour")
 def load_cohort(slug: str, cohort_id: int, *, manage: bool = False) -> tuple[Organization, Cohort]:
     """The cohort, only through an organization the user belongs to; another organization's cohort is a 404."""
     org, membership = load_org(slug)
-    require(permissions.can_manage_org(org, membership) if manage else permissions.can_use_org(org, membership))
+    authorize(permissions.can_manage_org(org, membership) if manage else permissions.can_use_org(org, membership))
     cohort = db.session.scalar(
         select(Cohort)
         .where(Cohort.id == cohort_id, Cohort.organization_id == org.id)
@@ -66,7 +67,7 @@ def invitation_mail(org: Organization, cohort: Cohort, invitation: Invitation, s
 @login_required
 def new_cohort(slug: str):
     org, membership = load_org(slug)
-    require(permissions.can_manage_org(org, membership))
+    authorize(permissions.can_manage_org(org, membership))
     form = CohortForm()
     courses = services.assignable_courses()
     form.course_ids.choices = [(c.id, c.title) for c in courses]

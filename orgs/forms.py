@@ -63,10 +63,6 @@ class DomainForm(FlaskForm):
     submit = SubmitField("Add domain")
 
 
-class ButtonForm(FlaskForm):
-    """A POST with nothing but its CSRF token."""
-
-
 class SaveCandidateForm(FlaskForm):
     certificate_id = HiddenField(validators=[DataRequired(), Length(max=64)])
     note = StringField("Note (e.g. the role they applied for)", validators=[Optional(), Length(max=200)])

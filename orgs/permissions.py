@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from accounts.models import Role
+from accounts.permissions import is_admin
 from orgs.models import Membership, Organization, OrgRole
 
 MANAGERS = (OrgRole.OWNER, OrgRole.MANAGER)
 
 
-def is_admin(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and user.role is Role.ADMIN
+def can_manage_orgs(user) -> bool:
+    """Site staff: approve or decline organizations and keep the auto-approved domains (/admin/organizations)."""
+    return is_admin(user)
+
+
+def can_resend_verification(membership: Membership | None) -> bool:
+    """The owner asks for a new email-confirmation link (the organization may still be pending)."""
+    return membership is not None and membership.role is OrgRole.OWNER
 
 
 def can_see_org(membership: Membership | None) -> bool:

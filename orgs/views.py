@@ -11,19 +11,19 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from accounts.models import Role
+from accounts.permissions import authorize, permission_required
 from core.csv import csv_response
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db, limiter
+from core.forms import ButtonForm
 from core.mail import send_mail
-from core.permissions import roles_required
 from credentials import bulk
 from credentials.forms import BulkVerifyForm
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.services import lookup
 from orgs import permissions, services
-from orgs.forms import ButtonForm, CreateOrgForm, DecisionForm, DomainForm, SaveCandidateForm, StaffForm
+from orgs.forms import CreateOrgForm, DecisionForm, DomainForm, SaveCandidateForm, StaffForm
 from orgs.models import AutoApproveDomain, Cohort, CohortMember, Membership, Organization, OrgKind, OrgRole, OrgStatus
 
 bp = Blueprint("orgs", __name__, cli_group="orgs")
@@ -46,6 +46,7 @@ def _template_helpers():
     return {
         "my_memberships": my_memberships,
         "can_bulk_verify": lambda user=None: permissions.can_bulk_verify(current_user, my_memberships()),
+        "can_manage_org": permissions.can_manage_org,
     }
 
 
@@ -53,14 +54,8 @@ def load_org(slug: str) -> tuple[Organization, Membership]:
     """The organization and the current user's membership; 404 for strangers (no hint that it exists)."""
     org = db.first_or_404(select(Organization).where(Organization.slug == slug))
     membership = next((m for m in my_memberships() if m.organization_id == org.id), None)
-    if not permissions.can_see_org(membership):
-        abort(404)
+    authorize(permissions.can_see_org(membership), hide=True)
     return org, membership
-
-
-def require(allowed: bool) -> None:
-    if not allowed:
-        abort(403)
 
 
 def send_verification(org: Organization) -> None:
@@ -132,7 +127,7 @@ def verify_email(token: str):
 @limit("RATELIMIT_ORG_CREATE", "5 per hour")
 def resend(slug: str):
     org, membership = load_org(slug)
-    require(membership.role.value == "owner")
+    authorize(permissions.can_resend_verification(membership))
     if not ButtonForm().validate_on_submit():
         abort(400)
     if org.email_verified_at is None:
@@ -174,6 +169,7 @@ def home(slug: str):
         can_manage=permissions.can_manage_org(org, membership),
         can_use=permissions.can_use_org(org, membership),
         can_manage_staff=permissions.can_manage_staff(org, membership),
+        can_resend=permissions.can_resend_verification(membership),
         staff_form=StaffForm(),
         form=ButtonForm(),
     )
@@ -184,7 +180,7 @@ def home(slug: str):
 @limit("RATELIMIT_ORG_INVITE", "60 per hour")
 def add_staff(slug: str):
     org, membership = load_org(slug)
-    require(permissions.can_manage_staff(org, membership))
+    authorize(permissions.can_manage_staff(org, membership))
     form = StaffForm()
     if form.validate_on_submit():
         try:
@@ -206,7 +202,7 @@ def add_staff(slug: str):
 @login_required
 def remove_staff(slug: str, membership_id: int):
     org, membership = load_org(slug)
-    require(permissions.can_manage_staff(org, membership))
+    authorize(permissions.can_manage_staff(org, membership))
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
@@ -227,7 +223,7 @@ def remove_staff(slug: str, membership_id: int):
 @login_required
 def candidates(slug: str):
     org, membership = load_org(slug)
-    require(permissions.can_use_org(org, membership))
+    authorize(permissions.can_use_org(org, membership))
     rows = services.candidates(org, now=utcnow())
     if request.args.get("format") == "csv":
         return csv_response(
@@ -261,7 +257,7 @@ def candidates(slug: str):
 @login_required
 def save_candidate(slug: str):
     org, membership = load_org(slug)
-    require(permissions.can_manage_org(org, membership))
+    authorize(permissions.can_manage_org(org, membership))
     form = SaveCandidateForm()
     public_id = normalize_public_id(form.certificate_id.data) if form.validate_on_submit() else None
     certificate = lookup(public_id) if public_id else None
@@ -277,7 +273,7 @@ def save_candidate(slug: str):
 @login_required
 def remove_candidate(slug: str, row_id: int):
     org, membership = load_org(slug)
-    require(permissions.can_manage_org(org, membership))
+    authorize(permissions.can_manage_org(org, membership))
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
@@ -292,7 +288,7 @@ def remove_candidate(slug: str, row_id: int):
 @bp.route("/verify/bulk", methods=["GET", "POST"])
 @login_required
 def bulk_verify():
-    require(permissions.can_bulk_verify(current_user, my_memberships()))
+    authorize(permissions.can_bulk_verify(current_user, my_memberships()))
     form = BulkVerifyForm()
     results = None
     status = 200
@@ -319,7 +315,7 @@ def bulk_verify():
 
 
 @bp.get("/admin/organizations")
-@roles_required(Role.ADMIN.value)
+@permission_required(permissions.can_manage_orgs)
 def queue():
     orgs = db.session.scalars(
         select(Organization).order_by(
@@ -338,7 +334,7 @@ def queue():
 
 
 @bp.post("/admin/organizations/<int:org_id>/decide")
-@roles_required(Role.ADMIN.value)
+@permission_required(permissions.can_manage_orgs)
 def decide(org_id: int):
     org = db.get_or_404(Organization, org_id)
     form = DecisionForm()
@@ -356,7 +352,7 @@ def decide(org_id: int):
 
 
 @bp.post("/admin/organizations/domains")
-@roles_required(Role.ADMIN.value)
+@permission_required(permissions.can_manage_orgs)
 def add_domain():
     form = DomainForm()
     if not form.validate_on_submit():
@@ -373,7 +369,7 @@ def add_domain():
 
 
 @bp.post("/admin/organizations/domains/<int:domain_id>/remove")
-@roles_required(Role.ADMIN.value)
+@permission_required(permissions.can_manage_orgs)
 def remove_domain(domain_id: int):
     row = db.get_or_404(AutoApproveDomain, domain_id)
     if not ButtonForm().validate_on_submit():

@@ -1,28 +1,27 @@
-"""Admins' view of the task queue: counts, failed jobs with their last error, and a retry button."""
+"""Admins' view of the task queue: counts, failed jobs with their last error, and a retry button.
+
+The queue itself is core's (core/queue.py); its page lives here, like the audit log's, because deciding who
+may see it needs the accounts room's permissions.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import SubmitField
 
+from accounts.permissions import can_manage_jobs, permission_required
 from core import queue
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
-from core.permissions import roles_required
+from core.forms import ButtonForm
 
 bp = Blueprint("admin_jobs", __name__, url_prefix="/admin/jobs")
 
 
-class RetryForm(FlaskForm):
-    submit = SubmitField("Retry")
-
-
 @bp.get("/")
-@roles_required("admin")
+@permission_required(can_manage_jobs)
 def list_jobs():
     counts = dict(db.session.execute(select(queue.Job.state, func.count()).group_by(queue.Job.state)).all())
     failed = db.session.scalars(
@@ -40,16 +39,16 @@ def list_jobs():
         failed=failed,
         retrying=waiting,
         labels={name: handler.label for name, handler in queue.HANDLERS.items()},
-        form=RetryForm(),
+        form=ButtonForm(),
         now=utcnow(),
     )
 
 
 @bp.post("/<int:job_id>/retry")
-@roles_required("admin")
+@permission_required(can_manage_jobs)
 def retry(job_id: int):
     row = db.get_or_404(queue.Job, job_id)
-    if not RetryForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     try:
         queue.retry(current_user, row, now=utcnow())
