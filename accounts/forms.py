@@ -18,7 +18,6 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 
 from accounts.models import Role
 from accounts.passwords import MAX_LENGTH, MIN_LENGTH
-from core.forms import ButtonForm
 
 
 def no_control_chars(form, field) -> None:
@@ -129,7 +128,3 @@ class UserSearchForm(FlaskForm):
         choices=[SelectChoice("", "Any role")] + [SelectChoice(r.value, r.label) for r in Role],
         validators=[Optional()],
     )
-
-
-# credentials/ still imports this name until its views move to core.forms.ButtonForm (after its split lands)
-ConfirmForm = ButtonForm

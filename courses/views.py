@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms import SelectChoice
 
+from accounts.permissions import authorize
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
@@ -196,8 +197,7 @@ def _step_url(course: Course, step) -> str:
 def _study(slug: str):
     """Load a course the current user may study, or abort (404 unknown/draft, 403 not enrolled)."""
     course, enrollment = _course_or_404(slug)
-    if not can_study(current_user, course, enrollment):
-        abort(403)
+    authorize(can_study(current_user, course, enrollment))
     return course, enrollment
 
 

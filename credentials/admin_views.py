@@ -8,12 +8,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from accounts.forms import ConfirmForm
-from accounts.models import Role
+from accounts.permissions import permission_required
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
-from core.permissions import roles_required
+from core.forms import ButtonForm
 from credentials import openbadges, services
 from credentials import programs as program_certificates
 from credentials.blueprints import admin_bp
@@ -22,6 +21,7 @@ from credentials.identity import issuer
 from credentials.ids import format_public_id
 from credentials.keys import KeyError_
 from credentials.models import Certificate, NameChangeRequest, NameChangeStatus, RevocationReason
+from credentials.permissions import can_manage_certificates
 
 
 def resign_status_list(certificate: Certificate) -> None:
@@ -37,7 +37,7 @@ def resign_status_list(certificate: Certificate) -> None:
 
 
 @admin_bp.get("/certificates")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def list_certificates():
     now = utcnow()
     query = (request.args.get("q") or "")[:100]
@@ -63,7 +63,7 @@ def _admin_certificate(public_id: str) -> Certificate:
 
 
 @admin_bp.get("/certificates/<public_id>")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def certificate_detail(public_id: str):
     certificate = _admin_certificate(public_id)
     db.session.refresh(certificate)
@@ -77,7 +77,7 @@ def certificate_detail(public_id: str):
         status=certificate.status_at(now),
         display_id=format_public_id(certificate.public_id),
         revoke_form=RevokeForm(),
-        confirm_form=ConfirmForm(),
+        confirm_form=ButtonForm(),
     )
 
 
@@ -98,7 +98,7 @@ def _admin_action(public_id: str, action, success: str):
 
 
 @admin_bp.post("/certificates/<public_id>/revoke")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def revoke(public_id: str):
     form = RevokeForm()
     if not form.validate_on_submit():
@@ -112,7 +112,7 @@ def revoke(public_id: str):
             status=certificate.status_at(now),
             display_id=format_public_id(certificate.public_id),
             revoke_form=form,
-            confirm_form=ConfirmForm(),
+            confirm_form=ButtonForm(),
         ), 422
     return _admin_action(
         public_id,
@@ -124,9 +124,9 @@ def revoke(public_id: str):
 
 
 @admin_bp.post("/certificates/<public_id>/reinstate")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def reinstate(public_id: str):
-    if not ConfirmForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     return _admin_action(
         public_id, lambda c: services.reinstate(current_user, c, now=utcnow()), "The certificate is valid again."
@@ -134,9 +134,9 @@ def reinstate(public_id: str):
 
 
 @admin_bp.post("/certificates/<public_id>/reissue")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def reissue(public_id: str):
-    if not ConfirmForm().validate_on_submit():
+    if not ButtonForm().validate_on_submit():
         abort(400)
     return _admin_action(
         public_id,
@@ -146,7 +146,7 @@ def reissue(public_id: str):
 
 
 @admin_bp.get("/name-corrections")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def name_corrections():
     requests = list(
         db.session.scalars(
@@ -162,7 +162,7 @@ def name_corrections():
 
 
 @admin_bp.post("/name-corrections/<int:request_id>")
-@roles_required(Role.ADMIN.value)
+@permission_required(can_manage_certificates)
 def decide_name_correction(request_id: int):
     name_request = db.get_or_404(NameChangeRequest, request_id)
     form = DecisionForm()

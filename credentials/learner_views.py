@@ -6,6 +6,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from accounts.permissions import authorize
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db
@@ -23,8 +24,9 @@ from credentials.storage import stored_pdf
 
 def _owned_or_404(public_id: str) -> Certificate:
     certificate = services.get_certificate(public_id)
-    if certificate is None or not can_download(current_user, certificate):
-        abort(404)  # no hint that someone else's certificate exists
+    if certificate is None:
+        abort(404)
+    authorize(can_download(current_user, certificate), hide=True)  # no hint that someone else's certificate exists
     return certificate
 
 

@@ -13,11 +13,10 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from accounts.models import Role
+from accounts.permissions import permission_required
 from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db
-from core.permissions import roles_required
 from courses.models import Course, CourseStatus, Enrollment
 from courses.services import related_courses
 from credentials import services
@@ -25,6 +24,7 @@ from credentials.blueprints import admin_bp, bp, verify_limit
 from credentials.identity import verify_url
 from credentials.ids import format_public_id, normalize_public_id
 from credentials.models import Certificate, CertificateStatus, RevocationReason
+from credentials.permissions import can_edit_branding
 from credentials.presenters import hours_text, linkedin_url
 from credentials.storage import pdf_folder, stored_pdf
 
@@ -254,7 +254,7 @@ def issuer_about():
 
 
 @admin_bp.route("/branding", methods=["GET", "POST"])
-@roles_required(Role.ADMIN.value)
+@permission_required(can_edit_branding)
 def branding():
     from credentials.branding import BrandingChange, current_branding, data_uri, update_branding
     from credentials.forms import BrandingForm

@@ -323,6 +323,7 @@ def test_the_admin_sees_every_staff_link_in_the_phone_menu_too(people):
 STAFF_LINKS = {  # the room whose predicates decide, and the navigation links those predicates govern
     "accounts.permissions": {"Users": "/admin/users/", "Audit log": "/admin/audit/", "Jobs": "/admin/jobs/"},
     "courses.permissions": {"Studio": "/studio/"},
+    "credentials.permissions": {"Certificates": "/admin/certificates"},
     "insights.permissions": {"Insights": "/admin/insights"},
     "orgs.permissions": {"Organizations": "/admin/organizations"},
 }

@@ -189,6 +189,38 @@ def _protected_rules(app):
         yield rule, method
 
 
+STAFF_PREFIXES = ("/admin", "/studio")
+
+
+def test_every_staff_route_declares_its_permission(app):
+    """A route under /admin or /studio without @permission_required fails here, whatever its body checks."""
+    staff = [r for r in app.url_map.iter_rules() if r.rule.startswith(STAFF_PREFIXES)]
+    assert len(staff) >= 40
+    missing = [r.endpoint for r in staff if not callable(getattr(app.view_functions[r.endpoint], "permission", None))]
+    assert not missing, f"add @permission_required(<predicate>) to {sorted(set(missing))}"
+    for rule in staff:  # and the declared predicate is a staff one: a learner does not pass it
+        predicate = app.view_functions[rule.endpoint].permission
+        learner = User(email="l@example.org", name="L", legal_name="L", password_hash="x", active=True)
+        assert predicate(learner) is False, rule.endpoint
+
+
+def test_no_module_uses_the_old_role_decorator():
+    """One way to say who may do what: predicates through permission_required/authorize, never a role list."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    packages = {
+        p.split(".")[0] for p in tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    }
+    sources = [path for package in sorted(packages) for path in (root / package).rglob("*.py")]
+    assert len(sources) > 50
+    offenders = [
+        str(path.relative_to(root)) for path in sources if "roles_required" in path.read_text(encoding="utf-8")
+    ]
+    assert not offenders, offenders
+
+
 def test_every_non_public_endpoint_refuses_anonymous_users(app, client):
     rules = list(_protected_rules(app))
     assert len(rules) >= 7
@@ -216,8 +248,8 @@ def test_admin_endpoints_refuse_learners_and_employers(app, client, ctx, employe
         make_user(email="someone@example.org")
     login(client, "someone@example.org")
     token = client.csrf_token("/account")
-    admin_rules = [(r, m) for r, m in _protected_rules(app) if r.rule.startswith("/admin")]
-    assert admin_rules
+    admin_rules = [(r, m) for r, m in _protected_rules(app) if r.rule.startswith(STAFF_PREFIXES)]
+    assert {r.rule.split("/")[1] for r, _ in admin_rules} == {"admin", "studio"}
     for rule, method in admin_rules:
         response = client.open(
             _url_for_rule(rule), method=method, data={"csrf_token": token} if method == "POST" else None
