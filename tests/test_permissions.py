@@ -349,3 +349,13 @@ def test_link_and_page_ask_the_same_predicate(app, people, monkeypatch, room):
                 assert path in shown and status == 200, (label, status)
             else:
                 assert path not in shown and status == 403, (label, status)
+
+
+def test_the_certificates_page_links_to_branding_for_those_who_may_edit_it(app, people, monkeypatch):
+    # the help page sends admins to "Certificates › Branding": the link is there, and it answers
+    html = people["admin"].get("/admin/certificates").get_data(as_text=True)
+    assert 'href="/admin/branding">Certificate branding</a>' in html
+    assert people["admin"].get("/admin/branding").status_code == 200
+    # someone who may manage certificates but not the branding sees no link to a page that would refuse them
+    monkeypatch.setitem(app.jinja_env.globals, "can_edit_branding", lambda user: False)
+    assert "/admin/branding" not in people["admin"].get("/admin/certificates").get_data(as_text=True)
