@@ -662,6 +662,9 @@ def export_course(course: Course, target: Path) -> list[Path]:
 # A learner who always picks the longest option, or always answers "False", should not pass.
 LONGEST_CORRECT_MAX = 0.35
 TRUE_SHARE_RANGE = (0.40, 0.60)
+# How a true_false question's two choices are written, per course language ("True"/"False" in English courses)
+TRUE_FALSE_WORDS = {"en": ("True", "False"), "es": ("Verdadero", "Falso")}
+TRUE_WORDS = frozenset(true.lower() for true, _ in TRUE_FALSE_WORDS.values())
 
 
 @dataclass(frozen=True)
@@ -714,7 +717,7 @@ def quiz_balance(spec: CourseSpec) -> QuizBalance:
                     longest_at.append(f"{m}.{q}")
             elif question.kind == "true_false":
                 tf += 1
-                if any(c.correct and c.text.strip().lower() == "true" for c in question.choices):
+                if any(c.correct and c.text.strip().lower() in TRUE_WORDS for c in question.choices):
                     true += 1
                     true_at.append(f"{m}.{q}")
     return QuizBalance(single, longest, tf, true, tuple(longest_at), tuple(true_at))

@@ -85,8 +85,6 @@ def check_command(path: Path, strict: bool) -> None:
 
     The skills framework must be loaded (`flask skills load`), since tags are checked against it.
     """
-    from courses.readability import course_readability
-
     folders = course_folders(path)
     if not folders:
         raise click.ClickException(f"No course.yaml in {path} or its subfolders.")
@@ -100,13 +98,12 @@ def check_command(path: Path, strict: bool) -> None:
             click.echo(f"{folder.name}: INVALID\n  " + "\n  ".join(error.problems))
             continue
         balance = quiz_balance(spec)
-        reading = course_readability(spec)
+        reading = _readability(folder, spec)
         click.echo(
             f"{spec.slug}: longest option correct {balance.longest_correct}/{balance.single} "
             f"({balance.longest_share:.0%}, limit {LONGEST_CORRECT_MAX:.0%}); true/false keyed True "
             f"{balance.keyed_true}/{balance.true_false} ({balance.true_share:.0%}, {low:.0%}-{high:.0%}); "
-            f"Flesch-Kincaid average {reading.average}, highest {reading.highest}"
-            + (" (worker audience: ≤ 8 average, ≤ 10 each)" if reading.worker_audience else "")
+            + _reading_summary(reading)
         )
         warnings = quiz_warnings(spec) + reading.problems()
         warned += bool(warnings)
@@ -119,8 +116,17 @@ def check_command(path: Path, strict: bool) -> None:
 @cli.command("readability")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=CATALOG_DIR)
 def readability_command(path: Path) -> None:
-    """Print the Flesch-Kincaid grade of every lesson in the course folders under PATH (default: the catalog)."""
-    from courses.readability import MAX_AVERAGE_GRADE, MAX_LESSON_GRADE, course_readability
+    """Print every lesson's reading level in the course folders under PATH (default: the catalog).
+
+    English lessons: Flesch-Kincaid grade. Spanish lessons: Fernández-Huerta ease (higher is easier), beside the
+    English original's Flesch reading ease when the course is a translation of one in the same folder.
+    """
+    from courses.readability import (
+        MAX_AVERAGE_GRADE,
+        MAX_LESSON_GRADE,
+        MIN_AVERAGE_EASE_ES,
+        MIN_LESSON_EASE_ES,
+    )
 
     folders = course_folders(path)
     if not folders:
@@ -131,16 +137,57 @@ def readability_command(path: Path) -> None:
             spec = read_folder(folder)
         except CatalogError as error:
             raise click.ClickException("\n  ".join(error.problems))
-        reading = course_readability(spec)
+        reading = _readability(folder, spec)
         label = "worker audience" if reading.worker_audience else "specialist audience, not limited"
-        click.echo(f"{spec.slug} ({label}): average {reading.average}, highest {reading.highest}")
+        if reading.spanish:
+            original = (
+                f"; English original {reading.original_slug}: Flesch reading ease average {reading.original_average}"
+                if reading.original_slug
+                else ""
+            )
+            click.echo(
+                f"{spec.slug} ({label}, Spanish): Fernández-Huerta average {reading.average}, "
+                f"hardest {reading.hardest}{original}"
+            )
+        else:
+            click.echo(f"{spec.slug} ({label}): average {reading.average}, highest {reading.highest}")
+        problems = {p.split(" ", 2)[1] for p in reading.problems() if p.startswith("Lesson ")}
         for g in reading.lessons:
-            flag = "  OVER" if reading.worker_audience and g.grade > MAX_LESSON_GRADE else ""
-            click.echo(f"  {g.module}.{g.lesson}  {g.grade:5.1f}  {g.slug}{flag}")
+            flag = "  OVER" if f"{g.module}.{g.lesson}" in problems else ""
+            beside = f"  (English {g.original:5.1f})" if g.original is not None else ""
+            click.echo(f"  {g.module}.{g.lesson}  {g.grade:5.1f}  {g.slug}{beside}{flag}")
         over = over or bool(reading.problems())
     click.echo(
-        f"Limits for worker-audience courses: average ≤ {MAX_AVERAGE_GRADE:g}, every lesson ≤ {MAX_LESSON_GRADE:g}"
+        f"Limits for worker-audience courses: average ≤ {MAX_AVERAGE_GRADE:g}, every lesson ≤ {MAX_LESSON_GRADE:g} "
+        f"(Flesch-Kincaid grade); in Spanish, Fernández-Huerta average ≥ {MIN_AVERAGE_EASE_ES:g}, every lesson "
+        f"≥ {MIN_LESSON_EASE_ES:g} and no lesson harder than its English original's Flesch reading ease"
         + (" — some courses are over." if over else " — all within.")
+    )
+
+
+def _readability(folder: Path, spec):
+    """The course's readability, measured against its English original when that folder sits beside it."""
+    from courses.readability import TRANSLATIONS, course_readability
+
+    original = None
+    source = folder.parent / TRANSLATIONS.get(spec.slug, "")
+    if spec.slug in TRANSLATIONS and (source / "course.yaml").is_file():
+        try:
+            original = read_folder(source)
+        except CatalogError:
+            original = None  # the original's own problems are reported when it is checked
+    return course_readability(spec, original)
+
+
+def _reading_summary(reading) -> str:
+    if reading.spanish:
+        return f"Fernández-Huerta average {reading.average}, hardest {reading.hardest}" + (
+            " (worker audience: ≥ 60 average, ≥ 50 each, no lesson harder than the English original)"
+            if reading.worker_audience
+            else ""
+        )
+    return f"Flesch-Kincaid average {reading.average}, highest {reading.highest}" + (
+        " (worker audience: ≤ 8 average, ≤ 10 each)" if reading.worker_audience else ""
     )
 
 

@@ -21,6 +21,7 @@ from core.yamlload import quoted
 from courses.catalog import (
     DEFAULT_LANGUAGE,
     SLUG,
+    TRUE_FALSE_WORDS,
     CatalogError,
     ChoiceSpec,
     CourseSpec,
@@ -255,7 +256,8 @@ def parse_questions(text: str) -> list[QuestionSpec]:
             if right < 1:
                 problems.append(f"Line {q['line']}: mark at least one correct choice with *.")
         else:
-            kind = "true_false" if sorted(texts) == ["false", "true"] else "single"
+            pairs = [sorted(w.lower() for w in words) for words in TRUE_FALSE_WORDS.values()]
+            kind = "true_false" if sorted(texts) in pairs else "single"
             if right != 1:
                 problems.append(
                     f"Line {q['line']}: mark exactly one correct choice with * (or start the "

@@ -1,0 +1,176 @@
+"""The Spanish courses are the English ones in Spanish: same structure, answer keys, tags, cited pages, and no harder
+to read (issue 16, "Courses in Spanish")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.database import utcnow
+from core.extensions import db
+from courses.catalog import CATALOG_DIR, TRUE_FALSE_WORDS, quiz_balance, quiz_warnings, read_folder
+from courses.citations import CITATION, check_course, parse_pages
+from courses.readability import (
+    MIN_AVERAGE_EASE_ES,
+    MIN_LESSON_EASE_ES,
+    TRANSLATIONS,
+    WORKER_AUDIENCE,
+    course_readability,
+    fernandez_huerta,
+    reading_ease,
+)
+from skills.services import load_framework_file
+
+PAIRS = sorted(TRANSLATIONS.items())
+IDS = [spanish for spanish, _ in PAIRS]
+
+
+@pytest.fixture
+def framework(ctx):
+    load_framework_file(now=utcnow())
+    db.session.commit()
+
+
+@pytest.fixture
+def pair(framework, request):
+    spanish, english = request.param
+    return read_folder(CATALOG_DIR / spanish), read_folder(CATALOG_DIR / english)
+
+
+def test_both_worker_courses_ship_in_spanish():
+    assert TRANSLATIONS == {
+        "alfabetizacion-en-ia-para-cada-trabajador": "ai-literacy-for-every-worker",
+        "ia-en-el-trabajo-atencion-al-cliente-y-oficina": "ai-at-work-customer-service-office",
+    }
+    for spanish, english in PAIRS:
+        assert (CATALOG_DIR / spanish / "course.yaml").is_file() and (CATALOG_DIR / english / "course.yaml").is_file()
+        assert {spanish, english} <= WORKER_AUDIENCE
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS, indirect=True)
+def test_language_tags_and_course_facts_match_the_original(pair):
+    es, en = pair
+    assert (es.language, en.language) == ("es", "en")
+    assert es.slug != en.slug and es.title != en.title
+    assert (es.skills, es.goals, es.occupations) == (en.skills, en.goals, en.occupations)
+    assert (es.estimated_minutes, es.validity_months) == (en.estimated_minutes, en.validity_months)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS, indirect=True)
+def test_structure_and_answer_keys_are_identical(pair):
+    es, en = pair
+    assert len(es.modules) == len(en.modules)
+    for m_es, m_en in zip(es.modules, en.modules, strict=True):
+        assert (m_es.skills, m_es.goals) == (m_en.skills, m_en.goals), m_en.slug
+        assert [(lesson.minutes, lesson.review_by) for lesson in m_es.lessons] == [
+            (lesson.minutes, lesson.review_by) for lesson in m_en.lessons
+        ], m_en.slug
+        q_es, q_en = m_es.quiz, m_en.quiz
+        assert (q_es is None) == (q_en is None)
+        if q_en is None:
+            continue
+        rules = ("pass_mark", "max_attempts", "cooldown_minutes", "failure_cooldown_minutes")
+        assert [getattr(q_es, r) for r in rules] == [getattr(q_en, r) for r in rules], m_en.slug
+        # kind, number of options and which options are correct, in order: the same answer key
+        assert [(q.kind, [c.correct for c in q.choices]) for q in q_es.questions] == [
+            (q.kind, [c.correct for c in q.choices]) for q in q_en.questions
+        ], m_en.slug
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS, indirect=True)
+def test_spanish_quizzes_are_in_spanish_and_balanced(pair):
+    es, en = pair
+    for module in es.modules:
+        assert module.quiz.title.startswith("Compruebe lo que aprendió: ")
+        for question in module.quiz.questions:
+            if question.kind == "true_false":
+                assert tuple(c.text for c in question.choices) == TRUE_FALSE_WORDS["es"]
+    assert quiz_warnings(es) == []
+    # the Spanish words count as True: the balance is the original's
+    assert quiz_balance(es).keyed_true == quiz_balance(en).keyed_true > 0
+    assert quiz_balance(es).true_false == quiz_balance(en).true_false
+
+
+def _cited_pages(folder: Path) -> list[tuple[str, list[int]]]:
+    """Each lesson file and quiz file in course order, with the plan pages it cites."""
+    course = yaml.safe_load((folder / "course.yaml").read_text(encoding="utf-8"))
+    files = []
+    for module in course["modules"]:
+        files += [lesson["file"] for lesson in module["lessons"]]
+        files.append(module["quiz"]["file"])
+    found = []
+    for name in files:
+        pages: set[int] = set()
+        for m in CITATION.finditer((folder / name).read_text(encoding="utf-8")):
+            pages.update(parse_pages(m.group(1) or m.group(2)))
+        found.append((name, sorted(pages)))
+    return found
+
+
+@pytest.mark.parametrize(("spanish", "english"), PAIRS, ids=IDS)
+def test_every_lesson_and_quiz_cites_the_same_plan_pages(spanish, english):
+    es, en = _cited_pages(CATALOG_DIR / spanish), _cited_pages(CATALOG_DIR / english)
+    assert len(es) == len(en)
+    assert [pages for _, pages in es] == [pages for _, pages in en], [
+        (a, b) for a, b in zip(es, en, strict=True) if a[1] != b[1]
+    ]
+    assert sum(bool(pages) for _, pages in es) >= 5
+
+
+@pytest.mark.parametrize(("spanish", "english"), PAIRS, ids=IDS)
+def test_plan_quotes_stay_english_and_are_on_the_cited_page(spanish, english):
+    checked, problems = check_course(CATALOG_DIR / spanish)
+    assert [str(p) for p in problems] == []
+    original, _ = check_course(CATALOG_DIR / english)
+    assert checked >= original  # every quote kept (a Spanish sentence may cite once more where it splits)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS, indirect=True)
+def test_spanish_lessons_read_no_harder_than_the_english(pair):
+    es, en = pair
+    reading = course_readability(es, original=en)
+    assert reading.spanish and reading.worker_audience and reading.original_slug == en.slug
+    assert len(reading.lessons) == sum(len(m.lessons) for m in en.modules)
+    for g in reading.lessons:
+        assert g.original is not None and g.grade >= g.original, g
+        assert g.grade >= MIN_LESSON_EASE_ES, g
+    assert reading.average >= max(MIN_AVERAGE_EASE_ES, reading.original_average)
+    assert reading.problems() == []
+
+
+def test_spanish_measure_rewards_short_words_and_sentences():
+    plain = "Lea el texto. Revise los datos. Pregunte si no sabe. La IA se equivoca a veces."
+    heavy = (
+        "La implementación responsable de herramientas de inteligencia artificial generativa requiere "
+        "verificaciones sistemáticas, documentación exhaustiva y supervisión institucional permanente."
+    )
+    assert fernandez_huerta(plain) > 80 > 30 > fernandez_huerta(heavy)
+    # the same text measured as English would be scored with English syllable rules: a different number
+    assert reading_ease("Read the text. Check the facts.") > 80
+
+
+def test_a_spanish_lesson_harder_than_its_original_is_reported(framework):
+    es = read_folder(CATALOG_DIR / "alfabetizacion-en-ia-para-cada-trabajador")
+    en = read_folder(CATALOG_DIR / "ai-literacy-for-every-worker")
+    assert course_readability(es, original=en).problems() == []
+    # too hard for any worker course, whatever the original
+    es.modules[0].lessons[0].body = (
+        "La implementación responsable de herramientas de inteligencia artificial generativa requiere "
+        "verificaciones sistemáticas, documentación exhaustiva, supervisión institucional permanente y "
+        "evaluaciones independientes de confiabilidad."
+    )
+    # easy enough on its own, but harder than an English original made very easy
+    es.modules[0].lessons[1].body = "Revise la respuesta de la herramienta antes de enviarla al cliente."
+    en.modules[0].lessons[1].body = "Read it. Check it. Then send it."
+    reading = course_readability(es, original=en)
+    assert reading.lessons[1].grade >= MIN_LESSON_EASE_ES
+    problems = reading.problems()
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("Lesson 1.1 (por-que-importan-las-habilidades-de-ia) reads at Fernández-Huerta")
+    assert "(at least 50)" in problems[0]
+    assert problems[1].startswith("Lesson 1.2 (como-funciona-la-ia-generativa)")
+    assert "harder than its English original (ai-literacy-for-every-worker, Flesch reading ease" in problems[1]
+    # measured alone (no original at hand), only the absolute limits apply
+    assert len(course_readability(es).problems()) == 1
