@@ -144,6 +144,9 @@ def test_shipped_course_quizzes_are_balanced(framework, folder):
 def test_shipped_worker_courses_read_at_grade_eight(framework, folder):
     reading = course_readability(read_folder(folder))
     assert all(g.grade > 0 for g in reading.lessons)
+    if reading.spanish:  # Fernández-Huerta ease, higher is easier (tests/test_spanish_courses.py compares)
+        assert not reading.worker_audience or reading.problems() == [], reading.problems()
+        return
     if reading.worker_audience:
         assert reading.average <= MAX_AVERAGE_GRADE, reading
         assert reading.highest <= MAX_LESSON_GRADE, [g for g in reading.lessons if g.grade > MAX_LESSON_GRADE]

@@ -11,7 +11,7 @@ import yaml
 from core.database import utcnow
 from core.extensions import db
 from courses.catalog import CATALOG_DIR, TRUE_FALSE_WORDS, quiz_balance, quiz_warnings, read_folder
-from courses.citations import CITATION, check_course, parse_pages
+from courses.citations import CITATION, check_course, course_quotes, parse_pages
 from courses.readability import (
     MIN_AVERAGE_EASE_ES,
     MIN_LESSON_EASE_ES,
@@ -122,9 +122,12 @@ def test_every_lesson_and_quiz_cites_the_same_plan_pages(spanish, english):
 @pytest.mark.parametrize(("spanish", "english"), PAIRS, ids=IDS)
 def test_plan_quotes_stay_english_and_are_on_the_cited_page(spanish, english):
     checked, problems = check_course(CATALOG_DIR / spanish)
-    assert [str(p) for p in problems] == []
-    original, _ = check_course(CATALOG_DIR / english)
-    assert checked >= original  # every quote kept (a Spanish sentence may cite once more where it splits)
+    assert [str(p) for p in problems] == [] and checked >= 20
+    # every sentence the English course quotes from the plan is quoted, in English, in the Spanish one too
+    # (a one- to three-word term such as "dislocated worker" is put in Spanish instead)
+    quoted_es = {q.phrase.strip(" .,") for q in course_quotes(CATALOG_DIR / spanish)}
+    quoted_en = {q.phrase.strip(" .,") for q in course_quotes(CATALOG_DIR / english)}
+    assert {p for p in quoted_en if len(p.split()) >= 4} <= quoted_es
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=IDS, indirect=True)
