@@ -21,6 +21,7 @@ class CatalogSearchForm(FlaskForm):
     skill = SelectField("Skill", validators=[Optional()], validate_choice=False)
     occupation = SelectField("Occupation", validators=[Optional()], validate_choice=False)
     audience = SelectField("Who it's for", validators=[Optional()], validate_choice=False)
+    language = SelectField(_l("Language"), validators=[Optional()], validate_choice=False)
 
 
 class QuizAnswersError(ValueError):

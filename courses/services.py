@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from blinker import Namespace
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -58,16 +58,22 @@ class CatalogFilter:
     skill: str | None = None
     occupation: str | None = None
     audience: str | None = None  # an occupation group, see skills.models.OCCUPATION_GROUPS
+    language: str | None = None  # only courses written in this language (a code of courses.catalog.LANGUAGES)
 
 
-def catalog_statement(f: CatalogFilter):
-    """Published courses matching the filter, newest version first, with their tags eager-loaded."""
+def catalog_statement(f: CatalogFilter, reader_language: str | None = None):
+    """Published courses matching the filter, with their tags eager-loaded: courses in the reader's language
+    first (a Spanish reader sees the Spanish courses at the top, an English reader the English ones), then by title.
+    """
+    first = [case((Course.language == reader_language, 0), else_=1)] if reader_language else []
     stmt = (
         select(Course)
         .where(Course.status == CourseStatus.PUBLISHED)
         .options(selectinload(Course.skills), selectinload(Course.goals), selectinload(Course.occupations))
-        .order_by(Course.title)
+        .order_by(*first, Course.title)
     )
+    if f.language:
+        stmt = stmt.where(Course.language == f.language)
     if f.q:
         for word in f.q.lower().split()[:8]:
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -12,7 +13,9 @@ from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
 from core.forms import ButtonForm
+from core.i18n import current_language
 from courses import programs, services
+from courses.catalog import LANGUAGES
 from courses.forms import CatalogSearchForm, QuizAnswersError, parse_answers
 from courses.models import Course, CourseStatus, Lesson, Module, QuizAttempt
 from courses.permissions import can_enroll, can_study
@@ -38,6 +41,10 @@ def _filter_choices(form: CatalogSearchForm) -> None:
         )
     ]
     form.audience.choices = [SelectChoice("", "Everyone")] + [SelectChoice(k, v) for k, v in OCCUPATION_GROUPS.items()]
+    # each language by its own name ("Español"), marked as that language for screen readers
+    form.language.choices = [SelectChoice("", gettext("Any language"))] + [
+        SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
+    ]
 
 
 @bp.get("/courses")
@@ -51,8 +58,9 @@ def catalog():
         skill=form.skill.data or None,
         occupation=form.occupation.data or None,
         audience=form.audience.data or None,
+        language=form.language.data or None,
     )
-    courses = list(db.session.scalars(services.catalog_statement(f)))
+    courses = list(db.session.scalars(services.catalog_statement(f, reader_language=current_language())))
     counts = services.lesson_counts(c.id for c in courses)
     filtered = any(vars(f).values())
     return render_template(
@@ -62,7 +70,7 @@ def catalog():
         counts=counts,
         filtered=filtered,
         programs=[] if filtered else programs.published_programs(),
-        filters_set=sum(1 for value in (f.goal, f.skill, f.occupation, f.audience) if value),
+        filters_set=sum(1 for value in (f.goal, f.skill, f.occupation, f.audience, f.language) if value),
     )
 
 

@@ -71,6 +71,8 @@ class Certificate(db.Model):
     course_title: Mapped[str] = mapped_column(String(200))
     course_slug: Mapped[str] = mapped_column(String(80))
     course_version: Mapped[int]
+    # the language the course is written in (BCP 47): the certificate PDF and the credential's text use it
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     skills: Mapped[list] = mapped_column(JSON)
     goals: Mapped[list] = mapped_column(JSON)
     score: Mapped[int]

@@ -9,6 +9,7 @@ import json
 import secrets
 from datetime import datetime
 
+from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -172,6 +173,7 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
     if certificate.is_program:
         achievement_id = f"{issuer.base_url}/programs/{certificate.course_slug}#achievement"
     score_id = f"{achievement_id}-final-score"
+    text = _achievement_text(certificate)
     url = issuer.credential_url(certificate)
     list_url = issuer.status_list_url(certificate.status_list_id)
     credential = {
@@ -199,13 +201,9 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
                 "type": ["Achievement"],
                 "achievementType": "Certificate",
                 "name": certificate.course_title,
-                "description": f"Completion of the course “{certificate.course_title}” (version "
-                f"{certificate.course_version}) at {certificate.issuer_name}.",
-                "criteria": {
-                    "narrative": "Complete every lesson of the course and pass every module quiz "
-                    "at or above its pass mark. The final score is the mean of the best "
-                    "score of each quiz."
-                },
+                "inLanguage": certificate.language,
+                "description": text["description"],
+                "criteria": {"narrative": text["criteria"]},
                 "alignment": [
                     {
                         "type": ["Alignment"],
@@ -220,7 +218,7 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
                     {
                         "id": score_id,
                         "type": ["ResultDescription"],
-                        "name": "Final score",
+                        "name": text["score"],
                         "resultType": "Percent",
                         "valueMin": "0",
                         "valueMax": "100",
@@ -242,6 +240,25 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
     if certificate.is_program:
         _describe_program(credential["credentialSubject"]["achievement"], certificate, issuer)
     return credential
+
+
+def _achievement_text(certificate: Certificate) -> dict[str, str]:
+    """The achievement's description, criteria and score name in the language of the course (its ``inLanguage``),
+    whoever is viewing when the credential is first signed: a Spanish course's credential reads in Spanish."""
+    with force_locale(certificate.language):
+        return {
+            "description": gettext(
+                "Completion of the course “%(title)s” (version %(version)s) at %(issuer)s.",
+                title=certificate.course_title,
+                version=certificate.course_version,
+                issuer=certificate.issuer_name,
+            ),
+            "criteria": gettext(
+                "Complete every lesson of the course and pass every module quiz at or above its pass mark. "
+                "The final score is the mean of the best score of each quiz."
+            ),
+            "score": gettext("Final score"),
+        }
 
 
 def _describe_program(achievement: dict, certificate: Certificate, issuer: Issuer) -> None:

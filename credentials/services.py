@@ -71,6 +71,7 @@ def _snapshot(certificate: Certificate, course: Course, user: User, enrollment: 
     certificate.course_title = course.title
     certificate.course_slug = course.slug
     certificate.course_version = course.version
+    certificate.language = course.language
     certificate.skills = [{"id": s.id, "name": s.name} for s in course.skills]
     certificate.goals = [{"id": g.id, "title": g.title} for g in course.goals]
     certificate.score = _final_score(enrollment)
@@ -166,6 +167,7 @@ def _renewal_fields(certificate: Certificate) -> dict:
         "course_title": certificate.course_title,
         "course_slug": certificate.course_slug,
         "course_version": certificate.course_version,
+        "language": certificate.language,
         "skills": certificate.skills,
         "goals": certificate.goals,
         "score": certificate.score,
