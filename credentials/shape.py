@@ -99,6 +99,7 @@ OPEN_BADGE = Obj(
                         "type": TYPES,
                         "achievementType": Str(100),
                         "name": Str(500),
+                        "inLanguage": Str(35),  # a BCP 47 language tag
                         "description": TEXT,
                         "criteria": Obj({"narrative": TEXT}),
                         "alignment": ListOf(

@@ -3,6 +3,7 @@ to read (issue 16, "Courses in Spanish")."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ import yaml
 
 from core.database import utcnow
 from core.extensions import db
-from courses.catalog import CATALOG_DIR, TRUE_FALSE_WORDS, quiz_balance, quiz_warnings, read_folder
+from courses.catalog import CATALOG_DIR, TRUE_FALSE_WORDS, apply_spec, quiz_balance, quiz_warnings, read_folder
 from courses.citations import CITATION, check_course, course_quotes, parse_pages
+from courses.models import CourseStatus
 from courses.readability import (
     MIN_AVERAGE_EASE_ES,
     MIN_LESSON_EASE_ES,
@@ -21,7 +23,10 @@ from courses.readability import (
     fernandez_huerta,
     reading_ease,
 )
+from credentials import keys, vc
+from credentials.ids import format_public_id
 from skills.services import load_framework_file
+from tests.factories import course_spec, load_test_framework, make_certificate, make_user
 
 PAIRS = sorted(TRANSLATIONS.items())
 IDS = [spanish for spanish, _ in PAIRS]
@@ -177,3 +182,102 @@ def test_a_spanish_lesson_harder_than_its_original_is_reported(framework):
     assert "harder than its English original (ai-literacy-for-every-worker, Flesch reading ease" in problems[1]
     # measured alone (no original at hand), only the absolute limits apply
     assert len(course_readability(es).problems()) == 1
+
+
+# ---- the catalog: a language filter, and the reader's language first ---------------------------------------------
+
+
+def _course(slug: str, title: str, language: str = "en"):
+    spec = course_spec(slug, title=title)
+    spec.language = language
+    course, _ = apply_spec(spec, now=utcnow(), status=CourseStatus.PUBLISHED)
+    db.session.commit()
+    return course
+
+
+@pytest.fixture
+def mixed_catalog(ctx):
+    load_test_framework()
+    # by title alone the Spanish course sits between the two English ones
+    _course("ai-basics", "AI Basics")
+    _course("working-with-ai", "Working with AI")
+    _course("uso-de-la-ia", "Uso de la IA en el trabajo", "es")
+
+
+def titles_in_order(html: str) -> list[str]:
+    found = {t: html.find(t) for t in ("AI Basics", "Working with AI", "Uso de la IA en el trabajo")}
+    return [t for t, at in sorted(found.items(), key=lambda kv: kv[1]) if at >= 0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "expected"),
+    [
+        ({"Accept-Language": "en-US,en;q=0.9"}, "", ["AI Basics", "Working with AI", "Uso de la IA en el trabajo"]),
+        ({"Accept-Language": "es-MX,es;q=0.9"}, "", ["Uso de la IA en el trabajo", "AI Basics", "Working with AI"]),
+        ({}, "?lang=es", ["Uso de la IA en el trabajo", "AI Basics", "Working with AI"]),
+        ({"Accept-Language": "es"}, "?lang=en", ["AI Basics", "Working with AI", "Uso de la IA en el trabajo"]),
+    ],
+)
+def test_readers_see_courses_in_their_language_first(client, mixed_catalog, headers, query, expected):
+    response = client.get(f"/courses{query}", headers=headers)
+    assert response.status_code == 200
+    assert titles_in_order(response.get_data(as_text=True)) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("es", ["Uso de la IA en el trabajo"]), ("en", ["AI Basics", "Working with AI"]), ("", None)],
+)
+def test_catalog_filters_by_language(client, mixed_catalog, language, expected):
+    html = client.get(f"/courses?language={language}").get_data(as_text=True)
+    assert titles_in_order(html) == (expected or ["AI Basics", "Working with AI", "Uso de la IA en el trabajo"])
+    if expected:
+        assert f"{len(expected)} course" in html and "(1 set)" in html  # the filters stay open, showing one is set
+        assert f'<option lang="{language}" selected value="{language}">' in html
+    # each language named in itself and marked as that language, so a screen reader says "Español" right
+    assert '<option lang="es" ' in html and ">Español</option>" in html and ">English</option>" in html
+
+
+def test_an_unknown_language_finds_nothing_and_is_not_an_error(client, mixed_catalog):
+    response = client.get("/courses?language=xx-evil%27")
+    assert response.status_code == 200
+    assert titles_in_order(response.get_data(as_text=True)) == []
+
+
+def test_the_catalog_filter_works_without_javascript_and_keeps_other_filters(client, mixed_catalog):
+    html = client.get("/courses?language=en&q=working").get_data(as_text=True)
+    assert titles_in_order(html) == ["Working with AI"]
+
+
+# ---- certificates and credentials of a Spanish course ---------------------------------------------------------------
+
+
+def test_a_spanish_course_certificate_and_credential_are_in_spanish_and_verify(client, app, ctx):
+    load_test_framework()
+    course = _course("uso-de-la-ia", "Uso de la IA en el trabajo", "es")
+    certificate = make_certificate(make_user(email="ana@example.org", name="Ana Pérez"), course)
+    assert certificate.language == "es"
+    public = format_public_id(certificate.public_id)
+    credential = json.loads(client.get(f"/credentials/{public}.json", headers={"Accept-Language": "en"}).data)
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["inLanguage"] == "es" and achievement["name"] == "Uso de la IA en el trabajo"
+    assert achievement["description"].startswith("Finalización del curso «Uso de la IA en el trabajo» (versión 1)")
+    assert achievement["criteria"]["narrative"].startswith("Completar todas las lecciones del curso")
+    assert achievement["resultDescription"][0]["name"] == "Puntuación final"
+    published = keys.public_keys()
+    assert vc.verify(credential, lambda method: published.get(method.split("#", 1)[1]))
+    body = client.post("/api/v1/verify", data=json.dumps(credential), content_type="application/json").json
+    assert body["verified"] is True and body["verdict"] == "valid", body
+
+
+def test_an_english_course_credential_says_english(client, ctx):
+    load_test_framework()
+    certificate = make_certificate(make_user(email="lee@example.org"), _course("ai-basics", "AI Basics"))
+    assert certificate.language == "en"
+    public = format_public_id(certificate.public_id)
+    credential = json.loads(client.get(f"/credentials/{public}.json", headers={"Accept-Language": "es"}).data)
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["inLanguage"] == "en"
+    # signed in the course's language, not the language of whoever asked first
+    assert achievement["description"].startswith("Completion of the course “AI Basics” (version 1)")
+    assert achievement["resultDescription"][0]["name"] == "Final score"
