@@ -281,3 +281,13 @@ def test_an_english_course_credential_says_english(client, ctx):
     # signed in the course's language, not the language of whoever asked first
     assert achievement["description"].startswith("Completion of the course “AI Basics” (version 1)")
     assert achievement["resultDescription"][0]["name"] == "Final score"
+
+
+def test_studio_question_text_reads_verdadero_falso_as_true_false():
+    from courses.studio import parse_questions
+
+    (question,) = parse_questions("? La IA nunca se equivoca.\n- Verdadero\n* Falso\n> Se equivoca a veces.")
+    assert question.kind == "true_false"
+    assert [(c.text, c.correct) for c in question.choices] == [("Verdadero", False), ("Falso", True)]
+    (other,) = parse_questions("? ¿Cuál?\n* Sí\n- No\n> Porque sí.")
+    assert other.kind == "single"
