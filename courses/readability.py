@@ -214,7 +214,7 @@ def course_readability(spec: CourseSpec, original: CourseSpec | None = None) -> 
     """Every lesson's score in the course's language; ``original``, the English course a Spanish one translates
     (same modules and lessons), adds each English lesson's reading ease to compare with.
     """
-    language = getattr(spec, "language", "en") or "en"
+    language = spec.language
     spanish = language == "es"
     originals: dict[tuple[int, int], float] = {}
     if spanish and original is not None:
