@@ -1,7 +1,7 @@
 """certificates.language: the language of the course a certificate was earned in (English for existing ones)
 
-Revision ID: 0020_certificate_language
-Revises: 0018_course_language
+Revision ID: 0021_certificate_language
+Revises: 0020_report_indexes
 Create Date: 2026-12-07 01:40:00
 
 """
@@ -9,8 +9,8 @@ Create Date: 2026-12-07 01:40:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_certificate_language"
-down_revision = "0018_course_language"
+revision = "0021_certificate_language"
+down_revision = "0020_report_indexes"
 branch_labels = None
 depends_on = None
 
