@@ -359,3 +359,55 @@ def test_the_certificates_page_links_to_branding_for_those_who_may_edit_it(app, 
     # someone who may manage certificates but not the branding sees no link to a page that would refuse them
     monkeypatch.setitem(app.jinja_env.globals, "can_edit_branding", lambda user: False)
     assert "/admin/branding" not in people["admin"].get("/admin/certificates").get_data(as_text=True)
+
+
+# ---- one button-only form ----------------------------------------------------------------------------------
+
+
+def _all_form_classes():
+    import importlib
+    import pkgutil
+
+    from flask_wtf import FlaskForm
+
+    for package in ("core", "accounts", "skills", "courses", "credentials", "orgs", "insights", "notifications"):
+        module = importlib.import_module(package)
+        for info in pkgutil.iter_modules(module.__path__):
+            if info.name == "forms" or info.name.endswith("_forms"):
+                importlib.import_module(f"{package}.{info.name}")
+    found, stack = [], list(FlaskForm.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return [c for c in found if c.__module__.split(".")[0] != "tests"]
+
+
+def test_button_only_posts_share_one_form():
+    """A form with nothing but a submit button (and its CSRF token) is core.forms.ButtonForm, not a copy."""
+    from wtforms import SubmitField
+    from wtforms.fields.core import UnboundField
+
+    from core.forms import ButtonForm
+
+    forms = _all_form_classes()
+    assert ButtonForm in forms and len(forms) > 20
+    copies = []
+    for cls in forms:
+        fields = [getattr(cls, name) for name in dir(cls) if isinstance(getattr(cls, name, None), UnboundField)]
+        if cls is not ButtonForm and all(f.field_class is SubmitField for f in fields):
+            copies.append(f"{cls.__module__}.{cls.__name__}")
+    assert not copies, f"use core.forms.ButtonForm instead of {copies}"
+
+
+def test_a_button_without_its_csrf_token_changes_nothing(client, ctx):
+    from sqlalchemy import select
+
+    from core.extensions import db
+
+    user = make_user(email="lee@example.org")
+    login(client, "lee@example.org")
+    version = db.session.scalar(select(User.session_version).where(User.id == user.id))
+    assert client.post("/account/logout-everywhere").status_code == 400
+    assert db.session.scalar(select(User.session_version).where(User.id == user.id)) == version
+    assert client.get("/account").status_code == 200  # still signed in
