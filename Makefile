@@ -79,12 +79,17 @@ PYTEST_ARGS ?=
 test-sqlite: $(STAMP) $(MO_FILES)
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test-postgres: $(STAMP) $(MO_FILES)
-	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+# PG_SELECT: `make test` sets it so that tests marked nodb (they never touch the database; tests/conftest.py
+# checks that) run once, in the SQLite half; `make test-postgres` on its own runs everything
+PG_SELECT ?=
 
-# the two halves run side by side (one core each); each half's output is printed when it finishes
+test-postgres: $(STAMP) $(MO_FILES)
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PG_SELECT) $(PYTEST_ARGS)
+
+# the two halves run side by side (one core each); each half's output is printed when it finishes.
+# Every test that touches the database runs on both; the nodb ones only in the SQLite half.
 test: system-packages-test lint
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres PG_SELECT='-m "not nodb"'
 
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
 # (`make test` runs everything)

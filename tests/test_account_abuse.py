@@ -142,6 +142,7 @@ def test_unknown_emails_are_throttled_alike_and_nobody_is_mailed(app, client, ct
     assert outbox(app) == []
 
 
+@pytest.mark.nodb
 def test_the_throttle_lives_in_redis_when_the_limits_do(monkeypatch, tmp_path):
     from limits.storage import storage_from_string
 

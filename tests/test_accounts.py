@@ -73,6 +73,7 @@ def test_register_bad_input_gets_message_and_writes_nothing(client, ctx, overrid
     assert count_users() == 0
 
 
+@pytest.mark.nodb
 def test_common_passwords_of_allowed_length_are_refused():
     common = sorted(p for p in passwords.common_passwords() if len(p) >= 12)
     assert len(passwords.common_passwords()) >= 10000 and len(common) >= 50

@@ -180,6 +180,7 @@ def test_cli_import_is_all_or_nothing(app, framework, tmp_path):
         ("| a | b |\n|---|---|\n| 1 | 2 |", "<script", "<table>"),
     ],
 )
+@pytest.mark.nodb
 def test_markdown_is_rendered_and_sanitized(markdown, absent, present):
     html = render(markdown)
     assert absent not in html

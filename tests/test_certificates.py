@@ -48,6 +48,7 @@ def count(model) -> int:
 # ---- IDs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_public_ids_carry_140_random_bits_and_read_aloud_in_groups():
     ids = {new_public_id() for _ in range(2000)}
     assert len(ids) == 2000
@@ -67,11 +68,13 @@ def test_public_ids_carry_140_random_bits_and_read_aloud_in_groups():
         lambda s: format_public_id(s).lower().replace("-", "\u2013"),
     ],
 )
+@pytest.mark.nodb
 def test_ids_are_case_and_separator_insensitive(mangle):
     public_id = new_public_id()
     assert normalize_public_id(mangle(public_id)) == public_id
 
 
+@pytest.mark.nodb
 def test_confusable_letters_are_read_as_digits_and_junk_is_refused():
     assert normalize_public_id("O" * 28) == "0" * 28
     assert normalize_public_id("il" * 14) == "1" * 28
@@ -233,6 +236,7 @@ def pdf_fonts(pdf: bytes) -> set[str]:
         ("王小明", "Noto-Sans-SC"),
     ],
 )
+@pytest.mark.nodb
 def test_names_in_many_scripts_are_printed_with_embedded_subset_fonts(app, name, family):
     with app.test_request_context():
         pdf = services_render(data(holder_name=name))
@@ -263,6 +267,7 @@ def services_render(d: CertificateData, **kwargs) -> bytes:
     return render_pdf(d, **kwargs)
 
 
+@pytest.mark.nodb
 def test_uncovered_scripts_fall_back_to_a_documented_transliteration(app):
     name = "김민준"
     printable, transliterated = printable_name(name)
@@ -274,6 +279,7 @@ def test_uncovered_scripts_fall_back_to_a_documented_transliteration(app):
     assert "verification page shows it exactly" in text.replace("\n", " ")
 
 
+@pytest.mark.nodb
 def test_only_the_fonts_a_name_needs_are_loaded():
     faces, covered = fonts_for("Lee Learner")
     assert covered and faces == [FONTS[0]]
@@ -281,6 +287,7 @@ def test_only_the_fonts_a_name_needs_are_loaded():
     assert faces == [FONTS[0], ("Noto Sans SC", "NotoSansSC-Regular.ttf")]
 
 
+@pytest.mark.nodb
 def test_pdf_is_small_landscape_and_paper_is_configurable(app):
     with app.test_request_context():
         a4 = services_render(data())
@@ -305,6 +312,7 @@ def test_pdf_is_small_landscape_and_paper_is_configurable(app):
         assert expected in text
 
 
+@pytest.mark.nodb
 def test_the_fetcher_refuses_files_remote_hosts_and_escapes(app, monkeypatch, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
@@ -469,5 +477,6 @@ def test_parallel_final_requests_issue_one_certificate(app, client, framework):
         (42, "42"),
     ],
 )
+@pytest.mark.nodb
 def test_csv_cells_never_start_a_formula(cell, safe):
     assert csv_safe(cell) == safe

@@ -16,12 +16,14 @@ SAFE = {"MAIL_BACKEND": "smtp", "TRUSTED_HOSTS": ["localhost"]}  # what producti
 
 
 @pytest.mark.parametrize("secret", [None, "", "dev", "short-secret"])
+@pytest.mark.nodb
 def test_production_refuses_to_start_without_a_real_secret(secret, monkeypatch, tmp_path):
     monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         create_app({"APP_ENV": "production", "SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
 
+@pytest.mark.nodb
 def test_production_refuses_to_start_without_a_database_url(monkeypatch):
     monkeypatch.delenv("FLASK_SQLALCHEMY_DATABASE_URI", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -29,6 +31,7 @@ def test_production_refuses_to_start_without_a_database_url(monkeypatch):
         create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": None, **SAFE})
 
 
+@pytest.mark.nodb
 def test_production_cookies_are_secure_and_config_comes_from_environment(monkeypatch):
     monkeypatch.setenv("FLASK_ISSUER_NAME", "Workforce Board of Example County")
     app = create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://", **SAFE})
@@ -47,6 +50,7 @@ def test_production_cookies_are_secure_and_config_comes_from_environment(monkeyp
         ({"MAIL_BACKEND": "smtp", "TRUSTED_HOSTS": []}, "TRUSTED_HOSTS is not set"),
     ],
 )
+@pytest.mark.nodb
 def test_production_refuses_outbox_mail_and_any_host_unless_allowed(settings, message, monkeypatch):
     for name in ("FLASK_MAIL_BACKEND", "FLASK_TRUSTED_HOSTS", "FLASK_ALLOW_OUTBOX_MAIL", "FLASK_ALLOW_ANY_HOST"):
         monkeypatch.delenv(name, raising=False)
@@ -59,6 +63,7 @@ def test_production_refuses_outbox_mail_and_any_host_unless_allowed(settings, me
     assert create_app({**base, **settings}).config["APP_ENV"] == "production"
 
 
+@pytest.mark.nodb
 def test_postgres_urls_use_psycopg3():
     app = create_app({"APP_ENV": "test", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": "postgres://u@h/d"})
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/d"

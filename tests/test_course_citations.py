@@ -9,6 +9,8 @@ import pytest
 from courses.catalog import CATALOG_DIR, course_folders
 from courses.citations import check_course, check_quote, main, quotes_in
 
+pytestmark = pytest.mark.nodb  # files and pure functions only: run once, not on both databases
+
 SHIPPED = course_folders(CATALOG_DIR)
 # Courses written against the plan's page numbers from the start: each must quote the plan, not just pass.
 NEW_COURSES = {

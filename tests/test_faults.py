@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 # ---- the database stops during traffic ------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_database_outage_gives_a_friendly_503_and_recovers_without_a_restart(tmp_path_factory):
     """A PostgreSQL of its own (started and stopped by the test), whichever database the suite runs on."""
     from flask_migrate import upgrade

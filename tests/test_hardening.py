@@ -86,6 +86,7 @@ def test_the_verification_counter_counts_a_client_once_per_certificate_per_day(c
 # ---- lesson images -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_lesson_markdown_keeps_only_our_own_uploaded_images():
     from courses.markdown import render
 

@@ -75,6 +75,7 @@ def test_failed_attempts_are_recorded_as_failed(client, ctx):
     assert failed.statement["result"]["success"] is False and failed.statement["result"]["score"]["scaled"] == 0
 
 
+@pytest.mark.nodb
 def test_iso_durations():
     assert xapi.iso_duration(0) == "PT0S" and xapi.iso_duration(3723) == "PT1H2M3S" and xapi.iso_duration(-5) == "PT0S"
 

@@ -11,6 +11,10 @@ import ast
 import tomllib
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.nodb  # reads source files only: run once, not on both databases
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # rank of each top-level package; equal ranks are siblings and may not import upward either

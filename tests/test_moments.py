@@ -435,6 +435,7 @@ def test_not_found_keeps_the_typed_id(client, framework):
     assert f'name="id" maxlength="64" autocomplete="off" value="{typed}"' in response.get_data(as_text=True)
 
 
+@pytest.mark.nodb
 def test_chart_axes_count_people_in_whole_numbers():
     from insights.charts import chart_svg, whole_ticks
 

@@ -46,6 +46,7 @@ def operations(schema) -> dict[str, object]:
     return found
 
 
+@pytest.mark.nodb
 def test_the_document_describes_the_public_api(app):
     assert set(operations(load_schema(app))) == {"GET /api/v1/certificates/{id}", "POST /api/v1/verify"}
 

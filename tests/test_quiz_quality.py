@@ -72,6 +72,7 @@ def spec_with(*questions: QuestionSpec):
 # ---- the rules -------------------------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_longest_correct_option_is_counted_only_when_strictly_longest():
     spec = spec_with(
         single("A much longer right answer", "short", "brief"),  # strictly longest: counts
@@ -83,6 +84,7 @@ def test_longest_correct_option_is_counted_only_when_strictly_longest():
     assert balance.longest_ok  # 1 of 3 = 33% ≤ 35%
 
 
+@pytest.mark.nodb
 def test_warnings_give_the_numbers_and_the_questions():
     spec = spec_with(
         single("A much longer right answer", "short"),
@@ -116,11 +118,13 @@ def test_warnings_give_the_numbers_and_the_questions():
         ([True, True, True, True, True, True, False], False),
     ],
 )
+@pytest.mark.nodb
 def test_true_false_share(keys, ok):
     assert quiz_balance(spec_with(*(true_false(k) for k in keys))).true_ok is ok
     assert bool(quiz_warnings(spec_with(*(true_false(k) for k in keys)))) is not ok
 
 
+@pytest.mark.nodb
 def test_longest_share_boundary():
     # 7 of 20 = 35% passes, 8 of 20 = 40% does not
     longest = [single("the long right one", "short") for _ in range(7)]
@@ -153,6 +157,7 @@ def test_shipped_worker_courses_read_at_grade_eight(framework, folder):
         assert reading.problems() == []
 
 
+@pytest.mark.nodb
 def test_the_worker_audience_courses_ship():
     names = {f.name for f in SHIPPED}
     assert {"ai-literacy-for-every-worker", "ai-at-work-customer-service-office", "spotting-synthetic-media"} <= names
@@ -162,6 +167,7 @@ def test_the_worker_audience_courses_ship():
 # ---- readability measurement -----------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_plain_text_ends_list_items_and_cells_and_drops_code():
     text = plain_text(
         "Intro line\n\n- first item\n- second item!\n\n| a | b |\n|---|---|\n| c | d |\n\n```\nx = 1\n```\n"
@@ -169,6 +175,7 @@ def test_plain_text_ends_list_items_and_cells_and_drops_code():
     assert text.splitlines() == ["Intro line.", "first item.", "second item!", "a.", "b.", "c.", "d."]
 
 
+@pytest.mark.nodb
 def test_grade_rises_with_long_words_and_sentences():
     easy = "We check the work. We ask for help. We keep the data safe.\n"
     hard = (
@@ -178,6 +185,7 @@ def test_grade_rises_with_long_words_and_sentences():
     assert grade(easy) < 4 < 14 < grade(hard)
 
 
+@pytest.mark.nodb
 def test_readability_problems_only_for_worker_courses():
     hard = "Organizational implementation of comprehensive governance necessitates institutional accountability.\n"
     spec = course_spec("ai-literacy-for-every-worker", modules=1, lessons=2)

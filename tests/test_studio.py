@@ -110,6 +110,7 @@ def build_course(client, slug: str = "warehouse-ai") -> None:
 # ---- questions as text -----------------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_questions_text_parses_all_three_kinds_and_round_trips():
     questions = studio.parse_questions(QUESTIONS)
     assert [q.kind for q in questions] == ["single", "multiple", "true_false"]
@@ -130,6 +131,7 @@ def test_questions_text_parses_all_three_kinds_and_round_trips():
         ("", "at least one question"),
     ],
 )
+@pytest.mark.nodb
 def test_questions_text_errors_name_the_line(text, message):
     with pytest.raises(DomainError, match=message):
         studio.parse_questions(text)

@@ -9,6 +9,8 @@ import pytest
 
 from credentials import keys, vc
 
+pytestmark = pytest.mark.nodb  # files and pure functions only: run once, not on both databases
+
 STANDARDS = Path(__file__).resolve().parent / "data"
 VECTORS = STANDARDS / "vc-di-eddsa"
 EXAMPLES_V2 = {

@@ -185,6 +185,7 @@ def test_validity_is_read_from_the_signed_quads_even_if_the_shape_check_were_byp
     assert report.summary()["credential"]["validUntil"] == expired["validUntil"]
 
 
+@pytest.mark.nodb
 def test_two_signed_expiry_dates_are_not_one_clear_fact():
     c, cred = "<https://x.example/c>", "https://www.w3.org/2018/credentials#"
     nquads = "".join(

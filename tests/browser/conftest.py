@@ -16,7 +16,9 @@ import pytest
 from tests.pgcluster import sibling_database
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
+# each half of `make test` (SQLite, PostgreSQL) runs these tests at the same time: one folder per half, so
+# neither overwrites the other's screenshots and axe reports
+ARTIFACTS = ROOT / "test-artifacts" / ("postgres" if os.environ.get("TEST_DATABASE_URL") else "sqlite")
 ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.org", "granite lantern orchard 58"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -87,6 +89,9 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
         # its own database beside the suite's (the suite empties its tables after every test)
         "FLASK_SQLALCHEMY_DATABASE_URI": _live_database(folder),
         "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
+        # PDFs and lesson images it stores stay in the temp folder, never in the checkout's instance/
+        "FLASK_CERTIFICATE_DIR": str(folder / "certificates"),
+        "FLASK_UPLOAD_DIR": str(folder / "uploads"),
     }
     # the four setup commands in one interpreter: each `flask` start costs seconds of imports
     setup = subprocess.run(
@@ -172,7 +177,7 @@ def correct_answers(course: str) -> dict[str, set[str]]:
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
@@ -215,7 +220,7 @@ class Accessibility:
     and runs the WCAG 2.0/2.1 A and AA rules. Then, at 320 CSS px, it checks reflow (WCAG 1.4.10, which axe
     does not test) and that any box that now scrolls can be reached by keyboard. assert_clean() fails with
     every serious or critical violation of every checked page, no rule excluded; every violation, minor ones
-    included, is written to test-artifacts/axe-<test>.json.
+    included, is written to test-artifacts/<sqlite|postgres>/axe-<test>.json.
     """
 
     def __init__(self, browser, report_name: str):

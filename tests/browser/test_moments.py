@@ -155,7 +155,7 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     assert not page.get_by_role("button", name="Copy link").is_visible()  # no JS: a selectable field instead
     share_url = page.get_by_label(re.compile("Verification link")).input_value()
     a11y.check(page, "55-completion")
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "completion-page.png"), full_page=True)
     pdf = page.request.get(live_server + page.get_by_role("link", name="Download PDF").get_attribute("href"))
     assert pdf.ok and pdf.body().startswith(b"%PDF")
