@@ -7,6 +7,7 @@ may see it needs the accounts room's permissions.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -57,5 +58,5 @@ def retry(job_id: int):
         flash(error.message, "error")
         return redirect(url_for("admin_jobs.list_jobs"), 303)
     db.session.commit()
-    flash(f"Job {job_id} is queued again.", "success")
+    flash(_("Job %(id)d is queued again.", id=job_id), "success")
     return redirect(url_for("admin_jobs.list_jobs"), 303)

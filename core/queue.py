@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Index, String, Text, and_, event, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -272,7 +274,7 @@ def run_due(*, now: datetime | None = None) -> list[Outcome]:
     """Run every job that is due at ``now`` in this process (tests, `flask jobs run`). Commits."""
     now = now or utcnow()
     outcomes = []
-    for _ in range(20):  # jobs may enqueue jobs (a scan queues mails); a few rounds reach them
+    for _round in range(20):  # jobs may enqueue jobs (a scan queues mails); a few rounds reach them
         ids = sweep(now=now, grace=timedelta(0))
         if not ids:
             break
@@ -286,7 +288,7 @@ def retry(actor, row: Job, *, now: datetime) -> None:
     from core.errors import DomainError
 
     if row.state is not JobState.FAILED:
-        raise DomainError("Only a failed job can be retried.")
+        raise DomainError(_("Only a failed job can be retried."))
     before = {"attempts": row.attempts, "last_error": (row.last_error or "")[:200]}
     row.state, row.attempts, row.run_after, row.updated_at, row.finished_at = JobState.QUEUED, 0, now, now, None
     audit.record(actor, "job.retried", "job", row.id, f"Retried job {row.id} ({row.task})", now=now, before=before)
@@ -389,7 +391,7 @@ def enqueue_scheduled(now: datetime, daily_hour: int) -> None:
             enqueue(name, key=f"{name}:{slot}")
 
 
-@job("queue.prune", attempts=3, label="Delete finished jobs older than two weeks")
+@job("queue.prune", attempts=3, label=_l("Delete finished jobs older than two weeks"))
 def prune(day: str | None = None) -> None:
     cutoff = utcnow() - timedelta(days=14)
     db.session.execute(Job.__table__.delete().where(Job.state == JobState.DONE, Job.finished_at < cutoff))

@@ -74,13 +74,14 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def _text(label: str, max_len: int = 200, **kwargs):
+def _text(label, required, max_len: int = 200, **kwargs):
+    """A one-line text field; ``label`` and the ``required`` message are lazy strings (the reader's language)."""
     return StringField(
         label,
         filters=[strip],
         validators=[
-            DataRequired(f"Enter the {label.lower()}."),
-            Length(max=max_len, message=f"Use at most {max_len} characters."),
+            DataRequired(required),
+            Length(max=max_len, message=_l("Use at most %(max)d characters.", max=max_len)),
             no_control_chars,
         ],
         **kwargs,
@@ -96,26 +97,31 @@ class RevisionForm(FlaskForm):
         # ASCII digits only ("²".isdigit() is true but int() refuses it), and small enough for the database
         # only the value the page sent counts (a missing one leaves the page's default, an int, in .data)
         if not isinstance(field.data, str) or not re.fullmatch(r"[0-9]{1,9}", field.data):
-            raise ValidationError("This form is out of date. Reload the page.")
+            raise ValidationError(_l("This form is out of date. Reload the page."))
 
 
 class CourseMetaForm(RevisionForm):
-    title = _text("Title")
+    title = _text(_l("Title"), _l("Enter the title."))
     summary = TextAreaField(
-        "Summary (shown in the catalog)",
+        _l("Summary (shown in the catalog)"),
         filters=[strip],
-        validators=[DataRequired("Write a summary."), Length(max=2000)],
+        validators=[DataRequired(_l("Write a summary.")), Length(max=2000)],
     )
     audience = TextAreaField(
-        "Who it is for", filters=[strip], validators=[DataRequired("Say who the course is for."), Length(max=1000)]
+        _l("Who it is for"),
+        filters=[strip],
+        validators=[DataRequired(_l("Say who the course is for.")), Length(max=1000)],
     )
     estimated_minutes = IntegerField(
-        "Estimated minutes",
-        validators=[DataRequired("Enter the minutes."), NumberRange(1, 10_000, "Between 1 and 10,000 minutes.")],
+        _l("Estimated minutes"),
+        validators=[
+            DataRequired(_l("Enter the minutes.")),
+            NumberRange(1, 10_000, _l("Between 1 and 10,000 minutes.")),
+        ],
     )
     validity_months = IntegerField(
-        "Certificate valid for (months; empty = no expiry)",
-        validators=[Optional(), NumberRange(1, 240, "Between 1 and 240 months.")],
+        _l("Certificate valid for (months; empty = no expiry)"),
+        validators=[Optional(), NumberRange(1, 240, _l("Between 1 and 240 months."))],
     )
     language = SelectField(
         _l("Language the course is written in"),
@@ -128,85 +134,91 @@ class CourseMetaForm(RevisionForm):
 class NewCourseForm(CourseMetaForm):
     revision = HiddenField(default="0")
     slug = StringField(
-        "Web address (slug)",
+        _l("Web address (slug)"),
         filters=[strip],
         validators=[
-            DataRequired("Choose a web address."),
+            DataRequired(_l("Choose a web address.")),
             Length(max=80),
-            Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message="Lowercase letters, digits and single hyphens only."),
+            Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message=_l("Lowercase letters, digits and single hyphens only.")),
         ],
-        description="Appears in links: /courses/your-slug. It cannot change after publishing.",
+        description=_l("Appears in links: /courses/your-slug. It cannot change after publishing."),
     )
 
 
 class TagsForm(RevisionForm):
-    skills = MultiCheckboxField("Skills the course builds", validate_choice=True)
-    goals = MultiCheckboxField("AI Action Plan goals it serves", validate_choice=True)
-    occupations = MultiCheckboxField("Occupations it is for", validate_choice=True)
+    skills = MultiCheckboxField(_l("Skills the course builds"), validate_choice=True)
+    goals = MultiCheckboxField(_l("AI Action Plan goals it serves"), validate_choice=True)
+    occupations = MultiCheckboxField(_l("Occupations it is for"), validate_choice=True)
 
 
 class ModuleForm(RevisionForm):
-    title = _text("Module title")
-    summary = TextAreaField("Summary", filters=[strip], validators=[Optional(), Length(max=2000)])
-    skills = MultiCheckboxField("Skills", validate_choice=True)
-    goals = MultiCheckboxField("Plan goals", validate_choice=True)
+    title = _text(_l("Module title"), _l("Enter the module title."))
+    summary = TextAreaField(_l("Summary"), filters=[strip], validators=[Optional(), Length(max=2000)])
+    skills = MultiCheckboxField(_l("Skills"), validate_choice=True)
+    goals = MultiCheckboxField(_l("Plan goals"), validate_choice=True)
 
 
 class LessonForm(RevisionForm):
-    title = _text("Lesson title")
+    title = _text(_l("Lesson title"), _l("Enter the lesson title."))
     minutes = IntegerField(
-        "Minutes to read", validators=[DataRequired("Enter the minutes."), NumberRange(1, 600, "Between 1 and 600.")]
+        _l("Minutes to read"),
+        validators=[DataRequired(_l("Enter the minutes.")), NumberRange(1, 600, _l("Between 1 and 600."))],
     )
     body = TextAreaField(
-        "Lesson text (Markdown)",
+        _l("Lesson text (Markdown)"),
         validators=[
-            DataRequired("Write the lesson."),
-            Length(max=100_000, message="Keep a lesson under 100,000 characters."),
+            DataRequired(_l("Write the lesson.")),
+            Length(max=100_000, message=_l("Keep a lesson under 100,000 characters.")),
         ],
     )
     review_by = DateField(
-        "Review by (optional)",
+        _l("Review by (optional)"),
         validators=[Optional()],
-        description="For lessons with facts that will change (a program's status, a guidance revision): the day "
-        "after which the studio lists the lesson for checking.",
+        description=_l(
+            "For lessons with facts that will change (a program's status, a guidance revision): the day "
+            "after which the studio lists the lesson for checking."
+        ),
     )
-    preview = SubmitField("Preview")
-    save = SubmitField("Save lesson")
+    preview = SubmitField(_l("Preview"))
+    save = SubmitField(_l("Save lesson"))
 
 
 class QuizForm(RevisionForm):
-    title = _text("Quiz title")
+    title = _text(_l("Quiz title"), _l("Enter the quiz title."))
     pass_mark = IntegerField(
-        "Pass mark (%)", validators=[DataRequired("Enter the pass mark."), NumberRange(1, 100, "Between 1 and 100.")]
+        _l("Pass mark (%)"),
+        validators=[DataRequired(_l("Enter the pass mark.")), NumberRange(1, 100, _l("Between 1 and 100."))],
     )
-    max_attempts = IntegerField("Attempts allowed (empty = unlimited)", validators=[Optional(), NumberRange(1, 100)])
+    max_attempts = IntegerField(
+        _l("Attempts allowed (empty = unlimited)"), validators=[Optional(), NumberRange(1, 100)]
+    )
     cooldown_minutes = IntegerField(
-        "Minutes between attempts", default=0, validators=[Optional(), NumberRange(0, 10_080)]
+        _l("Minutes between attempts"), default=0, validators=[Optional(), NumberRange(0, 10_080)]
     )
     failure_cooldown_minutes = IntegerField(
-        "Minutes to wait after two failed attempts in a row (0 = no wait)",
+        _l("Minutes to wait after two failed attempts in a row (0 = no wait)"),
         default=30,
         validators=[Optional(), NumberRange(0, 10_080)],
     )
     questions = TextAreaField(
-        "Questions", validators=[DataRequired("Write at least one question."), Length(max=50_000)]
+        _l("Questions"), validators=[DataRequired(_l("Write at least one question.")), Length(max=50_000)]
     )
 
 
 class BundleUploadForm(FlaskForm):
-    file = FileField("Course bundle (.zip)", validators=[FileRequired("Choose a zip file.")])
-    submit = SubmitField("Check and import")
+    file = FileField(_l("Course bundle (.zip)"), validators=[FileRequired(_l("Choose a zip file."))])
+    submit = SubmitField(_l("Check and import"))
 
 
 class ImageUploadForm(FlaskForm):
-    file = FileField("Image (PNG, JPEG or WebP)", validators=[FileRequired("Choose an image.")])
+    file = FileField(_l("Image (PNG, JPEG or WebP)"), validators=[FileRequired(_l("Choose an image."))])
     alt_text = StringField(
-        "Alt text: what the image shows, for people who cannot see it",
+        _l("Alt text: what the image shows, for people who cannot see it"),
         filters=[strip],
-        validators=[DataRequired("Describe the image (alt text)."), Length(max=300)],
+        validators=[DataRequired(_l("Describe the image (alt text).")), Length(max=300)],
     )
     next = HiddenField()
-    submit = SubmitField("Upload image")
+    submit = SubmitField(_l("Upload image"))
     uploaded: str | None = None  # the Markdown of an image just stored, shown back to the author
 
 
@@ -218,38 +230,38 @@ def one_line(value):
 class ProgramForm(FlaskForm):
     # the program's content hash when the page was opened: a save over someone else's newer edit is refused
     seen = HiddenField()
-    title = _text("Title")
+    title = _text(_l("Title"), _l("Enter the title."))
     purpose = TextAreaField(
-        "Purpose (shown in the catalog)",
+        _l("Purpose (shown in the catalog)"),
         filters=[one_line],
-        validators=[DataRequired("Say what the program prepares people for."), Length(max=2000), no_control_chars],
+        validators=[DataRequired(_l("Say what the program prepares people for.")), Length(max=2000), no_control_chars],
     )
     audience = TextAreaField(
-        "Who it is for",
+        _l("Who it is for"),
         filters=[one_line],
-        validators=[DataRequired("Say who the program is for."), Length(max=1000), no_control_chars],
+        validators=[DataRequired(_l("Say who the program is for.")), Length(max=1000), no_control_chars],
     )
     normal_weeks = IntegerField(
-        "Normal time to complete (weeks)",
-        validators=[DataRequired("Enter the weeks."), NumberRange(1, 520, "Between 1 and 520 weeks.")],
-        description="Reports count completions within this time and within 150% of it.",
+        _l("Normal time to complete (weeks)"),
+        validators=[DataRequired(_l("Enter the weeks.")), NumberRange(1, 520, _l("Between 1 and 520 weeks."))],
+        description=_l("Reports count completions within this time and within 150% of it."),
     )
-    occupations = MultiCheckboxField("Occupations it prepares for", validate_choice=True)
+    occupations = MultiCheckboxField(_l("Occupations it prepares for"), validate_choice=True)
     courses = MultiCheckboxField(
-        "Courses (new ones are added at the end; set the order below)",
+        _l("Courses (new ones are added at the end; set the order below)"),
         validate_choice=True,
-        validators=[DataRequired("Choose at least one course.")],
+        validators=[DataRequired(_l("Choose at least one course."))],
     )
 
 
 class NewProgramForm(ProgramForm):
     slug = StringField(
-        "Web address (slug)",
+        _l("Web address (slug)"),
         filters=[strip],
         validators=[
-            DataRequired("Choose a web address."),
+            DataRequired(_l("Choose a web address.")),
             Length(max=80),
-            Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message="Lowercase letters, digits and single hyphens only."),
+            Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message=_l("Lowercase letters, digits and single hyphens only.")),
         ],
-        description="Appears in links: /programs/your-slug.",
+        description=_l("Appears in links: /programs/your-slug."),
     )

@@ -11,6 +11,8 @@ from dataclasses import asdict
 from datetime import date, datetime
 
 from flask_babel import gettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
@@ -57,8 +59,10 @@ class StaleDraft(DomainError):
 
     def __init__(self) -> None:
         super().__init__(
-            "This course was changed by someone else since you opened it. Reload the page, check "
-            "their changes and make yours again."
+            _(
+                "This course was changed by someone else since you opened it. Reload the page, check "
+                "their changes and make yours again."
+            )
         )
 
 
@@ -142,7 +146,7 @@ def create_course(
 ) -> Course:
     """A new draft course (invisible to learners until published). Raises DomainError if the slug is taken."""
     if db.session.scalar(select(Course.id).where(Course.slug == slug)) is not None:
-        raise DomainError("Another course already uses this web address (slug). Choose another.", field="slug")
+        raise DomainError(_("Another course already uses this web address (slug). Choose another."), field="slug")
     course = Course(
         slug=slug,
         title=title,
@@ -200,7 +204,7 @@ def save_draft(
 def discard_draft(draft: CourseDraft, actor, *, now: datetime) -> None:
     course = draft.course
     if course.status is CourseStatus.DRAFT and course.version == 0:
-        raise DomainError("This course has never been published, so there is nothing to go back to.")
+        raise DomainError(_("This course has never been published, so there is nothing to go back to."))
     db.session.delete(draft)
     audit.record(
         actor, "course.draft_discarded", "course", course.slug, f"Discarded the draft of “{course.title}”", now=now
@@ -212,7 +216,7 @@ def move(items: list, index: int, direction: str) -> None:
     """Move ``items[index]`` one place up or down (no JavaScript needed)."""
     target = index - 1 if direction == "up" else index + 1
     if not 0 <= index < len(items) or not 0 <= target < len(items):
-        raise DomainError("It cannot move further in that direction.")
+        raise DomainError(_("It cannot move further in that direction."))
     items[index], items[target] = items[target], items[index]
 
 
@@ -226,11 +230,13 @@ def unique_slug(text: str, taken: set[str]) -> str:
 
 # ---- quiz questions as plain text (no JavaScript needed to add choices) ---------------------------------
 
-QUESTIONS_HELP = """One question per block, blocks separated by an empty line:
-? The question (or ?* for "choose all that apply")
-* a correct choice
-- a wrong choice
-> The explanation shown after answering"""
+QUESTIONS_HELP = _l(
+    "One question per block, blocks separated by an empty line:\n"
+    '? The question (or ?* for "choose all that apply")\n'
+    "* a correct choice\n"
+    "- a wrong choice\n"
+    "> The explanation shown after answering"
+)
 
 
 def parse_questions(text: str) -> list[QuestionSpec]:
@@ -245,26 +251,31 @@ def parse_questions(text: str) -> list[QuestionSpec]:
         q = current
         right = sum(c.correct for c in q["choices"])
         if not q["prompt"]:
-            problems.append(f"Line {q['line']}: the question text is empty.")
+            problems.append(_("Line %(line)d: the question text is empty.", line=q["line"]))
         if not 2 <= len(q["choices"]) <= 8:
-            problems.append(f"Line {q['line']}: a question needs 2 to 8 choices (lines starting * or -).")
+            problems.append(
+                _("Line %(line)d: a question needs 2 to 8 choices (lines starting * or -).", line=q["line"])
+            )
         if not q["explanation"]:
-            problems.append(f"Line {q['line']}: add an explanation (a line starting >).")
+            problems.append(_("Line %(line)d: add an explanation (a line starting >).", line=q["line"]))
         texts = [c.text.lower() for c in q["choices"]]
         if q["multiple"]:
             kind = "multiple"
             if right < 1:
-                problems.append(f"Line {q['line']}: mark at least one correct choice with *.")
+                problems.append(_("Line %(line)d: mark at least one correct choice with *.", line=q["line"]))
         else:
             pairs = [sorted(w.lower() for w in words) for words in TRUE_FALSE_WORDS.values()]
             kind = "true_false" if sorted(texts) in pairs else "single"
             if right != 1:
                 problems.append(
-                    f"Line {q['line']}: mark exactly one correct choice with * (or start the "
-                    "question with ?* for choose-all-that-apply)."
+                    _(
+                        "Line %(line)d: mark exactly one correct choice with * (or start the "
+                        "question with ?* for choose-all-that-apply).",
+                        line=q["line"],
+                    )
                 )
         if len(set(texts)) != len(texts):
-            problems.append(f"Line {q['line']}: two choices have the same text.")
+            problems.append(_("Line %(line)d: two choices have the same text.", line=q["line"]))
         questions.append(
             QuestionSpec(kind=kind, prompt=q["prompt"], explanation=q["explanation"], choices=q["choices"])
         )
@@ -285,18 +296,18 @@ def parse_questions(text: str) -> list[QuestionSpec]:
                 "explanation": "",
             }
         elif current is None:
-            problems.append(f"Line {number}: start each question with a line beginning with ?.")
+            problems.append(_("Line %(line)d: start each question with a line beginning with ?.", line=number))
         elif marker in ("* ", "- ") or line in ("*", "-"):
             if not rest:
-                problems.append(f"Line {number}: the choice is empty.")
+                problems.append(_("Line %(line)d: the choice is empty.", line=number))
             current["choices"].append(ChoiceSpec(text=rest, correct=line.startswith("*")))
         elif line.startswith(">"):
             current["explanation"] = (current["explanation"] + " " + line[1:].strip()).strip()
         else:
-            problems.append(f"Line {number}: lines start with ?, *, - or > (see the help).")
+            problems.append(_("Line %(line)d: lines start with ?, *, - or > (see the help).", line=number))
     finish(0)
     if not questions and not problems:
-        problems.append("Add at least one question.")
+        problems.append(_("Add at least one question."))
     if problems:
         raise DomainError(" ".join(problems[:5]), field="questions")
     return questions
@@ -319,16 +330,18 @@ def publish_problems(spec: CourseSpec) -> list[str]:
     """Everything that blocks publishing, in words an author can act on."""
     problems = []
     if not spec.skills:
-        problems.append("Tag the course with at least one skill.")
+        problems.append(_("Tag the course with at least one skill."))
     if not spec.modules:
-        problems.append("Add at least one module.")
+        problems.append(_("Add at least one module."))
     for n, module in enumerate(spec.modules, 1):
         if not module.lessons:
-            problems.append(f"Module {n} “{module.title}” needs at least one lesson.")
+            problems.append(_("Module %(num)d “%(title)s” needs at least one lesson.", num=n, title=module.title))
         if module.quiz is None or not module.quiz.questions:
-            problems.append(f"Module {n} “{module.title}” needs a quiz with at least one question.")
+            problems.append(
+                _("Module %(num)d “%(title)s” needs a quiz with at least one question.", num=n, title=module.title)
+            )
         elif not 1 <= module.quiz.pass_mark <= 100:
-            problems.append(f"Module {n}: the pass mark of its quiz cannot be reached.")
+            problems.append(_("Module %(num)d: the pass mark of its quiz cannot be reached.", num=n))
     if problems:
         return problems
     files = spec_files(spec)
@@ -401,11 +414,11 @@ def publish(draft: CourseDraft, actor, *, now: datetime) -> Course:
     spec = spec_from_dict(draft.spec)
     problems = publish_problems(spec)
     if problems:
-        raise DomainError("The course cannot be published yet: " + " ".join(problems))
+        raise DomainError(_("The course cannot be published yet: %(problems)s", problems=" ".join(problems)))
     course = draft.course
     before = course.version
     status = CourseStatus.ARCHIVED if course.status is CourseStatus.ARCHIVED else CourseStatus.PUBLISHED
-    course, _ = apply_spec(spec, now=now, status=status)
+    course, _created = apply_spec(spec, now=now, status=status)
     db.session.delete(draft)
     audit.record(
         actor,
@@ -425,7 +438,7 @@ def set_status(course: Course, status: CourseStatus, actor, *, now: datetime) ->
     """Publish or archive a course (flush; the caller commits). Raises DomainError before the first publish, and
     when archiving a course that a published program uses (naming the programs: archive or change them first)."""
     if course.version == 0:
-        raise DomainError("Publish the course once before archiving it.")
+        raise DomainError(_("Publish the course once before archiving it."))
     if status is CourseStatus.ARCHIVED and course.status is not CourseStatus.ARCHIVED:
         using = list(
             db.session.scalars(
@@ -488,22 +501,24 @@ def bundle_zip(spec: CourseSpec, media_folder=None) -> bytes:
 def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """The files of an uploaded bundle zip, checked for zip-slip, zip bombs and encodings. Raises CatalogError."""
     if len(data) > MAX_ZIP_BYTES:
-        raise CatalogError([f"The zip is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MB."])
+        raise CatalogError([_("The zip is larger than %(size)d MB.", size=MAX_ZIP_BYTES // (1024 * 1024))])
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = [i for i in archive.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise CatalogError(["The upload is not a zip file."]) from None
+        raise CatalogError([_("The upload is not a zip file.")]) from None
     problems = []
     if len(infos) > MAX_ZIP_FILES:
-        raise CatalogError([f"The zip holds more than {MAX_ZIP_FILES} files."])
+        raise CatalogError([_("The zip holds more than %(num)d files.", num=MAX_ZIP_FILES)])
     if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
-        raise CatalogError([f"Unzipped, the bundle would be larger than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MB."])
+        raise CatalogError(
+            [_("Unzipped, the bundle would be larger than %(size)d MB.", size=MAX_UNZIPPED_BYTES // (1024 * 1024))]
+        )
     names = [i.filename for i in infos]
     for name in names:
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-            problems.append(f"{name}: paths must stay inside the bundle.")
+            problems.append(_("%(name)s: paths must stay inside the bundle.", name=name))
     if problems:
         raise CatalogError(problems)
     # a single top folder (as our exports have) is stripped
@@ -514,14 +529,18 @@ def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     for info in infos:
         name = quoted(info.filename.split("/", 1)[1] if strip else info.filename, 120)
         if info.file_size > 1_000_000:
-            problems.append(f"{name}: larger than 1 MB.")
+            problems.append(_("%(name)s: larger than 1 MB.", name=name))
             continue
         if info.flag_bits & 0x1:
-            problems.append(f"{name}: encrypted; export the bundle again without a password.")
+            problems.append(_("%(name)s: encrypted; export the bundle again without a password.", name=name))
             continue
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             problems.append(
-                f"{name}: compressed with method {info.compress_type}; only stored or deflated entries are read."
+                _(
+                    "%(name)s: compressed with method %(method)s; only stored or deflated entries are read.",
+                    name=name,
+                    method=info.compress_type,
+                )
             )
             continue
         try:
@@ -529,10 +548,12 @@ def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
                 raw = handle.read(1_000_001)
         except (zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError, NotImplementedError) as error:
             # a bad CRC, a truncated or corrupt stream, a size the header under-states
-            problems.append(f"{name}: the zip entry is corrupt ({quoted(str(error), 80)}).")
+            problems.append(
+                _("%(name)s: the zip entry is corrupt (%(error)s).", name=name, error=quoted(str(error), 80))
+            )
             continue
         if len(raw) != info.file_size:  # the header lied about the size
-            problems.append(f"{name}: its size does not match the zip header; the zip is corrupt.")
+            problems.append(_("%(name)s: its size does not match the zip header; the zip is corrupt.", name=name))
             continue
         if name.startswith("media/"):
             media[name.removeprefix("media/")] = raw
@@ -540,7 +561,7 @@ def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
         try:
             files[name] = raw.decode("utf-8")
         except UnicodeDecodeError:
-            problems.append(f"{name}: not UTF-8 text.")
+            problems.append(_("%(name)s: not UTF-8 text.", name=name))
     if "course.yaml" not in files and not problems:
         problems.append("course.yaml: missing at the top of the bundle.")
     if problems:
@@ -567,15 +588,17 @@ def import_zip(data: bytes, actor, *, now: datetime, media_folder, max_image_byt
     problems = []
     for name, content in media.items():
         try:
-            _, extension, _, _ = inspect_image(content, max_bytes=max_image_bytes)
+            _image, extension, _width, _height = inspect_image(content, max_bytes=max_image_bytes)
         except DomainError as error:
             problems.append(f"media/{name}: {error.message}")
             continue
         if name != f"{hashlib.sha256(content).hexdigest()}.{extension}":
-            problems.append(f"media/{name}: the name must be the image's sha256 and type, as exports write it.")
+            problems.append(
+                _("media/%(name)s: the name must be the image's sha256 and type, as exports write it.", name=name)
+            )
     known = set(media) | set(db.session.scalars(select(MediaFile.sha256 + "." + MediaFile.extension)))
     for missing in sorted(media_references(spec) - known):
-        problems.append(f"a lesson shows /media/{missing}, which is neither in the bundle nor uploaded.")
+        problems.append(_("a lesson shows /media/%(name)s, which is neither in the bundle nor uploaded.", name=missing))
     if problems:
         raise CatalogError(problems)
     for name, content in media.items():

@@ -7,6 +7,7 @@ course list bumps its version. Routes live on the studio blueprint.
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -33,7 +34,14 @@ def _program(slug: str) -> Program:
 def _choices(form: ProgramForm) -> None:
     _framework_choices(form)
     form.courses.choices = [
-        SelectChoice(c.slug, f"{c.title}" + ("" if c.status is CourseStatus.PUBLISHED else f" ({c.status.value})"))
+        SelectChoice(
+            c.slug,
+            c.title
+            if c.status is CourseStatus.PUBLISHED
+            else _("%(title)s (draft)", title=c.title)
+            if c.status is CourseStatus.DRAFT
+            else _("%(title)s (archived)", title=c.title),
+        )
         for c in db.session.scalars(select(Course).order_by(Course.title))
     ]
 
@@ -75,7 +83,7 @@ def new_program():
             form_error(form, error)
         else:
             db.session.commit()
-            flash("Draft program created. Set the course order, then publish.", "success")
+            flash(_("Draft program created. Set the course order, then publish."), "success")
             return redirect(url_for("studio.edit_program", slug=program.slug), 303)
     return render_template("studio/program_new.html", form=form), 422 if form.errors or form.form_errors else 200
 
@@ -91,7 +99,7 @@ def edit_program(slug: str):
     if form.validate_on_submit():
         if form.seen.data != program.content_hash:
             flash(
-                "This program changed since you opened it. Your changes were not saved: check them and save again.",
+                _("This program changed since you opened it. Your changes were not saved: check them and save again."),
                 "error",
             )
             return redirect(url_for("studio.edit_program", slug=slug), 303)
@@ -103,7 +111,7 @@ def edit_program(slug: str):
             status = 422
         else:
             db.session.commit()
-            flash("Program saved. Learners see it now." if program.is_published else "Program saved.", "success")
+            flash(_("Program saved. Learners see it now.") if program.is_published else _("Program saved."), "success")
             return redirect(url_for("studio.edit_program", slug=slug), 303)
     elif form.errors:
         status = 422
@@ -124,7 +132,7 @@ def move_program_course(slug: str, index: int, direction: str):
         flash(error.message, "error")
     else:
         db.session.commit()
-        flash("Course order saved.", "success")
+        flash(_("Course order saved."), "success")
     return redirect(url_for("studio.edit_program", slug=slug) + "#order-h", 303)
 
 
@@ -141,7 +149,11 @@ def program_status(slug: str, status: str):
         flash(error.message, "error")
     else:
         db.session.commit()
-        flash(f"“{program.title}” is now {status}.", "success")
+        flash(
+            (_("“%(title)s” is now archived.") if status == "archived" else _("“%(title)s” is now published."))
+            % {"title": program.title},
+            "success",
+        )
     return redirect(url_for("studio.edit_program", slug=slug), 303)
 
 

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import date
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -70,8 +72,8 @@ def _framework_choices(form) -> None:
         ]
 
 
-KEPT = (
-    " Your changes are still below, as you typed them. Saving again replaces the other version with yours;"
+KEPT = _l(
+    "Your changes are still below, as you typed them. Saving again replaces the other version with yours;"
     " to keep theirs, open the page again in a new tab and copy what you need."
 )
 
@@ -92,12 +94,12 @@ def _save(slug, draft, spec, form, summary: str, target: str | None = None, refu
         if refused is not None:
             db.session.refresh(draft)
             form.revision.data = draft.revision
-            form.form_errors.append(error.message + KEPT)
+            form.form_errors.append(f"{error.message} {KEPT}")
             return refused(409)
         flash(error.message, "error")
         return redirect(target or url_for("studio.edit", slug=slug)), 303
     db.session.commit()
-    flash("Saved to the draft. Learners see it once you publish.", "success")
+    flash(_("Saved to the draft. Learners see it once you publish."), "success")
     return redirect(target or url_for("studio.edit", slug=slug)), 303
 
 
@@ -143,7 +145,7 @@ def new():
             form_error(form, error)
         else:
             db.session.commit()
-            flash("Draft created. Add skills, modules, lessons and quizzes, then publish.", "success")
+            flash(_("Draft created. Add skills, modules, lessons and quizzes, then publish."), "success")
             return redirect(url_for("studio.edit", slug=course.slug), 303)
     return render_template("studio/new.html", form=form), 422 if form.errors or form.form_errors else 200
 
@@ -297,7 +299,7 @@ def module(slug: str, m: int):
 @bp.post("/<slug>/modules/<int:m>/<action>")
 @permission_required(can_author_courses)
 def module_action(slug: str, m: int, action: str):
-    _, draft, spec = _draft(slug)
+    _live, draft, spec = _draft(slug)
     form = RevisionForm()
     item = _item(spec.modules, m)
     if not form.validate_on_submit() or action not in {"up", "down", "delete"}:
@@ -417,7 +419,7 @@ def _upload_into(form: LessonForm, upload: ImageUploadForm) -> int:
 @bp.post("/<slug>/modules/<int:m>/lessons/<int:n>/<action>")
 @permission_required(can_author_courses)
 def lesson_action(slug: str, m: int, n: int, action: str):
-    _, draft, spec = _draft(slug)
+    _live, draft, spec = _draft(slug)
     module_spec = _item(spec.modules, m)
     item = _item(module_spec.lessons, n)
     form = RevisionForm()
@@ -446,7 +448,7 @@ def upload_image():
     form = ImageUploadForm()
     back = safe_next(form.next.data) or url_for("studio.index")
     if not form.validate_on_submit():
-        flash(" ".join(e for errors in form.errors.values() for e in errors) or "Choose an image.", "error")
+        flash(" ".join(e for errors in form.errors.values() for e in errors) or _("Choose an image."), "error")
         return redirect(back), 303
     cfg = current_app.config
     try:
@@ -463,7 +465,13 @@ def upload_image():
         flash(error.message, "error")
         return redirect(back), 303
     db.session.commit()
-    flash(f"Image uploaded. Put it in a lesson with: ![{media.alt_text}](/media/{media.filename})", "success")
+    flash(
+        _(
+            "Image uploaded. Put it in a lesson with: %(markdown)s",
+            markdown=f"![{media.alt_text}](/media/{media.filename})",
+        ),
+        "success",
+    )
     return redirect(back), 303
 
 
@@ -533,7 +541,7 @@ def quiz(slug: str, m: int):
 @bp.get("/<slug>/preview/<int:m>/<int:n>")
 @permission_required(can_author_courses)
 def preview(slug: str, m: int, n: int):
-    course, _, spec = _draft(slug)
+    course, _draft_row, spec = _draft(slug)
     module_spec = spec.modules[m] if 0 <= m < len(spec.modules) else None
     lesson_spec = module_spec.lessons[n] if module_spec and 0 <= n < len(module_spec.lessons) else None
     return render_template(
@@ -565,9 +573,9 @@ def publish(slug: str):
         flash(error.message, "error")
         return redirect(url_for("studio.edit", slug=slug)), 303
     db.session.commit()
-    flash(f"Published version {course.version}. Learners see it now.", "success")
+    flash(_("Published version %(version)d. Learners see it now.", version=course.version), "success")
     for warning in studio.publish_warnings(spec):
-        flash(f"Still to improve in “{course.title}”: {warning}", "warning")
+        flash(_("Still to improve in “%(title)s”: %(warning)s", title=course.title, warning=warning), "warning")
     return redirect(url_for("studio.index"), 303)
 
 
@@ -585,14 +593,18 @@ def set_status(slug: str, status: str):
         return index(), 409  # refused: the list again, with the reason, and nothing written
     else:
         db.session.commit()
-        flash(f"“{course.title}” is now {status}.", "success")
+        flash(
+            (_("“%(title)s” is now archived.") if status == "archived" else _("“%(title)s” is now published."))
+            % {"title": course.title},
+            "success",
+        )
     return redirect(url_for("studio.index"), 303)
 
 
 @bp.post("/<slug>/discard")
 @permission_required(can_author_courses)
 def discard(slug: str):
-    _, draft, _ = _draft(slug)
+    _live, draft, _spec = _draft(slug)
     if not RevisionForm().validate_on_submit():
         abort(400)
     try:
@@ -602,7 +614,7 @@ def discard(slug: str):
         flash(error.message, "error")
         return redirect(url_for("studio.edit", slug=slug)), 303
     db.session.commit()
-    flash("Draft discarded; the published course is unchanged.", "success")
+    flash(_("Draft discarded; the published course is unchanged."), "success")
     return redirect(url_for("studio.index"), 303)
 
 
@@ -624,7 +636,7 @@ def export_zip(slug: str):
 def import_zip():
     form = BundleUploadForm()
     if not form.validate_on_submit():
-        flash("Choose a zip file to import.", "error")
+        flash(_("Choose a zip file to import."), "error")
         return redirect(url_for("studio.index"), 303)
     try:
         draft = studio.import_zip(
@@ -641,7 +653,7 @@ def import_zip():
             "studio/index.html", courses=courses, drafts=set(), upload=form, import_problems=error.problems
         ), 422
     db.session.commit()
-    flash("Bundle checked and loaded into a draft. Review it, then publish.", "success")
+    flash(_("Bundle checked and loaded into a draft. Review it, then publish."), "success")
     return redirect(url_for("studio.edit", slug=draft.course.slug), 303)
 
 

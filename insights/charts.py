@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 
 import pygal
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from pygal.style import Style
 
 # pygal puts an import hook on sys.meta_path for its optional map plugins (pygal.maps.*, unused here). The hook
@@ -29,14 +32,22 @@ STYLE = Style(
 
 CHARTS = {
     "course": (
-        "Enrollments and completions by course",
+        _l("Enrollments and completions by course"),
         "name",
-        [("Enrolled", "enrolled"), ("Completed", "completed"), ("Certificates issued", "certificates_issued")],
+        [
+            (_l("Enrolled"), "enrolled"),
+            (_l("Completed"), "completed"),
+            (_l("Certificates issued"), "certificates_issued"),
+        ],
     ),
     "attainment-course": (
-        "Credential attainment by course",
+        _l("Credential attainment by course"),
         "name",
-        [("Participants", "participants"), ("Completed", "completed"), ("Earned a credential", "credentialed")],
+        [
+            (_l("Participants"), "participants"),
+            (_l("Completed"), "completed"),
+            (_l("Earned a credential"), "credentialed"),
+        ],
     ),
 }
 
@@ -46,7 +57,7 @@ def chart_svg(kind: str, rows: list[dict]) -> str:
     chart = pygal.HorizontalBar(
         js=[],
         style=STYLE,
-        title=title,
+        title=str(title),
         width=900,
         height=max(320, 90 + 60 * len(rows)),
         disable_xml_declaration=True,
@@ -55,28 +66,28 @@ def chart_svg(kind: str, rows: list[dict]) -> str:
         print_values=False,
         legend_at_bottom=True,
     )
-    chart.x_labels = [row[label_key] for row in rows] or ["(no data)"]
+    chart.x_labels = [row[label_key] for row in rows] or [_("(no data)")]
     for name, key in series:
-        chart.add(name, [row[key] for row in rows] or [0])
+        chart.add(str(name), [row[key] for row in rows] or [0])
     # the axis counts people: whole numbers only (pygal would tick 0.5, 1, 1.5 for small counts)
-    chart.y_labels = whole_ticks(max((row[key] for row in rows for _, key in series), default=0))
-    chart.value_formatter = lambda value: f"{value:,.0f}"
+    chart.y_labels = whole_ticks(max((row[key] for row in rows for _name, key in series), default=0))
+    chart.value_formatter = lambda value: format_decimal(value, "#,##0")
     return chart.render(is_unicode=True)
 
 
 WORKFORCE_CHARTS = {
     "outcomes": (
-        "Participants, exits and credentials by program",
+        _l("Participants, exits and credentials by program"),
         [
-            ("Participants served", "participants_served"),
-            ("Exited: completed", "exited_completed"),
-            ("Exited: 90 days inactive", "exited_inactive"),
-            ("Credentials attained", "credentials_attained"),
+            (_l("Participants served"), "participants_served"),
+            (_l("Exited: completed"), "exited_completed"),
+            (_l("Exited: 90 days inactive"), "exited_inactive"),
+            (_l("Credentials attained"), "credentials_attained"),
         ],
     ),
     "hours": (
-        "Hours of instruction by course: stated and measured",
-        [("Stated hours", "stated_hours"), ("Measured active hours", "measured_hours")],
+        _l("Hours of instruction by course: stated and measured"),
+        [(_l("Stated hours"), "stated_hours"), (_l("Measured active hours"), "measured_hours")],
     ),
 }
 
@@ -87,7 +98,7 @@ def workforce_chart_svg(kind: str, rows: list) -> str:
     chart = pygal.HorizontalBar(
         js=[],
         style=STYLE,
-        title=title,
+        title=str(title),
         width=900,
         height=max(320, 90 + 60 * len(rows)),
         disable_xml_declaration=True,
@@ -96,9 +107,9 @@ def workforce_chart_svg(kind: str, rows: list) -> str:
         print_values=False,
         legend_at_bottom=True,
     )
-    chart.x_labels = [row.name for row in rows] or ["(no data)"]
+    chart.x_labels = [row.name for row in rows] or [_("(no data)")]
     for name, attribute in series:
-        chart.add(name, [getattr(row, attribute) for row in rows] or [0])
+        chart.add(str(name), [getattr(row, attribute) for row in rows] or [0])
     return chart.render(is_unicode=True)
 
 

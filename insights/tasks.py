@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from core import queue
 from core.database import utcnow
 from insights import xapi
 
 
-@queue.job("insights.xapi_forward", attempts=3, lease=1800, label="Forward xAPI statements to the LRS")
+@queue.job("insights.xapi_forward", attempts=3, lease=1800, label=_l("Forward xAPI statements to the LRS"))
 def forward_statements() -> None:
     cfg = current_app.config
     if not cfg["XAPI_LRS_ENDPOINT"]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -55,23 +57,23 @@ def _keeps_candidates(user: User) -> bool:
 CATEGORIES: dict[str, Category] = {
     c.id: c
     for c in (
-        Category("tips", "Welcome and getting started", "A welcome when you confirm your address.", True),
+        Category("tips", _l("Welcome and getting started"), _l("A welcome when you confirm your address."), True),
         Category(
             "reminders",
-            "Certificate expiry reminders",
-            "60, 30 and 7 days before a certificate of yours expires, with a link to renew it.",
+            _l("Certificate expiry reminders"),
+            _l("60, 30 and 7 days before a certificate of yours expires, with a link to renew it."),
             True,
         ),
         Category(
             "nudges",
-            "Reminders to continue a course",
-            "When you have not worked on a course you started for two weeks. Off unless you turn it on.",
+            _l("Reminders to continue a course"),
+            _l("When you have not worked on a course you started for two weeks. Off unless you turn it on."),
             False,
         ),
         Category(
             "employer_alerts",
-            "Alerts about saved candidates",
-            "When a certificate on your organization's candidates list is revoked or expires.",
+            _l("Alerts about saved candidates"),
+            _l("When a certificate on your organization's candidates list is revoked or expires."),
             True,
             _keeps_candidates,
         ),
@@ -105,7 +107,7 @@ def wants(user: User, category: str) -> bool:
 def set_preference(user: User, category: str, enabled: bool, *, now: datetime) -> bool:
     """Record a choice. Returns whether it changed. Raises DomainError for an unknown category. Flush only."""
     if category not in CATEGORIES or not CATEGORIES[category].applies_to(user):
-        raise DomainError("There is no such kind of email.")
+        raise DomainError(_("There is no such kind of email."))
     row = db.session.get(NotificationPreference, (user.id, category))
     before = row.enabled if row is not None else CATEGORIES[category].default
     if row is None:
@@ -138,10 +140,12 @@ def read_unsubscribe_token(token: str) -> tuple[User, Category]:
     try:
         user_id, category = _signer().loads(token)
     except (BadSignature, ValueError, TypeError):
-        raise DomainError("This unsubscribe link is not valid. Manage your emails from your account instead.") from None
+        raise DomainError(
+            _("This unsubscribe link is not valid. Manage your emails from your account instead.")
+        ) from None
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or category not in CATEGORIES:
-        raise DomainError("This unsubscribe link is not valid. Manage your emails from your account instead.")
+        raise DomainError(_("This unsubscribe link is not valid. Manage your emails from your account instead."))
     return user, CATEGORIES[category]
 
 
@@ -275,7 +279,7 @@ def expiry_reminders(now: datetime) -> int:
         threshold = min(t for t in REMINDER_DAYS if days <= t)
         key = f"expiry-reminder:{certificate.id}:{certificate.expires_at.date().isoformat()}:{threshold}"
         plans.append((certificate, days, key))
-    done = _already([key for _, _, key in plans])
+    done = _already([key for _certificate, _days, key in plans])
     queued = 0
     for certificate, days, key in plans:
         if key in done:
@@ -340,7 +344,7 @@ def inactivity_nudges(now: datetime) -> int:
         )
     )
     plans = [(e, f"nudge:{e.id}:{e.last_activity_at.date().isoformat()}") for e in enrollments]
-    done = _already([key for _, key in plans])
+    done = _already([key for _item, key in plans])
     queued = 0
     for enrollment, key in plans:
         if key in done:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from flask_babel import lazy_gettext as _l
+
 from core import queue
 from core.database import utcnow
 from notifications import services
@@ -11,7 +13,7 @@ from notifications import services
 log = logging.getLogger(__name__)
 
 
-@queue.job("notifications.daily", attempts=4, lease=900, label="Daily scan: expiry reminders, alerts, nudges")
+@queue.job("notifications.daily", attempts=4, lease=900, label=_l("Daily scan: expiry reminders, alerts, nudges"))
 def daily_scan(day: str | None = None) -> None:
     now = utcnow()
     reminders = services.expiry_reminders(now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -28,7 +29,7 @@ def preferences():
         choices = {c.id: bool(form[c.id].data) for c in categories}
         changed = services.save_preferences(user, choices, now=utcnow())
         db.session.commit()
-        flash("Your email choices are saved." if changed else "Nothing changed.", "success")
+        flash(_("Your email choices are saved.") if changed else _("Nothing changed."), "success")
         return redirect(url_for("notifications.preferences"), 303)
     recent = db.session.scalars(
         select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(10)

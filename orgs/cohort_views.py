@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, format_date, format_number, format_percent, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -48,16 +53,58 @@ def load_cohort(slug: str, cohort_id: int, *, manage: bool = False) -> tuple[Org
 
 def invitation_mail(org: Organization, cohort: Cohort, invitation: Invitation, secret: str) -> None:
     link = url_for("orgs.join", token=secret, _external=True)
-    greeting = f"Hello {invitation.name},\n\n" if invitation.name else "Hello,\n\n"
+    # the invitee may have no account (so no known language): the message goes out in the inviting manager's
+    greeting = _("Hello %(name)s,", name=invitation.name) if invitation.name else _("Hello,")
+    body = _(
+        "%(org)s invites you to join “%(cohort)s” on %(site)s, to take: %(courses)s.\n\n"
+        "Open this link to see exactly what %(org)s would see of your progress, and to accept:\n\n%(link)s\n\n"
+        "The link works once, for %(email)s, until %(date)s. If you do not have an account yet, you can create one "
+        "from that page. If you do not want to join, ignore this message.\n",
+        org=org.name,
+        cohort=cohort.name,
+        site=current_app.config["ISSUER_NAME"],
+        courses=", ".join(c.title for c in cohort.courses),
+        link=link,
+        email=invitation.email,
+        date=format_date(invitation.expires_at, "long"),
+    )
     send_mail(
         invitation.email,
-        f"{org.name} invites you to {cohort.name}",
-        f"{greeting}{org.name} invites you to join “{cohort.name}” on {current_app.config['ISSUER_NAME']}, "
-        f"to take: {', '.join(c.title for c in cohort.courses)}.\n\n"
-        f"Open this link to see exactly what {org.name} would see of your progress, and to accept:\n\n{link}\n\n"
-        f"The link works once, for {invitation.email}, until {invitation.expires_at:%B %d, %Y}. If you do not "
-        "have an account yet, you can create one from that page. If you do not want to join, ignore this message.\n",
+        _("%(org)s invites you to %(cohort)s", org=org.name, cohort=cohort.name),
+        f"{greeting}\n\n{body}",
     )
+
+
+def recipient_locale(user: User):
+    """Mail to a learner goes out in the language they chose (the current one when they chose none)."""
+    chosen = getattr(user, "locale", None)
+    return force_locale(chosen) if chosen else contextlib.nullcontext()
+
+
+def reminder_mail(org: Organization, cohort: Cohort, row, link: str) -> tuple[str, str]:
+    """Subject and text of a reminder to a member who is behind, in the current locale."""
+    values = {
+        "org": org.name,
+        "cohort": cohort.name,
+        "name": row.user.name,
+        "percent": format_percent(row.percent / 100),
+        "link": link,
+    }
+    if cohort.due_on:
+        keep_going = _(
+            "%(org)s asks you to keep going with “%(cohort)s” by %(date)s.",
+            date=format_date(cohort.due_on, "long"),
+            **values,
+        )
+    else:
+        keep_going = _("%(org)s asks you to keep going with “%(cohort)s”.", **values)
+    body = _(
+        "You are %(percent)s of the way through.\n\nPick up where you left off: %(link)s\n\n"
+        "You get this because you joined %(org)s's cohort; you can leave it from your account at any time.\n",
+        **values,
+    )
+    greeting = _("Hello %(name)s,", **values)
+    return _("A reminder from %(org)s: %(cohort)s", **values), f"{greeting}\n\n{keep_going} {body}"
 
 
 # ---- creating a cohort ---------------------------------------------------------------------------------------
@@ -88,7 +135,7 @@ def new_cohort(slug: str):
             form_error(form, error)
         else:
             db.session.commit()
-            flash(f"Cohort “{cohort.name}” created. Now invite people.", "success")
+            flash(_("Cohort “%(cohort)s” created. Now invite people.", cohort=cohort.name), "success")
             return redirect(url_for("orgs.invite", slug=org.slug, cohort_id=cohort.id), 303)
     return render_template("orgs/cohort_new.html", org=org, form=form), 422 if form.errors or form.form_errors else 200
 
@@ -161,7 +208,7 @@ def invite_email(slug: str, cohort_id: int):
     invitation.sent_at = utcnow()
     db.session.commit()
     invitation_mail(org, cohort, invitation, secret)
-    flash(f"Invitation sent to {invitation.email}.", "success")
+    flash(_("Invitation sent to %(email)s.", email=invitation.email), "success")
     return redirect(url_for("orgs.invite", slug=org.slug, cohort_id=cohort.id), 303)
 
 
@@ -177,9 +224,14 @@ def new_link(slug: str, cohort_id: int):
     if form.kind.data.startswith("close-"):
         services.close_links(cohort, kind, now=utcnow())
         db.session.commit()
-        flash("The old join " + kind.value + " no longer works.", "success")
+        flash(
+            _("The old join link no longer works.")
+            if kind is InvitationKind.LINK
+            else _("The old join code no longer works."),
+            "success",
+        )
         return redirect(url_for("orgs.invite", slug=org.slug, cohort_id=cohort.id), 303)
-    _, secret = services.open_link(current_user, cohort, kind, now=utcnow())
+    _invitation, secret = services.open_link(current_user, cohort, kind, now=utcnow())
     db.session.commit()
     # the secret is shown once, on this response; only its hash is stored
     if kind is InvitationKind.LINK:
@@ -241,20 +293,22 @@ def roster_confirm(slug: str, cohort_id: int):
     db.session.commit()
     for invitation, secret in sent:
         invitation_mail(org, cohort, invitation, secret)
-    flash(
-        f"{len(sent)} invitation{'s' if len(sent) != 1 else ''} sent"
-        + (f"; {skipped} already in the cohort." if skipped else "."),
-        "success",
-    )
+    message = ngettext("%(num)d invitation sent.", "%(num)d invitations sent.", len(sent))
+    if skipped:
+        message += " " + ngettext("%(num)d was already in the cohort.", "%(num)d were already in the cohort.", skipped)
+    flash(message, "success")
     return redirect(url_for("orgs.invite", slug=org.slug, cohort_id=cohort.id), 303)
 
 
 @bp.errorhandler(413)
 def too_large(error):
     if request.endpoint in ("orgs.roster_check", "orgs.roster_confirm"):
-        message = f"The file is larger than we accept. A roster may be at most 1 MB ({roster.MAX_ROWS:,} lines)."
-        return render_template("orgs/message.html", title="Roster too large", message=message), 413
-    return render_template("orgs/message.html", title="Too large", message="What you sent is too large."), 413
+        message = _(
+            "The file is larger than we accept. A roster may be at most 1 MB (%(rows)s lines).",
+            rows=format_number(roster.MAX_ROWS),
+        )
+        return render_template("orgs/message.html", title=_("Roster too large"), message=message), 413
+    return render_template("orgs/message.html", title=_("Too large"), message=_("What you sent is too large.")), 413
 
 
 # ---- joining, with consent -----------------------------------------------------------------------------------
@@ -265,7 +319,7 @@ def _join(secret: str, *, code: bool):
     try:
         invitation = services.find_invitation(secret[:200], now=now, code=code)
     except DomainError as error:
-        return render_template("orgs/message.html", title="Invitation not valid", message=error.message), 400
+        return render_template("orgs/message.html", title=_("Invitation not valid"), message=error.message), 400
     cohort = invitation.cohort
     text = services.consent_text(cohort)
     if not current_user.is_authenticated:
@@ -278,16 +332,17 @@ def _join(secret: str, *, code: bool):
             services.accept(current_user, invitation, shown_text=form.shown.data, now=now)
         except DomainError as error:
             db.session.rollback()
-            return render_template("orgs/message.html", title="Could not join", message=error.message), 409
+            return render_template("orgs/message.html", title=_("Could not join"), message=error.message), 409
         db.session.commit()
-        flash(f"You joined {cohort.organization.name}: {cohort.name}.", "success")
+        flash(_("You joined %(org)s: %(cohort)s.", org=cohort.organization.name, cohort=cohort.name), "success")
         return redirect(url_for("orgs.my_orgs"), 303)
     if invitation.kind is InvitationKind.EMAIL and invitation.email != current_user.email:
-        message = (
-            f"This invitation was sent to another email address, not {current_user.email}. Log in with the address "
-            "it was sent to, or ask for an invitation to yours."
+        message = _(
+            "This invitation was sent to another email address, not %(email)s. Log in with the address it was sent "
+            "to, or ask for an invitation to yours.",
+            email=current_user.email,
         )
-        return render_template("orgs/message.html", title="Invitation for someone else", message=message), 403
+        return render_template("orgs/message.html", title=_("Invitation for someone else"), message=message), 403
     form.shown.data = text
     return render_template("orgs/join.html", invitation=invitation, cohort=cohort, text=text, form=form)
 
@@ -312,7 +367,7 @@ def join_code():
         code = services.normalize_code(form.code.data)
         if code:
             return redirect(url_for("orgs.join_with_code", code=code), 303)
-        form.code.errors = ["A join code has 8 letters and digits, like K7QM-2XWD."]
+        form.code.errors = [_("A join code has 8 letters and digits, like K7QM-2XWD.")]
     return render_template("orgs/join_code.html", form=form), 422 if form.errors else 200
 
 
@@ -336,18 +391,18 @@ def leave(slug: str):
     except DomainError:
         abort(404)
     db.session.commit()
-    flash(f"You left {org.name}. It no longer sees your progress, results or certificates.", "success")
+    flash(_("You left %(org)s. It no longer sees your progress, results or certificates.", org=org.name), "success")
     return redirect(url_for("orgs.my_orgs"), 303)
 
 
 # ---- the dashboard -------------------------------------------------------------------------------------------
 
 FILTERS = {
-    "all": "Everyone",
-    "behind": "Behind the due date",
-    "inactive": "No activity in 14 days",
-    "completed": "Completed",
-    "not-started": "Not started",
+    "all": _l("Everyone"),
+    "behind": _l("Behind the due date"),
+    "inactive": _l("No activity in 14 days"),
+    "completed": _l("Completed"),
+    "not-started": _l("Not started"),
 }
 
 
@@ -370,7 +425,7 @@ def _filtered(rows, which: str, q: str):
 @login_required
 def cohort(slug: str, cohort_id: int):
     org, cohort = load_cohort(slug, cohort_id)
-    _, membership = load_org(slug)
+    _org, membership = load_org(slug)
     now = utcnow()
     which = request.args.get("show", "all")
     if which not in FILTERS:
@@ -448,21 +503,20 @@ def remind(slug: str, cohort_id: int):
     behind = [r for r in dashboard.build(cohort, now=now) if r.behind]
     to_send = services.claim_reminders(cohort, [r.member.id for r in behind], now=now)
     db.session.commit()
-    due = f" by {cohort.due_on:%B %d, %Y}" if cohort.due_on else ""
     link = url_for("courses.dashboard", _external=True)
     for r in behind:
         if r.member.id in to_send:
-            send_mail(
-                r.user.email,
-                f"A reminder from {org.name}: {cohort.name}",
-                f"Hello {r.user.name},\n\n{org.name} asks you to keep going with “{cohort.name}”{due}. You are "
-                f"{r.percent}% of the way through.\n\nPick up where you left off: {link}\n\nYou get this because you "
-                f"joined {org.name}'s cohort; you can leave it from your account at any time.\n",
-            )
+            with recipient_locale(r.user):
+                send_mail(r.user.email, *reminder_mail(org, cohort, r, link))
     skipped = len(behind) - len(to_send)
-    flash(
-        f"Reminder sent to {len(to_send)} member{'s' if len(to_send) != 1 else ''} behind"
-        + (f"; {skipped} already reminded in the last 24 hours." if skipped else "."),
-        "success",
+    message = ngettext(
+        "Reminder sent to %(num)d member behind.", "Reminder sent to %(num)d members behind.", len(to_send)
     )
+    if skipped:
+        message += " " + ngettext(
+            "%(num)d was already reminded in the last 24 hours.",
+            "%(num)d were already reminded in the last 24 hours.",
+            skipped,
+        )
+    flash(message, "success")
     return redirect(url_for("orgs.cohort", slug=org.slug, cohort_id=cohort.id, show="behind"), 303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -24,48 +25,52 @@ from orgs.models import OrgKind, OrgRole
 
 class CreateOrgForm(FlaskForm):
     name = StringField(
-        "Organization name",
+        _l("Organization name"),
         filters=[strip],
-        validators=[DataRequired("Enter the organization's name."), Length(max=200), no_control_chars],
+        validators=[DataRequired(_l("Enter the organization's name.")), Length(max=200), no_control_chars],
     )
     kind = SelectField(
-        "Kind of organization",
+        _l("Kind of organization"),
         choices=[SelectChoice(k.value, k.label) for k in OrgKind],
-        validators=[DataRequired("Choose what kind of organization this is.")],
+        validators=[DataRequired(_l("Choose what kind of organization this is."))],
     )
     website = StringField(
-        "Website",
+        _l("Website"),
         filters=[strip],
-        validators=[Optional(), Length(max=300), URL(message="Enter a full address such as https://example.org.")],
+        validators=[Optional(), Length(max=300), URL(message=_l("Enter a full address such as https://example.org."))],
     )
     contact_email = EmailField(
-        "Your work email",
+        _l("Your work email"),
         filters=[strip],
-        validators=[DataRequired("Enter your work email."), Length(max=254), Email("Enter a valid email address.")],
-        description="We send a link to this address. Nothing else happens until you follow it.",
+        validators=[
+            DataRequired(_l("Enter your work email.")),
+            Length(max=254),
+            Email(_l("Enter a valid email address.")),
+        ],
+        description=_l("We send a link to this address. Nothing else happens until you follow it."),
     )
-    submit = SubmitField("Create organization")
+    submit = SubmitField(_l("Create organization"))
 
 
 class DecisionForm(FlaskForm):
-    note = TextAreaField("Note (optional)", filters=[strip], validators=[Optional(), Length(max=2000)])
-    approve = SubmitField("Approve")
-    decline = SubmitField("Decline")
+    note = TextAreaField(_l("Note (optional)"), filters=[strip], validators=[Optional(), Length(max=2000)])
+    approve = SubmitField(_l("Approve"))
+    decline = SubmitField(_l("Decline"))
 
 
 class DomainForm(FlaskForm):
     domain = StringField(
-        "Email domain to approve automatically",
+        _l("Email domain to approve automatically"),
         filters=[strip],
-        validators=[DataRequired("Enter a domain."), Length(max=253)],
-        description="Organizations that verify an email on this domain (e.g. dol.gov) are approved at once.",
+        validators=[DataRequired(_l("Enter a domain.")), Length(max=253)],
+        description=_l("Organizations that verify an email on this domain (e.g. dol.gov) are approved at once."),
     )
-    submit = SubmitField("Add domain")
+    submit = SubmitField(_l("Add domain"))
 
 
 class SaveCandidateForm(FlaskForm):
     certificate_id = HiddenField(validators=[DataRequired(), Length(max=64)])
-    note = StringField("Note (e.g. the role they applied for)", validators=[Optional(), Length(max=200)])
+    note = StringField(_l("Note (e.g. the role they applied for)"), validators=[Optional(), Length(max=200)])
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -75,44 +80,50 @@ class MultiCheckboxField(SelectMultipleField):
 
 class CohortForm(FlaskForm):
     name = StringField(
-        "Cohort name",
+        _l("Cohort name"),
         filters=[strip],
-        validators=[DataRequired("Enter a name."), Length(max=120), no_control_chars],
-        description="For example “Spring 2027 warehouse crew”.",
+        validators=[DataRequired(_l("Enter a name.")), Length(max=120), no_control_chars],
+        description=_l("For example “Spring 2027 warehouse crew”."),
     )
-    starts_on = DateField("Start date", validators=[DataRequired("Enter the start date (YYYY-MM-DD).")])
-    ends_on = DateField("End date (optional)", validators=[Optional()])
+    starts_on = DateField(_l("Start date"), validators=[DataRequired(_l("Enter the start date (YYYY-MM-DD)."))])
+    ends_on = DateField(_l("End date (optional)"), validators=[Optional()])
     due_on = DateField(
-        "Due date (optional)",
+        _l("Due date (optional)"),
         validators=[Optional()],
-        description="Members who have not completed the courses by this date are flagged “behind”.",
+        description=_l("Members who have not completed the courses by this date are flagged “behind”."),
     )
-    course_ids = MultiCheckboxField("Assigned courses", coerce=int)
-    submit = SubmitField("Create cohort")
+    course_ids = MultiCheckboxField(_l("Assigned courses"), coerce=int)
+    submit = SubmitField(_l("Create cohort"))
 
 
 class InviteForm(FlaskForm):
     email = EmailField(
-        "Email address",
+        _l("Email address"),
         filters=[strip],
-        validators=[DataRequired("Enter an email address."), Length(max=254), Email("Enter a valid email address.")],
+        validators=[
+            DataRequired(_l("Enter an email address.")),
+            Length(max=254),
+            Email(_l("Enter a valid email address.")),
+        ],
     )
-    name = StringField("Name (optional)", filters=[strip], validators=[Optional(), Length(max=120), no_control_chars])
-    submit = SubmitField("Send invitation")
+    name = StringField(
+        _l("Name (optional)"), filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
+    )
+    submit = SubmitField(_l("Send invitation"))
 
 
 class RosterForm(FlaskForm):
     file = FileField(
-        "Roster (CSV)",
-        validators=[FileRequired("Choose a CSV file to upload.")],
-        description="One person per line: email, name. A first line “email,name” is skipped. Up to 2,000 lines.",
+        _l("Roster (CSV)"),
+        validators=[FileRequired(_l("Choose a CSV file to upload."))],
+        description=_l("One person per line: email, name. A first line “email,name” is skipped. Up to 2,000 lines."),
     )
-    submit = SubmitField("Check roster")
+    submit = SubmitField(_l("Check roster"))
 
 
 class RosterConfirmForm(FlaskForm):
     roster = HiddenField(validators=[DataRequired()])
-    submit = SubmitField("Send the invitations")
+    submit = SubmitField(_l("Send the invitations"))
 
 
 class LinkForm(FlaskForm):
@@ -121,29 +132,33 @@ class LinkForm(FlaskForm):
 
 class JoinCodeForm(FlaskForm):
     code = StringField(
-        "Join code",
+        _l("Join code"),
         filters=[strip],
-        validators=[DataRequired("Enter the code you were given."), Length(max=32)],
-        description="8 letters and digits, for example K7QM-2XWD.",
+        validators=[DataRequired(_l("Enter the code you were given.")), Length(max=32)],
+        description=_l("8 letters and digits, for example K7QM-2XWD."),
     )
-    submit = SubmitField("Continue")
+    submit = SubmitField(_l("Continue"))
 
 
 class ConsentForm(FlaskForm):
     shown = HiddenField(validators=[DataRequired()])
-    submit = SubmitField("I agree, join")
+    submit = SubmitField(_l("I agree, join"))
 
 
 class StaffForm(FlaskForm):
     email = EmailField(
-        "Email of an existing account",
+        _l("Email of an existing account"),
         filters=[strip],
-        validators=[DataRequired("Enter an email address."), Length(max=254), Email("Enter a valid email address.")],
-        description="They need an account on this site first.",
+        validators=[
+            DataRequired(_l("Enter an email address.")),
+            Length(max=254),
+            Email(_l("Enter a valid email address.")),
+        ],
+        description=_l("They need an account on this site first."),
     )
     role = SelectField(
-        "Role",
+        _l("Role"),
         choices=[SelectChoice(r.value, r.label) for r in OrgRole],
         validators=[DataRequired()],
     )
-    submit = SubmitField("Add or change role")
+    submit = SubmitField(_l("Add or change role"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,13 +26,14 @@ class OrgKind(enum.Enum):
 
     @property
     def label(self) -> str:
+        # lazy: form choices are built at import time and read in the viewer's language
         return {
-            "employer": "Employer",
-            "workforce_board": "Workforce board / American Job Center",
-            "college": "College or school",
-            "training_provider": "Training provider",
-            "apprenticeship_sponsor": "Apprenticeship sponsor",
-            "union": "Union",
+            "employer": _l("Employer"),
+            "workforce_board": _l("Workforce board / American Job Center"),
+            "college": _l("College or school"),
+            "training_provider": _l("Training provider"),
+            "apprenticeship_sponsor": _l("Apprenticeship sponsor"),
+            "union": _l("Union"),
         }[self.value]
 
 
@@ -39,6 +41,10 @@ class OrgStatus(enum.Enum):
     PENDING = "pending"
     APPROVED = "approved"
     DECLINED = "declined"
+
+    @property
+    def label(self) -> str:
+        return {"pending": _l("Pending"), "approved": _l("Approved"), "declined": _l("Declined")}[self.value]
 
 
 class OrgRole(enum.Enum):
@@ -48,7 +54,7 @@ class OrgRole(enum.Enum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return {"owner": _l("Owner"), "manager": _l("Manager"), "viewer": _l("Viewer")}[self.value]
 
 
 class InvitationKind(enum.Enum):

@@ -12,6 +12,7 @@ import unicodedata
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -114,10 +115,10 @@ def create_organization(
     """
     email = normalize_email(contact_email)
     if not EMAIL_RE.match(email):
-        raise DomainError("Enter a work email address such as hr@yourcompany.com.", field="contact_email")
+        raise DomainError(_("Enter a work email address such as hr@yourcompany.com."), field="contact_email")
     name = " ".join(name.split())
     if not name:
-        raise DomainError("Enter the organization's name.", field="name")
+        raise DomainError(_("Enter the organization's name."), field="name")
     org = Organization(
         slug=_unique_slug(name),
         name=name[:200],
@@ -157,13 +158,13 @@ def verify_email(token: str, *, now: datetime) -> Organization:
         data = _serializer().loads(token, max_age=EMAIL_VERIFY_MAX_AGE)
     except SignatureExpired:
         raise DomainError(
-            "This verification link has expired. Ask for a new one from your organization page."
+            _("This verification link has expired. Ask for a new one from your organization page.")
         ) from None
     except BadSignature:
-        raise DomainError("This verification link is not valid. Copy the whole link from the email.") from None
+        raise DomainError(_("This verification link is not valid. Copy the whole link from the email.")) from None
     org = db.session.get(Organization, data.get("o")) if isinstance(data, dict) else None
     if org is None or org.contact_email != data.get("e"):
-        raise DomainError("This verification link is not valid any more.")
+        raise DomainError(_("This verification link is not valid any more."))
     if org.email_verified_at is None:
         org.email_verified_at = now
         listed = db.session.scalar(
@@ -172,7 +173,7 @@ def verify_email(token: str, *, now: datetime) -> Organization:
         if listed is not None and org.status is OrgStatus.PENDING:
             org.status = OrgStatus.APPROVED
             org.decided_at = now
-            org.decision_note = "Approved automatically: verified email on a listed domain."
+            org.decision_note = _("Approved automatically: verified email on a listed domain.")
     db.session.flush()
     return org
 
@@ -180,7 +181,7 @@ def verify_email(token: str, *, now: datetime) -> Organization:
 def decide(admin: User, org: Organization, *, approve: bool, note: str, now: datetime) -> None:
     """An admin approves or declines. Raises DomainError before the email is verified. Caller commits."""
     if org.email_verified_at is None and approve:
-        raise DomainError("This organization has not verified its email address yet.")
+        raise DomainError(_("This organization has not verified its email address yet."))
     org.status = OrgStatus.APPROVED if approve else OrgStatus.DECLINED
     org.decided_at = now
     org.decided_by_id = admin.id
@@ -192,7 +193,7 @@ def add_auto_domain(admin: User, domain: str, *, now: datetime) -> AutoApproveDo
     """List a domain whose verified organizations are approved at once. Raises DomainError. Caller commits."""
     domain = domain.strip().lower().lstrip("@")
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain) or len(domain) > 253:
-        raise DomainError("Enter a domain such as example.gov.", field="domain")
+        raise DomainError(_("Enter a domain such as example.gov."), field="domain")
     existing = db.session.scalar(select(AutoApproveDomain).where(AutoApproveDomain.domain == domain))
     if existing is not None:
         return existing
@@ -212,7 +213,9 @@ def add_staff(actor: User, org: Organization, *, email: str, role: OrgRole, now:
     """Give an existing account a role in the organization (or change it). Raises DomainError. Caller commits."""
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
-        raise DomainError("No account has that email address. Ask them to sign up first, then add them.", field="email")
+        raise DomainError(
+            _("No account has that email address. Ask them to sign up first, then add them."), field="email"
+        )
     membership = db.session.scalar(
         select(Membership).where(Membership.organization_id == org.id, Membership.user_id == user.id)
     )
@@ -222,7 +225,7 @@ def add_staff(actor: User, org: Organization, *, email: str, role: OrgRole, now:
             with db.session.begin_nested():
                 db.session.add(membership)
         except IntegrityError:
-            raise DomainError(f"{user.email} was just added by someone else.") from None
+            raise DomainError(_("%(email)s was just added by someone else.", email=user.email)) from None
         return membership
     if membership.role is OrgRole.OWNER and role is not OrgRole.OWNER:
         _keep_an_owner(org, membership)
@@ -235,7 +238,7 @@ def remove_staff(actor: User, org: Organization, membership_id: int) -> None:
     """Raises DomainError for someone not on this organization's staff, or its last owner. Caller commits."""
     membership = db.session.get(Membership, membership_id)
     if membership is None or membership.organization_id != org.id:
-        raise DomainError("That person is not on the staff.")
+        raise DomainError(_("That person is not on the staff."))
     if membership.role is OrgRole.OWNER:
         _keep_an_owner(org, membership)
     db.session.delete(membership)
@@ -249,7 +252,7 @@ def _keep_an_owner(org: Organization, leaving: Membership) -> None:
         )
     )
     if not others:
-        raise DomainError("An organization needs at least one owner. Make someone else an owner first.")
+        raise DomainError(_("An organization needs at least one owner. Make someone else an owner first."))
 
 
 # ---- cohorts --------------------------------------------------------------------------------------------------
@@ -274,14 +277,14 @@ def create_cohort(
 ) -> Cohort:
     """Raises DomainError for dates out of order or courses that are not published. Caller commits."""
     if ends_on is not None and ends_on < starts_on:
-        raise DomainError("The end date is before the start date.", field="ends_on")
+        raise DomainError(_("The end date is before the start date."), field="ends_on")
     if due_on is not None and due_on < starts_on:
-        raise DomainError("The due date is before the start date.", field="due_on")
+        raise DomainError(_("The due date is before the start date."), field="due_on")
     courses = list(
         db.session.scalars(select(Course).where(Course.id.in_(course_ids), Course.status == CourseStatus.PUBLISHED))
     )
     if not courses or len(courses) != len(set(course_ids)):
-        raise DomainError("Choose at least one published course.", field="course_ids")
+        raise DomainError(_("Choose at least one published course."), field="course_ids")
     cohort = Cohort(
         organization_id=org.id,
         name=" ".join(name.split())[:120],
@@ -340,9 +343,9 @@ def invite_email(actor: User, cohort: Cohort, *, email: str, name: str, now: dat
     """
     email = normalize_email(email)
     if not EMAIL_RE.match(email):
-        raise DomainError("That is not an email address.", field="email")
+        raise DomainError(_("That is not an email address."), field="email")
     if _active_member_by_email(cohort, email):
-        raise DomainError(f"{email} is already in this cohort.", field="email")
+        raise DomainError(_("%(email)s is already in this cohort.", email=email), field="email")
     db.session.execute(
         update(Invitation)
         .where(
@@ -379,11 +382,11 @@ def open_link(actor: User, cohort: Cohort, kind: InvitationKind, *, now: datetim
     if kind is InvitationKind.EMAIL:
         raise ValueError("email invitations are made with invite_email")
     close_links(cohort, kind, now=now)
-    for _ in range(5):
+    for _attempt in range(5):
         secret = (
             secrets.token_urlsafe(32)
             if kind is InvitationKind.LINK
-            else "".join(secrets.choice(CROCKFORD) for _ in range(CODE_LENGTH))
+            else "".join(secrets.choice(CROCKFORD) for _position in range(CODE_LENGTH))
         )
         try:
             with db.session.begin_nested():
@@ -391,7 +394,7 @@ def open_link(actor: User, cohort: Cohort, kind: InvitationKind, *, now: datetim
         except IntegrityError:  # a code collided with another cohort's: draw again
             continue
         return invitation, secret
-    raise DomainError("Could not make a new code; please try again.")
+    raise DomainError(_("Could not make a new code; please try again."))
 
 
 def close_links(cohort: Cohort, kind: InvitationKind, *, now: datetime) -> int:
@@ -407,22 +410,22 @@ def find_invitation(secret: str, *, now: datetime, code: bool = False) -> Invita
     if code:
         secret = normalize_code(secret)
         if not secret:
-            raise DomainError("A join code has 8 letters and digits, like K7QM-2XWD.")
+            raise DomainError(_("A join code has 8 letters and digits, like K7QM-2XWD."))
     invitation = db.session.scalar(
         select(Invitation)
         .where(Invitation.token_hash == token_hash(secret or ""))
         .options(selectinload(Invitation.cohort).selectinload(Cohort.organization))
     )
     if invitation is None:
-        raise DomainError("This invitation is not valid. Check the link or code, or ask for a new one.")
+        raise DomainError(_("This invitation is not valid. Check the link or code, or ask for a new one."))
     if invitation.revoked_at is not None:
-        raise DomainError("This invitation was withdrawn. Ask the organization for a new one.")
+        raise DomainError(_("This invitation was withdrawn. Ask the organization for a new one."))
     if invitation.kind is InvitationKind.EMAIL and invitation.used_at is not None:
-        raise DomainError("This invitation has already been used. Each invitation works once.")
+        raise DomainError(_("This invitation has already been used. Each invitation works once."))
     if invitation.expires_at <= now:
-        raise DomainError("This invitation has expired. Ask the organization for a new one.")
+        raise DomainError(_("This invitation has expired. Ask the organization for a new one."))
     if not invitation.cohort.organization.is_approved:
-        raise DomainError("This organization is not accepting members at the moment.")
+        raise DomainError(_("This organization is not accepting members at the moment."))
     return invitation
 
 
@@ -430,12 +433,17 @@ def consent_text(cohort: Cohort) -> str:
     """Exactly what the learner agrees to; stored with their agreement."""
     org = cohort.organization
     courses = "; ".join(c.title for c in cohort.courses)
-    return (
-        f"{org.name} ({org.kind.label}) will see, for the cohort “{cohort.name}” and only for its assigned "
-        f"courses ({courses}): your name and email address; when you enrolled and your progress in each course; "
-        f"when you were last active in them; your quiz attempts and best scores; and your certificates for those "
-        f"courses with their current status (valid, expired or revoked). They will not see your other courses, "
-        f"your answers, or anything after you leave. You can leave at any time from your account page."
+    # in the reader's language; the text they agreed to is stored as it was shown
+    return _(
+        "%(org)s (%(kind)s) will see, for the cohort “%(cohort)s” and only for its assigned courses (%(courses)s): "
+        "your name and email address; when you enrolled and your progress in each course; when you were last "
+        "active in them; your quiz attempts and best scores; and your certificates for those courses with their "
+        "current status (valid, expired or revoked). They will not see your other courses, your answers, or "
+        "anything after you leave. You can leave at any time from your account page.",
+        org=org.name,
+        kind=org.kind.label,
+        cohort=cohort.name,
+        courses=courses,
     )
 
 
@@ -448,18 +456,22 @@ def accept(user: User, invitation: Invitation, *, shown_text: str, now: datetime
     cohort = invitation.cohort
     if shown_text != consent_text(cohort):
         raise DomainError(
-            "What this organization will see has changed since you opened the page. Please read it again."
+            _("What this organization will see has changed since you opened the page. Please read it again.")
         )
     if invitation.kind is InvitationKind.EMAIL and invitation.email != user.email:
         raise DomainError(
-            "This invitation was sent to another email address. Log in with that address, or ask for an invitation "
-            "to yours."
+            _(
+                "This invitation was sent to another email address. Log in with that address, or ask for an "
+                "invitation to yours."
+            )
         )
     member = db.session.scalar(
         select(CohortMember).where(CohortMember.cohort_id == cohort.id, CohortMember.user_id == user.id)
     )
     if member is not None and member.left_at is None:
-        raise DomainError(f"You are already in {cohort.organization.name}’s cohort “{cohort.name}”.")
+        raise DomainError(
+            _("You are already in %(org)s’s cohort “%(cohort)s”.", org=cohort.organization.name, cohort=cohort.name)
+        )
     if invitation.kind is InvitationKind.EMAIL:
         # single use even under a double submit: only one UPDATE can flip used_at
         claimed = db.session.execute(
@@ -468,7 +480,7 @@ def accept(user: User, invitation: Invitation, *, shown_text: str, now: datetime
             .values(used_at=now, used_by_id=user.id)
         ).rowcount
         if claimed != 1:
-            raise DomainError("This invitation has already been used. Each invitation works once.")
+            raise DomainError(_("This invitation has already been used. Each invitation works once."))
     if member is None:
         member = CohortMember(cohort_id=cohort.id, user_id=user.id)
         db.session.add(member)
@@ -481,7 +493,9 @@ def accept(user: User, invitation: Invitation, *, shown_text: str, now: datetime
         with db.session.begin_nested():
             db.session.flush()
     except IntegrityError:
-        raise DomainError(f"You are already in {cohort.organization.name}’s cohort “{cohort.name}”.") from None
+        raise DomainError(
+            _("You are already in %(org)s’s cohort “%(cohort)s”.", org=cohort.organization.name, cohort=cohort.name)
+        ) from None
     return member
 
 
@@ -509,7 +523,7 @@ def leave(user: User, org: Organization, *, now: datetime) -> int:
         .values(left_at=now)
     ).rowcount
     if not left:
-        raise DomainError(f"You are not in any cohort of {org.name}.")
+        raise DomainError(_("You are not in any cohort of %(org)s.", org=org.name))
     return left
 
 
@@ -575,7 +589,7 @@ def remove_candidate(org: Organization, row_id: int) -> None:
     """Raises DomainError when the row is not on this organization's list. Caller commits."""
     row = db.session.get(SavedCandidate, row_id)
     if row is None or row.organization_id != org.id:
-        raise DomainError("That candidate is not on your list.")
+        raise DomainError(_("That candidate is not on your list."))
     db.session.delete(row)
     db.session.flush()
 

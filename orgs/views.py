@@ -7,6 +7,7 @@ Views: load → authorize → validate → service → commit → redirect; mail
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -60,12 +61,19 @@ def load_org(slug: str) -> tuple[Organization, Membership]:
 
 def send_verification(org: Organization) -> None:
     link = url_for("orgs.verify_email", token=services.email_verification_token(org), _external=True)
+    site = current_app.config["ISSUER_NAME"]
+    # the person who created the organization is the one reading it: their language is the request's
     send_mail(
         org.contact_email,
-        f"Confirm {org.name} on {current_app.config['ISSUER_NAME']}",
-        f"Someone (we hope you) asked to register {org.name} on {current_app.config['ISSUER_NAME']} with this "
-        f"address.\n\nTo confirm that this is your work email, open this link within 3 days:\n\n{link}\n\n"
-        f"If this was not you, ignore this message; nothing happens without this link.\n",
+        _("Confirm %(org)s on %(site)s", org=org.name, site=site),
+        _(
+            "Someone (we hope you) asked to register %(org)s on %(site)s with this address.\n\n"
+            "To confirm that this is your work email, open this link within 3 days:\n\n%(link)s\n\n"
+            "If this was not you, ignore this message; nothing happens without this link.\n",
+            org=org.name,
+            site=site,
+            link=link,
+        ),
     )
 
 
@@ -98,7 +106,7 @@ def create():
         else:
             db.session.commit()
             send_verification(org)
-            flash(f"We sent a link to {org.contact_email}. Open it to confirm the address.", "success")
+            flash(_("We sent a link to %(email)s. Open it to confirm the address.", email=org.contact_email), "success")
             return redirect(url_for("orgs.home", slug=org.slug), 303)
     return render_template("orgs/create.html", form=form), 422 if form.errors or form.form_errors else 200
 
@@ -110,16 +118,17 @@ def verify_email(token: str):
         org = services.verify_email(token[:1000], now=utcnow())
     except DomainError as error:
         db.session.rollback()
-        return render_template("orgs/message.html", title="Link not valid", message=error.message), 400
+        return render_template("orgs/message.html", title=_("Link not valid"), message=error.message), 400
     db.session.commit()
     if org.is_approved:
-        message = f"The email address of {org.name} is confirmed and the organization is approved."
+        message = _("The email address of %(org)s is confirmed and the organization is approved.", org=org.name)
     else:
-        message = (
-            f"The email address of {org.name} is confirmed. A site administrator will review the organization; "
-            "until then you can verify certificates one at a time like anyone."
+        message = _(
+            "The email address of %(org)s is confirmed. A site administrator will review the organization; "
+            "until then you can verify certificates one at a time like anyone.",
+            org=org.name,
         )
-    return render_template("orgs/message.html", title="Email confirmed", message=message, org=org)
+    return render_template("orgs/message.html", title=_("Email confirmed"), message=message, org=org)
 
 
 @bp.post("/organizations/<slug>/resend")
@@ -132,7 +141,7 @@ def resend(slug: str):
         abort(400)
     if org.email_verified_at is None:
         send_verification(org)
-        flash(f"We sent a new link to {org.contact_email}.", "success")
+        flash(_("We sent a new link to %(email)s.", email=org.contact_email), "success")
     return redirect(url_for("orgs.home", slug=org.slug), 303)
 
 
@@ -192,7 +201,15 @@ def add_staff(slug: str):
             flash(error.message, "error")
         else:
             db.session.commit()
-            flash(f"{added.user.name} is now {added.role.label.lower()} of {org.name}.", "success")
+            flash(
+                {
+                    OrgRole.OWNER: _("%(name)s is now an owner of %(org)s."),
+                    OrgRole.MANAGER: _("%(name)s is now a manager of %(org)s."),
+                    OrgRole.VIEWER: _("%(name)s is now a viewer of %(org)s."),
+                }[added.role]
+                % {"name": added.user.name, "org": org.name},
+                "success",
+            )
     else:
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
     return redirect(url_for("orgs.home", slug=org.slug), 303)
@@ -212,7 +229,7 @@ def remove_staff(slug: str, membership_id: int):
         flash(error.message, "error")
     else:
         db.session.commit()
-        flash("Removed from the staff.", "success")
+        flash(_("Removed from the staff."), "success")
     return redirect(url_for("orgs.home", slug=org.slug), 303)
 
 
@@ -263,9 +280,12 @@ def save_candidate(slug: str):
     certificate = lookup(public_id) if public_id else None
     if certificate is None:
         abort(404)
-    _, created = services.save_candidate(current_user, org, certificate, note=form.note.data or "", now=utcnow())
+    _row, created = services.save_candidate(current_user, org, certificate, note=form.note.data or "", now=utcnow())
     db.session.commit()
-    flash(f"Added to {org.name}’s candidates." if created else "Already on the candidates list.", "success")
+    flash(
+        _("Added to %(org)s’s candidates.", org=org.name) if created else _("Already on the candidates list."),
+        "success",
+    )
     return redirect(url_for("orgs.candidates", slug=org.slug), 303)
 
 
@@ -281,7 +301,7 @@ def remove_candidate(slug: str, row_id: int):
     except DomainError:
         abort(404)
     db.session.commit()
-    flash("Removed from the list.", "success")
+    flash(_("Removed from the list."), "success")
     return redirect(url_for("orgs.candidates", slug=org.slug), 303)
 
 
@@ -296,7 +316,7 @@ def bulk_verify():
         data = bulk.bulk_input(form, current_app.config["MAX_CONTENT_LENGTH"])
         try:
             if data is None:
-                raise bulk.BulkError("Choose a CSV file to upload, or paste the IDs.")
+                raise bulk.BulkError(_("Choose a CSV file to upload, or paste the IDs."))
             rows = bulk.parse_bulk_csv(data)
         except bulk.BulkError as error:
             form.file.errors = [error.message]
@@ -347,7 +367,7 @@ def decide(org_id: int):
         flash(error.message, "error")
         return redirect(url_for("orgs.queue"), 303)
     db.session.commit()
-    flash(f"{org.name} is {org.status.value}.", "success")
+    flash((_("%(org)s is approved.") if org.is_approved else _("%(org)s is declined.")) % {"org": org.name}, "success")
     return redirect(url_for("orgs.queue"), 303)
 
 
@@ -364,7 +384,7 @@ def add_domain():
         flash(error.message, "error")
         return redirect(url_for("orgs.queue"), 303)
     db.session.commit()
-    flash(f"Verified organizations on {row.domain} are now approved automatically.", "success")
+    flash(_("Verified organizations on %(domain)s are now approved automatically.", domain=row.domain), "success")
     return redirect(url_for("orgs.queue"), 303)
 
 
@@ -376,7 +396,7 @@ def remove_domain(domain_id: int):
         abort(400)
     db.session.delete(row)
     db.session.commit()
-    flash(f"{row.domain} removed.", "success")
+    flash(_("%(domain)s removed.", domain=row.domain), "success")
     return redirect(url_for("orgs.queue"), 303)
 
 
