@@ -448,7 +448,7 @@ def upload_image():
     form = ImageUploadForm()
     back = safe_next(form.next.data) or url_for("studio.index")
     if not form.validate_on_submit():
-        flash(" ".join(e for errors in form.errors.values() for e in errors) or _("Choose an image."), "error")
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors) or _("Choose an image."), "error")
         return redirect(back), 303
     cfg = current_app.config
     try:
@@ -465,13 +465,8 @@ def upload_image():
         flash(error.message, "error")
         return redirect(back), 303
     db.session.commit()
-    flash(
-        _(
-            "Image uploaded. Put it in a lesson with: %(markdown)s",
-            markdown=f"![{media.alt_text}](/media/{media.filename})",
-        ),
-        "success",
-    )
+    markdown = f"![{media.alt_text}](/media/{media.filename})"
+    flash(_("Image uploaded. Put it in a lesson with: %(markdown)s", markdown=markdown), "success")
     return redirect(back), 303
 
 

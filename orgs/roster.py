@@ -125,10 +125,10 @@ def parse(data: bytes) -> list[RosterRow]:
             shown.append(_("… and %(count)s more problems.", count=format_number(len(problems) - MAX_SHOWN_PROBLEMS)))
         raise RosterError(
             ngettext(
-                "%(num)s line of the roster cannot be used. Nothing was saved. Fix it and upload the file again.",
-                "%(num)s lines of the roster cannot be used. Nothing was saved. Fix them and upload the file again.",
+                "%(count)s line of the roster cannot be used. Nothing was saved. Fix it and upload the file again.",
+                "%(count)s lines of the roster cannot be used. Nothing was saved. Fix them and upload the file again.",
                 len(problems),
-                num=format_number(len(problems)),
+                count=format_number(len(problems)),
             ),
             shown,
         )

@@ -211,7 +211,7 @@ def add_staff(slug: str):
                 "success",
             )
     else:
-        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
     return redirect(url_for("orgs.home", slug=org.slug), 303)
 
 
