@@ -244,7 +244,7 @@ class ProgramForm(FlaskForm):
     normal_weeks = IntegerField(
         _l("Normal time to complete (weeks)"),
         validators=[DataRequired(_l("Enter the weeks.")), NumberRange(1, 520, _l("Between 1 and 520 weeks."))],
-        description=_l("Reports count completions within this time and within 150% of it."),
+        description=_l("Reports count completions within this time and within 150 percent of it."),
     )
     occupations = MultiCheckboxField(_l("Occupations it prepares for"), validate_choice=True)
     courses = MultiCheckboxField(

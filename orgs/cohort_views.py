@@ -52,8 +52,12 @@ def load_cohort(slug: str, cohort_id: int, *, manage: bool = False) -> tuple[Org
 
 
 def invitation_mail(org: Organization, cohort: Cohort, invitation: Invitation, secret: str) -> None:
+    with invitee_locale(invitation.email):
+        _send_invitation(org, cohort, invitation, secret)
+
+
+def _send_invitation(org: Organization, cohort: Cohort, invitation: Invitation, secret: str) -> None:
     link = url_for("orgs.join", token=secret, _external=True)
-    # the invitee may have no account (so no known language): the message goes out in the inviting manager's
     greeting = _("Hello %(name)s,", name=invitation.name) if invitation.name else _("Hello,")
     body = _(
         "%(org)s invites you to join “%(cohort)s” on %(site)s, to take: %(courses)s.\n\n"
@@ -76,8 +80,14 @@ def invitation_mail(org: Organization, cohort: Cohort, invitation: Invitation, s
 
 
 def recipient_locale(user: User):
-    """Mail to a learner goes out in the language they chose (the current one when they chose none)."""
-    chosen = getattr(user, "locale", None)
+    """Mail to a learner goes out in the language they chose (English when they chose none, as other mail)."""
+    return force_locale(user.locale or "en")
+
+
+def invitee_locale(email: str):
+    """An invitee with an account and a chosen language gets it; anyone else the inviting manager's language
+    (the one they are reading as they send it: they know the people they invite)."""
+    chosen = db.session.scalar(select(User.locale).where(User.email == email))
     return force_locale(chosen) if chosen else contextlib.nullcontext()
 
 
