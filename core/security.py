@@ -55,6 +55,10 @@ def register_input_guards(app: Flask) -> None:
     def refuse_nul_bytes():
         if "\x00" in request.path or "%00" in request.query_string.decode("latin-1").lower():
             abort(400)
+        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+            # read the raw body before the form parser consumes it: an API may want the body itself (curl -d
+            # sends a JSON credential to /api/v1/verify as this type); the form is then parsed from this copy
+            request.get_data(cache=True)
         if (
             request.method == "POST"
             and request.mimetype

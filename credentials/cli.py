@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.database import utcnow
@@ -109,55 +110,161 @@ def rotate_key_command() -> None:
     click.echo(f"New active signing key {key.id} in {path}\nPublic key (Multikey): {key.public_multibase}")
 
 
-@cli.command("verify")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def _json_file(path: Path, what: str):
+    """The parsed JSON of a file named on the command line. Raises ClickException with one line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as error:
+        raise click.ClickException(
+            _("%(what)s %(file)s cannot be read: %(error)s", what=what, file=path, error=error.strerror)
+        ) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(_("%(what)s %(file)s is not UTF-8 text.", what=what, file=path)) from None
+    except json.JSONDecodeError as error:
+        raise click.ClickException(
+            _(
+                "%(what)s %(file)s is not valid JSON (line %(line)d, column %(column)d: %(problem)s).",
+                what=what,
+                file=path,
+                line=error.lineno,
+                column=error.colno,
+                problem=error.msg,
+            )
+        ) from None
+    except (RecursionError, ValueError):
+        raise click.ClickException(_("%(what)s %(file)s is not JSON we can read.", what=what, file=path)) from None
+
+
+def _did_keys(document: object, issuer: openbadges.Issuer) -> dict:
+    """The issuer's Ed25519 keys by id ("key-1") from a DID document. Raises ClickException with one line."""
+    from credentials.keys import decode_public
+
+    if not isinstance(document, dict):
+        raise click.ClickException(_("The DID document must be a JSON object."))
+    if document.get("id") != issuer.did:
+        raise click.ClickException(
+            _("The DID document is for %(found)r, not the issuer %(did)s.", found=document.get("id"), did=issuer.did)
+        )
+    methods = document.get("verificationMethod", [])
+    if not isinstance(methods, list):
+        raise click.ClickException(_("The DID document's verificationMethod must be a list."))
+    keys = {}
+    for method in methods:
+        if not isinstance(method, dict) or not isinstance(method.get("id"), str):
+            raise click.ClickException(_("Each verificationMethod of the DID document must be an object with an id."))
+        if method.get("controller") != issuer.did or not method["id"].startswith(issuer.did + "#"):
+            continue  # not a key of this issuer: credentials naming it fail their proof check
+        try:
+            keys[method["id"].split("#", 1)[1]] = decode_public(method.get("publicKeyMultibase"))
+        except ValueError:
+            raise click.ClickException(
+                _("The DID document's key %(key)s is not an Ed25519 Multikey.", key=method["id"])
+            ) from None
+    return keys
+
+
+def _status_lookup(document: object, issuer: openbadges.Issuer, keys: dict):
+    """``status_bits(list_id)`` for check_credential from a downloaded status list: the bits only when the file is
+    a list we signed and is the very list the credential points to; otherwise StatusUnavailable saying why."""
+    from credentials import vc
+    from credentials.verification import StatusUnavailable, SubmissionError, bits_from_status_list
+
+    if not isinstance(document, dict):
+        raise click.ClickException(_("The status list must be a JSON object (a status list credential)."))
+    try:
+        bits, problem = bits_from_status_list(document, issuer=issuer, keys=keys), None
+    except SubmissionError as error:  # not a status list credential at all: a bad file, not a status result
+        raise click.ClickException(_("The status list file is not usable: %(error)s", error=error)) from None
+    except vc.ProofError as error:
+        bits, problem = None, _("The status list's signature is invalid: %(error)s.", error=error)
+    except (vc.ContextRefused, vc.CanonicalizationRefused) as error:
+        bits, problem = None, _("The status list could not be checked: %(error)s.", error=error)
+    except (ValueError, TypeError, KeyError, RecursionError) as error:
+        bits, problem = None, _("The status list could not be read (%(error)s).", error=error.__class__.__name__)
+
+    def status_bits(list_id: int) -> bytes:
+        wanted = issuer.status_list_url(list_id)
+        if document.get("id") != wanted:
+            raise StatusUnavailable(
+                _(
+                    "Not checked against the right list: the status list file is %(given)r, but this credential's "
+                    "status is in %(wanted)s. Download that list and check again.",
+                    given=document.get("id"),
+                    wanted=wanted,
+                )
+            )
+        if problem is not None:
+            raise StatusUnavailable(problem)
+        return bits
+
+    return status_bits
+
+
+@cli.command("verify", epilog="Exit status: 0 verified, 1 not verified or unreadable input, 2 bad usage.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))  # missing: our one-line error
 @click.option(
     "--did",
     "did_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     help="The issuer's DID document (did.json); default: the public keys of this installation.",
 )
 @click.option(
     "--status-list",
     "status_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A downloaded status list credential, to check revocation offline.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The status list credential the credential points to (its credentialStatus.statusListCredential), "
+    "downloaded, to check revocation offline.",
 )
 @click.option("--issuer-url", help="The issuer's public base URL (default: ISSUER_URL).")
 def verify_command(file: Path, did_file: Path | None, status_file: Path | None, issuer_url: str | None) -> None:
     """Verify a credential, certificate PDF or SVG badge offline: public keys only, no database."""
-    from credentials.keys import decode_public, load_keys
-    from credentials.verification import SubmissionError, bits_from_status_list, check_credential, read_submission
-
-    the_issuer = openbadges.Issuer(issuer_url or current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"])
     try:
-        if did_file:
-            did = json.loads(did_file.read_text(encoding="utf-8"))
-            keys = {
-                m["id"].split("#", 1)[1]: decode_public(m["publicKeyMultibase"])
-                for m in did.get("verificationMethod", [])
-                if m.get("controller") == the_issuer.did
-            }
-        else:  # the local key store's public halves
-            keys = {k.id: decode_public(k.public_multibase) for k in load_keys()[0]}
-        credential = read_submission(file.read_bytes())
-        bits = None
-        if status_file:
-            bits = bits_from_status_list(
-                json.loads(status_file.read_text(encoding="utf-8")), issuer=the_issuer, keys=keys
-            )
-        report = check_credential(
-            credential,
-            issuer=the_issuer,
-            keys=keys,
-            status_bits=(lambda _list_id: bits) if bits is not None else None,
-            now=utcnow(),
-        )
-    except (SubmissionError, KeyError_, ValueError, KeyError) as error:
-        raise click.ClickException(str(error)) from None
+        report = _verify_offline(file, did_file, status_file, issuer_url)
+    except click.ClickException:
+        raise
+    except Exception as error:  # never a traceback for a file someone handed us: say what and stop
+        raise click.ClickException(
+            _("Could not verify %(file)s: %(error)s", file=file.name, error=f"{error.__class__.__name__}: {error}")
+        ) from None
     for check in report.checks:
         mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.ok]
         click.echo(f"{mark}  {check.name:<9} {check.message}")
-    click.echo(f"Verdict: {report.verdict}{'' if report.verified else ' (not verified)'}")
+    status = next((c for c in report.checks if c.name == "status"), None)
     if not report.verified:
+        click.echo(_("Verdict: %(verdict)s (not verified)", verdict=report.verdict))
         raise SystemExit(1)
+    if status is not None and status.ok is None:
+        click.echo(
+            _(
+                "Verdict: signature and dates hold; revocation NOT checked "
+                "(pass --status-list with the list this credential points to)."
+            )
+        )
+        return
+    click.echo(_("Verdict: %(verdict)s", verdict=report.verdict))
+
+
+def _verify_offline(file: Path, did_file: Path | None, status_file: Path | None, issuer_url: str | None):
+    from credentials.keys import decode_public, load_keys
+    from credentials.verification import SubmissionError, check_credential, read_submission
+
+    the_issuer = openbadges.Issuer(issuer_url or current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"])
+    if did_file:
+        keys = _did_keys(_json_file(did_file, _("The DID document")), the_issuer)
+    else:  # the local key store's public halves
+        try:
+            keys = {k.id: decode_public(k.public_multibase) for k in load_keys()[0]}
+        except KeyError_ as error:
+            raise click.ClickException(str(error)) from None
+    status_bits = (
+        _status_lookup(_json_file(status_file, _("The status list")), the_issuer, keys) if status_file else None
+    )
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise click.ClickException(_("%(file)s cannot be read: %(error)s", file=file, error=error.strerror)) from None
+    try:
+        credential = read_submission(data)
+    except SubmissionError as error:
+        raise click.ClickException(str(error)) from None
+    return check_credential(credential, issuer=the_issuer, keys=keys, status_bits=status_bits, now=utcnow())

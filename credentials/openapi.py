@@ -168,7 +168,35 @@ def spec(base_url: str, issuer: str) -> dict:
                     "answer: see `verified` and `verdict`.",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        # every type here is tested to work (tests/test_verifier_edges.py posts one of each)
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "application/ld+json": {"schema": {"type": "object"}},
+                            "application/vc+ld+json": {"schema": {"type": "object"}},
+                            "application/pdf": {
+                                "schema": {"type": "string", "format": "binary"},
+                                "description": "A certificate PDF carrying its credential as an attachment.",
+                            },
+                            "image/svg+xml": {
+                                "schema": {"type": "string", "format": "binary"},
+                                "description": "A baked Open Badges 3.0 SVG badge.",
+                            },
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"file": {"type": "string", "format": "binary"}},
+                                    "required": ["file"],
+                                },
+                                "encoding": {
+                                    "file": {"contentType": "application/json, application/pdf, image/svg+xml"}
+                                },
+                            },
+                            "application/x-www-form-urlencoded": {
+                                "schema": {"type": "string"},
+                                "description": "The credential JSON as the whole body, as `curl -d @credential.json` "
+                                "sends it (not form fields).",
+                            },
+                        },
                     },
                     "responses": {
                         "200": {

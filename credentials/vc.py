@@ -212,9 +212,17 @@ def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
         signature = base58.b58decode(value[1:])
     except ValueError:
         raise ProofError("the proofValue is not a base58btc signature") from None
+    if len(signature) != 64:
+        raise ProofError(
+            f"the proofValue is malformed: an Ed25519 signature is 64 bytes, this one has {len(signature)}"
+        )
     hashed, nquads = _hash_data(document, {k: v for k, v in proof.items() if k != "proofValue"}, loader)
     try:
         public_key.verify(signature, hashed)
     except InvalidSignature:
-        raise ProofError("the signature does not match: the credential was changed after signing") from None
+        # the same failure whether the content was altered or another key made the signature: say both
+        raise ProofError(
+            f"the signature does not verify with the published key {method}: either the credential was altered, "
+            "or it was signed with a different key"
+        ) from None
     return method, nquads

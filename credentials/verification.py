@@ -28,11 +28,17 @@ class SubmissionError(ValueError):
     """The upload is not something we can verify; the message says exactly why."""
 
 
+class StatusUnavailable(Exception):
+    """Raised by a ``status_bits`` lookup that cannot give the bits; the message says what failed (the status
+    check then fails with it, and the verdict is not "revoked")."""
+
+
 @dataclass
 class Check:
     name: str
     ok: bool | None  # None: not checked
     message: str
+    verdict: str | None = None  # the verdict this failure gives, when not the check's usual one
 
 
 @dataclass
@@ -51,7 +57,7 @@ class Report:
         failed = next((c for c in self.checks if c.ok is False), None)
         if failed is None:
             return "valid"
-        return {"status": "revoked", "validity": "expired"}.get(failed.name, "invalid")
+        return failed.verdict or {"validity": "expired"}.get(failed.name, "invalid")
 
     def summary(self) -> dict:
         """The verdict, the checks and, once the proof holds, the signed facts (never unsigned JSON keys)."""
@@ -246,8 +252,15 @@ def structure_problems(credential: dict) -> list[str]:
     if not isinstance(context, list) or context[:2] != [vc.VC_V2, vc.OB_V3]:
         problems.append(f"@context must start with {vc.VC_V2} and {vc.OB_V3}")
     types = credential.get("type")
-    if not isinstance(types, list) or not {"VerifiableCredential", "OpenBadgeCredential"} <= set(_strings(types)):
-        problems.append('type must include "VerifiableCredential" and "OpenBadgeCredential"')
+    # AchievementCredential is OB 3.0's alias of OpenBadgeCredential (the context maps both to one IRI)
+    if (
+        not isinstance(types, list)
+        or "VerifiableCredential" not in _strings(types)
+        or not {"OpenBadgeCredential", "AchievementCredential"} & set(_strings(types))
+    ):
+        problems.append(
+            'type must include "VerifiableCredential" and "OpenBadgeCredential" (or "AchievementCredential")'
+        )
     for key in ("id", "name"):
         if not isinstance(credential.get(key), str):
             problems.append(f"{key} is required")
@@ -300,7 +313,7 @@ class SignedFacts:
     valid_from: str
     valid_until: str | None
     awarded: str | None
-    holder_name: str
+    holder_name: str | None  # OB 3.0 lets a subject go unnamed (identified otherwise)
     status_purpose: str | None
     status_index: str | None
     status_list: str | None
@@ -350,7 +363,7 @@ def signed_facts(nquads: str) -> SignedFacts:
         valid_from=one(node, CRED + "validFrom", datatype=XSD_DATETIME),
         valid_until=one(node, CRED + "validUntil", datatype=XSD_DATETIME, optional=True),
         awarded=one(node, OB + "awardedDate", optional=True),
-        holder_name=one(subject, NAME),
+        holder_name=one(subject, NAME, optional=True),
         status_purpose=None if status is None else one(status, STATUS + "statusPurpose", optional=True),
         status_index=None if status is None else one(status, STATUS + "statusListIndex", optional=True),
         status_list=None
@@ -487,11 +500,16 @@ def _status_check(facts: SignedFacts, issuer: openbadges.Issuer, status_bits) ->
         return Check("status", False, "statusListIndex is not a valid position in the list.")
     if status_bits is None:
         return Check("status", None, "Not checked offline: pass the status list file to check revocation.")
-    bits = status_bits(int(match.group(1)))
+    try:
+        bits = status_bits(int(match.group(1)))
+    except StatusUnavailable as error:
+        return Check("status", False, str(error))
     if bits is None or len(bits) * 8 < openbadges.LIST_SIZE:
         return Check("status", False, f"The status list {url} is unknown.")
     if openbadges.bit_is_set(bits, int(index)):
-        return Check("status", False, "Revoked: the issuer's status list marks this credential as revoked.")
+        return Check(
+            "status", False, "Revoked: the issuer's status list marks this credential as revoked.", verdict="revoked"
+        )
     return Check("status", True, "Not revoked (checked against the issuer's status list).")
 
 

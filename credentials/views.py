@@ -4,6 +4,7 @@ checking a submitted credential, PDF or badge (page and API). No account needed.
 from __future__ import annotations
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.http import parse_options_header
 
 from core.database import utcnow
 from core.extensions import csrf, db
@@ -89,9 +90,32 @@ def api_certificate(public_id: str):
 CREDENTIAL_TYPES = ("application/ld+json", "application/vc+ld+json", "application/vc")
 
 
+def _quality(media_type: str, *, any_type: bool) -> float:
+    """The q the request's Accept header gives ``media_type``: that of its most specific entry (exact, then
+    ``major/*``, then ``*/*`` when ``any_type``). Parameters such as ``profile="…"`` do not change the media
+    type (RFC 9110, 12.5.1), so they are set aside; werkzeug's own matching would treat them as another type."""
+    major = media_type.split("/", 1)[0]
+    ranks = {media_type: 3, f"{major}/*": 2} | ({"*/*": 1} if any_type else {})
+    best_rank, best_q = 0, 0.0
+    for value, q in request.accept_mimetypes:
+        rank = ranks.get(parse_options_header(value)[0].lower(), 0)
+        if rank > best_rank:
+            best_rank, best_q = rank, q
+    return best_q
+
+
 def wants_credential() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", *CREDENTIAL_TYPES])
-    return best in CREDENTIAL_TYPES and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    """The client prefers the signed credential (JSON-LD) to the HTML page; ``*/*`` alone means the page."""
+    credential = max(_quality(media_type, any_type=False) for media_type in CREDENTIAL_TYPES)
+    return credential > 0 and credential > _quality("text/html", any_type=True)
+
+
+@bp.after_request
+def _vary_on_accept(response):
+    # the verify address answers HTML or the JSON-LD credential by Accept: caches must key on it
+    if request.endpoint == "credentials.verify_certificate":
+        response.vary.add("Accept")
+    return response
 
 
 def online_check(credential: dict):
@@ -130,7 +154,9 @@ def online_check(credential: dict):
 def api_verify():
     from credentials.verification import SubmissionError, read_submission
 
-    upload = request.files.get("file")
+    # a multipart upload's "file" part, else the body itself, whatever its declared type: curl -d sends a JSON
+    # credential as application/x-www-form-urlencoded (the input guard keeps that raw body for us)
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
     data = upload.read(current_app.config["MAX_CONTENT_LENGTH"] + 1) if upload else request.get_data(cache=False)
     try:
         credential = read_submission(data)
