@@ -224,7 +224,11 @@ def verify_command(file: Path, did_file: Path | None, status_file: Path | None, 
         raise
     except Exception as error:  # never a traceback for a file someone handed us: say what and stop
         raise click.ClickException(
-            _("Could not verify %(file)s: %(error)s", file=file.name, error=f"{error.__class__.__name__}: {error}")
+            _(
+                "Could not verify %(file)s: %(error)s",
+                file=file.name,
+                error=error.__class__.__name__ + ": " + str(error),
+            )
         ) from None
     for check in report.checks:
         mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.ok]

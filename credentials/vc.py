@@ -16,6 +16,7 @@ from pathlib import Path
 import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask_babel import gettext as _
 from pyld import jsonld
 from pyld.canon import URDNA2015
 
@@ -214,7 +215,7 @@ def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
         raise ProofError("the proofValue is not a base58btc signature") from None
     if len(signature) != 64:
         raise ProofError(
-            f"the proofValue is malformed: an Ed25519 signature is 64 bytes, this one has {len(signature)}"
+            _("the proofValue is malformed: an Ed25519 signature is 64 bytes, this one has %(n)d", n=len(signature))
         )
     hashed, nquads = _hash_data(document, {k: v for k, v in proof.items() if k != "proofValue"}, loader)
     try:
@@ -222,7 +223,10 @@ def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
     except InvalidSignature:
         # the same failure whether the content was altered or another key made the signature: say both
         raise ProofError(
-            f"the signature does not verify with the published key {method}: either the credential was altered, "
-            "or it was signed with a different key"
+            _(
+                "the signature does not verify with the published key %(method)s: either the credential was "
+                "altered, or it was signed with a different key",
+                method=method,
+            )
         ) from None
     return method, nquads
