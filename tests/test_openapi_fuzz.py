@@ -12,6 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 
 from accounts.models import Role
 from core.database import utcnow
@@ -51,12 +52,19 @@ def test_the_document_describes_the_public_api(app):
     assert set(operations(load_schema(app))) == {"GET /api/v1/certificates/{id}", "POST /api/v1/verify"}
 
 
+# Bodies a schema can only call "any bytes": random ones are schema-valid yet carry no credential, and the
+# documented answer to them is 400 "unreadable" (its body is still checked against the document). JSON bodies
+# keep the full check: any JSON object gets a 200 report.
+RAW_BODIES = {"application/pdf", "image/svg+xml", "multipart/form-data", "application/x-www-form-urlencoded"}
+
+
 def fuzz(app, operation, mode: GenerationMode) -> None:
     @FUZZ
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case):
         limiter.reset()  # the rate limit is documented (429) but would hide everything after it
-        case.call_and_validate()
+        raw = case.media_type in RAW_BODIES
+        case.call_and_validate(excluded_checks=[positive_data_acceptance] if raw else None)
 
     check()
 
