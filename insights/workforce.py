@@ -263,30 +263,57 @@ def _quiz_minutes():
     )
 
 
-def workforce_report(
+def _learner_columns(f, required, normal_seconds, credential_in_period, credential_held):
+    """One learner's row over a group of their enrollments (``f``: the facts CTE, grouped by the caller)."""
+    return [
+        f.c.user_id,
+        func.min(f.c.enrolled_at).label("start"),
+        func.max(f.c.last_activity_at).label("last"),
+        func.count(f.c.completed_at).label("done"),
+        required.label("required"),
+        func.max(f.c.completed_at).label("finish"),
+        func.sum(f.c.new_enrollment).label("new_enrollments"),
+        func.sum(f.c.stated_minutes).label("stated_minutes"),
+        func.sum(f.c.measured_seconds).label("measured_seconds"),
+        func.sum(f.c.skill_gains).label("skill_gains"),
+        credential_in_period.label("credentials"),
+        credential_held.label("credential_held"),
+        (normal_seconds if normal_seconds is not None else cast(null(), Integer)).label("normal_seconds"),
+    ]
+
+
+@dataclass
+class _Learners:
+    """The shared parts of the report's one statement: who is counted, per-enrollment facts, per-learner rows."""
+
+    members: object
+    facts: object
+    learner_total: object
+    period_start: datetime
+    period_end: datetime
+    as_of: datetime
+    cutoff: datetime
+
+    @staticmethod
+    def at(moment: datetime):
+        return literal(moment, UTCDateTime())
+
+
+def _learners(
     org: Organization,
     *,
     start: date,
     end: date,
     now: datetime,
-    cohort: Cohort | None = None,
-    program: Program | None = None,
+    cohort: Cohort | None,
+    program: Program | None,
     from_events: bool = False,
-) -> Report:
-    """The report for ``org`` (optionally one cohort and/or one program) over the days ``start``..``end``.
-
-    Read only. Raises ValueError when the period is empty or reversed (callers check dates first).
-    ``from_events=True`` sums every lesson and quiz attempt instead of the day rollup (the straightforward and
-    slow way, kept so tests can hold the rollup to it).
-    """
+) -> _Learners:
     if end < start:
         raise ValueError("the period ends before it starts")
     period_start, period_end = _moment(start), _moment(end + timedelta(days=1))
     as_of = min(period_end, now)
     cutoff = as_of - timedelta(days=EXIT_AFTER_DAYS)
-
-    def at(moment: datetime):
-        return literal(moment, UTCDateTime())
 
     # ---- who: consenting members who have not left (and of one cohort, if asked)
     members = (
@@ -362,23 +389,6 @@ def workforce_report(
     # the same learner row serves the total and every cohort the learner is in: aggregate it once
     whole_program = program is not None
 
-    def learner_columns(f, required, normal_seconds, credential_in_period, credential_held):
-        return [
-            f.c.user_id,
-            func.min(f.c.enrolled_at).label("start"),
-            func.max(f.c.last_activity_at).label("last"),
-            func.count(f.c.completed_at).label("done"),
-            required.label("required"),
-            func.max(f.c.completed_at).label("finish"),
-            func.sum(f.c.new_enrollment).label("new_enrollments"),
-            func.sum(f.c.stated_minutes).label("stated_minutes"),
-            func.sum(f.c.measured_seconds).label("measured_seconds"),
-            func.sum(f.c.skill_gains).label("skill_gains"),
-            credential_in_period.label("credentials"),
-            credential_held.label("credential_held"),
-            (normal_seconds if normal_seconds is not None else cast(null(), Integer)).label("normal_seconds"),
-        ]
-
     if whole_program:
         # within one program, completing means completing the program, for everyone and for each cohort
         person_required = cast(literal(len(program.steps)), Integer)
@@ -387,7 +397,7 @@ def workforce_report(
         person_required, person_normal = func.count(), None
     learner_total = (
         select(
-            *learner_columns(
+            *_learner_columns(
                 facts,
                 person_required,
                 person_normal,
@@ -397,6 +407,35 @@ def workforce_report(
         )
         .group_by(facts.c.user_id)
         .cte("learner_total")
+    )
+
+    return _Learners(members, facts, learner_total, period_start, period_end, as_of, cutoff)
+
+
+def workforce_report(
+    org: Organization,
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    cohort: Cohort | None = None,
+    program: Program | None = None,
+    from_events: bool = False,
+) -> Report:
+    """The report for ``org`` (optionally one cohort and/or one program) over the days ``start``..``end``.
+
+    Read only. Raises ValueError when the period is empty or reversed (callers check dates first).
+    ``from_events=True`` sums every lesson and quiz attempt instead of the day rollup (the straightforward and
+    slow way, kept so tests can hold the rollup to it).
+    """
+    shared = _learners(org, start=start, end=end, now=now, cohort=cohort, program=program, from_events=from_events)
+    members, facts, learner_total = shared.members, shared.facts, shared.learner_total
+    period_start, period_end, as_of, cutoff, at = (
+        shared.period_start,
+        shared.period_end,
+        shared.as_of,
+        shared.cutoff,
+        shared.at,
     )
 
     def breakdown(kind: str):
@@ -439,7 +478,7 @@ def workforce_report(
             learner = (
                 select(
                     key.label("key"),
-                    *learner_columns(
+                    *_learner_columns(
                         f, func.count(), None, func.sum(f.c.credential_in_period), func.max(f.c.credential_held)
                     ),
                 )
@@ -491,7 +530,7 @@ def workforce_report(
             learner = (
                 select(
                     key.label("key"),
-                    *learner_columns(
+                    *_learner_columns(
                         f,
                         func.max(sizes.c.size),
                         func.max(Program.normal_weeks) * 7 * 86400,

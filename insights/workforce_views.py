@@ -70,9 +70,19 @@ def _load(slug: str) -> Organization:
 def workforce_report(slug: str):
     org = _load(slug)
     start, end, cohort, program = _scope(org)
-    report = workforce.workforce_report(org, start=start, end=end, now=utcnow(), cohort=cohort, program=program)
     fmt = request.args.get("format")
     name = f"workforce-{org.slug}-{start:%Y%m%d}-{end:%Y%m%d}"
+    if fmt == "pirl":
+        from insights import participants
+
+        records = participants.participant_records(
+            org, start=start, end=end, now=utcnow(), cohort=cohort, program=program
+        )
+        response = Response(participants.to_pirl_csv(records), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="participants-{name[10:]}.csv"'
+        response.headers["Cache-Control"] = "private, no-store"  # names and emails
+        return response
+    report = workforce.workforce_report(org, start=start, end=end, now=utcnow(), cohort=cohort, program=program)
     if fmt == "csv":
         response = Response(workforce.to_csv(report), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
@@ -123,7 +133,12 @@ def workforce_chart(slug: str, kind: str):
 @click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
 @click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, YYYY-MM-DD.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-def workforce_command(org_slug, program_slug, cohort_id, start, end, fmt) -> None:
+@click.option(
+    "--per-participant",
+    is_flag=True,
+    help="One row per consenting participant (PIRL data elements we can fill) instead of the totals.",
+)
+def workforce_command(org_slug, program_slug, cohort_id, start, end, fmt, per_participant) -> None:
     """Print the workforce report of an organization (consenting members who have not left) for a period."""
     org = db.session.scalar(select(Organization).where(Organization.slug == org_slug))
     if org is None:
@@ -140,6 +155,17 @@ def workforce_command(org_slug, program_slug, cohort_id, start, end, fmt) -> Non
             raise click.ClickException(f"Organization '{org_slug}' has no cohort {cohort_id}.")
     if end < start:
         raise click.ClickException("--to is before --from.")
+    if per_participant:
+        from insights import participants
+
+        records = participants.participant_records(
+            org, start=start.date(), end=end.date(), now=utcnow(), cohort=cohort, program=program
+        )
+        if fmt == "json":
+            click.echo(json.dumps(records, indent=2))
+        else:
+            click.echo(participants.to_pirl_csv(records), nl=False)
+        return
     report = workforce.workforce_report(
         org, start=start.date(), end=end.date(), now=utcnow(), cohort=cohort, program=program
     )

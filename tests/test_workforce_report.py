@@ -340,3 +340,74 @@ def test_completing_a_lesson_records_its_measured_active_time(ctx):
         select(LessonProgress.lesson_id, LessonProgress.active_seconds).order_by(LessonProgress.completed_at)
     ).all()
     assert rows == [(lessons[0].id, 720), (lessons[1].id, 0)]
+
+
+def test_per_participant_export_has_one_row_per_consenting_participant(client, other_client, app, world):
+    from accounts.models import User
+    from insights.participants import PIRL_COLUMNS, participant_records
+
+    report = workforce_report(world["org"], start=START, end=END, now=NOW)
+    records = participant_records(world["org"], start=START, end=END, now=NOW)
+    # the same people the report counts as served: Bob exited before the period, Eve left, Fay is another
+    # organization's, Gus started after the period
+    assert [r["name"] for r in records] == ["Ann", "Cal", "Dee", "Hal"]
+    assert len(records) == report.total.participants_served
+    assert sum(r["skill_gains"] for r in records) == report.total.skill_gains
+    assert sum(r["credentials"] for r in records) == report.total.credentials_attained
+    ann, cal, dee, hal = records
+    assert (ann["entry"], ann["exit"], ann["exit_type"], ann["completed"]) == (
+        "20260302",
+        "20260320",
+        "completed",
+        "20260320",
+    )
+    assert (ann["latest_skill_gain"], ann["skill_gains"], ann["credentials"]) == ("20260320", 4, 2)
+    assert (ann["stated_hours"], ann["measured_hours"]) == (2.0, 1.0)  # 120 min; 1,980 + 1,500 s
+    assert (cal["exit"], cal["exit_type"], cal["completed"], cal["latest_skill_gain"]) == (
+        "20260210",
+        "90 days without activity",
+        "",
+        "20260201",
+    )
+    assert (dee["exit"], dee["credentials"], hal["exit"], hal["credentials"]) == ("20260610", 1, "20260112", 0)
+    assert len({r["identifier"] for r in records}) == 4 and all(len(r["identifier"]) == 12 for r in records)
+    assert [
+        r["name"] for r in participant_records(world["org"], start=START, end=END, now=NOW, cohort=world["c2"])
+    ] == [
+        "Cal",
+        "Dee",
+    ]
+
+    # the download: formula-safe (names are typed by people), only for the organization's members
+    dee_user = db.session.scalar(select(User).where(User.email == "dee@example.org"))
+    dee_user.name = '=HYPERLINK("http://evil.example")'
+    db.session.commit()
+    url = f"/organizations/{world['org'].slug}/reports/workforce?from=2026-01-01&to=2026-06-30&format=pirl"
+    login(client, "boss@example.org")
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "no-store" in response.headers["Cache-Control"]
+    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert table[0] == [name for name, _ in PIRL_COLUMNS]
+    assert "PIRL 100 Unique Individual Identifier" in table[0] and len(table) == 5
+    assert [row[1] for row in table if "dee@example.org" in row] == ['\'=HYPERLINK("http://evil.example")']
+    assert not any("eve@example.org" in row or "fay@example.org" in row for row in table)
+    page = client.get(url.replace("&format=pirl", ""))
+    assert "format=pirl" in page.get_data(as_text=True)
+    for email in ("other@example.org", "ann@example.org"):
+        login(other_client, email)
+        assert other_client.get(url).status_code == 404
+        other_client.post("/logout", data={"csrf_token": other_client.csrf_token("/account")})
+
+    runner = app.test_cli_runner()
+    args = ["reports", "workforce", "--org", world["org"].slug, "--from", "2026-01-01", "--to", "2026-06-30"]
+    result = runner.invoke(args=[*args, "--per-participant"])
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.reader(io.StringIO(result.output)))) == 5
+    result = runner.invoke(args=[*args, "--per-participant", "--format", "json"])
+    assert sorted(r["email"] for r in json.loads(result.output)) == [
+        "ann@example.org",
+        "cal@example.org",
+        "dee@example.org",
+        "hal@example.org",
+    ]
