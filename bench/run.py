@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from bench import certificates, generate, insights, pages, vc, workforce
+from bench import certificates, generate, insights, pages, vc, workforce, workforce_sqlite
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -22,6 +22,7 @@ if __name__ == "__main__":
     vc.main()  # appends to it
     insights.main()  # appends to it
     workforce.main()  # appends to it
+    workforce_sqlite.main()  # appends to it (the same data set copied into SQLite)
     if load:
         with RESULTS.open("a") as results:
             results.write(load.group(0).rstrip("\n") + "\n")

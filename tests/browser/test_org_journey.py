@@ -137,6 +137,13 @@ def test_an_employer_brings_learners_in_and_follows_them(live_server, new_page, 
     assert "You joined Acme Logistics" in learner.content()
     a11y.check(learner, "org-12-my-organizations")
 
+    # the program pages a learner reaches from the catalog
+    learner.goto(base + "/programs")
+    a11y.check(learner, "org-12a-programs")
+    learner.goto(base + "/programs/data-center-technician-pathway")
+    assert "Data-Center Technician" in learner.content()
+    a11y.check(learner, "org-12b-program")
+
     complete_course(learner, base)
 
     employer.goto(base + "/organizations/acme-logistics")
@@ -150,6 +157,14 @@ def test_an_employer_brings_learners_in_and_follows_them(live_server, new_page, 
     assert "Quiz" in employer.content() and "Yes" in employer.content()
     a11y.check(employer, "org-14-member")
 
+    # the workforce report counts him: one participant served, one exit by completion, one credential
+    employer.goto(base + "/organizations/acme-logistics")
+    employer.get_by_role("link", name="Workforce report").click()
+    report = employer.content()
+    assert "Participants served</dt><dd>1 (1 started in the period)" in report
+    assert "1: 1 by completion" in report and "One row per participant" in report
+    a11y.check(employer, "org-14a-workforce-report")
+
     # Luis leaves; the organization sees nothing further of him
     learner.goto(base + "/account/organizations")
     learner.get_by_role("button", name="Leave Acme Logistics").click()
@@ -158,4 +173,6 @@ def test_an_employer_brings_learners_in_and_follows_them(live_server, new_page, 
     employer.get_by_role("link", name="Dock crew, spring").click()
     assert "Luis Ortiz" not in employer.content() and "Nobody has joined yet" in employer.content()
     a11y.check(employer, "org-15-dashboard-after-leaving")
+    employer.goto(base + "/organizations/acme-logistics/reports/workforce")
+    assert "Participants served</dt><dd>0 (0 started in the period)" in employer.content()
     a11y.assert_clean()
