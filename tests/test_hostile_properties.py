@@ -213,6 +213,8 @@ def routes(w: World) -> dict[str, Route]:
             {"name": "Ren", "email": "ren@example.org", "password": "violet tractor umbrella", "confirm": None},
         ),
         "accounts.resend_verification": Route(learner, "/account/verify-email"),
+        "accounts.save_language": Route(learner, "/account/language", {"lang-locale": "es"}),
+        "accounts.set_language": Route(learner, "/language/es", {"next": "/account"}),
         "admin_jobs.retry": Route(admin, f"/admin/jobs/{v['job_id']}/retry"),
         "notifications.preferences": Route(
             learner, "/account/notifications", {"tips": "y", "reminders": "y", "nudges": "y", "employer_alerts": "y"}
