@@ -113,18 +113,27 @@ class SwitchLanguageForm(FlaskForm):
     next = HiddenField(validators=[Optional(), Length(max=2048)])
 
 
+# lazy: choices are built at import and shown in the admin's language
+ROLE_LABELS = {"learner": _l("Learner"), "admin": _l("Admin")}
+
+
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[SelectChoice(r.value, r.label) for r in Role], validators=[DataRequired()])
-    submit = SubmitField("Change role")
+    role = SelectField(
+        _l("Role"),
+        choices=[SelectChoice(r.value, ROLE_LABELS.get(r.value, r.value)) for r in Role],
+        validators=[DataRequired()],
+    )
+    submit = SubmitField(_l("Change role"))
 
 
 class UserSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 
-    q = StringField("Search by name or email", validators=[Optional(), Length(max=100)], filters=[strip])
+    q = StringField(_l("Search by name or email"), validators=[Optional(), Length(max=100)], filters=[strip])
     role = SelectField(
-        "Role",
-        choices=[SelectChoice("", "Any role")] + [SelectChoice(r.value, r.label) for r in Role],
+        _l("Role"),
+        choices=[SelectChoice("", _l("Any role"))]
+        + [SelectChoice(r.value, ROLE_LABELS.get(r.value, r.value)) for r in Role],
         validators=[Optional()],
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blinker import Namespace
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -153,7 +154,11 @@ def apply_program(spec: ProgramSpec, *, now: datetime, status: CourseStatus) -> 
         unpublished = [slug for slug in spec.courses if courses[slug].status is not CourseStatus.PUBLISHED]
         if unpublished:
             raise DomainError(
-                f"Program '{spec.slug}' cannot be published while these courses are not: {', '.join(unpublished)}."
+                gettext(
+                    "Program '%(slug)s' cannot be published while these courses are not: %(courses)s.",
+                    slug=spec.slug,
+                    courses=", ".join(unpublished),
+                )
             )
     outcome = "updated"
     if program is None:
@@ -237,14 +242,14 @@ def export_program(program: Program, target: Path) -> Path:
 def create_program(actor: User, spec: ProgramSpec, *, now: datetime) -> Program:
     """A new draft program. Raises DomainError if the slug is taken or invalid. Caller commits."""
     if not SLUG.match(spec.slug):
-        raise DomainError("Use lowercase letters, digits and single hyphens.", field="slug")
+        raise DomainError(gettext("Use lowercase letters, digits and single hyphens."), field="slug")
     if db.session.scalar(select(Program.id).where(Program.slug == spec.slug)) is not None:
-        raise DomainError("Another program already uses this slug.", field="slug")
+        raise DomainError(gettext("Another program already uses this slug."), field="slug")
     try:
         with db.session.begin_nested():
             program, _ = apply_program(spec, now=now, status=CourseStatus.DRAFT)
     except IntegrityError:
-        raise DomainError("Another program already uses this slug.", field="slug") from None
+        raise DomainError(gettext("Another program already uses this slug."), field="slug") from None
     audit.record(actor, "program.created", "program", spec.slug, f"Created program {spec.title}", now=now)
     return program
 
@@ -253,14 +258,17 @@ def save_program(actor: User, program: Program, spec: ProgramSpec, *, now: datet
     """Save edited details and courses, keeping the program's status. Raises DomainError. Caller commits."""
     before = program_spec(program)
     if not spec.courses:
-        raise DomainError("Choose at least one course.", field="courses")
+        raise DomainError(gettext("Choose at least one course."), field="courses")
     if program.status is CourseStatus.PUBLISHED:
         missing = db.session.scalars(
             select(Course.slug).where(Course.slug.in_(spec.courses), Course.status != CourseStatus.PUBLISHED)
         ).all()
         if missing:
             raise DomainError(
-                f"A published program can only hold published courses; not published: {', '.join(missing)}.",
+                gettext(
+                    "A published program can only hold published courses; not published: %(courses)s.",
+                    courses=", ".join(missing),
+                ),
                 field="courses",
             )
     program, _ = apply_program(spec, now=now, status=program.status)
@@ -280,7 +288,7 @@ def save_program(actor: User, program: Program, spec: ProgramSpec, *, now: datet
 def set_program_status(actor: User, program: Program, status: CourseStatus, *, now: datetime) -> None:
     """Publish, archive or return to draft. Raises DomainError (e.g. an unpublished course). Caller commits."""
     if status is CourseStatus.DRAFT and program.published_at is not None:
-        raise DomainError("A published program cannot go back to draft; archive it instead.")
+        raise DomainError(gettext("A published program cannot go back to draft; archive it instead."))
     before = program.status.value
     apply_program(program_spec(program), now=now, status=status)
     audit.record(
@@ -300,7 +308,7 @@ def move_course(program: Program, index: int, delta: int) -> ProgramSpec:
     spec = program_spec(program)
     target = index + delta
     if not (0 <= index < len(spec.courses) and 0 <= target < len(spec.courses)):
-        raise DomainError("That course cannot move further.")
+        raise DomainError(gettext("That course cannot move further."))
     spec.courses[index], spec.courses[target] = spec.courses[target], spec.courses[index]
     return spec
 

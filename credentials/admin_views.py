@@ -4,6 +4,8 @@ status list is re-signed before the answer), and deciding name corrections."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -33,7 +35,7 @@ def resign_status_list(certificate: Certificate) -> None:
             openbadges.signed_status_list(list_id, issuer(), now=utcnow())
     except KeyError_ as error:
         current_app.logger.warning("status lists %s not re-signed: %s", sorted(list_ids), error)
-        flash("The signing key is not available: the revocation list will be re-signed once it is.", "warning")
+        flash(_("The signing key is not available: the revocation list will be re-signed once it is."), "warning")
 
 
 @admin_bp.get("/certificates")
@@ -119,7 +121,7 @@ def revoke(public_id: str):
         lambda c: services.revoke(
             current_user, c, reason=RevocationReason(form.reason.data), note=form.note.data, now=utcnow()
         ),
-        "The certificate is revoked. Verifiers now see “Revoked”.",
+        _("The certificate is revoked. Verifiers now see “Revoked”."),
     )
 
 
@@ -129,7 +131,7 @@ def reinstate(public_id: str):
     if not ButtonForm().validate_on_submit():
         abort(400)
     return _admin_action(
-        public_id, lambda c: services.reinstate(current_user, c, now=utcnow()), "The certificate is valid again."
+        public_id, lambda c: services.reinstate(current_user, c, now=utcnow()), _("The certificate is valid again.")
     )
 
 
@@ -141,7 +143,7 @@ def reissue(public_id: str):
     return _admin_action(
         public_id,
         lambda c: services.reissue(current_user, c, now=utcnow(), why="admin reissue"),
-        "Reissued with the same holder name and a new issue time; the PDF will be replaced.",
+        _("Reissued with the same holder name and a new issue time; the PDF will be replaced."),
     )
 
 
@@ -178,7 +180,11 @@ def decide_name_correction(request_id: int):
     else:
         db.session.commit()
         flash(
-            f"Approved: {len(reissued)} certificate(s) reissued." if form.approve.data else "Request rejected.",
+            ngettext(
+                "Approved: %(num)d certificate reissued.", "Approved: %(num)d certificates reissued.", len(reissued)
+            )
+            if form.approve.data
+            else _("Request rejected."),
             "success",
         )
     return redirect(url_for("admin_certificates.name_corrections"), 303)

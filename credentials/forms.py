@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
@@ -38,18 +39,30 @@ class BulkVerifyForm(FlaskForm):
     download = SubmitField("Check and download CSV")
 
 
+REASON_LABELS = {
+    "issued_in_error": _l("Issued in error"),
+    "academic_misconduct": _l("Academic misconduct"),
+    "identity_mismatch": _l("Identity could not be confirmed"),
+    "superseded": _l("Superseded by another certificate"),
+    "holder_request": _l("Withdrawn at the holder's request"),
+    "other": _l("Other"),
+    "stacked_revoked": _l("A course credential it stacks was revoked"),
+}
+
+
 class RevokeForm(FlaskForm):
     reason = SelectField(
-        "Reason",
-        choices=[SelectChoice(r.value, r.label) for r in RevocationReason],
-        validators=[DataRequired("Choose a reason.")],
+        _l("Reason"),
+        # lazy labels: the choices are built at import and shown in the admin's language
+        choices=[SelectChoice(r.value, REASON_LABELS.get(r.value, r.value)) for r in RevocationReason],
+        validators=[DataRequired(_l("Choose a reason."))],
     )
     note = TextAreaField(
-        "Note (kept in the history; the category is shown publicly)",
-        validators=[DataRequired("Explain the revocation."), Length(max=1000)],
+        _l("Note (kept in the history; the category is shown publicly)"),
+        validators=[DataRequired(_l("Explain the revocation.")), Length(max=1000)],
         filters=[strip],
     )
-    submit = SubmitField("Revoke certificate")
+    submit = SubmitField(_l("Revoke certificate"))
 
 
 class NameChangeForm(FlaskForm):
@@ -67,9 +80,11 @@ class NameChangeForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    note = TextAreaField("Note to the learner (optional)", validators=[Optional(), Length(max=500)], filters=[strip])
-    approve = SubmitField("Approve and reissue")
-    reject = SubmitField("Reject")
+    note = TextAreaField(
+        _l("Note to the learner (optional)"), validators=[Optional(), Length(max=500)], filters=[strip]
+    )
+    approve = SubmitField(_l("Approve and reissue"))
+    reject = SubmitField(_l("Reject"))
 
 
 class CredentialUploadForm(FlaskForm):
@@ -83,24 +98,24 @@ class CredentialUploadForm(FlaskForm):
 
 class BrandingForm(FlaskForm):
     issuer_address = StringField(
-        "Issuer's address line (printed under the issuer's name)",
+        _l("Issuer's address line (printed under the issuer's name)"),
         filters=[strip],
         validators=[Optional(), Length(max=300), no_control_chars],
-        description="e.g. 200 Constitution Ave NW, Washington, DC 20210",
+        description=_l("e.g. 200 Constitution Ave NW, Washington, DC 20210"),
     )
     signatory_name = StringField(
-        "Authorized signatory: name", filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
+        _l("Authorized signatory: name"), filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
     )
     signatory_title = StringField(
-        "Authorized signatory: title", filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
+        _l("Authorized signatory: title"), filters=[strip], validators=[Optional(), Length(max=120), no_control_chars]
     )
-    seal = FileField("Seal or logo (PNG, JPEG or WebP; square works best)")
+    seal = FileField(_l("Seal or logo (PNG, JPEG or WebP; square works best)"))
     seal_alt = StringField(
-        "Seal description, for people who cannot see it",
+        _l("Seal description, for people who cannot see it"),
         filters=[strip],
         validators=[Optional(), Length(max=300), no_control_chars],
     )
-    remove_seal = BooleanField("Remove the seal")
-    signature = FileField("Signature image (PNG, JPEG or WebP; dark ink on white or transparent)")
-    remove_signature = BooleanField("Remove the signature")
-    submit = SubmitField("Save branding")
+    remove_seal = BooleanField(_l("Remove the seal"))
+    signature = FileField(_l("Signature image (PNG, JPEG or WebP; dark ink on white or transparent)"))
+    remove_signature = BooleanField(_l("Remove the signature"))
+    submit = SubmitField(_l("Save branding"))

@@ -156,6 +156,10 @@ def test_admin_studio_and_email_pages_are_spanish(client, ctx):
         "/studio/ai-basics": "Habilidades, objetivos y ocupaciones",
         "/account/notifications": "Preferencias de correo",
         f"/admin/learners/{admin.id}": "Cursos y progreso",
+        "/admin/users/": "Buscar por nombre o correo",
+        "/admin/certificates": "Buscar por ID, titular, correo o curso",
+        "/admin/name-corrections": "No se ha pedido ninguna corrección de nombre.",
+        "/admin/branding": "Firmante autorizado/a: cargo",
     }
     for url, words in expected.items():
         assert words in page(client, url), url
