@@ -9,6 +9,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from accounts.models import Role
 from core.database import utcnow
@@ -164,3 +165,26 @@ def test_admin_studio_and_email_pages_are_spanish(client, ctx):
     for url, words in expected.items():
         assert words in page(client, url), url
     assert "Lowercase letters" not in client.submit("/studio/new", {"slug": "Bad Slug"}).get_data(as_text=True)
+
+
+def test_insights_show_a_fractional_median_in_words(client, ctx):
+    """The median (a float, in tenths of a day) picks its plural from a whole number (gettext refuses a float)."""
+    from courses.models import Enrollment
+    from tests.factories import complete_course
+
+    load_test_framework()
+    course = make_course("ai-basics", title="AI Basics")
+    for hours in (36, 60):  # the lower middle of 1.5 and 2.5 days
+        learner = make_user()
+        complete_course(learner, course)
+        enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == learner.id))
+        enrollment.completed_at = enrollment.enrolled_at + timedelta(hours=hours)
+    db.session.commit()
+    admin = make_user(email="admin@example.org")
+    admin.role = Role.ADMIN
+    db.session.commit()
+    login(client, "admin@example.org")
+    html = page(client, "/admin/insights")
+    assert "1.5 days" in html
+    client.set_cookie(LANG_COOKIE, "es")
+    assert "1,5 días" in page(client, "/admin/insights")
