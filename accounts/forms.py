@@ -22,82 +22,92 @@ from accounts.passwords import MAX_LENGTH, MIN_LENGTH
 
 def no_control_chars(form, field) -> None:
     if field.data and any(ord(ch) < 32 or ord(ch) == 127 for ch in field.data):
-        raise ValidationError("Remove line breaks and other invisible characters.")
+        raise ValidationError(_l("Remove line breaks and other invisible characters."))
 
 
 def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-EMAIL = [DataRequired("Enter your email address."), Length(max=254), Email("Enter a valid email address.")]
-NAME = [DataRequired("Enter your name."), Length(max=120, message="Use at most 120 characters."), no_control_chars]
+EMAIL = [DataRequired(_l("Enter your email address.")), Length(max=254), Email(_l("Enter a valid email address."))]
+NAME = [
+    DataRequired(_l("Enter your name.")),
+    Length(max=120, message=_l("Use at most 120 characters.")),
+    no_control_chars,
+]
 NEW_PASSWORD = [
-    DataRequired("Choose a password."),
-    Length(min=MIN_LENGTH, max=MAX_LENGTH, message=f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."),
+    DataRequired(_l("Choose a password.")),
+    Length(
+        min=MIN_LENGTH,
+        max=MAX_LENGTH,
+        message=_l("Use between %(min)d and %(max)d characters.", min=MIN_LENGTH, max=MAX_LENGTH),
+    ),
 ]
 
 
 class RegisterForm(FlaskForm):
-    name = StringField("Full name", validators=NAME, filters=[strip])
-    email = EmailField("Email", validators=EMAIL, filters=[strip])
-    password = PasswordField("Password", validators=NEW_PASSWORD)
+    name = StringField(_l("Full name"), validators=NAME, filters=[strip])
+    email = EmailField(_l("Email"), validators=EMAIL, filters=[strip])
+    password = PasswordField(_l("Password"), validators=NEW_PASSWORD)
     confirm = PasswordField(
-        "Repeat password",
-        validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
+        _l("Repeat password"),
+        validators=[DataRequired(_l("Repeat your password.")), EqualTo("password", _l("The passwords do not match."))],
     )
     next = HiddenField(validators=[Optional(), Length(max=2048)])  # e.g. back to an organization's invitation
-    submit = SubmitField("Create account")
+    submit = SubmitField(_l("Create account"))
 
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Email", validators=[DataRequired("Enter your email address."), Length(max=254)], filters=[strip]
+        _l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=254)], filters=[strip]
     )
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)])
-    remember = BooleanField("Keep me logged in on this device for 14 days")
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=MAX_LENGTH)]
+    )
+    remember = BooleanField(_l("Keep me logged in on this device for 14 days"))
     next = HiddenField(validators=[Optional(), Length(max=2048)])
-    submit = SubmitField("Log in")
+    submit = SubmitField(_l("Log in"))
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=EMAIL, filters=[strip])
-    submit = SubmitField("Send reset link")
+    email = EmailField(_l("Email"), validators=EMAIL, filters=[strip])
+    submit = SubmitField(_l("Send reset link"))
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=NEW_PASSWORD)
+    password = PasswordField(_l("New password"), validators=NEW_PASSWORD)
     confirm = PasswordField(
-        "Repeat new password",
-        validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
+        _l("Repeat new password"),
+        validators=[DataRequired(_l("Repeat your password.")), EqualTo("password", _l("The passwords do not match."))],
     )
-    submit = SubmitField("Set new password")
+    submit = SubmitField(_l("Set new password"))
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name shown on the site", validators=NAME, filters=[strip])
+    name = StringField(_l("Name shown on the site"), validators=NAME, filters=[strip])
     legal_name = StringField(
-        "Legal name printed on certificates",
+        _l("Legal name printed on certificates"),
         validators=[
-            DataRequired("Enter your legal name."),
-            Length(max=120, message="Use at most 120 characters."),
+            DataRequired(_l("Enter your legal name.")),
+            Length(max=120, message=_l("Use at most 120 characters.")),
             no_control_chars,
         ],
         filters=[strip],
-        description="Write it exactly as it should appear on your certificates, e.g. with accents.",
+        description=_l("Write it exactly as it should appear on your certificates, e.g. with accents."),
     )
-    submit = SubmitField("Save profile")
+    submit = SubmitField(_l("Save profile"))
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)]
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password.")), Length(max=MAX_LENGTH)]
     )
-    password = PasswordField("New password", validators=NEW_PASSWORD)
+    password = PasswordField(_l("New password"), validators=NEW_PASSWORD)
     confirm = PasswordField(
-        "Repeat new password",
-        validators=[DataRequired("Repeat your password."), EqualTo("password", "The passwords do not match.")],
+        _l("Repeat new password"),
+        validators=[DataRequired(_l("Repeat your password.")), EqualTo("password", _l("The passwords do not match."))],
     )
-    submit = SubmitField("Change password")
+    submit = SubmitField(_l("Change password"))
 
 
 class LanguageForm(FlaskForm):

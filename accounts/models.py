@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import gettext
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,7 +21,8 @@ class Role(enum.Enum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        """In the reader's language."""
+        return {"learner": gettext("Learner"), "admin": gettext("Admin")}[self.value]
 
 
 class User(UserMixin, db.Model):

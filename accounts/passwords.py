@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask_babel import gettext
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -26,15 +27,15 @@ def common_passwords() -> frozenset[str]:
 def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
     """Return a user-facing reason the password is unacceptable, or None."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return gettext("Use at least %(num)d characters.", num=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return gettext("Use at most %(num)d characters.", num=MAX_LENGTH)
     lowered = password.lower()
     if lowered in common_passwords() or len(set(lowered)) < 4:
-        return "That password is too common or too easy to guess. Try a short phrase of unrelated words."
+        return gettext("That password is too common or too easy to guess. Try a short phrase of unrelated words.")
     local = email.split("@", 1)[0].lower()
     if (local and len(local) >= 4 and local in lowered) or (name and name.lower().replace(" ", "") == lowered):
-        return "Do not use your email address or name as your password."
+        return gettext("Do not use your email address or name as your password.")
     return None
 
 

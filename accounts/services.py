@@ -165,7 +165,7 @@ def set_locale(user: User, locale: str | None, *, now: datetime) -> User:
 def change_password(user: User, *, current: str, new: str, now: datetime) -> None:
     """Replace the password and invalidate every other session. Raises DomainError. Caller commits."""
     if not passwords.verify_password(user.password_hash, current):
-        raise DomainError("Your current password is not correct.", field="current_password")
+        raise DomainError(gettext("Your current password is not correct."), field="current_password")
     _set_password(user, new, now)
 
 
@@ -240,10 +240,10 @@ def _token_row(token: str, *, now: datetime, secret_key: str, max_age: int) -> P
     try:
         raw = _serializer(secret_key).loads(token, max_age=max_age)
     except BadSignature:
-        raise DomainError("This reset link is invalid or has expired. Please request a new one.") from None
+        raise DomainError(gettext("This reset link is invalid or has expired. Please request a new one.")) from None
     row = db.session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == _hash_token(str(raw))))
     if row is None or row.used_at is not None or row.expires_at <= now or not row.user.active:
-        raise DomainError("This reset link is invalid, expired or already used. Please request a new one.")
+        raise DomainError(gettext("This reset link is invalid, expired or already used. Please request a new one."))
     return row
 
 
@@ -265,7 +265,7 @@ def reset_password(token: str, *, new: str, now: datetime, secret_key: str, max_
         .values(used_at=now)
     ).rowcount
     if claimed != 1:
-        raise DomainError("This reset link has already been used. Please request a new one.")
+        raise DomainError(gettext("This reset link has already been used. Please request a new one."))
     _set_password(row.user, new, now)
     return row.user
 
@@ -283,10 +283,12 @@ def verify_email(token: str, *, now: datetime, secret_key: str, max_age: int = V
     try:
         user_id, email = URLSafeTimedSerializer(secret_key, salt=VERIFY_SALT).loads(token, max_age=max_age)
     except (BadSignature, ValueError, TypeError):
-        raise DomainError("This verification link is invalid or has expired. Log in and ask for a new one.") from None
+        raise DomainError(
+            gettext("This verification link is invalid or has expired. Log in and ask for a new one.")
+        ) from None
     user = db.session.get(User, user_id)
     if user is None or not user.active or user.email != email:
-        raise DomainError("This verification link is invalid or has expired. Log in and ask for a new one.")
+        raise DomainError(gettext("This verification link is invalid or has expired. Log in and ask for a new one."))
     if user.email_verified_at is not None:
         return user, False
     # conditional update: two clicks racing verify once and send one welcome
@@ -321,11 +323,11 @@ def _admin_count() -> int:
 def change_role(actor: User, target: User, role: Role, *, now: datetime) -> bool:
     """Set ``target``'s role. Returns False when nothing changed. Raises DomainError. Caller commits."""
     if not can_change_account(actor, target):
-        raise DomainError("You cannot change your own role. Ask another admin.")
+        raise DomainError(gettext("You cannot change your own role. Ask another admin."))
     if target.role is role:
         return False
     if target.role is Role.ADMIN and target.active and _admin_count() <= 1:
-        raise DomainError("This is the last active admin. Make someone else an admin first.")
+        raise DomainError(gettext("This is the last active admin. Make someone else an admin first."))
     audit.record(
         actor,
         "user.role_changed",
@@ -346,11 +348,11 @@ def change_role(actor: User, target: User, role: Role, *, now: datetime) -> bool
 def set_active(actor: User, target: User, active: bool, *, now: datetime) -> bool:
     """Deactivate (logging the user out everywhere) or reactivate. Returns False if unchanged."""
     if not can_change_account(actor, target):
-        raise DomainError("You cannot deactivate your own account. Ask another admin.")
+        raise DomainError(gettext("You cannot deactivate your own account. Ask another admin."))
     if target.active is active:
         return False
     if not active and target.role is Role.ADMIN and _admin_count() <= 1:
-        raise DomainError("This is the last active admin. Make someone else an admin first.")
+        raise DomainError(gettext("This is the last active admin. Make someone else an admin first."))
     audit.record(
         actor,
         "user.reactivated" if active else "user.deactivated",
@@ -377,7 +379,7 @@ def create_or_promote_admin(*, email: str, name: str | None, password: str | Non
             _bump_session_version(user)
         return user, False
     if not name or not password:
-        raise DomainError("A new admin needs a name and a password.")
+        raise DomainError(gettext("A new admin needs a name and a password."))
     user = register_user(email=email, name=name, password=password, now=now, role=Role.ADMIN)
     user.email_verified_at = now  # the operator typed this address at the server
     return user, True

@@ -13,6 +13,8 @@ import hashlib
 import math
 import time
 
+from flask_babel import ngettext
+
 from core.extensions import limit_storage
 
 FREE_FAILURES = 5
@@ -58,5 +60,14 @@ def record_success(email: str) -> None:
 
 def wait_message(seconds: int) -> str:
     minutes = math.ceil(seconds / 60)
-    when = f"{seconds} seconds" if seconds < 60 else f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"Too many failed logins for this account. Try again in {when}, or reset your password."
+    if seconds < 60:
+        return ngettext(
+            "Too many failed logins for this account. Try again in %(num)d second, or reset your password.",
+            "Too many failed logins for this account. Try again in %(num)d seconds, or reset your password.",
+            seconds,
+        )
+    return ngettext(
+        "Too many failed logins for this account. Try again in %(num)d minute, or reset your password.",
+        "Too many failed logins for this account. Try again in %(num)d minutes, or reset your password.",
+        minutes,
+    )

@@ -7,8 +7,8 @@ import secrets
 import time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import force_locale, refresh
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
 
@@ -31,10 +31,10 @@ from accounts.redirects import safe_next
 from core.audit import AuditEvent
 from core.csv import csv_response
 from core.database import utcnow
-from core.errors import DomainError, form_error
+from core.errors import N_, DomainError, form_error
 from core.extensions import db, limiter
 from core.forms import ButtonForm
-from core.i18n import LANG_COOKIE, LANG_COOKIE_MAX_AGE, language_name, supported_languages
+from core.i18n import LANG_COOKIE, LANG_COOKIE_MAX_AGE, current_language, language_name, supported_languages
 from core.mail import queue_mail, send_mail
 
 bp = Blueprint("accounts", __name__)
@@ -72,12 +72,14 @@ def register():
             db.session.rollback()
             owner = services.active_user_by_email(taken.email)
             if owner is not None:
-                _mail_account_holder(owner, "accounts/email/already_registered.txt", "You already have an account")
+                _mail_account_holder(owner, "accounts/email/already_registered.txt", N_("You already have an account"))
             return _registered(form)
         except DomainError as error:
             db.session.rollback()
             form_error(form, error)
         else:
+            # the language they signed up in is the one their emails (and later visits) use
+            services.set_locale(user, current_language(), now=utcnow())
             _queue_verification(user, "registration")
             db.session.commit()
             return _registered(form)  # the same answer as for a taken email: log in next (issue 12, item 6)
@@ -86,8 +88,11 @@ def register():
 
 def _registered(form):
     flash(
-        f"We have sent a message to {form.email.data.strip().lower()}. "
-        "If the account is new, it is ready: log in with your email and password.",
+        _(
+            "We have sent a message to %(email)s. If the account is new, it is ready: log in with your email and "
+            "password.",
+            email=form.email.data.strip().lower(),
+        ),
         "info",
     )
     return redirect(url_for("accounts.login", next=safe_next(form.next.data) or None), 303)
@@ -96,14 +101,16 @@ def _registered(form):
 def _mail_account_holder(user: User, template: str, subject: str) -> None:
     """Mail an account holder about their account (after commit; a transport failure is logged)."""
     base = current_app.config["ISSUER_URL"].rstrip("/")
-    body = render_template(
-        template,
-        user=user,
-        login_url=base + url_for("accounts.login"),
-        reset_url=base + url_for("accounts.forgot_password"),
-    )
+    with force_locale(user.locale or current_language()):
+        body = render_template(
+            template,
+            user=user,
+            login_url=base + url_for("accounts.login"),
+            reset_url=base + url_for("accounts.forgot_password"),
+        )
+        subject = f"{_(subject)} · {current_app.config['ISSUER_NAME']}"
     try:
-        send_mail(user.email, f"{subject} · AI Workforce Academy", body)
+        send_mail(user.email, subject, body)
     except OSError:
         current_app.logger.exception("could not send mail to an account holder")
 
@@ -135,11 +142,11 @@ def resend_verification():
     if not ButtonForm().validate_on_submit():
         abort(400)
     if current_user.is_email_verified:
-        flash("Your email address is already confirmed.", "info")
+        flash(_("Your email address is already confirmed."), "info")
     else:
         _queue_verification(current_user, "resend")
         db.session.commit()
-        flash(f"We sent a new link to {current_user.email}. It works for 7 days.", "success")
+        flash(_("We sent a new link to %(email)s. It works for 7 days.", email=current_user.email), "success")
     return redirect(url_for("accounts.profile"), 303)
 
 
@@ -158,14 +165,14 @@ def login():
         user = services.authenticate(email=form.email.data, password=form.password.data, now=utcnow())
         if user is None:
             db.session.rollback()
-            form.form_errors.append("That email and password do not match an active account.")
+            form.form_errors.append(_("That email and password do not match an active account."))
             if throttle.record_failure(form.email.data):
                 _tell_owner_about_failed_logins(form.email.data)
         else:
             db.session.commit()
             throttle.record_success(form.email.data)
             _login(user, remember=form.remember.data)
-            flash(f"Welcome back, {user.name}.", "success")
+            flash(_("Welcome back, %(name)s.", name=user.name), "success")
             return redirect(safe_next(form.next.data) or url_for("core.index"))
     return render_template("accounts/login.html", form=form), 422 if form.errors or form.form_errors else 200
 
@@ -174,14 +181,16 @@ def _tell_owner_about_failed_logins(email: str) -> None:
     owner = services.active_user_by_email(email)
     if owner is None:
         return
-    body = render_template(
-        "accounts/email/failed_logins.txt",
-        user=owner,
-        count=throttle.FREE_FAILURES,
-        reset_url=current_app.config["ISSUER_URL"].rstrip("/") + url_for("accounts.forgot_password"),
-    )
+    with force_locale(owner.locale or current_language()):
+        body = render_template(
+            "accounts/email/failed_logins.txt",
+            user=owner,
+            count=throttle.FREE_FAILURES,
+            reset_url=current_app.config["ISSUER_URL"].rstrip("/") + url_for("accounts.forgot_password"),
+        )
+        subject = _("Failed logins to your %(issuer)s account", issuer=current_app.config["ISSUER_NAME"])
     try:
-        send_mail(owner.email, "Failed logins to your AI Workforce Academy account", body)
+        send_mail(owner.email, subject, body)
     except OSError:
         current_app.logger.exception("could not send the failed-logins mail")
 
@@ -197,7 +206,7 @@ def logout():
     db.session.commit()
     session.clear()
     logout_user()  # after clear(): it marks the remember-me cookie for deletion
-    flash("You have been logged out.", "info")
+    flash(_("You have been logged out."), "info")
     return redirect(url_for("core.index"))
 
 
@@ -215,15 +224,17 @@ def forgot_password():
         base = cfg["ISSUER_URL"].rstrip("/")  # links use the configured public address, never the Host header
         # The same work for known and unknown addresses (a signed token, a rendered message, one mail), so the
         # answer's timing does not tell which accounts exist: 34 ms against 10 ms before.
+        issuer = cfg["ISSUER_NAME"]
         if reset is not None:
-            to, subject = reset.user.email, "Reset your AI Workforce Academy password"
             link = base + url_for("accounts.reset_password", token=reset.token)
-            body = render_template(
-                "accounts/email/reset.txt", user=reset.user, link=link, minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60
-            )
+            with force_locale(reset.user.locale or current_language()):
+                to, subject = reset.user.email, _("Reset your %(issuer)s password", issuer=issuer)
+                body = render_template(
+                    "accounts/email/reset.txt", user=reset.user, link=link, minutes=cfg["PASSWORD_RESET_MAX_AGE"] // 60
+                )
         else:
             services.unused_reset_token(cfg["SECRET_KEY"])
-            to, subject = services.normalize_email(form.email.data), "About your AI Workforce Academy password"
+            to, subject = services.normalize_email(form.email.data), _("About your %(issuer)s password", issuer=issuer)
             body = render_template(
                 "accounts/email/no_account.txt",
                 register_url=base + url_for("accounts.register"),
@@ -237,8 +248,10 @@ def forgot_password():
         time.sleep(max(0.0, cfg["PASSWORD_RESET_MIN_SECONDS"] - (time.monotonic() - started)))
         # the same answer for known and unknown emails
         flash(
-            "If an account uses that email, we have sent it a link to reset the password. "
-            "The link works once, for one hour.",
+            _(
+                "If an account uses that email, we have sent it a link to reset the password. The link works once, "
+                "for one hour."
+            ),
             "info",
         )
         return redirect(url_for("accounts.login"))
@@ -265,7 +278,10 @@ def reset_password(token: str):
             db.session.commit()
             session.clear()
             logout_user()
-            flash(f"Your password has been changed, {user.name}. Please log in with the new one.", "success")
+            flash(
+                _("Your password has been changed, %(name)s. Please log in with the new one.", name=user.name),
+                "success",
+            )
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_password.html", form=form), 422 if form.errors or form.form_errors else 200
 
@@ -278,7 +294,7 @@ def profile():
     if form.validate_on_submit():
         services.update_profile(current_user, name=form.name.data, legal_name=form.legal_name.data, now=utcnow())
         db.session.commit()
-        flash("Your profile has been saved.", "success")
+        flash(_("Your profile has been saved."), "success")
         return redirect(url_for("accounts.profile"))
     return _profile_page(form, password_form)
 
@@ -366,7 +382,7 @@ def change_password():
             user = current_user._get_current_object()
             db.session.commit()
             _login(user, remember=remember)  # this session continues; all others end
-            flash("Your password has been changed. Other devices have been logged out.", "success")
+            flash(_("Your password has been changed. Other devices have been logged out."), "success")
             return redirect(url_for("accounts.profile"))
     return _profile_page(ProfileForm(obj=current_user), password_form)
 
@@ -380,7 +396,7 @@ def logout_everywhere():
     db.session.commit()
     session.clear()
     logout_user()  # after clear(): it marks the remember-me cookie for deletion
-    flash("You have been logged out on every device.", "info")
+    flash(_("You have been logged out on every device."), "info")
     return redirect(url_for("accounts.login"))
 
 
@@ -407,7 +423,7 @@ def change_role(user_id: int):
     target = db.get_or_404(User, user_id)
     form = RoleForm()
     if not form.validate_on_submit():
-        flash("Choose one of the listed roles.", "error")
+        flash(_("Choose one of the listed roles."), "error")
         return redirect(url_for("admin_users.list_users")), 303
     try:
         changed = services.change_role(current_user, target, Role(form.role.data), now=utcnow())
@@ -417,7 +433,7 @@ def change_role(user_id: int):
         return redirect(url_for("admin_users.list_users")), 303
     db.session.commit()
     if changed:
-        flash(f"{target.name} is now {target.role.label.lower()}.", "success")
+        flash(_("%(name)s is now %(role)s.", name=target.name, role=target.role.label.lower()), "success")
     return redirect(url_for("admin_users.list_users", q=target.email)), 303
 
 
@@ -433,8 +449,10 @@ def _set_active(user_id: int, active: bool):
         return redirect(url_for("admin_users.list_users")), 303
     db.session.commit()
     if changed:
-        state = "reactivated" if active else "deactivated and logged out everywhere"
-        flash(f"{target.name}'s account has been {state}.", "success")
+        if active:
+            flash(_("%(name)s's account has been reactivated.", name=target.name), "success")
+        else:
+            flash(_("%(name)s's account has been deactivated and logged out everywhere.", name=target.name), "success")
     return redirect(url_for("admin_users.list_users", q=target.email)), 303
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, redirect, request, url_for
+from flask_babel import gettext, lazy_gettext
 
 from core import i18n, queue
 from core.config import load_config
@@ -67,7 +68,7 @@ def _init_login(app: Flask) -> None:
     # (a phone changing networks logs in again); the per-user session version handles the rest
     login_manager.session_protection = "strong"
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = lazy_gettext("Please log in to continue.")
     login_manager.login_message_category = "info"
     login_manager.user_loader(load_session_user)
 
@@ -76,10 +77,10 @@ def _init_login(app: Flask) -> None:
         if wants_json():
             from flask import jsonify
 
-            return jsonify(error="Please log in", status=401), 401
+            return jsonify(error="Please log in", message=gettext("Please log in to continue."), status=401), 401
         from flask import flash
 
-        flash("Please log in to continue.", "info")
+        flash(gettext("Please log in to continue."), "info")
         target = request.full_path if request.method == "GET" else None
         if target and target.endswith("?"):
             target = target[:-1]
@@ -107,6 +108,8 @@ def _register_blueprints(app: Flask) -> None:
     from credentials.blueprints import admin_bp as admin_certificates_bp
     from credentials.blueprints import bp as credentials_bp
     from credentials.keys import signing_problem
+    from credentials.labels import bulk_status_label, check_label
+    from credentials.models import status_label as certificate_status_label
     from credentials.moments import support_email
     from credentials.permissions import can_edit_branding, can_manage_certificates
     from credentials.profile import skills_profile
@@ -154,6 +157,9 @@ def _register_blueprints(app: Flask) -> None:
         skills_profile_of=lambda user: skills_profile(user, now=utcnow()),
         issuer_name=lambda: app.config["ISSUER_NAME"],
         support_email=support_email,
+        certificate_status_label=certificate_status_label,
+        bulk_status_label=bulk_status_label,
+        verification_check_label=check_label,
     )
 
 

@@ -42,8 +42,8 @@ def extract(pot: Path = POT) -> Path:
 
 
 def update() -> list[Path]:
-    """Extract, then merge the new template into every catalog: new strings arrive untranslated, changed ones
-    as fuzzy suggestions, removed ones are dropped. The header's dates are left alone, so two people updating
+    """Extract, then merge the new template into every catalog: new and changed strings arrive untranslated,
+    removed ones are dropped. The header's dates are left alone, so two people updating
     at once do not both rewrite the same line. Returns the catalogs written."""
     with extract().open("rb") as handle:
         template = read_po(handle)
@@ -52,7 +52,8 @@ def update() -> list[Path]:
         po = TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.po"
         with po.open("rb") as handle:
             catalog = read_po(handle, locale=code)
-        catalog.update(template, update_creation_date=False)
+        # no fuzzy matching: difflib's guesses pair unrelated short strings ("Admin" with "Main")
+        catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         _write_po(po, catalog)
         written.append(po)
     return written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
+from flask_babel import gettext
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -23,16 +24,25 @@ class DomainError(Exception):
         self.field = field
 
 
+def N_(message: str) -> str:
+    """Marks a string for the catalog where it is defined; it is translated (gettext) where it is shown."""
+    return message
+
+
+# (title, message): in JSON the title stays English (clients match on it), the message is in the reader's language
 MESSAGES = {
-    400: ("Bad request", "The request could not be understood. Please go back and try again."),
-    401: ("Please log in", "You need to log in to see this page."),
-    403: ("Not allowed", "Your account does not have permission to do that."),
-    404: ("Page not found", "We could not find that page. Check the address or go back to the home page."),
-    405: ("Not allowed", "That action is not available on this page."),
-    413: ("Too large", "What you sent is larger than we accept. Please send something smaller."),
-    429: ("Too many requests", "You have tried that too many times. Please wait a minute and try again."),
-    500: ("Something went wrong", "Sorry, something went wrong on our side. Nothing was saved; please try again."),
-    503: ("Temporarily unavailable", "The service is briefly unavailable. Please try again in a moment."),
+    400: (N_("Bad request"), N_("The request could not be understood. Please go back and try again.")),
+    401: (N_("Please log in"), N_("You need to log in to see this page.")),
+    403: (N_("Not allowed"), N_("Your account does not have permission to do that.")),
+    404: (N_("Page not found"), N_("We could not find that page. Check the address or go back to the home page.")),
+    405: (N_("Not allowed"), N_("That action is not available on this page.")),
+    413: (N_("Too large"), N_("What you sent is larger than we accept. Please send something smaller.")),
+    429: (N_("Too many requests"), N_("You have tried that too many times. Please wait a minute and try again.")),
+    500: (
+        N_("Something went wrong"),
+        N_("Sorry, something went wrong on our side. Nothing was saved; please try again."),
+    ),
+    503: (N_("Temporarily unavailable"), N_("The service is briefly unavailable. Please try again in a moment.")),
 }
 
 
@@ -45,17 +55,16 @@ def wants_json() -> bool:
 
 def _render(code: int, detail: str | None = None):
     title, message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
-    if detail:
-        message = detail
+    message = detail or gettext(message)
     if wants_json():
         return jsonify(error=title, message=message, status=code), code
-    return render_template("errors/error.html", code=code, title=title, message=message), code
+    return render_template("errors/error.html", code=code, title=gettext(title), message=message), code
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return _render(400, "Your form expired or was sent from another site. Reload the page and try again.")
+        return _render(400, gettext("Your form expired or was sent from another site. Reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -80,7 +89,9 @@ def register_error_handlers(app: Flask) -> None:
         response = make_response(
             _render(
                 503,
-                "We cannot reach our database right now. Nothing you sent was saved. Please try again in a minute.",
+                gettext(
+                    "We cannot reach our database right now. Nothing you sent was saved. Please try again in a minute."
+                ),
             )
         )
         response.headers["Retry-After"] = "30"

@@ -16,13 +16,16 @@ A request's language, first match wins:
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 from babel import Locale
+from babel import dates as babel_dates
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import get_locale
+from flask_babel import format_date, format_datetime, format_percent, get_locale
 from flask_login import current_user
+from markupsafe import Markup
 
 from core.extensions import babel
 
@@ -60,7 +63,11 @@ def init_app(app: Flask) -> None:
         current_language=current_language,
         language_choices=language_choices,
         language_alternates=language_alternates,
+        content_lang=content_lang,
+        in_lang=in_lang,
+        time_tag=time_tag,
     )
+    app.jinja_env.filters["percent"] = percent
     app.after_request(_vary_on_language)
 
 
@@ -81,10 +88,69 @@ def select_locale() -> str:
     return request.accept_languages.best_match(supported, default=SOURCE_LANGUAGE)
 
 
+def language_for(user) -> str:
+    """The language to write to ``user`` in (emails, documents made for them): their saved preference; else,
+    when they are the person making this request, the language of this request; else English."""
+    supported = supported_languages()
+    preference = getattr(user, "locale", None)
+    if preference in supported:
+        return preference
+    if user is not None and has_request_context() and getattr(current_user, "id", None) == getattr(user, "id", None):
+        return current_language()
+    return SOURCE_LANGUAGE
+
+
 def current_language() -> str:
     """The language code of the response being built, e.g. "es" (for ``<html lang>``)."""
     locale = get_locale()
     return str(locale.language) if locale else SOURCE_LANGUAGE
+
+
+def content_language(thing) -> str:
+    """The language of a piece of content: a code, or an object's ``language`` (courses), else English."""
+    if isinstance(thing, str):
+        return thing or SOURCE_LANGUAGE
+    return getattr(thing, "language", None) or SOURCE_LANGUAGE
+
+
+def content_lang(thing) -> Markup:
+    """`` lang="en"`` (with its leading space: ``<a href="…"{{ content_lang(course) }}>``) for content (a course
+    title, a skill name) in another language than the page, else nothing: screen readers then pronounce an
+    English title inside a Spanish page in English."""
+    code = content_language(thing)
+    return Markup(' lang="{}"').format(code) if code != current_language() else Markup("")
+
+
+def in_lang(text, thing) -> Markup:
+    """``text`` (escaped), wrapped in ``<span lang="…">`` only when its language (see ``content_lang``)
+    differs from the page's."""
+    code = content_language(thing)
+    if code == current_language():
+        return Markup.escape(text)
+    return Markup('<span lang="{}">{}</span>').format(code, text)
+
+
+def time_tag(value, format: str = "long", *, with_time: bool = False, skeleton: str | None = None) -> Markup:
+    """A date (or date and time) in the reader's language inside ``<time datetime="ISO">``; the pseudo-locale
+    test knows such a value is formatted by Babel, not a string someone forgot to mark. ``skeleton`` picks
+    fields rather than a pattern ("yMMMM": "December 2026", "diciembre de 2026")."""
+    if value is None:
+        return Markup("")
+    if with_time:
+        text, machine = format_datetime(value, format), value.isoformat()
+    else:
+        day = value.date() if isinstance(value, datetime) else value
+        machine = day.isoformat()
+        if skeleton:
+            text = babel_dates.format_skeleton(skeleton, day, locale=get_locale() or SOURCE_LANGUAGE)
+        else:
+            text = format_date(day, format)
+    return Markup('<time datetime="{}">{}</time>').format(machine, text)
+
+
+def percent(value) -> str:
+    """A whole-number percentage (80 for 80%) in the reader's language: "80%", "80 %"."""
+    return format_percent((value or 0) / 100)
 
 
 def language_name(code: str) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 from secrets import token_hex
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 from markupsafe import Markup, escape
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core import queue
 from core.database import str_enum, utcnow
 from core.extensions import db
+from core.i18n import language_for
 
 TRANSACTIONAL = "transactional"
 
@@ -75,8 +77,14 @@ class Notification(db.Model):
 # ---- rendering ----------------------------------------------------------------------------------------
 
 
-def render(template: str, **context) -> tuple[str, str, str]:
-    """(subject, text, html) from email/<template>.txt (which sets ``subject``) and email/<template>.html."""
+def render(template: str, *, locale: str | None = None, **context) -> tuple[str, str, str]:
+    """(subject, text, html) from email/<template>.txt (which sets ``subject``) and email/<template>.html, in
+    ``locale``, else in the language of the ``user`` in the context (core.i18n.language_for)."""
+    with force_locale(locale or language_for(context.get("user"))):
+        return _render(template, **context)
+
+
+def _render(template: str, **context) -> tuple[str, str, str]:
     context.setdefault("issuer_name", current_app.config["ISSUER_NAME"])
     context.setdefault("site_url", current_app.config["ISSUER_URL"].rstrip("/"))
     env = current_app.jinja_env
@@ -158,14 +166,16 @@ def queue_mail(
     category: str = TRANSACTIONAL,
     user_id: int | None = None,
     unsubscribe_url: str | None = None,
+    locale: str | None = None,
     **context,
 ) -> Notification | None:
-    """Queue email/<template> for ``to`` in the current transaction; it is sent after the commit.
+    """Queue email/<template> for ``to`` in the current transaction; it is sent after the commit. It is written
+    in ``locale``, else in the language of the ``user`` in the context (their preference), else English.
 
     Returns None (and writes nothing) when this key already went to this recipient. Raises ValueError for a
     non-transactional message without an unsubscribe link. Flush only; the caller commits.
     """
-    subject, text, html = render(template, unsubscribe_url=unsubscribe_url, **context)
+    subject, text, html = render(template, locale=locale, unsubscribe_url=unsubscribe_url, **context)
     row = _row(
         to=to,
         key=key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -16,11 +17,11 @@ class CatalogSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = SearchField("Search courses", validators=[Optional(), Length(max=100)])
-    goal = SelectField("Plan goal", validators=[Optional()], validate_choice=False)
-    skill = SelectField("Skill", validators=[Optional()], validate_choice=False)
-    occupation = SelectField("Occupation", validators=[Optional()], validate_choice=False)
-    audience = SelectField("Who it's for", validators=[Optional()], validate_choice=False)
+    q = SearchField(_l("Search courses"), validators=[Optional(), Length(max=100)])
+    goal = SelectField(_l("Plan goal"), validators=[Optional()], validate_choice=False)
+    skill = SelectField(_l("Skill"), validators=[Optional()], validate_choice=False)
+    occupation = SelectField(_l("Occupation"), validators=[Optional()], validate_choice=False)
+    audience = SelectField(_l("Who it's for"), validators=[Optional()], validate_choice=False)
     language = SelectField(_l("Language"), validators=[Optional()], validate_choice=False)
 
 
@@ -36,15 +37,15 @@ def parse_answers(form: MultiDict) -> dict[int, list[str]]:
     answers: dict[int, list[str]] = {}
     keys = [k for k in form if k.startswith("q-")]
     if len(keys) > MAX_ANSWER_FIELDS:
-        raise QuizAnswersError("Too many answers were sent.")
+        raise QuizAnswersError(gettext("Too many answers were sent."))
     for key in keys:
         position, values = key[2:], form.getlist(key)
         if not (position.isascii() and position.isdigit() and len(position) <= 4) or any(
             not isinstance(v, str) or len(v) > 64 for v in values
         ):
-            raise QuizAnswersError("Your answers could not be read. Please reload the quiz and try again.")
+            raise QuizAnswersError(gettext("Your answers could not be read. Please reload the quiz and try again."))
         if len(values) > 8:
-            raise QuizAnswersError("Too many answers were sent for one question.")
+            raise QuizAnswersError(gettext("Too many answers were sent for one question."))
         answers[int(position)] = values
     return answers
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -17,6 +18,12 @@ class CourseStatus(enum.Enum):
     DRAFT = "draft"
     PUBLISHED = "published"
     ARCHIVED = "archived"
+
+    @property
+    def label(self) -> str:
+        """In the reader's language."""
+        labels = {"draft": gettext("draft"), "published": gettext("published"), "archived": gettext("archived")}
+        return labels[self.value]
 
 
 class QuestionKind(enum.Enum):

@@ -351,7 +351,7 @@ def enroll_program(user: User, program: Program, *, now: datetime) -> tuple[Prog
     Raises DomainError when the program is not open. Returns (program enrollment, created). Caller commits.
     """
     if program.status is not CourseStatus.PUBLISHED:
-        raise DomainError("This program is not open for enrollment.")
+        raise DomainError(gettext("This program is not open for enrollment."))
     enrollment = get_program_enrollment(user, program)
     created = False
     if enrollment is None:

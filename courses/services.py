@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from blinker import Namespace
+from flask_babel import gettext, ngettext
 from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -208,7 +209,7 @@ def get_enrollment(user: User, course: Course) -> Enrollment | None:
 def enroll(user: User, course: Course, *, now: datetime) -> tuple[Enrollment, bool]:
     """Enroll once (a unique constraint makes double clicks and races safe). Returns (enrollment, created)."""
     if course.status is not CourseStatus.PUBLISHED:
-        raise DomainError("This course is not open for enrollment.")
+        raise DomainError(gettext("This course is not open for enrollment."))
     existing = get_enrollment(user, course)
     if existing:
         return existing, False
@@ -367,7 +368,7 @@ def start_renewal(enrollment: Enrollment, *, now: datetime) -> None:
     lock_enrollment(enrollment)
     db.session.refresh(enrollment)
     if enrollment.completed_at is None:
-        raise DomainError("Renewal is already under way: pass the quizzes again to renew your certificate.")
+        raise DomainError(gettext("Renewal is already under way: pass the quizzes again to renew your certificate."))
     renewal_requested.send(enrollment, now=now)
     enrollment.completed_at = None
     enrollment.renewal_started_at = now
@@ -387,7 +388,11 @@ def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: dateti
     """Why a new attempt cannot start now (limit or cooldown), or None."""
     submitted = [a for a in attempts if a.submitted_at is not None]
     if quiz.max_attempts is not None and len(submitted) >= quiz.max_attempts:
-        return f"You have used all {quiz.max_attempts} attempts for this quiz."
+        return ngettext(
+            "You have used your %(num)d attempt for this quiz.",
+            "You have used all %(num)d attempts for this quiz.",
+            quiz.max_attempts,
+        )
     wait_minutes = quiz.cooldown_minutes if submitted else 0
     if len(submitted) >= 2 and not any(a.passed for a in submitted[-2:]):
         # two failures in a row: slow down answer-guessing (authors set or disable it per quiz)
@@ -396,7 +401,11 @@ def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: dateti
         ready = submitted[-1].submitted_at + timedelta(minutes=wait_minutes)
         if now < ready:
             wait = max(1, int((ready - now).total_seconds() // 60) + 1)
-            return f"Please wait {wait} more minute{'s' if wait != 1 else ''} before trying again."
+            return ngettext(
+                "Please wait %(num)d more minute before trying again.",
+                "Please wait %(num)d more minutes before trying again.",
+                wait,
+            )
     return None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import format_percent, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -26,21 +26,23 @@ bp = Blueprint("courses", __name__)
 
 def _filter_choices(form: CatalogSearchForm) -> None:
     """Fill the filter pickers from the framework (three small queries)."""
-    form.goal.choices = [SelectChoice("", "Any plan goal")] + [
+    form.goal.choices = [SelectChoice("", gettext("Any plan goal"))] + [
         SelectChoice(g.id, f"{g.id}: {g.title}")
         for g in db.session.scalars(select(PlanGoal).where(PlanGoal.retired_at.is_(None)).order_by(PlanGoal.position))
     ]
-    form.skill.choices = [SelectChoice("", "Any skill")] + [
+    form.skill.choices = [SelectChoice("", gettext("Any skill"))] + [
         SelectChoice(s.id, s.name)
         for s in db.session.scalars(select(Skill).where(Skill.retired_at.is_(None)).order_by(Skill.position))
     ]
-    form.occupation.choices = [SelectChoice("", "Any occupation")] + [
+    form.occupation.choices = [SelectChoice("", gettext("Any occupation"))] + [
         SelectChoice(o.code, f"{o.title} ({o.code})")
         for o in db.session.scalars(
             select(Occupation).where(Occupation.retired_at.is_(None)).order_by(Occupation.title)
         )
     ]
-    form.audience.choices = [SelectChoice("", "Everyone")] + [SelectChoice(k, v) for k, v in OCCUPATION_GROUPS.items()]
+    form.audience.choices = [SelectChoice("", gettext("Everyone"))] + [
+        SelectChoice(k, str(v)) for k, v in OCCUPATION_GROUPS.items()
+    ]
     # each language by its own name ("Español"), marked as that language for screen readers
     form.language.choices = [SelectChoice("", gettext("Any language"))] + [
         SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
@@ -122,12 +124,19 @@ def enroll_program(slug: str):
     db.session.commit()
     if enrollment.completed_at is not None:
         flash(
-            f"You already hold every course certificate of “{program.title}”: your program certificate is ready.",
+            gettext(
+                "You already hold every course certificate of “%(program)s”: your program certificate is ready.",
+                program=program.title,
+            ),
             "success",
         )
     elif created:
         flash(
-            f"You are enrolled in “{program.title}” and in each of its courses. Start with the first course.", "success"
+            gettext(
+                "You are enrolled in “%(program)s” and in each of its courses. Start with the first course.",
+                program=program.title,
+            ),
+            "success",
         )
     return redirect(url_for("courses.program", slug=slug)), 303
 
@@ -172,7 +181,7 @@ def enroll(slug: str):
         return redirect(url_for("courses.course", slug=slug)), 303
     db.session.commit()
     if created:
-        flash(f"You are enrolled in “{course.title}”. Here is your first lesson.", "success")
+        flash(gettext("You are enrolled in “%(course)s”. Here is your first lesson.", course=course.title), "success")
     return redirect(url_for("courses.resume", slug=slug)), 303
 
 
@@ -191,7 +200,7 @@ def renew(slug: str):
         flash(error.message, "info")
     else:
         db.session.commit()
-        flash("Renewal started: pass the module quizzes again and your certificate is extended.", "success")
+        flash(gettext("Renewal started: pass the module quizzes again and your certificate is extended."), "success")
     return redirect(url_for("courses.resume", slug=slug)), 303
 
 
@@ -352,7 +361,14 @@ def attempt(slug: str, module_slug: str, number: int):
         else:
             db.session.commit()
             if finished:
-                flash(f"You passed “{quiz.title}” with {attempt.score}%: that was the last step.", "success")
+                flash(
+                    gettext(
+                        "You passed “%(quiz)s” with %(score)s: that was the last step.",
+                        quiz=quiz.title,
+                        score=format_percent(attempt.score / 100),
+                    ),
+                    "success",
+                )
                 return redirect(url_for("credentials.completed", slug=slug)), 303
             return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
     questions = {q.id: q for q in quiz.questions}

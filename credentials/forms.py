@@ -17,26 +17,28 @@ class VerifyForm(FlaskForm):
         csrf = False  # a GET lookup changes nothing
 
     id = StringField(
-        "Certificate ID",
-        validators=[Optional(), Length(max=64, message="That is too long to be a certificate ID.")],
-        description="28 letters and digits, for example 7K3Q-9XWM-... Dashes, spaces and case do not matter.",
+        _l("Certificate ID"),
+        validators=[Optional(), Length(max=64, message=_l("That is too long to be a certificate ID."))],
+        description=_l("28 letters and digits, for example 7K3Q-9XWM-... Dashes, spaces and case do not matter."),
     )
 
 
 class BulkVerifyForm(FlaskForm):
     file = FileField(
-        "CSV file of certificate IDs",
-        description="One certificate ID per line, optionally followed by a comma and the name you were given. "
-        "Up to 5,000 lines.",
+        _l("CSV file of certificate IDs"),
+        description=_l(
+            "One certificate ID per line, optionally followed by a comma and the name you were given. "
+            "Up to 5,000 lines."
+        ),
     )
     # the list as text: pasted, or filled in from the uploaded file, so the input stays on the page to correct
     ids = TextAreaField(
-        "Or paste the list here",
+        _l("Or paste the list here"),
         validators=[Optional(), Length(max=400_000)],
-        description="The same format: an ID per line, a comma and the name if you have it.",
+        description=_l("The same format: an ID per line, a comma and the name if you have it."),
     )
-    show = SubmitField("Check certificates")
-    download = SubmitField("Check and download CSV")
+    show = SubmitField(_l("Check certificates"))
+    download = SubmitField(_l("Check and download CSV"))
 
 
 REASON_LABELS = {
@@ -67,16 +69,16 @@ class RevokeForm(FlaskForm):
 
 class NameChangeForm(FlaskForm):
     requested_name = StringField(
-        "Your legal name as it should appear",
+        _l("Your legal name as it should appear"),
         filters=[strip],
         validators=[
-            DataRequired("Enter the name."),
-            Length(max=120, message="Use at most 120 characters."),
+            DataRequired(_l("Enter the name.")),
+            Length(max=120, message=_l("Use at most 120 characters.")),
             no_control_chars,
         ],
     )
-    reason = TextAreaField("Why the change? (optional)", validators=[Optional(), Length(max=500)], filters=[strip])
-    submit = SubmitField("Request correction")
+    reason = TextAreaField(_l("Why the change? (optional)"), validators=[Optional(), Length(max=500)], filters=[strip])
+    submit = SubmitField(_l("Request correction"))
 
 
 class DecisionForm(FlaskForm):
@@ -89,11 +91,11 @@ class DecisionForm(FlaskForm):
 
 class CredentialUploadForm(FlaskForm):
     file = FileField(
-        "Certificate PDF, credential JSON or SVG badge",
-        validators=[FileRequired("Choose the file you were sent.")],
-        description="A PDF certificate from this site carries its signed credential inside it.",
+        _l("Certificate PDF, credential JSON or SVG badge"),
+        validators=[FileRequired(_l("Choose the file you were sent."))],
+        description=_l("A PDF certificate from this site carries its signed credential inside it."),
     )
-    submit = SubmitField("Verify file")
+    submit = SubmitField(_l("Verify file"))
 
 
 class BrandingForm(FlaskForm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,14 +27,15 @@ class RevocationReason(enum.Enum):
 
     @property
     def label(self) -> str:
+        """In the reader's language."""
         return {
-            "issued_in_error": "Issued in error",
-            "academic_misconduct": "Academic misconduct",
-            "identity_mismatch": "Identity could not be confirmed",
-            "superseded": "Superseded by another certificate",
-            "holder_request": "Withdrawn at the holder's request",
-            "other": "Other",
-            "stacked_revoked": "A course credential it stacks was revoked",
+            "issued_in_error": gettext("Issued in error"),
+            "academic_misconduct": gettext("Academic misconduct"),
+            "identity_mismatch": gettext("Identity could not be confirmed"),
+            "superseded": gettext("Superseded by another certificate"),
+            "holder_request": gettext("Withdrawn at the holder's request"),
+            "other": gettext("Other"),
+            "stacked_revoked": gettext("A course credential it stacks was revoked"),
         }[self.value]
 
 
@@ -41,6 +43,21 @@ class CertificateStatus(enum.Enum):
     VALID = "valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+    @property
+    def label(self) -> str:
+        return status_label(self.value)
+
+
+def status_label(value: str) -> str:
+    """A certificate's status word ("valid", "expired", "revoked", "suspended") in the reader's language,
+    capitalized: what badges and the verify page show (the value itself stays English in data and APIs)."""
+    return {
+        "valid": gettext("Valid"),
+        "expired": gettext("Expired"),
+        "revoked": gettext("Revoked"),
+        "suspended": gettext("Suspended"),
+    }.get(value, value)
 
 
 class Certificate(db.Model):

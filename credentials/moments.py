@@ -10,6 +10,8 @@ from datetime import datetime
 from urllib.parse import quote, urlencode
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_date, format_percent, gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -60,10 +62,12 @@ class ShareLinks:
 def share_links(certificate: Certificate) -> ShareLinks:
     url = verify_url(certificate.public_id)
     display_id = format_public_id(certificate.public_id)
-    subject = f"My certificate: {certificate.course_title}"
-    body = (
-        f"I earned the certificate “{certificate.course_title}” from {certificate.issuer_name}. "
-        f"Anyone can check it here: {url}"
+    subject = gettext("My certificate: %(course)s", course=certificate.course_title)
+    body = gettext(
+        "I earned the certificate “%(course)s” from %(issuer)s. Anyone can check it here: %(url)s",
+        course=certificate.course_title,
+        issuer=certificate.issuer_name,
+        url=url,
     )
     return ShareLinks(
         url=url,
@@ -79,16 +83,24 @@ def share_links(certificate: Certificate) -> ShareLinks:
 
 # what a worker can do about each revocation reason (the admin's note stays internal)
 REVOCATION_ADVICE = {
-    RevocationReason.ISSUED_IN_ERROR: "It was issued by mistake. If you believe you did meet the course "
-    "requirements, write to us with the certificate ID and we will look at it again.",
-    RevocationReason.ACADEMIC_MISCONDUCT: "It was withdrawn after a review of how the course was completed. "
-    "You can ask for that decision to be reviewed: write to us with the certificate ID.",
-    RevocationReason.IDENTITY_MISMATCH: "We could not confirm that the name on it is yours. Ask for a name "
-    "correction with proof of your legal name, or write to us.",
-    RevocationReason.SUPERSEDED: "Another certificate replaces this one: use that one instead (see My "
-    "certificates). Write to us if you cannot find it.",
-    RevocationReason.HOLDER_REQUEST: "It was withdrawn because you asked. Write to us if you want it back.",
-    RevocationReason.OTHER: "Write to us with the certificate ID to learn why and what you can do.",
+    RevocationReason.ISSUED_IN_ERROR: _l(
+        "It was issued by mistake. If you believe you did meet the course requirements, write to us with the "
+        "certificate ID and we will look at it again."
+    ),
+    RevocationReason.ACADEMIC_MISCONDUCT: _l(
+        "It was withdrawn after a review of how the course was completed. You can ask for that decision to be "
+        "reviewed: write to us with the certificate ID."
+    ),
+    RevocationReason.IDENTITY_MISMATCH: _l(
+        "We could not confirm that the name on it is yours. Ask for a name correction with proof of your legal "
+        "name, or write to us."
+    ),
+    RevocationReason.SUPERSEDED: _l(
+        "Another certificate replaces this one: use that one instead (see My certificates). Write to us if you "
+        "cannot find it."
+    ),
+    RevocationReason.HOLDER_REQUEST: _l("It was withdrawn because you asked. Write to us if you want it back."),
+    RevocationReason.OTHER: _l("Write to us with the certificate ID to learn why and what you can do."),
 }
 
 
@@ -110,18 +122,23 @@ def status_view(certificate: Certificate, now: datetime, *, course_published: bo
     status = certificate.status_at(now)
     contact = support_email()
     if status is CertificateStatus.VALID:
-        return StatusView("valid", "Valid", None, "", contact, False, True)
+        return StatusView("valid", gettext("Valid"), None, "", contact, False, True)
     if status is CertificateStatus.EXPIRED:
         advice = (
-            "Renew it by passing the course quizzes again: your lessons stay complete and the certificate keeps its ID."
+            gettext(
+                "Renew it by passing the course quizzes again: your lessons stay complete and the certificate keeps "
+                "its ID."
+            )
             if course_published
-            else "The course no longer takes learners, so it cannot be renewed. Look at the related courses below, "
-            "or write to us."
+            else gettext(
+                "The course no longer takes learners, so it cannot be renewed. Look at the related courses below, "
+                "or write to us."
+            )
         )
         return StatusView(
             "expired",
-            f"Expired on {certificate.expires_at:%B} {certificate.expires_at.day}, {certificate.expires_at.year}",
-            "Its validity period has ended",
+            gettext("Expired on %(date)s", date=format_date(certificate.expires_at, "long")),
+            gettext("Its validity period has ended"),
             advice,
             contact,
             course_published,
@@ -130,9 +147,9 @@ def status_view(certificate: Certificate, now: datetime, *, course_published: bo
     if status.value == "suspended":  # a status another part of the platform may add: shown, never shared
         return StatusView(
             "suspended",
-            "Suspended",
+            gettext("Suspended"),
             None,
-            "It does not count while it is suspended. Write to us to learn why and when it may be lifted.",
+            gettext("It does not count while it is suspended. Write to us to learn why and when it may be lifted."),
             contact,
             False,
             False,
@@ -141,9 +158,9 @@ def status_view(certificate: Certificate, now: datetime, *, course_published: bo
     revoked = certificate.revoked_at
     return StatusView(
         "revoked",
-        f"Revoked on {revoked:%B} {revoked.day}, {revoked.year}",
+        gettext("Revoked on %(date)s", date=format_date(revoked, "long")),
         reason.label,
-        REVOCATION_ADVICE[reason],
+        str(REVOCATION_ADVICE[reason]),
         contact,
         False,
         False,
@@ -210,7 +227,7 @@ def certificate_png(public_id: str):
     except Exception:
         db.session.rollback()
         current_app.logger.exception("could not render the preview of certificate %s", certificate.public_id)
-        response = Response("The certificate image is being prepared. Try again in a minute.", 503)
+        response = Response(gettext("The certificate image is being prepared. Try again in a minute."), 503)
         response.headers["Retry-After"] = "60"
         return response
     response = Response(png, mimetype="image/png")
@@ -227,18 +244,31 @@ def absolute_url(endpoint: str, **values) -> str:
 
 def what_was_earned(certificate: Certificate) -> str:
     """One sentence on what the holder did to earn the certificate, from the snapshot and the course."""
+    score = format_percent(certificate.score / 100)
     if certificate.is_program:
-        return (
-            f"To earn it, {certificate.holder_name} completed every course of the program "
-            f"“{certificate.course_title}”, each with its own certificate, with a mean final score of "
-            f"{certificate.score}%."
+        return gettext(
+            "To earn it, %(holder)s completed every course of the program “%(program)s”, each with its own "
+            "certificate, with a mean final score of %(score)s.",
+            holder=certificate.holder_name,
+            program=certificate.course_title,
+            score=score,
         )
     course = certificate.course
-    hours = f" (about {hours_text(course.estimated_minutes)} of study)" if course and course.estimated_minutes else ""
-    return (
-        f"To earn it, {certificate.holder_name} completed every lesson of “{certificate.course_title}”{hours} "
-        f"and passed each module quiz, with a final score of {certificate.score}% "
-        "(the average of the best attempt at each quiz)."
+    if course and course.estimated_minutes:
+        return gettext(
+            "To earn it, %(holder)s completed every lesson of “%(course)s” (about %(hours)s of study) and passed "
+            "each module quiz, with a final score of %(score)s (the average of the best attempt at each quiz).",
+            holder=certificate.holder_name,
+            course=certificate.course_title,
+            hours=hours_text(course.estimated_minutes),
+            score=score,
+        )
+    return gettext(
+        "To earn it, %(holder)s completed every lesson of “%(course)s” and passed each module quiz, with a final "
+        "score of %(score)s (the average of the best attempt at each quiz).",
+        holder=certificate.holder_name,
+        course=certificate.course_title,
+        score=score,
     )
 
 
@@ -291,7 +321,7 @@ def branding():
             form_error(form, error)
         else:
             db.session.commit()
-            flash("Branding saved. Certificates rendered from now on show it.", "success")
+            flash(gettext("Branding saved. Certificates rendered from now on show it."), "success")
             return redirect(url_for("admin_certificates.branding"), 303)
         current = current_branding()
     return render_template(

@@ -17,6 +17,7 @@ from pathlib import Path
 import segno
 from anyascii import anyascii
 from flask import current_app, render_template
+from flask_babel import force_locale
 from fontTools.ttLib import TTFont
 
 CREDENTIAL_ATTACHMENT = "credential.json"
@@ -66,6 +67,7 @@ class CertificateData:
     signatory_name: str = ""
     signatory_title: str = ""
     signature_uri: str | None = None
+    language: str = "en"  # the words and dates are rendered in this language (the course's)
 
 
 class RestrictedFetcher:
@@ -161,6 +163,11 @@ def render_html(data: CertificateData) -> str:
         ]
     )
     faces, _ = fonts_for(everything)
+    with force_locale(data.language):
+        return _render_template(data, name, transliterated, faces)
+
+
+def _render_template(data: CertificateData, name: str, transliterated: bool, faces) -> str:
     return render_template(
         "credentials/certificate.html",
         c=data,

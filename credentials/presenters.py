@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlencode
 
+from flask_babel import force_locale, format_date, format_decimal, gettext, ngettext
+
 from credentials import programs as program_certificates
 from credentials.branding import current_branding, data_uri
 from credentials.identity import verify_url
@@ -20,7 +22,7 @@ def stamp_for(certificate: Certificate, now: datetime) -> str | None:
 
 
 def _date(moment: datetime | None) -> str | None:
-    return f"{moment:%B} {moment.day}, {moment.year}" if moment else None
+    return format_date(moment, "long") if moment else None
 
 
 def first_sentence(text: str, limit: int = 150) -> str:
@@ -39,22 +41,40 @@ def alignment_text(goals: list[dict], shown: int = 2) -> str | None:
     if not titles:
         return None
     more = len(titles) - shown
-    listed = "; ".join(titles[:shown]) + (f"; and {more} more" if more > 0 else "")
-    return f"Aligned with the workforce goals of America's AI Action Plan (July 2025): {listed}."
+    listed = "; ".join(titles[:shown])
+    if more > 0:
+        listed += ngettext("; and %(num)d more", "; and %(num)d more", more)
+    return gettext("Aligned with the workforce goals of America's AI Action Plan (July 2025): %(goals)s.", goals=listed)
 
 
 def hours_text(minutes: int) -> str:
+    """Study time in the current language, to the half hour: "45 minutes", "1 hour", "2.5 hours"."""
     if minutes < 60:
-        return f"{minutes} minutes"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
     hours = round(minutes / 60 * 2) / 2  # to the half hour, as training hours are usually counted
-    text = f"{hours:g}"
-    return f"{text} hour" if hours == 1 else f"{text} hours"
+    text = format_decimal(hours, "#,##0.#")
+    return gettext("%(hours)s hour", hours=text) if hours == 1 else gettext("%(hours)s hours", hours=text)
+
+
+def certificate_language(certificate: Certificate) -> str:
+    """The language a certificate is written in: its course's (a Spanish course gives a Spanish certificate),
+    English for a program or when the course is gone."""
+    course = certificate.course
+    return (getattr(course, "language", None) if course is not None else None) or "en"
 
 
 def certificate_data(certificate: Certificate, now: datetime) -> CertificateData:
+    """The PDF's data, its words and dates in the certificate's language (``certificate_language``)."""
+    language = certificate_language(certificate)
+    with force_locale(language):
+        return _certificate_data(certificate, now, language)
+
+
+def _certificate_data(certificate: Certificate, now: datetime, language: str) -> CertificateData:
     course = certificate.course
     branding = current_branding()
     return CertificateData(
+        language=language,
         kind="program" if certificate.is_program else "course",
         stacks=[
             f"{p.course_title} ({format_public_id(p.public_id)})" for p in program_certificates.parts_of(certificate)
@@ -78,7 +98,7 @@ def certificate_data(certificate: Certificate, now: datetime) -> CertificateData
         alignment=alignment_text(certificate.goals),
         issuer_address=branding.issuer_address,
         seal_uri=data_uri(branding.seal_png),
-        seal_alt=branding.seal_alt or f"Seal of {certificate.issuer_name}",
+        seal_alt=branding.seal_alt or gettext("Seal of %(issuer)s", issuer=certificate.issuer_name),
         signatory_name=branding.signatory_name,
         signatory_title=branding.signatory_title,
         signature_uri=data_uri(branding.signature_png),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -79,8 +80,8 @@ class Occupation(db.Model):
 
 
 OCCUPATION_GROUPS = {
-    "ai-adoption": "Office, service and frontline workers",
-    "infrastructure": "Skilled trades and infrastructure",
-    "ai-specialist": "Technology, data and security specialists",
-    "workforce-education": "Educators, managers and workforce staff",
+    "ai-adoption": _l("Office, service and frontline workers"),
+    "infrastructure": _l("Skilled trades and infrastructure"),
+    "ai-specialist": _l("Technology, data and security specialists"),
+    "workforce-education": _l("Educators, managers and workforce staff"),
 }

@@ -7,7 +7,8 @@
     var status = button.closest(".field") && button.closest(".field").querySelector(".copy-status");
     button.hidden = false;
     button.addEventListener("click", function () {
-      var done = function () { if (status) status.textContent = "Link copied."; };
+      // the message comes from the page (data-copied), so it is in the page's language
+      var done = function () { if (status) status.textContent = button.getAttribute("data-copied") || "Link copied."; };
       field.select();
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(field.value).then(done, function () {
