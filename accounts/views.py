@@ -11,6 +11,7 @@ from flask_babel import force_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, or_, select
+from wtforms import SelectChoice
 
 from accounts import services, throttle
 from accounts.forms import (
@@ -313,7 +314,10 @@ def _profile_page(form, password_form, language_form=None):
 
 def _language_form() -> LanguageForm:
     form = LanguageForm(prefix="lang", data={"locale": current_user.locale or ""})
-    form.locale.choices = [("", _("Same as my browser"))] + [(c, language_name(c)) for c in supported_languages()]
+    # each language in its own name, marked with its code so a screen reader pronounces it right
+    form.locale.choices = [SelectChoice("", _("Same as my browser"))] + [
+        SelectChoice(c, language_name(c), render_kw={"lang": c}) for c in supported_languages()
+    ]
     return form
 
 
