@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, current_app, jsonify
+from flask_babel import gettext
 
 from core.extensions import limiter
 
@@ -27,8 +28,10 @@ def signing_unavailable(error: Exception):
     current_app.logger.error("signing unavailable: %s", error)
     return jsonify(
         status="unavailable",
-        message="Signed credentials are temporarily unavailable: the issuer's "
-        "signing key is not configured. Verification of certificates still works.",
+        message=gettext(
+            "Signed credentials are temporarily unavailable: the issuer's signing key is not configured. "
+            "Verification of certificates still works."
+        ),
     ), 503
 
 

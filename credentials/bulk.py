@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import format_number, gettext
 from sqlalchemy import select
 
 from core.errors import DomainError
@@ -45,9 +46,9 @@ def parse_bulk_csv(data: bytes) -> list[tuple[int, str, str | None]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise BulkError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+        raise BulkError(gettext("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.")) from None
     if "\x00" in text:
-        raise BulkError("The file looks like a spreadsheet or other binary file, not CSV text.")
+        raise BulkError(gettext("The file looks like a spreadsheet or other binary file, not CSV text."))
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[tuple[int, str, str | None]] = []
     try:
@@ -56,7 +57,13 @@ def parse_bulk_csv(data: bytes) -> list[tuple[int, str, str | None]]:
             if not record or all(not cell.strip() for cell in record):
                 continue
             if len(record) > 2:
-                raise BulkError(f"Line {line}: expected 1 or 2 columns (certificate ID, name), found {len(record)}.")
+                raise BulkError(
+                    gettext(
+                        "Line %(line)s: expected 1 or 2 columns (certificate ID, name), found %(found)s.",
+                        line=line,
+                        found=len(record),
+                    )
+                )
             first = record[0].strip()
             if (
                 line == 1
@@ -66,11 +73,20 @@ def parse_bulk_csv(data: bytes) -> list[tuple[int, str, str | None]]:
                 continue  # a header row
             rows.append((line, first, record[1].strip() if len(record) > 1 and record[1].strip() else None))
             if len(rows) > MAX_BULK_ROWS:
-                raise BulkError(f"The file has more than {MAX_BULK_ROWS:,} rows. Split it and upload each part.")
+                raise BulkError(
+                    gettext(
+                        "The file has more than %(rows)s rows. Split it and upload each part.",
+                        rows=format_number(MAX_BULK_ROWS),
+                    )
+                )
     except csv.Error as error:
-        raise BulkError(f"Line {reader.line_num}: the CSV could not be read ({error}).") from None
+        raise BulkError(
+            gettext("Line %(line)s: the CSV could not be read (%(error)s).", line=reader.line_num, error=error)
+        ) from None
     if not rows:
-        raise BulkError("The file has no certificate IDs. Put one ID per line, optionally followed by the name.")
+        raise BulkError(
+            gettext("The file has no certificate IDs. Put one ID per line, optionally followed by the name.")
+        )
     return rows
 
 
@@ -87,13 +103,17 @@ def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> li
         public_id = normalize_public_id(raw)
         if public_id is None:
             results.append(
-                BulkRow(line, raw[:64], name, "invalid", message="Not a certificate ID (28 letters and digits).")
+                BulkRow(
+                    line, raw[:64], name, "invalid", message=gettext("Not a certificate ID (28 letters and digits).")
+                )
             )
             continue
         certificate = found.get(public_id)
         if certificate is None:
             results.append(
-                BulkRow(line, format_public_id(public_id), name, "not_found", message="No certificate has this ID.")
+                BulkRow(
+                    line, format_public_id(public_id), name, "not_found", message=gettext("No certificate has this ID.")
+                )
             )
             continue
         status = certificate.status_at(now).value
@@ -101,7 +121,7 @@ def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> li
         if name is not None:
             row.name_matches = _name_key(name) == _name_key(certificate.holder_name)
             if not row.name_matches:
-                row.message = "The name given does not match the name on the certificate."
+                row.message = gettext("The name given does not match the name on the certificate.")
         results.append(row)
     _flag_duplicates(results)
     return results
@@ -117,7 +137,9 @@ def _flag_duplicates(results: list[BulkRow]) -> None:
         same = lines.get(row.raw_id, [])
         if len(same) > 1:
             row.duplicate_lines = [line for line in same if line != row.line]
-            note = f"Listed {len(same)} times (lines {', '.join(map(str, same))})."
+            note = gettext(
+                "Listed %(times)s times (lines %(lines)s).", times=len(same), lines=", ".join(map(str, same))
+            )
             row.message = f"{row.message} {note}".strip()
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Response, current_app, jsonify, request
+from flask_babel import gettext
 from sqlalchemy import select
 
 from core.database import utcnow
@@ -28,7 +29,7 @@ def signed_for(public_id: str):
     canonical_id = normalize_public_id(public_id)
     certificate = services.lookup(canonical_id) if canonical_id else None
     if certificate is None:
-        return (jsonify(status="not_found", message="No certificate has this ID."), 404), None
+        return (jsonify(status="not_found", message=gettext("No certificate has this ID.")), 404), None
     try:
         document = openbadges.signed_credential(certificate, issuer(), now=utcnow())
     except KeyError_ as error:
@@ -94,7 +95,7 @@ def status_list(list_id: int):
     try:
         cached = _cached_status_list(list_id)
     except LookupError:
-        return jsonify(status="not_found", message="No such status list."), 404
+        return jsonify(status="not_found", message=gettext("No such status list.")), 404
     except KeyError_ as error:
         db.session.rollback()
         return signing_unavailable(error)

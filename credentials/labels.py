@@ -20,8 +20,8 @@ def check_label(name: str) -> str:
     """The name of one check of an uploaded credential (credentials.verification) in the reader's language."""
     return {
         "structure": gettext("Structure"),
-        "proof": gettext("Signature"),
-        "validity": gettext("Dates"),
-        "record": gettext("Our record"),
-        "status": gettext("Revocation status"),
+        "proof": gettext("Proof"),
+        "validity": gettext("Validity"),
+        "record": gettext("Record"),
+        "status": gettext("Status"),
     }.get(name, name.capitalize())

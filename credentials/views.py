@@ -4,6 +4,7 @@ checking a submitted credential, PDF or badge (page and API). No account needed.
 from __future__ import annotations
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from werkzeug.http import parse_options_header
 
 from core.database import utcnow
@@ -76,10 +77,10 @@ def api_certificate(public_id: str):
     now = utcnow()
     canonical_id = normalize_public_id(public_id)
     if canonical_id is None:
-        return jsonify(status="invalid_id", message="Certificate IDs have 28 letters and digits."), 400
+        return jsonify(status="invalid_id", message=gettext("Certificate IDs have 28 letters and digits.")), 400
     certificate = services.lookup(canonical_id)
     if certificate is None:
-        return jsonify(status="not_found", message="No certificate has this ID."), 404
+        return jsonify(status="not_found", message=gettext("No certificate has this ID.")), 404
     count_verification(certificate, now)
     response = jsonify(public_facts(certificate, now))
     response.headers["Cache-Control"] = "no-store"
