@@ -166,3 +166,69 @@ def test_error_pages_and_responses_vary_on_language(client):
     assert response.status_code == 404
     assert html_lang(response) == "es"
     assert {"Accept-Language", "Cookie"} <= set(response.vary)
+
+
+# ---- content, mail and certificates in the right language ------------------------------------------------
+
+
+def test_registering_in_spanish_saves_the_language_and_the_confirmation_mail_is_spanish(client, ctx):
+    from core.mail import Notification
+
+    response = client.submit(
+        "/register",
+        {
+            "name": "Rosa",
+            "email": "rosa@example.org",
+            "password": "copper conduit breaker 77",
+            "confirm": "copper conduit breaker 77",
+        },
+        headers={"Accept-Language": "es-MX"},
+    )
+    assert response.status_code == 303
+    user = db.session.scalar(select(User).where(User.email == "rosa@example.org"))
+    assert user.locale == "es"
+    mail = db.session.scalar(select(Notification).where(Notification.recipient == "rosa@example.org"))
+    assert mail.subject == "Confirme su correo electrónico para AI Workforce Academy"
+    assert "Hola, Rosa:" in mail.text_body and '<html lang="es">' in mail.html_body
+
+
+def test_mail_follows_the_recipients_language_not_the_senders(app, ctx):
+    """A mail rendered during someone else's request (an admin's, in English) uses the recipient's preference."""
+    from core.mail import render
+
+    rosa = make_user(email="rosa@example.org", name="Rosa")
+    rosa.locale = "es"
+    db.session.commit()
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        subject, text, _ = render("verify_email", user=rosa, link="http://x/verify", days=7)
+        assert subject.startswith("Confirme su correo") and "Hola, Rosa:" in text
+        plain = make_user(email="sam@example.org", name="Sam")
+        subject, _, _ = render("verify_email", user=plain, link="http://x/verify", days=7)
+        assert subject.startswith("Confirm your email address")
+
+
+def test_a_spanish_course_gives_a_spanish_certificate_whatever_the_viewer_reads(app, client, ctx):
+    from core.database import utcnow
+    from credentials.ids import format_public_id
+    from credentials.pdf import render_html
+    from credentials.presenters import certificate_data
+    from tests.factories import load_test_framework, make_certificate, make_course
+
+    load_test_framework()
+    course = make_course("ia-basica", title="IA básica")
+    course.language = "es"
+    db.session.commit()
+    certificate = make_certificate(course=course)
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        html = render_html(certificate_data(certificate, utcnow()))
+    assert '<html lang="es">' in html
+    assert "Certificado de finalización" in html and "Se certifica que" in html
+    assert " de 20" in html  # a Spanish long date, e.g. "7 de diciembre de 2026"
+    # the employer reads the verify page in English: English status words, the Spanish title marked as Spanish
+    page = client.get(f"/verify/{format_public_id(certificate.public_id)}", headers={"Accept-Language": "en"})
+    body = page.get_data(as_text=True)
+    assert html_lang(page) == "en" and "✓ Valid" in body
+    assert '<span lang="es">IA básica</span>' in body
+    # a Spanish reader sees the status in Spanish and the title without a lang of its own
+    body = client.get(f"/verify/{format_public_id(certificate.public_id)}?lang=es").get_data(as_text=True)
+    assert "✓ Válido" in body and "<span lang=\"es\">IA básica</span>" not in body
