@@ -58,9 +58,8 @@ def hours_text(minutes: int) -> str:
 
 def certificate_language(certificate: Certificate) -> str:
     """The language a certificate is written in: its course's (a Spanish course gives a Spanish certificate),
-    English for a program or when the course is gone."""
-    course = certificate.course
-    return (getattr(course, "language", None) if course is not None else None) or "en"
+    English for a program. Kept on the certificate when it was issued (``Certificate.language``), like the title."""
+    return certificate.language or "en"
 
 
 def certificate_data(certificate: Certificate, now: datetime) -> CertificateData:

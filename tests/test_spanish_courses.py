@@ -4,6 +4,7 @@ to read (issue 16, "Courses in Spanish")."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,41 @@ def test_studio_question_text_reads_verdadero_falso_as_true_false():
     assert [(c.text, c.correct) for c in question.choices] == [("Verdadero", False), ("Falso", True)]
     (other,) = parse_questions("? ¿Cuál?\n* Sí\n- No\n> Porque sí.")
     assert other.kind == "single"
+
+
+def test_a_spanish_course_certificate_pdf_is_in_spanish_whoever_downloads_it(client, app, ctx, tmp_path):
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.factories import login
+
+    load_test_framework()
+    app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
+    try:
+        course = _course("uso-de-la-ia", "Uso de la IA en el trabajo", "es")
+        certificate = make_certificate(make_user(email="ana@example.org", name="Ana Pérez"), course)
+        login(client, "ana@example.org")
+        # the reader's language is English: the certificate still speaks the course's language
+        response = client.get(
+            f"/certificates/{format_public_id(certificate.public_id)}.pdf", headers={"Accept-Language": "en"}
+        )
+        assert response.status_code == 200 and response.mimetype == "application/pdf"
+        text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+        assert "Certificado de finalización" in text and "completó con éxito" in text
+        assert "Uso de la IA en el trabajo" in text and "Certificate of Completion" not in text
+    finally:
+        app.config["CERTIFICATE_DIR"] = None
+
+
+def test_spanish_content_is_marked_spanish_on_english_pages_and_the_reverse(client, mixed_catalog):
+    english_page = client.get("/courses", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="en">' in english_page
+    assert re.search(r'lang="es"[^>]*>Uso de la IA en el trabajo<', english_page)
+    assert not re.search(r'lang="en"[^>]*>AI Basics<', english_page)  # same language as the page: no attribute
+    spanish_page = client.get("/courses?lang=es").get_data(as_text=True)
+    assert '<html lang="es">' in spanish_page
+    assert re.search(r'lang="en"[^>]*>AI Basics<', spanish_page)
+    assert not re.search(r'lang="es"[^>]*>Uso de la IA en el trabajo<', spanish_page)
+    course_page = client.get("/courses/uso-de-la-ia", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert re.search(r'<h1 lang="es">Uso de la IA en el trabajo</h1>', course_page)
