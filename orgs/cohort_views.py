@@ -150,6 +150,40 @@ def new_cohort(slug: str):
     return render_template("orgs/cohort_new.html", org=org, form=form), 422 if form.errors or form.form_errors else 200
 
 
+@bp.route("/organizations/<slug>/cohorts/<int:cohort_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_cohort(slug: str, cohort_id: int):
+    org, cohort = load_cohort(slug, cohort_id, manage=True)
+    form = CohortForm(obj=cohort)
+    form.submit.label.text = _("Save cohort")
+    choices = {c.id: c.title for c in services.assignable_courses()}
+    choices.update({c.id: c.title for c in cohort.courses})  # an assigned course archived since stays listed
+    form.course_ids.choices = sorted(choices.items(), key=lambda item: item[1])
+    if request.method == "GET":
+        form.course_ids.data = [c.id for c in cohort.courses]
+    if form.validate_on_submit():
+        try:
+            services.update_cohort(
+                current_user,
+                cohort,
+                name=form.name.data,
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
+                due_on=form.due_on.data,
+                course_ids=form.course_ids.data or [],
+                now=utcnow(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form_error(form, error)
+        else:
+            db.session.commit()
+            flash(_("Cohort “%(cohort)s” saved.", cohort=cohort.name), "success")
+            return redirect(url_for("orgs.cohort", slug=org.slug, cohort_id=cohort.id), 303)
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("orgs/cohort_edit.html", org=org, cohort=cohort, form=form), status
+
+
 # ---- inviting ------------------------------------------------------------------------------------------------
 
 

@@ -300,6 +300,40 @@ def create_cohort(
     return cohort
 
 
+def update_cohort(
+    actor: User,
+    cohort: Cohort,
+    *,
+    name: str,
+    starts_on: date,
+    ends_on: date | None,
+    due_on: date | None,
+    course_ids: list[int],
+    now: datetime,
+) -> Cohort:
+    """Change a cohort's name, dates and assigned courses (the same rules as creating one). Raises DomainError for
+    dates out of order or courses that are not published; nothing is changed then. Flushes; the caller commits.
+
+    Members keep their progress: it belongs to their enrollments, not to the cohort. A course taken off the cohort
+    drops out of its dashboard (the report counts every course its members study either way)."""
+    if ends_on is not None and ends_on < starts_on:
+        raise DomainError(_("The end date is before the start date."), field="ends_on")
+    if due_on is not None and due_on < starts_on:
+        raise DomainError(_("The due date is before the start date."), field="due_on")
+    courses = list(
+        db.session.scalars(select(Course).where(Course.id.in_(course_ids), Course.status == CourseStatus.PUBLISHED))
+    )
+    # a course archived since it was assigned may stay assigned (its members can still finish it)
+    kept = [c for c in cohort.courses if c.id in set(course_ids) and c not in courses]
+    if not (courses or kept) or len(courses) + len(kept) != len(set(course_ids)):
+        raise DomainError(_("Choose at least one published course."), field="course_ids")
+    cohort.name = " ".join(name.split())[:120]
+    cohort.starts_on, cohort.ends_on, cohort.due_on = starts_on, ends_on, due_on
+    cohort.courses = sorted(courses + kept, key=lambda c: c.title)
+    db.session.flush()
+    return cohort
+
+
 # ---- invitations ----------------------------------------------------------------------------------------------
 
 

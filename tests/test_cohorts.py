@@ -81,6 +81,60 @@ def test_managers_create_cohorts_with_published_courses_and_dates_in_order(clien
     assert cohort.due_on == date(2027, 2, 15) and [c.slug for c in cohort.courses] == ["ai-basics"]
 
 
+def test_managers_edit_a_cohort_and_nobody_else_can(client, other_client, world):
+    second = make_course("data-basics", title="Data Basics")
+    url = cohort_url(world, "/edit")
+    login(client, "hr@acme.example.com")
+    page = client.get(url)
+    assert page.status_code == 200 and 'value="Warehouse crew"' in page.get_data(as_text=True)
+    assert "Edit cohort" in client.get(cohort_url(world)).get_data(as_text=True)
+    form = {"name": "Warehouse crew, nights", "starts_on": "2026-02-01", "ends_on": "2026-05-01", "due_on": ""}
+    # bad input: a clear message, 422, nothing written
+    for bad in ({**form, "ends_on": "2026-01-01", "course_ids": second.id}, form, {**form, "course_ids": "99999"}):
+        response = client.submit(url, bad)
+        assert response.status_code == 422
+    assert "The end date is before the start date." in client.submit(
+        url, {**form, "ends_on": "2026-01-01", "course_ids": second.id}
+    ).get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Cohort, world["cohort"].id).name == "Warehouse crew"
+    # no CSRF token: refused, nothing written
+    assert client.post(url, data={**form, "course_ids": second.id}).status_code == 400
+    saved = client.submit(url, {**form, "course_ids": [world["course"].id, second.id]})
+    assert saved.status_code == 303 and saved.headers["Location"] == cohort_url(world)
+    db.session.expire_all()
+    cohort = db.session.get(Cohort, world["cohort"].id)
+    assert (cohort.name, cohort.starts_on, cohort.ends_on, cohort.due_on) == (
+        "Warehouse crew, nights",
+        date(2026, 2, 1),
+        date(2026, 5, 1),
+        None,
+    )
+    assert [c.slug for c in cohort.courses] == ["ai-basics", "data-basics"]
+
+    # a manager of A, on B's cohort through A's slug or B's: 404, B's cohort untouched
+    other = world["other_cohort"]
+    for slug in ("acme", world["other_org"].slug):
+        bad_url = f"/organizations/{slug}/cohorts/{other.id}/edit"
+        assert client.get(bad_url).status_code == 404
+        assert client.submit(bad_url, {**form, "course_ids": second.id}, page=url).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Cohort, other.id).name == "Bolt crew"
+    # a viewer of A: 403; a learner of A's cohort: 404
+    viewer = make_user(email="viewer@acme.example.com")
+    add_staff(world["org"], viewer, OrgRole.VIEWER)
+    login(other_client, "viewer@acme.example.com")
+    assert other_client.get(url).status_code == 403
+    assert (
+        other_client.submit(
+            url, {**form, "name": "Viewer's", "course_ids": second.id}, page=cohort_url(world)
+        ).status_code
+        == 403
+    )
+    db.session.expire_all()
+    assert db.session.get(Cohort, world["cohort"].id).name == "Warehouse crew, nights"
+
+
 def test_viewers_see_the_dashboard_but_cannot_invite_or_create(client, world):
     viewer = make_user(email="viewer@acme.example.com")
     add_staff(world["org"], viewer, OrgRole.VIEWER)

@@ -281,6 +281,11 @@ def routes(w: World) -> dict[str, Route]:
             f"{o}/cohorts/new",
             {"name": "C", "starts_on": "2026-01-01", "ends_on": "2026-06-01", "due_on": None, "course_ids": "1"},
         ),
+        "orgs.edit_cohort": Route(
+            employer,
+            f"{co}/edit",
+            {"name": "C", "starts_on": "2026-01-01", "ends_on": "2026-06-01", "due_on": None, "course_ids": "1"},
+        ),
         "orgs.invite_email": Route(employer, f"{co}/invite", {"email": "new@example.org", "name": "New"}),
         "orgs.new_link": Route(employer, f"{co}/links", {"kind": "code"}),
         "orgs.roster_check": Route(employer, f"{co}/roster", files=("file",)),
