@@ -184,16 +184,22 @@ def _without_the_database(app: Flask, nodeid: str) -> Iterator[None]:
     so it must be true: this checks it on every run.
     """
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     with app.app_context():
-        engine = db.engine
+        suite_url = db.engine.url
     statements: list[str] = []
-    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
+
+    def listener(conn, cursor, statement, *rest) -> None:
+        # every engine, not only the suite app's: an app a test builds on the suite's URL counts too
+        if conn.engine.url == suite_url:
+            statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", listener)
     try:
         yield
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
+        event.remove(Engine, "before_cursor_execute", listener)
     if statements:
         _empty_database(app)  # whatever it wrote must not leak into the next test
     assert not statements, f"{nodeid} is marked nodb but ran SQL on the suite's database: {statements[:3]}"

@@ -49,6 +49,7 @@ def _user(role: Role, user_id: int = 1) -> User:
 
 
 @pytest.mark.parametrize("predicate", STAFF_PREDICATES, ids=lambda p: p.__name__)
+@pytest.mark.nodb
 def test_staff_capabilities_belong_to_admins_only(predicate):
     assert predicate(_user(Role.ADMIN)) is True
     assert predicate(_user(Role.LEARNER)) is False
@@ -56,6 +57,7 @@ def test_staff_capabilities_belong_to_admins_only(predicate):
     assert predicate(None) is False
 
 
+@pytest.mark.nodb
 def test_nobody_changes_their_own_account():
     admin, other_admin, learner = _user(Role.ADMIN, 1), _user(Role.ADMIN, 2), _user(Role.LEARNER, 3)
     assert can_change_account(admin, other_admin) is True
@@ -65,6 +67,7 @@ def test_nobody_changes_their_own_account():
     assert can_change_account(AnonymousUserMixin(), learner) is False
 
 
+@pytest.mark.nodb
 def test_certificates_download_for_the_holder_and_certificate_staff():
     from credentials.models import Certificate
 
@@ -90,6 +93,7 @@ def _membership(role: OrgRole, status: OrgStatus, org_id: int = 7) -> tuple[Orga
         (OrgRole.MANAGER, OrgStatus.PENDING, True, False, False, False, False),
     ],
 )
+@pytest.mark.nodb
 def test_organization_predicates_follow_role_and_approval(role, status, see, use, manage, staff, resend):
     org, membership = _membership(role, status)
     assert org_permissions.can_see_org(membership) is see
@@ -99,6 +103,7 @@ def test_organization_predicates_follow_role_and_approval(role, status, see, use
     assert org_permissions.can_resend_verification(membership) is resend
 
 
+@pytest.mark.nodb
 def test_outsiders_and_members_of_another_organization_get_nothing():
     org, _ = _membership(OrgRole.OWNER, OrgStatus.APPROVED, org_id=7)
     _, elsewhere = _membership(OrgRole.OWNER, OrgStatus.APPROVED, org_id=8)
@@ -110,6 +115,7 @@ def test_outsiders_and_members_of_another_organization_get_nothing():
     assert org_permissions.can_resend_verification(None) is False
 
 
+@pytest.mark.nodb
 def test_bulk_verification_for_admins_and_members_of_an_approved_organization():
     _, approved = _membership(OrgRole.VIEWER, OrgStatus.APPROVED)
     _, pending = _membership(OrgRole.OWNER, OrgStatus.PENDING)
@@ -123,6 +129,7 @@ def test_bulk_verification_for_admins_and_members_of_an_approved_organization():
 # ---- the decorator and authorize() -------------------------------------------------------------------------
 
 
+@pytest.mark.nodb
 def test_the_decorator_keeps_its_predicate_on_the_view(app):
     assert app.view_functions["admin_users.list_users"].permission is account_permissions.can_manage_users
     assert app.view_functions["studio.index"].permission is course_permissions.can_author_courses
@@ -167,6 +174,7 @@ def test_signed_in_without_the_permission_is_403_and_nothing_runs(client, ctx):
     assert db.session.get(User, target.id).role is Role.ADMIN and learner.role is Role.LEARNER
 
 
+@pytest.mark.nodb
 def test_authorize_answers_403_or_404_and_sends_strangers_to_login(app):
     from werkzeug.exceptions import Forbidden
 
@@ -383,6 +391,7 @@ def _all_form_classes():
     return [c for c in found if c.__module__.split(".")[0] != "tests"]
 
 
+@pytest.mark.nodb
 def test_button_only_posts_share_one_form():
     """A form with nothing but a submit button (and its CSRF token) is core.forms.ButtonForm, not a copy."""
     from wtforms import SubmitField

@@ -45,6 +45,7 @@ def pair(framework, request):
     return read_folder(CATALOG_DIR / spanish), read_folder(CATALOG_DIR / english)
 
 
+@pytest.mark.nodb
 def test_both_worker_courses_ship_in_spanish():
     assert TRANSLATIONS == {
         "alfabetizacion-en-ia-para-cada-trabajador": "ai-literacy-for-every-worker",
@@ -116,6 +117,7 @@ def _cited_pages(folder: Path) -> list[tuple[str, list[int]]]:
 
 
 @pytest.mark.parametrize(("spanish", "english"), PAIRS, ids=IDS)
+@pytest.mark.nodb
 def test_every_lesson_and_quiz_cites_the_same_plan_pages(spanish, english):
     es, en = _cited_pages(CATALOG_DIR / spanish), _cited_pages(CATALOG_DIR / english)
     assert len(es) == len(en)
@@ -126,6 +128,7 @@ def test_every_lesson_and_quiz_cites_the_same_plan_pages(spanish, english):
 
 
 @pytest.mark.parametrize(("spanish", "english"), PAIRS, ids=IDS)
+@pytest.mark.nodb
 def test_plan_quotes_stay_english_and_are_on_the_cited_page(spanish, english):
     checked, problems = check_course(CATALOG_DIR / spanish)
     assert [str(p) for p in problems] == [] and checked >= 20
@@ -149,6 +152,7 @@ def test_spanish_lessons_read_no_harder_than_the_english(pair):
     assert reading.problems() == []
 
 
+@pytest.mark.nodb
 def test_spanish_measure_rewards_short_words_and_sentences():
     plain = "Lea el texto. Revise los datos. Pregunte si no sabe. La IA se equivoca a veces."
     heavy = (
@@ -284,6 +288,7 @@ def test_an_english_course_credential_says_english(client, ctx):
     assert achievement["resultDescription"][0]["name"] == "Final score"
 
 
+@pytest.mark.nodb
 def test_studio_question_text_reads_verdadero_falso_as_true_false():
     from courses.studio import parse_questions
 
