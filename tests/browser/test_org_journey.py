@@ -103,6 +103,14 @@ def test_an_employer_brings_learners_in_and_follows_them(live_server, new_page, 
     employer.get_by_role("button", name="Create cohort").click()
     assert "Invite people to Dock crew, spring" in employer.content()
     a11y.check(employer, "org-08-invite")
+    # the cohort can be edited afterwards (its due date moved a week)
+    invite_url = employer.url
+    employer.goto(invite_url.removesuffix("/invite") + "/edit")
+    a11y.check(employer, "org-08a-cohort-edit")
+    employer.get_by_label(re.compile("Due date")).fill((today + timedelta(days=21)).isoformat())
+    employer.get_by_role("button", name="Save cohort").click()
+    assert "Cohort “Dock crew, spring” saved." in employer.content()
+    employer.goto(invite_url)
 
     roster = "email,name\nluis.ortiz@example.org,Luis Ortiz\nkeisha.brown@example.org,Keisha Brown\n"
     employer.get_by_label("Roster (CSV)").set_input_files(
