@@ -29,13 +29,10 @@ from courses.models import (
     Course,
     CourseStatus,
     Enrollment,
-    Lesson,
     LessonProgress,
-    Module,
     Program,
     ProgramCourse,
     ProgramEnrollment,
-    Quiz,
     QuizAttempt,
 )
 from skills.models import Occupation
@@ -422,22 +419,7 @@ def progress(user_id: int, programs: list[Program]) -> dict[int, ProgramProgress
     course_ids = {step.course_id for p in programs for step in p.steps}
     if not course_ids:
         return {p.id: ProgramProgress(p, None, []) for p in programs}
-    lessons = dict(
-        db.session.execute(
-            select(Module.course_id, func.count(Lesson.id))
-            .join(Lesson, Lesson.module_id == Module.id)
-            .where(Module.course_id.in_(course_ids))
-            .group_by(Module.course_id)
-        ).all()
-    )
-    quizzes = dict(
-        db.session.execute(
-            select(Module.course_id, func.count(Quiz.id))
-            .join(Quiz, Quiz.module_id == Module.id)
-            .where(Module.course_id.in_(course_ids))
-            .group_by(Module.course_id)
-        ).all()
-    )
+    step_totals = course_services.step_counts(course_ids)
     enrollments = {
         e.course_id: e
         for e in db.session.scalars(
@@ -478,7 +460,7 @@ def progress(user_id: int, programs: list[Program]) -> dict[int, ProgramProgress
         rows = [
             CourseProgress(
                 course=c,
-                steps=lessons.get(c.id, 0) + quizzes.get(c.id, 0),
+                steps=step_totals.get(c.id, 0),
                 done=int(done.get(c.id, 0)),
                 enrollment=enrollments.get(c.id),
             )

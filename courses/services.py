@@ -133,6 +133,24 @@ def lesson_counts(course_ids: Iterable[int]) -> dict[int, int]:
     return dict(rows.all())
 
 
+def step_counts(course_ids: Iterable[int]) -> dict[int, int]:
+    """{course id: steps}, counted as on a course page: every lesson plus one per module quiz. Two aggregate
+    queries whatever the number of courses; a course without lessons or quizzes is left out (0 to the caller)."""
+    ids = list(course_ids)
+    if not ids:
+        return {}
+    steps = lesson_counts(ids)
+    quizzes = db.session.execute(
+        select(Module.course_id, func.count(Quiz.id))
+        .join(Quiz, Quiz.module_id == Module.id)
+        .where(Module.course_id.in_(ids))
+        .group_by(Module.course_id)
+    )
+    for course_id, count in quizzes:
+        steps[course_id] = steps.get(course_id, 0) + count
+    return steps
+
+
 def related_courses(course: Course, user: User | None, *, limit: int = 3) -> list[Course]:
     """Published courses that share occupations or skills with ``course``, most shared first, leaving out
     ``course`` itself and any course ``user`` is already enrolled in. Two queries whatever the catalog size."""

@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, select
 
 from accounts.models import User
 from core.extensions import db
-from courses.models import Course, Enrollment, Lesson, LessonProgress, Module, Quiz, QuizAttempt
+from courses.models import Course, Enrollment, LessonProgress, Module, Quiz, QuizAttempt
+from courses.services import step_counts
 from credentials.models import Certificate
 from credentials.services import expiring_soon
 from orgs.models import Cohort, CohortMember
@@ -93,22 +94,7 @@ def build(cohort: Cohort, *, now: datetime, member_id: int | None = None) -> lis
         return [MemberRow(m, u) for m, u in members]
 
     # 2-3. steps per course (lessons, then quizzes)
-    lessons = dict(
-        db.session.execute(
-            select(Module.course_id, func.count(Lesson.id))
-            .join(Lesson, Lesson.module_id == Module.id)
-            .where(Module.course_id.in_(course_ids))
-            .group_by(Module.course_id)
-        ).all()
-    )
-    quizzes = dict(
-        db.session.execute(
-            select(Module.course_id, func.count(Quiz.id))
-            .join(Quiz, Quiz.module_id == Module.id)
-            .where(Module.course_id.in_(course_ids))
-            .group_by(Module.course_id)
-        ).all()
-    )
+    step_totals = step_counts(course_ids)
 
     # 4. enrollments with lessons done, quizzes passed, attempts and best score, aggregated in SQL
     lessons_done = (
@@ -152,7 +138,7 @@ def build(cohort: Cohort, *, now: datetime, member_id: int | None = None) -> lis
     for member, user in members:
         row = MemberRow(member, user)
         for course in courses:
-            cr = CourseRow(course, lessons.get(course.id, 0) + quizzes.get(course.id, 0))
+            cr = CourseRow(course, step_totals.get(course.id, 0))
             e = by_key.get((user.id, course.id))
             if e is not None:
                 cr.enrolled_at, cr.last_activity_at, cr.completed_at = e.enrolled_at, e.last_activity_at, e.completed_at
