@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,14 +21,27 @@ from core.extensions import db
 from core.yamlload import YamlError, dump, line_of, load, quoted
 from courses.markdown import OWN_MEDIA, render
 from courses.models import Choice, Course, CourseStatus, Lesson, Module, Question, QuestionKind, Quiz
+from courses.spec import (  # noqa: F401  (the spec classes are also imported from here)
+    COURSE_DETAILS,
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    ChoiceSpec,
+    CourseSpec,
+    LessonSpec,
+    ModuleSpec,
+    OneOf,
+    QuestionSpec,
+    QuizSpec,
+    Text,
+    Whole,
+    detail_default,
+    details,
+)
 from skills.models import Occupation, PlanGoal, Skill
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_FILE_BYTES = 200_000
 CATALOG_DIR = Path(__file__).with_name("catalog")
-# The languages a course may be written in (BCP 47 code → name in that language); English when unsaid.
-LANGUAGES = {"en": "English", "es": "Español"}
-DEFAULT_LANGUAGE = "en"
 
 
 class CatalogError(DomainError):
@@ -37,67 +50,6 @@ class CatalogError(DomainError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("The course bundle has problems:\n" + "\n".join(problems))
         self.problems = problems
-
-
-@dataclass
-class ChoiceSpec:
-    text: str
-    correct: bool
-
-
-@dataclass
-class QuestionSpec:
-    kind: str
-    prompt: str
-    choices: list[ChoiceSpec]
-    explanation: str
-
-
-@dataclass
-class QuizSpec:
-    title: str
-    pass_mark: int
-    max_attempts: int | None
-    cooldown_minutes: int
-    questions: list[QuestionSpec]
-    # minutes to wait after two failed attempts in a row (optional in course.yaml; written only if not the default)
-    failure_cooldown_minutes: int = 30
-
-
-@dataclass
-class LessonSpec:
-    slug: str
-    title: str
-    minutes: int
-    body: str
-    # ISO date after which the lesson's time-sensitive facts must be checked again (None: nothing dated)
-    review_by: str | None = None
-
-
-@dataclass
-class ModuleSpec:
-    slug: str
-    title: str
-    summary: str
-    skills: list[str]
-    goals: list[str]
-    lessons: list[LessonSpec]
-    quiz: QuizSpec | None
-
-
-@dataclass
-class CourseSpec:
-    slug: str
-    title: str
-    summary: str
-    audience: str
-    estimated_minutes: int
-    validity_months: int | None
-    skills: list[str]
-    goals: list[str]
-    occupations: list[str]
-    modules: list[ModuleSpec] = field(default_factory=list)
-    language: str = DEFAULT_LANGUAGE
 
 
 Reader = Callable[[str], str]
@@ -164,16 +116,23 @@ class _Checker:
                 return None
         return value.isoformat()
 
-    def language(self, source: str, node: dict) -> str:
-        value = node.get("language", DEFAULT_LANGUAGE)
-        if not isinstance(value, str) or value not in LANGUAGES:
+    def one_of(self, source: str, node: dict, key: str, rule: OneOf, default: str) -> str:
+        value = node.get(key, default)
+        if not isinstance(value, str) or value not in rule.choices:
             self.add(
-                source,
-                node,
-                f"'language' must be one of {', '.join(LANGUAGES)} (a BCP 47 code), not '{quoted(value)}'",
+                source, node, f"'{key}' must be one of {', '.join(rule.choices)}{rule.hint}, not '{quoted(value)}'"
             )
-            return DEFAULT_LANGUAGE
+            return default
         return value
+
+    def detail(self, source: str, node: dict, key: str, rule: Text | Whole | OneOf) -> Any:
+        """One of the course's details (courses/spec.py), checked by its rule."""
+        if isinstance(rule, Text):
+            return self.text(source, node, key, max_len=rule.max_len)
+        if isinstance(rule, Whole):
+            value = self.integer(source, node, key, low=rule.low, high=rule.high, nullable=rule.nullable)
+            return value if value is not None or rule.nullable else 0
+        return self.one_of(source, node, key, rule, detail_default(key))
 
     def slug(self, source: str, node: dict) -> str:
         value = node.get("slug")
@@ -240,15 +199,10 @@ def parse_bundle(read: Reader) -> CourseSpec:
     src = "course.yaml"
     course = CourseSpec(
         slug=check.slug(src, data),
-        title=check.text(src, data, "title"),
-        summary=check.text(src, data, "summary", max_len=2000),
-        audience=check.text(src, data, "audience", max_len=1000),
-        estimated_minutes=check.integer(src, data, "estimated_minutes", low=1, high=10_000) or 0,
-        validity_months=check.integer(src, data, "validity_months", low=1, high=240, nullable=True),
+        **{name: check.detail(src, data, name, rule) for name, rule in COURSE_DETAILS.items()},
         skills=check.ids(src, data, "skills", skills),
         goals=check.ids(src, data, "goals", goals),
         occupations=check.ids(src, data, "occupations", codes),
-        language=check.language(src, data),
     )
     modules = data.get("modules")
     if not isinstance(modules, list) or not modules:
@@ -436,17 +390,16 @@ def spec_files(spec: CourseSpec) -> dict[str, str]:
                 }
             )
         modules.append(entry)
-    # English, the default, is not written, so files from before languages existed round-trip unchanged
-    language = {"language": spec.language} if spec.language != DEFAULT_LANGUAGE else {}
+    # a detail whose rule says so is left out at its default, so files written before it existed round-trip
+    written = {
+        name: value
+        for name, value in details(spec).items()
+        if not getattr(COURSE_DETAILS[name], "omit_default", False) or value != detail_default(name)
+    }
     files["course.yaml"] = dump(
         {
             "slug": spec.slug,
-            "title": spec.title,
-            "summary": spec.summary,
-            "audience": spec.audience,
-            "estimated_minutes": spec.estimated_minutes,
-            "validity_months": spec.validity_months,
-            **language,
+            **written,
             "skills": spec.skills,
             "goals": spec.goals,
             "occupations": spec.occupations,
@@ -496,9 +449,8 @@ def apply_spec(spec: CourseSpec, *, now: datetime, status: CourseStatus = Course
         course = Course(slug=spec.slug, created_at=now, version=0)
         db.session.add(course)
         outcome = "created"
-    course.title, course.summary, course.audience = spec.title, spec.summary, spec.audience
-    course.estimated_minutes, course.validity_months = spec.estimated_minutes, spec.validity_months
-    course.language = spec.language
+    for name, value in details(spec).items():
+        setattr(course, name, value)
     course.skills = _by_ids(Skill, spec.skills)
     course.goals = _by_ids(PlanGoal, spec.goals)
     course.occupations = _by_ids(Occupation, spec.occupations)
@@ -567,15 +519,10 @@ def course_spec(course: Course) -> CourseSpec:
     """The bundle form of a course in the database (for export)."""
     return CourseSpec(
         slug=course.slug,
-        title=course.title,
-        summary=course.summary,
-        audience=course.audience,
-        estimated_minutes=course.estimated_minutes,
-        validity_months=course.validity_months,
+        **{name: getattr(course, name) for name in COURSE_DETAILS},
         skills=[s.id for s in course.skills],
         goals=[g.id for g in course.goals],
         occupations=[o.code for o in course.occupations],
-        language=course.language,
         modules=[
             ModuleSpec(
                 slug=m.slug,

@@ -65,7 +65,7 @@ from wtforms.validators import DataRequired, NumberRange, Regexp, ValidationErro
 from wtforms.widgets import CheckboxInput, ListWidget  # noqa: E402
 
 from accounts.forms import no_control_chars, strip  # noqa: E402
-from courses.catalog import DEFAULT_LANGUAGE, LANGUAGES  # noqa: E402
+from courses.spec import COURSE_DETAILS, DEFAULT_LANGUAGE, LANGUAGES  # noqa: E402
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -130,6 +130,13 @@ class CourseMetaForm(RevisionForm):
         default=DEFAULT_LANGUAGE,
         validate_choice=True,
     )
+
+    # One field per course detail (courses/spec.py COURSE_DETAILS), named like it: the studio copies them by name.
+    def details(self) -> dict:
+        return {name: self[name].data for name in COURSE_DETAILS}
+
+    def detail_fields(self, *, skip: tuple[str, ...] = ()) -> list:
+        return [self[name] for name in COURSE_DETAILS if name not in skip]
 
 
 class NewCourseForm(CourseMetaForm):

@@ -7,13 +7,14 @@ import io
 import re
 import zipfile
 import zlib
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import gettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from core import audit
@@ -21,16 +22,12 @@ from core.errors import DomainError
 from core.extensions import db
 from core.yamlload import quoted
 from courses.catalog import (
-    DEFAULT_LANGUAGE,
     SLUG,
     TRUE_FALSE_WORDS,
     CatalogError,
     ChoiceSpec,
     CourseSpec,
-    LessonSpec,
-    ModuleSpec,
     QuestionSpec,
-    QuizSpec,
     apply_spec,
     course_spec,
     parse_bundle,
@@ -48,6 +45,7 @@ from courses.models import (
     Program,
     ProgramCourse,
 )
+from courses.spec import details, from_dict, move, to_dict, unique_slug  # noqa: F401  (move, unique_slug: studio API)
 
 MAX_ZIP_BYTES = 5 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 20 * 1024 * 1024
@@ -66,46 +64,16 @@ class StaleDraft(DomainError):
         )
 
 
-# ---- specs as JSON ---------------------------------------------------------------------------
+# ---- specs as JSON (the shape and its tolerant loading live in courses/spec.py) ---------------------------
 
 
 def spec_to_dict(spec: CourseSpec) -> dict:
-    return asdict(spec)
+    return to_dict(spec)
 
 
 def spec_from_dict(data: dict) -> CourseSpec:
-    modules = []
-    for m in data.get("modules", []):
-        quiz = m.get("quiz")
-        modules.append(
-            ModuleSpec(
-                slug=m["slug"],
-                title=m["title"],
-                summary=m.get("summary", ""),
-                skills=list(m.get("skills", [])),
-                goals=list(m.get("goals", [])),
-                lessons=[LessonSpec(**lesson) for lesson in m.get("lessons", [])],
-                quiz=None
-                if quiz is None
-                else QuizSpec(
-                    title=quiz["title"],
-                    pass_mark=quiz["pass_mark"],
-                    max_attempts=quiz["max_attempts"],
-                    cooldown_minutes=quiz["cooldown_minutes"],
-                    failure_cooldown_minutes=quiz.get("failure_cooldown_minutes", 30),
-                    questions=[
-                        QuestionSpec(
-                            kind=q["kind"],
-                            prompt=q["prompt"],
-                            explanation=q["explanation"],
-                            choices=[ChoiceSpec(**c) for c in q["choices"]],
-                        )
-                        for q in quiz["questions"]
-                    ],
-                ),
-            )
-        )
-    return CourseSpec(**{k: v for k, v in data.items() if k != "modules"}, modules=modules)
+    """The draft's spec; drafts saved before a field existed get its default, unknown keys are ignored."""
+    return from_dict(data)
 
 
 # ---- drafts ------------------------------------------------------------------------------------
@@ -115,8 +83,30 @@ def get_draft(course: Course) -> CourseDraft | None:
     return db.session.scalar(select(CourseDraft).where(CourseDraft.course_id == course.id))
 
 
+@dataclass(frozen=True)
+class NoDraft:
+    """Stands for a draft nobody has saved yet: pages carry the revision the first save will create."""
+
+    id: None = None
+    revision: int = 1  # CourseDraft.revision's default
+
+
+NO_DRAFT = NoDraft()
+
+
+def editing(course: Course) -> tuple[CourseDraft | None, CourseSpec]:
+    """What the studio shows for ``course``: its draft and the draft's spec, or (None, the live course's spec)
+    when nobody has saved a change yet. Reads only: opening a studio page writes nothing."""
+    draft = get_draft(course)
+    return draft, spec_from_dict(draft.spec) if draft else course_spec(course)
+
+
 def open_draft(course: Course, actor, *, now: datetime) -> CourseDraft:
-    """The course's draft, started from the live course if there is none (editing never touches learners)."""
+    """The course's draft, started from the live course if there is none (editing never touches learners).
+
+    Flushes; the caller commits (with the edit it is about to save). Two first edits racing each other both get
+    the one draft: the unique course_id decides, and the loser reads the winner's row.
+    """
     draft = get_draft(course)
     if draft is not None:
         return draft
@@ -127,60 +117,33 @@ def open_draft(course: Course, actor, *, now: datetime) -> CourseDraft:
         updated_at=now,
         updated_by_id=getattr(actor, "id", None),
     )
-    db.session.add(draft)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(draft)
+    except IntegrityError:
+        draft = get_draft(course)
     return draft
 
 
-def create_course(
-    actor,
-    *,
-    slug: str,
-    title: str,
-    summary: str,
-    audience: str,
-    estimated_minutes: int,
-    validity_months: int | None,
-    now: datetime,
-    language: str = DEFAULT_LANGUAGE,
-) -> Course:
-    """A new draft course (invisible to learners until published). Raises DomainError if the slug is taken."""
-    if db.session.scalar(select(Course.id).where(Course.slug == slug)) is not None:
+def create_course(actor, spec: CourseSpec, *, now: datetime) -> Course:
+    """A new draft course from ``spec``'s slug and details (invisible to learners until published), with its draft.
+
+    Raises DomainError if the slug is taken. Flushes; the caller commits.
+    """
+    if db.session.scalar(select(Course.id).where(Course.slug == spec.slug)) is not None:
         raise DomainError(_("Another course already uses this web address (slug). Choose another."), field="slug")
     course = Course(
-        slug=slug,
-        title=title,
-        summary=summary,
-        audience=audience,
-        estimated_minutes=estimated_minutes,
-        validity_months=validity_months,
-        language=language,
-        status=CourseStatus.DRAFT,
-        version=0,
-        created_at=now,
-        updated_at=now,
+        slug=spec.slug, **details(spec), status=CourseStatus.DRAFT, version=0, created_at=now, updated_at=now
     )
     db.session.add(course)
     db.session.flush()
-    spec = CourseSpec(
-        slug=slug,
-        title=title,
-        summary=summary,
-        audience=audience,
-        estimated_minutes=estimated_minutes,
-        validity_months=validity_months,
-        skills=[],
-        goals=[],
-        occupations=[],
-        modules=[],
-        language=language,
-    )
+    start = CourseSpec(slug=spec.slug, **details(spec))
     db.session.add(
         CourseDraft(
-            course_id=course.id, spec=spec_to_dict(spec), created_at=now, updated_at=now, updated_by_id=actor.id
+            course_id=course.id, spec=spec_to_dict(start), created_at=now, updated_at=now, updated_by_id=actor.id
         )
     )
-    audit.record(actor, "course.created", "course", slug, f"Created draft course “{title}”", now=now)
+    audit.record(actor, "course.created", "course", spec.slug, f"Created draft course “{spec.title}”", now=now)
     db.session.flush()
     return course
 
@@ -210,22 +173,6 @@ def discard_draft(draft: CourseDraft, actor, *, now: datetime) -> None:
         actor, "course.draft_discarded", "course", course.slug, f"Discarded the draft of “{course.title}”", now=now
     )
     db.session.flush()
-
-
-def move(items: list, index: int, direction: str) -> None:
-    """Move ``items[index]`` one place up or down (no JavaScript needed)."""
-    target = index - 1 if direction == "up" else index + 1
-    if not 0 <= index < len(items) or not 0 <= target < len(items):
-        raise DomainError(_("It cannot move further in that direction."))
-    items[index], items[target] = items[target], items[index]
-
-
-def unique_slug(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:70] or "item"
-    slug, n = base, 2
-    while slug in taken or slug == "quiz":
-        slug, n = f"{base}-{n}", n + 1
-    return slug
 
 
 # ---- quiz questions as plain text (no JavaScript needed to add choices) ---------------------------------
@@ -616,17 +563,7 @@ def import_zip(data: bytes, actor, *, now: datetime, media_folder, max_image_byt
         raise CatalogError(["course.yaml: invalid slug"])
     course = db.session.scalar(select(Course).where(Course.slug == spec.slug))
     if course is None:
-        course = create_course(
-            actor,
-            slug=spec.slug,
-            title=spec.title,
-            summary=spec.summary,
-            audience=spec.audience,
-            estimated_minutes=spec.estimated_minutes,
-            validity_months=spec.validity_months,
-            language=spec.language,
-            now=now,
-        )
+        course = create_course(actor, spec, now=now)
     draft = open_draft(course, actor, now=now)
     save_draft(
         draft,

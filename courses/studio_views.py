@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -17,8 +16,9 @@ from core.database import utcnow
 from core.errors import DomainError, form_error
 from core.extensions import db
 from core.forms import ButtonForm
+from courses import spec as specs
 from courses import studio
-from courses.catalog import CatalogError, LessonSpec, ModuleSpec, QuizSpec
+from courses.catalog import CatalogError
 from courses.forms import (
     BundleUploadForm,
     CourseMetaForm,
@@ -34,6 +34,7 @@ from courses.markdown import render
 from courses.media import store_image
 from courses.models import Course, CourseStatus, MediaFile
 from courses.permissions import can_author_courses
+from courses.spec import CourseSpec
 from skills.models import Occupation, PlanGoal, Skill
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
@@ -47,9 +48,16 @@ def _course(slug: str) -> Course:
 
 
 def _draft(slug: str):
+    """(course, draft, spec) for a studio page.
+
+    A GET writes nothing: with no draft yet it shows the live course, and ``draft`` stands for the one the first
+    save will create. A POST opens the draft (flushed, committed with the edit by ``_save``).
+    """
     course = _course(slug)
+    if request.method == "GET":
+        draft, spec = studio.editing(course)
+        return course, draft or studio.NO_DRAFT, spec
     draft = studio.open_draft(course, current_user, now=utcnow())
-    db.session.commit()
     return course, draft, studio.spec_from_dict(draft.spec)
 
 
@@ -92,8 +100,9 @@ def _save(slug, draft, spec, form, summary: str, target: str | None = None, refu
     except DomainError as error:
         db.session.rollback()
         if refused is not None:
-            db.session.refresh(draft)
-            form.revision.data = draft.revision
+            # the draft may be one this request created, gone with the rollback: ask the database
+            current = studio.get_draft(_course(slug))
+            form.revision.data = current.revision if current else studio.NO_DRAFT.revision
             form.form_errors.append(f"{error.message} {KEPT}")
             return refused(409)
         flash(error.message, "error")
@@ -129,17 +138,7 @@ def new():
     form = NewCourseForm()
     if form.validate_on_submit():
         try:
-            course = studio.create_course(
-                current_user,
-                slug=form.slug.data,
-                title=form.title.data,
-                summary=form.summary.data,
-                audience=form.audience.data,
-                estimated_minutes=form.estimated_minutes.data,
-                validity_months=form.validity_months.data,
-                language=form.language.data,
-                now=utcnow(),
-            )
+            course = studio.create_course(current_user, CourseSpec(slug=form.slug.data, **form.details()), now=utcnow())
         except DomainError as error:
             db.session.rollback()
             form_error(form, error)
@@ -189,23 +188,14 @@ def save_meta(slug: str):
     form = CourseMetaForm(prefix="meta", data={"language": spec.language})
     if not form.validate_on_submit():
         return _edit_page(course, draft, spec, meta=form, status=422)  # every field comes back as typed
-    original = spec
-    spec = replace(
-        spec,
-        title=form.title.data,
-        summary=form.summary.data,
-        audience=form.audience.data,
-        estimated_minutes=form.estimated_minutes.data,
-        validity_months=form.validity_months.data,
-        language=form.language.data,
-    )
+    edited = specs.set_details(spec, **form.details())
     return _save(
         slug,
         draft,
-        spec,
+        edited,
         form,
-        f"Edited the details of “{spec.title}”",
-        refused=lambda status: _edit_page(course, draft, original, meta=form, status=status),
+        f"Edited the details of “{edited.title}”",
+        refused=lambda status: _edit_page(course, draft, spec, meta=form, status=status),
     )
 
 
@@ -218,15 +208,14 @@ def save_tags(slug: str):
     if not form.validate_on_submit():
         form.form_errors.append("Choose skills, goals and occupations from the lists.")
         return _edit_page(course, draft, spec, tags=form, status=422)
-    original = spec
-    spec = replace(spec, skills=form.skills.data, goals=form.goals.data, occupations=form.occupations.data)
+    edited = specs.set_tags(spec, skills=form.skills.data, goals=form.goals.data, occupations=form.occupations.data)
     return _save(
         slug,
         draft,
-        spec,
+        edited,
         form,
         f"Changed the skills and goals of “{spec.title}”",
-        refused=lambda status: _edit_page(course, draft, original, tags=form, status=status),
+        refused=lambda status: _edit_page(course, draft, spec, tags=form, status=status),
     )
 
 
@@ -238,26 +227,16 @@ def add_module(slug: str):
     _framework_choices(form)
     if not form.validate_on_submit():
         return _edit_page(course, draft, spec, module_form=form, status=422)
-    original = studio.spec_from_dict(draft.spec)
-    taken = {m.slug for m in spec.modules}
-    spec.modules.append(
-        ModuleSpec(
-            slug=studio.unique_slug(form.title.data, taken),
-            title=form.title.data,
-            summary=form.summary.data or "",
-            skills=form.skills.data,
-            goals=form.goals.data,
-            lessons=[],
-            quiz=None,
-        )
+    edited = specs.add_module(
+        spec, title=form.title.data, summary=form.summary.data or "", skills=form.skills.data, goals=form.goals.data
     )
     return _save(
         slug,
         draft,
-        spec,
+        edited,
         form,
         f"Added module “{form.title.data}”",
-        refused=lambda status: _edit_page(course, draft, original, module_form=form, status=status),
+        refused=lambda status: _edit_page(course, draft, spec, module_form=form, status=status),
     )
 
 
@@ -277,13 +256,18 @@ def module(slug: str, m: int):
     )
     _framework_choices(form)
     if form.validate_on_submit():
-        spec.modules[m] = replace(
-            item, title=form.title.data, summary=form.summary.data or "", skills=form.skills.data, goals=form.goals.data
+        edited = specs.edit_module(
+            spec,
+            m,
+            title=form.title.data,
+            summary=form.summary.data or "",
+            skills=form.skills.data,
+            goals=form.goals.data,
         )
         return _save(
             slug,
             draft,
-            spec,
+            edited,
             form,
             f"Edited module “{form.title.data}”",
             refused=lambda status: (
@@ -305,15 +289,12 @@ def module_action(slug: str, m: int, action: str):
     if not form.validate_on_submit() or action not in {"up", "down", "delete"}:
         abort(400)
     try:
-        if action == "delete":
-            spec.modules.pop(m)
-        else:
-            studio.move(spec.modules, m, action)
+        edited = specs.module_action(spec, m, action)
     except DomainError as error:
         flash(error.message, "error")
         return redirect(url_for("studio.edit", slug=slug)), 303
     verb = "Removed" if action == "delete" else f"Moved {action}"
-    return _save(slug, draft, spec, form, f"{verb} module “{item.title}”")
+    return _save(slug, draft, edited, form, f"{verb} module “{item.title}”")
 
 
 @bp.route("/<slug>/modules/<int:m>/lessons/new", methods=["GET", "POST"], defaults={"n": None})
@@ -355,30 +336,24 @@ def lesson(slug: str, m: int, n: int | None):
     if request.method == "POST" and upload.submit.data:
         return page(_upload_into(form, upload))
     if form.validate_on_submit():
-        body = form.body.data.replace("\r\n", "\n").rstrip("\n") + "\n"
-        review_by = form.review_by.data.isoformat() if form.review_by.data else None
         if form.preview.data:
-            preview = render(body)  # exactly what learners will see, sanitized the same way
+            preview = render(
+                specs.lesson_body(form.body.data)
+            )  # exactly what learners will see, sanitized the same way
         else:
-            if existing is None:
-                taken = {lesson.slug for lesson in module_spec.lessons}
-                module_spec.lessons.append(
-                    LessonSpec(
-                        slug=studio.unique_slug(form.title.data, taken),
-                        title=form.title.data,
-                        minutes=form.minutes.data,
-                        body=body,
-                        review_by=review_by,
-                    )
-                )
-            else:
-                module_spec.lessons[n] = replace(
-                    existing, title=form.title.data, minutes=form.minutes.data, body=body, review_by=review_by
-                )
+            edited = specs.save_lesson(
+                spec,
+                m,
+                n,
+                title=form.title.data,
+                minutes=form.minutes.data,
+                body=form.body.data,
+                review_by=form.review_by.data.isoformat() if form.review_by.data else None,
+            )
             return _save(
                 slug,
                 draft,
-                spec,
+                edited,
                 form,
                 f"Saved lesson “{form.title.data}” in “{module_spec.title}”",
                 refused=page,
@@ -426,14 +401,11 @@ def lesson_action(slug: str, m: int, n: int, action: str):
     if not form.validate_on_submit() or action not in {"up", "down", "delete"}:
         abort(400)
     try:
-        if action == "delete":
-            module_spec.lessons.pop(n)
-        else:
-            studio.move(module_spec.lessons, n, action)
+        edited = specs.lesson_action(spec, m, n, action)
     except DomainError as error:
         flash(error.message, "error")
         return redirect(url_for("studio.edit", slug=slug)), 303
-    return _save(slug, draft, spec, form, f"{'Removed' if action == 'delete' else 'Moved'} lesson “{item.title}”")
+    return _save(slug, draft, edited, form, f"{'Removed' if action == 'delete' else 'Moved'} lesson “{item.title}”")
 
 
 def recent_images(limit: int = 12):
@@ -513,7 +485,9 @@ def quiz(slug: str, m: int):
         except DomainError as error:
             form_error(form, error)
         else:
-            module_spec.quiz = QuizSpec(
+            edited = specs.set_quiz(
+                spec,
+                m,
                 title=form.title.data,
                 pass_mark=form.pass_mark.data,
                 max_attempts=form.max_attempts.data,
@@ -524,7 +498,7 @@ def quiz(slug: str, m: int):
             return _save(
                 slug,
                 draft,
-                spec,
+                edited,
                 form,
                 f"Saved the quiz of “{module_spec.title}”",
                 refused=lambda status: (quiz_page(), status),

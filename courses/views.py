@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.views import MethodView
 from flask_babel import format_percent, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -338,39 +339,14 @@ def _attempt_or_404(enrollment, quiz, number: int) -> QuizAttempt:
     return attempt
 
 
-@bp.route("/courses/<slug>/<module_slug>/quiz/attempts/<int:number>", methods=["GET", "POST"])
-@login_required
-def attempt(slug: str, module_slug: str, number: int):
+def _attempt_of(slug: str, module_slug: str, number: int):
     course, enrollment = _study(slug)
     module, quiz = _find_quiz(course, module_slug)
-    attempt = _attempt_or_404(enrollment, quiz, number)
-    form = ButtonForm()
-    status = 200
-    error = None
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
-        try:
-            answers = services.answers_from_form(attempt, quiz, parse_answers(request.form))
-            _, finished = services.submit_attempt(enrollment, attempt, quiz, answers, now=utcnow())
-        except (QuizAnswersError, DomainError) as problem:
-            db.session.rollback()
-            error = getattr(problem, "message", None) or str(problem)
-            status = 409 if attempt.submitted_at is not None else 422
-            attempt = _attempt_or_404(enrollment, quiz, number)
-        else:
-            db.session.commit()
-            if finished:
-                flash(
-                    gettext(
-                        "You passed “%(quiz)s” with %(score)s: that was the last step.",
-                        quiz=quiz.title,
-                        score=format_percent(attempt.score / 100),
-                    ),
-                    "success",
-                )
-                return redirect(url_for("credentials.completed", slug=slug)), 303
-            return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
+    return course, enrollment, module, quiz, _attempt_or_404(enrollment, quiz, number)
+
+
+def _attempt_page(course, enrollment, module, quiz, attempt, *, error=None, previous=None, status: int = 200):
+    """The open attempt's questions, or once it is submitted, its result (what to reveal follows the quiz's rules)."""
     questions = {q.id: q for q in quiz.questions}
     choices = {c.id: c for q in quiz.questions for c in q.choices}
     layout = [
@@ -388,9 +364,9 @@ def attempt(slug: str, module_slug: str, number: int):
             quiz=quiz,
             attempt=attempt,
             layout=layout,
-            form=form,
+            form=ButtonForm(),
             error=error,
-            previous=request.form if request.method == "POST" else None,
+            previous=previous,
         ), status
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress)
@@ -414,10 +390,54 @@ def attempt(slug: str, module_slug: str, number: int):
         ),
         next_url=_step_url(course, step) if step else None,
         blocked=blocked,
-        form=form,
+        form=ButtonForm(),
         error=error,
         progress=progress,
     ), status
+
+
+class AttemptView(MethodView):
+    """One quiz attempt at one address (endpoint ``courses.attempt``): GET shows it, POST submits its answers.
+
+    The answer fields are ``q-<position>`` holding this attempt's choice tokens (courses.forms.parse_answers).
+    """
+
+    decorators = [login_required]
+
+    def get(self, slug: str, module_slug: str, number: int):
+        return _attempt_page(*_attempt_of(slug, module_slug, number))
+
+    def post(self, slug: str, module_slug: str, number: int):
+        course, enrollment, module, quiz, attempt = _attempt_of(slug, module_slug, number)
+        if not ButtonForm().validate_on_submit():
+            abort(400)
+        try:
+            answers = services.answers_from_form(attempt, quiz, parse_answers(request.form))
+            _, finished = services.submit_attempt(enrollment, attempt, quiz, answers, now=utcnow())
+        except (QuizAnswersError, DomainError) as problem:
+            db.session.rollback()
+            # read after the rollback: an attempt submitted meanwhile (a double submit) is a conflict, not bad input
+            status = 409 if attempt.submitted_at is not None else 422
+            attempt = _attempt_or_404(enrollment, quiz, number)
+            error = getattr(problem, "message", None) or str(problem)
+            return _attempt_page(
+                course, enrollment, module, quiz, attempt, error=error, previous=request.form, status=status
+            )
+        db.session.commit()
+        if finished:
+            flash(
+                gettext(
+                    "You passed “%(quiz)s” with %(score)s: that was the last step.",
+                    quiz=quiz.title,
+                    score=format_percent(attempt.score / 100),
+                ),
+                "success",
+            )
+            return redirect(url_for("credentials.completed", slug=slug)), 303
+        return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
+
+
+bp.add_url_rule("/courses/<slug>/<module_slug>/quiz/attempts/<int:number>", view_func=AttemptView.as_view("attempt"))
 
 
 @bp.get("/media/<sha256>.<extension>")
