@@ -184,8 +184,8 @@ def _edit_page(course, draft, spec, *, meta=None, tags=None, module_form=None, s
 @permission_required(can_author_courses)
 def save_meta(slug: str):
     course, draft, spec = _draft(slug)
-    # a post without the language (an older page) keeps the draft's language rather than resetting it
-    form = CourseMetaForm(prefix="meta", data={"language": spec.language})
+    # a detail the post leaves out (a page opened before that detail existed) keeps the draft's value
+    form = CourseMetaForm(prefix="meta", data=specs.details(spec))
     if not form.validate_on_submit():
         return _edit_page(course, draft, spec, meta=form, status=422)  # every field comes back as typed
     edited = specs.set_details(spec, **form.details())

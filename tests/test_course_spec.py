@@ -297,3 +297,17 @@ def test_step_counts_are_lessons_plus_quizzes_in_two_queries(ctx, count_queries)
     assert result == {with_quizzes: 2 * 3 + 2, no_quizzes: 3}
     assert queries == 2
     assert step_counts([]) == {}
+
+
+def test_a_details_post_without_a_detail_keeps_the_drafts_value(client, admin):
+    make_course("ai-basics")
+    fields = {"meta-title": "Renamed", "meta-summary": "S.", "meta-audience": "A.", "meta-estimated_minutes": "60"}
+    token = client.csrf_token("/studio/ai-basics")
+    first = {"meta-csrf_token": token, "meta-revision": "1", "meta-language": "es", **fields}
+    assert client.post("/studio/ai-basics/meta", data=first).status_code == 303
+    # a page opened before the language field existed sends everything but the language
+    second = {"meta-csrf_token": token, "meta-revision": "2", **fields, "meta-title": "Renamed again"}
+    assert client.post("/studio/ai-basics/meta", data=second).status_code == 303
+    draft = db.session.scalar(select(CourseDraft))
+    db.session.refresh(draft)
+    assert (draft.revision, draft.spec["title"], draft.spec["language"]) == (3, "Renamed again", "es")
