@@ -337,9 +337,8 @@ def lesson(slug: str, m: int, n: int | None):
         return page(_upload_into(form, upload))
     if form.validate_on_submit():
         if form.preview.data:
-            preview = render(
-                specs.lesson_body(form.body.data)
-            )  # exactly what learners will see, sanitized the same way
+            # exactly what learners will see, sanitized the same way
+            preview = render(specs.lesson_body(form.body.data))
         else:
             edited = specs.save_lesson(
                 spec,
