@@ -139,6 +139,36 @@ def badge_svg(public_id: str):
     return response
 
 
+@bp.get("/credentials/<public_id>.png")
+@verify_limit()
+def badge_png(public_id: str):
+    """The baked PNG badge (the one Learner Credential Wallet imports): the certificate as drawn, with the signed
+    credential in an iTXt chunk. Served for revoked certificates too, as the SVG is: the status list says so."""
+    from credentials.preview import bake_png, cached_png
+    from credentials.storage import pdf_folder, stored_pdf
+
+    certificate, credential = signed_for(public_id)
+    if credential is None:
+        return certificate  # the error response
+    try:
+        pdf = stored_pdf(certificate, utcnow())
+        db.session.commit()  # keeps the stored PDF's hash
+        digest = certificate.pdf_sha256 or hashlib.sha256(pdf).hexdigest()
+        png = bake_png(cached_png(pdf_folder(), certificate.public_id, digest, pdf), credential)
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("could not draw the PNG badge of certificate %s", certificate.public_id)
+        response = Response("The badge image is being prepared. Try again in a minute.", 503)
+        response.headers["Retry-After"] = "60"
+        return response
+    response = Response(png, mimetype="image/png")
+    response.headers["Content-Disposition"] = f'inline; filename="badge-{certificate.public_id}.png"'
+    # short, as for the certificate preview: a revocation re-stamps the PDF and so the image
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.set_etag(hashlib.sha256(png).hexdigest()[:32])
+    return response.make_conditional(request)
+
+
 @bp.get("/api/v1/openapi.json")
 def openapi():
     from credentials.openapi import spec

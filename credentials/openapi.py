@@ -163,7 +163,7 @@ def spec(base_url: str, issuer: str) -> dict:
                     "published keys), its revocation status, its validity period and, for our certificates, that it "
                     "matches our record of the certificate. Every check after the proof reads the signed data. "
                     "Send the credential JSON "
-                    "as the body; the raw bytes of a certificate PDF or a baked SVG badge, or a multipart upload "
+                    "as the body; the raw bytes of a certificate PDF or a baked SVG or PNG badge, or a multipart upload "
                     "in a `file` field, are read the same way. A credential that fails a check is still a 200 "
                     "answer: see `verified` and `verdict`.",
                     "requestBody": {
@@ -181,6 +181,10 @@ def spec(base_url: str, issuer: str) -> dict:
                                 "schema": {"type": "string", "format": "binary"},
                                 "description": "A baked Open Badges 3.0 SVG badge.",
                             },
+                            "image/png": {
+                                "schema": {"type": "string", "format": "binary"},
+                                "description": "A baked Open Badges 3.0 PNG badge (iTXt chunk `openbadgecredential`).",
+                            },
                             "multipart/form-data": {
                                 "schema": {
                                     "type": "object",
@@ -188,7 +192,9 @@ def spec(base_url: str, issuer: str) -> dict:
                                     "required": ["file"],
                                 },
                                 "encoding": {
-                                    "file": {"contentType": "application/json, application/pdf, image/svg+xml"}
+                                    "file": {
+                                        "contentType": "application/json, application/pdf, image/svg+xml, image/png"
+                                    }
                                 },
                             },
                             "application/x-www-form-urlencoded": {

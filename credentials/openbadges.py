@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import gzip
 import hashlib
 import json
@@ -23,6 +24,13 @@ LIST_SIZE = 131072  # 16 KiB of bits: the W3C minimum, so one list hides which c
 LIST_FILL = 0.75  # start a new list when this share of slots is taken (random allocation stays fast)
 STATUS_TTL_SECONDS = 300  # the list's ttl: how long verifiers (and our own HTTP caching) may keep a copy
 FRAMEWORK_NAME = "AI Workforce Academy skills framework (America's AI Action Plan workforce goals)"
+# OB 3.0 §8.2: an AchievementCredential names the 1EdTech JSON Schema it conforms to (a list, as in the spec's examples)
+CREDENTIAL_SCHEMA = [
+    {
+        "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
+        "type": "1EdTechJsonSchemaValidator2019",
+    }
+]
 
 
 def iso(moment: datetime) -> str:
@@ -234,6 +242,7 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
             "statusListIndex": str(certificate.status_list_index),
             "statusListCredential": list_url,
         },
+        "credentialSchema": copy.deepcopy(CREDENTIAL_SCHEMA),
     }
     if certificate.expires_at is not None:
         credential["validUntil"] = iso(certificate.expires_at)

@@ -36,6 +36,21 @@ def render_png(pdf: bytes, *, width: int = PREVIEW_WIDTH) -> bytes:
     return out.getvalue()
 
 
+def bake_png(png: bytes, credential: dict) -> bytes:
+    """``png`` with the signed credential baked in as Open Badges 3.0 prescribes: an uncompressed iTXt chunk
+    with the keyword ``openbadgecredential`` holding the credential's JSON. Any earlier credential chunk is dropped."""
+    import json
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("openbadgecredential", json.dumps(credential, separators=(",", ":"), ensure_ascii=False), zip=False)
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as image:
+        image.save(out, format="PNG", pnginfo=info)  # text chunks of the source are not copied
+    return out.getvalue()
+
+
 def preview_path(folder: Path, public_id: str, pdf_sha256: str) -> Path:
     return folder / f"{public_id}-{pdf_sha256[:16]}.png"
 

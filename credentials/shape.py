@@ -45,6 +45,13 @@ class Obj:
 
 
 @dataclass(frozen=True)
+class Const:
+    """Exactly this JSON value (compared after parsing), nothing added, nothing left out."""
+
+    value: object
+
+
+@dataclass(frozen=True)
 class AnyOf:
     options: tuple
 
@@ -143,6 +150,15 @@ OPEN_BADGE = Obj(
                 "statusListCredential": ID,
             }
         ),
+        # the one schema we name (openbadges.CREDENTIAL_SCHEMA); older credentials have none
+        "credentialSchema": Const(
+            [
+                {
+                    "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
+                    "type": "1EdTechJsonSchemaValidator2019",
+                }
+            ]
+        ),
         "proof": AnyOf((PROOF, ListOf(PROOF, 1))),
     }
 )
@@ -186,7 +202,7 @@ def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
             if not trial:
                 return
         # report against the closest option: the one of the same JSON type, else the first
-        kinds = {Obj: dict, ListOf: list, Str: str, Bool: bool, Int: int}
+        kinds = {Obj: dict, ListOf: list, Str: str, Bool: bool, Int: int, Const: object}
         best = next((o for o in spec.options if isinstance(value, kinds[type(o)])), spec.options[0])
         _walk(value, best, path, problems)
     elif isinstance(spec, Str):
@@ -198,6 +214,10 @@ def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
             problems.append(f"{_name(path)} names a blank node; credentials we issue have none")
         elif spec.iri and not IRI.fullmatch(value):
             problems.append(f"{_name(path)} must be an absolute IRI")
+    elif isinstance(spec, Const):
+        # type-exact: json.loads gives 1 and True as different types, and so must we
+        if not _same(value, spec.value):
+            problems.append(f"{_name(path)} is not the value credentials we issue carry")
     elif isinstance(spec, Int):
         if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
             problems.append(f"{_name(path)} must be a whole number from {spec.low} to {spec.high}")
@@ -224,6 +244,16 @@ def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
                 _walk(item, spec.fields[key], where, problems)
             if len(problems) >= MAX_PROBLEMS:
                 return
+
+
+def _same(a: object, b: object) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 def problems(document: dict, spec: Obj = OPEN_BADGE) -> list[str]:

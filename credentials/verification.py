@@ -10,11 +10,14 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask_babel import gettext
 from pyld.jsonld import JsonLdError
 
 from credentials import openbadges, shape, vc
@@ -22,6 +25,8 @@ from credentials import openbadges, shape, vc
 MAX_BYTES = 2 * 1024 * 1024
 MAX_JSON_BYTES = 24 * 1024  # ours are ~3 KB (programs ~10 KB); canonicalization work grows with the size
 SVG_NAMESPACE = "https://purl.imsglobal.org/ob/v3p0"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_KEYWORD = b"openbadgecredential"  # OB 3.0 baking: the iTXt chunk's keyword
 
 
 class SubmissionError(ValueError):
@@ -86,6 +91,8 @@ def read_submission(data: bytes) -> dict:
     """The credential inside JSON, a certificate PDF or a baked SVG. Raises SubmissionError."""
     if len(data) > MAX_BYTES:
         raise SubmissionError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    if data.startswith(PNG_SIGNATURE):
+        return _from_png(data)
     head = data.lstrip()[:5]
     if head.startswith(b"%PDF"):
         return _from_pdf(data)
@@ -204,6 +211,41 @@ def _from_svg(data: bytes) -> dict:
     if len(nodes) > 1:
         raise SubmissionError("This SVG carries more than one credential.")
     return parse_json((nodes[0].text or "").strip().encode())
+
+
+def _from_png(data: bytes) -> dict:
+    """The credential in a baked PNG's iTXt chunk, read from the chunk headers alone: no pixel is decoded,
+    so a decompression bomb in the image data costs nothing."""
+    texts: list[bytes] = []
+    offset = len(PNG_SIGNATURE)
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        end = offset + 12 + length
+        if end > len(data):
+            raise SubmissionError(gettext("The PNG is truncated or corrupt."))
+        body = data[offset + 8 : end - 4]
+        if kind == b"iTXt" and body.split(b"\0", 1)[0] == PNG_KEYWORD:
+            if zlib.crc32(data[offset + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+                raise SubmissionError(gettext("The PNG's credential chunk is corrupt (its checksum does not match)."))
+            rest = body[len(PNG_KEYWORD) + 1 :]
+            if len(rest) < 2 or rest[0] != 0:
+                raise SubmissionError(
+                    gettext("The PNG's credential is compressed; Open Badges 3.0 baking stores it uncompressed.")
+                )
+            parts = rest[2:].split(b"\0", 2)  # language tag, translated keyword, text
+            if len(parts) != 3:
+                raise SubmissionError(gettext("The PNG's credential chunk is malformed."))
+            texts.append(parts[2])
+        if kind == b"IEND":
+            break
+        offset = end
+    if not texts:
+        raise SubmissionError(
+            gettext("This PNG is not a baked Open Badges 3.0 badge (no iTXt chunk “openbadgecredential”).")
+        )
+    if len(texts) > 1:
+        raise SubmissionError(gettext("This PNG carries more than one credential."))
+    return parse_json(texts[0])
 
 
 def bake_svg(credential: dict, *, title: str) -> str:

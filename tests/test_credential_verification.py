@@ -80,6 +80,9 @@ def test_revoked_and_expired_credentials_are_reported(client, certificate):
         (lambda c: c.update({"@context": [c["@context"][0], "https://evil.example/ctx.jsonld"]}), "structure"),
         (lambda c: c["proof"].update(verificationMethod="did:web:evil.example#key-1"), "proof"),
         (lambda c: c["issuer"].update(id="did:web:evil.example"), "proof"),
+        (lambda c: c.pop("credentialSchema"), "proof"),  # the shape allows its absence (older credentials)
+        (lambda c: c["credentialSchema"][0].update(id="https://evil.example/schema.json"), "structure"),
+        (lambda c: c["credentialSchema"][0].update(type="JsonSchema"), "structure"),
     ],
 )
 def test_tampered_credentials_get_a_precise_verdict(client, certificate, tamper, failing):
@@ -89,6 +92,31 @@ def test_tampered_credentials_get_a_precise_verdict(client, certificate, tamper,
     assert response.status_code == 200
     body = response.json
     assert body["verified"] is False and checks(body)[failing] is False, body
+
+
+def test_every_credential_names_the_ob30_achievement_credential_schema_and_verifies(client, certificate):
+    credential = credential_of(client, certificate)
+    assert credential["credentialSchema"] == [
+        {
+            "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
+            "type": "1EdTechJsonSchemaValidator2019",
+        }
+    ]
+    body = api(client, json.dumps(credential).encode()).json
+    assert body["verified"] is True and all(checks(body).values())
+
+
+def test_a_credential_signed_before_credential_schema_still_verifies(client, app, certificate):
+    from core.database import utcnow
+    from credentials import openbadges
+    from credentials.identity import issuer as our_issuer
+
+    issuer = our_issuer()
+    older = openbadges.build_credential(certificate, issuer)
+    del older["credentialSchema"]
+    signed = openbadges._sign(older, issuer, utcnow())
+    body = api(client, json.dumps(signed).encode()).json
+    assert body["verified"] is True and all(checks(body).values()), body
 
 
 def test_foreign_contexts_are_refused_without_fetching(client, certificate):

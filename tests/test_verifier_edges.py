@@ -201,6 +201,7 @@ def test_every_media_type_the_openapi_document_lists_works(client, app, certific
         pdf = stored_pdf(certificate, utcnow())
         db.session.commit()
     svg = client.get(f"/credentials/{format_public_id(certificate.public_id)}.svg").data
+    png = client.get(f"/credentials/{format_public_id(certificate.public_id)}.png").data
     bodies = {
         "application/json": credential,
         "application/ld+json": credential,
@@ -208,12 +209,18 @@ def test_every_media_type_the_openapi_document_lists_works(client, app, certific
         "application/x-www-form-urlencoded": credential,
         "application/pdf": pdf,
         "image/svg+xml": svg,
+        "image/png": png,
     }
     listed = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/verify"]["post"]["requestBody"]["content"]
     assert set(listed) == set(bodies) | {"multipart/form-data"}
     for media_type in listed:
         if media_type == "multipart/form-data":
-            for name, data in (("credential.json", credential), ("certificate.pdf", pdf), ("badge.svg", svg)):
+            for name, data in (
+                ("credential.json", credential),
+                ("certificate.pdf", pdf),
+                ("badge.svg", svg),
+                ("badge.png", png),
+            ):
                 response = client.post(
                     "/api/v1/verify", data={"file": (io.BytesIO(data), name)}, content_type=media_type
                 )
