@@ -57,6 +57,7 @@ class ShareLinks:
     linkedin_post: str
     credential: str
     badge: str
+    badge_png: str
 
 
 def share_links(certificate: Certificate) -> ShareLinks:
@@ -78,6 +79,7 @@ def share_links(certificate: Certificate) -> ShareLinks:
         linkedin_post="https://www.linkedin.com/sharing/share-offsite/?" + urlencode({"url": url}),
         credential=url_for("credentials.credential_json", public_id=display_id),
         badge=url_for("credentials.badge_svg", public_id=display_id),
+        badge_png=url_for("credentials.badge_png", public_id=display_id),
     )
 
 

@@ -163,8 +163,8 @@ def spec(base_url: str, issuer: str) -> dict:
                     "published keys), its revocation status, its validity period and, for our certificates, that it "
                     "matches our record of the certificate. Every check after the proof reads the signed data. "
                     "Send the credential JSON "
-                    "as the body; the raw bytes of a certificate PDF or a baked SVG or PNG badge, or a multipart upload "
-                    "in a `file` field, are read the same way. A credential that fails a check is still a 200 "
+                    "as the body; the raw bytes of a certificate PDF or a baked SVG or PNG badge, or a multipart "
+                    "upload in a `file` field, are read the same way. A credential that fails a check is still a 200 "
                     "answer: see `verified` and `verdict`.",
                     "requestBody": {
                         "required": True,

@@ -78,7 +78,7 @@ def test_the_png_badge_carries_the_signed_credential_in_an_uncompressed_itxt_chu
     assert body["credential"]["holder_name"] == "Lee Learner"
 
 
-def test_the_png_badge_verifies_as_an_upload_and_on_the_verify_page(client, certificate):
+def test_the_png_badge_verifies_as_a_multipart_upload(client, certificate):
     png = badge(client, certificate).data
     response = client.post(
         "/api/v1/verify", data={"file": (io.BytesIO(png), "badge.png")}, content_type="multipart/form-data"
@@ -117,7 +117,7 @@ def test_a_tampered_png_credential_fails_the_proof(client, certificate):
 
     png = badge(client, certificate).data
     itxt = next(data for kind, data in chunks(png) if kind == b"iTXt")
-    credential = json.loads(itxt.split(b"\0", 4)[4])
+    credential = json.loads(itxt.split(b"\0", 5)[5])  # flag and method bytes are 0 too
     credential["credentialSubject"]["name"] = "Pat Impostor"
     body = verify(client, bake_png(png, credential), "image/png").json
     assert body["verified"] is False

@@ -43,6 +43,7 @@ PUBLIC = {
     "credentials.api_verify",
     "credentials.verify_upload",
     "credentials.badge_svg",
+    "credentials.badge_png",
     "orgs.about",
     "orgs.verify_email",  # a signed link; it only confirms the address it was sent to
     "orgs.join",  # the consent page explains and asks the visitor to log in; joining needs an account
