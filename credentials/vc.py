@@ -124,7 +124,10 @@ def canonize(document: dict, loader=None) -> str:
     try:  # expansion is bounded by the size and shape checks in front of it; the budget is for the hashing
         dataset = jsonld.to_rdf(
             document,
-            {"documentLoader": loader or DEFAULT_LOADER, "safe": True, "produceGeneralizedRdf": False},
+            # base None: a relative IRI (the OB 3.0 credentialSchema type "1EdTechJsonSchemaValidator2019" is
+            # defined by no context we ship) stays relative and is left out of the quads, as jsonld.js does;
+            # pyld's default would resolve it against http://example.org/base/ and sign a quad no one else sees
+            {"documentLoader": loader or DEFAULT_LOADER, "safe": True, "produceGeneralizedRdf": False, "base": None},
         )
     except jsonld.JsonLdError as error:
         refused = _find_cause(error, ContextRefused)

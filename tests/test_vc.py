@@ -99,3 +99,25 @@ def test_bundled_contexts_match_the_published_ones():
 )
 def test_did_web_from_the_public_url(url, did):
     assert keys.did_for(url) == did
+
+
+def test_an_undefined_relative_type_is_left_out_of_the_quads_as_jsonld_js_does():
+    """OB 3.0's credentialSchema type names no IRI under the contexts we ship: it must not be signed as a quad
+    on pyld's placeholder base, which no other JSON-LD processor would produce."""
+    from credentials import openbadges
+
+    nquads = vc.canonize(
+        {
+            "@context": [vc.VC_V2, vc.OB_V3],
+            "id": "https://academy.example/credentials/1",
+            "type": ["VerifiableCredential", "OpenBadgeCredential"],
+            "issuer": "did:web:academy.example",
+            "credentialSchema": openbadges.CREDENTIAL_SCHEMA,
+        }
+    )
+    assert "example.org/base" not in nquads and "1EdTechJsonSchemaValidator2019" not in nquads
+    schema = openbadges.CREDENTIAL_SCHEMA[0]["id"]
+    assert (
+        f"<https://academy.example/credentials/1> <https://www.w3.org/2018/credentials#credentialSchema> <{schema}> ."
+        in nquads
+    )
