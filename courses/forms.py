@@ -126,7 +126,7 @@ class CourseMetaForm(RevisionForm):
     )
     language = SelectField(
         _l("Language the course is written in"),
-        choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()],
+        choices=[SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()],
         default=DEFAULT_LANGUAGE,
         validate_choice=True,
     )

@@ -111,7 +111,7 @@ def test_a_new_course_gets_the_language_chosen_and_english_by_default(client, ad
     drafts = {d.course.slug: d.spec["language"] for d in db.session.scalars(select(CourseDraft))}
     assert drafts == {"uno": "es", "two": "en"}
     page = client.get("/studio/uno").get_data(as_text=True)
-    assert '<option selected value="es">Español</option>' in page
+    assert '<option lang="es" selected value="es">Español</option>' in page
 
 
 def test_the_language_is_edited_in_the_draft_and_reaches_learners_on_publish(client, admin):
@@ -147,7 +147,9 @@ def test_a_draft_saved_before_languages_existed_still_loads_as_english(client, a
     db.session.commit()
     assert studio.spec_from_dict(old).language == "en"
     page = client.get("/studio/warehouse-ai")
-    assert page.status_code == 200 and '<option selected value="en">English</option>' in page.get_data(as_text=True)
+    assert page.status_code == 200 and '<option lang="en" selected value="en">English</option>' in page.get_data(
+        as_text=True
+    )
     assert post(client, "/studio/warehouse-ai/publish", {}, slug="warehouse-ai").status_code == 303
     db.session.refresh(course)
     assert course.version == 1 and course.language == "en"

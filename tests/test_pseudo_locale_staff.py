@@ -224,4 +224,5 @@ def test_the_dates_on_these_pages_are_not_iso_strftime(pseudo_app, staff_world, 
     """Dates go through Babel in the viewer's locale: the cohort's due date is not printed as YYYY-MM-DD."""
     client = _clients(pseudo_app)["employer"]
     html = client.get(f"/organizations/{staff_world.org}").get_data(as_text=True)
-    assert utcnow().date().isoformat() not in html
+    today = utcnow().date().isoformat()
+    assert f'<time datetime="{today}">' in html and f">{today}<" not in html
