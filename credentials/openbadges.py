@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import gzip
 import hashlib
 import json
@@ -24,7 +23,11 @@ LIST_SIZE = 131072  # 16 KiB of bits: the W3C minimum, so one list hides which c
 LIST_FILL = 0.75  # start a new list when this share of slots is taken (random allocation stays fast)
 STATUS_TTL_SECONDS = 300  # the list's ttl: how long verifiers (and our own HTTP caching) may keep a copy
 FRAMEWORK_NAME = "AI Workforce Academy skills framework (America's AI Action Plan workforce goals)"
-# OB 3.0 §8.2: an AchievementCredential names the 1EdTech JSON Schema it conforms to (a list, as in the spec's examples)
+# OB 3.0 §8.2: an AchievementCredential MAY name the 1EdTech JSON Schema it conforms to (a list, as in the spec's
+# examples). We accept this exact value in submitted credentials (shape.py) but do not put it in ours: no context a
+# verifier has (VC 2.0 as @digitalbazaar/credentials-context 3.2.0 ships it, OB 3.0.3) defines the type
+# "1EdTechJsonSchemaValidator2019", and jsonld.js in safe mode (Digital Bazaar's and the DCC's verifiers) refuses a
+# credential with an undefined @type ("relative @type reference"), so wallets would refuse our credentials.
 CREDENTIAL_SCHEMA = [
     {
         "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
@@ -242,7 +245,6 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
             "statusListIndex": str(certificate.status_list_index),
             "statusListCredential": list_url,
         },
-        "credentialSchema": copy.deepcopy(CREDENTIAL_SCHEMA),
     }
     if certificate.expires_at is not None:
         credential["validUntil"] = iso(certificate.expires_at)
