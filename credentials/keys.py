@@ -20,6 +20,7 @@ import base58
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from flask import current_app
+from flask_babel import gettext
 
 ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub
 ED25519_PRIV = b"\x80\x26"  # multicodec ed25519-priv
@@ -203,11 +204,14 @@ def signing_problem() -> str | None:
     try:
         active_key()
     except KeyError_ as error:
-        where = "the SIGNING_KEYS setting" if current_app.config.get("SIGNING_KEYS") else str(key_file())
-        return (
-            f"Credentials cannot be signed: {error} ({where}). Certificates are still issued and verify by ID; "
+        where = gettext("the SIGNING_KEYS setting") if current_app.config.get("SIGNING_KEYS") else str(key_file())
+        # the technical detail (error) stays as raised: it names files and commands an admin searches for
+        return gettext(
+            "Credentials cannot be signed: %(error)s (%(where)s). Certificates are still issued and verify by ID; "
             "their signed credentials, PDF attachments and revocation lists are made once a key is back. "
-            "Restore the key file or run `flask credentials keygen`."
+            "Restore the key file or run `flask credentials keygen`.",
+            error=error,
+            where=where,
         )
     return None
 

@@ -90,7 +90,7 @@ class Report:
 def read_submission(data: bytes) -> dict:
     """The credential inside JSON, a certificate PDF or a baked SVG. Raises SubmissionError."""
     if len(data) > MAX_BYTES:
-        raise SubmissionError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+        raise SubmissionError(gettext("The file is larger than %(size)d MB.", size=MAX_BYTES // (1024 * 1024)))
     if data.startswith(PNG_SIGNATURE):
         return _from_png(data)
     head = data.lstrip()[:5]
@@ -103,21 +103,28 @@ def read_submission(data: bytes) -> dict:
 
 def parse_json(data: bytes) -> dict:
     if len(data) > MAX_JSON_BYTES:
-        raise SubmissionError(f"The credential JSON is larger than {MAX_JSON_BYTES // 1024} KB; ours are a few KB.")
+        raise SubmissionError(
+            gettext("The credential JSON is larger than %(size)d KB; ours are a few KB.", size=MAX_JSON_BYTES // 1024)
+        )
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise SubmissionError("The file is neither UTF-8 JSON, a PDF nor an SVG badge.") from None
+        raise SubmissionError(gettext("The file is neither UTF-8 JSON, a PDF nor an SVG badge.")) from None
     except json.JSONDecodeError as error:
         raise SubmissionError(
-            f"The credential is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+            gettext(
+                "The credential is not valid JSON (line %(line)d, column %(column)d: %(detail)s).",
+                line=error.lineno,
+                column=error.colno,
+                detail=error.msg,
+            )
         ) from None
     except RecursionError:
-        raise SubmissionError("The credential JSON is nested too deeply.") from None
+        raise SubmissionError(gettext("The credential JSON is nested too deeply.")) from None
     except ValueError:  # e.g. an integer of thousands of digits (Python's int-conversion limit)
-        raise SubmissionError("The credential JSON holds a number too long to read; ours hold none.") from None
+        raise SubmissionError(gettext("The credential JSON holds a number too long to read; ours hold none.")) from None
     if not isinstance(document, dict):
-        raise SubmissionError("The credential must be a JSON object.")
+        raise SubmissionError(gettext("The credential must be a JSON object."))
     return document
 
 
@@ -135,7 +142,7 @@ def _embedded_files(reader) -> list[tuple[str, object]]:
     while pending:
         node, depth = pending.pop()
         if not isinstance(node, DictionaryObject) or depth > 4:
-            raise SubmissionError("The PDF's list of attachments is malformed.")
+            raise SubmissionError(gettext("The PDF's list of attachments is malformed."))
         kids = node.get("/Kids")
         if isinstance(kids, ArrayObject):
             pending += [(kid.get_object(), depth + 1) for kid in kids[:MAX_ATTACHMENTS]]
@@ -146,7 +153,7 @@ def _embedded_files(reader) -> list[tuple[str, object]]:
             stream = spec.get("/EF", {}).get("/F") if isinstance(spec, DictionaryObject) else None
             found.append((str(pairs[index].get_object()), stream.get_object() if stream is not None else None))
         if len(found) > MAX_ATTACHMENTS:
-            raise SubmissionError(f"This PDF carries more than {MAX_ATTACHMENTS} attachments.")
+            raise SubmissionError(gettext("This PDF carries more than %(count)d attachments.", count=MAX_ATTACHMENTS))
     return found
 
 
@@ -157,7 +164,7 @@ def _bounded_content(stream) -> bytes:
     from pypdf.generic import ArrayObject
 
     if stream is None:
-        raise SubmissionError("The PDF's credential attachment has no content.")
+        raise SubmissionError(gettext("The PDF's credential attachment has no content."))
     filters = stream.get("/Filter")
     filters = [str(f) for f in filters] if isinstance(filters, ArrayObject) else ([str(filters)] if filters else [])
     raw = stream._data  # the encoded bytes as stored; never decoded by pypdf
@@ -165,13 +172,13 @@ def _bounded_content(stream) -> bytes:
         return raw[: MAX_JSON_BYTES + 1]
     if filters != ["/FlateDecode"] or stream.get("/DecodeParms"):
         raise SubmissionError(
-            "The PDF's credential attachment is encoded in a way certificates from this site never use."
+            gettext("The PDF's credential attachment is encoded in a way certificates from this site never use.")
         )
     try:
         inflater = zlib.decompressobj()
         return inflater.decompress(raw, MAX_JSON_BYTES + 1)
     except zlib.error:
-        raise SubmissionError("The PDF's credential attachment is corrupt (bad Flate data).") from None
+        raise SubmissionError(gettext("The PDF's credential attachment is corrupt (bad Flate data).")) from None
 
 
 def _from_pdf(data: bytes) -> dict:
@@ -186,14 +193,20 @@ def _from_pdf(data: bytes) -> dict:
     except SubmissionError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
-        raise SubmissionError(f"The PDF could not be read ({error.__class__.__name__}).") from None
+        raise SubmissionError(
+            gettext("The PDF could not be read (%(error)s).", error=error.__class__.__name__)
+        ) from None
     if not found:
         raise SubmissionError(
-            "This PDF carries no credential attachment. Certificates from this site embed one; "
-            "check it by its ID instead."
+            gettext(
+                "This PDF carries no credential attachment. Certificates from this site embed one; "
+                "check it by its ID instead."
+            )
         )
     if len(found) > 1:
-        raise SubmissionError(f"This PDF carries {len(found)} JSON attachments; a certificate carries exactly one.")
+        raise SubmissionError(
+            gettext("This PDF carries %(count)d JSON attachments; a certificate carries exactly one.", count=len(found))
+        )
     return parse_json(content)
 
 
@@ -204,12 +217,16 @@ def _from_svg(data: bytes) -> dict:
     try:
         root = ElementTree.fromstring(data)
     except (ElementTree.ParseError, DefusedXmlException) as error:
-        raise SubmissionError(f"The SVG could not be read safely ({error.__class__.__name__}).") from None
+        raise SubmissionError(
+            gettext("The SVG could not be read safely (%(error)s).", error=error.__class__.__name__)
+        ) from None
     nodes = root.findall(f".//{{{SVG_NAMESPACE}}}credential")
     if not nodes:
-        raise SubmissionError("This SVG is not a baked Open Badges 3.0 badge (no openbadges:credential element).")
+        raise SubmissionError(
+            gettext("This SVG is not a baked Open Badges 3.0 badge (no openbadges:credential element).")
+        )
     if len(nodes) > 1:
-        raise SubmissionError("This SVG carries more than one credential.")
+        raise SubmissionError(gettext("This SVG carries more than one credential."))
     return parse_json((nodes[0].text or "").strip().encode())
 
 
@@ -292,7 +309,7 @@ def structure_problems(credential: dict) -> list[str]:
     problems = shape.problems(credential)
     context = credential.get("@context")
     if not isinstance(context, list) or context[:2] != [vc.VC_V2, vc.OB_V3]:
-        problems.append(f"@context must start with {vc.VC_V2} and {vc.OB_V3}")
+        problems.append(gettext("@context must start with %(first)s and %(second)s", first=vc.VC_V2, second=vc.OB_V3))
     types = credential.get("type")
     # AchievementCredential is OB 3.0's alias of OpenBadgeCredential (the context maps both to one IRI)
     if (
@@ -301,33 +318,33 @@ def structure_problems(credential: dict) -> list[str]:
         or not {"OpenBadgeCredential", "AchievementCredential"} & set(_strings(types))
     ):
         problems.append(
-            'type must include "VerifiableCredential" and "OpenBadgeCredential" (or "AchievementCredential")'
+            gettext('type must include "VerifiableCredential" and "OpenBadgeCredential" (or "AchievementCredential")')
         )
     for key in ("id", "name"):
         if not isinstance(credential.get(key), str):
-            problems.append(f"{key} is required")
+            problems.append(gettext("%(key)s is required", key=key))
     issuer = credential.get("issuer")
     if not (isinstance(issuer, str) or (isinstance(issuer, dict) and isinstance(issuer.get("id"), str))):
-        problems.append("issuer (with an id) is required")
+        problems.append(gettext("issuer (with an id) is required"))
     if _parse_time(credential.get("validFrom")) is None:
-        problems.append("validFrom must be an ISO 8601 date-time")
+        problems.append(gettext("%(key)s must be an ISO 8601 date-time", key="validFrom"))
     if "validUntil" in credential and _parse_time(credential.get("validUntil")) is None:
-        problems.append("validUntil must be an ISO 8601 date-time")
+        problems.append(gettext("%(key)s must be an ISO 8601 date-time", key="validUntil"))
     subject = credential.get("credentialSubject")
     if not isinstance(subject, dict):
-        problems.append("credentialSubject is required")
+        problems.append(gettext("%(key)s is required", key="credentialSubject"))
     else:
         subject_types = subject.get("type")
         if "AchievementSubject" not in (
             _strings(subject_types) if isinstance(subject_types, list) else [subject_types]
         ):
-            problems.append('credentialSubject.type must include "AchievementSubject"')
+            problems.append(gettext('credentialSubject.type must include "AchievementSubject"'))
         achievement = subject.get("achievement")
         if not isinstance(achievement, dict) or not all(k in achievement for k in ("id", "type", "name", "criteria")):
-            problems.append("credentialSubject.achievement needs id, type, name and criteria")
+            problems.append(gettext("credentialSubject.achievement needs id, type, name and criteria"))
     status = credential.get("credentialStatus")
     if status is not None and not (isinstance(status, dict) and status.get("type") == "BitstringStatusListEntry"):
-        problems.append("credentialStatus must be a BitstringStatusListEntry")
+        problems.append(gettext("credentialStatus must be a BitstringStatusListEntry"))
     return problems
 
 
@@ -378,14 +395,20 @@ def signed_facts(nquads: str) -> SignedFacts:
         if not found and optional:
             return None
         if len(found) != 1:
-            raise FactsError(f"the signed data has {len(found)} values for {label}; exactly one is required")
+            raise FactsError(
+                gettext(
+                    "the signed data has %(count)d values for %(name)s; exactly one is required",
+                    count=len(found),
+                    name=label,
+                )
+            )
         value = found[0]
         if kind == "literal" and value["type"] != "literal":
-            raise FactsError(f"the signed {label} is not a literal")
+            raise FactsError(gettext("the signed %(name)s is not a literal", name=label))
         if kind == "node" and value["type"] not in ("IRI", "blank node"):
-            raise FactsError(f"the signed {label} is not a node")
+            raise FactsError(gettext("the signed %(name)s is not a node", name=label))
         if datatype is not None and value.get("datatype") != datatype:
-            raise FactsError(f"the signed {label} is not typed {datatype}")
+            raise FactsError(gettext("the signed %(name)s is not typed %(type)s", name=label, type=datatype))
         return value["value"]
 
     credentials = [
@@ -394,7 +417,7 @@ def signed_facts(nquads: str) -> SignedFacts:
         if {"type": "IRI", "value": CRED + "VerifiableCredential"} in predicates.get(RDF_TYPE, [])
     ]
     if len(credentials) != 1 or credentials[0].startswith("_:"):
-        raise FactsError("the signed data must describe exactly one credential with an id")
+        raise FactsError(gettext("the signed data must describe exactly one credential with an id"))
     node = credentials[0]
     subject = one(node, CRED + "credentialSubject", kind="node")
     status = one(node, CRED + "credentialStatus", kind="node", optional=True)
@@ -446,11 +469,15 @@ def check_credential(
     report = Report(credential=credential)
     problems = structure_problems(credential)
     report.checks.append(
-        Check("structure", not problems, "; ".join(problems) or "All fields Open Badges 3.0 requires are present.")
+        Check(
+            "structure",
+            not problems,
+            "; ".join(problems) or gettext("All fields Open Badges 3.0 requires are present."),
+        )
     )
     not_checked = ["proof", "status", "validity", "record"]
     if problems:
-        report.checks += [Check(name, None, "Not checked: the structure is invalid.") for name in not_checked]
+        report.checks += [Check(name, None, gettext("Not checked: the structure is invalid.")) for name in not_checked]
         return report
 
     issuer_id = credential["issuer"] if isinstance(credential["issuer"], str) else credential["issuer"]["id"]
@@ -465,23 +492,40 @@ def check_credential(
         method, nquads = vc.verify_signed(credential, resolve)
         facts = signed_facts(nquads)
         if facts.issuer != issuer.did:
-            raise FactsError(f"the signed issuer {facts.issuer!r} is not {issuer.did}")
-        report.checks.append(Check("proof", True, f"Signed by {method}, a published key of {issuer.name}."))
+            raise FactsError(
+                gettext("the signed issuer %(signed)s is not %(did)s", signed=repr(facts.issuer), did=issuer.did)
+            )
+        report.checks.append(
+            Check(
+                "proof",
+                True,
+                gettext("Signed by %(key)s, a published key of %(issuer)s.", key=method, issuer=issuer.name),
+            )
+        )
     except vc.ProofError as error:
         message = str(error)
         if issuer_id != issuer.did:
-            message = f"The issuer {issuer_id!r} is not {issuer.name} ({issuer.did}); we only verify our own."
+            message = gettext(
+                "The issuer %(submitted)s is not %(issuer)s (%(did)s); we only verify our own.",
+                submitted=repr(issuer_id),
+                issuer=issuer.name,
+                did=issuer.did,
+            )
         report.checks.append(Check("proof", False, message))
     except FactsError as error:
-        report.checks.append(Check("proof", False, f"The signature matches, but {error}."))
+        report.checks.append(Check("proof", False, gettext("The signature matches, but %(problem)s.", problem=error)))
     except (vc.ContextRefused, vc.CanonicalizationRefused) as error:
         report.checks.append(Check("proof", False, str(error)))
     except (JsonLdError, ValueError, TypeError, KeyError, RecursionError) as error:  # malformed JSON-LD
         report.checks.append(
-            Check("proof", False, f"The credential is not valid JSON-LD ({error.__class__.__name__}).")
+            Check(
+                "proof",
+                False,
+                gettext("The credential is not valid JSON-LD (%(error)s).", error=error.__class__.__name__),
+            )
         )
     if report.checks[-1].ok is False or facts is None:
-        report.checks += [Check(name, None, "Not checked: the proof failed.") for name in not_checked[1:]]
+        report.checks += [Check(name, None, gettext("Not checked: the proof failed.")) for name in not_checked[1:]]
         return report
 
     report.facts, report.issuer_name = facts, issuer.name
@@ -495,27 +539,28 @@ def _validity_check(facts: SignedFacts, now: datetime) -> Check:
     valid_from = _parse_time(facts.valid_from)
     valid_until = _parse_time(facts.valid_until) if facts.valid_until is not None else None
     if valid_from is None or (facts.valid_until is not None and valid_until is None):
-        return Check("validity", False, "The signed validity dates are not ISO 8601 date-times.")
+        return Check("validity", False, gettext("The signed validity dates are not ISO 8601 date-times."))
     if valid_from > now:
-        return Check("validity", False, f"Not valid before {facts.valid_from}.")
+        return Check("validity", False, gettext("Not valid before %(date)s.", date=facts.valid_from))
     if valid_until is not None and valid_until <= now:
-        return Check("validity", False, f"Expired on {facts.valid_until}.")
-    until = f" until {facts.valid_until}" if valid_until else " with no expiry"
-    return Check("validity", True, f"Within its validity period{until}.")
+        return Check("validity", False, gettext("Expired on %(date)s.", date=facts.valid_until))
+    if valid_until is None:
+        return Check("validity", True, gettext("Within its validity period with no expiry."))
+    return Check("validity", True, gettext("Within its validity period until %(date)s.", date=facts.valid_until))
 
 
 def _record_check(facts: SignedFacts, record: Callable[[str], Record | None] | None) -> Check:
     if record is None:
-        return Check("record", None, "Not compared offline with the issuer's records.")
+        return Check("record", None, gettext("Not compared offline with the issuer's records."))
     stored = record(facts.id)
     if stored is None:
-        return Check("record", False, "We have no certificate with this credential's id.")
+        return Check("record", False, gettext("We have no certificate with this credential's id."))
     differ = [
         label
         for label, signed, ours in (
-            ("holder name", facts.holder_name, stored.holder_name),
-            ("course", facts.name, stored.course_title),
-            ("award date", facts.awarded, stored.awarded),
+            (gettext("holder name"), facts.holder_name, stored.holder_name),
+            (gettext("course"), facts.name, stored.course_title),
+            (gettext("award date"), facts.awarded, stored.awarded),
         )
         if signed != ours
     ]
@@ -523,36 +568,47 @@ def _record_check(facts: SignedFacts, record: Callable[[str], Record | None] | N
         return Check(
             "record",
             False,
-            f"The {', '.join(differ)} differ from our record of this certificate (reissued {stored.issued}); "
-            "ask the holder for the current version.",
+            gettext(
+                "The %(fields)s differ from our record of this certificate (reissued %(date)s); "
+                "ask the holder for the current version.",
+                date=stored.issued,
+                fields=", ".join(differ),
+            ),
         )
-    return Check("record", True, "Matches our record of this certificate.")
+    return Check("record", True, gettext("Matches our record of this certificate."))
 
 
 def _status_check(facts: SignedFacts, issuer: openbadges.Issuer, status_bits) -> Check:
     if facts.status_list is None:
-        return Check("status", False, "The credential has no status entry, so revocation cannot be checked.")
+        return Check("status", False, gettext("The credential has no status entry, so revocation cannot be checked."))
     url = facts.status_list
     prefix = issuer.status_list_url(0)[:-1]
     match = re.fullmatch(re.escape(prefix) + r"(\d{1,9})", url)
     if facts.status_purpose != "revocation" or match is None:
-        return Check("status", False, f"The status list {url!r} is not one of {issuer.name}'s lists.")
+        return Check(
+            "status",
+            False,
+            gettext("The status list %(url)s is not one of %(issuer)s's lists.", url=repr(url), issuer=issuer.name),
+        )
     index = facts.status_index
     if not isinstance(index, str) or not index.isascii() or not index.isdigit() or int(index) >= openbadges.LIST_SIZE:
-        return Check("status", False, "statusListIndex is not a valid position in the list.")
+        return Check("status", False, gettext("statusListIndex is not a valid position in the list."))
     if status_bits is None:
-        return Check("status", None, "Not checked offline: pass the status list file to check revocation.")
+        return Check("status", None, gettext("Not checked offline: pass the status list file to check revocation."))
     try:
         bits = status_bits(int(match.group(1)))
     except StatusUnavailable as error:
         return Check("status", False, str(error))
     if bits is None or len(bits) * 8 < openbadges.LIST_SIZE:
-        return Check("status", False, f"The status list {url} is unknown.")
+        return Check("status", False, gettext("The status list %(url)s is unknown.", url=url))
     if openbadges.bit_is_set(bits, int(index)):
         return Check(
-            "status", False, "Revoked: the issuer's status list marks this credential as revoked.", verdict="revoked"
+            "status",
+            False,
+            gettext("Revoked: the issuer's status list marks this credential as revoked."),
+            verdict="revoked",
         )
-    return Check("status", True, "Not revoked (checked against the issuer's status list).")
+    return Check("status", True, gettext("Not revoked (checked against the issuer's status list)."))
 
 
 def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: dict[str, Ed25519PublicKey]) -> bytes:
@@ -562,9 +618,11 @@ def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: di
     """
     problems = shape.problems(document, shape.STATUS_LIST) if isinstance(document, dict) else ["not an object"]
     if problems:
-        raise SubmissionError("The status list is not one we issue: " + "; ".join(problems))
+        raise SubmissionError(
+            gettext("The status list is not one we issue: %(problems)s", problems="; ".join(problems))
+        )
     if document.get("issuer") != issuer.did:
-        raise SubmissionError("The status list was not issued by the same issuer.")
+        raise SubmissionError(gettext("The status list was not issued by the same issuer."))
     _, nquads = vc.verify_signed(
         document, lambda m: keys.get(m.split("#", 1)[1]) if m.startswith(issuer.did + "#") else None
     )
@@ -576,5 +634,5 @@ def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: di
         if q["predicate"]["value"] == "https://www.w3.org/ns/credentials/status#encodedList"
     ]
     if len(encoded) != 1:
-        raise SubmissionError("The signed status list must carry exactly one encodedList.")
+        raise SubmissionError(gettext("The signed status list must carry exactly one encodedList."))
     return openbadges.decode_bits(encoded[0])

@@ -183,7 +183,9 @@ def verify_upload():
             form.file.errors = [str(error)]
             status = 422
         except KeyError_:
-            form.file.errors = ["Credential checks are briefly unavailable. Check the certificate by its ID instead."]
+            form.file.errors = [
+                gettext("Credential checks are briefly unavailable. Check the certificate by its ID instead.")
+            ]
             status = 503
     elif form.errors:
         status = 422

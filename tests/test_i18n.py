@@ -232,3 +232,50 @@ def test_a_spanish_course_gives_a_spanish_certificate_whatever_the_viewer_reads(
     # a Spanish reader sees the status in Spanish and the title without a lang of its own
     body = client.get(f"/verify/{format_public_id(certificate.public_id)}?lang=es").get_data(as_text=True)
     assert "✓ Válido" in body and '<span lang="es">IA básica</span>' not in body
+
+
+def test_verification_explains_every_check_in_spanish(app, client, ctx, tmp_path):
+    """The API's checks[].message and the upload page's explanations follow the language; the check names and
+    the verdict codes stay English (machines read them)."""
+    import io
+    import json
+
+    from credentials.ids import format_public_id
+    from tests.factories import load_test_framework, make_certificate, make_course
+
+    load_test_framework()
+    app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
+    certificate = make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+    credential = json.loads(client.get(f"/credentials/{format_public_id(certificate.public_id)}.json").data)
+    credential["credentialSubject"]["name"] = "Pat Impostor"
+    tampered = json.dumps(credential).encode()
+
+    spanish = client.post(
+        "/api/v1/verify", data=tampered, content_type="application/json", headers={"Accept-Language": "es"}
+    ).json
+    messages = {c["check"]: c["message"] for c in spanish["checks"]}
+    assert spanish["verdict"] == "invalid" and list(messages) == ["structure", "proof", "status", "validity", "record"]
+    assert messages["structure"] == "Están todos los campos que exige Open Badges 3.0."
+    assert messages["status"] == "No se verificó: la firma (prueba) no es válida."
+    english = client.post("/api/v1/verify", data=tampered, content_type="application/json").json
+    assert {c["check"]: c["message"] for c in english["checks"]}["status"] == "Not checked: the proof failed."
+
+    token = client.csrf_token("/verify/credential?lang=es")
+    page = client.post(
+        "/verify/credential",
+        data={"csrf_token": token, "file": (io.BytesIO(tampered), "credential.json")},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "es"},
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and html_lang(page) == "es"
+    assert "Están todos los campos que exige Open Badges 3.0." in html
+    assert "No se verificó: la firma (prueba) no es válida." in html
+    assert "Not checked" not in html and '<span lang="en">' not in html
+
+    unreadable = client.post(
+        "/api/v1/verify", data=b"{nope", content_type="application/json", headers={"Accept-Language": "es"}
+    )
+    assert unreadable.status_code == 400 and unreadable.json["verdict"] == "unreadable"
+    assert unreadable.json["message"].startswith("La credencial no es un JSON válido (línea 1, columna 2:")
+    app.config["CERTIFICATE_DIR"] = None
