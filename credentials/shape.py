@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*")
 MAX_PROBLEMS = 5
 
@@ -185,7 +187,7 @@ STATUS_LIST = Obj(
 
 
 def _name(path: str) -> str:
-    return path or "the credential"
+    return path or gettext("the credential")
 
 
 def _key(key: str) -> str:
@@ -207,39 +209,57 @@ def _walk(value: object, spec: object, path: str, problems: list[str]) -> None:
         _walk(value, best, path, problems)
     elif isinstance(spec, Str):
         if not isinstance(value, str):
-            problems.append(f"{_name(path)} must be a string")
+            problems.append(gettext("%(name)s must be a string", name=_name(path)))
         elif len(value) > spec.max_length:
-            problems.append(f"{_name(path)} is longer than {spec.max_length} characters")
+            problems.append(
+                gettext("%(name)s is longer than %(count)d characters", name=_name(path), count=spec.max_length)
+            )
         elif value.startswith("_:"):
-            problems.append(f"{_name(path)} names a blank node; credentials we issue have none")
+            problems.append(gettext("%(name)s names a blank node; credentials we issue have none", name=_name(path)))
         elif spec.iri and not IRI.fullmatch(value):
-            problems.append(f"{_name(path)} must be an absolute IRI")
+            problems.append(gettext("%(name)s must be an absolute IRI", name=_name(path)))
     elif isinstance(spec, Const):
         # type-exact: json.loads gives 1 and True as different types, and so must we
         if not _same(value, spec.value):
-            problems.append(f"{_name(path)} is not the value credentials we issue carry")
+            problems.append(gettext("%(name)s is not the value credentials we issue carry", name=_name(path)))
     elif isinstance(spec, Int):
         if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
-            problems.append(f"{_name(path)} must be a whole number from {spec.low} to {spec.high}")
+            problems.append(
+                gettext(
+                    "%(name)s must be a whole number from %(low)d to %(high)d",
+                    name=_name(path),
+                    low=spec.low,
+                    high=spec.high,
+                )
+            )
     elif isinstance(spec, Bool):
         if not isinstance(value, bool):
-            problems.append(f"{_name(path)} must be true or false")
+            problems.append(gettext("%(name)s must be true or false", name=_name(path)))
     elif isinstance(spec, ListOf):
         if not isinstance(value, list):
-            problems.append(f"{_name(path)} must be a list")
+            problems.append(gettext("%(name)s must be a list", name=_name(path)))
         elif len(value) > spec.max_items:
-            problems.append(f"{_name(path)} has {len(value)} entries; at most {spec.max_items} are allowed")
+            problems.append(
+                gettext(
+                    "%(name)s has %(count)d entries; at most %(limit)d are allowed",
+                    name=_name(path),
+                    count=len(value),
+                    limit=spec.max_items,
+                )
+            )
         else:
             for index, item in enumerate(value):
                 _walk(item, spec.item, f"{path}[{index}]", problems)
     elif isinstance(spec, Obj):
         if not isinstance(value, dict):
-            problems.append(f"{_name(path)} must be an object")
+            problems.append(gettext("%(name)s must be an object", name=_name(path)))
             return
         for key, item in value.items():
             where = f"{path}.{_key(key)}" if path else _key(key)
             if key not in spec.fields:
-                problems.append(f"unexpected property {where!r}: credentials we issue do not have it")
+                problems.append(
+                    gettext("unexpected property %(key)s: credentials we issue do not have it", key=repr(where))
+                )
             else:
                 _walk(item, spec.fields[key], where, problems)
             if len(problems) >= MAX_PROBLEMS:

@@ -256,7 +256,7 @@ def test_verification_explains_every_check_in_spanish(app, client, ctx, tmp_path
     messages = {c["check"]: c["message"] for c in spanish["checks"]}
     assert spanish["verdict"] == "invalid" and list(messages) == ["structure", "proof", "status", "validity", "record"]
     assert messages["structure"] == "Están todos los campos que exige Open Badges 3.0."
-    assert messages["status"] == "No se verificó: la firma (prueba) no es válida."
+    assert messages["status"] == "No se verificó: la firma no es válida."
     english = client.post("/api/v1/verify", data=tampered, content_type="application/json").json
     assert {c["check"]: c["message"] for c in english["checks"]}["status"] == "Not checked: the proof failed."
 
@@ -270,7 +270,8 @@ def test_verification_explains_every_check_in_spanish(app, client, ctx, tmp_path
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and html_lang(page) == "es"
     assert "Están todos los campos que exige Open Badges 3.0." in html
-    assert "No se verificó: la firma (prueba) no es válida." in html
+    assert "No se verificó: la firma no es válida." in html
+    assert "Firma:</strong> ✗ no aprobado." in html
     assert "Not checked" not in html and '<span lang="en">' not in html
 
     unreadable = client.post(
@@ -278,4 +279,13 @@ def test_verification_explains_every_check_in_spanish(app, client, ctx, tmp_path
     )
     assert unreadable.status_code == 400 and unreadable.json["verdict"] == "unreadable"
     assert unreadable.json["message"].startswith("La credencial no es un JSON válido (línea 1, columna 2:")
+    credential["evil"] = 1
+    shape = client.post(
+        "/api/v1/verify",
+        data=json.dumps(credential),
+        content_type="application/json",
+        headers={"Accept-Language": "es"},
+    ).json
+    structure = next(c for c in shape["checks"] if c["check"] == "structure")
+    assert structure["ok"] is False and structure["message"].startswith("propiedad inesperada 'evil':")
     app.config["CERTIFICATE_DIR"] = None
