@@ -46,7 +46,7 @@ def make_loader(extra: dict[str, dict] | None = None):
         elif url in BUNDLED:
             document = _context(BUNDLED[url])
         else:
-            raise ContextRefused(f"the JSON-LD context {url!r} is not one we ship; it was not fetched")
+            raise ContextRefused(_("the JSON-LD context %(url)s is not one we ship; it was not fetched", url=repr(url)))
         return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document)}
 
     return load
@@ -79,7 +79,7 @@ class _BoundedURDNA2015(URDNA2015):
     def _check_time(self) -> None:
         if time.thread_time() - self.started > CPU_BUDGET_SECONDS:
             raise CanonicalizationRefused(
-                "canonicalizing this document takes too long; it is not a credential we issue"
+                _("canonicalizing this document takes too long; it is not a credential we issue")
             )
 
     def main(self, dataset, options):
@@ -93,7 +93,11 @@ class _BoundedURDNA2015(URDNA2015):
         blank |= {name for name in dataset if name.startswith("_:")}
         if len(blank) > MAX_BLANK_NODES:
             raise CanonicalizationRefused(
-                f"the document has {len(blank)} blank nodes; credentials we accept have at most {MAX_BLANK_NODES}"
+                _(
+                    "the document has %(count)d blank nodes; credentials we accept have at most %(limit)d",
+                    count=len(blank),
+                    limit=MAX_BLANK_NODES,
+                )
             )
         self._check_time()
         return super().main(dataset, options)
@@ -102,7 +106,7 @@ class _BoundedURDNA2015(URDNA2015):
         self.n_degree_calls += 1
         if self.n_degree_calls > MAX_N_DEGREE_CALLS:
             raise CanonicalizationRefused(
-                "the document's blank nodes are too alike to canonicalize cheaply; it is not a credential we issue"
+                _("the document's blank nodes are too alike to canonicalize cheaply; it is not a credential we issue")
             )
         self._check_time()
         return super().hash_n_degree_quads(id_, issuer)
@@ -111,7 +115,7 @@ class _BoundedURDNA2015(URDNA2015):
         related = super().create_hash_to_related(id_, issuer)
         if any(len(nodes) > MAX_ALIKE_RELATED for nodes in related.values()):
             raise CanonicalizationRefused(
-                "the document links too many look-alike blank nodes; it is not a credential we issue"
+                _("the document links too many look-alike blank nodes; it is not a credential we issue")
             )
         return related
 

@@ -616,7 +616,11 @@ def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: di
 
     Raises SubmissionError, vc.ProofError, vc.ContextRefused or vc.CanonicalizationRefused.
     """
-    problems = shape.problems(document, shape.STATUS_LIST) if isinstance(document, dict) else ["not an object"]
+    problems = (
+        shape.problems(document, shape.STATUS_LIST)
+        if isinstance(document, dict)
+        else [gettext("%(name)s must be an object", name=gettext("the status list"))]
+    )
     if problems:
         raise SubmissionError(
             gettext("The status list is not one we issue: %(problems)s", problems="; ".join(problems))
