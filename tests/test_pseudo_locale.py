@@ -133,7 +133,9 @@ def pseudo_app(pseudo_dir, tmp_path_factory, database_url):
         {**conftest.test_config(tmp_path_factory, database_url), "BABEL_TRANSLATION_DIRECTORIES": str(pseudo_dir)}
     )
     app.test_client_class = conftest.Client
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()  # its pooled connections, left to the garbage collector, warn in some later test
 
 
 @pytest.fixture

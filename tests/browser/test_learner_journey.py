@@ -132,7 +132,8 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
     a11y.check(admin, "18-admin-certificate")
     admin.get_by_label("Reason").select_option("identity_mismatch")
     admin.get_by_label(re.compile("Note")).fill("Holder could not show ID at the interview.")
-    admin.get_by_role("button", name="Revoke certificate").click()
+    with admin.expect_navigation():  # content() does not wait for the answer to the POST
+        admin.get_by_role("button", name="Revoke certificate").click()
     assert "The certificate is revoked" in admin.content()
     a11y.check(admin, "19-admin-revoked")
     employer.reload()
