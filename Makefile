@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench load system-packages-run system-packages-test test-fast \
+.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load system-packages-run system-packages-test test-fast \
 	translations-extract translations-update translations-compile translations-check translations-init
 
 $(STAMP): pyproject.toml constraints.txt
@@ -99,6 +99,14 @@ test-fast: $(STAMP) $(MO_FILES)
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.run
+
+# the insights dashboard alone: on `make bench`'s 10,000 learners, and on a generated 1,000,000 (BENCH_LEARNERS);
+# each replaces its own section of bench/RESULTS.md
+bench-insights: $(STAMP)
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.insights
+
+bench-insights-1m: $(STAMP)
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.insights_scale
 
 # Load test (not part of `make test`): Locust in its own virtualenv, pinned by bench/load-constraints.txt
 LOAD_VENV := .venv-load

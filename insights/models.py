@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
+from credentials.models import Certificate
 
 
 class XapiStatement(db.Model):
@@ -46,3 +47,39 @@ class LearningDay(db.Model):
     active_seconds: Mapped[int] = mapped_column(default=0)
     # module quizzes passed for the first time that day (measurable skill gains)
     first_passes: Mapped[int] = mapped_column(default=0)
+
+
+class EnrollmentDay(db.Model):
+    """Enrollments started on one UTC day in one course, by time to complete (a rollup for the insights dashboard).
+
+    ``completed`` false rows count the enrollments not completed yet (``tenths`` is then 0); true rows count the
+    completed ones by whole tenths of a day from enrolling to completing, the unit of the dashboard's medians.
+    Maintained by database triggers on ``enrollments`` (migration 0023) in the writing transaction, so every write
+    path (the ORM, conditional UPDATEs, cascaded deletes, raw SQL) keeps it exact; insights/rollups.py rebuilds it.
+    """
+
+    __tablename__ = "insights_enrollment_days"
+
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    completed: Mapped[bool] = mapped_column(primary_key=True)
+    tenths: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int]
+
+
+class CertificateDay(db.Model):
+    """Course certificates per UTC day and course: ``issued`` by award day, ``revoked`` by revocation day, and
+    ``expires`` by expiry day for those not revoked (a rollup for the insights dashboard, kept like EnrollmentDay).
+    """
+
+    __tablename__ = "insights_certificate_days"
+
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    n: Mapped[int]
+
+
+# the dashboard counts certificates expiring in the next 60 days from the rollup's whole days and reads only the
+# two partial days at either end from certificates themselves, by this index
+Index("ix_certificates_expires_at", Certificate.expires_at)

@@ -4,8 +4,10 @@ Every number comes from a fixed handful of aggregate queries whatever the data s
 
 1. the catalog and its goal/skill/occupation tags (rows: courses × tags);
 2. enrollments started in the period, grouped by course and by time-to-complete in tenths of a day (rows: courses
-   × distinct durations) — enrollment counts and medians for any group of courses are sums of these rows;
-3. certificate lifecycle counts grouped by course;
+   × distinct durations) — enrollment counts and medians for any group of courses are sums of these rows. Summed
+   from the per-day rollup insights_enrollment_days (kept by triggers, see migration 0023), not from enrollments;
+3. certificate lifecycle counts grouped by course, from the per-day rollup insights_certificate_days (plus the two
+   partial days at either end of "expiring in 60 days", read from certificates by their expires_at index);
 4. people: each learner's courses folded into a bit mask per measure (active in the last 30 days, enrolled in the
    period, completed, earned a credential within the window), then grouped by mask (rows: distinct masks, at most
    2^courses and in practice a few hundred). A group of courses counts a person once when their mask meets the
@@ -18,18 +20,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Integer, and_, case, cast, distinct, func, literal_column, or_, select, union_all
 
 from core.extensions import db
 from courses.models import Course, Enrollment, course_goals, course_occupations, course_skills
 from credentials.models import Certificate
+from insights.models import CertificateDay, EnrollmentDay
 from skills.models import Occupation, PlanGoal, Skill
 
 BITS = 62  # courses per 64-bit mask word (sums of distinct powers of two stay below 2**62)
 MEASURES = ("active", "enrolled", "completed", "credentialed")
 TAG_KINDS = ("goal", "skill", "occupation")
+EXPIRING_DAYS = 60
 
 
 @dataclass
@@ -189,17 +193,15 @@ def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days:
         yield MEASURES[int(measure)], mask, people
 
 
-def build(start: datetime, end: datetime, *, window_days: int, now: datetime) -> Report:
-    """Every number of the dashboard for enrollments started in [start, end) (five queries)."""
-    catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
-    bit = {course_id: i for i, course_id in enumerate(sorted(row.id for row in catalog))}
-    courses = {row.id: Group(row.slug, row.title, courses=1 << bit[row.id]) for row in catalog}
-    overall = Group("all", "All courses", courses=(1 << len(bit)) - 1)
-    tags: dict[str, dict[str, Group]] = {kind: {} for kind in TAG_KINDS}
-    for kind, key, name, course_id in _tag_rows():
-        tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
+def _whole_days(start: datetime, end: datetime) -> bool:
+    return all(
+        moment.utcoffset() == timedelta(0) and moment == moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        for moment in (start, end)
+    )
 
-    # enrollments started in the period, by course and time to complete (NULL while not completed)
+
+def _started_from_enrollments(start: datetime, end: datetime):
+    """(course id, tenths of a day to complete or None, enrollments) for enrollments started in [start, end)."""
     in_period = and_(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
     started = (
         select(
@@ -214,40 +216,121 @@ def build(start: datetime, end: datetime, *, window_days: int, now: datetime) ->
         .where(in_period)
         .subquery()
     )
-    for course_id, tenths, n in db.session.execute(
+    return db.session.execute(
         select(started.c.course_id, started.c.tenths, func.count()).group_by(started.c.course_id, started.c.tenths)
+    )
+
+
+def _started_from_rollup(start: datetime, end: datetime):
+    """The same rows as _started_from_enrollments, summed from whole days of insights_enrollment_days."""
+    return db.session.execute(
+        select(
+            EnrollmentDay.course_id,
+            case((EnrollmentDay.completed, EnrollmentDay.tenths)),
+            func.sum(EnrollmentDay.n),
+        )
+        .where(EnrollmentDay.day >= start.date(), EnrollmentDay.day < end.date(), EnrollmentDay.n != 0)
+        .group_by(EnrollmentDay.course_id, EnrollmentDay.completed, EnrollmentDay.tenths)
+    )
+
+
+def _expiring(now: datetime):
+    """Not revoked and expiring in (now, now + 60 days]."""
+    return and_(
+        Certificate.revoked_at.is_(None),
+        Certificate.expires_at > now,
+        Certificate.expires_at <= now + timedelta(days=EXPIRING_DAYS),
+    )
+
+
+def _certificates_from_certificates(start: datetime, end: datetime, now: datetime):
+    """(course id, issued in the period, revoked in the period, expiring within 60 days) per course."""
+
+    def between(column, low, high):
+        return func.count(case((and_(column >= low, column < high), 1)))
+
+    return db.session.execute(
+        select(
+            Certificate.course_id,
+            between(Certificate.awarded_at, start, end),
+            between(Certificate.revoked_at, start, end),
+            func.count(case((_expiring(now), 1))),
+        ).group_by(Certificate.course_id)
+    )
+
+
+def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
+    """The same numbers from whole days of insights_certificate_days (two queries).
+
+    Expiry is measured from ``now``, not from midnight: the days strictly between today and the 60th day come
+    from the rollup, and the rest of today and the start of the 60th day from certificates (by their expires_at
+    index, so only those two partial days' rows are read)."""
+    first, last = now.date(), (now + timedelta(days=EXPIRING_DAYS)).date()
+    kind, day, n = CertificateDay.kind, CertificateDay.day, CertificateDay.n
+    in_period = and_(day >= start.date(), day < end.date())
+    inside = and_(kind == "expires", day > first, day < last)
+
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, n), else_=0)), 0)
+
+    counts: dict[int, list[int]] = {}
+    for course_id, issued, revoked, expiring in db.session.execute(
+        select(
+            CertificateDay.course_id,
+            total(and_(kind == "issued", in_period)),
+            total(and_(kind == "revoked", in_period)),
+            total(inside),
+        )
+        .where(or_(in_period, inside))
+        .group_by(CertificateDay.course_id)
     ):
+        counts[course_id] = [issued, revoked, expiring]
+    midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
+    last_midnight = datetime.combine(last, time(), tzinfo=UTC)
+    for course_id, expiring in db.session.execute(
+        select(Certificate.course_id, func.count())
+        .where(
+            _expiring(now),
+            Certificate.course_id.is_not(None),
+            or_(Certificate.expires_at < midnight, Certificate.expires_at >= last_midnight),
+        )
+        .group_by(Certificate.course_id)
+    ):
+        counts.setdefault(course_id, [0, 0, 0])[2] += expiring
+    return [(course_id, *numbers) for course_id, numbers in counts.items()]
+
+
+def build(start: datetime, end: datetime, *, window_days: int, now: datetime, direct: bool = False) -> Report:
+    """Every number of the dashboard for enrollments started in [start, end) (a fixed handful of queries).
+
+    When the period is whole UTC days (the dashboard's always are), enrollment and certificate counts come from the
+    per-day rollups (insights_enrollment_days, insights_certificate_days); ``direct=True`` or a period starting or
+    ending inside a day reads enrollments and certificates themselves, the oracle the rollups are tested against.
+    Reads only; raises nothing of its own."""
+    catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
+    bit = {course_id: i for i, course_id in enumerate(sorted(row.id for row in catalog))}
+    courses = {row.id: Group(row.slug, row.title, courses=1 << bit[row.id]) for row in catalog}
+    overall = Group("all", "All courses", courses=(1 << len(bit)) - 1)
+    tags: dict[str, dict[str, Group]] = {kind: {} for kind in TAG_KINDS}
+    for kind, key, name, course_id in _tag_rows():
+        tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
+
+    rolled_up = not direct and _whole_days(start, end)
+    started = _started_from_rollup if rolled_up else _started_from_enrollments
+    for course_id, tenths, n in started(start, end):
         group = courses[course_id]
         group.enrolled += n
         if tenths is not None:
             group.completed += n
             group.durations[int(tenths)] += n
 
-    def between(column, low, high):
-        return func.count(case((and_(column >= low, column < high), 1)))
-
-    for course_id, issued, revoked, expiring in db.session.execute(
-        select(
-            Certificate.course_id,
-            between(Certificate.awarded_at, start, end),
-            between(Certificate.revoked_at, start, end),
-            func.count(
-                case(
-                    (
-                        and_(
-                            Certificate.revoked_at.is_(None),
-                            Certificate.expires_at > now,
-                            Certificate.expires_at <= now + timedelta(days=60),
-                        ),
-                        1,
-                    )
-                )
-            ),
-        ).group_by(Certificate.course_id)
-    ):
+    certificate_counts = _certificates_from_rollup if rolled_up else _certificates_from_certificates
+    for course_id, issued, revoked, expiring in certificate_counts(start, end, now):
         if course_id in courses:
             group = courses[course_id]
-            group.certificates_issued, group.certificates_revoked, group.expiring_60d = issued, revoked, expiring
+            group.certificates_issued += issued
+            group.certificates_revoked += revoked
+            group.expiring_60d += expiring
 
     # additive numbers (enrollments, certificates) of a group are the sums over its courses
     combined = [overall, *(g for kind in TAG_KINDS for g in tags[kind].values())]

@@ -1,0 +1,230 @@
+"""The insights dashboard's per-day rollups equal a direct recomputation, after every kind of change.
+
+Two oracles: the rollup tables against the same counts recomputed from enrollments and certificates
+(insights.rollups.expected_rows), and the whole dashboard built from the rollups against the dashboard built from
+the source rows (reports.build(direct=True)), for several periods, credential windows and moments.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, text, update
+
+from core.database import utcnow
+from core.extensions import db
+from courses.models import Enrollment
+from credentials.models import Certificate, RevocationReason
+from insights import reports, rollups
+from tests.factories import complete_course, enroll, load_test_framework, make_course, make_user
+from tests.test_insights import known_data  # noqa: F401  (the hand-built data set with known answers)
+
+DAY = timedelta(days=1)
+KINDS = ("enroll", "enroll", "complete", "complete", "uncomplete", "move", "revoke", "reinstate", "expiry", "delete")
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _numbers(report: reports.Report) -> dict:
+    return {"overall": (report.overall.activity(), report.overall.attainment()), **report.tables()}
+
+
+def assert_rollups_exact(now: datetime, periods=None) -> None:
+    """Tables equal their recomputation, and the dashboard from them equals the direct one, for each period."""
+    db.session.flush()
+    stored, expected = rollups.stored_rows(), rollups.expected_rows()
+    assert stored == expected
+    today = _midnight(now) + DAY
+    periods = periods or [(today - 90 * DAY, today, 180), (today - 400 * DAY, today + 30 * DAY, 3), (today, today, 1)]
+    for start, end, window in periods:
+        fast = reports.build(start, end, window_days=window, now=now)
+        direct = reports.build(start, end, window_days=window, now=now, direct=True)
+        assert _numbers(fast) == _numbers(direct), (start, end, window)
+
+
+def test_the_hand_built_data_set_gives_the_same_numbers_from_the_rollups(known_data):  # noqa: F811
+    now = known_data
+    today = _midnight(now) + DAY
+    fast = reports.build(today - 31 * DAY, today, window_days=30, now=now)
+    assert (fast.overall.enrolled, fast.overall.completed, fast.overall.median_days_to_complete) == (5, 3, 2.0)
+    assert (fast.overall.certificates_issued, fast.overall.certificates_revoked) == (3, 1)
+    assert _numbers(fast) == _numbers(reports.build(today - 31 * DAY, today, window_days=30, now=now, direct=True))
+    assert_rollups_exact(
+        now, [(today - d * DAY, today + e * DAY, w) for d in (1, 5, 11, 401) for e in (0, 3) for w in (1, 3, 30)]
+    )
+
+
+def test_a_period_inside_a_day_is_answered_from_the_source_rows(known_data):  # noqa: F811
+    now = known_data
+    # the view only asks for whole days; any other caller still gets the exact numbers
+    odd = reports.build(now - 30 * DAY, now + DAY, window_days=30, now=now)
+    assert (odd.overall.enrolled, odd.overall.completed) == (5, 3)
+    assert reports._whole_days(_midnight(now), _midnight(now) + DAY)
+    assert not reports._whole_days(now - 30 * DAY, now + DAY)
+
+
+def test_every_kind_of_change_keeps_the_rollups_exact(ctx):
+    from accounts.models import Role
+    from courses.services import start_renewal
+    from credentials import services as credentials
+
+    load_test_framework()
+    a = make_course("course-a", title="Course A")
+    b = make_course("course-b", title="Course B", skills=("INF-01",), occupations=("47-2111.00",))
+    admin = make_user(email="admin@example.org", role=Role.ADMIN)
+    learner, other = make_user(email="l@example.org"), make_user(email="o@example.org")
+    now = utcnow()
+    assert_rollups_exact(now)
+
+    enrollment = enroll(learner, a)  # enroll
+    assert rollups.stored_rows()[0] == {(a.id, str(now.date()), False, 0): 1}
+    assert_rollups_exact(now)
+    enroll(learner, a)  # enrolling twice changes nothing
+    assert sum(rollups.stored_rows()[0].values()) == 1
+
+    enrollment.enrolled_at = now - 3 * DAY  # an enrollment moved in time (fixtures and imports do this)
+    db.session.commit()
+    assert_rollups_exact(now)
+
+    complete_course(learner, a, now=now - DAY)  # complete (a conditional UPDATE) and certificate issued
+    certificate = db.session.scalar(select(Certificate).where(Certificate.user_id == learner.id))
+    assert rollups.stored_rows()[0] == {(a.id, str((now - 3 * DAY).date()), True, 20): 1}
+    assert rollups.stored_rows()[1][(a.id, "issued", str((now - DAY).date()))] == 1
+    assert_rollups_exact(now)
+
+    certificate.expires_at = now + 10 * DAY  # expiring soon: counted from the rollup's whole days and from now
+    db.session.commit()
+    assert reports.build(_midnight(now), _midnight(now) + DAY, window_days=1, now=now).overall.expiring_60d == 1
+    assert_rollups_exact(now)
+    for hours in (1, 30, 24 * 59 + 23, 24 * 60 + 5):  # the boundary days at either end of the 60 days
+        certificate.expires_at = now + timedelta(hours=hours)
+        db.session.commit()
+        assert_rollups_exact(now)
+
+    credentials.revoke(admin, certificate, reason=RevocationReason.OTHER, note="test", now=now)  # revoked
+    db.session.commit()
+    assert rollups.stored_rows()[1].get((a.id, "revoked", str(now.date()))) == 1
+    assert_rollups_exact(now)
+    credentials.reinstate(admin, certificate, now=now)  # reinstated
+    db.session.commit()
+    assert rollups.stored_rows()[1].get((a.id, "revoked", str(now.date()))) is None
+    assert_rollups_exact(now)
+
+    certificate.expires_at = now + 3 * DAY  # inside the renewal window
+    db.session.commit()
+    start_renewal(enrollment, now=now)  # renewal: not completed again until the quizzes are passed
+    db.session.commit()
+    assert rollups.stored_rows()[0] == {(a.id, str((now - 3 * DAY).date()), False, 0): 1}
+    assert_rollups_exact(now)
+
+    enroll(other, b)
+    db.session.execute(update(Certificate).values(revoked_at=now))  # a bulk revocation, as orgs/ does
+    db.session.commit()
+    assert_rollups_exact(now)
+
+    db.session.execute(text("DELETE FROM users WHERE id = :id"), {"id": other.id})  # cascaded delete
+    db.session.commit()
+    assert all(key[0] != b.id for key in rollups.stored_rows()[0])
+    db.session.delete(db.session.get(Enrollment, enrollment.id))  # an enrollment removed by the ORM
+    db.session.commit()
+    assert rollups.stored_rows()[0] == {}
+    assert_rollups_exact(now)
+
+
+def test_random_changes_keep_the_rollups_exact(ctx):
+    """Seeded random enrollments, completions, certificates, revocations, expiries and deletions, with times that
+    land on day boundaries, checked against the direct recomputation after every change."""
+    from credentials.services import issue_for_enrollment
+
+    rng = random.Random(20261207)
+    load_test_framework()
+    courses = [
+        make_course("course-a", title="Course A"),
+        make_course("course-b", title="Course B", skills=("INF-01",), occupations=("47-2111.00",)),
+        make_course("course-c", title="Course C", skills=("INF-01", "AIL-01"), occupations=("47-2111.00",)),
+    ]
+    people = [make_user(email=f"r{i}@example.org") for i in range(12)]
+    now = datetime(2026, 12, 7, 4, 30, 15, 123456, tzinfo=UTC)
+    today = _midnight(now)
+
+    def moment():
+        # whole days, exact midnights and the microsecond either side, so day rounding is exercised
+        base = today - rng.randint(-5, 120) * DAY
+        return base + rng.choice(
+            [
+                timedelta(0),
+                timedelta(microseconds=-1),
+                timedelta(microseconds=1),
+                timedelta(hours=rng.randint(0, 23), minutes=rng.randint(0, 59)),
+            ]
+        )
+
+    periods = [
+        (today - rng.randint(0, 130) * DAY, today + rng.randint(1, 10) * DAY, rng.choice([1, 2, 7, 30, 180, 3650]))
+        for _ in range(4)
+    ]
+    for step in range(40):
+        enrollments = list(db.session.scalars(select(Enrollment).order_by(Enrollment.id)))
+        certificates = list(db.session.scalars(select(Certificate).order_by(Certificate.id)))
+        kind = rng.choice(
+            [
+                "enroll",
+                "enroll",
+                "complete",
+                "complete",
+                "uncomplete",
+                "move",
+                "revoke",
+                "reinstate",
+                "expiry",
+                "delete",
+            ]
+        )
+        if kind == "enroll":
+            person, course = rng.choice(people), rng.choice(courses)
+            enrollment = enroll(person, course)
+            enrollment.enrolled_at = moment()
+        elif kind == "complete" and enrollments:
+            e = rng.choice(enrollments)
+            done = e.enrolled_at + timedelta(hours=rng.randint(0, 24 * 40), seconds=rng.choice([0, 1, 59]))
+            # the conditional UPDATE of the completion rule, which the ORM does not see
+            db.session.execute(update(Enrollment).where(Enrollment.id == e.id).values(completed_at=done))
+            if rng.random() < 0.7:
+                issue_for_enrollment(e, now=done, issuer="Test")
+        elif kind == "uncomplete" and enrollments:
+            rng.choice(enrollments).completed_at = None
+        elif kind == "move" and enrollments:
+            rng.choice(enrollments).enrolled_at = moment()
+        elif kind == "revoke" and certificates:
+            c = rng.choice(certificates)
+            c.revoked_at, c.revocation_reason = moment(), RevocationReason.OTHER
+        elif kind == "reinstate" and certificates:
+            c = rng.choice(certificates)
+            c.revoked_at = c.revocation_reason = None
+        elif kind == "expiry" and certificates:
+            c = rng.choice(certificates)
+            c.expires_at = rng.choice([None, now + timedelta(hours=rng.randint(-30, 24 * 62)), c.issued_at + 400 * DAY])
+            if c.expires_at is not None and c.expires_at <= c.issued_at:
+                c.expires_at = c.issued_at + DAY
+        elif kind == "delete" and enrollments:
+            e = rng.choice(enrollments)
+            db.session.execute(update(Certificate).where(Certificate.enrollment_id == e.id).values(enrollment_id=None))
+            db.session.execute(delete(Enrollment).where(Enrollment.id == e.id))
+        db.session.commit()
+        assert_rollups_exact(now, [periods[step % len(periods)]])
+    assert_rollups_exact(now, periods)
+    assert db.session.scalar(select(Certificate.id).limit(1)) is not None  # the walk did issue certificates
+
+
+def test_rebuild_refills_the_rollups(known_data):  # noqa: F811
+    expected = rollups.expected_rows()
+    db.session.execute(text("DELETE FROM insights_enrollment_days"))
+    db.session.execute(text("UPDATE insights_certificate_days SET n = n + 5"))
+    assert rollups.stored_rows() != expected
+    counts = rollups.rebuild()
+    db.session.commit()
+    assert rollups.stored_rows() == expected
+    assert counts == (len(expected[0]), len(expected[1]))
