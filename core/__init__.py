@@ -105,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     from credentials import receivers as _credential_receivers  # noqa: F401  (completion → certificate)
     from credentials import tasks as _credential_tasks  # noqa: F401  (PDF pre-render, status-list jobs)
     from credentials import views as _credential_views  # noqa: F401
+    from credentials import wallet_views as _credential_wallet_views  # noqa: F401  (VC-API exchange, CLR)
     from credentials.blueprints import admin_bp as admin_certificates_bp
     from credentials.blueprints import bp as credentials_bp
     from credentials.keys import signing_problem

@@ -253,3 +253,28 @@ class Branding(db.Model):
     revision: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime | None]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class WalletExchange(db.Model):
+    """One "Add to wallet" offer (VC-API exchange): a single-use challenge, bound to the learner who opened it and to
+    one certificate (or to their whole record as CLR when ``certificate_id`` is empty), that expires.
+
+    Redeeming it is one conditional UPDATE (``redeemed_at IS NULL``), so a replayed or raced presentation gets
+    nothing: the database, not a check-then-write, decides which request wins."""
+
+    __tablename__ = "wallet_exchanges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # in the exchange URL the wallet posts to; 192 random bits, like the challenge (secrets.token_urlsafe(24))
+    public_id: Mapped[str] = mapped_column(String(43), unique=True)
+    challenge: Mapped[str] = mapped_column(String(43), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    redeemed_at: Mapped[datetime | None]
+    # the wallet's did:key the credential was bound to, and the suite its presentation was signed with
+    holder_did: Mapped[str | None] = mapped_column(String(512))
+    suite: Mapped[str | None] = mapped_column(String(40))
+
+    certificate: Mapped[Certificate | None] = relationship()
