@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load system-packages-run system-packages-test test-fast \
+.PHONY: js-harness run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load system-packages-run system-packages-test test-fast \
 	translations-extract translations-update translations-compile translations-check translations-init
 
 $(STAMP): pyproject.toml constraints.txt
@@ -73,17 +73,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The wallet harness (tests/js, tests/test_wallet_js.py): the Digital Bazaar libraries pinned by its lockfile, installed
+# with npm ci (registry packages only, no scripts run); re-installed when the lockfile changes
+JS_HARNESS := tests/js/node_modules/.package-lock.json
+$(JS_HARNESS): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+js-harness: $(JS_HARNESS)
+
 # PYTEST_ARGS narrows any test target, e.g. `make test-fast PYTEST_ARGS=tests/test_learning.py`
 PYTEST_ARGS ?=
 
-test-sqlite: $(STAMP) $(MO_FILES)
+test-sqlite: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # PG_SELECT: `make test` sets it so that tests marked nodb (they never touch the database; tests/conftest.py
 # checks that) run once, in the SQLite half; `make test-postgres` on its own runs everything
 PG_SELECT ?=
 
-test-postgres: $(STAMP) $(MO_FILES)
+test-postgres: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PG_SELECT) $(PYTEST_ARGS)
 
 # the two halves run side by side (one core each); each half's output is printed when it finishes.
@@ -93,7 +101,7 @@ test: system-packages-test lint
 
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
 # (`make test` runs everything)
-test-fast: $(STAMP) $(MO_FILES)
+test-fast: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not servers and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -31,6 +31,21 @@ MAX_BODY = 64 * 1024  # a DIDAuth presentation is ~1.5 KB
 LCW_REQUEST = "https://lcw.app/request.html"
 
 
+MAX_DEPTH = 12  # a wrapped DIDAuth presentation nests 4 levels; canonicalization recurses on each
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON nests deeper than ``limit`` (checked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
 class ExchangeError(Exception):
     """The exchange cannot go on; ``status`` is the HTTP status, the message says why. Nothing was issued."""
 

@@ -89,10 +89,17 @@ def wallet_exchange(exchange_id: str):
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         return _json_error(wallet.ExchangeError(_too_large(), 413))
+    too_deep = wallet.ExchangeError(
+        gettext("The body nests deeper than a DIDAuth presentation. Nothing was issued."), 400
+    )
     try:
         message = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):
         return _json_error(wallet.ExchangeError(gettext("The body is not JSON. Nothing was issued."), 400))
+    except RecursionError:  # thousands of nested brackets
+        return _json_error(too_deep)
+    if wallet.too_deep(message):  # canonicalization recurses on each level: refuse before it runs
+        return _json_error(too_deep)
     if not isinstance(message, dict):
         return _json_error(wallet.ExchangeError(gettext("The body must be a JSON object. Nothing was issued."), 400))
     now = utcnow()

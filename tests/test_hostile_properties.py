@@ -260,6 +260,9 @@ def routes(w: World) -> dict[str, Route]:
             learner, "/certificates/name-correction", {"requested_name": "Lee Q. Learner", "reason": "typo"}
         ),
         "credentials.verify_upload": Route(None, "/verify/credential", files=("file",)),
+        "credentials.add_to_wallet": Route(learner, f"/certificates/{v['wallet_public_id']}/wallet"),
+        "credentials.add_record_to_wallet": Route(learner, "/certificates/record/wallet"),
+        "credentials.wallet_exchange": Route(None, f"/wallet/exchanges/{v['exchange_id']}", files=("file",)),
         "orgs.bulk_verify": Route(
             employer, "/verify/bulk", {"show": "1", "download": "1", "ids": "A" * 28}, files=("file",)
         ),
@@ -400,6 +403,10 @@ def build_world(client) -> World:
         now=utcnow(),
         status=CourseStatus.PUBLISHED,
     )
+    from credentials.wallet import open_exchange
+
+    wallet_certificate = make_certificate(learner, make_course("ai-wallet"))
+    exchange = open_exchange(learner, wallet_certificate, now=utcnow())
     db.session.commit()
     return World(
         users={Role.ADMIN: admin.id, Role.LEARNER: learner.id, "employer": employer.id},
@@ -426,6 +433,8 @@ def build_world(client) -> World:
             "program_hash": program.content_hash,
             "job_id": db.session.scalar(select(Job.id).order_by(Job.id).limit(1)),
             "unsubscribe_token": unsubscribe_token(target.id, "reminders"),
+            "wallet_public_id": wallet_certificate.public_id,
+            "exchange_id": exchange.public_id,
         },
         reset_token=reset.token,
         quiz_questions=questions,
@@ -511,7 +520,7 @@ def send(client, route: Route, token: str, data: dict, extra: list, files: dict)
         for one in value if isinstance(value, list) else [value]:
             pairs.append((key, one))
     pairs += extra
-    if route.url == "/api/v1/verify":
+    if route.url == "/api/v1/verify" or route.url.startswith("/wallet/exchanges/"):
         body = files.get("file")
         return client.post(route.url, data=body or b"", content_type="application/json")
     if route.files:
@@ -577,6 +586,8 @@ POST_ENDPOINTS = sorted(
                     "unsubscribe_token",
                     "roster",
                     "staff_id",
+                    "wallet_public_id",
+                    "exchange_id",
                 )
             },
             "t",
@@ -911,5 +922,68 @@ def test_blank_node_graphs_and_moved_iris_in_genuine_credentials_never_verify(ap
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
         if document != genuine[which] or which == "expired":
             assert response.json["verified"] is False and response.json["verdict"] != "valid", (kind, detail)
+
+    check()
+
+
+def test_forged_and_tampered_wallet_presentations_are_refused_and_write_nothing(app, client, ctx):
+    """A genuine DIDAuth presentation for an open exchange, with one part replaced or removed (or a
+    presentation-shaped object of anything): always a 4xx with a message, the exchange stays unspent, no row."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from credentials.models import WalletExchange
+    from credentials.wallet import open_exchange
+    from tests.test_wallet import presentation
+
+    load_test_framework()
+    certificate = make_certificate()
+    exchange = open_exchange(certificate.user, certificate, now=utcnow())
+    db.session.commit()
+    genuine = presentation(Ed25519PrivateKey.generate(), exchange.challenge)
+    paths = []
+
+    def walk(node, path):
+        paths.append(path)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+
+    walk(genuine, ())
+    url = f"/wallet/exchanges/{exchange.public_id}"
+
+    @settings(SETTINGS, max_examples=40)
+    @given(
+        path=st.sampled_from(paths[1:]),
+        value=json_values,
+        delete=st.booleans(),
+        shaped=st.dictionaries(
+            st.sampled_from(["@context", "type", "holder", "proof", "verifiableCredential"]), json_values, max_size=5
+        ),
+        wrap=st.booleans(),
+    )
+    def check(path, value, delete, shaped, wrap):
+        limiter.reset()
+        document = json.loads(json.dumps(genuine))
+        node = document
+        for key in path[:-1]:
+            node = node[key]
+        if delete and isinstance(node, dict):
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        before = row_counts()
+        for body in (document, shaped or {"type": "VerifiablePresentation"}):
+            if body == genuine and not wrap:  # the change left it as it was (same value): it is the real thing
+                continue
+            sent = {"verifiablePresentation": body} if wrap else body
+            response = client.post(url, data=json.dumps(sent), content_type="application/json")
+            assert 400 <= response.status_code < 500, (path, value, response.get_data(as_text=True)[:300])
+            assert response.is_json and "Nothing was issued" in response.json["error"]
+            assert row_counts() == before
+        db.session.expire_all()
+        assert db.session.get(WalletExchange, exchange.id).redeemed_at is None
 
     check()

@@ -51,6 +51,10 @@ PUBLIC = {
     "orgs.join_code",
     "credentials.certificate_png",  # the verify page's Open Graph image: unfurlers have no account
     "credentials.issuer_about",
+    # the VC-API exchange a wallet posts to (no session: the single-use challenge is the authority) and the VCALM
+    # interaction URL that names it (tests/test_wallet.py covers both)
+    "credentials.wallet_exchange",
+    "credentials.wallet_interaction",
 }
 
 

@@ -288,3 +288,15 @@ def test_an_expired_exchange_or_a_revoked_certificate_issues_nothing(client, ctx
     db.session.expire_all()
     assert count(WalletExchange, WalletExchange.redeemed_at.is_not(None)) == 0
     assert count(CertificateEvent, CertificateEvent.action == "wallet") == 0
+
+
+def test_deeply_nested_bodies_are_refused_before_any_parsing_work(client, other_client, holder_key):
+    certificate = make_certificate()
+    login(client, certificate.user.email)
+    exchange, _ = open_offer(client, certificate)
+    for raw in (b"[" * 20_000 + b"]" * 20_000, json.dumps({"holder": [[[[[[[[[[[[["x"]]]]]]]]]]]]]}).encode()):
+        response = other_client.post(
+            f"/wallet/exchanges/{exchange.public_id}", data=raw, content_type="application/json"
+        )
+        assert response.status_code == 400
+        assert "nests deeper than a DIDAuth presentation" in response.get_json()["error"]

@@ -1,7 +1,7 @@
 """wallet_exchanges: single-use, expiring "Add to wallet" challenges (VC-API exchange, issue 18)
 
 Revision ID: 0025_wallet_exchange
-Revises: 0021_certificate_language
+Revises: 0023_insights_rollup
 Create Date: 2026-12-07 04:10:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 import core.database
 
 revision = "0025_wallet_exchange"
-down_revision = "0021_certificate_language"
+down_revision = "0023_insights_rollup"
 branch_labels = None
 depends_on = None
 
