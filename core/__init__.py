@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, redirect, request, url_for
 from flask_babel import gettext, lazy_gettext
 
-from core import i18n, queue
+from core import contentcache, i18n, queue
 from core.config import load_config
 from core.database import utcnow
 from core.errors import register_error_handlers, wants_json
@@ -43,8 +43,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
     limiter.init_app(app)
+    # every rate limit here is a route decorator (login, register, verify, public writes), which checks itself;
+    # the limiter's before-request hook only looks for default and blueprint limits, and there are none, so
+    # it is taken off instead of running on every request (tests/test_pagecache.py checks the limits still bite)
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     _init_login(app)
     queue.init_app(app)
+    contentcache.init_app(app)
 
     register_error_handlers(app)
     register_security_headers(app)

@@ -77,6 +77,10 @@ DEFAULTS: dict[str, Any] = {
     "INACTIVITY_DAYS": 14,  # a learner who opted in is nudged after this many days without progress
     "RATELIMIT_UNSUBSCRIBE": "30 per minute",
     "RATELIMIT_VERIFY_EMAIL": "10 per 15 minutes",
+    # what changes only on publish (course outlines, catalog results, framework pages, visitors' pages), cached
+    # in each process and keyed by the content version in the database (core/contentcache.py); entries per process
+    "CONTENT_CACHE": True,
+    "CONTENT_CACHE_SIZE": 2000,
 }
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "please-change"}

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core.contentcache import cached_page
 from core.extensions import db
 from courses.models import Course, CourseStatus, course_occupations, course_skills
 from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
@@ -32,6 +33,7 @@ def _published_courses_by(link_table, column: str) -> dict[str, list[Course]]:
 
 
 @bp.get("/framework")
+@cached_page
 def explorer():
     goals = list(
         db.session.scalars(
@@ -47,6 +49,7 @@ def explorer():
 
 
 @bp.get("/skills/<skill_id>")
+@cached_page
 def skill(skill_id: str):
     skill = db.session.scalar(
         select(Skill)
@@ -60,6 +63,7 @@ def skill(skill_id: str):
 
 
 @bp.get("/occupations/<code>")
+@cached_page
 def occupation(code: str):
     occupation = db.session.scalar(
         select(Occupation).where(Occupation.code == code).options(selectinload(Occupation.skills))

@@ -50,6 +50,7 @@ module_goals = _link("module_goals", "module_id", "goal_id", "plan_goals.id")
 
 class Course(db.Model):
     __tablename__ = "courses"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
     __table_args__ = (
         CheckConstraint("estimated_minutes >= 0", name="minutes_positive"),
         CheckConstraint("validity_months IS NULL OR validity_months > 0", name="validity_positive"),
@@ -88,6 +89,7 @@ class Course(db.Model):
 
 class Module(db.Model):
     __tablename__ = "modules"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
     __table_args__ = (UniqueConstraint("course_id", "slug"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -108,6 +110,7 @@ class Module(db.Model):
 
 class Lesson(db.Model):
     __tablename__ = "lessons"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
     __table_args__ = (UniqueConstraint("module_id", "slug"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,6 +130,7 @@ class Lesson(db.Model):
 
 class Quiz(db.Model):
     __tablename__ = "quizzes"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
     __table_args__ = (
         CheckConstraint("pass_mark BETWEEN 1 AND 100", name="pass_mark_range"),
         CheckConstraint("max_attempts IS NULL OR max_attempts > 0", name="max_attempts_positive"),
@@ -151,6 +155,7 @@ class Quiz(db.Model):
 
 class Question(db.Model):
     __tablename__ = "questions"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
@@ -167,6 +172,7 @@ class Question(db.Model):
 
 class Choice(db.Model):
     __tablename__ = "choices"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
@@ -303,6 +309,7 @@ class Program(db.Model):
     """An ordered set of courses with a purpose, an audience and occupations; finishing all earns a certificate."""
 
     __tablename__ = "programs"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
     __table_args__ = (CheckConstraint("normal_weeks BETWEEN 1 AND 520", name="normal_weeks_range"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -342,6 +349,7 @@ class Program(db.Model):
 
 class ProgramCourse(db.Model):
     __tablename__ = "program_courses"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
     __table_args__ = (UniqueConstraint("program_id", "course_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

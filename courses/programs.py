@@ -325,6 +325,22 @@ def published_programs() -> list[Program]:
     )
 
 
+def published_programs_detached() -> list[Program]:
+    """``published_programs`` loaded in a session of their own, closed at once: safe to share read-only from
+    the content cache (core/contentcache.py)."""
+    from sqlalchemy.orm import Session
+
+    with Session(bind=db.session.connection()) as private:
+        return list(
+            private.scalars(
+                select(Program)
+                .where(Program.status == CourseStatus.PUBLISHED)
+                .options(*program_outline())
+                .order_by(Program.title)
+            )
+        )
+
+
 def load_program(slug: str, *, include_drafts: bool = False) -> Program | None:
     program = get_program(slug)
     if program is None or (program.status is CourseStatus.DRAFT and not include_drafts):

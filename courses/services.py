@@ -12,9 +12,10 @@ from blinker import Namespace
 from flask_babel import gettext, ngettext
 from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from accounts.models import User
+from core.contentcache import peek, remember
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import (
@@ -206,6 +207,56 @@ def load_course(slug: str, *, include_unpublished: bool = False) -> Course | Non
     if not include_unpublished:
         stmt = stmt.where(Course.status != CourseStatus.DRAFT)
     return db.session.scalar(stmt)
+
+
+def _outline_statement():
+    return select(Course).options(
+        selectinload(Course.modules).selectinload(Module.lessons),
+        selectinload(Course.modules).selectinload(Module.quiz),
+        selectinload(Course.modules).selectinload(Module.skills),
+        selectinload(Course.skills).selectinload(Skill.goals),
+        selectinload(Course.goals),
+        selectinload(Course.occupations),
+    )
+
+
+def detached(stmt) -> list[Course]:
+    """Courses loaded in a session of their own that is closed at once: objects no later commit can expire,
+    shared read-only by the requests of this process (lesson bodies included, rendered once when saved)."""
+    with Session(bind=db.session.connection()) as private:
+        return list(private.scalars(stmt))
+
+
+def outline(slug: str) -> Course | None:
+    """A visible (published or archived) course with its whole outline and lesson bodies, from the content cache.
+
+    Read-only: never add it (or anything holding it) to a session; write paths use ``load_course``.
+    Raises nothing; None when there is no such course or it is a draft.
+    """
+
+    def build() -> Course | None:
+        found = detached(_outline_statement().where(Course.slug == slug, Course.status != CourseStatus.DRAFT))
+        return found[0] if found else None
+
+    return remember(("course-outline", slug), build)
+
+
+def outlines(course_ids: Iterable[int]) -> dict[int, Course]:
+    """{id: course with its outline} for these courses (any status), from the content cache; the ones not
+    cached yet are loaded together, so the number of queries does not grow with the number of courses."""
+    wanted = list(dict.fromkeys(course_ids))
+    found: dict[int, Course] = {}
+    missing = []
+    for cid in wanted:
+        cached = peek(("course-outline-id", cid))
+        if cached is None:
+            missing.append(cid)
+        else:
+            found[cid] = cached
+    if missing:
+        for course in detached(_outline_statement().where(Course.id.in_(missing))):
+            found[course.id] = remember(("course-outline-id", course.id), lambda course=course: course)
+    return found
 
 
 def can_view_course(course: Course, enrollment: Enrollment | None) -> bool:
@@ -624,18 +675,11 @@ def dashboard(user: User) -> list[DashboardRow]:
     """The user's enrollments with progress, in a fixed number of queries whatever their count."""
     enrollments = list(
         db.session.scalars(
-            select(Enrollment)
-            .where(Enrollment.user_id == user.id)
-            .options(
-                selectinload(Enrollment.course)
-                .selectinload(Course.modules)
-                .selectinload(Module.lessons)
-                .load_only(*OUTLINE_COLUMNS),
-                selectinload(Enrollment.course).selectinload(Course.modules).selectinload(Module.quiz),
-            )
-            .order_by(Enrollment.last_activity_at.desc())
+            select(Enrollment).where(Enrollment.user_id == user.id).order_by(Enrollment.last_activity_at.desc())
         )
     )
+    # the outlines change only on publish: shared from the content cache (read-only)
+    courses = outlines(e.course_id for e in enrollments)
     ids = [e.id for e in enrollments]
     completed: dict[int, set[int]] = {i: set() for i in ids}
     passed: dict[int, set[int]] = {i: set() for i in ids}
@@ -654,7 +698,8 @@ def dashboard(user: User) -> list[DashboardRow]:
                 passed[eid].add(qid)
     rows = []
     for e in enrollments:
-        steps = course_steps(e.course)
+        course = courses[e.course_id]
+        steps = course_steps(course)
         progress = Progress(completed[e.id], passed[e.id], len(steps), 0)
         progress.done_steps = sum(
             1
@@ -662,7 +707,7 @@ def dashboard(user: User) -> list[DashboardRow]:
             if (kind == "lesson" and lesson.id in progress.completed_lessons)
             or (kind == "quiz" and m.quiz.id in progress.passed_quizzes)
         )
-        step = next_step(e.course, progress)
+        step = next_step(course, progress)
         title = None if step is None else (step[2].title if step[0] == "lesson" else step[1].quiz.title)
-        rows.append(DashboardRow(e, e.course, progress.percent, title))
+        rows.append(DashboardRow(e, course, progress.percent, title))
     return rows

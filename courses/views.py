@@ -10,6 +10,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from accounts.permissions import authorize
+from core.contentcache import cached_page, remember
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
@@ -26,31 +27,47 @@ bp = Blueprint("courses", __name__)
 
 
 def _filter_choices(form: CatalogSearchForm) -> None:
-    """Fill the filter pickers from the framework (three small queries)."""
-    form.goal.choices = [SelectChoice("", gettext("Any plan goal"))] + [
-        SelectChoice(g.id, f"{g.id}: {g.title}")
-        for g in db.session.scalars(select(PlanGoal).where(PlanGoal.retired_at.is_(None)).order_by(PlanGoal.position))
-    ]
-    form.skill.choices = [SelectChoice("", gettext("Any skill"))] + [
-        SelectChoice(s.id, s.name)
-        for s in db.session.scalars(select(Skill).where(Skill.retired_at.is_(None)).order_by(Skill.position))
-    ]
-    form.occupation.choices = [SelectChoice("", gettext("Any occupation"))] + [
-        SelectChoice(o.code, f"{o.title} ({o.code})")
-        for o in db.session.scalars(
-            select(Occupation).where(Occupation.retired_at.is_(None)).order_by(Occupation.title)
-        )
-    ]
-    form.audience.choices = [SelectChoice("", gettext("Everyone"))] + [
-        SelectChoice(k, str(v)) for k, v in OCCUPATION_GROUPS.items()
-    ]
-    # each language by its own name ("Español"), marked as that language for screen readers
-    form.language.choices = [SelectChoice("", gettext("Any language"))] + [
-        SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
-    ]
+    """Fill the filter pickers from the framework: built once per content version and page language."""
+    choices = remember(("catalog-choices", current_language()), _build_filter_choices)
+    for name, options in choices.items():
+        getattr(form, name).choices = options
+
+
+def _build_filter_choices() -> dict[str, list[SelectChoice]]:
+    return {
+        "goal": [SelectChoice("", gettext("Any plan goal"))]
+        + [
+            SelectChoice(g.id, f"{g.id}: {g.title}")
+            for g in db.session.execute(
+                select(PlanGoal.id, PlanGoal.title).where(PlanGoal.retired_at.is_(None)).order_by(PlanGoal.position)
+            )
+        ],
+        "skill": [SelectChoice("", gettext("Any skill"))]
+        + [
+            SelectChoice(s.id, s.name)
+            for s in db.session.execute(
+                select(Skill.id, Skill.name).where(Skill.retired_at.is_(None)).order_by(Skill.position)
+            )
+        ],
+        "occupation": [SelectChoice("", gettext("Any occupation"))]
+        + [
+            SelectChoice(o.code, f"{o.title} ({o.code})")
+            for o in db.session.execute(
+                select(Occupation.code, Occupation.title)
+                .where(Occupation.retired_at.is_(None))
+                .order_by(Occupation.title)
+            )
+        ],
+        "audience": [SelectChoice("", gettext("Everyone"))]
+        + [SelectChoice(k, str(v)) for k, v in OCCUPATION_GROUPS.items()],
+        # each language by its own name ("Español"), marked as that language for screen readers
+        "language": [SelectChoice("", gettext("Any language"))]
+        + [SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()],
+    }
 
 
 @bp.get("/courses")
+@cached_page
 def catalog():
     form = CatalogSearchForm(request.args)
     _filter_choices(form)
@@ -63,8 +80,13 @@ def catalog():
         audience=form.audience.data or None,
         language=form.language.data or None,
     )
-    courses = list(db.session.scalars(services.catalog_statement(f, reader_language=current_language())))
-    counts = services.lesson_counts(c.id for c in courses)
+    reader = current_language()
+
+    def matching():
+        found = services.detached(services.catalog_statement(f, reader_language=reader))
+        return found, services.lesson_counts(c.id for c in found)
+
+    courses, counts = remember(("catalog", f, reader), matching)
     filtered = any(vars(f).values())
     return render_template(
         "courses/catalog.html",
@@ -72,7 +94,7 @@ def catalog():
         courses=courses,
         counts=counts,
         filtered=filtered,
-        programs=[] if filtered else programs.published_programs(),
+        programs=[] if filtered else remember(("published-programs",), programs.published_programs_detached),
         filters_set=sum(1 for value in (f.goal, f.skill, f.occupation, f.audience, f.language) if value),
     )
 
@@ -81,6 +103,7 @@ def catalog():
 
 
 @bp.get("/programs")
+@cached_page
 def program_list():
     return render_template("courses/programs.html", programs=programs.published_programs())
 
@@ -142,8 +165,9 @@ def enroll_program(slug: str):
     return redirect(url_for("courses.program", slug=slug)), 303
 
 
-def _course_or_404(slug: str) -> tuple[Course, object]:
-    course = services.load_course(slug)
+def _course_or_404(slug: str, *, shared: bool = False) -> tuple[Course, object]:
+    """``shared``: the read-only outline from the content cache (pages that only read; never for writes)."""
+    course = services.outline(slug) if shared else services.load_course(slug)
     if course is None:
         abort(404)
     enrollment = services.get_enrollment(current_user, course)
@@ -153,18 +177,22 @@ def _course_or_404(slug: str) -> tuple[Course, object]:
 
 
 @bp.get("/courses/<slug>")
+@cached_page
 def course(slug: str):
-    course, enrollment = _course_or_404(slug)
+    course, enrollment = _course_or_404(slug, shared=True)
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress) if enrollment else None
+    allowed = can_enroll(current_user, course)
     return render_template(
         "courses/course.html",
         course=course,
         enrollment=enrollment,
         progress=progress,
         step=step,
-        form=ButtonForm(),
-        can_enroll=can_enroll(current_user, course),
+        # made only when the page shows the form: making one starts a session (its CSRF token), and a
+        # visitor's course page must stay cookie-free so it can be cached and shared
+        form=ButtonForm() if allowed else None,
+        can_enroll=allowed,
     )
 
 
@@ -212,9 +240,9 @@ def _step_url(course: Course, step) -> str:
     return url_for("courses.quiz", slug=course.slug, module_slug=module.slug)
 
 
-def _study(slug: str):
+def _study(slug: str, *, shared: bool = False):
     """Load a course the current user may study, or abort (404 unknown/draft, 403 not enrolled)."""
-    course, enrollment = _course_or_404(slug)
+    course, enrollment = _course_or_404(slug, shared=shared)
     authorize(can_study(current_user, course, enrollment))
     return course, enrollment
 
@@ -241,7 +269,7 @@ def _find_lesson(course: Course, module_slug: str, lesson_slug: str) -> tuple[Mo
 @bp.get("/courses/<slug>/<module_slug>/<lesson_slug>")
 @login_required
 def lesson(slug: str, module_slug: str, lesson_slug: str):
-    course, enrollment = _study(slug)
+    course, enrollment = _study(slug, shared=True)
     module, lesson = _find_lesson(course, module_slug, lesson_slug)
     progress = services.progress_for(enrollment, course)
     steps = services.course_steps(course)

@@ -86,8 +86,40 @@ def _read_store() -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+# parsed key stores by where they came from and, for a file, its size, mtime and inode: every admin page asks
+# whether signing works (the banner), and re-reading and decoding the file each time was most of that cost;
+# a replaced, edited or deleted file has another stat, so it is read again at once
+_PARSED: dict[tuple, tuple[list[SigningKey], str | None]] = {}
+
+
+def _store_stamp() -> tuple | None:
+    """What identifies the key store's current contents, or None when it cannot be told cheaply."""
+    raw = current_app.config.get("SIGNING_KEYS")
+    if raw:
+        return ("setting", raw) if isinstance(raw, str) else None
+    path = key_file()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return ("file", str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
 def load_keys() -> tuple[list[SigningKey], str | None]:
     """All published keys and the active key id. Raises KeyError_ when the store is unreadable."""
+    stamp = _store_stamp()
+    if stamp is not None and stamp in _PARSED:
+        keys, active = _PARSED[stamp]
+        return list(keys), active
+    keys, active = _load_keys()
+    if stamp is not None and keys:
+        if len(_PARSED) > 8:
+            _PARSED.clear()
+        _PARSED[stamp] = (list(keys), active)
+    return keys, active
+
+
+def _load_keys() -> tuple[list[SigningKey], str | None]:
     try:
         store = _read_store()
     except (OSError, ValueError) as error:

@@ -29,6 +29,7 @@ class PlanGoal(db.Model):
     """A workforce goal (G1-G14) or related recommendation (R1-R13) of the AI Action Plan."""
 
     __tablename__ = "plan_goals"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
 
     id: Mapped[str] = mapped_column(String(8), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -45,6 +46,7 @@ class PlanGoal(db.Model):
 
 class Skill(db.Model):
     __tablename__ = "skills"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -67,6 +69,7 @@ class Occupation(db.Model):
     """An O*NET-SOC 2019 occupation."""
 
     __tablename__ = "occupations"
+    __content__ = True  # a change re-keys the content cache (core/contentcache.py)
 
     code: Mapped[str] = mapped_column(String(10), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,198 @@
+"""Caching what changes only when content changes (courses, programs, the skills framework), keyed by a
+content version that lives in the database.
+
+Why the version is a database row and the cache is per process:
+
+- Every write to a content model (a class with ``__content__ = True``: courses, modules, lessons, quizzes,
+  programs, plan goals, skills, occupations, their tag lists) gives the ``content_versions`` row a new random
+  token in the same transaction (a ``before_flush`` hook). Publishing in the studio, `flask courses import`,
+  `flask skills load` and any other writer are covered without each remembering to invalidate, and the new
+  token becomes visible exactly when the content does (at commit), to every app server and every process
+  reading the same database: a publish on server A shows on server B's next request.
+- Anything cached is keyed by that token, so an entry never changes once written: each process can keep its
+  own copy (a plain in-memory LRU, no pickling, no network hop) without ever serving stale content. A shared
+  store (Redis) would only save each process its first render per version, for one more round trip per hit.
+- The token is read once per request, *before* any content is read (``content_version``), so content read
+  after it can only be as new or newer than the token says, never older.
+- A missing row (a database emptied by hand or by the test suite) turns caching off until the next content
+  write inserts a new token; tokens are random, so entries from before can never match again.
+
+What may be cached: data that depends only on content and on the page and course language (part of the
+key). Never a fragment holding a user's data or a CSRF token: ``cached_page`` serves whole pages only to
+visitors who are not logged in, and refuses to store a page whose rendering touched the session or made a
+CSRF token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, has_app_context, make_response, request, session
+from sqlalchemy import String, event, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.database import utcnow
+from core.extensions import db
+
+T = TypeVar("T")
+ROW_ID = 1
+_MISS = object()
+
+
+class ContentVersion(db.Model):
+    """One row: the token of the content as last committed (see the module docstring)."""
+
+    __tablename__ = "content_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_on_content_change(session: Session, flush_context, instances) -> None:
+    # a changed tag list marks its owner dirty, so tags are covered by their course/skill/program
+    changed = (session.new, session.dirty, session.deleted)
+    if not any(getattr(obj, "__content__", False) for group in changed for obj in group):
+        return
+    with session.no_autoflush:
+        row = session.get(ContentVersion, ROW_ID)
+        if row is None:
+            session.add(ContentVersion(id=ROW_ID, token=new_token(), changed_at=utcnow()))
+        else:
+            row.token, row.changed_at = new_token(), utcnow()
+    if has_app_context():
+        g.pop("content_version", None)  # this context reads the new token from now on
+
+
+def content_version() -> str | None:
+    """This request's content token (read once per request; None: caching is off)."""
+    if "content_version" not in g:
+        g.content_version = db.session.scalar(select(ContentVersion.token).where(ContentVersion.id == ROW_ID))
+    return g.content_version
+
+
+class LocalStore:
+    """A bounded in-process LRU of one content version's entries (older versions are dropped on sight)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.version: str | None = None
+        self.entries: OrderedDict[tuple, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, version: str, key: tuple) -> Any:
+        with self.lock:
+            if version != self.version:
+                return _MISS
+            value = self.entries.get(key, _MISS)
+            if value is not _MISS:
+                self.entries.move_to_end(key)
+            return value
+
+    def put(self, version: str, key: tuple, value: Any) -> None:
+        with self.lock:
+            if version != self.version:
+                self.entries.clear()
+                self.version = version
+            self.entries[key] = value
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.version = None
+
+
+def _store(app: Flask | None = None) -> LocalStore:
+    return (app or current_app).extensions["content_cache"]
+
+
+def remember(key: tuple, build: Callable[[], T]) -> T:
+    """``build()``'s result for this content version and ``key`` (include every language it depends on).
+
+    The value is shared by every request of this process until the content changes: treat it as read-only,
+    and never put a user's data in it. ``build`` runs after the version was read (see the module docstring).
+    """
+    version = content_version()
+    if version is None or not current_app.config["CONTENT_CACHE"]:
+        return build()
+    store = _store()
+    value = store.get(version, key)
+    if value is _MISS:
+        value = build()
+        store.put(version, key, value)
+    return value
+
+
+def peek(key: tuple) -> Any:
+    """The cached value for ``key`` in this content version, or None when there is none (yet)."""
+    version = content_version()
+    if version is None or not current_app.config["CONTENT_CACHE"]:
+        return None
+    value = _store().get(version, key)
+    return None if value is _MISS else value
+
+
+def _anonymous_get() -> bool:
+    from flask_login import current_user
+
+    # a visitor with flashed messages waiting must see them: that page is theirs alone
+    return request.method == "GET" and not current_user.is_authenticated and "_flashes" not in session
+
+
+def cached_page(view: Callable) -> Callable:
+    """Serve the whole page from the content cache to visitors who are not logged in.
+
+    Keyed by the full URL (host, path, query: the filters, ``?lang=``) and the page language (which also
+    follows the ``lang`` cookie and Accept-Language). Only a 200 whose rendering neither touched the session
+    nor made a CSRF token is stored; the response hooks (security headers, Vary) run on hits as on misses.
+    """
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_app.config["CONTENT_CACHE"] or not _anonymous_get():
+            return view(*args, **kwargs)
+        from core.i18n import current_language
+
+        key = ("page", request.url, current_language())
+        version = content_version()
+        hit = _store().get(version, key) if version else _MISS
+        if hit is not _MISS:
+            body, mimetype = hit
+            return Response(body, 200, mimetype=mimetype)
+        response = make_response(view(*args, **kwargs))
+        csrf_field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        if (
+            version
+            and response.status_code == 200
+            and not response.direct_passthrough
+            and not session.modified
+            and csrf_field not in g
+        ):
+            _store().put(version, key, (response.get_data(), response.mimetype))
+        return response
+
+    return wrapper
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("CONTENT_CACHE", True)
+    app.config.setdefault("CONTENT_CACHE_SIZE", 2000)
+    app.extensions["content_cache"] = LocalStore(int(app.config["CONTENT_CACHE_SIZE"]))
+
+
+def clear(app: Flask | None = None) -> None:
+    """Drop this process's entries (they would never be served again anyway once the token changes)."""
+    _store(app).clear()
