@@ -81,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     # in each process and keyed by the content version in the database (core/contentcache.py); entries per process
     "CONTENT_CACHE": True,
     "CONTENT_CACHE_SIZE": 2000,
+    "CONTENT_CACHE_PAGE_BYTES": 32 * 1024 * 1024,  # whole visitors' pages, per process
 }
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "please-change"}

@@ -195,3 +195,20 @@ def test_an_emptied_database_turns_caching_off_until_the_next_content_write(clie
     make_course("second", title="Second course")
     page = client.get("/courses").get_data(as_text=True)
     assert "AI Basics" in page and "Second course" in page
+
+
+@pytest.mark.nodb
+def test_the_process_store_stays_within_its_budget_and_drops_old_versions():
+    from core.contentcache import _MISS, LocalStore
+
+    store = LocalStore(100)
+    store.put("v1", ("a",), "A", cost=40)
+    store.put("v1", ("b",), "B", cost=40)
+    assert store.get("v1", ("a",)) == "A"  # now the most recently used
+    store.put("v1", ("c",), "C", cost=40)
+    assert store.get("v1", ("b",)) is _MISS and store.get("v1", ("a",)) == "A" and store.used == 80
+    store.put("v1", ("huge",), "H", cost=101)
+    assert store.get("v1", ("huge",)) is _MISS
+    assert store.get("v2", ("a",)) is _MISS  # another version never sees v1's entries
+    store.put("v2", ("a",), "A2", cost=10)
+    assert store.get("v1", ("c",)) is _MISS and store.used == 10 and store.get("v2", ("a",)) == "A2"
