@@ -1,7 +1,7 @@
 """content_versions: the token that keys the content cache (core/contentcache.py)
 
-Revision ID: 0022_content_versions
-Revises: 0021_certificate_language
+Revision ID: 0026_content_versions
+Revises: 0025_wallet_exchange
 Create Date: 2026-12-07 04:30:00
 
 """
@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022_content_versions"
-down_revision = "0021_certificate_language"
+revision = "0026_content_versions"
+down_revision = "0025_wallet_exchange"
 branch_labels = None
 depends_on = None
 
