@@ -83,3 +83,29 @@ class CertificateDay(db.Model):
 # the dashboard counts certificates expiring in the next 60 days from the rollup's whole days and reads only the
 # two partial days at either end from certificates themselves, by this index
 Index("ix_certificates_expires_at", Certificate.expires_at)
+
+
+class ReportVersion(db.Model):
+    """How often the data behind workforce reports changed: ``org:<id>`` for one organization (its members'
+    learning, certificates, cohorts), ``all`` for what every organization's report reads (courses, programs,
+    occupations, bulk rebuilds). A cached report is good only while both numbers are the ones it was built at."""
+
+    __tablename__ = "report_versions"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class CachedReport(db.Model):
+    """A workforce report as computed (insights/report_cache.py), keyed by organization, filters and day."""
+
+    __tablename__ = "workforce_report_cache"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    # sha256 of organization, cohort, program, period and the moment the report is judged at
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    org_version: Mapped[int]
+    all_version: Mapped[int]
+    computed_at: Mapped[datetime]
+    payload: Mapped[dict] = mapped_column(JSON)

@@ -65,6 +65,15 @@ def _load(slug: str) -> Organization:
     return org
 
 
+def _report(org: Organization, start: date, end: date, cohort, program) -> workforce.Report:
+    """The report from the cache (insights/report_cache.py), stored for the next request when it was not there."""
+    from insights.report_cache import cached_workforce_report
+
+    report = cached_workforce_report(org, start=start, end=end, now=utcnow(), cohort=cohort, program=program)
+    db.session.commit()
+    return report
+
+
 @bp.get("/organizations/<slug>/reports/workforce")
 @login_required
 def workforce_report(slug: str):
@@ -82,7 +91,7 @@ def workforce_report(slug: str):
         response.headers["Content-Disposition"] = f'attachment; filename="participants-{name[10:]}.csv"'
         response.headers["Cache-Control"] = "private, no-store"  # names and emails
         return response
-    report = workforce.workforce_report(org, start=start, end=end, now=utcnow(), cohort=cohort, program=program)
+    report = _report(org, start, end, cohort, program)
     if fmt == "csv":
         response = Response(workforce.to_csv(report), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
@@ -117,7 +126,7 @@ def workforce_chart(slug: str, kind: str):
     if kind not in WORKFORCE_CHARTS:
         abort(404)
     start, end, cohort, program = _scope(org)
-    report = workforce.workforce_report(org, start=start, end=end, now=utcnow(), cohort=cohort, program=program)
+    report = _report(org, start, end, cohort, program)
     rows = report.rows["program"] if kind == "outcomes" else report.rows["course"]
     response = Response(workforce_chart_svg(kind, rows), mimetype="image/svg+xml")
     # an image: styles inline in the SVG are fine, scripts and everything else are not
@@ -179,7 +188,9 @@ def workforce_command(org_slug, program_slug, cohort_id, start, end, fmt, per_pa
 def rebuild_learning_days_command() -> None:
     """Recompute the report's day rollup from every lesson completed and quiz attempt (after bulk SQL edits)."""
     from insights import learning_days
+    from insights.report_cache import bump_all
 
     count = learning_days.rebuild()
+    bump_all()  # bulk SQL went around the hooks that keep cached reports current
     db.session.commit()
     click.echo(f"learning_days rebuilt: {count} day rows.")

@@ -120,6 +120,10 @@ def reminder_mail(org: Organization, cohort: Cohort, row, link: str) -> tuple[st
 # ---- creating a cohort ---------------------------------------------------------------------------------------
 
 
+def _program_choices(programs) -> list[tuple[int, str]]:
+    return [(0, _("No program: the courses ticked below")), *((p.id, p.title) for p in programs)]
+
+
 @bp.route("/organizations/<slug>/cohorts/new", methods=["GET", "POST"])
 @login_required
 def new_cohort(slug: str):
@@ -128,6 +132,7 @@ def new_cohort(slug: str):
     form = CohortForm()
     courses = services.assignable_courses()
     form.course_ids.choices = [(c.id, c.title) for c in courses]
+    form.program_id.choices = _program_choices(services.assignable_programs())
     if form.validate_on_submit():
         try:
             cohort = services.create_cohort(
@@ -138,6 +143,7 @@ def new_cohort(slug: str):
                 ends_on=form.ends_on.data,
                 due_on=form.due_on.data,
                 course_ids=form.course_ids.data or [],
+                program_id=form.program_id.data or None,
                 now=utcnow(),
             )
         except DomainError as error:
@@ -159,8 +165,14 @@ def edit_cohort(slug: str, cohort_id: int):
     choices = {c.id: c.title for c in services.assignable_courses()}
     choices.update({c.id: c.title for c in cohort.courses})  # an assigned course archived since stays listed
     form.course_ids.choices = sorted(choices.items(), key=lambda item: item[1])
+    programs = services.assignable_programs()
+    if cohort.program is not None and cohort.program not in programs:
+        programs.append(cohort.program)  # followed since before it was archived: it may stay
+    form.program_id.choices = _program_choices(programs)
     if request.method == "GET":
         form.course_ids.data = [c.id for c in cohort.courses]
+    if form.program_id.data is None:  # the cohort follows no program, or the form left the choice out
+        form.program_id.data = 0
     if form.validate_on_submit():
         try:
             services.update_cohort(
@@ -171,6 +183,7 @@ def edit_cohort(slug: str, cohort_id: int):
                 ends_on=form.ends_on.data,
                 due_on=form.due_on.data,
                 course_ids=form.course_ids.data or [],
+                program_id=form.program_id.data or None,
                 now=utcnow(),
             )
         except DomainError as error:
@@ -226,10 +239,22 @@ def _invite_page(org, cohort, *, form=None, roster_form=None, link=None, code=No
     ), status
 
 
+def _archived_page(org: Organization, cohort: Cohort, status: int):
+    message = _("The cohort “%(cohort)s” is archived: unarchive it before inviting people.", cohort=cohort.name)
+    return render_template(
+        "orgs/message.html",
+        title=_("Cohort archived"),
+        message=message,
+        org=org,
+    ), status
+
+
 @bp.get("/organizations/<slug>/cohorts/<int:cohort_id>/invite")
 @login_required
 def invite(slug: str, cohort_id: int):
     org, cohort = load_cohort(slug, cohort_id, manage=True)
+    if cohort.is_archived:
+        return _archived_page(org, cohort, 200)
     return _invite_page(org, cohort)
 
 
@@ -238,6 +263,8 @@ def invite(slug: str, cohort_id: int):
 @limit("RATELIMIT_ORG_INVITE", "60 per hour")
 def invite_email(slug: str, cohort_id: int):
     org, cohort = load_cohort(slug, cohort_id, manage=True)
+    if cohort.is_archived:
+        return _archived_page(org, cohort, 409)
     form = InviteForm()
     if not form.validate_on_submit():
         return _invite_page(org, cohort, form=form, status=422)
@@ -265,6 +292,8 @@ def new_link(slug: str, cohort_id: int):
     if not form.validate_on_submit() or form.kind.data not in ("link", "code", "close-link", "close-code"):
         abort(400)
     kind = InvitationKind(form.kind.data.removeprefix("close-"))
+    if cohort.is_archived and not form.kind.data.startswith("close-"):
+        return _archived_page(org, cohort, 409)
     if form.kind.data.startswith("close-"):
         services.close_links(cohort, kind, now=utcnow())
         db.session.commit()
@@ -288,6 +317,8 @@ def new_link(slug: str, cohort_id: int):
 @limit("RATELIMIT_ORG_INVITE", "60 per hour")
 def roster_check(slug: str, cohort_id: int):
     org, cohort = load_cohort(slug, cohort_id, manage=True)
+    if cohort.is_archived:
+        return _archived_page(org, cohort, 409)
     form = RosterForm()
     if not form.validate_on_submit():
         return _invite_page(org, cohort, roster_form=form, status=422)
@@ -314,6 +345,8 @@ def roster_check(slug: str, cohort_id: int):
 @limit("RATELIMIT_ORG_INVITE", "60 per hour")
 def roster_confirm(slug: str, cohort_id: int):
     org, cohort = load_cohort(slug, cohort_id, manage=True)
+    if cohort.is_archived:
+        return _archived_page(org, cohort, 409)
     form = RosterConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -490,6 +523,7 @@ def cohort(slug: str, cohort_id: int):
         which=which,
         q=q,
         expected=dashboard.expected_percent(cohort, now.date()),
+        program_done=sum(1 for r in all_rows if r.completed),
         can_manage=permissions.can_manage_org(org, membership),
         form=ButtonForm(),
         now=now,
@@ -534,6 +568,44 @@ def member(slug: str, cohort_id: int, member_id: int):
         quizzes=dashboard.quiz_detail(cohort, row.user.id),
         fmt=format_public_id,
     )
+
+
+# ---- archiving -------------------------------------------------------------------------------------------------
+
+
+@bp.post("/organizations/<slug>/cohorts/<int:cohort_id>/archive")
+@login_required
+def archive_cohort(slug: str, cohort_id: int):
+    org, cohort = load_cohort(slug, cohort_id, manage=True)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if services.archive_cohort(current_user, cohort, now=utcnow()):
+        db.session.commit()
+        flash(
+            _(
+                "Cohort “%(cohort)s” archived. It no longer takes new members; its members, their progress and "
+                "the reports keep it.",
+                cohort=cohort.name,
+            ),
+            "success",
+        )
+    else:
+        flash(_("Cohort “%(cohort)s” was already archived.", cohort=cohort.name), "info")
+    return redirect(url_for("orgs.cohort", slug=org.slug, cohort_id=cohort.id), 303)
+
+
+@bp.post("/organizations/<slug>/cohorts/<int:cohort_id>/unarchive")
+@login_required
+def unarchive_cohort(slug: str, cohort_id: int):
+    org, cohort = load_cohort(slug, cohort_id, manage=True)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if services.unarchive_cohort(current_user, cohort):
+        db.session.commit()
+        flash(_("Cohort “%(cohort)s” is active again and takes new members.", cohort=cohort.name), "success")
+    else:
+        flash(_("Cohort “%(cohort)s” was not archived.", cohort=cohort.name), "info")
+    return redirect(url_for("orgs.cohort", slug=org.slug, cohort_id=cohort.id), 303)
 
 
 @bp.post("/organizations/<slug>/cohorts/<int:cohort_id>/remind")

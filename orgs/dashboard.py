@@ -49,6 +49,13 @@ class MemberRow:
     last_activity_at: datetime | None = None
     inactive: bool = False
     behind: bool = False
+    # a cohort following a program: the member's program certificate, if any, and its status now
+    program_certificate: Certificate | None = None
+    program_certificate_status: str = ""
+
+    @property
+    def courses_completed(self) -> int:
+        return sum(1 for c in self.courses if c.completed_at is not None)
 
     @property
     def percent(self) -> int:
@@ -72,7 +79,8 @@ def expected_percent(cohort: Cohort, today: date) -> int | None:
 
 
 def build(cohort: Cohort, *, now: datetime, member_id: int | None = None) -> list[MemberRow]:
-    """Rows for every current member (or just ``member_id``), in six queries. ``cohort.courses`` must be loaded."""
+    """Rows for every current member (or just ``member_id``), in six queries (seven for a cohort following a
+    program: its program certificates). ``cohort.courses`` must be loaded."""
     courses = list(cohort.courses)
     course_ids = [c.id for c in courses]
     members_q = select(CohortMember.user_id).where(CohortMember.cohort_id == cohort.id, CohortMember.left_at.is_(None))
@@ -130,6 +138,18 @@ def build(cohort: Cohort, *, now: datetime, member_id: int | None = None) -> lis
         select(Certificate).where(Certificate.user_id.in_(member_users), Certificate.course_id.in_(course_ids))
     ).all()
 
+    # 6. a program's certificates (a cohort following a program has the program's courses)
+    program_certs = {}
+    if cohort.program_id is not None:
+        program_certs = {
+            c.user_id: c
+            for c in db.session.scalars(
+                select(Certificate).where(
+                    Certificate.user_id.in_(member_users), Certificate.program_id == cohort.program_id
+                )
+            )
+        }
+
     by_key = {(e.user_id, e.course_id): e for e in enrollments}
     certs = {(c.user_id, c.course_id): c for c in certificates}
     today = now.date()
@@ -150,6 +170,10 @@ def build(cohort: Cohort, *, now: datetime, member_id: int | None = None) -> lis
                 status = cert.status_at(now).value
                 cr.certificate_status = "expiring" if status == "valid" and expiring_soon(cert, now) else status
             row.courses.append(cr)
+        program_cert = program_certs.get(user.id)
+        if program_cert is not None:
+            row.program_certificate = program_cert
+            row.program_certificate_status = program_cert.status_at(now).value
         activity = [c.last_activity_at for c in row.courses if c.last_activity_at is not None]
         row.last_activity_at = max(activity) if activity else None
         since = row.last_activity_at or member.joined_at

@@ -92,6 +92,12 @@ class CohortForm(FlaskForm):
         validators=[Optional()],
         description=_l("Members who have not completed the courses by this date are flagged “behind”."),
     )
+    program_id = SelectField(
+        _l("Program (optional)"),
+        coerce=int,
+        default=0,
+        description=_l("A cohort following a program gets the program’s courses, and keeps them in step with it."),
+    )
     course_ids = MultiCheckboxField(_l("Assigned courses"), coerce=int)
     submit = SubmitField(_l("Create cohort"))
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from accounts.models import User
 from core.database import str_enum, utcnow
 from core.extensions import db
-from courses.models import Course
+from courses.models import Course, Program
 from credentials.models import Certificate
 
 
@@ -142,9 +142,18 @@ class Cohort(db.Model):
     due_on: Mapped[date | None] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a cohort following a program has that program's courses (kept in step by orgs/receivers.py)
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id", ondelete="SET NULL"), index=True)
+    # archived: off the default list, no new members; its data and its place in reports stay
+    archived_at: Mapped[datetime | None]
 
     organization: Mapped[Organization] = relationship(back_populates="cohorts")
     courses: Mapped[list[Course]] = relationship(secondary=cohort_courses, order_by="Course.title")
+    program: Mapped[Program | None] = relationship()
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class CohortMember(db.Model):

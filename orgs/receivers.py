@@ -1,19 +1,21 @@
-"""Signal receivers: the demo organization for `flask users seed-demo` (development only)."""
+"""Signal receivers: the demo organization for `flask users seed-demo` (development only); cohorts following a
+program keep its course list."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy.orm import Session
 
 from accounts.models import User
 from accounts.services import demo_seeded, register_user
 from core.extensions import db
 from courses import services as course_services
-from courses.models import Course, CourseStatus
+from courses.models import Course, CourseStatus, Program, ProgramCourse
 from orgs import services
-from orgs.models import Cohort, CohortMember, Organization, OrgKind, OrgStatus
+from orgs.models import Cohort, CohortMember, Organization, OrgKind, OrgStatus, cohort_courses
 
 DEMO_ORG = "Demo Logistics Co."
 DEMO_MANAGER = "employer@example.org"
@@ -92,3 +94,40 @@ def _progress(user: User, course: Course, share: float, when: datetime) -> None:
         course_services.complete_lesson(enrollment, lesson, now=when)
     enrollment.last_activity_at = when
     db.session.flush()
+
+
+# ---- cohorts follow their program's courses ---------------------------------------------------------------------
+# A program's course list changes through courses/programs.py (import, studio), which bumps program.version and knows
+# nothing of cohorts. After the flush that wrote the new list, the cohorts following the program get exactly its
+# courses (rewritten, not patched, so a retry cannot leave a course twice or missing).
+
+
+@event.listens_for(Program, "after_update")
+def _program_updated(_mapper, _connection, target) -> None:
+    if inspect(target).attrs.version.history.has_changes():
+        session = inspect(target).session
+        session.info.setdefault("programs_changed", set()).add(target.id)
+
+
+@event.listens_for(Session, "after_flush")
+def _sync_program_cohorts(session: Session, _context) -> None:
+    changed = session.info.pop("programs_changed", None)
+    if not changed:
+        return
+    connection = session.connection()
+    following = select(Cohort.id).where(Cohort.program_id.in_(sorted(changed)))
+    cohort_ids = list(connection.execute(following).scalars())
+    if not cohort_ids:
+        return
+    connection.execute(delete(cohort_courses).where(cohort_courses.c.cohort_id.in_(cohort_ids)))
+    connection.execute(
+        insert(cohort_courses).from_select(
+            ["cohort_id", "course_id"],
+            select(Cohort.id, ProgramCourse.course_id)
+            .join(ProgramCourse, ProgramCourse.program_id == Cohort.program_id)
+            .where(Cohort.id.in_(cohort_ids)),
+        )
+    )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Cohort) and obj.id in cohort_ids:
+            session.expire(obj, ["courses"])

@@ -22,7 +22,7 @@ from accounts.models import User
 from accounts.services import normalize_email
 from core.errors import DomainError
 from core.extensions import db
-from courses.models import Course, CourseStatus
+from courses.models import Course, CourseStatus, Program
 from credentials.models import Certificate
 from credentials.services import expiring_soon
 from orgs.models import (
@@ -274,18 +274,25 @@ def create_cohort(
     due_on: date | None,
     course_ids: list[int],
     now: datetime,
+    program_id: int | None = None,
 ) -> Cohort:
-    """Raises DomainError for dates out of order or courses that are not published. Caller commits."""
+    """Raises DomainError for dates out of order, courses that are not published, or a program that is not
+    published. With a program, the cohort's courses are the program's (``course_ids`` is ignored). Caller commits."""
     if ends_on is not None and ends_on < starts_on:
         raise DomainError(_("The end date is before the start date."), field="ends_on")
     if due_on is not None and due_on < starts_on:
         raise DomainError(_("The due date is before the start date."), field="due_on")
-    courses = list(
-        db.session.scalars(select(Course).where(Course.id.in_(course_ids), Course.status == CourseStatus.PUBLISHED))
-    )
-    if not courses or len(courses) != len(set(course_ids)):
-        raise DomainError(_("Choose at least one published course."), field="course_ids")
+    program = _assignable_program(program_id)
+    if program is not None:
+        courses = list(program.courses)
+    else:
+        courses = list(
+            db.session.scalars(select(Course).where(Course.id.in_(course_ids), Course.status == CourseStatus.PUBLISHED))
+        )
+        if not courses or len(courses) != len(set(course_ids)):
+            raise DomainError(_("Choose at least one published course, or a program."), field="course_ids")
     cohort = Cohort(
+        program=program,
         organization_id=org.id,
         name=" ".join(name.split())[:120],
         starts_on=starts_on,
@@ -310,28 +317,82 @@ def update_cohort(
     due_on: date | None,
     course_ids: list[int],
     now: datetime,
+    program_id: int | None = None,
 ) -> Cohort:
-    """Change a cohort's name, dates and assigned courses (the same rules as creating one). Raises DomainError for
-    dates out of order or courses that are not published; nothing is changed then. Flushes; the caller commits.
+    """Change a cohort's name, dates and assigned courses or program (the same rules as creating one). Raises
+    DomainError for dates out of order, courses or a program that are not published; nothing is changed then.
+    Flushes; the caller commits.
 
     Members keep their progress: it belongs to their enrollments, not to the cohort. A course taken off the cohort
-    drops out of its dashboard (the report counts every course its members study either way)."""
+    drops out of its dashboard (the report counts every course its members study either way). The program the
+    cohort already follows may stay even if it was archived since (its members can still finish it)."""
     if ends_on is not None and ends_on < starts_on:
         raise DomainError(_("The end date is before the start date."), field="ends_on")
     if due_on is not None and due_on < starts_on:
         raise DomainError(_("The due date is before the start date."), field="due_on")
-    courses = list(
-        db.session.scalars(select(Course).where(Course.id.in_(course_ids), Course.status == CourseStatus.PUBLISHED))
-    )
-    # a course archived since it was assigned may stay assigned (its members can still finish it)
-    kept = [c for c in cohort.courses if c.id in set(course_ids) and c not in courses]
-    if not (courses or kept) or len(courses) + len(kept) != len(set(course_ids)):
-        raise DomainError(_("Choose at least one published course."), field="course_ids")
+    if program_id is not None and program_id == cohort.program_id:
+        program = cohort.program
+    else:
+        program = _assignable_program(program_id)
+    if program is not None:
+        courses, kept = list(program.courses), []
+    else:
+        courses = list(
+            db.session.scalars(select(Course).where(Course.id.in_(course_ids), Course.status == CourseStatus.PUBLISHED))
+        )
+        # a course archived since it was assigned may stay assigned (its members can still finish it)
+        kept = [c for c in cohort.courses if c.id in set(course_ids) and c not in courses]
+        if not (courses or kept) or len(courses) + len(kept) != len(set(course_ids)):
+            raise DomainError(_("Choose at least one published course, or a program."), field="course_ids")
     cohort.name = " ".join(name.split())[:120]
     cohort.starts_on, cohort.ends_on, cohort.due_on = starts_on, ends_on, due_on
+    cohort.program = program
     cohort.courses = sorted(courses + kept, key=lambda c: c.title)
     db.session.flush()
     return cohort
+
+
+def assignable_programs() -> list[Program]:
+    return list(
+        db.session.scalars(select(Program).where(Program.status == CourseStatus.PUBLISHED).order_by(Program.title))
+    )
+
+
+def _assignable_program(program_id: int | None) -> Program | None:
+    if program_id is None:
+        return None
+    program = db.session.get(Program, program_id)
+    if program is None or program.status is not CourseStatus.PUBLISHED:
+        raise DomainError(_("Choose a published program."), field="program_id")
+    return program
+
+
+def archive_cohort(actor: User, cohort: Cohort, *, now: datetime) -> bool:
+    """Archive the cohort: off the organization's default list, no new members (every invitation, link and code
+    of it stops working), its members, progress and place in reports kept. Returns False if it already was (a
+    double submit changes nothing). Flushes; the caller commits."""
+    archived = db.session.execute(
+        update(Cohort).where(Cohort.id == cohort.id, Cohort.archived_at.is_(None)).values(archived_at=now)
+    ).rowcount
+    db.session.refresh(cohort, ["archived_at"])
+    return archived == 1
+
+
+def unarchive_cohort(actor: User, cohort: Cohort) -> bool:
+    """Back on the list and open to invitations again (those not expired or withdrawn meanwhile). Returns False if
+    it was not archived. Flushes; the caller commits."""
+    restored = db.session.execute(
+        update(Cohort).where(Cohort.id == cohort.id, Cohort.archived_at.is_not(None)).values(archived_at=None)
+    ).rowcount
+    db.session.refresh(cohort, ["archived_at"])
+    return restored == 1
+
+
+def _open_for_members(cohort: Cohort) -> None:
+    if cohort.archived_at is not None:
+        raise DomainError(
+            _("The cohort “%(cohort)s” is archived: unarchive it before inviting people.", cohort=cohort.name)
+        )
 
 
 # ---- invitations ----------------------------------------------------------------------------------------------
@@ -373,8 +434,10 @@ def invite_email(actor: User, cohort: Cohort, *, email: str, name: str, now: dat
     """An email invitation (single use, 14 days). Returns (invitation, secret); only the hash is stored.
 
     An earlier open invitation for the same address and cohort is withdrawn, so only the newest link works.
-    Raises DomainError for a malformed address or someone already in the cohort. Caller commits, then mails.
+    Raises DomainError for an archived cohort, a malformed address or someone already in the cohort. Caller
+    commits, then mails.
     """
+    _open_for_members(cohort)
     email = normalize_email(email)
     if not EMAIL_RE.match(email):
         raise DomainError(_("That is not an email address."), field="email")
@@ -411,10 +474,12 @@ def _active_member_by_email(cohort: Cohort, email: str) -> bool:
 def open_link(actor: User, cohort: Cohort, kind: InvitationKind, *, now: datetime) -> tuple[Invitation, str]:
     """A new join link (256-bit) or short code for the cohort; the previous one of that kind stops working.
 
-    Returns (invitation, secret): the secret is shown once. Caller commits.
+    Returns (invitation, secret): the secret is shown once. Raises DomainError for an archived cohort. Caller
+    commits.
     """
     if kind is InvitationKind.EMAIL:
         raise ValueError("email invitations are made with invite_email")
+    _open_for_members(cohort)
     close_links(cohort, kind, now=now)
     for _attempt in range(5):
         secret = (
@@ -460,6 +525,10 @@ def find_invitation(secret: str, *, now: datetime, code: bool = False) -> Invita
         raise DomainError(_("This invitation has expired. Ask the organization for a new one."))
     if not invitation.cohort.organization.is_approved:
         raise DomainError(_("This organization is not accepting members at the moment."))
+    if invitation.cohort.archived_at is not None:
+        raise DomainError(
+            _("The cohort “%(cohort)s” is archived and no longer takes new members.", cohort=invitation.cohort.name)
+        )
     return invitation
 
 
@@ -488,6 +557,8 @@ def accept(user: User, invitation: Invitation, *, shown_text: str, now: datetime
     shown no longer matches (the cohort changed meanwhile). Writes nothing on error. Caller commits.
     """
     cohort = invitation.cohort
+    if cohort.archived_at is not None:  # archived while the consent page was open
+        raise DomainError(_("The cohort “%(cohort)s” is archived and no longer takes new members.", cohort=cohort.name))
     if shown_text != consent_text(cohort):
         raise DomainError(
             _("What this organization will see has changed since you opened the page. Please read it again.")

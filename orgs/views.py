@@ -149,7 +149,8 @@ def resend(slug: str):
 @login_required
 def home(slug: str):
     org, membership = load_org(slug)
-    cohorts = []
+    cohorts, archived_count = [], 0
+    show_archived = request.args.get("archived") == "1"
     if permissions.can_use_org(org, membership):
         counts = (
             select(CohortMember.cohort_id, func.count().label("n"))
@@ -160,9 +161,16 @@ def home(slug: str):
         cohorts = db.session.execute(
             select(Cohort, func.coalesce(counts.c.n, 0))
             .outerjoin(counts, counts.c.cohort_id == Cohort.id)
-            .where(Cohort.organization_id == org.id)
+            .where(
+                Cohort.organization_id == org.id,
+                Cohort.archived_at.is_not(None) if show_archived else Cohort.archived_at.is_(None),
+            )
             .order_by(Cohort.created_at.desc(), Cohort.id.desc())
         ).all()
+        # archived cohorts leave the default list; a link shows them
+        archived_count = db.session.scalar(
+            select(func.count()).where(Cohort.organization_id == org.id, Cohort.archived_at.is_not(None))
+        )
     staff = db.session.scalars(
         select(Membership)
         .where(Membership.organization_id == org.id)
@@ -174,6 +182,8 @@ def home(slug: str):
         org=org,
         membership=membership,
         cohorts=cohorts,
+        show_archived=show_archived,
+        archived_count=archived_count,
         staff=staff,
         can_manage=permissions.can_manage_org(org, membership),
         can_use=permissions.can_use_org(org, membership),

@@ -294,6 +294,8 @@ def routes(w: World) -> dict[str, Route]:
         "orgs.roster_check": Route(employer, f"{co}/roster", files=("file",)),
         "orgs.roster_confirm": Route(employer, f"{co}/roster/confirm", {"roster": v["roster"]}),
         "orgs.remind": Route(employer, f"{co}/remind"),
+        "orgs.archive_cohort": Route(employer, f"{co}/archive"),
+        "orgs.unarchive_cohort": Route(employer, f"{co}/unarchive"),
         "orgs.join": Route(learner, f"/join/{v['join_token']}", {"shown": v["consent"]}),
         "orgs.join_with_code": Route(learner, f"/join/code/{v['join_code']}", {"shown": v["consent"]}),
         "orgs.join_code": Route(learner, "/join", {"code": v["join_code"]}),
