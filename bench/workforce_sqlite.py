@@ -90,7 +90,14 @@ def main() -> None:
         program = db.session.execute(
             select(Program).where(Program.slug == "data-center-technician-pathway")
         ).scalar_one()
-        methods = [("rollup (now)", workforce_report)]
+        from insights.report_cache import cached_workforce_report
+
+        def cached(org, **kwargs):
+            report = cached_workforce_report(org, **kwargs)
+            db.session.commit()
+            return report
+
+        methods = [("computed (rollup, no cache)", workforce_report), ("cached (hit)", cached)]
         if raw:
             from tests.workforce_reference import reference_report
 
@@ -104,8 +111,11 @@ def main() -> None:
             for scope, kwargs in scopes:
                 for method, function in methods:
                     sample = samples.setdefault((scope, method), {"wall": [], "cpu": []})
-                    if method != methods[0][0] and len(sample["wall"]) >= reference_runs:
+                    if method.startswith("every") and len(sample["wall"]) >= reference_runs:
                         continue
+                    if method.startswith("cached") and not sample["wall"]:
+                        # the first request fills the cache; what is timed here is the requests after it
+                        function(org, start=(now - timedelta(days=364)).date(), end=now.date(), now=now, **kwargs)
                     cpu, wall = time.process_time(), time.perf_counter()
                     report = function(org, start=(now - timedelta(days=364)).date(), end=now.date(), now=now, **kwargs)
                     sample["wall"].append((time.perf_counter() - wall) * 1000)
@@ -113,8 +123,9 @@ def main() -> None:
                     sample["total"] = report.total
                     db.session.rollback()
         for scope, _ in scopes:
-            totals = [s["total"] for key, s in samples.items() if key[0] == scope]
-            assert all(t == totals[0] for t in totals), f"the two methods disagree on {scope}"
+            # the cache judges at the start of the day, the others at `now`: same learners, same activity
+            totals = [s["total"].participants_served for key, s in samples.items() if key[0] == scope]
+            assert all(t == totals[0] for t in totals), f"the methods disagree on {scope}"
     lines = [
         "",
         "### The same report on SQLite",
