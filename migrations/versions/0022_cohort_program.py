@@ -1,7 +1,7 @@
 """Cohorts follow a program and can be archived; workforce reports are cached per organization, filters and day
 
 Revision ID: 0022_cohort_program
-Revises: 0025_wallet_exchange
+Revises: 0026_content_versions
 Create Date: 2026-12-07 04:10:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 import core.database
 
 revision = "0022_cohort_program"
-down_revision = "0025_wallet_exchange"
+down_revision = "0026_content_versions"
 branch_labels = None
 depends_on = None
 
