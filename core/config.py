@@ -48,6 +48,16 @@ DEFAULTS: dict[str, Any] = {
     "XAPI_LRS_USERNAME": None,
     "XAPI_LRS_PASSWORD": None,
     "UPLOAD_DIR": None,  # lesson images; default: instance/uploads
+    # where PDFs, previews and lesson images go (core/storage.py): local (the two folders above) or s3 (one
+    # bucket every app server and worker shares; more than one machine needs it)
+    "STORAGE_BACKEND": "local",
+    "STORAGE_S3_BUCKET": None,
+    "STORAGE_S3_PREFIX": "",  # e.g. "academy/": objects are <prefix>certificates/... and <prefix>uploads/...
+    "STORAGE_S3_ENDPOINT_URL": None,  # MinIO, Ceph, R2, ...; None: AWS S3
+    "STORAGE_S3_REGION": None,
+    "STORAGE_S3_ACCESS_KEY_ID": None,  # None: boto3's own chain (AWS_* variables, shared files, instance role)
+    "STORAGE_S3_SECRET_ACCESS_KEY": None,
+    "STORAGE_S3_ADDRESSING_STYLE": "auto",  # path for most self-hosted servers
     "MAX_IMAGE_BYTES": 1024 * 1024,
     "CERTIFICATE_PAPER": "A4",  # A4 or Letter (landscape)
     "ISSUER_NAME": "AI Workforce Academy",

@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from core.extensions import db
+from core.storage import StorageError
 
 
 class DomainError(Exception):
@@ -91,6 +92,23 @@ def register_error_handlers(app: Flask) -> None:
                 503,
                 gettext(
                     "We cannot reach our database right now. Nothing you sent was saved. Please try again in a minute."
+                ),
+            )
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+
+    @app.errorhandler(StorageError)
+    def storage_unavailable(error: StorageError):
+        """File storage (a folder or an S3 bucket, core/storage.py) failed: a calm 503 and nothing recorded."""
+        current_app.logger.error("storage unavailable: %s", error)
+        db.session.rollback()
+        response = make_response(
+            _render(
+                503,
+                gettext(
+                    "We cannot reach our file storage right now. Nothing you sent was saved. "
+                    "Please try again in a minute."
                 ),
             )
         )

@@ -1,4 +1,5 @@
-"""Lesson images: type checked by content (not name), size- and pixel-limited, stored once by hash. Flush only."""
+"""Lesson images: type checked by content (not name), size- and pixel-limited, stored once by hash (in the
+``uploads`` storage, core/storage.py, which every app server shares). Flush only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import hashlib
 import io
 import warnings
 from datetime import datetime
-from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from core import audit
 from core.errors import DomainError
 from core.extensions import db
+from core.storage import Storage, storage
 from courses.models import MediaFile
 
 FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp")}
@@ -51,8 +52,13 @@ def inspect_image(data: bytes, *, max_bytes: int) -> tuple[str, str, int, int]:
     return mime, extension, width, height
 
 
-def store_image(data: bytes, *, alt_text: str, actor, folder: Path, max_bytes: int, now: datetime) -> MediaFile:
-    """Check, store (atomically, once per content) and record an uploaded image. Caller commits."""
+def media_storage() -> Storage:
+    return storage("uploads")
+
+
+def store_image(data: bytes, *, alt_text: str, actor, store: Storage, max_bytes: int, now: datetime) -> MediaFile:
+    """Check, store (atomically, once per content) and record an uploaded image. Raises DomainError for a bad
+    image or missing alt text, OSError if storage fails (nothing recorded). Caller commits."""
     alt_text = alt_text.strip()
     if not alt_text:
         raise DomainError("Describe the image for people who cannot see it (alt text).", field="alt_text")
@@ -61,12 +67,8 @@ def store_image(data: bytes, *, alt_text: str, actor, folder: Path, max_bytes: i
     existing = db.session.scalar(select(MediaFile).where(MediaFile.sha256 == digest))
     if existing is not None:
         return existing
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{digest}.{extension}"
-    if not target.exists():
-        temporary = folder / f".{digest}.tmp"
-        temporary.write_bytes(data)
-        temporary.replace(target)
+    # written again even if a first upload left the object behind without its row (rolled back): same bytes
+    store.write(f"{digest}.{extension}", data, content_type=mime)
     media = MediaFile(
         sha256=digest,
         mime_type=mime,

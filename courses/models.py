@@ -263,7 +263,7 @@ class CourseDraft(db.Model):
 
 
 class MediaFile(db.Model):
-    """An image uploaded for lessons, stored once by content hash under instance/uploads."""
+    """An image uploaded for lessons, stored once by content hash (the ``uploads`` storage, core/storage.py)."""
 
     __tablename__ = "media_files"
 

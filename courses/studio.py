@@ -429,15 +429,18 @@ def media_references(spec: CourseSpec) -> set[str]:
     return {name for module in spec.modules for lesson in module.lessons for name in MEDIA_REF.findall(lesson.body)}
 
 
-def bundle_zip(spec: CourseSpec, media_folder=None) -> bytes:
-    """The course's files, plus the images its lessons show under media/, as one zip."""
+def bundle_zip(spec: CourseSpec, media_store=None) -> bytes:
+    """The course's files, plus the images its lessons show under media/ (read from ``media_store``), as one
+    zip. An image missing from storage is left out (the import names it); raises OSError if storage fails."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = dict(spec_files(spec))
-        if media_folder is not None:
+        if media_store is not None:
             for name in sorted(media_references(spec)):
-                if (media_folder / name).is_file():
-                    entries[f"media/{name}"] = (media_folder / name).read_bytes()
+                try:
+                    entries[f"media/{name}"] = media_store.read(name)
+                except FileNotFoundError:
+                    continue
         for path, content in entries.items():
             info = zipfile.ZipInfo(f"{spec.slug}/{path}", date_time=(2026, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -516,7 +519,7 @@ def read_zip(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     return files, media
 
 
-def import_zip(data: bytes, actor, *, now: datetime, media_folder, max_image_bytes: int) -> CourseDraft:
+def import_zip(data: bytes, actor, *, now: datetime, media_store, max_image_bytes: int) -> CourseDraft:
     """Validate an uploaded bundle completely, then load it as the course's draft (new course if needed).
 
     Images under media/ are checked by content and must be named by their sha256; every image a lesson
@@ -558,7 +561,7 @@ def import_zip(data: bytes, actor, *, now: datetime, media_folder, max_image_byt
             ),
             "Imported image",
         )
-        store_image(content, alt_text=alt, actor=actor, folder=media_folder, max_bytes=max_image_bytes, now=now)
+        store_image(content, alt_text=alt, actor=actor, store=media_store, max_bytes=max_image_bytes, now=now)
     if not SLUG.match(spec.slug):
         raise CatalogError(["course.yaml: invalid slug"])
     course = db.session.scalar(select(Course).where(Course.slug == spec.slug))

@@ -31,7 +31,7 @@ from courses.forms import (
     TagsForm,
 )
 from courses.markdown import render
-from courses.media import store_image
+from courses.media import media_storage, store_image
 from courses.models import Course, CourseStatus, MediaFile
 from courses.permissions import can_author_courses
 from courses.spec import CourseSpec
@@ -374,7 +374,7 @@ def _upload_into(form: LessonForm, upload: ImageUploadForm) -> int:
             upload.file.data.read(cfg["MAX_IMAGE_BYTES"] + 1),
             alt_text=upload.alt_text.data,
             actor=current_user,
-            folder=upload_folder(),
+            store=media_storage(),
             max_bytes=cfg["MAX_IMAGE_BYTES"],
             now=utcnow(),
         )
@@ -427,7 +427,7 @@ def upload_image():
             form.file.data.read(cfg["MAX_IMAGE_BYTES"] + 1),
             alt_text=form.alt_text.data,
             actor=current_user,
-            folder=upload_folder(),
+            store=media_storage(),
             max_bytes=cfg["MAX_IMAGE_BYTES"],
             now=utcnow(),
         )
@@ -439,12 +439,6 @@ def upload_image():
     markdown = f"![{media.alt_text}](/media/{media.filename})"
     flash(_("Image uploaded. Put it in a lesson with: %(markdown)s", markdown=markdown), "success")
     return redirect(back), 303
-
-
-def upload_folder():
-    from pathlib import Path
-
-    return Path(current_app.config["UPLOAD_DIR"] or Path(current_app.instance_path) / "uploads")
 
 
 @bp.route("/<slug>/modules/<int:m>/quiz", methods=["GET", "POST"])
@@ -594,7 +588,7 @@ def export_zip(slug: str):
     from courses.catalog import course_spec
 
     spec = studio.spec_from_dict(draft.spec) if draft else course_spec(course)
-    response = Response(studio.bundle_zip(spec, upload_folder()), mimetype="application/zip")
+    response = Response(studio.bundle_zip(spec, media_storage()), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{course.slug}.zip"'
     return response
 
@@ -611,7 +605,7 @@ def import_zip():
             form.file.data.read(studio.MAX_ZIP_BYTES + 1),
             current_user,
             now=utcnow(),
-            media_folder=upload_folder(),
+            media_store=media_storage(),
             max_image_bytes=current_app.config["MAX_IMAGE_BYTES"],
         )
     except CatalogError as error:

@@ -21,7 +21,7 @@ from credentials.identity import issuer
 from credentials.keys import KeyError_
 from credentials.models import Certificate
 from credentials.presenters import certificate_data
-from credentials.storage import pdf_folder, pdf_is_current, store_pdf
+from credentials.storage import pdf_is_current, pdf_storage, store_pdf
 
 cli = AppGroup("credentials", help="Certificate PDFs, signing keys and status lists.")
 
@@ -52,8 +52,8 @@ def render_command(render_all: bool, workers: int) -> None:
     if not render_all:
         raise click.UsageError("Pass --all to render every missing PDF.")
     now = utcnow()
-    folder = pdf_folder()
-    todo = [c for c in db.session.scalars(select(Certificate)) if not pdf_is_current(c, folder, now)]
+    store = pdf_storage()
+    todo = [c for c in db.session.scalars(select(Certificate)) if not pdf_is_current(c, store, now)]
     if not todo:
         click.echo("Every certificate PDF is up to date.")
         return
@@ -80,10 +80,10 @@ def render_command(render_all: bool, workers: int) -> None:
         with click.progressbar(length=len(futures), label=f"Rendering {len(futures)} PDFs") as bar:
             for future in as_completed(futures):
                 public_id, pdf = future.result()
-                store_pdf(by_id[public_id], pdf, folder, now=now)
+                store_pdf(by_id[public_id], pdf, store, now=now)
                 db.session.commit()
                 bar.update(1)
-    click.echo(f"Rendered {len(todo)} certificate PDFs into {folder}.")
+    click.echo(f"Rendered {len(todo)} certificate PDFs into {store.describe()}.")
 
 
 @cli.command("keygen")

@@ -145,7 +145,7 @@ def badge_png(public_id: str):
     """The baked PNG badge (the one Learner Credential Wallet imports): the certificate as drawn, with the signed
     credential in an iTXt chunk. Served for revoked certificates too, as the SVG is: the status list says so."""
     from credentials.preview import bake_png, cached_png
-    from credentials.storage import pdf_folder, stored_pdf
+    from credentials.storage import pdf_storage, stored_pdf
 
     certificate, credential = signed_for(public_id)
     if credential is None:
@@ -154,7 +154,7 @@ def badge_png(public_id: str):
         pdf = stored_pdf(certificate, utcnow())
         db.session.commit()  # keeps the stored PDF's hash
         digest = certificate.pdf_sha256 or hashlib.sha256(pdf).hexdigest()
-        png = bake_png(cached_png(pdf_folder(), certificate.public_id, digest, pdf), credential)
+        png = bake_png(cached_png(pdf_storage(), certificate.public_id, digest, pdf), credential)
     except Exception:
         db.session.rollback()
         current_app.logger.exception("could not draw the PNG badge of certificate %s", certificate.public_id)

@@ -28,7 +28,7 @@ from credentials.ids import format_public_id, normalize_public_id
 from credentials.models import Certificate, CertificateStatus, RevocationReason
 from credentials.permissions import can_edit_branding
 from credentials.presenters import hours_text, linkedin_url
-from credentials.storage import pdf_folder, stored_pdf
+from credentials.storage import pdf_storage, stored_pdf
 
 
 def support_email() -> str:
@@ -225,7 +225,7 @@ def certificate_png(public_id: str):
         pdf = stored_pdf(certificate, utcnow())
         db.session.commit()  # keeps the stored PDF's hash and a freshly signed credential
         digest = certificate.pdf_sha256 or hashlib.sha256(pdf).hexdigest()
-        png = cached_png(pdf_folder(), certificate.public_id, digest, pdf)
+        png = cached_png(pdf_storage(), certificate.public_id, digest, pdf)
     except Exception:
         db.session.rollback()
         current_app.logger.exception("could not render the preview of certificate %s", certificate.public_id)

@@ -1,4 +1,5 @@
-"""A PNG preview of a certificate: the stored PDF's first page rendered by PDFium, cached beside the PDF.
+"""A PNG preview of a certificate: the stored PDF's first page rendered by PDFium, cached beside the PDF
+(in the same storage, core/storage.py).
 
 The preview is derived from the stored PDF, so it always shows exactly what the PDF shows (stamp included);
 its file name carries the PDF's hash, so a re-rendered PDF gets a new preview and stale ones are removed.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import io
 import threading
-from pathlib import Path
+
+from core.storage import Storage
 
 PREVIEW_WIDTH = 1200  # px; what link unfurlers (LinkedIn, WhatsApp, mail clients) show well
 _lock = threading.Lock()  # PDFium is not thread-safe; gunicorn's threads must take turns
@@ -51,29 +53,26 @@ def bake_png(png: bytes, credential: dict) -> bytes:
     return out.getvalue()
 
 
-def preview_path(folder: Path, public_id: str, pdf_sha256: str) -> Path:
-    return folder / f"{public_id}-{pdf_sha256[:16]}.png"
+def preview_key(public_id: str, pdf_sha256: str) -> str:
+    return f"{public_id}-{pdf_sha256[:16]}.png"
 
 
-def cached_png(folder: Path, public_id: str, pdf_sha256: str, pdf: bytes) -> bytes:
-    """The cached preview for this exact PDF, rendered and stored (atomically) on first use.
+def cached_png(store: Storage, public_id: str, pdf_sha256: str, pdf: bytes) -> bytes:
+    """The cached preview for this exact PDF, rendered and stored on first use (in the PDFs' storage).
 
-    Older previews of the same certificate are deleted. A write failure still returns the image.
+    Older previews of the same certificate are deleted. A storage failure still returns the image.
     """
-    path = preview_path(folder, public_id, pdf_sha256)
+    key = preview_key(public_id, pdf_sha256)
     try:
-        return path.read_bytes()
+        return store.read(key)
     except OSError:
         pass
     png = render_png(pdf)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-        temporary.write_bytes(png)
-        temporary.replace(path)
-        for old in folder.glob(f"{public_id}-*.png"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        store.write(key, png, content_type="image/png")
+        for old in store.keys(f"{public_id}-"):
+            if old != key and old.endswith(".png"):
+                store.delete(old)
     except OSError:
         pass
     return png

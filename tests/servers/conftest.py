@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,15 +133,13 @@ def shared_app(tmp_path_factory):
         db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def servers(shared_app, redis_url) -> Iterator[list[str]]:
-    """Base URLs of two gunicorn servers (production config, 2 workers each) on different ports."""
-    folder = shared_app.config["TEST_FOLDER"]
-    env = {
+def server_env(app, redis_url: str, folder: Path) -> dict[str, str]:
+    """The environment of an app server (production config) on ``app``'s database and this Redis."""
+    return {
         **os.environ,
         "FLASK_APP_ENV": "production",
-        "FLASK_SECRET_KEY": shared_app.config["SECRET_KEY"],
-        "FLASK_SQLALCHEMY_DATABASE_URI": shared_app.config["SQLALCHEMY_DATABASE_URI"],
+        "FLASK_SECRET_KEY": app.config["SECRET_KEY"],
+        "FLASK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
         "FLASK_SESSION_COOKIE_SECURE": "false",
         "FLASK_REMEMBER_COOKIE_SECURE": "false",
         "FLASK_MAIL_OUTBOX_DIR": str(folder / "outbox"),
@@ -150,16 +150,31 @@ def servers(shared_app, redis_url) -> Iterator[list[str]]:
         "FLASK_TRUSTED_HOSTS": '["127.0.0.1"]',
         "FLASK_ALLOW_OUTBOX_MAIL": "true",  # the tests read the mails from the outbox folder
     }
+
+
+@contextmanager
+def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int = 2) -> Iterator[list[str]]:
+    """Base URLs of one gunicorn server per name, each on its own loopback port; stopped afterwards, and a
+    traceback in any server's log fails the run even if every assertion held."""
     procs, bases, logs = [], [], []
     try:
-        for name in ("a", "b"):
+        for name in names:
             port = free_port()
             log = folder / f"gunicorn-{name}.log"
             logs.append(log)
             with log.open("w") as out:
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                        [
+                            sys.executable,
+                            "-m",
+                            "gunicorn",
+                            "--workers",
+                            str(workers),
+                            "--bind",
+                            f"127.0.0.1:{port}",
+                            "wsgi:app",
+                        ],
                         cwd=ROOT,
                         env=env,
                         stdout=out,
@@ -174,11 +189,22 @@ def servers(shared_app, redis_url) -> Iterator[list[str]]:
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=15)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # a worker still booting on a loaded machine ignores the request
+                proc.kill()
+                proc.wait(timeout=10)
     for log in logs:
-        # a 5xx or a traceback in either server fails the run even if every assertion held
         text = log.read_text()
         assert "Traceback" not in text, f"{log.name}:\n{text[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def servers(shared_app, redis_url) -> Iterator[list[str]]:
+    """Base URLs of two gunicorn servers (production config, 2 workers each) on different ports."""
+    folder = shared_app.config["TEST_FOLDER"]
+    with gunicorns(server_env(shared_app, redis_url, folder), folder) as bases:
+        yield bases
 
 
 @dataclass
@@ -186,6 +212,23 @@ class Response:
     status: int
     headers: dict[str, str]
     text: str
+    body: bytes = b""  # the raw bytes (PDFs, images)
+
+
+def multipart(data: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type, as a browser sends a form with a file."""
+    boundary = "----awa" + secrets.token_hex(12)
+    parts = []
+    for name, value in data.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, content, mime) in files.items():
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {mime}\r\n\r\n"
+        )
+        parts.append(head.encode() + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass
@@ -195,33 +238,39 @@ class Client:
 
     cookies: dict[str, str] = field(default_factory=dict)
 
-    def request(self, method: str, url: str, data: dict | None = None) -> Response:
+    def request(
+        self, method: str, url: str, data: dict | None = None, files: dict[str, tuple[str, bytes, str]] | None = None
+    ) -> Response:
         parts = urllib.parse.urlsplit(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         headers = {"User-Agent": USER_AGENT}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
-        if data is not None:
+        if files:
+            body, headers["Content-Type"] = multipart(data or {}, files)
+        elif data is not None:
             body = urllib.parse.urlencode(data, doseq=True)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
             conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
             raw = conn.getresponse()
-            text = raw.read().decode()
+            content = raw.read()
+            text = content.decode(errors="replace")
             for header, value in raw.getheaders():
                 if header.lower() == "set-cookie":
                     name, _, rest = value.partition("=")
                     self.cookies[name.strip()] = rest.split(";", 1)[0]
-            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, text)
+            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, text, content)
         finally:
             conn.close()
 
     def get(self, url: str) -> Response:
         return self.request("GET", url)
 
-    def post(self, url: str, data: dict) -> Response:
-        return self.request("POST", url, data)
+    def post(self, url: str, data: dict, files: dict[str, tuple[str, bytes, str]] | None = None) -> Response:
+        """``files``: field name → (file name, bytes, content type), sent as multipart/form-data."""
+        return self.request("POST", url, data, files)
 
     def csrf(self, url: str) -> str:
         page = self.get(url)
