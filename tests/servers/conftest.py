@@ -66,6 +66,24 @@ def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path | None
     raise RuntimeError(f"{what} did not start on port {port}\n{detail}")
 
 
+def wait_until_serving(port: int, proc: subprocess.Popen, log: Path) -> None:
+    """Wait for /healthz to answer: the port opens when gunicorn's master binds it, but requests wait until a worker
+    has imported the app, which takes tens of seconds on a loaded machine (longer than a test request's timeout)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            conn.request("GET", "/healthz", headers={"User-Agent": USER_AGENT})
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn on port {port} never answered /healthz\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture(autouse=True)
 def _clean() -> None:
     """These tests use their own database: the suite's per-test cleanup of its database is not needed here."""
@@ -171,6 +189,10 @@ def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int 
                             "gunicorn",
                             "--workers",
                             str(workers),
+                            # an app import slower than gunicorn's 30 s boot allowance (a loaded machine) is not a
+                            # failure of what these tests check
+                            "--timeout",
+                            "120",
                             "--bind",
                             f"127.0.0.1:{port}",
                             "wsgi:app",
@@ -184,6 +206,7 @@ def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int 
             bases.append((port, f"http://127.0.0.1:{port}"))
         for (port, _), proc, log in zip(bases, procs, logs, strict=True):
             wait_for_port(port, proc, "gunicorn", log)
+            wait_until_serving(port, proc, log)
         yield [base for _, base in bases]
     finally:
         for proc in procs:

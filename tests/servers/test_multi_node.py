@@ -130,7 +130,7 @@ def _nothing_on_local_disk(cluster) -> Iterator[None]:
         assert not list(path.iterdir()), f"a node wrote to its own disk: {list(path.iterdir())}"
 
 
-def wait_until(what: str, check: Callable[[], object], seconds: float = 90) -> object:
+def wait_until(what: str, check: Callable[[], object], seconds: float = 180) -> object:
     """Poll ``check`` until it returns something truthy (work in other processes has no event to wait on)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
