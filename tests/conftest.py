@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -153,6 +154,97 @@ def _delete_statements() -> list[str]:
         # names from our own models, not input
         _DELETES.extend(f'DELETE FROM "{t.name}"' for t in reversed(db.metadata.sorted_tables))  # noqa: S608
     return _DELETES
+
+
+class Snapshot:
+    """Every row of every table (and on PostgreSQL every sequence's position), copied out once, to copy back into
+    the emptied database before a later test: milliseconds, where building the same rows through the factories
+    and services costs up to seconds.
+
+    Raw copies, not ORM objects: SQLite rows as the driver returns them, PostgreSQL tables through COPY (text
+    format), so every value comes back byte for byte, whatever its column type.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        with app.app_context(), db.engine.connect() as conn:
+            self.postgresql = conn.dialect.name == "postgresql"
+            tables = [t.name for t in db.metadata.sorted_tables]  # parents before children
+            if self.postgresql:
+                cursor = conn.connection.driver_connection.cursor()
+                self.tables = [(name, _copy_out(cursor, name)) for name in tables]
+                # nextval() is never rolled back, so the positions are read, not derived from the rows
+                self.sequences = conn.exec_driver_sql(
+                    "SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE last_value IS NOT NULL"
+                ).all()
+            else:
+                self.tables = [
+                    (name, conn.exec_driver_sql(f'SELECT * FROM "{name}"').all())  # noqa: S608 (our table names)
+                    for name in tables
+                ]
+                self.sequences = []  # no AUTOINCREMENT table: a rowid follows the largest one present
+            self.tables = [(name, rows) for name, rows in self.tables if rows]
+
+    def restore(self) -> None:
+        """Copy the rows back into the database, which the per-test cleanup left empty."""
+        with self.app.app_context():
+            db.session.remove()
+            with db.engine.begin() as conn:
+                if self.postgresql:
+                    cursor = conn.connection.driver_connection.cursor()
+                    for name, data in self.tables:
+                        with cursor.copy(f'COPY "{name}" FROM STDIN') as copy:
+                            copy.write(data)
+                    if self.sequences:
+                        setvals = ", ".join(
+                            f'setval(\'"{schema}"."{name}"\', {int(value)})' for schema, name, value in self.sequences
+                        )
+                        conn.exec_driver_sql(f"SELECT {setvals}")
+                else:
+                    for name, rows in self.tables:
+                        insert = f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(rows[0]))})'  # noqa: S608
+                        conn.exec_driver_sql(insert, [tuple(row) for row in rows])
+
+
+def _copy_out(cursor, table: str) -> bytes:
+    with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:
+        return b"".join(bytes(chunk) for chunk in copy)
+
+
+# a snapshot is reused this long at most: rows built into it may carry time-limited tokens (a password reset
+# link lives an hour), and a test must find them as fresh as if it had just built them
+SNAPSHOT_MAX_AGE = 600
+
+
+@pytest.fixture(scope="module")
+def _module_snapshots() -> dict:
+    return {}
+
+
+@pytest.fixture
+def prebuilt(app: Flask, _module_snapshots: dict, _clean):
+    """prebuilt(build) → build()'s return value, with the rows build() wrote, built once per test module.
+
+    The first test in a module that asks runs ``build()`` on the empty database and keeps a Snapshot of every
+    row; each later test gets the same rows copied back (the per-test cleanup still empties the database after
+    every test, so a test that changes them changes only its own copy). ``build`` must return plain data (ids,
+    slugs, tokens), never ORM objects, since later tests get the value without a session that loaded it. Key:
+    ``build``'s qualified name, or ``key=``.
+    """
+
+    def get(build, *, key: str | None = None):
+        key = key or f"{build.__module__}.{build.__qualname__}"
+        kept = _module_snapshots.get(key)
+        if kept is not None and time.monotonic() - kept[2] < SNAPSHOT_MAX_AGE:
+            snapshot, value, _ = kept
+            snapshot.restore()
+            return value
+        value = build()
+        db.session.commit()
+        _module_snapshots[key] = (Snapshot(app), value, time.monotonic())
+        return value
+
+    return get
 
 
 # folders the test config points into a temp dir; tests may point them elsewhere (or to None) for a while

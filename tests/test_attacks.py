@@ -284,8 +284,17 @@ METACHARACTERS = [
 
 
 @pytest.fixture
-def searchable(client, ctx, pdf_dir):
-    """Admin logged in; one user, course and certificate per metacharacter, plus plain ones that match nothing."""
+def searchable(client, ctx, pdf_dir, prebuilt):
+    """Admin logged in; one user, course and certificate per metacharacter, plus plain ones that match nothing.
+
+    The rows are built once per module and copied back for each test (tests/conftest.py, prebuilt).
+    """
+    names = prebuilt(searchable_rows)
+    login(client, "admin@example.org")
+    return dict(names)
+
+
+def searchable_rows() -> dict[str, str]:
     load_test_framework()
     admin = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
     names = {
@@ -302,7 +311,6 @@ def searchable(client, ctx, pdf_dir):
         if key == "plain":  # an audit event naming a person
             services.revoke(admin, certificate, reason=RevocationReason.OTHER, note="n", now=utcnow())
     db.session.commit()
-    login(client, "admin@example.org")
     return names
 
 
