@@ -6,6 +6,7 @@ import contextvars
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
@@ -157,53 +158,61 @@ def _delete_statements() -> list[str]:
 
 
 class Snapshot:
-    """Every row of every table (and on PostgreSQL every sequence's position), copied out once, to copy back into
-    the emptied database before a later test: milliseconds, where building the same rows through the factories
-    and services costs up to seconds.
+    """The whole database at one moment, copied out once, to copy back before a later test: milliseconds, where
+    building the same rows through the factories and services costs up to seconds.
 
-    Raw copies, not ORM objects: SQLite rows as the driver returns them, PostgreSQL tables through COPY (text
-    format), so every value comes back byte for byte, whatever its column type.
+    Copies below the ORM, so every value comes back byte for byte and no trigger runs twice (the insights
+    rollup tables are kept by triggers on enrollments and certificates; a trigger firing again on restored rows
+    would count them twice):
+    - SQLite: the backup API, page by page into memory and back (schema, rows and sequence state alike);
+    - PostgreSQL: each table through COPY (text format), written back with triggers and foreign-key checks off
+      (session_replication_role = replica: the suite's throwaway cluster runs as its superuser), and every
+      sequence's position (nextval() is never rolled back, so it is read, not derived from the rows).
     """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        with app.app_context(), db.engine.connect() as conn:
-            self.postgresql = conn.dialect.name == "postgresql"
-            tables = [t.name for t in db.metadata.sorted_tables]  # parents before children
-            if self.postgresql:
-                cursor = conn.connection.driver_connection.cursor()
-                self.tables = [(name, _copy_out(cursor, name)) for name in tables]
-                # nextval() is never rolled back, so the positions are read, not derived from the rows
-                self.sequences = conn.exec_driver_sql(
-                    "SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE last_value IS NOT NULL"
-                ).all()
+        with app.app_context():
+            if db.engine.dialect.name == "postgresql":
+                self.copy = None
+                with db.engine.connect() as conn:
+                    cursor = conn.connection.driver_connection.cursor()
+                    tables = [t.name for t in db.metadata.sorted_tables]
+                    self.tables = [(name, data) for name in tables if (data := _copy_out(cursor, name))]
+                    self.sequences = conn.exec_driver_sql(
+                        "SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE last_value IS NOT NULL"
+                    ).all()
             else:
-                self.tables = [
-                    (name, conn.exec_driver_sql(f'SELECT * FROM "{name}"').all())  # noqa: S608 (our table names)
-                    for name in tables
-                ]
-                self.sequences = []  # no AUTOINCREMENT table: a rowid follows the largest one present
-            self.tables = [(name, rows) for name, rows in self.tables if rows]
+                self.copy = sqlite3.connect(":memory:")
+                raw = db.engine.raw_connection()
+                try:
+                    raw.driver_connection.backup(self.copy)
+                finally:
+                    raw.close()
 
     def restore(self) -> None:
-        """Copy the rows back into the database, which the per-test cleanup left empty."""
+        """Put the database back as it was when the snapshot was taken (whatever it holds now)."""
         with self.app.app_context():
             db.session.remove()
+            if self.copy is not None:
+                raw = db.engine.raw_connection()
+                try:
+                    self.copy.backup(raw.driver_connection)
+                finally:
+                    raw.close()
+                return
             with db.engine.begin() as conn:
-                if self.postgresql:
-                    cursor = conn.connection.driver_connection.cursor()
-                    for name, data in self.tables:
-                        with cursor.copy(f'COPY "{name}" FROM STDIN') as copy:
-                            copy.write(data)
-                    if self.sequences:
-                        setvals = ", ".join(
-                            f'setval(\'"{schema}"."{name}"\', {int(value)})' for schema, name, value in self.sequences
-                        )
-                        conn.exec_driver_sql(f"SELECT {setvals}")
-                else:
-                    for name, rows in self.tables:
-                        insert = f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(rows[0]))})'  # noqa: S608
-                        conn.exec_driver_sql(insert, [tuple(row) for row in rows])
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                conn.exec_driver_sql(";".join(_delete_statements()))
+                cursor = conn.connection.driver_connection.cursor()
+                for name, data in self.tables:
+                    with cursor.copy(f'COPY "{name}" FROM STDIN') as copy:
+                        copy.write(data)
+                if self.sequences:
+                    setvals = ", ".join(
+                        f'setval(\'"{schema}"."{name}"\', {int(value)})' for schema, name, value in self.sequences
+                    )
+                    conn.exec_driver_sql(f"SELECT {setvals}")
 
 
 def _copy_out(cursor, table: str) -> bytes:
