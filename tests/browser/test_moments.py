@@ -177,6 +177,28 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     finally:
         js.close()
 
+    # "Add to wallet" (issue 18): a QR code and the Learner Credential Wallet link, no JavaScript needed
+    page.get_by_role("button", name="Add to wallet").click()
+    assert page.get_by_role("img", name=re.compile("QR code that opens this offer")).count() == 1
+    assert (
+        page.get_by_role("link", name="Open in Learner Credential Wallet")
+        .get_attribute("href")
+        .startswith("https://lcw.app/request.html?issuer=")
+    )
+    a11y.check(page, "55b-wallet-offer")
+    interaction = page.get_by_label(re.compile("Interaction link")).input_value()
+    page.goto(live_server + "/" + interaction.split("://", 1)[1].split("/", 1)[1])  # ISSUER_URL names :5000
+    a11y.check(page, "55c-wallet-interaction")
+    page.goto(live_server + "/certificates")
+    page.get_by_role("button", name="Add your record to a wallet").click()
+    assert "Add your whole record to your wallet" in page.content()
+    a11y.check(page, "55d-record-wallet-offer")
+    record = page.request.get(live_server + "/certificates/record.json")
+    if record.status == 503:  # the live server signs only when a key is in instance/: it says so, and why
+        assert "signing key is not configured" in record.json()["message"]
+    else:
+        assert record.ok and "ClrCredential" in record.json()["type"]
+
     # the verify page unfurls: Open Graph and Twitter card tags point at the certificate image
     verify_path = "/" + share_url.split("://", 1)[1].split("/", 1)[1]
     employer = new_page(width=1280, height=900)
