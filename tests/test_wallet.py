@@ -8,6 +8,7 @@ wallet with the Digital Bazaar libraries over loopback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import timedelta
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import base58
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, update
 
@@ -300,3 +302,75 @@ def test_deeply_nested_bodies_are_refused_before_any_parsing_work(client, other_
         )
         assert response.status_code == 400
         assert "nests deeper than a DIDAuth presentation" in response.get_json()["error"]
+
+
+def test_the_record_download_is_a_signed_clr_of_every_valid_credential_with_program_associations(client, ctx):
+    from credentials import clr
+    from credentials.models import Certificate
+    from tests.test_wallet_js import learner_with_a_record
+
+    user, certificates = learner_with_a_record()
+    charlie = certificates["charlie"]
+    revoke(make_user(email="admin@example.org"), charlie, reason=_reason(), note="Test revocation.", now=utcnow())
+    db.session.commit()
+    login(client, user.email)
+
+    response = client.get("/certificates/record.json")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="learning-record-clr.json"'
+    assert response.headers["Cache-Control"] == "private, no-store"
+    record = json.loads(response.get_data())
+    assert record["@context"] == [vc.VC_V2, clr.CLR_V2, vc.OB_V3]
+    assert record["type"] == ["VerifiableCredential", "ClrCredential"]
+    assert record["name"] == "Learning record of Pat Learner"
+    subject = record["credentialSubject"]
+    assert "id" not in subject  # a download is bound to no wallet; the email is hashed, never shown
+    assert subject["identifier"][0]["identityHash"].startswith("sha256$") and user.email not in response.get_data(True)
+    held = [certificates[k] for k in ("alpha", "bravo", "program")]  # charlie is revoked: left out
+    db.session.expire_all()
+    stored = [json.loads(db.session.get(Certificate, c.id).signed_credential) for c in held]
+    assert sorted(subject["verifiableCredential"], key=lambda c: c["id"]) == sorted(stored, key=lambda c: c["id"])
+    achievements = {a["id"] for a in subject["achievement"]}
+    base = "http://127.0.0.1:5000"
+    assert achievements == {
+        f"{base}/courses/alpha#achievement",
+        f"{base}/courses/bravo#achievement",
+        f"{base}/programs/pathway#achievement",
+    }
+    assert subject["association"] == [
+        {
+            "type": "Association",
+            "associationType": "isParentOf",
+            "sourceId": f"{base}/programs/pathway#achievement",
+            "targetId": f"{base}/courses/{slug}#achievement",
+        }
+        for slug in ("alpha", "bravo")
+    ]
+    # the proof: eddsa-rdfc-2022 by our key over the whole record (tests/test_wallet_js.py checks it with jsonld.js)
+    proof = record["proof"]
+    assert (proof["cryptosuite"], proof["proofPurpose"]) == ("eddsa-rdfc-2022", "assertionMethod")
+    unsigned = {k: v for k, v in record.items() if k != "proof"}
+    config = {k: v for k, v in proof.items() if k != "proofValue"} | {"@context": record["@context"]}
+    load = clr.loader()
+    hashed = hashlib.sha256(clr._canonize(config, load).encode()).digest()
+    hashed += hashlib.sha256(clr._canonize(unsigned, load).encode()).digest()
+    keys.public_keys()["key-1"].verify(base58.b58decode(proof["proofValue"][1:]), hashed)
+    tampered = json.loads(json.dumps(unsigned))
+    tampered["credentialSubject"]["association"].pop()
+    with pytest.raises(InvalidSignature):
+        keys.public_keys()["key-1"].verify(
+            base58.b58decode(proof["proofValue"][1:]),
+            hashed[:32] + hashlib.sha256(clr._canonize(tampered, load).encode()).digest(),
+        )
+
+
+def test_a_learner_without_a_valid_certificate_has_no_record_to_add(client, ctx):
+    user = make_user(email="new@example.org")
+    login(client, user.email)
+    assert "Your whole record" not in client.get("/certificates").get_data(as_text=True)
+    response = client.submit("/certificates/record/wallet", page="/certificates/name-correction")
+    assert response.status_code == 409
+    assert "Your record is empty" in response.get_data(as_text=True)
+    assert count(WalletExchange) == 0
+    assert client.get("/certificates/record.json").status_code == 200  # an empty record is still a true one
