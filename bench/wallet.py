@@ -144,9 +144,10 @@ def main() -> None:
         "",
         "| measure | median | p90 | ratio to baseline |",
         "|---|---:|---:|---:|",
-        *(f"| {name} | {ms(v)} | {p90(v)} | {statistics.median(v) / baseline:.1f} |" for name, v in rows),  # noqa: E501
+        *(f"| {name} | {ms(v)} | {p90(v)} | {statistics.median(v) / baseline:.1f} |" for name, v in rows),
         "",
-        f"Holder-bound credential: {bound_size / 1024:.1f} KiB; the CLR of 10 credentials: {record_size / 1024:.1f} KiB.",
+        f"Holder-bound credential: {bound_size / 1024:.1f} KiB; "
+        f"the CLR of 10 credentials: {record_size / 1024:.1f} KiB.",
         "",
     ]
     text = "\n".join(lines)
