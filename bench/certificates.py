@@ -93,6 +93,19 @@ def generate_certificates(app) -> list[str]:
         for start in range(0, len(rows), 5000):
             db.session.execute(insert(Certificate.__table__), rows[start : start + 5000])
         db.session.commit()
+        # every certificate in one revocation status list (a real one: 1 in 50 bits set), for the status-list bench
+        list_id = db.session.scalar(
+            text("INSERT INTO status_lists (size, updated_at) VALUES (131072, now()) RETURNING id")
+        )
+        db.session.execute(
+            text(
+                """UPDATE certificates c SET status_list_id = :list_id, status_list_index = s.n
+                   FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM certificates) s
+                   WHERE c.id = s.id AND s.n < 131072"""
+            ),
+            {"list_id": list_id},
+        )
+        db.session.commit()
         db.session.execute(text("ANALYZE certificates"))
         db.session.commit()
         if len(ids) < CERTIFICATES:
@@ -107,11 +120,11 @@ def lua_script(paths: list[str]) -> Path:
     return Path(script.name)
 
 
-def wrk_script(url: str, script: Path) -> dict:
-    return combine([_wrk_script_once(url, script) for _ in range(REPEAT)])
+def wrk_script(url: str, script: Path, *headers: str) -> dict:
+    return combine([_wrk_script_once(url, script, *headers) for _ in range(REPEAT)])
 
 
-def _wrk_script_once(url: str, script: Path) -> dict:
+def _wrk_script_once(url: str, script: Path, *headers: str, seconds: int | None = None) -> dict:
     import re
 
     out = subprocess.run(
@@ -122,10 +135,11 @@ def _wrk_script_once(url: str, script: Path) -> dict:
             "-c",
             "8",
             "-d",
-            os.environ.get("BENCH_SECONDS", "10") + "s",
+            f"{seconds or os.environ.get('BENCH_SECONDS', '10')}s",
             "--latency",
             "-H",
             f"User-Agent: {USER_AGENT}",
+            *[arg for header in headers for arg in ("-H", header)],
             "-s",
             str(script),
             url,
@@ -136,6 +150,7 @@ def _wrk_script_once(url: str, script: Path) -> dict:
     ).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": re.search(r"50%\s+([\d.]+\w+)", out).group(1),
         "p99": re.search(r"99%\s+([\d.]+\w+)", out).group(1),
@@ -143,7 +158,59 @@ def _wrk_script_once(url: str, script: Path) -> dict:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def server_cpu(server: subprocess.Popen) -> tuple[float, float]:
+    """CPU seconds so far of a gunicorn server's workers, and of every PostgreSQL backend serving a client: what
+    one request costs the machine on the server side, whatever else the machine is doing (wrk is left out)."""
+    import psycopg
+
+    workers = sum(_cpu_seconds(pid) for pid in _children(server.pid))
+    with psycopg.connect(database_url().replace("postgresql+psycopg://", "postgresql://")) as connection:
+        pids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+        ]
+    return workers, sum(_cpu_seconds(pid) for pid in pids)
+
+
+def signing_key_file() -> str:
+    """A fresh signing key for the bench servers (the status list is signed on its first request)."""
+    folder = Path(tempfile.mkdtemp(prefix="awa-keys-"))
+    app = make_app()
+    app.config["SIGNING_KEY_FILE"] = str(folder / "keys.json")
+    with app.app_context():
+        from credentials import keys
+
+        keys.generate(rotate=False)
+    return str(folder / "keys.json")
+
+
 def verification_bench(ids: list[str]) -> list[str]:
+    """Bare Flask, the one-SELECT floor, the verify page, the JSON facts and the status list, interleaved: each
+    round runs every endpoint once (both servers stay up), so load from the rest of the machine hits all alike."""
     from credentials.ids import format_public_id
 
     env = {
@@ -152,43 +219,91 @@ def verification_bench(ids: list[str]) -> list[str]:
         "FLASK_SECRET_KEY": "bench-" + "k" * 40,
         "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
         "FLASK_SESSION_COOKIE_SECURE": "false",
+        "FLASK_ALLOW_ANY_HOST": "true",  # loopback benchmark
+        "FLASK_ALLOW_OUTBOX_MAIL": "true",
         "FLASK_RATELIMIT_VERIFY": "10000000 per minute",
+        "FLASK_RATELIMIT_STATUS_LIST": "10000000 per minute",
+        "FLASK_SIGNING_KEY_FILE": signing_key_file(),
     }
     sample = [format_public_id(i) for i in random.Random(7).sample(ids, 2000)]
+    gzip_header = "Accept-Encoding: gzip"
+    endpoints = {
+        "bare": (lua_script(["/"]), ()),
+        "floor": (lua_script([f"/pk/{i}" for i in sample]), ()),
+        "page": (lua_script([f"/verify/{i}" for i in sample]), ()),
+        "api": (lua_script([f"/api/v1/certificates/{i}" for i in sample]), ()),
+        "status": (lua_script(["/credentials/status/1"]), (gzip_header,)),
+    }
     bare, bare_url = serve("bench.bare:app", env)
-    try:
-        baseline = wrk_script(bare_url, lua_script(["/"]))
-        floor = wrk_script(bare_url, lua_script([f"/pk/{i}" for i in sample]))
-    finally:
-        bare.terminate()
-        bare.wait()
     app, base = serve("wsgi:app", env)
     try:
-        page = wrk_script(base, lua_script([f"/verify/{i}" for i in sample]))
-        api = wrk_script(base, lua_script([f"/api/v1/certificates/{i}" for i in sample]))
+        status_check = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", gzip_header, base + "/credentials/status/1"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert status_check == "200", f"the status list answered {status_check}"
+        runs: dict[str, list[dict]] = {name: [] for name in endpoints}
+        for round_no in range(REPEAT + 1):  # round 0 warms both servers (caches, pools) and is not counted
+            for name, (script, headers) in endpoints.items():
+                server, url = (bare, bare_url) if name in ("bare", "floor") else (app, base)
+                before = server_cpu(server)
+                result = _wrk_script_once(url, script, *headers, seconds=3 if round_no == 0 else None)
+                after = server_cpu(server)
+                result["app_ms"] = (after[0] - before[0]) * 1000 / result["requests"]
+                result["db_ms"] = (after[1] - before[1]) * 1000 / result["requests"]
+                if round_no:
+                    runs[name].append(result)
     finally:
-        app.terminate()
-        app.wait()
+        for server in (bare, app):
+            server.terminate()
+            server.wait()
+    r = {name: combine(results) for name, results in runs.items()}
+    for name, results in runs.items():
+        r[name]["app_ms"] = statistics.median(x["app_ms"] for x in results)
+        r[name]["db_ms"] = statistics.median(x["db_ms"] for x in results)
+    baseline, floor = r["bare"]["rps"], r["floor"]["rps"]
     lines = [
         "",
         "## Verification with 100,000 certificates",
         "",
         f"{CERTIFICATES:,} certificates (1 in 50 revoked, 1 in 3 with an expiry) on PostgreSQL 15; each request picks "
         "one of 2,000 random IDs (wrk Lua script); every verification is counted (in memory, written every 50 "
-        "verifications or 5 s).",
+        "verifications or 5 s). The endpoints run interleaved: each of the rounds runs every endpoint once against "
+        "two servers that stay up (a first, uncounted round warms them). The status list (all 100,000 certificates "
+        "in one 131,072-bit revocation list) is fetched with `Accept-Encoding: gzip`.",
+        "Rerun: `BENCH_ONLY=verification make bench` (this section only; `BENCH_REPEAT`, `BENCH_SECONDS` set rounds "
+        "and seconds).",
         "",
-        f"| endpoint | {RPS_HEADER} | ratio to bare Flask | p50 | p99 | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| bare Flask endpoint (baseline) | {rps(baseline)} | 1.00 | {baseline['p50']} | {baseline['p99']} | "
-        f"{baseline['errors']} |",
-        f"| bare Flask + one pooled SELECT by public ID (the database floor) | {rps(floor)} | "
-        f"{floor['rps'] / baseline['rps']:.2f} | {floor['p50']} | {floor['p99']} | {floor['errors']} |",
+        f"| endpoint | {RPS_HEADER} | ratio to bare Flask | ratio to the floor | p50 | p99 | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, r in (("/verify/<id> (HTML page)", page), ("/api/v1/certificates/<id> (JSON)", api)):
+    cpu_lines = [
+        "",
+        "Server-side CPU per request (median over the rounds of the CPU time the gunicorn workers and the PostgreSQL "
+        "backends used during a run, divided by its requests; wrk's own CPU left out). On a machine shared with other "
+        "work this is the steadier measure: a throughput ratio also depends on how long a process waits for a core.",
+        "",
+        "| endpoint | app CPU ms | PostgreSQL CPU ms | total ms | floor's total ÷ this total |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    floor_cpu = r["floor"]["app_ms"] + r["floor"]["db_ms"]
+    names = {
+        "bare": "bare Flask endpoint (baseline)",
+        "floor": "bare Flask + one pooled SELECT by public ID (the database floor)",
+        "page": "/verify/<id> (HTML page)",
+        "api": "/api/v1/certificates/<id> (JSON)",
+        "status": "/credentials/status/<list> (status list, gzip)",
+    }
+    for name, label in names.items():
+        x = r[name]
         lines.append(
-            f"| {name} | {rps(r)} | {r['rps'] / baseline['rps']:.2f} | {r['p50']} | {r['p99']} | {r['errors']} |"
+            f"| {label} | {rps(x)} | {x['rps'] / baseline:.2f} | {x['rps'] / floor:.2f} | {x['p50']} | {x['p99']} | "
+            f"{x['errors']} |"
         )
-    return lines
+        total = x["app_ms"] + x["db_ms"]
+        cpu_lines.append(f"| {label} | {x['app_ms']:.3f} | {x['db_ms']:.3f} | {total:.3f} | {floor_cpu / total:.2f} |")
+    return lines + cpu_lines
 
 
 def pdf_bench(app, ids: list[str]) -> list[str]:
@@ -274,7 +389,9 @@ def download_bench(ids: list[str]) -> list[str]:
 def main() -> None:
     app = make_app()
     ids = generate_certificates(app)
-    lines = verification_bench(ids) + pdf_bench(app, ids) + download_bench(ids)
+    lines = verification_bench(ids)
+    if os.environ.get("BENCH_ONLY") != "verification":
+        lines += pdf_bench(app, ids) + download_bench(ids)
     text_out = "\n".join(lines) + "\n"
     with (ROOT / "bench" / "RESULTS.md").open("a") as results:
         results.write(text_out)

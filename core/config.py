@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STATUS_LIST": "120 per minute",  # per client; verifiers cache the list for its ttl (5 minutes)
     "VERIFY_COUNT_BATCH": 50,  # verification counts are written every 50 verifications or 5 seconds
     "VERIFY_COUNT_SECONDS": 5.0,
+    # verification answers kept per app process (JSON facts, and pages for anonymous visitors), keyed by the
+    # certificate's row: 0 turns the cache off (credentials/answers.py)
+    "VERIFY_CACHE_SIZE": 2000,
     "CERTIFICATE_DIR": None,  # default: instance/certificates
     "XAPI_LRS_ENDPOINT": None,  # e.g. https://lrs.example.org/xapi (statements are PUT there by id)
     "XAPI_LRS_USERNAME": None,

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 from sqlalchemy import bindparam, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.extensions import db, limit_storage
 from credentials.models import Certificate
@@ -20,36 +20,74 @@ from credentials.models import Certificate
 class VerificationCounter:
     """Counts verifications per certificate in memory and writes them in batches.
 
-    A verification is then a plain indexed read; the counts reach the database every ``batch``
-    verifications or ``seconds`` seconds (at most that many are lost if the process dies). No IP or
-    requester data is kept.
+    A verification only notes (keyed client digest, certificate, time) in memory; every ``batch`` notes or
+    ``seconds`` seconds the notes are reduced to one per client, certificate and day (see ``count_verification``)
+    and the counts reach the database (at most that many are lost if the process dies). No IP or requester data
+    is kept.
     """
 
     def __init__(self) -> None:
-        self._pending: dict[int, list] = {}
+        self._pending: list[tuple[str, int, datetime]] = []
         self._lock = threading.Lock()
         self._since = time.monotonic()
+        # with the rate limiter's memory storage (one process): the client digests counted today
+        self._seen: set[str] = set()
+        self._seen_day = None
 
-    def note(self, certificate_id: int, now: datetime, *, batch: int, seconds: float) -> None:
+    def note(self, client: str, certificate_id: int, now: datetime, *, batch: int, seconds: float) -> None:
         with self._lock:
-            entry = self._pending.setdefault(certificate_id, [0, now])
-            entry[0] += 1
-            entry[1] = now
-            due = sum(e[0] for e in self._pending.values()) >= batch or time.monotonic() - self._since >= seconds
-            if not due:
+            self._pending.append((client, certificate_id, now))
+            if len(self._pending) < batch and time.monotonic() - self._since < seconds:
                 return
-            pending, self._pending, self._since = self._pending, {}, time.monotonic()
+            pending, self._pending, self._since = self._pending, [], time.monotonic()
         self._write(pending)
 
-    @staticmethod
-    def _write(pending: dict[int, list]) -> None:
+    def _write(self, pending: list[tuple[str, int, datetime]]) -> None:
         # Its own transaction, so a request's rollback never loses or doubles counts. Rows are updated in
         # id order so two workers flushing at once cannot deadlock. A failed write drops these counts
         # rather than failing the verification that triggered it.
         try:
-            VerificationCounter._update(dict(sorted(pending.items())))
-        except SQLAlchemyError:
+            counts: dict[int, list] = {}
+            for _client, certificate_id, at in self._first_today(pending):
+                entry = counts.setdefault(certificate_id, [0, at])
+                entry[0] += 1
+                entry[1] = max(entry[1], at)
+            if counts:
+                VerificationCounter._update(dict(sorted(counts.items())))
+        except Exception:  # the database, Redis or the limiter's storage: never fail the verification itself
             logging.getLogger(__name__).exception("could not write %d verification counts", len(pending))
+
+    def _first_today(self, pending: list[tuple[str, int, datetime]]) -> list[tuple[str, int, datetime]]:
+        """The notes whose client had not yet verified that certificate that day (one per client and day).
+
+        The digests are kept in the rate limiter's storage until the day ends (Redis: shared by every app
+        server, one pipelined round trip per batch), or in this process with its memory storage; without a
+        limiter every note counts."""
+        unique: dict[str, tuple[str, int, datetime]] = {}
+        for note in pending:
+            unique.setdefault(note[0], note)
+        storage = limit_storage()
+        if storage is None:
+            return list(pending)
+        if isinstance(storage, MemoryStorage):
+            with self._lock:
+                day = max(n[2] for n in pending).date()
+                if day != self._seen_day:
+                    self._seen, self._seen_day = set(), day
+                fresh = [n for client, n in unique.items() if client not in self._seen]
+                self._seen.update(unique)
+            return fresh
+        keys = list(unique)
+        ttl = [_until_midnight(unique[k][2]) for k in keys]
+        connection = getattr(storage, "get_connection", None)
+        if connection is not None:
+            pipe = connection().pipeline(transaction=False)
+            for key, seconds in zip(keys, ttl, strict=True):
+                pipe.set(f"awa/verified/{key}", 1, nx=True, ex=seconds)
+            first = pipe.execute()
+        else:
+            first = [storage.incr(f"awa/verified/{k}", s) == 1 for k, s in zip(keys, ttl, strict=True)]
+        return [unique[k] for k, new in zip(keys, first, strict=True) if new]
 
     @staticmethod
     def _update(pending: dict[int, list]) -> None:
@@ -64,9 +102,14 @@ class VerificationCounter:
                 [{"cid": cid, "n": n, "at": at} for cid, (n, at) in pending.items()],
             )
 
+    def forget_clients(self) -> None:
+        """Forget which clients were counted today in this process (what resetting a memory rate limiter does)."""
+        with self._lock:
+            self._seen, self._seen_day = set(), None
+
     def flush(self) -> None:
         with self._lock:
-            pending, self._pending, self._since = self._pending, {}, time.monotonic()
+            pending, self._pending, self._since = self._pending, [], time.monotonic()
         if pending:
             self._write(pending)
 
@@ -74,19 +117,20 @@ class VerificationCounter:
 verification_counter = VerificationCounter()
 
 
-def count_verification(certificate: Certificate, now: datetime) -> None:
+def _until_midnight(now: datetime) -> int:
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+    return max(1, int((midnight - now).total_seconds()))
+
+
+def count_verification(certificate_id: int, now: datetime) -> None:
     """Count a verification, at most once per client per certificate per UTC day (so reloads or a script
-    cannot inflate "verified N times"). Clients are told apart by a keyed hash of their address, kept in the
-    rate limiter's storage until the day ends; the address itself is never stored."""
+    cannot inflate "verified N times"). Clients are told apart by a keyed hash of their address, certificate
+    and day; the address itself is never stored. Costs a hash and a list append: the once-a-day check and the
+    write happen per batch (``VerificationCounter``)."""
     cfg = current_app.config
     client = hmac.new(
-        cfg["SECRET_KEY"].encode(), f"{get_remote_address()}|{certificate.id}|{now:%Y-%m-%d}".encode(), "sha256"
+        cfg["SECRET_KEY"].encode(), f"{get_remote_address()}|{certificate_id}|{now:%Y-%m-%d}".encode(), "sha256"
     ).hexdigest()[:32]
-    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
-    storage = limit_storage()
-    if (
-        storage is not None
-        and storage.incr(f"awa/verified/{client}", max(1, int((midnight - now).total_seconds()))) > 1
-    ):
-        return
-    verification_counter.note(certificate.id, now, batch=cfg["VERIFY_COUNT_BATCH"], seconds=cfg["VERIFY_COUNT_SECONDS"])
+    verification_counter.note(
+        client, certificate_id, now, batch=cfg["VERIFY_COUNT_BATCH"], seconds=cfg["VERIFY_COUNT_SECONDS"]
+    )

@@ -3,25 +3,19 @@ Bitstring status lists (cached, gzipped, ETag), the issuer's DID document and pr
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import time
-from dataclasses import dataclass
-from datetime import datetime
 
 from flask import Response, current_app, jsonify, request
 from flask_babel import gettext
-from sqlalchemy import select
 
 from core.database import utcnow
 from core.extensions import db, limiter
-from credentials import openbadges, services
+from credentials import openbadges, services, status_cache
 from credentials.blueprints import bp, ld_json, signing_unavailable, verify_limit
 from credentials.identity import issuer
 from credentials.ids import normalize_public_id
 from credentials.keys import KeyError_, did_document
-from credentials.models import StatusList
 
 
 def signed_for(public_id: str):
@@ -50,50 +44,11 @@ def credential_json(public_id: str):
     return response
 
 
-@dataclass
-class _CachedList:
-    """One status list as served: the signed JSON, its gzip, its ETag, and when its bits were last checked."""
-
-    updated_at: datetime
-    checked_at: float
-    body: bytes
-    gzipped: bytes
-    etag: str
-
-
-_status_cache: dict[int, _CachedList] = {}
-
-
-def _cached_status_list(list_id: int) -> _CachedList:
-    """The served copy: rebuilt when the stored signed list changed (a revocation re-signs it at once) and
-    re-checked against the certificates at most once per ttl. Raises LookupError or KeyError_."""
-    stored = db.session.scalar(select(StatusList.updated_at).where(StatusList.id == list_id))
-    if stored is None:
-        raise LookupError(list_id)
-    cached = _status_cache.get(list_id)
-    fresh = time.monotonic() - cached.checked_at < openbadges.STATUS_TTL_SECONDS if cached else False
-    if cached is not None and fresh and cached.updated_at == stored:
-        return cached
-    document = openbadges.signed_status_list(list_id, issuer(), now=utcnow())  # re-signs only if bits changed
-    db.session.commit()
-    body = json.dumps(document, separators=(",", ":")).encode()
-    row = db.session.get(StatusList, list_id)
-    cached = _CachedList(
-        updated_at=row.updated_at,
-        checked_at=time.monotonic(),
-        body=body,
-        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
-        etag=hashlib.sha256(body).hexdigest()[:32],
-    )
-    _status_cache[list_id] = cached
-    return cached
-
-
 @bp.get("/credentials/status/<int:list_id>")
 @limiter.limit(lambda: current_app.config["RATELIMIT_STATUS_LIST"])
 def status_list(list_id: int):
     try:
-        cached = _cached_status_list(list_id)
+        cached = status_cache.served_list(list_id)
     except LookupError:
         return jsonify(status="not_found", message=gettext("No such status list.")), 404
     except KeyError_ as error:

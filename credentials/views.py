@@ -9,7 +9,7 @@ from werkzeug.http import parse_options_header
 
 from core.database import utcnow
 from core.extensions import csrf, db
-from credentials import moments, openbadges, services
+from credentials import answers, moments, openbadges, services
 from credentials import programs as program_certificates
 from credentials.blueprints import bp, signing_unavailable, verify_limit
 from credentials.counter import count_verification
@@ -42,10 +42,10 @@ def verify_certificate(public_id: str):
     if canonical_id is not None and public_id != format_public_id(canonical_id):
         # typed in lower case or without dashes: one canonical address, counted once
         return redirect(url_for("credentials.verify_certificate", public_id=format_public_id(canonical_id)), 301)
-    certificate = services.lookup(canonical_id) if canonical_id else None
-    if certificate is not None and wants_credential():
+    row = answers.find(canonical_id, page=True) if canonical_id else None
+    if row is not None and wants_credential():
         return credential_json(format_public_id(canonical_id))
-    if certificate is None:
+    if row is None:
         return render_template(
             "credentials/verify_result.html",
             certificate=None,
@@ -53,19 +53,26 @@ def verify_certificate(public_id: str):
             typed=public_id[:64],
             form=VerifyForm(),
         ), 404
-    count_verification(certificate, now)
-    return render_template(
-        "credentials/verify_result.html",
+    count_verification(row.id, now)
+    if row.program_id is None and answers.page_is_shared():
+        return answers.page_body(row, now, public_id, lambda view, status: _result_page(view, status, now, public_id))
+    # the full path: a program's stacked certificates, or a visitor with a session (their own navigation)
+    certificate = services.lookup(canonical_id)
+    return _result_page(certificate, certificate.status_at(now), now, public_id)
+
+
+def _result_page(certificate, status, now, display_id: str) -> str:
+    return answers.render_page(
         certificate=certificate,
         now=now,
-        status=certificate.status_at(now),
-        display_id=public_id,
+        status=status,
+        display_id=display_id,
         verify_url=verify_url(certificate.public_id),
         parts=program_certificates.parts_of(certificate),
         fmt=format_public_id,
         earned=moments.what_was_earned(certificate),
         preview_url=moments.absolute_url(
-            "credentials.certificate_png", public_id=public_id, v=moments.preview_version(certificate, now)
+            "credentials.certificate_png", public_id=display_id, v=moments.preview_version(certificate, now)
         ),
         preview_height=927 if current_app.config["CERTIFICATE_PAPER"] == "Letter" else 849,
     )
@@ -78,11 +85,14 @@ def api_certificate(public_id: str):
     canonical_id = normalize_public_id(public_id)
     if canonical_id is None:
         return jsonify(status="invalid_id", message=gettext("Certificate IDs have 28 letters and digits.")), 400
-    certificate = services.lookup(canonical_id)
-    if certificate is None:
+    row = answers.find(canonical_id)
+    if row is None:
         return jsonify(status="not_found", message=gettext("No certificate has this ID.")), 404
-    count_verification(certificate, now)
-    response = jsonify(public_facts(certificate, now))
+    count_verification(row.id, now)
+    if row.program_id is None:
+        response = current_app.response_class(answers.facts_body(row, now), mimetype=current_app.json.mimetype)
+    else:  # the stacked course certificates' statuses: the full path
+        response = jsonify(public_facts(services.lookup(canonical_id), now))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Access-Control-Allow-Origin"] = "*"  # any employer system may read public facts
     return response

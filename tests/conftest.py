@@ -263,6 +263,7 @@ _TEST_FOLDERS = ("MAIL_OUTBOX_DIR", "CERTIFICATE_DIR", "UPLOAD_DIR")
 @pytest.fixture(autouse=True)
 def _clean(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
     limiter.reset()
+    _forget_served_copies(app)
     folders = {key: app.config[key] for key in _TEST_FOLDERS}
     if request.node.get_closest_marker("nodb"):
         yield from _without_the_database(app, request.node.nodeid)
@@ -276,6 +277,16 @@ def _clean(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
                 shutil.rmtree(entry.path)
             else:
                 os.unlink(entry.path)
+
+
+def _forget_served_copies(app: Flask) -> None:
+    """What the app keeps per process between requests (verification answers, served status lists, clients counted
+    today) starts empty: the previous test's rows are gone, their IDs come back."""
+    from credentials.counter import verification_counter
+
+    for name in ("verify_facts", "verify_pages", "served_status_lists"):
+        app.extensions.pop(name, None)
+    verification_counter.forget_clients()
 
 
 def _without_the_database(app: Flask, nodeid: str) -> Iterator[None]:

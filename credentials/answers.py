@@ -1,0 +1,190 @@
+"""The verification fast path: what /verify/<id> and /api/v1/certificates/<id> answer, from one narrow SELECT.
+
+Employers check certificates far more often than certificates change. A check reads the certificate with one
+Core SELECT of the columns an answer can show (no ORM objects, no signed copy or PDF bookkeeping), and the
+answer itself (the JSON bytes, or the page an anonymous visitor gets) is kept per app process under a key made
+of that row and the status it has now. Whatever changes a certificate (revocation, reinstatement, suspension,
+reissue, name correction, renewal, expiry passing) changes its row or its status and so the key: every app
+server answers from the database's current state on the very next request, with nothing to invalidate.
+
+Program certificates (their answer also shows each stacked course certificate's status) and visitors with a
+session or remember-me cookie (their page shows their own navigation and forms) take the full path in views.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel.dates import format_datetime as babel_format_datetime
+from flask import Flask, current_app, render_template, request
+from flask_babel import get_locale, get_timezone
+from markupsafe import Markup
+from sqlalchemy import JSON, Row, Text, bindparam, cast, select
+
+from core.extensions import db
+from courses.models import Course
+from credentials.models import Certificate
+
+# what no answer shows (or what changes without changing an answer: the counter's columns): left out of the
+# SELECT so the row, and with it the cache key, stays small and stable
+NOT_SHOWN = frozenset(
+    {
+        "user_id",
+        "enrollment_id",
+        "revocation_note",
+        "pdf_path",
+        "pdf_sha256",
+        "pdf_rendered_at",
+        "pdf_stamp",
+        "subject_salt",
+        "signed_credential",
+        "signed_revision",
+        "verification_count",
+        "last_verified_at",
+    }
+)
+JSON_COLUMNS = frozenset(c.name for c in Certificate.__table__.c if isinstance(c.type, JSON))
+
+
+def _columns():
+    # every other column, so a column added later (a suspension, say) reaches status_at and the templates without
+    # a change here; JSON columns come as their text, which is hashable and parsed only when an answer is built
+    table = Certificate.__table__
+    return [cast(c, Text).label(c.name) if c.name in JSON_COLUMNS else c for c in table.c if c.name not in NOT_SHOWN]
+
+
+FACTS_QUERY = select(*_columns()).where(Certificate.__table__.c.public_id == bindparam("public_id"))
+# the page also says how long the course takes ("about 2 hours of study"): the same SELECT, joined on the key
+PAGE_QUERY = (
+    select(*_columns(), Course.__table__.c.estimated_minutes.label("course_estimated_minutes"))
+    .select_from(Certificate.__table__)
+    .outerjoin(Course.__table__, Course.__table__.c.id == Certificate.__table__.c.course_id)
+    .where(Certificate.__table__.c.public_id == bindparam("public_id"))
+)
+
+
+def find(canonical_id: str, *, page: bool = False) -> Row | None:
+    """The certificate's row (see ``NOT_SHOWN``), or None: one indexed SELECT on a pooled connection, no write."""
+    with db.engine.connect() as connection:
+        return connection.execute(PAGE_QUERY if page else FACTS_QUERY, {"public_id": canonical_id}).first()
+
+
+def status_of(row: Row, now: datetime):
+    """The certificate's status now, by the model's own rule (a Row has the attributes it reads)."""
+    return Certificate.status_at(row, now)
+
+
+@dataclass(frozen=True)
+class _CourseFacts:
+    estimated_minutes: int | None
+
+
+class CertificateView:
+    """A certificate's row read like a ``Certificate`` by the presenters and templates (columns, ``status_at``,
+    ``is_program``, ``course.estimated_minutes``); the JSON columns parsed."""
+
+    status_at = Certificate.status_at
+    is_program = Certificate.is_program
+
+    def __init__(self, row: Row) -> None:
+        values = dict(row._mapping)
+        for name in JSON_COLUMNS:
+            values[name] = json.loads(values[name]) if values.get(name) is not None else None
+        minutes = values.pop("course_estimated_minutes", None)
+        values["course"] = _CourseFacts(minutes) if values.get("course_id") is not None else None
+        self.__dict__.update(values)
+
+
+class _Kept:
+    """A bounded map of built answers. The oldest entry goes first: keys of certificates that changed are never
+    asked for again and age out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: dict = {}
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        return self.items.get(key)
+
+    def put(self, key, value) -> None:
+        if self.size <= 0:
+            return
+        with self.lock:
+            while len(self.items) >= self.size:
+                del self.items[next(iter(self.items))]
+            self.items[key] = value
+
+
+def _kept(app: Flask, name: str) -> _Kept:
+    kept = app.extensions.get(name)
+    if kept is None:
+        kept = app.extensions.setdefault(name, _Kept(app.config["VERIFY_CACHE_SIZE"]))
+    return kept
+
+
+def facts_body(row: Row, now: datetime) -> bytes:
+    """The JSON facts of a course certificate (``presenters.public_facts``) as ``jsonify`` writes them."""
+    from credentials.presenters import public_facts
+
+    app = current_app._get_current_object()
+    key = (row, status_of(row, now))
+    body = _kept(app, "verify_facts").get(key)
+    if body is None:
+        body = app.json.response(public_facts(CertificateView(row), now)).get_data()
+        _kept(app, "verify_facts").put(key, body)
+    return body
+
+
+def page_is_shared() -> bool:
+    """Whether this visitor gets the page every anonymous visitor gets: no session, no remember-me cookie (a
+    signed-in person's page has their navigation, their organizations' forms and their flashed messages)."""
+    cookies = request.cookies
+    cfg = current_app.config
+    return cfg["VERIFY_CACHE_SIZE"] > 0 and not (
+        cfg["SESSION_COOKIE_NAME"] in cookies or cfg.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies
+    )
+
+
+def checked_tag(now: datetime) -> str:
+    """``core.i18n.time_tag(now, "long", with_time=True)``: the page's "Checked …" time, its words formatted
+    once per second and language."""
+    locale, zone = get_locale(), get_timezone()
+    key = (str(locale), str(zone), now.replace(microsecond=0))
+    words = _CHECKED_WORDS.get(key)
+    if words is None:
+        words = str(Markup.escape(babel_format_datetime(now, "long", tzinfo=zone, locale=locale)))
+        if len(_CHECKED_WORDS) > 64:
+            _CHECKED_WORDS.clear()
+        _CHECKED_WORDS[key] = words
+    return f'<time datetime="{now.isoformat()}">{words}</time>'
+
+
+_CHECKED_WORDS: dict = {}
+
+
+def page_body(row: Row, now: datetime, display_id: str, render) -> str:
+    """The verify page of a course certificate for an anonymous visitor. ``render(certificate, status)`` draws it
+    (views.py owns the template's arguments); the drawn page is kept with its "Checked …" time cut out, per
+    certificate state, language and address (the language links and ``hreflang`` alternates hold the URL)."""
+    from core.i18n import time_tag
+
+    status = status_of(row, now)
+    app = current_app._get_current_object()
+    key = (row, status, str(get_locale()), request.url, display_id)
+    kept = _kept(app, "verify_pages").get(key)
+    if kept is not None:
+        return kept[0] + checked_tag(now) + kept[1]
+    html = render(CertificateView(row), status)
+    checked = str(time_tag(now, "long", with_time=True))
+    if html.count(checked) == 1 and checked == checked_tag(now):
+        before, after = html.split(checked)
+        _kept(app, "verify_pages").put(key, (before, after))
+    return html
+
+
+def render_page(**context) -> str:
+    return render_template("credentials/verify_result.html", **context)

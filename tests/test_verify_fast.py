@@ -1,0 +1,216 @@
+"""Issue 17: the verification fast path (one narrow SELECT, answers kept per certificate state) and status lists
+served from a pre-compressed copy checked against a change stamp, both exactly as correct as the full path on the
+very next request on every app server. A second app on the same database (and the same instance folder, as on one
+machine) plays the other server; Redis, for servers on several machines, is a real redis-server.
+(Speed: bench/certificates.py, `BENCH_ONLY=verification make bench`.)"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from datetime import timedelta
+
+import pytest
+from flask import current_app
+
+from accounts.models import Role
+from core import create_app
+from core.database import utcnow
+from core.extensions import db
+from credentials import answers, openbadges, services, status_cache
+from credentials.ids import format_public_id
+from credentials.models import RevocationReason
+from credentials.presenters import public_facts
+from tests import conftest
+from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+
+# the page's "Checked <date and time>": the one <time> with a time in it
+CHECKED = re.compile(r'<time datetime="[0-9-]+T[^"]+">[^<]+</time>')
+
+
+@pytest.fixture
+def certificate(ctx):
+    load_test_framework()
+    user = make_user(email="lee@example.org", name="Lee Learner")
+    return make_certificate(user, make_course("ai-basics", title="AI Basics"))
+
+
+@pytest.fixture(scope="module")
+def other_server(tmp_path_factory, database_url):
+    """Another app process on the same database: its own kept answers and served lists."""
+    app = create_app(conftest.test_config(tmp_path_factory, database_url))
+    app.test_client_class = conftest.Client
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def other(other_server):
+    for name in ("verify_facts", "verify_pages", "served_status_lists"):
+        other_server.extensions.pop(name, None)
+    return other_server.test_client()
+
+
+def admin():
+    from sqlalchemy import select
+
+    from accounts.models import User
+
+    found = db.session.scalar(select(User).where(User.email == "admin@example.org"))
+    return found or make_user(email="admin@example.org", role=Role.ADMIN)
+
+
+def test_json_is_the_models_facts_and_follows_every_change_on_every_server(client, other, certificate):
+    url = f"/api/v1/certificates/{format_public_id(certificate.public_id)}"
+    first = client.get(url)
+    assert first.status_code == 200 and first.mimetype == "application/json"
+    assert first.headers["Cache-Control"] == "no-store" and first.headers["Access-Control-Allow-Origin"] == "*"
+    assert first.json == json.loads(json.dumps(public_facts(certificate, utcnow())))
+    assert client.get(url).data == first.data  # kept: the same bytes
+    assert other.get(url).json["status"] == "valid"  # both servers now keep a "valid" answer
+
+    services.revoke(admin(), certificate, reason=RevocationReason.ACADEMIC_MISCONDUCT, note="x", now=utcnow())
+    db.session.commit()
+    for server in (client, other):
+        facts = server.get(url).json
+        assert facts["status"] == "revoked" and facts["revocation_reason"] == "academic_misconduct"
+        assert facts["revoked_at"] == certificate.revoked_at.isoformat()
+
+    services.reinstate(admin(), certificate, now=utcnow())
+    db.session.commit()
+    assert [s.get(url).json["status"] for s in (client, other)] == ["valid", "valid"]
+
+    services.reissue(None, certificate, now=utcnow(), why="name correction approved", holder_name="Lee Q. Learner")
+    db.session.commit()
+    assert [s.get(url).json["holder_name"] for s in (client, other)] == ["Lee Q. Learner"] * 2
+
+    # expiry needs no write at all: the status is part of the key
+    certificate.issued_at = certificate.awarded_at = utcnow() - timedelta(days=800)
+    certificate.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert [s.get(url).json["status"] for s in (client, other)] == ["expired", "expired"]
+    assert client.get(url).json == json.loads(json.dumps(public_facts(certificate, utcnow())))
+
+
+def test_the_anonymous_page_is_drawn_once_and_equals_the_full_render(client, certificate, app, monkeypatch):
+    url = f"/verify/{format_public_id(certificate.public_id)}"
+    drawn = []
+    real_render = answers.render_page
+    monkeypatch.setattr(answers, "render_page", lambda **kw: drawn.append(kw) or real_render(**kw))
+    first = client.get(url)
+    kept = client.get(url)
+    assert first.status_code == kept.status_code == 200 and len(drawn) == 1  # the second was not drawn
+    assert {"Accept", "Accept-Language", "Cookie"} <= set(kept.vary)
+    assert "Set-Cookie" not in kept.headers
+    html = kept.get_data(as_text=True)
+    assert "✓ Valid" in html and "Lee Learner" in html and "about 1 hour of study" in html
+    assert len(CHECKED.findall(html)) == 1 and CHECKED.findall(html) != CHECKED.findall(first.get_data(as_text=True))
+
+    # the full path (no kept answers: the ORM certificate, the template drawn every time) gives the same page
+    monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 0)
+    full = client.get(url).get_data(as_text=True)
+    assert CHECKED.sub("", full) == CHECKED.sub("", html)
+    monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 2000)
+
+    # one kept page per language
+    spanish = client.get(url, headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "Válido" in spanish and '<html lang="es">' in spanish
+    assert "✓ Valid" in client.get(url).get_data(as_text=True)
+
+    services.revoke(admin(), certificate, reason=RevocationReason.OTHER, note="x", now=utcnow())
+    db.session.commit()
+    revoked = client.get(url).get_data(as_text=True)
+    assert "✗ Revoked" in revoked and "✓ Valid" not in revoked
+
+
+def test_a_signed_in_visitor_gets_their_own_page(client, certificate):
+    url = f"/verify/{format_public_id(certificate.public_id)}"
+    assert "Log in" in client.get(url).get_data(as_text=True)  # an anonymous page is now kept
+    make_user(email="hr@example.org", name="Hana Recruiter")
+    login(client, "hr@example.org")
+    page = client.get(url).get_data(as_text=True)
+    assert "Log out" in page and "Hana Recruiter" in page and "✓ Valid" in page
+
+
+def test_the_status_list_is_served_without_the_database_until_a_bit_flips_on_any_server(
+    client, other, certificate, count_queries
+):
+    from credentials.admin_views import resign_status_list
+
+    url = f"/credentials/status/{certificate.status_list_id}"
+    gz = {"Accept-Encoding": "gzip"}
+    first = client.get(url, headers=gz)
+    assert first.status_code == 200 and first.headers["Content-Encoding"] == "gzip"
+    etag = first.headers["ETag"]
+    plain = client.get(url)
+    assert json.loads(gzip.decompress(first.data)) == json.loads(plain.data)  # the gzip is the same list
+    assert count_queries(lambda: client.get(url, headers=gz)) == 0  # kept, and the stamp has not moved
+    assert other.get(url, headers=gz).headers["ETag"] == etag  # the other server serves the same signed list
+    not_modified = client.get(url, headers={**gz, "If-None-Match": etag})
+    assert not_modified.status_code == 304 and not_modified.data == b""
+
+    services.revoke(admin(), certificate, reason=RevocationReason.OTHER, note="x", now=utcnow())
+    with current_app.test_request_context():
+        resign_status_list(certificate)  # what the admin's revoke page does before it answers
+    db.session.commit()
+    for server in (client, other):
+        changed = server.get(url, headers={**gz, "If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["ETag"] != etag
+        listing = json.loads(gzip.decompress(changed.data))
+        bits = openbadges.decode_bits(listing["credentialSubject"]["encodedList"])
+        assert openbadges.bit_is_set(bits, certificate.status_list_index)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    from tests.servers.conftest import free_port, wait_for_port
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed (apt-get install redis-server)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path_factory.mktemp("redis"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class _Server:
+    """What status_cache and the counter read of an app: its configuration and its extensions."""
+
+    def __init__(self, storage_uri: str) -> None:
+        self.config = {"RATELIMIT_STORAGE_URI": storage_uri}
+        self.extensions: dict = {}
+        self.instance_path = "/nonexistent"
+
+
+@pytest.mark.nodb
+def test_with_redis_limits_the_stamp_and_the_counted_clients_are_shared_by_all_servers(redis_url, monkeypatch):
+    from limits.storage import storage_from_string
+
+    from credentials import counter
+
+    a, b = _Server(redis_url), _Server(redis_url)
+    assert isinstance(status_cache._stamp(a), status_cache._RedisStamp)
+    before = status_cache.read_stamp(b)
+    status_cache.bump_stamp(a)
+    assert status_cache.read_stamp(b) != before and status_cache.read_stamp(a) == status_cache.read_stamp(b)
+
+    # the once-a-day check runs per batch, in one pipelined round trip, and holds across app servers
+    monkeypatch.setattr(counter, "limit_storage", lambda: storage_from_string(redis_url))
+    now = utcnow()
+    first, second = counter.VerificationCounter(), counter.VerificationCounter()
+    notes = [("client-1", 7, now), ("client-1", 7, now), ("client-2", 7, now)]
+    assert first._first_today(notes) == [("client-1", 7, now), ("client-2", 7, now)]
+    assert second._first_today([("client-2", 7, now), ("client-3", 7, now)]) == [("client-3", 7, now)]
