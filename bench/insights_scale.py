@@ -84,7 +84,7 @@ def generate() -> tuple[float, dict]:
     """Build the data set; returns (seconds, row counts)."""
     from accounts.models import Role
     from accounts.services import register_user
-    from insights import rollups
+    from insights import people, rollups
 
     app = create_app({"APP_ENV": "test", "SECRET_KEY": "bench-" + "z" * 40, "SQLALCHEMY_DATABASE_URI": database_url()})
     started = time.perf_counter()
@@ -104,6 +104,8 @@ def generate() -> tuple[float, dict]:
                 conn.execute(text(statement), params)
         rollups.rebuild()
         db.session.commit()
+        people.rebuild()
+        db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
         counts = dict(
@@ -112,7 +114,8 @@ def generate() -> tuple[float, dict]:
                         UNION ALL SELECT 'enrollments', count(*) FROM enrollments
                         UNION ALL SELECT 'certificates', count(*) FROM certificates
                         UNION ALL SELECT 'enrollment day rows', count(*) FROM insights_enrollment_days
-                        UNION ALL SELECT 'certificate day rows', count(*) FROM insights_certificate_days""")
+                        UNION ALL SELECT 'certificate day rows', count(*) FROM insights_certificate_days
+                        UNION ALL SELECT 'people rows', count(*) FROM insights_people_days""")
             ).all()
         )
     return time.perf_counter() - started, counts

@@ -1,4 +1,4 @@
-"""`flask insights xapi-forward`: send unsent xAPI statements to the configured LRS."""
+"""`flask insights xapi-forward` (send unsent xAPI statements to the LRS) and `flask insights rebuild-rollups`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from core.database import utcnow
 from insights import xapi
 
-cli = AppGroup("insights", help="Forward learning records.")
+cli = AppGroup("insights", help="Forward learning records; rebuild the dashboard rollups.")
 
 
 @cli.command("xapi-forward")
@@ -29,3 +29,19 @@ def forward_command(batch: int) -> None:
     click.echo(f"Sent {sent} statements; {failed} failed and will be retried next run.")
     if failed:
         raise SystemExit(1)
+
+
+@cli.command("rebuild-rollups")
+def rebuild_rollups_command() -> None:
+    """Recompute the dashboard's rollups from enrollments and certificates (after a bulk load that bypassed the
+    triggers, or after `flask db upgrade` on a large database: faster than settling every user on first use)."""
+    from core.extensions import db
+    from insights import people, rollups
+
+    enrollment_rows, certificate_rows = rollups.rebuild()
+    people_rows = people.rebuild()
+    db.session.commit()
+    click.echo(
+        f"Rebuilt {enrollment_rows} enrollment day rows, {certificate_rows} certificate day rows, "
+        f"{people_rows} people rows."
+    )

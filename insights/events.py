@@ -6,7 +6,7 @@ from flask import current_app
 
 from courses.services import enrolled, enrollment_completed, lesson_completed, quiz_graded
 from credentials.services import certificate_issued
-from insights import learning_days, report_cache, xapi  # noqa: F401  (rollup and report cache kept current)
+from insights import learning_days, people, report_cache, xapi  # noqa: F401  (rollups and report cache kept current)
 
 
 def _base() -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
+from courses.models import Enrollment
 from credentials.models import Certificate
 
 
@@ -109,3 +110,51 @@ class CachedReport(db.Model):
     all_version: Mapped[int]
     computed_at: Mapped[datetime]
     payload: Mapped[dict] = mapped_column(JSON)
+# people counts read only the enrollments started in the period and those active in the last 30 days
+Index("ix_enrollments_enrolled_at", Enrollment.enrolled_at)
+Index("ix_enrollments_active_at", Enrollment.last_activity_at)
+
+
+class PeopleDay(db.Model):
+    """Distinct people per course group, as per-person rows summed (a rollup for the insights dashboard).
+
+    For each measure, each person's qualifying enrollments are ordered by (UTC day, course id); the row of one
+    enrollment carries its day, its course and ``later``, the courses that come after it for that person. A person
+    counts in a group of courses G once: at their last qualifying enrollment in G, the row whose course is in G and
+    whose ``later`` misses G. So the people of any group since a day are a sum over rows, whatever the number of
+    learners. ``credentialed`` rows hold for credential windows ``w_lo <= W < w_hi`` (whole days; other measures
+    0, 0). Kept by insights/people.py from the users that triggers mark in insights_people_dirty.
+    """
+
+    __tablename__ = "insights_people_days"
+
+    measure: Mapped[str] = mapped_column(String(12), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(primary_key=True)
+    later: Mapped[str] = mapped_column(Text, primary_key=True)  # course ids, ascending, comma-separated
+    w_lo: Mapped[int] = mapped_column(primary_key=True)
+    w_hi: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int]
+
+
+class PeopleState(db.Model):
+    """What a person's rows in insights_people_days were computed from, to take them back when it changes.
+
+    No foreign key: a deleted user's state must outlive them until their rows are taken back."""
+
+    __tablename__ = "insights_people_states"
+
+    user_id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[list] = mapped_column(JSON)
+
+
+class PeopleDirty(db.Model):
+    """Users whose enrollments or course certificates changed since their rows were computed (set by triggers)."""
+
+    __tablename__ = "insights_people_dirty"
+
+    user_id: Mapped[int] = mapped_column(primary_key=True)
+
+
+# "is any enrollment on or after the period's end?" (then people come from enrollments, not the rollup)
+Index("ix_insights_enrollment_days_day", EnrollmentDay.day)

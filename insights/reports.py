@@ -11,7 +11,10 @@ Every number comes from a fixed handful of aggregate queries whatever the data s
 4. people: each learner's courses folded into a bit mask per measure (active in the last 30 days, enrolled in the
    period, completed, earned a credential within the window), then grouped by mask (rows: distinct masks, at most
    2^courses and in practice a few hundred). A group of courses counts a person once when their mask meets the
-   group's mask, so "learners" and "participants" are people, never double-counted across courses.
+   group's mask, so "learners" and "participants" are people, never double-counted across courses. For a period
+   from a whole day to past the latest enrollment (the dashboard's default and any "from ... to today"), the same
+   numbers come from the rollup insights_people_days instead (insights/people.py: each person's last enrollment in
+   a group is the one row of theirs that counts there), plus the first day of "active" read from enrollments.
 
 Breakdowns by goal, skill and occupation use the courses' current tags.
 """
@@ -27,7 +30,7 @@ from sqlalchemy import Integer, and_, case, cast, distinct, func, literal_column
 from core.extensions import db
 from courses.models import Course, Enrollment, course_goals, course_occupations, course_skills
 from credentials.models import Certificate
-from insights.models import CertificateDay, EnrollmentDay
+from insights.models import CertificateDay, EnrollmentDay, PeopleDay
 from skills.models import Occupation, PlanGoal, Skill
 
 BITS = 62  # courses per 64-bit mask word (sums of distinct powers of two stay below 2**62)
@@ -123,10 +126,20 @@ def _tenths(later, earlier):
 
 
 def _earned_within(window_days: int):
-    if db.engine.dialect.name == "sqlite":  # SQLite adds intervals with datetime(); compare as Julian days
-        return func.julianday(Certificate.awarded_at) <= func.julianday(Enrollment.enrolled_at) + window_days
-    # make_interval(years, months, weeks, days)
-    return Certificate.awarded_at <= Enrollment.enrolled_at + func.make_interval(0, 0, 0, window_days)
+    """awarded_at <= enrolled_at + window days, exactly (insights/people.py applies the same rule in Python)."""
+    if db.engine.dialect.name == "sqlite":
+        # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff': compare the day, then the time of day on the same day
+        shifted = func.date(Enrollment.enrolled_at, f"+{int(window_days)} days")
+        awarded_day = func.date(Certificate.awarded_at)
+        return or_(
+            awarded_day < shifted,
+            and_(
+                awarded_day == shifted,
+                func.substr(Certificate.awarded_at, 12) <= func.substr(Enrollment.enrolled_at, 12),
+            ),
+        )
+    # make_interval(years, months, weeks, days); an interval compares with days as 24 hours, whatever the time zone
+    return Certificate.awarded_at - Enrollment.enrolled_at <= func.make_interval(0, 0, 0, window_days)
 
 
 def _tag_rows():
@@ -151,8 +164,14 @@ def _tag_rows():
     return db.session.execute(union_all(*parts))
 
 
-def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days: int, now: datetime):
-    """(measure, mask, number of people) rows: one query, grouped by each person's set of courses per measure."""
+def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days: int, now: datetime, split: bool):
+    """(measure, mask, number of people) rows, grouped by each person's set of courses per measure.
+
+    ``split=False``: one pass over every enrollment active in the last 30 days or started in the period (the
+    original query, kept as the oracle). ``split=True``: two queries, one over the enrollments active in the last
+    30 days and one over those started in the period, each read through its own index (ix_enrollments_active_at,
+    ix_enrollments_enrolled_at) instead of a scan of the whole table. An enrollment is one person and one course,
+    so each person's sum of distinct course bits is the set of their courses either way."""
     in_period = and_(Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end)
     active = Enrollment.last_activity_at >= now - timedelta(days=30)
     conditions = {
@@ -165,32 +184,111 @@ def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days:
     powers = [
         {course_id: 1 << (b % BITS) for course_id, b in bit.items() if b // BITS == w} or {0: 0} for w in range(words)
     ]
-    columns = [
-        func.sum(case((condition, case(powers[w], value=Enrollment.course_id)))).label(f"{measure}_{w}")
-        for measure, condition in conditions.items()
-        for w in range(words)
+
+    def grouped(measures: tuple[str, ...], where, certificates: bool):
+        columns = [
+            func.sum(case((conditions[measure], case(powers[w], value=Enrollment.course_id)))).label(f"{measure}_{w}")
+            for measure in measures
+            for w in range(words)
+        ]
+        per_person = select(Enrollment.user_id, *columns).select_from(Enrollment)
+        if certificates:
+            per_person = per_person.outerjoin(
+                Certificate,
+                and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id),
+            )
+        per_person = per_person.where(where).group_by(Enrollment.user_id).cte(f"per_person_{len(measures)}")
+        selects = []
+        for measure in measures:
+            mask = [per_person.c[f"{measure}_{w}"] for w in range(words)]
+            selects.append(
+                select(literal_column(str(MEASURES.index(measure))).label("measure"), *mask, func.count())
+                .where(or_(*(column.is_not(None) for column in mask)))
+                .group_by(*mask)
+            )
+        return union_all(*selects) if len(selects) > 1 else selects[0]
+
+    if split:
+        queries = [grouped(("active",), active, False), grouped(MEASURES[1:], in_period, True)]
+    else:
+        queries = [grouped(MEASURES, or_(active, in_period), True)]
+    for query in queries:
+        for measure, *mask_words, people in db.session.execute(query):
+            mask = sum(int(word or 0) << (BITS * w) for w, word in enumerate(mask_words))
+            yield MEASURES[int(measure)], mask, people
+
+
+def _open_ended(end: datetime) -> bool:
+    """No enrollment starts on or after ``end`` (so "since the start" and "in the period" are the same people)."""
+    later = select(EnrollmentDay.day).where(EnrollmentDay.day >= end.date(), EnrollmentDay.n != 0).limit(1)
+    return db.session.execute(later).first() is None
+
+
+def _powers(bit: dict[int, int]) -> list[dict[int, int]]:
+    words = max(1, -(-len(bit) // BITS))
+    return [
+        {course_id: 1 << (b % BITS) for course_id, b in bit.items() if b // BITS == w} or {0: 0} for w in range(words)
     ]
-    per_person = (
-        select(Enrollment.user_id, *columns)
-        .select_from(Enrollment)
-        .outerjoin(
-            Certificate, and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id)
+
+
+def _people_from_rollup(groups: list[Group], bit: dict[int, int], start: datetime, *, window_days: int, now: datetime):
+    """Fill each group's people from insights_people_days (see insights/people.py), in three queries.
+
+    For a period from ``start`` (a whole day) to past the latest enrollment: the same numbers as _people."""
+    from insights import people
+
+    people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
+    since = now - timedelta(days=30)
+    first = since.date()
+    p = PeopleDay
+    counted: Counter = Counter()
+    for measure, course_id, later, n in db.session.execute(
+        select(p.measure, p.course_id, p.later, func.sum(p.n))
+        .where(
+            p.n != 0,
+            or_(
+                and_(p.measure.in_(("enrolled", "completed")), p.day >= start.date()),
+                and_(p.measure == "credentialed", p.day >= start.date(), p.w_lo <= window_days, p.w_hi > window_days),
+                and_(p.measure == "active", p.day > first),
+            ),
         )
-        .where(or_(active, in_period))
+        .group_by(p.measure, p.course_id, p.later)
+    ):
+        if course_id not in bit:
+            continue
+        mask = 0
+        for other in later.split(",") if later else ():
+            if int(other) in bit:
+                mask |= 1 << bit[int(other)]
+        counted[(measure, 1 << bit[course_id], mask)] += n
+    # "active in the last 30 days" starts inside a day: people whose last activity in a group falls on that first
+    # day are read from that day's enrollments (A: their courses active since the start; L: active on later days)
+    midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
+    powers = _powers(bit)
+
+    def courses_where(condition, w):
+        return func.sum(case((condition, case(powers[w], value=Enrollment.course_id))))
+
+    la = Enrollment.last_activity_at
+    on_first_day = select(Enrollment.user_id).where(la >= midnight - timedelta(days=1), la < midnight)
+    per_user = (
+        select(
+            *(courses_where(la < midnight, w).label(f"a{w}") for w in range(len(powers))),
+            *(courses_where(la >= midnight, w).label(f"l{w}") for w in range(len(powers))),
+        )
+        .where(Enrollment.user_id.in_(on_first_day), la >= since)
         .group_by(Enrollment.user_id)
-        .cte("per_person")
+        .subquery()
     )
-    selects = []
-    for i, measure in enumerate(MEASURES):
-        mask = [per_person.c[f"{measure}_{w}"] for w in range(words)]
-        selects.append(
-            select(literal_column(str(i)).label("measure"), *mask, func.count().label("people"))
-            .where(or_(*(column.is_not(None) for column in mask)))
-            .group_by(*mask)
-        )
-    for measure, *mask_words, people in db.session.execute(union_all(*selects)):
-        mask = sum(int(word or 0) << (BITS * w) for w, word in enumerate(mask_words))
-        yield MEASURES[int(measure)], mask, people
+    columns = list(per_user.c)
+    for *words, n in db.session.execute(select(*columns, func.count()).group_by(*columns)):
+        a = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[: len(powers)]))
+        later = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[len(powers) :]))
+        counted[("active", a, later)] += n  # counts once when some A course is in the group and no L course
+    for group in groups:
+        for (measure, mask, later), n in counted.items():
+            if group.courses & mask and not group.courses & later:
+                group.people[measure] += n
 
 
 def _whole_days(start: datetime, end: datetime) -> bool:
@@ -345,10 +443,13 @@ def build(start: datetime, end: datetime, *, window_days: int, now: datetime, di
                 group.expiring_60d += course.expiring_60d
     # people are counted once per group however many of its courses they took
     everyone = [*courses.values(), *combined]
-    for measure, mask, people in _people(bit, start, end, window_days=window_days, now=now):
-        for group in everyone:
-            if group.courses & mask:
-                group.people[measure] += people
+    if rolled_up and _open_ended(end):
+        _people_from_rollup(everyone, bit, start, window_days=window_days, now=now)
+    else:
+        for measure, mask, people in _people(bit, start, end, window_days=window_days, now=now, split=not direct):
+            for group in everyone:
+                if group.courses & mask:
+                    group.people[measure] += people
 
     def shown(groups):
         busy = [g for g in groups if g.enrolled or g.people["active"] or g.certificates_issued or g.expiring_60d]

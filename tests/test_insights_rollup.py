@@ -8,20 +8,36 @@ the source rows (reports.build(direct=True)), for several periods, credential wi
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
+from accounts.models import User
 from core.database import utcnow
 from core.extensions import db
 from courses.models import Enrollment
 from credentials.models import Certificate, RevocationReason
-from insights import reports, rollups
+from insights import people, reports, rollups
+from insights.models import PeopleDay, PeopleDirty
 from tests.factories import complete_course, enroll, load_test_framework, make_course, make_user
 from tests.test_insights import known_data  # noqa: F401  (the hand-built data set with known answers)
 
 DAY = timedelta(days=1)
-KINDS = ("enroll", "enroll", "complete", "complete", "uncomplete", "move", "revoke", "reinstate", "expiry", "delete")
+KINDS = (
+    "enroll",
+    "enroll",
+    "complete",
+    "complete",
+    "uncomplete",
+    "move",
+    "activity",
+    "activity",
+    "revoke",
+    "reinstate",
+    "expiry",
+    "delete",
+)
 
 
 def _midnight(moment: datetime) -> datetime:
@@ -32,11 +48,31 @@ def _numbers(report: reports.Report) -> dict:
     return {"overall": (report.overall.activity(), report.overall.attainment()), **report.tables()}
 
 
+def people_rows() -> tuple[Counter, Counter]:
+    """(insights_people_days' nonzero rows, the same recomputed from every user's enrollments and certificates)."""
+    p = PeopleDay
+    stored = Counter(
+        {
+            (m, d.isoformat(), c, later, lo, hi): n
+            for m, d, c, later, lo, hi, n in db.session.execute(
+                select(p.measure, p.day, p.course_id, p.later, p.w_lo, p.w_hi, p.n).where(p.n != 0)
+            )
+        }
+    )
+    expected: Counter = Counter()
+    for state in people._inputs(list(db.session.scalars(select(User.id)))).values():
+        expected.update(people.rows_for(state))
+    return stored, expected
+
+
 def assert_rollups_exact(now: datetime, periods=None) -> None:
     """Tables equal their recomputation, and the dashboard from them equals the direct one, for each period."""
-    db.session.flush()
+    db.session.commit()  # a session settles the people it changed before it commits
     stored, expected = rollups.stored_rows(), rollups.expected_rows()
     assert stored == expected
+    assert db.session.scalar(select(func.count()).select_from(PeopleDirty)) == 0
+    stored_people, expected_people = people_rows()
+    assert stored_people == expected_people
     today = _midnight(now) + DAY
     periods = periods or [(today - 90 * DAY, today, 180), (today - 400 * DAY, today + 30 * DAY, 3), (today, today, 1)]
     for start, end, window in periods:
@@ -198,6 +234,17 @@ def test_random_changes_keep_the_rollups_exact(ctx):
             rng.choice(enrollments).completed_at = None
         elif kind == "move" and enrollments:
             rng.choice(enrollments).enrolled_at = moment()
+        elif kind == "activity" and enrollments:
+            # around the start of "active in the last 30 days" (a moment inside a day), and anywhere
+            since = now - 30 * DAY
+            rng.choice(enrollments).last_activity_at = rng.choice(
+                [
+                    since + timedelta(microseconds=rng.choice([-1, 0, 1])),
+                    since + timedelta(hours=rng.randint(-30, 30)),
+                    moment(),
+                    now,
+                ]
+            )
         elif kind == "revoke" and certificates:
             c = rng.choice(certificates)
             c.revoked_at, c.revocation_reason = moment(), RevocationReason.OTHER
@@ -219,12 +266,41 @@ def test_random_changes_keep_the_rollups_exact(ctx):
     assert db.session.scalar(select(Certificate.id).limit(1)) is not None  # the walk did issue certificates
 
 
-def test_rebuild_refills_the_rollups(known_data):  # noqa: F811
+def test_rebuild_refills_the_rollups(app, known_data):  # noqa: F811
     expected = rollups.expected_rows()
+    expected_people = people_rows()[1]
     db.session.execute(text("DELETE FROM insights_enrollment_days"))
     db.session.execute(text("UPDATE insights_certificate_days SET n = n + 5"))
-    assert rollups.stored_rows() != expected
-    counts = rollups.rebuild()
+    db.session.execute(text("DELETE FROM insights_people_days WHERE measure = 'active'"))
+    db.session.execute(text("DELETE FROM insights_people_states"))
     db.session.commit()
+    assert rollups.stored_rows() != expected and people_rows()[0] != expected_people
+    result = app.test_cli_runner().invoke(args=["insights", "rebuild-rollups"])
+    assert result.exit_code == 0, result.output
+    assert f"Rebuilt {len(expected[0])} enrollment day rows, {len(expected[1])} certificate day rows" in result.output
+    db.session.rollback()
     assert rollups.stored_rows() == expected
-    assert counts == (len(expected[0]), len(expected[1]))
+    assert people_rows() == (expected_people, expected_people)
+
+
+def test_the_dashboard_page_serves_the_direct_numbers(client, known_data):  # noqa: F811
+    """Through the view (whole days, rollups and the split people queries): every CSV table equals the direct one."""
+    import csv
+    import io
+
+    from accounts.models import Role
+    from tests.factories import login
+
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    now = utcnow()
+    end = _midnight(now) + DAY
+    start = end - 20 * DAY
+    direct = reports.build(start, end, window_days=3, now=now, direct=True).tables()
+    query = f"from={start:%Y-%m-%d}&to={end:%Y-%m-%d}&window=3"
+    for table, rows in direct.items():
+        response = client.get(f"/admin/insights?{query}&table={table}&format=csv")
+        assert response.status_code == 200
+        served = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        assert served == [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows], table
+    assert any(row["enrolled"] for row in direct["course"])  # the period does hold enrollments

@@ -1,0 +1,217 @@
+"""People per course group for the insights dashboard, from insights_people_days (insights.models.PeopleDay).
+
+The dashboard counts people, not enrollments: a learner in three courses of one goal is one participant of that
+goal. For each measure, order a person's qualifying enrollments by (UTC day, course id); the person's row for one
+enrollment holds its day, its course and the courses that come after it (``later``). In any group of courses G
+the person has exactly one enrollment whose course is in G and whose ``later`` misses G: their last one in G. So
+
+    people of G since day s = sum of n over rows with day >= s, course in G, later disjoint from G
+
+and summed rows (grouped by day, course, later) replace one pass over every enrollment. Measures:
+
+- ``enrolled``: enrollments by enrolled day; ``completed``: the completed ones, by enrolled day;
+- ``credentialed``: enrollments with a certificate for the course, by enrolled day; a certificate counts for a
+  credential window of W days when awarded_at <= enrolled_at + W days, so which enrollments qualify (and so
+  ``later``) depends on W: each row holds for w_lo <= W < w_hi;
+- ``active``: enrollments by the UTC day of their last activity. "Active in the last 30 days" starts at
+  now - 30 days, inside a day: rows of later days come from the rollup, people whose last row in G falls on that
+  first day are read from enrollments (that day's activity only).
+
+These answer periods that start on a whole day and run past the latest enrollment (the dashboard's default and
+any "from ... to today"); reports.py reads enrollments for a period ending earlier.
+
+Triggers (migration 0023b) mark changed users in insights_people_dirty on every write path; ``settle`` recomputes
+those users' rows before the transaction commits (a Session hook below) and subtracts the rows they had, which
+insights_people_states remembers. ``rebuild`` recomputes everything (after a bulk load with the triggers off).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, datetime
+
+from sqlalchemy import and_, delete, event, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from core.extensions import db
+from courses.models import Enrollment
+from credentials.models import Certificate
+from insights.models import PeopleDay, PeopleDirty, PeopleState
+
+OPEN = 1_000_000_000  # w_hi of a credential-window band with no upper end
+DAY_US = 86_400 * 1_000_000
+CHUNK = 2000
+
+
+def lag_days(enrolled_at: datetime, awarded_at: datetime) -> int:
+    """The smallest whole number of days W with awarded_at <= enrolled_at + W days (exact to the microsecond)."""
+    lag = awarded_at - enrolled_at
+    microseconds = (lag.days * 86_400 + lag.seconds) * 1_000_000 + lag.microseconds
+    return -(-microseconds // DAY_US)
+
+
+def rows_for(state: list) -> Counter:
+    """One person's rows: (measure, day, course id, later, w_lo, w_hi) → 1.
+
+    ``state`` lists their enrollments as [course id, enrolled day, completed, lag days or None, active day]
+    (days as ISO strings; lag: lag_days of the course certificate, None without one)."""
+    rows: Counter = Counter()
+    for measure, entries in (
+        ("enrolled", [(enrolled, course) for course, enrolled, _, _, _ in state]),
+        ("completed", [(enrolled, course) for course, enrolled, done, _, _ in state if done]),
+        ("active", [(active, course) for course, _, _, _, active in state]),
+    ):
+        entries.sort()
+        for i, (day, course) in enumerate(entries):
+            later = ",".join(str(c) for c in sorted(c for _, c in entries[i + 1 :]))
+            rows[(measure, day, course, later, 0, 0)] += 1
+    credentials = sorted((enrolled, course, lag) for course, enrolled, _, lag, _ in state if lag is not None)
+    for i, (day, course, lag) in enumerate(credentials):
+        after = credentials[i + 1 :]
+        # the window must reach this certificate; each later certificate joins ``later`` once W reaches it
+        bounds = sorted({lag, *(other for _, _, other in after if other > lag)})
+        for k, low in enumerate(bounds):
+            high = bounds[k + 1] if k + 1 < len(bounds) else OPEN
+            later = ",".join(str(c) for c in sorted(c for _, c, other in after if other <= low))
+            rows[("credentialed", day, course, later, low, high)] += 1
+    return rows
+
+
+def _inputs(user_ids, session=None) -> dict[int, list]:
+    """Each user's state (see rows_for) from their enrollments and course certificates now."""
+    session = session or db.session
+    states: dict[int, list] = defaultdict(list)
+    for user_id, course_id, enrolled_at, completed_at, active_at, awarded_at in session.execute(
+        select(
+            Enrollment.user_id,
+            Enrollment.course_id,
+            Enrollment.enrolled_at,
+            Enrollment.completed_at,
+            Enrollment.last_activity_at,
+            Certificate.awarded_at,
+        )
+        .outerjoin(
+            Certificate, and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id)
+        )
+        .where(Enrollment.user_id.in_(user_ids))
+    ):
+        states[user_id].append(
+            [
+                course_id,
+                enrolled_at.date().isoformat(),
+                completed_at is not None,
+                None if awarded_at is None else lag_days(enrolled_at, awarded_at),
+                active_at.date().isoformat(),
+            ]
+        )
+    for state in states.values():
+        state.sort()
+    return states
+
+
+def _add(delta: Counter, session=None) -> None:
+    """Add nonzero counts to insights_people_days (one executemany upsert)."""
+    values = [
+        {"measure": m, "day": date.fromisoformat(d), "course_id": c, "later": later, "w_lo": lo, "w_hi": hi, "n": n}
+        # in key order: two transactions adding to the same rows lock them in the same order (no deadlock)
+        for (m, d, c, later, lo, hi), n in sorted(delta.items())
+        if n
+    ]
+    if not values:
+        return
+    session = session or db.session
+    table = PeopleDay.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    statement = upsert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key.columns], set_={"n": table.c.n + statement.excluded.n}
+    )
+    session.execute(statement, values)
+
+
+def settle(session: Session | None = None) -> int:
+    """Bring the rows of every user marked dirty up to date, in the current transaction (the caller commits).
+
+    Locks the marks first: a transaction that changes one of these users meanwhile waits at its own mark, then
+    sees this one's result. Returns the number of users settled."""
+    session = session or db.session
+    user_ids = list(session.scalars(select(PeopleDirty.user_id).order_by(PeopleDirty.user_id).with_for_update()))
+    for i in range(0, len(user_ids), CHUNK):
+        chunk = user_ids[i : i + CHUNK]
+        before = dict(
+            session.execute(select(PeopleState.user_id, PeopleState.state).where(PeopleState.user_id.in_(chunk))).all()
+        )
+        now = _inputs(chunk, session)
+        delta: Counter = Counter()
+        changed = [user_id for user_id in chunk if before.get(user_id) != now.get(user_id)]
+        for user_id in changed:
+            delta.update(rows_for(now.get(user_id, [])))
+            delta.subtract(rows_for(before.get(user_id, [])))
+        _add(delta, session)
+        if changed:
+            session.execute(delete(PeopleState).where(PeopleState.user_id.in_(changed)))
+            states = [{"user_id": user_id, "state": now[user_id]} for user_id in changed if user_id in now]
+            if states:
+                session.execute(insert(PeopleState.__table__), states)
+        session.execute(delete(PeopleDirty).where(PeopleDirty.user_id.in_(chunk)))
+    return len(user_ids)
+
+
+def rebuild() -> int:
+    """Recompute every person's rows from enrollments and certificates (flushes; the caller commits).
+
+    Returns the number of rows in insights_people_days."""
+    db.session.execute(delete(PeopleDay))
+    db.session.execute(delete(PeopleState))
+    db.session.execute(delete(PeopleDirty))
+    user_ids = list(db.session.scalars(select(Enrollment.user_id).distinct().order_by(Enrollment.user_id)))
+    totals: Counter = Counter()
+    for i in range(0, len(user_ids), CHUNK * 5):
+        states = _inputs(user_ids[i : i + CHUNK * 5])
+        for state in states.values():
+            totals.update(rows_for(state))
+        db.session.execute(insert(PeopleState.__table__), [{"user_id": u, "state": s} for u, s in states.items()])
+    _add(totals)
+    return len(totals)
+
+
+# ---- keeping the rows current ------------------------------------------------------------------------------
+# A statement writing enrollments or certificates (or deleting users, whose enrollments go by cascade) notes it on
+# its connection; before such a transaction commits, the users its triggers marked are settled. Cheap when nothing
+# of the kind was written: no query at all.
+
+_WATCHED = ("enrollments", "certificates")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+    head = statement.lstrip()[:6].upper()
+    if head in ("INSERT", "UPDATE", "DELETE") and (
+        any(name in statement for name in _WATCHED) or (head == "DELETE" and "users" in statement)
+    ):
+        conn.info["insights_people"] = True
+
+
+@event.listens_for(Session, "after_begin")
+def _remember_connection(session: Session, _transaction, connection) -> None:
+    session.info.setdefault("insights_connections", set()).add(connection)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_connections(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended (a commit popped them already)
+        session.info.pop("insights_connections", None)
+
+
+@event.listens_for(Session, "before_commit")
+def _settle_before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the transaction around it settles once, when it commits
+    session.flush()  # commit() would flush only after this hook; what it writes must be marked and settled now
+    connections = [c for c in session.info.pop("insights_connections", ()) if not c.closed]
+    if any(c.info.pop("insights_people", False) for c in connections):
+        settle(session)
