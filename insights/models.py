@@ -110,6 +110,8 @@ class CachedReport(db.Model):
     all_version: Mapped[int]
     computed_at: Mapped[datetime]
     payload: Mapped[dict] = mapped_column(JSON)
+
+
 # people counts read only the enrollments started in the period and those active in the last 30 days
 Index("ix_enrollments_enrolled_at", Enrollment.enrolled_at)
 Index("ix_enrollments_active_at", Enrollment.last_activity_at)
