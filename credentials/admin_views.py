@@ -3,6 +3,8 @@ status list is re-signed before the answer), and deciding name corrections."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -18,24 +20,27 @@ from core.forms import ButtonForm
 from credentials import openbadges, services
 from credentials import programs as program_certificates
 from credentials.blueprints import admin_bp
-from credentials.forms import DecisionForm, RevokeForm
+from credentials.forms import DecisionForm, RevokeForm, SuspendForm
 from credentials.identity import issuer
 from credentials.ids import format_public_id
 from credentials.keys import KeyError_
+from credentials.labels import suspension_text
 from credentials.models import Certificate, NameChangeRequest, NameChangeStatus, RevocationReason
 from credentials.permissions import can_manage_certificates
 
 
 def resign_status_list(certificate: Certificate) -> None:
-    """Re-sign the status lists of the certificate and of program certificates stacking it before the admin's
-    request returns (flush only)."""
-    list_ids = {c.status_list_id for c in [certificate, *program_certificates.stacking(certificate)]} - {None}
+    """Re-sign the status lists (revocation and suspension) of the certificate and of program certificates
+    stacking it before the admin's request returns (flush only)."""
+    list_ids = {
+        i for c in [certificate, *program_certificates.stacking(certificate)] for i in openbadges.list_ids_of(c)
+    }
     try:
         for list_id in sorted(list_ids):
             openbadges.signed_status_list(list_id, issuer(), now=utcnow())
     except KeyError_ as error:
         current_app.logger.warning("status lists %s not re-signed: %s", sorted(list_ids), error)
-        flash(_("The signing key is not available: the revocation list will be re-signed once it is."), "warning")
+        flash(_("The signing key is not available: the status lists will be re-signed once it is."), "warning")
 
 
 @admin_bp.get("/certificates")
@@ -43,7 +48,11 @@ def resign_status_list(certificate: Certificate) -> None:
 def list_certificates():
     now = utcnow()
     query = (request.args.get("q") or "")[:100]
-    status = request.args.get("status") if request.args.get("status") in {"valid", "expired", "revoked"} else None
+    status = (
+        request.args.get("status")
+        if request.args.get("status") in {"valid", "suspended", "expired", "revoked"}
+        else None
+    )
     page = db.paginate(
         services.search_certificates(query, status, now=now),
         page=min(request.args.get("page", 1, type=int), 10_000),
@@ -71,14 +80,20 @@ def certificate_detail(public_id: str):
     db.session.refresh(certificate)
     events = certificate.events
     now = utcnow()
+    return _detail_page(certificate, events, now)
+
+
+def _detail_page(certificate: Certificate, events, now, *, revoke_form=None, suspend_form=None):
     return render_template(
         "credentials/admin_detail.html",
         certificate=certificate,
         events=events,
         now=now,
         status=certificate.status_at(now),
+        suspension=suspension_text(certificate, now),
         display_id=format_public_id(certificate.public_id),
-        revoke_form=RevokeForm(),
+        revoke_form=revoke_form or RevokeForm(),
+        suspend_form=suspend_form or SuspendForm(formdata=None),
         confirm_form=ButtonForm(),
     )
 
@@ -105,17 +120,7 @@ def revoke(public_id: str):
     form = RevokeForm()
     if not form.validate_on_submit():
         certificate = _admin_certificate(public_id)
-        now = utcnow()
-        return render_template(
-            "credentials/admin_detail.html",
-            certificate=certificate,
-            events=certificate.events,
-            now=now,
-            status=certificate.status_at(now),
-            display_id=format_public_id(certificate.public_id),
-            revoke_form=form,
-            confirm_form=ButtonForm(),
-        ), 422
+        return _detail_page(certificate, certificate.events, utcnow(), revoke_form=form), 422
     return _admin_action(
         public_id,
         lambda c: services.revoke(
@@ -132,6 +137,47 @@ def reinstate(public_id: str):
         abort(400)
     return _admin_action(
         public_id, lambda c: services.reinstate(current_user, c, now=utcnow()), _("The certificate is valid again.")
+    )
+
+
+@admin_bp.post("/certificates/<public_id>/suspend")
+@permission_required(can_manage_certificates)
+def suspend(public_id: str):
+    form = SuspendForm()
+    certificate = _admin_certificate(public_id)
+    now = utcnow()
+    if form.validate_on_submit():
+        day = form.suspended_until.data
+        until = datetime.combine(day, time(), UTC) if day else None
+        try:
+            services.suspend(current_user, certificate, reason=form.suspension_reason.data, until=until, now=now)
+            resign_status_list(certificate)  # the suspension list says so before we answer
+        except DomainError as error:
+            db.session.rollback()
+            if error.field in form:  # the admin corrects the field: the form stays filled in
+                form[error.field].errors.append(error.message)
+            else:  # already suspended (a double submit) or revoked meanwhile: the page says how it stands
+                flash(error.message, "error")
+                return redirect(url_for("admin_certificates.certificate_detail", public_id=public_id), 303)
+        else:
+            db.session.commit()
+            flash(_("The certificate is suspended. Verifiers now see “Suspended”."), "success")
+            return redirect(
+                url_for("admin_certificates.certificate_detail", public_id=format_public_id(certificate.public_id)),
+                303,
+            )
+    return _detail_page(certificate, certificate.events, now, suspend_form=form), 422
+
+
+@admin_bp.post("/certificates/<public_id>/lift-suspension")
+@permission_required(can_manage_certificates)
+def lift_suspension(public_id: str):
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    return _admin_action(
+        public_id,
+        lambda c: services.lift_suspension(current_user, c, now=utcnow()),
+        _("The suspension is lifted. Verifiers see the certificate's status without it again."),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from core.errors import DomainError
 from core.extensions import db
 from credentials.ids import format_public_id, normalize_public_id
+from credentials.labels import suspension_text
 from credentials.models import Certificate
 
 MAX_BULK_ROWS = 5000
@@ -118,6 +119,8 @@ def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> li
             continue
         status = certificate.status_at(now).value
         row = BulkRow(line, format_public_id(public_id), name, status, certificate)
+        if status == "suspended":
+            row.message = suspension_text(certificate, now) or ""
         if name is not None:
             row.name_matches = _name_key(name) == _name_key(certificate.holder_name)
             if not row.name_matches:

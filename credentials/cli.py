@@ -163,38 +163,65 @@ def _did_keys(document: object, issuer: openbadges.Issuer) -> dict:
     return keys
 
 
-def _status_lookup(document: object, issuer: openbadges.Issuer, keys: dict):
-    """``status_bits(list_id)`` for check_credential from a downloaded status list: the bits only when the file is
-    a list we signed and is the very list the credential points to; otherwise StatusUnavailable saying why."""
+def _status_lookup(documents: list[object], issuer: openbadges.Issuer, keys: dict):
+    """``status_bits(list_id, purpose)`` for check_credential from downloaded status lists: the bits only when
+    one of the files is a list we signed, is the very list the credential's entry points to, and has that entry's
+    purpose; otherwise StatusUnavailable saying why (StatusNotGiven when no file is that list)."""
     from credentials import vc
-    from credentials.verification import StatusUnavailable, SubmissionError, bits_from_status_list
+    from credentials.verification import StatusNotGiven, StatusUnavailable, SubmissionError, read_status_list
 
-    if not isinstance(document, dict):
-        raise click.ClickException(_("The status list must be a JSON object (a status list credential)."))
-    try:
-        bits, problem = bits_from_status_list(document, issuer=issuer, keys=keys), None
-    except SubmissionError as error:  # not a status list credential at all: a bad file, not a status result
-        raise click.ClickException(_("The status list file is not usable: %(error)s", error=error)) from None
-    except vc.ProofError as error:
-        bits, problem = None, _("The status list's signature is invalid: %(error)s.", error=error)
-    except (vc.ContextRefused, vc.CanonicalizationRefused) as error:
-        bits, problem = None, _("The status list could not be checked: %(error)s.", error=error)
-    except (ValueError, TypeError, KeyError, RecursionError) as error:
-        bits, problem = None, _("The status list could not be read (%(error)s).", error=error.__class__.__name__)
+    lists: dict[object, tuple[str | None, bytes | None, str | None]] = {}  # id → (purpose, bits, problem)
+    for document in documents:
+        if not isinstance(document, dict):
+            raise click.ClickException(_("The status list must be a JSON object (a status list credential)."))
+        try:
+            (purpose, bits), problem = read_status_list(document, issuer=issuer, keys=keys), None
+        except SubmissionError as error:  # not a status list credential at all: a bad file, not a status result
+            raise click.ClickException(_("The status list file is not usable: %(error)s", error=error)) from None
+        except vc.ProofError as error:
+            purpose, bits, problem = None, None, _("The status list's signature is invalid: %(error)s.", error=error)
+        except (vc.ContextRefused, vc.CanonicalizationRefused) as error:
+            purpose, bits, problem = None, None, _("The status list could not be checked: %(error)s.", error=error)
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
+            purpose, bits, problem = (
+                None,
+                None,
+                _("The status list could not be read (%(error)s).", error=error.__class__.__name__),
+            )
+        lists[document.get("id")] = (purpose, bits, problem)
 
-    def status_bits(list_id: int) -> bytes:
+    def status_bits(list_id: int, purpose: str) -> bytes:
         wanted = issuer.status_list_url(list_id)
-        if document.get("id") != wanted:
+        if wanted not in lists:
+            given = ", ".join(repr(key) for key in lists)
+            if purpose == "suspension":  # a file for the revocation list alone: suspension is not checked
+                raise StatusNotGiven(
+                    _(
+                        "Suspension NOT checked: pass its status list %(wanted)s too (given: %(given)s).",
+                        wanted=wanted,
+                        given=given,
+                    )
+                )
             raise StatusUnavailable(
                 _(
-                    "Not checked against the right list: the status list file is %(given)r, but this credential's "
+                    "Not checked against the right list: the status list file is %(given)s, but this credential's "
                     "status is in %(wanted)s. Download that list and check again.",
-                    given=document.get("id"),
+                    given=given,
                     wanted=wanted,
                 )
             )
+        signed_purpose, bits, problem = lists[wanted]
         if problem is not None:
             raise StatusUnavailable(problem)
+        if signed_purpose != purpose:
+            raise StatusUnavailable(
+                _(
+                    "The status list %(url)s is a %(signed)s list, but the credential's entry is for %(purpose)s.",
+                    url=wanted,
+                    signed=signed_purpose,
+                    purpose=purpose,
+                )
+            )
         return bits
 
     return status_bits
@@ -210,16 +237,17 @@ def _status_lookup(document: object, issuer: openbadges.Issuer, keys: dict):
 )
 @click.option(
     "--status-list",
-    "status_file",
+    "status_files",
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The status list credential the credential points to (its credentialStatus.statusListCredential), "
-    "downloaded, to check revocation offline.",
+    help="A status list credential the credential points to (its credentialStatus' statusListCredential), "
+    "downloaded, to check revocation and suspension offline; give it once per list (revocation, suspension).",
 )
 @click.option("--issuer-url", help="The issuer's public base URL (default: ISSUER_URL).")
-def verify_command(file: Path, did_file: Path | None, status_file: Path | None, issuer_url: str | None) -> None:
+def verify_command(file: Path, did_file: Path | None, status_files: tuple[Path, ...], issuer_url: str | None) -> None:
     """Verify a credential, certificate PDF or SVG badge offline: public keys only, no database."""
     try:
-        report = _verify_offline(file, did_file, status_file, issuer_url)
+        report = _verify_offline(file, did_file, status_files, issuer_url)
     except click.ClickException:
         raise
     except Exception as error:  # never a traceback for a file someone handed us: say what and stop
@@ -240,15 +268,15 @@ def verify_command(file: Path, did_file: Path | None, status_file: Path | None, 
     if status is not None and status.ok is None:
         click.echo(
             _(
-                "Verdict: signature and dates hold; revocation NOT checked "
-                "(pass --status-list with the list this credential points to)."
+                "Verdict: signature and dates hold; status NOT fully checked "
+                "(pass --status-list with each list this credential points to)."
             )
         )
         return
     click.echo(_("Verdict: %(verdict)s", verdict=report.verdict))
 
 
-def _verify_offline(file: Path, did_file: Path | None, status_file: Path | None, issuer_url: str | None):
+def _verify_offline(file: Path, did_file: Path | None, status_files: tuple[Path, ...], issuer_url: str | None):
     from credentials.keys import decode_public, load_keys
     from credentials.verification import SubmissionError, check_credential, read_submission
 
@@ -261,7 +289,9 @@ def _verify_offline(file: Path, did_file: Path | None, status_file: Path | None,
         except KeyError_ as error:
             raise click.ClickException(str(error)) from None
     status_bits = (
-        _status_lookup(_json_file(status_file, _("The status list")), the_issuer, keys) if status_file else None
+        _status_lookup([_json_file(f, _("The status list")) for f in status_files], the_issuer, keys)
+        if status_files
+        else None
     )
     try:
         data = file.read_bytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from accounts.forms import no_control_chars, strip
@@ -65,6 +65,22 @@ class RevokeForm(FlaskForm):
         filters=[strip],
     )
     submit = SubmitField(_l("Revoke certificate"))
+
+
+class SuspendForm(FlaskForm):
+    # named apart from RevokeForm's fields: both forms sit on the same page, and ids must not repeat
+    suspension_reason = TextAreaField(
+        _l("Reason (kept in the history and shown to the holder, not to the public)"),
+        validators=[DataRequired(_l("Explain the suspension.")), Length(max=1000)],
+        filters=[strip],
+    )
+    # a date, not a time: the suspension ends as that day begins (00:00 UTC); services checks it is ahead
+    suspended_until = DateField(
+        _l("Suspended until (optional)"),
+        validators=[Optional()],
+        description=_l("The suspension ends as this day begins (00:00 UTC). Leave it empty to suspend until lifted."),
+    )
+    submit = SubmitField(_l("Suspend certificate"))
 
 
 class NameChangeForm(FlaskForm):

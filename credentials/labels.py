@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import gettext
+from datetime import datetime
 
-from credentials.models import status_label
+from flask_babel import format_date, gettext
+
+from credentials.models import Certificate, status_label
 
 
 def bulk_status_label(value: str) -> str:
@@ -25,3 +27,13 @@ def check_label(name: str) -> str:
         "record": gettext("Record"),
         "status": gettext("Status"),
     }.get(name, name.capitalize())
+
+
+def suspension_text(certificate: Certificate, now: datetime) -> str | None:
+    """The words for a running suspension ("Suspended until 31 December 2026", "Suspended until further notice")
+    in the reader's language, or None when the certificate is not suspended at ``now``. Raises nothing."""
+    if certificate.revoked_at is not None or not certificate.suspended_at_time(now):
+        return None
+    if certificate.suspended_until is None:
+        return gettext("Suspended until further notice")
+    return gettext("Suspended until %(date)s", date=format_date(certificate.suspended_until, "long"))

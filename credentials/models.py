@@ -43,6 +43,7 @@ class CertificateStatus(enum.Enum):
     VALID = "valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
+    SUSPENDED = "suspended"
 
     @property
     def label(self) -> str:
@@ -72,6 +73,7 @@ class Certificate(db.Model):
         UniqueConstraint("status_list_id", "status_list_index"),
         CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
         CheckConstraint("expires_at IS NULL OR expires_at > issued_at", name="expires_after_issue"),
+        CheckConstraint("suspended_until IS NULL OR suspended_at IS NOT NULL", name="suspension_end_needs_start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -104,6 +106,11 @@ class Certificate(db.Model):
         str_enum(RevocationReason, "revocation_reason", 24)
     )
     revocation_note: Mapped[str | None] = mapped_column(Text)
+    # a suspension: temporary, with an optional end. It no longer counts once suspended_until has passed (computed
+    # at read, by status_at and the suspension list's bits alike); the columns stay as the last one's record
+    suspended_at: Mapped[datetime | None]
+    suspended_until: Mapped[datetime | None]
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
 
     pdf_path: Mapped[str | None] = mapped_column(String(255))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -131,9 +138,16 @@ class Certificate(db.Model):
     def status_at(self, now: datetime) -> CertificateStatus:
         if self.revoked_at is not None:
             return CertificateStatus.REVOKED
+        if self.suspended_at_time(now):
+            return CertificateStatus.SUSPENDED
         if self.expires_at is not None and self.expires_at <= now:
             return CertificateStatus.EXPIRED
         return CertificateStatus.VALID
+
+    def suspended_at_time(self, now: datetime) -> bool:
+        """Suspended at ``now``: a suspension was set and its end (if any) is still ahead. Revocation wins over it
+        in ``status_at``; the suspension list's bits use the same rule (``openbadges.list_bits``)."""
+        return self.suspended_at is not None and (self.suspended_until is None or self.suspended_until > now)
 
     @property
     def is_program(self) -> bool:
@@ -155,12 +169,22 @@ class CertificatePart(db.Model):
 
 
 class StatusList(db.Model):
-    """A W3C Bitstring Status List (revocation): the bits come from the certificates; the signed copy is cached."""
+    """A W3C Bitstring Status List: the bits come from the certificates; the signed copy is cached.
+
+    A revocation list owns the slots (``Certificate.status_list_id`` / ``status_list_index``). A suspension list
+    mirrors one revocation list (``revocation_list_id``): a certificate's suspension bit sits at the same index, so
+    no second slot is allocated. Both are served at /credentials/status/<id>; ``purpose`` says which is which.
+    """
 
     __tablename__ = "status_lists"
+    __table_args__ = (CheckConstraint("purpose IN ('revocation', 'suspension')", name="purpose_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     size: Mapped[int] = mapped_column(default=131072)
+    purpose: Mapped[str] = mapped_column(String(16), default="revocation", server_default="revocation")
+    # at most one suspension list per revocation list (decides races between app servers creating it)
+    # NO ACTION, not RESTRICT: checked at the end of a statement, so one DELETE may empty the table (tests do)
+    revocation_list_id: Mapped[int | None] = mapped_column(ForeignKey("status_lists.id"), unique=True)
     # sha256 of the encoded bits the signed copy was made from; a mismatch means re-sign
     bits_sha256: Mapped[str | None] = mapped_column(String(64))
     signed_credential: Mapped[str | None] = mapped_column(Text)

@@ -25,6 +25,7 @@ from credentials import services
 from credentials.blueprints import admin_bp, bp, verify_limit
 from credentials.identity import verify_url
 from credentials.ids import format_public_id, normalize_public_id
+from credentials.labels import suspension_text
 from credentials.models import Certificate, CertificateStatus, RevocationReason
 from credentials.permissions import can_edit_branding
 from credentials.presenters import hours_text, linkedin_url
@@ -146,12 +147,15 @@ def status_view(certificate: Certificate, now: datetime, *, course_published: bo
             course_published,
             False,
         )
-    if status.value == "suspended":  # a status another part of the platform may add: shown, never shared
+    if status is CertificateStatus.SUSPENDED:  # shown to its holder with the reason, never shared meanwhile
         return StatusView(
             "suspended",
-            gettext("Suspended"),
-            None,
-            gettext("It does not count while it is suspended. Write to us to learn why and when it may be lifted."),
+            suspension_text(certificate, now),
+            (certificate.suspension_reason or "").rstrip(".") or None,  # the page adds the full stop
+            gettext(
+                "It does not count while it is suspended and counts again when the suspension ends. Write to us "
+                "if you have questions about it."
+            ),
             contact,
             False,
             False,

@@ -11,7 +11,7 @@ def spec(base_url: str, issuer: str) -> dict:
         "required": ["id", "status", "holder_name", "course", "issuer", "awarded_at", "issued_at", "expires_at"],
         "properties": {
             "id": {"type": "string", "example": "7K3Q-9XWM-4D2P-T8VB-1RZC-6HNF-5JAE"},
-            "status": {"type": "string", "enum": ["valid", "expired", "revoked"]},
+            "status": {"type": "string", "enum": ["valid", "expired", "revoked", "suspended"]},
             "holder_name": {"type": "string"},
             "kind": {"type": "string", "enum": ["course", "program"]},
             "course": {"type": "object", "properties": {"title": {"type": "string"}, "version": {"type": "integer"}}},
@@ -42,6 +42,12 @@ def spec(base_url: str, issuer: str) -> dict:
             "issued_at": {"type": "string", "format": "date-time"},
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
             "revoked_at": {"type": "string", "format": "date-time"},
+            "suspended_at": {"type": "string", "format": "date-time"},
+            "suspended_until": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the suspension ends by itself (null: until the issuer lifts it).",
+            },
             "revocation_reason": {
                 "type": "string",
                 "enum": [
@@ -77,7 +83,7 @@ def spec(base_url: str, issuer: str) -> dict:
         "required": ["verified", "verdict", "checks", "credential"],
         "properties": {
             "verified": {"type": "boolean"},
-            "verdict": {"type": "string", "enum": ["valid", "revoked", "expired", "invalid"]},
+            "verdict": {"type": "string", "enum": ["valid", "revoked", "suspended", "expired", "invalid"]},
             "checks": {
                 "type": "array",
                 "items": {

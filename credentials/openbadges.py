@@ -7,10 +7,10 @@ import gzip
 import hashlib
 import json
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask_babel import force_locale, gettext
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
@@ -23,11 +23,10 @@ LIST_SIZE = 131072  # 16 KiB of bits: the W3C minimum, so one list hides which c
 LIST_FILL = 0.75  # start a new list when this share of slots is taken (random allocation stays fast)
 STATUS_TTL_SECONDS = 300  # the list's ttl: how long verifiers (and our own HTTP caching) may keep a copy
 FRAMEWORK_NAME = "AI Workforce Academy skills framework (America's AI Action Plan workforce goals)"
-# OB 3.0 §8.2: an AchievementCredential MAY name the 1EdTech JSON Schema it conforms to (a list, as in the spec's
-# examples). We accept this exact value in submitted credentials (shape.py) but do not put it in ours: no context a
-# verifier has (VC 2.0 as @digitalbazaar/credentials-context 3.2.0 ships it, OB 3.0.3) defines the type
-# "1EdTechJsonSchemaValidator2019", and jsonld.js in safe mode (Digital Bazaar's and the DCC's verifiers) refuses a
-# credential with an undefined @type ("relative @type reference"), so wallets would refuse our credentials.
+# OB 3.0 §8.2: an AchievementCredential names the 1EdTech JSON Schema it conforms to (a list, as in the spec's
+# examples). Its type is defined only by OB 3.0's extensions context (vc.OB_EXTENSIONS), so every credential naming
+# it carries that context too: without it jsonld.js in safe mode (Digital Bazaar's and the DCC's verifiers) refuses
+# the undefined @type ("relative @type reference").
 CREDENTIAL_SCHEMA = [
     {
         "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
@@ -69,10 +68,16 @@ class Issuer:
 
 
 # ---- status lists ------------------------------------------------------------------------------
+#
+# Two lists per slot range: a revocation list (which owns the slots) and a suspension list mirroring it (same
+# index). Everything below is generic over the list's purpose, read from its row.
+
+PURPOSES = ("revocation", "suspension")
 
 
 def allocate_status_slot(certificate: Certificate) -> None:
-    """Give the certificate a unique random slot in the current status list (safe under concurrency)."""
+    """Give the certificate a unique random slot in the current revocation list (safe under concurrency); its
+    suspension bit sits at the same index of the mirroring suspension list."""
     if certificate.status_list_index is not None:
         return
     if certificate.subject_salt is None:
@@ -91,14 +96,16 @@ def allocate_status_slot(certificate: Certificate) -> None:
 
 
 def _current_list_id() -> int:
-    latest = db.session.scalar(select(StatusList).order_by(StatusList.id.desc()).limit(1))
+    latest = db.session.scalar(
+        select(StatusList).where(StatusList.purpose == "revocation").order_by(StatusList.id.desc()).limit(1)
+    )
     if latest is not None:
         used = db.session.scalar(select(func.count()).where(Certificate.status_list_id == latest.id)) or 0
         if used < LIST_SIZE * LIST_FILL:
             return latest.id
     try:
         with db.session.begin_nested():
-            new = StatusList(size=LIST_SIZE)
+            new = StatusList(size=LIST_SIZE, purpose="revocation")
             db.session.add(new)
             db.session.flush()
         return new.id
@@ -106,22 +113,82 @@ def _current_list_id() -> int:
         return _current_list_id()
 
 
-def revoked_bits(list_id: int) -> bytes:
-    """The list's bits (bit 0 is the most significant bit of byte 0), set for revoked certificates."""
+def suspension_list_id(revocation_list_id: int) -> int:
+    """The suspension list mirroring a revocation list, created on first need. Two app servers creating it at
+    once: the unique constraint on ``revocation_list_id`` keeps one, the other reads it. Flush only."""
+    wanted = select(StatusList.id).where(StatusList.revocation_list_id == revocation_list_id)
+    found = db.session.scalar(wanted)
+    if found is not None:
+        return found
+    try:
+        with db.session.begin_nested():
+            new = StatusList(size=LIST_SIZE, purpose="suspension", revocation_list_id=revocation_list_id)
+            db.session.add(new)
+            db.session.flush()
+        return new.id
+    except IntegrityError:
+        return db.session.scalar(wanted)
+
+
+def list_ids_of(certificate: Certificate) -> list[int]:
+    """The ids of the lists holding the certificate's bits (revocation, then suspension if it exists yet)."""
+    if certificate.status_list_id is None:
+        return []
+    mirror = db.session.scalar(select(StatusList.id).where(StatusList.revocation_list_id == certificate.status_list_id))
+    return [certificate.status_list_id] + ([mirror] if mirror is not None else [])
+
+
+def _set_conditions(status_list: StatusList, now: datetime) -> list:
+    """Which certificates have their bit set in this list, as SQL conditions (the same rules as
+    ``Certificate.status_at``: revoked wins over suspended; a suspension past its end no longer counts)."""
+    if status_list.purpose == "suspension":
+        return [
+            Certificate.status_list_id == status_list.revocation_list_id,
+            Certificate.revoked_at.is_(None),
+            Certificate.suspended_at.is_not(None),
+            or_(Certificate.suspended_until.is_(None), Certificate.suspended_until > now),
+        ]
+    return [Certificate.status_list_id == status_list.id, Certificate.revoked_at.is_not(None)]
+
+
+def list_bits(status_list: StatusList, now: datetime) -> bytes:
+    """The list's bits at ``now`` (bit 0 is the most significant bit of byte 0)."""
     bits = bytearray(LIST_SIZE // 8)
-    revoked = db.session.scalars(
-        select(Certificate.status_list_index).where(
-            Certificate.status_list_id == list_id, Certificate.revoked_at.is_not(None)
-        )
-    )
-    for index in revoked:
+    for index in db.session.scalars(select(Certificate.status_list_index).where(*_set_conditions(status_list, now))):
         bits[index // 8] |= 0x80 >> (index % 8)
     return bytes(bits)
 
 
-def encoded_bits(list_id: int) -> str:
-    """GZIP + base64url (no padding) multibase with the "u" prefix."""
-    packed = gzip.compress(revoked_bits(list_id), compresslevel=9, mtime=0)
+def next_change(status_list: StatusList, now: datetime) -> datetime | None:
+    """When the list's bits next change by themselves: the earliest end of a suspension still running in it
+    (None for a revocation list, or when no running suspension has an end). Caches of the list expire then."""
+    if status_list.purpose != "suspension":
+        return None
+    return db.session.scalar(
+        select(func.min(Certificate.suspended_until)).where(
+            *_set_conditions(status_list, now), Certificate.suspended_until.is_not(None)
+        )
+    )
+
+
+def revoked_bits(list_id: int) -> bytes:
+    """The bits of a revocation list, set for revoked certificates."""
+    status_list = db.session.get(StatusList, list_id)
+    if status_list is None or status_list.purpose != "revocation":
+        return bytes(LIST_SIZE // 8)
+    return list_bits(status_list, datetime.now(UTC))
+
+
+def encoded_bits(list_id: int, now: datetime | None = None) -> str:
+    """The list's bits at ``now`` (default: this moment): GZIP + base64url (no padding) multibase, "u" prefix."""
+    status_list = db.session.get(StatusList, list_id)
+    if status_list is None:
+        raise LookupError(list_id)
+    return encode_bits(list_bits(status_list, now or datetime.now(UTC)))
+
+
+def encode_bits(bits: bytes) -> str:
+    packed = gzip.compress(bits, compresslevel=9, mtime=0)
     return "u" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
@@ -137,11 +204,13 @@ def bit_is_set(bits: bytes, index: int) -> bool:
 
 
 def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
-    """The signed status list credential, re-signed whenever its bits changed. Raises keys.KeyError_."""
+    """The signed status list credential (its purpose from its row), re-signed whenever its bits at ``now``
+    changed: a revocation, a suspension, a lift, or a suspension reaching its end. Raises LookupError for an
+    unknown list, keys.KeyError_ when no key can sign. Flush only."""
     status_list = db.session.get(StatusList, list_id)
     if status_list is None:
         raise LookupError(list_id)
-    encoded = encoded_bits(list_id)
+    encoded = encode_bits(list_bits(status_list, now))
     # the ttl is part of what was signed: changing it re-signs the list
     digest = hashlib.sha256(f"{encoded}|ttl={STATUS_TTL_SECONDS}".encode()).hexdigest()
     if status_list.bits_sha256 == digest and status_list.signed_credential:
@@ -156,7 +225,7 @@ def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
         "credentialSubject": {
             "id": f"{url}#list",
             "type": "BitstringStatusList",
-            "statusPurpose": "revocation",
+            "statusPurpose": status_list.purpose,
             "encodedList": encoded,
             "ttl": STATUS_TTL_SECONDS * 1000,  # milliseconds
         },
@@ -165,6 +234,28 @@ def signed_status_list(list_id: int, issuer: Issuer, *, now: datetime) -> dict:
     status_list.bits_sha256, status_list.signed_credential, status_list.updated_at = digest, json.dumps(signed), now
     db.session.flush()
     return signed
+
+
+def status_entries(certificate: Certificate, issuer: Issuer) -> list[dict]:
+    """The credential's two BitstringStatusListEntry objects: revocation, then suspension (same index)."""
+    allocate_status_slot(certificate)
+    index = certificate.status_list_index
+    entries = []
+    for purpose, list_id in (
+        ("revocation", certificate.status_list_id),
+        ("suspension", suspension_list_id(certificate.status_list_id)),
+    ):
+        list_url = issuer.status_list_url(list_id)
+        entries.append(
+            {
+                "id": f"{list_url}#{index}",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": purpose,
+                "statusListIndex": str(index),
+                "statusListCredential": list_url,
+            }
+        )
+    return entries
 
 
 def _sign(document: dict, issuer: Issuer, now: datetime) -> dict:
@@ -186,9 +277,8 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
     score_id = f"{achievement_id}-final-score"
     text = _achievement_text(certificate)
     url = issuer.credential_url(certificate)
-    list_url = issuer.status_list_url(certificate.status_list_id)
     credential = {
-        "@context": [vc.VC_V2, vc.OB_V3],
+        "@context": [vc.VC_V2, vc.OB_V3, vc.OB_EXTENSIONS],
         "id": url,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": certificate.course_title,
@@ -238,13 +328,9 @@ def build_credential(certificate: Certificate, issuer: Issuer) -> dict:
             },
             "result": [{"type": ["Result"], "resultDescription": score_id, "value": str(certificate.score)}],
         },
-        "credentialStatus": {
-            "id": f"{list_url}#{certificate.status_list_index}",
-            "type": "BitstringStatusListEntry",
-            "statusPurpose": "revocation",
-            "statusListIndex": str(certificate.status_list_index),
-            "statusListCredential": list_url,
-        },
+        # revocation and suspension (VC 2.0 allows several entries; credentials signed before had revocation only)
+        "credentialStatus": status_entries(certificate, issuer),
+        "credentialSchema": [dict(schema) for schema in CREDENTIAL_SCHEMA],
     }
     if certificate.expires_at is not None:
         credential["validUntil"] = iso(certificate.expires_at)
@@ -307,9 +393,14 @@ def _describe_program(achievement: dict, certificate: Certificate, issuer: Issue
 
 
 def signed_credential(certificate: Certificate, issuer: Issuer, *, now: datetime) -> dict:
-    """The certificate's signed credential, signed once per revision. Raises keys.KeyError_."""
+    """The certificate's signed credential, signed once per revision (and once more if the stored copy predates
+    the suspension list). Raises keys.KeyError_. Flush only."""
     if certificate.signed_credential and certificate.signed_revision == certificate.revision:
-        return json.loads(certificate.signed_credential)
+        stored = json.loads(certificate.signed_credential)
+        if isinstance(stored.get("credentialStatus"), list):
+            return stored
+        # signed before suspension existed (one status entry): signed again with both. Copies handed out before
+        # still verify; this one lets wallets and verifiers see a suspension too.
     signed = _sign(build_credential(certificate, issuer), issuer, now)
     certificate.signed_credential, certificate.signed_revision = json.dumps(signed), certificate.revision
     db.session.flush()

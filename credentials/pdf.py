@@ -52,7 +52,8 @@ class CertificateData:
     issued_on: str
     expires_on: str | None
     verify_url: str
-    stamp: str | None = None  # "EXPIRED" / "REVOKED"
+    stamp: str | None = None  # "EXPIRED" / "REVOKED" / "SUSPENDED"
+    stamp_note: str | None = None  # under a SUSPENDED stamp: until when
     goals: list[str] = field(default_factory=list)
     credential_json: str | None = None  # the signed Open Badges credential, attached to the PDF
     kind: str = "course"  # or "program"

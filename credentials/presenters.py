@@ -16,9 +16,18 @@ from credentials.pdf import CertificateData
 
 
 def stamp_for(certificate: Certificate, now: datetime) -> str | None:
-    """The word stamped across a PDF that no longer counts (EXPIRED, REVOKED), or None for a valid one."""
+    """The word stamped across a PDF that does not count (EXPIRED, REVOKED, SUSPENDED), or None for a valid one."""
     status = certificate.status_at(now)
     return None if status is CertificateStatus.VALID else status.value.upper()
+
+
+def stamp_note(certificate: Certificate, now: datetime) -> str | None:
+    """Under a SUSPENDED stamp, until when, in the current language; None for any other state."""
+    if certificate.status_at(now) is not CertificateStatus.SUSPENDED:
+        return None
+    if certificate.suspended_until is None:
+        return gettext("until further notice")
+    return gettext("until %(date)s", date=_date(certificate.suspended_until))
 
 
 def _date(moment: datetime | None) -> str | None:
@@ -92,6 +101,7 @@ def _certificate_data(certificate: Certificate, now: datetime, language: str) ->
         expires_on=_date(certificate.expires_at),
         verify_url=verify_url(certificate.public_id),
         stamp=stamp_for(certificate, now),
+        stamp_note=stamp_note(certificate, now),
         hours=hours_text(course.estimated_minutes) if course and course.estimated_minutes else None,
         description=first_sentence(course.summary) if course else None,
         alignment=alignment_text(certificate.goals),
@@ -126,6 +136,9 @@ def public_facts(certificate: Certificate, now: datetime) -> dict:
     if status is CertificateStatus.REVOKED:
         facts["revoked_at"] = certificate.revoked_at.isoformat()
         facts["revocation_reason"] = certificate.revocation_reason.value
+    if status is CertificateStatus.SUSPENDED:  # the reason stays between the issuer and the holder
+        facts["suspended_at"] = certificate.suspended_at.isoformat()
+        facts["suspended_until"] = certificate.suspended_until.isoformat() if certificate.suspended_until else None
     if certificate.is_program:
         facts["stacks"] = [
             {

@@ -11,7 +11,8 @@ import unicodedata
 from datetime import datetime, timedelta
 
 from blinker import Namespace
-from sqlalchemy import func, or_, select
+from flask_babel import gettext
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -37,6 +38,10 @@ certificate_issued = signals.signal("certificate-issued")  # sent in the issuing
 # sent in the revoking / reinstating transaction (program certificates stacking a course certificate follow it)
 certificate_revoked = signals.signal("certificate-revoked")
 certificate_reinstated = signals.signal("certificate-reinstated")
+# sent in the suspending / lifting transaction (the suspension list is re-signed before the admin's request returns)
+certificate_suspended = signals.signal("certificate-suspended")
+certificate_suspension_lifted = signals.signal("certificate-suspension-lifted")
+MAX_SUSPENSION_DAYS = 3660  # an end date further than ten years ahead is a typing mistake, not a plan
 # sent in the reissuing transaction (notices and the PDF job are queued; nothing leaves before the commit)
 certificate_reissued = signals.signal("certificate-reissued")
 
@@ -221,8 +226,16 @@ def revoke(actor: User, certificate: Certificate, *, reason: RevocationReason, n
     if not note.strip():
         raise DomainError("Explain the revocation in the note.", field="note")
     certificate.revoked_at, certificate.revocation_reason, certificate.revocation_note = now, reason, note.strip()
+    detail = {}
+    if certificate.suspended_at_time(now):
+        # revocation ends a running suspension: reinstating later gives a valid certificate, not a suspended one
+        detail["suspension_ended"] = {
+            "suspended_at": _iso(certificate.suspended_at),
+            "until": _iso(certificate.suspended_until),
+        }
+        certificate.suspended_until = now
     _invalidate_pdf(certificate)
-    _event(certificate, "revoked", actor=actor, now=now, reason=reason.value, note=note.strip())
+    _event(certificate, "revoked", actor=actor, now=now, reason=reason.value, note=note.strip(), **detail)
     audit.record(
         actor,
         "certificate.revoked",
@@ -259,6 +272,74 @@ def reinstate(actor: User, certificate: Certificate, *, now: datetime) -> None:
     )
     db.session.flush()
     certificate_reinstated.send(certificate, actor=actor, now=now)
+
+
+def suspend(actor: User, certificate: Certificate, *, reason: str, until: datetime | None, now: datetime) -> None:
+    """Suspend the certificate: it stops counting at once, until ``until`` (None: until an admin lifts it).
+
+    The reason is kept in the history and shown to the holder, never to the public. Raises DomainError if the
+    certificate is revoked or already suspended, the reason is empty, or the end is not ahead (and within ten
+    years). Flush only; the caller commits.
+    """
+    if certificate.revoked_at is not None:
+        raise DomainError(gettext("This certificate is revoked: a revoked certificate cannot be suspended."))
+    if certificate.suspended_at_time(now):
+        raise DomainError(gettext("This certificate is already suspended."))
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(gettext("Explain the suspension."), field="suspension_reason")
+    if until is not None and until <= now:
+        raise DomainError(gettext("The end of the suspension must be in the future."), field="suspended_until")
+    if until is not None and until > now + timedelta(days=MAX_SUSPENSION_DAYS):
+        raise DomainError(gettext("The end of the suspension must be within ten years."), field="suspended_until")
+    before = _suspension_fields(certificate)
+    certificate.suspended_at, certificate.suspended_until, certificate.suspension_reason = now, until, reason
+    _invalidate_pdf(certificate)
+    _event(certificate, "suspended", actor=actor, now=now, reason=reason, until=_iso(until))
+    audit.record(
+        actor,
+        "certificate.suspended",
+        "certificate",
+        certificate.public_id,
+        f"Suspended {certificate.holder_name} — {certificate.course_title} (until {_iso(until) or 'lifted'}): {reason}",
+        now=now,
+        before=before,
+        after=_suspension_fields(certificate),
+    )
+    db.session.flush()
+    certificate_suspended.send(certificate, actor=actor, now=now)
+
+
+def lift_suspension(actor: User, certificate: Certificate, *, now: datetime) -> None:
+    """End a running suspension now (its record stays: ``suspended_until`` becomes now). Raises DomainError if
+    the certificate is not suspended (never was, already lifted, its end passed, or revoked). Flush only; the
+    caller commits."""
+    if certificate.revoked_at is not None or not certificate.suspended_at_time(now):
+        raise DomainError(gettext("This certificate is not suspended."))
+    before = _suspension_fields(certificate)
+    certificate.suspended_until = now
+    _invalidate_pdf(certificate)
+    _event(certificate, "suspension_lifted", actor=actor, now=now, before=before)
+    audit.record(
+        actor,
+        "certificate.suspension_lifted",
+        "certificate",
+        certificate.public_id,
+        f"Lifted the suspension of {certificate.holder_name} — {certificate.course_title}",
+        now=now,
+        before=before,
+        after=_suspension_fields(certificate),
+    )
+    db.session.flush()
+    certificate_suspension_lifted.send(certificate, actor=actor, now=now)
+
+
+def _suspension_fields(certificate: Certificate) -> dict:
+    return {
+        "suspended_at": _iso(certificate.suspended_at),
+        "suspended_until": _iso(certificate.suspended_until),
+        "reason": certificate.suspension_reason,
+    }
 
 
 def reissue(
@@ -313,13 +394,22 @@ def search_certificates(query: str | None, status: str | None, *, now: datetime)
         if public_id:
             conditions.append(Certificate.public_id == public_id)
         stmt = stmt.where(or_(*conditions))
+    suspended = and_(
+        Certificate.revoked_at.is_(None),
+        Certificate.suspended_at.is_not(None),
+        or_(Certificate.suspended_until.is_(None), Certificate.suspended_until > now),
+    )
     if status == "revoked":
         stmt = stmt.where(Certificate.revoked_at.is_not(None))
+    elif status == "suspended":
+        stmt = stmt.where(suspended)
     elif status == "expired":
-        stmt = stmt.where(Certificate.revoked_at.is_(None), Certificate.expires_at <= now)
+        stmt = stmt.where(Certificate.revoked_at.is_(None), not_(suspended), Certificate.expires_at <= now)
     elif status == "valid":
         stmt = stmt.where(
-            Certificate.revoked_at.is_(None), or_(Certificate.expires_at.is_(None), Certificate.expires_at > now)
+            Certificate.revoked_at.is_(None),
+            not_(suspended),
+            or_(Certificate.expires_at.is_(None), Certificate.expires_at > now),
         )
     return stmt
 

@@ -75,6 +75,15 @@ PROOF = Obj(
         "proofValue": Str(200),
     }
 )
+STATUS_ENTRY = Obj(
+    {
+        "id": ID,
+        "type": Str(100),
+        "statusPurpose": Str(40),
+        "statusListIndex": Str(20),
+        "statusListCredential": ID,
+    }
+)
 OPEN_BADGE = Obj(
     {
         "@context": ListOf(Str(200, iri=True), 4),
@@ -143,15 +152,8 @@ OPEN_BADGE = Obj(
                 "result": ListOf(Obj({"type": TYPES, "resultDescription": ID, "value": Str(20)}), 2),
             }
         ),
-        "credentialStatus": Obj(
-            {
-                "id": ID,
-                "type": Str(100),
-                "statusPurpose": Str(40),
-                "statusListIndex": Str(20),
-                "statusListCredential": ID,
-            }
-        ),
+        # one entry (revocation: credentials signed before suspension existed) or two (revocation, suspension)
+        "credentialStatus": AnyOf((STATUS_ENTRY, ListOf(STATUS_ENTRY, 2))),
         # the one schema we name (openbadges.CREDENTIAL_SCHEMA); older credentials have none
         "credentialSchema": Const(
             [

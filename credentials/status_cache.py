@@ -148,6 +148,8 @@ class ServedList:
     body: bytes
     gzipped: bytes
     etag: str
+    # a suspension in the list ends then: its bits change with no write, so no stamp moves (openbadges.next_change)
+    changes_at: datetime | None = None
 
 
 def served_list(list_id: int) -> ServedList:
@@ -157,7 +159,12 @@ def served_list(list_id: int) -> ServedList:
     lists: dict[int, ServedList] = app.extensions.setdefault("served_status_lists", {})
     stamp = read_stamp(app)  # before the database: a change committed after this read bumps it again
     cached = lists.get(list_id)
-    fresh = cached is not None and time.monotonic() - cached.checked_at < openbadges.STATUS_TTL_SECONDS
+    now = utcnow()
+    fresh = (
+        cached is not None
+        and time.monotonic() - cached.checked_at < openbadges.STATUS_TTL_SECONDS
+        and (cached.changes_at is None or now < cached.changes_at)
+    )
     if fresh and stamp is not None and cached.stamp == stamp:
         return cached
     stored = db.session.scalar(select(StatusList.updated_at).where(StatusList.id == list_id))
@@ -166,10 +173,12 @@ def served_list(list_id: int) -> ServedList:
     if fresh and cached.updated_at == stored:
         lists[list_id] = cached = replace(cached, stamp=stamp)
         return cached
-    document = openbadges.signed_status_list(list_id, issuer(), now=utcnow())  # re-signs only if bits changed
+    document = openbadges.signed_status_list(list_id, issuer(), now=now)  # re-signs only if bits changed
+    changes_at = openbadges.next_change(db.session.get(StatusList, list_id), now)
     db.session.commit()
     body = json.dumps(document, separators=(",", ":")).encode()
     cached = ServedList(
+        changes_at=changes_at,
         updated_at=db.session.scalar(select(StatusList.updated_at).where(StatusList.id == list_id)),
         checked_at=time.monotonic(),
         stamp=stamp,

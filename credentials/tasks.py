@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from core import queue
 from core.database import utcnow
@@ -10,7 +11,14 @@ from core.extensions import db
 from credentials import openbadges
 from credentials.identity import issuer
 from credentials.models import Certificate
-from credentials.services import certificate_issued, certificate_reinstated, certificate_reissued, certificate_revoked
+from credentials.services import (
+    certificate_issued,
+    certificate_reinstated,
+    certificate_reissued,
+    certificate_revoked,
+    certificate_suspended,
+    certificate_suspension_lifted,
+)
 from credentials.storage import stored_pdf  # the one place that renders and stores
 
 
@@ -22,7 +30,7 @@ def prerender_pdf(certificate_id: int, revision: int) -> None:
     stored_pdf(certificate, utcnow())  # a no-op when the stored file is current; the queue commits
 
 
-@queue.job("credentials.resign_status_list", attempts=8, lease=120, label="Re-sign a revocation status list")
+@queue.job("credentials.resign_status_list", attempts=8, lease=120, label=_l("Re-sign a status list"))
 def resign_status_list(list_id: int) -> None:
     # signs only when the bits changed since the last signature; raises while the key is missing (retried)
     openbadges.signed_status_list(list_id, issuer(), now=utcnow())
@@ -39,8 +47,8 @@ def _prerender(certificate: Certificate) -> None:
 
 
 def _resign(certificate: Certificate) -> None:
-    if certificate.status_list_id is not None:
-        queue.enqueue("credentials.resign_status_list", list_id=certificate.status_list_id)
+    for list_id in openbadges.list_ids_of(certificate):  # revocation and suspension
+        queue.enqueue("credentials.resign_status_list", list_id=list_id)
 
 
 @certificate_issued.connect
@@ -56,6 +64,8 @@ def _on_reissued(certificate, now, **_) -> None:
 
 @certificate_revoked.connect
 @certificate_reinstated.connect
+@certificate_suspended.connect
+@certificate_suspension_lifted.connect
 def _on_status_change(certificate, now, **_) -> None:
     # the admin's request signs the list before answering; this job signs it if that could not (key missing)
     _resign(certificate)

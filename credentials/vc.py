@@ -23,7 +23,10 @@ from pyld.canon import URDNA2015
 CONTEXTS_DIR = Path(__file__).with_name("contexts")
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 OB_V3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
-BUNDLED = {VC_V2: "credentials-v2.jsonld", OB_V3: "ob-v3p0-3.0.3.json"}
+# OB 3.0's extensions context: defines the credentialSchema type 1EdTechJsonSchemaValidator2019 (as in 1EdTech's
+# own complete examples), which neither VC 2.0 nor OB 3.0.3 defines
+OB_EXTENSIONS = "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json"
+BUNDLED = {VC_V2: "credentials-v2.jsonld", OB_V3: "ob-v3p0-3.0.3.json", OB_EXTENSIONS: "ob-v3p0-extensions.json"}
 CRYPTOSUITE = "eddsa-rdfc-2022"
 
 

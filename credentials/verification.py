@@ -343,8 +343,11 @@ def structure_problems(credential: dict) -> list[str]:
         if not isinstance(achievement, dict) or not all(k in achievement for k in ("id", "type", "name", "criteria")):
             problems.append(gettext("credentialSubject.achievement needs id, type, name and criteria"))
     status = credential.get("credentialStatus")
-    if status is not None and not (isinstance(status, dict) and status.get("type") == "BitstringStatusListEntry"):
-        problems.append(gettext("credentialStatus must be a BitstringStatusListEntry"))
+    entries = status if isinstance(status, list) else [status]
+    if status is not None and not (
+        entries and all(isinstance(e, dict) and e.get("type") == "BitstringStatusListEntry" for e in entries)
+    ):
+        problems.append(gettext("credentialStatus must be a BitstringStatusListEntry (or a list of them)"))
     return problems
 
 
@@ -373,9 +376,14 @@ class SignedFacts:
     valid_until: str | None
     awarded: str | None
     holder_name: str | None  # OB 3.0 lets a subject go unnamed (identified otherwise)
-    status_purpose: str | None
-    status_index: str | None
-    status_list: str | None
+    statuses: tuple[StatusEntry, ...]  # every credentialStatus entry signed (ours: revocation, then suspension)
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    purpose: str | None
+    index: str | None
+    list: str | None
 
 
 def signed_facts(nquads: str) -> SignedFacts:
@@ -420,7 +428,17 @@ def signed_facts(nquads: str) -> SignedFacts:
         raise FactsError(gettext("the signed data must describe exactly one credential with an id"))
     node = credentials[0]
     subject = one(node, CRED + "credentialSubject", kind="node")
-    status = one(node, CRED + "credentialStatus", kind="node", optional=True)
+    entries = values(node, CRED + "credentialStatus")
+    if len(entries) > 2 or any(entry["type"] not in ("IRI", "blank node") for entry in entries):
+        raise FactsError(gettext("the signed credentialStatus must be one or two entries"))
+    statuses = tuple(
+        StatusEntry(
+            purpose=one(entry["value"], STATUS + "statusPurpose", optional=True),
+            index=one(entry["value"], STATUS + "statusListIndex", optional=True),
+            list=one(entry["value"], STATUS + "statusListCredential", kind="node", optional=True),
+        )
+        for entry in entries
+    )
     return SignedFacts(
         id=node,
         name=one(node, NAME),
@@ -429,11 +447,7 @@ def signed_facts(nquads: str) -> SignedFacts:
         valid_until=one(node, CRED + "validUntil", datatype=XSD_DATETIME, optional=True),
         awarded=one(node, OB + "awardedDate", optional=True),
         holder_name=one(subject, NAME, optional=True),
-        status_purpose=None if status is None else one(status, STATUS + "statusPurpose", optional=True),
-        status_index=None if status is None else one(status, STATUS + "statusListIndex", optional=True),
-        status_list=None
-        if status is None
-        else one(status, STATUS + "statusListCredential", kind="node", optional=True),
+        statuses=statuses,
     )
 
 
@@ -448,6 +462,9 @@ class Record:
     course_title: str
     awarded: str  # ISO 8601, seconds, Z
     issued: str
+    # the suspension our records hold at the time of the check: (suspended, until as ISO 8601 or None)
+    suspended: bool = False
+    suspended_until: str | None = None
 
 
 def check_credential(
@@ -529,9 +546,10 @@ def check_credential(
         return report
 
     report.facts, report.issuer_name = facts, issuer.name
-    report.checks.append(_status_check(facts, issuer, status_bits))
+    stored = record(facts.id) if record is not None else None
+    report.checks.append(_status_check(facts, issuer, status_bits, stored))
     report.checks.append(_validity_check(facts, now))
-    report.checks.append(_record_check(facts, record))
+    report.checks.append(_record_check(facts, record, stored))
     return report
 
 
@@ -549,10 +567,9 @@ def _validity_check(facts: SignedFacts, now: datetime) -> Check:
     return Check("validity", True, gettext("Within its validity period until %(date)s.", date=facts.valid_until))
 
 
-def _record_check(facts: SignedFacts, record: Callable[[str], Record | None] | None) -> Check:
+def _record_check(facts: SignedFacts, record: Callable[[str], Record | None] | None, stored: Record | None) -> Check:
     if record is None:
         return Check("record", None, gettext("Not compared offline with the issuer's records."))
-    stored = record(facts.id)
     if stored is None:
         return Check("record", False, gettext("We have no certificate with this credential's id."))
     differ = [
@@ -578,41 +595,119 @@ def _record_check(facts: SignedFacts, record: Callable[[str], Record | None] | N
     return Check("record", True, gettext("Matches our record of this certificate."))
 
 
-def _status_check(facts: SignedFacts, issuer: openbadges.Issuer, status_bits) -> Check:
-    if facts.status_list is None:
+class StatusNotGiven(StatusUnavailable):
+    """Raised by an offline ``status_bits`` lookup that was given no file for this list: the entry is not checked
+    (the check says so and the verdict is not "valid"), rather than failed."""
+
+
+def _suspended_message(until: str | None) -> str:
+    if until is None:
+        return gettext("Suspended: the issuer's status list marks this credential as suspended.")
+    return gettext("Suspended until %(date)s: the issuer's status list marks this credential as suspended.", date=until)
+
+
+def _status_check(facts: SignedFacts, issuer: openbadges.Issuer, status_bits, stored: Record | None = None) -> Check:
+    """Every status entry (revocation, and suspension on credentials signed since it exists) against its list.
+
+    ``status_bits(list_id, purpose)`` gives the bits of our list ``list_id`` if it has that purpose, None if we
+    have no such list, or raises StatusUnavailable (StatusNotGiven: offline, no file for it). Revoked wins over
+    suspended. A credential signed before the suspension list (one entry) is reported suspended when our records
+    (``stored``, online only) say so: its own entries cannot."""
+    if not facts.statuses:
         return Check("status", False, gettext("The credential has no status entry, so revocation cannot be checked."))
-    url = facts.status_list
     prefix = issuer.status_list_url(0)[:-1]
-    match = re.fullmatch(re.escape(prefix) + r"(\d{1,9})", url)
-    if facts.status_purpose != "revocation" or match is None:
+    entries: list[tuple[str, int, int, str]] = []  # purpose, list id, index, url
+    for entry in facts.statuses:
+        match = re.fullmatch(re.escape(prefix) + r"(\d{1,9})", entry.list or "")
+        if entry.purpose not in openbadges.PURPOSES or match is None:
+            return Check(
+                "status",
+                False,
+                gettext(
+                    "The status list %(url)s is not one of %(issuer)s's lists.",
+                    url=repr(entry.list),
+                    issuer=issuer.name,
+                ),
+            )
+        index = entry.index
+        if (
+            not isinstance(index, str)
+            or not index.isascii()
+            or not index.isdigit()
+            or int(index) >= openbadges.LIST_SIZE
+        ):
+            return Check("status", False, gettext("statusListIndex is not a valid position in the list."))
+        entries.append((entry.purpose, int(match.group(1)), int(index), entry.list))
+    purposes = [entry[0] for entry in entries]
+    if purposes.count("revocation") != 1 or purposes.count("suspension") > 1:
         return Check(
             "status",
             False,
-            gettext("The status list %(url)s is not one of %(issuer)s's lists.", url=repr(url), issuer=issuer.name),
+            gettext("The credential must have one revocation entry and at most one suspension entry."),
         )
-    index = facts.status_index
-    if not isinstance(index, str) or not index.isascii() or not index.isdigit() or int(index) >= openbadges.LIST_SIZE:
-        return Check("status", False, gettext("statusListIndex is not a valid position in the list."))
     if status_bits is None:
-        return Check("status", None, gettext("Not checked offline: pass the status list file to check revocation."))
-    try:
-        bits = status_bits(int(match.group(1)))
-    except StatusUnavailable as error:
-        return Check("status", False, str(error))
-    if bits is None or len(bits) * 8 < openbadges.LIST_SIZE:
-        return Check("status", False, gettext("The status list %(url)s is unknown.", url=url))
-    if openbadges.bit_is_set(bits, int(index)):
         return Check(
             "status",
-            False,
-            gettext("Revoked: the issuer's status list marks this credential as revoked."),
-            verdict="revoked",
+            None,
+            gettext("Not checked offline: pass the status list files to check revocation and suspension."),
+        )
+    entries.sort(key=lambda entry: entry[0] != "revocation")  # revocation first: it wins
+    suspended, not_given = False, []
+    for purpose, list_id, index, url in entries:
+        try:
+            bits = status_bits(list_id, purpose)
+        except StatusNotGiven as error:
+            not_given.append(str(error))
+            continue
+        except StatusUnavailable as error:
+            return Check("status", False, str(error))
+        if bits is None or len(bits) * 8 < openbadges.LIST_SIZE:
+            return Check("status", False, gettext("The status list %(url)s is unknown.", url=url))
+        if openbadges.bit_is_set(bits, index):
+            if purpose == "revocation":
+                return Check(
+                    "status",
+                    False,
+                    gettext("Revoked: the issuer's status list marks this credential as revoked."),
+                    verdict="revoked",
+                )
+            suspended = True
+    if suspended:
+        until = stored.suspended_until if stored is not None and stored.suspended else None
+        return Check("status", False, _suspended_message(until), verdict="suspended")
+    if "suspension" not in purposes and stored is not None and stored.suspended:
+        message = (
+            gettext(
+                "Suspended until %(date)s: this copy predates the issuer's suspension list, and the issuer's "
+                "records show the certificate suspended.",
+                date=stored.suspended_until,
+            )
+            if stored.suspended_until
+            else gettext(
+                "Suspended: this copy predates the issuer's suspension list, and the issuer's records show the "
+                "certificate suspended."
+            )
+        )
+        return Check("status", False, message, verdict="suspended")
+    if not_given:
+        return Check("status", None, " ".join(not_given))
+    if "suspension" in purposes:
+        return Check(
+            "status", True, gettext("Neither revoked nor suspended (checked against the issuer's status lists).")
         )
     return Check("status", True, gettext("Not revoked (checked against the issuer's status list)."))
 
 
 def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: dict[str, Ed25519PublicKey]) -> bytes:
-    """Offline: the bits of a status list credential file, after checking its shape, proof and issuer.
+    """Offline: the bits of a status list credential file (see ``read_status_list``)."""
+    return read_status_list(document, issuer=issuer, keys=keys)[1]
+
+
+def read_status_list(
+    document: dict, *, issuer: openbadges.Issuer, keys: dict[str, Ed25519PublicKey]
+) -> tuple[str | None, bytes]:
+    """Offline: (signed statusPurpose, bits) of a status list credential file, after checking its shape, proof
+    and issuer.
 
     Raises SubmissionError, vc.ProofError, vc.ContextRefused or vc.CanonicalizationRefused.
     """
@@ -632,11 +727,9 @@ def bits_from_status_list(document: dict, *, issuer: openbadges.Issuer, keys: di
     )
     from pyld.nquads import parse_nquads
 
-    encoded = [
-        q["object"]["value"]
-        for q in parse_nquads(nquads).get("@default", [])
-        if q["predicate"]["value"] == "https://www.w3.org/ns/credentials/status#encodedList"
-    ]
+    quads = parse_nquads(nquads).get("@default", [])
+    encoded = [q["object"]["value"] for q in quads if q["predicate"]["value"] == STATUS + "encodedList"]
     if len(encoded) != 1:
         raise SubmissionError(gettext("The signed status list must carry exactly one encodedList."))
-    return openbadges.decode_bits(encoded[0])
+    purposes = [q["object"]["value"] for q in quads if q["predicate"]["value"] == STATUS + "statusPurpose"]
+    return (purposes[0] if len(purposes) == 1 else None), openbadges.decode_bits(encoded[0])

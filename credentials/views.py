@@ -134,10 +134,13 @@ def online_check(credential: dict):
     from credentials import verification
     from credentials.keys import public_keys
 
-    def status_bits(list_id: int) -> bytes | None:
-        if db.session.get(StatusList, list_id) is None:
+    now = utcnow()
+
+    def status_bits(list_id: int, purpose: str) -> bytes | None:
+        status_list = db.session.get(StatusList, list_id)
+        if status_list is None or status_list.purpose != purpose:
             return None
-        return openbadges.revoked_bits(list_id)  # the same bits, without compressing them to read them back
+        return openbadges.list_bits(status_list, now)  # the served list's bits, without compressing them
 
     the_issuer = issuer()
     prefix = the_issuer.base_url + "/credentials/"
@@ -147,15 +150,20 @@ def online_check(credential: dict):
         certificate = services.lookup(canonical) if canonical else None
         if certificate is None:
             return None
+        suspended = certificate.revoked_at is None and certificate.suspended_at_time(now)
         return verification.Record(
             holder_name=certificate.holder_name,
             course_title=certificate.course_title,
             awarded=openbadges.iso(certificate.awarded_at),
             issued=openbadges.iso(certificate.issued_at),
+            suspended=suspended,
+            suspended_until=openbadges.iso(certificate.suspended_until)
+            if suspended and certificate.suspended_until
+            else None,
         )
 
     return verification.check_credential(
-        credential, issuer=the_issuer, keys=public_keys(), status_bits=status_bits, now=utcnow(), record=record
+        credential, issuer=the_issuer, keys=public_keys(), status_bits=status_bits, now=now, record=record
     )
 
 

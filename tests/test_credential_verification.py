@@ -77,12 +77,14 @@ def test_revoked_and_expired_credentials_are_reported(client, certificate):
     [
         (lambda c: c["credentialSubject"].update(name="Pat Impostor"), "proof"),
         (lambda c: c.update(validUntil="2000-01-01T00:00:00Z"), "proof"),
-        (lambda c: c["credentialStatus"].update(statusListCredential="https://evil.example/status/1"), "proof"),
+        (lambda c: c["credentialStatus"][0].update(statusListCredential="https://evil.example/status/1"), "proof"),
+        (lambda c: c["credentialStatus"][1].update(statusPurpose="revocation"), "proof"),
         (lambda c: c.pop("credentialSubject"), "structure"),
         (lambda c: c.update({"@context": [c["@context"][0], "https://evil.example/ctx.jsonld"]}), "structure"),
         (lambda c: c["proof"].update(verificationMethod="did:web:evil.example#key-1"), "proof"),
         (lambda c: c["issuer"].update(id="did:web:evil.example"), "proof"),
-        (lambda c: c.update(credentialSchema=copy.deepcopy(CREDENTIAL_SCHEMA)), "proof"),  # the id is signed
+        (lambda c: c.pop("credentialSchema"), "proof"),  # the schema's id is signed
+        (lambda c: c.update({"@context": c["@context"][:2]}), "proof"),  # its type is undefined without extensions
         (
             lambda c: c.update(credentialSchema=[{**CREDENTIAL_SCHEMA[0], "id": "https://evil.example/s.json"}]),
             "structure",
@@ -99,26 +101,39 @@ def test_tampered_credentials_get_a_precise_verdict(client, certificate, tamper,
     assert body["verified"] is False and checks(body)[failing] is False, body
 
 
-def test_our_credentials_carry_no_credential_schema_that_safe_mode_verifiers_would_refuse(client, certificate):
-    """OB 3.0 makes credentialSchema optional; its type is defined by no context a verifier has, and jsonld.js in
-    safe mode (Digital Bazaar's and the DCC's verifiers) refuses an undefined @type, so ours name none."""
+def test_our_credentials_name_the_ob30_schema_with_the_context_that_defines_its_type(client, certificate):
+    """OB 3.0's credentialSchema type 1EdTechJsonSchemaValidator2019 is defined only by OB 3.0's extensions
+    context; jsonld.js in safe mode (Digital Bazaar's and the DCC's verifiers) refuses it without that context."""
+    from credentials import vc
+
     credential = credential_of(client, certificate)
-    assert "credentialSchema" not in credential
-    types = json.dumps(credential)
-    assert "1EdTechJsonSchemaValidator2019" not in types
+    assert credential["credentialSchema"] == CREDENTIAL_SCHEMA
+    assert credential["@context"] == [vc.VC_V2, vc.OB_V3, vc.OB_EXTENSIONS]
+    # signed as a full IRI, not left out as an undefined relative type
+    nquads = vc.canonize({k: v for k, v in credential.items() if k != "proof"})
+    assert "<https://purl.imsglobal.org/spec/vccs/v1p0/context.json#1EdTechJsonSchemaValidator2019>" in nquads
     body = api(client, json.dumps(credential).encode()).json
     assert body["verified"] is True and all(checks(body).values())
 
 
-def test_a_credential_signed_with_the_ob30_credential_schema_verifies(client, app, certificate):
+@pytest.mark.parametrize(
+    "older",
+    [
+        # as signed before this session: the schema without the extensions context (its type left unsigned)
+        lambda c: c.update({"@context": c["@context"][:2]}),
+        # as signed before the schema and the suspension list: one revocation entry, no schema
+        lambda c: (c.update(credentialStatus=c["credentialStatus"][0]), c.pop("credentialSchema")),
+    ],
+)
+def test_credentials_signed_in_the_earlier_shapes_still_verify(client, app, certificate, older):
     from core.database import utcnow
     from credentials import openbadges
     from credentials.identity import issuer as our_issuer
 
     issuer = our_issuer()
     other = openbadges.build_credential(certificate, issuer)
-    other["credentialSchema"] = copy.deepcopy(CREDENTIAL_SCHEMA)
-    signed = openbadges._sign(other, issuer, utcnow())
+    older(other)
+    signed = openbadges._sign(copy.deepcopy(other), issuer, utcnow())
     body = api(client, json.dumps(signed).encode()).json
     assert body["verified"] is True and all(checks(body).values()), body
 
@@ -187,18 +202,18 @@ def test_offline_cli_needs_only_public_keys(app, client, certificate, tmp_path, 
     credential_file.write_text(json.dumps(credential_of(client, certificate)))
     did_file = tmp_path / "did.json"
     did_file.write_text(client.get("/.well-known/did.json").get_data(as_text=True))
-    status_url = json.loads(credential_file.read_text())["credentialStatus"]["statusListCredential"]
-    status_file = tmp_path / "status.json"
-    status_file.write_text(client.get(status_url.replace("http://127.0.0.1:5000", "")).get_data(as_text=True))
+    status_files = []
+    for entry in json.loads(credential_file.read_text())["credentialStatus"]:
+        status_files += ["--status-list", str(tmp_path / f"{entry['statusPurpose']}.json")]
+        listing = client.get(entry["statusListCredential"].replace("http://127.0.0.1:5000", ""))
+        (tmp_path / f"{entry['statusPurpose']}.json").write_text(listing.get_data(as_text=True))
 
     # no database: any query would fail loudly
     from sqlalchemy.orm import Session
 
     monkeypatch.setattr(Session, "execute", lambda *a, **k: (_ for _ in ()).throw(AssertionError("database used")))
     runner = app.test_cli_runner()
-    result = runner.invoke(
-        args=["credentials", "verify", str(credential_file), "--did", str(did_file), "--status-list", str(status_file)]
-    )
+    result = runner.invoke(args=["credentials", "verify", str(credential_file), "--did", str(did_file), *status_files])
     assert result.exit_code == 0, result.output
     assert "PASS  proof" in result.output and "PASS  status" in result.output and "Verdict: valid" in result.output
     offline = runner.invoke(args=["credentials", "verify", str(credential_file), "--did", str(did_file)])
@@ -217,7 +232,7 @@ def test_a_signed_credential_whose_status_list_points_elsewhere_fails_the_status
 
     credential = credential_of(client, certificate)
     credential.pop("proof")
-    credential["credentialStatus"]["statusListCredential"] = "https://evil.example/credentials/status/1"
+    credential["credentialStatus"][0]["statusListCredential"] = "https://evil.example/credentials/status/1"
     with app.app_context():
         key = keys.active_key()
         issuer = openbadges.Issuer(app.config["ISSUER_URL"], app.config["ISSUER_NAME"])

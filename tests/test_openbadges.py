@@ -57,7 +57,7 @@ def test_credential_has_the_open_badges_fields_and_verifies(client, app, certifi
     response = client.get(f"/credentials/{public}.json")
     assert response.status_code == 200 and response.mimetype == "application/ld+json"
     credential = json.loads(response.data)
-    assert credential["@context"] == [vc.VC_V2, vc.OB_V3]
+    assert credential["@context"] == [vc.VC_V2, vc.OB_V3, vc.OB_EXTENSIONS]
     assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
     assert credential["id"] == f"{BASE}/credentials/{public}" and credential["name"] == "AI Basics"
     assert credential["issuer"]["id"] == DID and credential["issuer"]["url"] == BASE
@@ -87,9 +87,19 @@ def test_credential_has_the_open_badges_fields_and_verifies(client, app, certifi
     ]
     assert subject["result"][0]["value"] == "90"
     assert subject["result"][0]["resultDescription"] == achievement["resultDescription"][0]["id"]
-    status = credential["credentialStatus"]
-    assert status["type"] == "BitstringStatusListEntry" and status["statusPurpose"] == "revocation"
-    assert status["statusListIndex"].isdigit() and status["id"] != status["statusListCredential"]
+    revocation, suspension = credential["credentialStatus"]
+    for status, purpose in ((revocation, "revocation"), (suspension, "suspension")):
+        assert status["type"] == "BitstringStatusListEntry" and status["statusPurpose"] == purpose
+        assert status["statusListIndex"].isdigit() and status["id"] != status["statusListCredential"]
+    # one slot, two lists: the suspension bit sits at the revocation bit's index of another list
+    assert revocation["statusListIndex"] == suspension["statusListIndex"]
+    assert revocation["statusListCredential"] != suspension["statusListCredential"]
+    assert credential["credentialSchema"] == [
+        {
+            "id": "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json",
+            "type": "1EdTechJsonSchemaValidator2019",
+        }
+    ]
     proof = credential["proof"]
     assert proof["cryptosuite"] == "eddsa-rdfc-2022" and proof["verificationMethod"] == f"{DID}#key-1"
     assert vc.verify(credential, resolver(app)) == f"{DID}#key-1"
@@ -110,7 +120,13 @@ def test_verify_url_negotiates_the_credential(client, certificate):
         lambda c: c["credentialSubject"].update(name="Pat Impostor"),
         lambda c: c.update(validUntil="2099-01-01T00:00:00Z"),
         lambda c: c["credentialSubject"]["achievement"]["alignment"][0].update(targetCode="AIS-01"),
-        lambda c: c["credentialStatus"].update(statusListIndex="7"),
+        lambda c: c["credentialStatus"][0].update(statusListIndex="7"),
+        lambda c: c["credentialStatus"][1].update(statusListIndex="7"),
+        # which list is the revocation list is signed: swapping the purposes breaks the proof
+        lambda c: (
+            c["credentialStatus"][0].update(statusPurpose="suspension"),
+            c["credentialStatus"][1].update(statusPurpose="revocation"),
+        ),
     ],
 )
 def test_changing_a_signed_field_fails_verification(client, app, certificate, tamper):
@@ -127,7 +143,7 @@ def status_bits(client, url: str) -> bytes:
 
 def test_revocation_flips_the_bit_in_a_signed_list_before_the_request_returns(client, app, certificate):
     credential = json.loads(client.get(f"/credentials/{format_public_id(certificate.public_id)}.json").data)
-    entry = credential["credentialStatus"]
+    entry = credential["credentialStatus"][0]
     index = int(entry["statusListIndex"])
     bits, listing = status_bits(client, entry["statusListCredential"])
     assert len(bits) == 16384 and not openbadges.bit_is_set(bits, index)
