@@ -87,6 +87,7 @@ def test_bundled_contexts_match_the_published_ones():
     assert missing <= {"endorsementJwt", "jti"}, missing
     for term, definition in ours.items():
         assert theirs[term] == definition, term
+    assert load(vc.CONTEXTS_DIR / "ob-v3p0-extensions.json") == load(STANDARDS / "contexts" / "ob-v3p0-extensions.json")
 
 
 @pytest.mark.parametrize(

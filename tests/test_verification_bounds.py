@@ -114,7 +114,8 @@ def test_our_own_credentials_fit_the_budget(genuine):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("credentialStatus", "id"), "_:b0", "blank node"),
+        (("credentialStatus", 0, "id"), "_:b0", "blank node"),
+        (("credentialStatus", 1, "statusListIndex"), 7, "must be a string"),
         (("credentialSubject", "@id"), "_:b0", "unexpected property"),
         (("@graph",), [], "unexpected property"),
         (("credentialSubject", "achievement", "alignment"), [{"type": ["Alignment"]}] * 41, "at most 40"),

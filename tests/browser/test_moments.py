@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime, timedelta
 
 from PIL import Image, ImageDraw
 
@@ -229,6 +230,32 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     page.goto(live_server + "/dashboard")
     assert "Not counted:" in page.content() and "Complete a course to add its skills here." in page.content()
     a11y.check(page, "58-dashboard-after-revocation")
+
+    # reinstated, then suspended until a date: the admin, the worker (on the phone) and an employer see it
+    public = verify_path.rsplit("/", 1)[1]
+    admin.goto(live_server + "/admin/certificates/" + public)
+    admin.get_by_role("button", name="Reinstate certificate").click()
+    admin.get_by_label(re.compile("^Reason \\(kept in the history")).fill("Identity check pending after a complaint.")
+    until = (datetime.now(UTC) + timedelta(days=40)).date()
+    admin.get_by_label(re.compile("^Suspended until")).fill(until.isoformat())
+    admin.get_by_role("button", name="Suspend certificate").click()
+    assert "The certificate is suspended" in admin.content()
+    a11y.check(admin, "59-admin-suspended")
+    admin_phone_view = new_page()
+    _login(admin_phone_view, live_server, ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin_phone_view.goto(live_server + "/admin/certificates/" + public)
+    a11y.check(admin_phone_view, "59b-admin-suspended-phone")
+    page.goto(live_server + "/certificates/" + public)
+    text = " ".join(page.locator("section.worker-status").inner_text().split())
+    assert "Suspended until" in text and "Reason: Identity check pending after a complaint." in text
+    a11y.check(page, "59c-suspended-worker-view")
+    suspended_phone = new_page()
+    suspended_phone.goto(live_server + verify_path)
+    banner = " ".join(suspended_phone.locator("section.status-banner").inner_text().split())
+    assert banner.startswith("Suspended until") and "complaint" not in suspended_phone.content()
+    a11y.check(suspended_phone, "59d-verify-suspended-phone")
+    admin.get_by_role("button", name="Lift suspension").click()
+    assert "The suspension is lifted" in admin.content()
 
     # an admin's pages on a phone: still one header row
     admin_phone = new_page()
