@@ -73,7 +73,6 @@ class Certificate(db.Model):
         UniqueConstraint("status_list_id", "status_list_index"),
         CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
         CheckConstraint("expires_at IS NULL OR expires_at > issued_at", name="expires_after_issue"),
-        CheckConstraint("suspended_until IS NULL OR suspended_at IS NOT NULL", name="suspension_end_needs_start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

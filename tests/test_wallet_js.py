@@ -22,7 +22,7 @@ from courses.models import CourseStatus
 from courses.programs import ProgramSpec, apply_program, enroll_program
 from credentials import clr, identity, openbadges, wallet
 from credentials.models import Certificate, CertificateEvent, RevocationReason, WalletExchange
-from credentials.services import revoke
+from credentials.services import revoke, suspend
 from tests.factories import complete_course, load_test_framework, make_course, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +98,11 @@ def test_the_wallet_libraries_receive_verify_and_refuse_as_the_wallet_does(app, 
         complete_course(other, alpha.course)
         revoked = db.session.scalar(select(Certificate).where(Certificate.user_id == other.id))
         revoke(other, revoked, reason=RevocationReason.ISSUED_IN_ERROR, note="Test.", now=utcnow())
+        complete_course(other, bravo.course)
+        suspended = db.session.scalar(
+            select(Certificate).where(Certificate.user_id == other.id, Certificate.course_id == bravo.course_id)
+        )
+        suspend(other, suspended, reason="Under review.", until=utcnow() + timedelta(days=5), now=utcnow())
         now = utcnow()
         issuer = identity.issuer()
         exchanges = {
@@ -117,7 +122,11 @@ def test_the_wallet_libraries_receive_verify_and_refuse_as_the_wallet_does(app, 
             "course": openbadges.signed_credential(alpha, issuer, now=now),
             "program": openbadges.signed_credential(program, issuer, now=now),
             "revoked": openbadges.signed_credential(revoked, issuer, now=now),
+            "suspended": openbadges.signed_credential(suspended, issuer, now=now),
         }
+        for certificate in (revoked, suspended):  # as the admin's request does before it answers
+            for list_id in openbadges.list_ids_of(certificate):
+                openbadges.signed_status_list(list_id, issuer, now=now)
         db.session.execute(
             update(WalletExchange)
             .where(WalletExchange.id == exchanges["expired"].id)
@@ -172,6 +181,7 @@ def test_the_wallet_libraries_receive_verify_and_refuse_as_the_wallet_does(app, 
                 {"name": "course-credential", "do": "verify", "credential": unbound["course"]},
                 {"name": "program-credential", "do": "verify", "credential": unbound["program"]},
                 {"name": "revoked-credential", "do": "verify", "credential": unbound["revoked"]},
+                {"name": "suspended-credential", "do": "verify", "credential": unbound["suspended"]},
                 {"name": "clr-download", "do": "verify", "credential": record},
             ],
         )
@@ -211,6 +221,15 @@ def test_the_wallet_libraries_receive_verify_and_refuse_as_the_wallet_does(app, 
     assert {"purpose": "revocation", "verified": True, "set": True} in revoked_check["statuses"]  # ... its bit is set
     for name in ("course-credential", "program-credential", "lcw", "program"):
         assert {"purpose": "revocation", "verified": True, "set": False} in results[name]["check"]["statuses"], name
+        assert {"purpose": "suspension", "verified": True, "set": False} in results[name]["check"]["statuses"], name
+    # a suspended one: both entries checked against their lists (credentialSchema and its context accepted)
+    suspended_check = results["suspended-credential"]["check"]
+    assert suspended_check["verified"] is True, suspended_check["errors"]
+    assert sorted(suspended_check["statuses"], key=lambda s: s["purpose"]) == [
+        {"purpose": "revocation", "verified": True, "set": False},
+        {"purpose": "suspension", "verified": True, "set": True},
+    ]
+    assert unbound["suspended"]["credentialSchema"][0]["type"] == "1EdTechJsonSchemaValidator2019"
 
     # nothing was issued for a refused request: only the four good exchanges are spent
     spent = set(db.session.scalars(select(WalletExchange.id).where(WalletExchange.redeemed_at.is_not(None))))

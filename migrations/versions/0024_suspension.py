@@ -2,7 +2,7 @@
 (a suspension list mirrors the slots of one revocation list)
 
 Revision ID: 0024_suspension
-Revises: 0021_certificate_language
+Revises: 0025_wallet_exchange
 Create Date: 2026-12-07 04:20:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 import core.database
 
 revision = "0024_suspension"
-down_revision = "0021_certificate_language"
+down_revision = "0025_wallet_exchange"
 branch_labels = None
 depends_on = None
 
@@ -32,22 +32,20 @@ def upgrade():
         batch_op.create_check_constraint(
             batch_op.f("ck_status_lists_purpose_known"), "purpose IN ('revocation', 'suspension')"
         )
-    with op.batch_alter_table("certificates") as batch_op:
-        batch_op.add_column(sa.Column("suspended_at", core.database.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("suspended_until", core.database.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("suspension_reason", sa.Text(), nullable=True))
-        batch_op.create_check_constraint(
-            batch_op.f("ck_certificates_suspension_end_needs_start"),
-            "suspended_until IS NULL OR suspended_at IS NOT NULL",
-        )
+    # plain ADD COLUMN, never a batch rebuild: rebuilding `certificates` on SQLite would drop the insights
+    # rollup triggers (0023) that live on it
+    op.add_column("certificates", sa.Column("suspended_at", core.database.UTCDateTime(timezone=True), nullable=True))
+    op.add_column(
+        "certificates", sa.Column("suspended_until", core.database.UTCDateTime(timezone=True), nullable=True)
+    )
+    op.add_column("certificates", sa.Column("suspension_reason", sa.Text(), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table("certificates") as batch_op:
-        batch_op.drop_constraint(batch_op.f("ck_certificates_suspension_end_needs_start"), type_="check")
-        batch_op.drop_column("suspension_reason")
-        batch_op.drop_column("suspended_until")
-        batch_op.drop_column("suspended_at")
+    # SQLite 3.35+ drops a column in place (no rebuild, so the triggers on `certificates` stay)
+    op.drop_column("certificates", "suspension_reason")
+    op.drop_column("certificates", "suspended_until")
+    op.drop_column("certificates", "suspended_at")
     with op.batch_alter_table("status_lists") as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_status_lists_purpose_known"), type_="check")
         batch_op.drop_constraint(batch_op.f("fk_status_lists_revocation_list_id_status_lists"), type_="foreignkey")
