@@ -246,6 +246,12 @@ def routes(w: World) -> dict[str, Route]:
         "admin_certificates.revoke": Route(
             admin, f"/admin/certificates/{v['public_id']}/revoke", {"reason": "other", "note": "n"}
         ),
+        "admin_certificates.suspend": Route(
+            admin,
+            f"/admin/certificates/{v['public_id']}/suspend",
+            {"suspension_reason": "Under review.", "suspended_until": ""},
+        ),
+        "admin_certificates.lift_suspension": Route(admin, f"/admin/certificates/{v['public_id']}/lift-suspension"),
         "admin_users.change_role": Route(admin, f"/admin/users/{v['target_id']}/role", {"role": "admin"}),
         "admin_users.deactivate": Route(admin, f"/admin/users/{v['target_id']}/deactivate"),
         "admin_users.reactivate": Route(admin, f"/admin/users/{v['target_id']}/reactivate"),

@@ -14,6 +14,7 @@ from core.extensions import db
 from courses.catalog import CATALOG_DIR, CatalogError
 from courses.models import Course, CourseStatus, Enrollment, Program, ProgramEnrollment
 from courses.programs import ProgramSpec, apply_program, enroll_program, import_programs, parse_program, program_file
+from credentials import openbadges
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, CertificatePart, RevocationReason
 from credentials.services import revoke
@@ -357,7 +358,7 @@ def test_program_certificate_pdf_verify_page_api_and_credential(client, courses)
     narrative = achievement["criteria"]["narrative"]
     assert "Course alpha" in narrative and "Course bravo" in narrative
     assert "proof" in credential
-    assert "credentialSchema" not in credential  # see credentials.openbadges.CREDENTIAL_SCHEMA
+    assert credential["credentialSchema"] == openbadges.CREDENTIAL_SCHEMA  # its type defined by vc.OB_EXTENSIONS
     report = client.post("/api/v1/verify", data=json.dumps(credential), content_type="application/json").get_json()
     assert report["verified"] is True, report
     baked = client.get(f"/credentials/{display}.png")

@@ -94,6 +94,15 @@ def test_revoke_suspend_lift_reinstate_each_shows_in_both_lists_before_the_reque
     body = api_verdict(client, credential)
     assert body["verified"] is False and body["verdict"] == "suspended"
     assert f"Suspended until {until.isoformat()}" in body["checks"][2]["message"]
+    upload = client.post(
+        "/verify/credential",
+        data={
+            "csrf_token": client.csrf_token("/verify/credential"),
+            "file": (io.BytesIO(json.dumps(credential).encode()), "c.json"),
+        },
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert 'class="status-banner status-suspended"' in upload and "Suspended until" in upload
 
     assert client.submit(url + "/lift-suspension", page=url).status_code == 303
     assert both_bits(client, credential) == {"revocation": False, "suspension": False}

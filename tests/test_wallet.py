@@ -163,7 +163,7 @@ def test_lcw_flow_returns_the_credential_bound_to_the_holder_did_and_signed_now(
     assert status == 200, credential
     assert credential["credentialSubject"]["id"] == did_key(holder_key)
     assert credential["id"].endswith(format_public_id(certificate.public_id))
-    assert credential["credentialStatus"]["statusListIndex"] == str(certificate.status_list_index)
+    assert [e["statusListIndex"] for e in credential["credentialStatus"]] == [str(certificate.status_list_index)] * 2
     issuer_keys = keys.public_keys()
     method = vc.verify(credential, lambda m: issuer_keys.get(m.rpartition("#")[2]))
     assert method.endswith("#key-1")
