@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask_babel import format_date, gettext
 
-from credentials.models import Certificate, status_label
+from credentials.models import Certificate, status_label, suspended_at_time
 
 
 def bulk_status_label(value: str) -> str:
@@ -32,7 +32,7 @@ def check_label(name: str) -> str:
 def suspension_text(certificate: Certificate, now: datetime) -> str | None:
     """The words for a running suspension ("Suspended until 31 December 2026", "Suspended until further notice")
     in the reader's language, or None when the certificate is not suspended at ``now``. Raises nothing."""
-    if certificate.revoked_at is not None or not certificate.suspended_at_time(now):
+    if certificate.revoked_at is not None or not suspended_at_time(certificate, now):
         return None
     if certificate.suspended_until is None:
         return gettext("Suspended until further notice")

@@ -182,7 +182,7 @@ def test_suspend_and_lift_refuse_what_does_not_apply(client, certificate, admin)
 
 def test_a_suspension_past_its_end_no_longer_counts_in_the_list_or_on_the_page(client, certificate, admin, monkeypatch):
     """Computed at read: once the end has passed, the served list (re-signed then) and the verify page agree."""
-    from credentials import document_views, views
+    from credentials import document_views, status_cache, views
 
     credential = credential_of(client, certificate)
     public = format_public_id(certificate.public_id)
@@ -196,6 +196,7 @@ def test_a_suspension_past_its_end_no_longer_counts_in_the_list_or_on_the_page(c
 
     later = utcnow() + timedelta(days=3)  # the clock moves past the end; nothing is written meanwhile
     monkeypatch.setattr(document_views, "utcnow", lambda: later)
+    monkeypatch.setattr(status_cache, "utcnow", lambda: later)
     monkeypatch.setattr(views, "utcnow", lambda: later)
     assert both_bits(client, credential) == {"revocation": False, "suspension": False}
     assert client.get(f"/api/v1/certificates/{public}").json["status"] == "valid"

@@ -2,7 +2,7 @@
 (a suspension list mirrors the slots of one revocation list)
 
 Revision ID: 0024_suspension
-Revises: 0025_wallet_exchange
+Revises: 0023b_insights_people
 Create Date: 2026-12-07 04:20:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 import core.database
 
 revision = "0024_suspension"
-down_revision = "0025_wallet_exchange"
+down_revision = "0023b_insights_people"
 branch_labels = None
 depends_on = None
 
