@@ -8,11 +8,13 @@ to each course achievement it stacks; the whole is signed with the same suite (`
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import secrets
 import uuid
 from datetime import datetime
+from functools import lru_cache
 
 import base58
 from flask_babel import gettext
@@ -41,14 +43,15 @@ def record_certificates(user: User, now: datetime) -> list[Certificate]:
     return [c for c in certificates if c.expires_at is None or c.expires_at > now]
 
 
+@lru_cache(maxsize=1)
 def loader():
-    """The shipped contexts plus the CLR 2.0.1 context (shipped beside them)."""
+    """The shipped contexts plus the CLR 2.0.1 context (shipped beside them); nothing is fetched."""
+    clr_context = json.loads((vc.CONTEXTS_DIR / CLR_CONTEXT_FILE).read_text(encoding="utf-8"))
     base = didauth.loader()
 
     def load(url: str, options=None):
         if url == CLR_V2:
-            document = json.loads((vc.CONTEXTS_DIR / CLR_CONTEXT_FILE).read_text(encoding="utf-8"))
-            return {"contextUrl": None, "documentUrl": url, "document": document}
+            return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(clr_context)}
         return base(url, options)
 
     return load

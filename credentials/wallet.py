@@ -154,6 +154,8 @@ def _usable(exchange: WalletExchange | None, now: datetime) -> WalletExchange:
         raise ExchangeError(
             gettext("This certificate is no longer valid, so it cannot be issued. Nothing was issued."), 409
         )
+    if certificate is None and not clr.record_certificates(db.session.get(User, exchange.user_id), now):
+        raise ExchangeError(gettext("The record holds no valid certificate any more. Nothing was issued."), 409)
     return exchange
 
 

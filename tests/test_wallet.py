@@ -374,3 +374,18 @@ def test_a_learner_without_a_valid_certificate_has_no_record_to_add(client, ctx)
     assert "Your record is empty" in response.get_data(as_text=True)
     assert count(WalletExchange) == 0
     assert client.get("/certificates/record.json").status_code == 200  # an empty record is still a true one
+
+
+def test_a_record_exchange_whose_certificates_were_all_revoked_since_issues_nothing(client, other_client, holder_key):
+    certificate = make_certificate()
+    login(client, certificate.user.email)
+    response = client.submit("/certificates/record/wallet", page="/certificates")
+    assert response.status_code == 303
+    exchange = db.session.scalar(select(WalletExchange))
+    assert exchange.certificate_id is None
+    revoke(make_user(email="admin@example.org"), certificate, reason=_reason(), note="Test revocation.", now=utcnow())
+    db.session.commit()
+    status, body = post_json(other_client, exchange, presentation(holder_key, exchange.challenge))
+    assert status == 409 and "holds no valid certificate" in body["error"]
+    db.session.expire_all()
+    assert db.session.get(WalletExchange, exchange.id).redeemed_at is None
