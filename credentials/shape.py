@@ -97,6 +97,7 @@ OPEN_BADGE = Obj(
         "awardedDate": Str(40),
         "credentialSubject": Obj(
             {
+                "id": ID,  # the holder's DID, on a credential issued to a wallet (credentials/wallet.py)
                 "type": TYPES,
                 "name": Str(500),
                 "identifier": ListOf(

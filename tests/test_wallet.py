@@ -174,6 +174,10 @@ def test_lcw_flow_returns_the_credential_bound_to_the_holder_did_and_signed_now(
     events = db.session.scalars(select(CertificateEvent).where(CertificateEvent.action == "wallet")).all()
     assert [e.detail for e in events] == [{"holder": did_key(holder_key), "suite": suite}]
 
+    # an employer given the wallet's copy checks it on our verifier like any of our credentials
+    checked = wallet.post("/api/v1/verify", data=json.dumps(credential), content_type="application/json").get_json()
+    assert (checked["verdict"], checked["verified"]) == ("valid", True), checked
+
     # the same presentation again: refused, nothing issued twice
     status, body = post_json(wallet, exchange, presentation(holder_key, exchange.challenge, suite=suite))
     assert status == 409
