@@ -393,3 +393,41 @@ def test_a_record_exchange_whose_certificates_were_all_revoked_since_issues_noth
     assert status == 409 and "holds no valid certificate" in body["error"]
     db.session.expire_all()
     assert db.session.get(WalletExchange, exchange.id).redeemed_at is None
+
+
+def test_two_wallets_racing_with_one_challenge_get_one_credential(app, client, holder_key):
+    """The same presentation posted twice at once to the app on loopback (threads, real connections): the
+    conditional UPDATE lets exactly one through; the other gets 409 and nothing is issued for it."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from credentials import wallet as wallet_service
+    from tests.test_wallet_js import served
+
+    with served(app):
+        certificate = make_certificate()
+        exchange = wallet_service.open_exchange(certificate.user, certificate, now=utcnow())
+        db.session.commit()
+        url = wallet_service.exchange_url(exchange)
+        body = json.dumps(presentation(holder_key, exchange.challenge)).encode()
+        db.session.remove()
+        start, answers = threading.Barrier(2), []
+
+        def post() -> None:
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
+            start.wait()
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
+                    answers.append(response.status)
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+
+        racers = [threading.Thread(target=post) for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+    assert sorted(answers) == [200, 409]
+    assert count(CertificateEvent, CertificateEvent.action == "wallet") == 1
+    assert count(WalletExchange, WalletExchange.redeemed_at.is_not(None)) == 1
