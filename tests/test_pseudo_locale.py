@@ -75,6 +75,8 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("learner", "/certificates/{certificate}"),
         Page("learner", "/courses/{done_course}/done"),
         Page("learner", "/certificates/name-correction"),
+        Page("learner", "/certificates/wallet/{wallet_offer}"),
+        Page("anonymous", "/wallet/interactions/{wallet_offer}?iuv=1"),
     ],
     "verify": [
         Page("anonymous", "/verify"),
@@ -100,6 +102,7 @@ class World:
     unknown_certificate: str
     learner_email: str
     employer_email: str
+    wallet_offer: str = ""  # an open "Add to wallet" exchange of the learner's certificate
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +149,12 @@ def world(ctx) -> World:
     enroll(learner, course)
     certificate = make_certificate(learner, make_course("power-basics", title="Power Basics"))
     make_employer("hr@example.org", name="Hana Recruiter", org_name="Acme Staffing")
+    from core.database import utcnow
     from credentials.ids import format_public_id
+    from credentials.wallet import open_exchange
 
+    offer = open_exchange(learner, certificate, now=utcnow())
+    db.session.commit()
     return World(
         course="ai-basics",
         done_course="power-basics",
@@ -155,6 +162,7 @@ def world(ctx) -> World:
         unknown_certificate="AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG",
         learner_email="lee@example.org",
         employer_email="hr@example.org",
+        wallet_offer=offer.public_id,
     )
 
 

@@ -431,3 +431,14 @@ def test_two_wallets_racing_with_one_challenge_get_one_credential(app, client, h
     assert sorted(answers) == [200, 409]
     assert count(CertificateEvent, CertificateEvent.action == "wallet") == 1
     assert count(WalletExchange, WalletExchange.redeemed_at.is_not(None)) == 1
+
+
+def test_the_exchange_is_rate_limited_per_client(app, client, other_client, holder_key, monkeypatch):
+    certificate = make_certificate()
+    login(client, certificate.user.email)
+    exchange, _ = open_offer(client, certificate)
+    monkeypatch.setitem(app.config, "RATELIMIT_VERIFY", "3 per minute")
+    statuses = [post_json(other_client, exchange, {})[0] for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    db.session.expire_all()
+    assert db.session.get(WalletExchange, exchange.id).redeemed_at is None
