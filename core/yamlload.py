@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import yaml
@@ -75,15 +78,46 @@ class YamlError(ValueError):
     """The text is not valid YAML; the message names the line."""
 
 
+# Documents already parsed, by their text. The same files are read again and again (every `courses import` and
+# `skills load` rereads the whole catalog and framework, the test suite hundreds of times), and PyYAML's
+# pure-Python parser is slow (~1 s for the catalog); a copy of the parsed objects costs ~2 % of that. libyaml's C
+# parser would be ~10x faster too, but it accepts texts the Python parser refuses (tabs, odd flow keys), so a
+# course file's verdict would depend on how PyYAML was built. Only successful parses are kept, within a budget
+# of source characters, least recently used dropped first.
+_PARSED: OrderedDict[str, Any] = OrderedDict()
+_PARSED_BUDGET = 4_000_000
+_parsed_chars = 0
+_parsed_lock = threading.Lock()
+
+
 def load(text: str, *, source: str = "file") -> Any:
+    """The YAML document in ``text`` (mappings as LineDict, sequences as LineList). Raises YamlError naming the line.
+
+    Each call returns its own objects (callers may change them), equal to a fresh parse's, line numbers included.
+    """
+    global _parsed_chars
+    with _parsed_lock:
+        parsed = _PARSED.get(text)
+        if parsed is not None:
+            _PARSED.move_to_end(text)
+    if parsed is not None:
+        return copy.deepcopy(parsed)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        parsed = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 0
         raise YamlError(f"{source}, line {line}: {error.problem or error}") from None
     except yaml.YAMLError as error:
         raise YamlError(f"{source}: {error}") from None
+    if len(text) <= _PARSED_BUDGET // 8:
+        with _parsed_lock:
+            if text not in _PARSED:
+                _PARSED[text] = copy.deepcopy(parsed)
+                _parsed_chars += len(text)
+                while _parsed_chars > _PARSED_BUDGET:
+                    _parsed_chars -= len(_PARSED.popitem(last=False)[0])
+    return parsed
 
 
 def line_of(value: Any, default: int = 0) -> int:
