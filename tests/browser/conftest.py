@@ -123,10 +123,16 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     else:
         server.kill()
         raise RuntimeError("gunicorn did not start: " + (folder / "gunicorn.log").read_text())
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    try:
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # on a loaded machine a worker may outlast the graceful stop
+            server.kill()
+            server.wait(timeout=10)
+        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,11 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _database(folder: Path) -> str:
