@@ -26,21 +26,21 @@ from accounts.models import User
 from core.extensions import db
 from credentials import didauth, keys, openbadges, vc
 from credentials import programs as program_certificates
-from credentials.models import Certificate
+from credentials.models import Certificate, CertificateStatus
 
 CLR_V2 = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
 CLR_CONTEXT_FILE = "clr-v2p0-2.0.1.json"
 
 
 def record_certificates(user: User, now: datetime) -> list[Certificate]:
-    """The learner's valid course and program certificates, oldest award first (revoked and expired ones are
-    left out: the record says what the learner holds today)."""
+    """The learner's valid course and program certificates, oldest award first (revoked, suspended and expired
+    ones are left out: the record says what the learner holds today)."""
     certificates = db.session.scalars(
         select(Certificate)
         .where(Certificate.user_id == user.id, Certificate.revoked_at.is_(None))
         .order_by(Certificate.awarded_at, Certificate.id)
     )
-    return [c for c in certificates if c.expires_at is None or c.expires_at > now]
+    return [c for c in certificates if c.status_at(now) == CertificateStatus.VALID]
 
 
 @lru_cache(maxsize=1)

@@ -369,6 +369,20 @@ def test_the_record_download_is_a_signed_clr_of_every_valid_credential_with_prog
         )
 
 
+def test_a_suspended_certificate_is_left_out_of_the_record_until_the_suspension_ends(client, holder_key):
+    from datetime import timedelta as days_delta
+
+    from credentials import clr
+    from credentials.services import suspend
+
+    certificate = make_certificate()
+    admin = make_user(email="admin@example.org")
+    suspend(admin, certificate, reason="Under review.", until=utcnow() + days_delta(days=2), now=utcnow())
+    db.session.commit()
+    assert clr.record_certificates(certificate.user, utcnow()) == []
+    assert clr.record_certificates(certificate.user, utcnow() + days_delta(days=3)) == [certificate]
+
+
 def test_a_learner_without_a_valid_certificate_has_no_record_to_add(client, ctx):
     user = make_user(email="new@example.org")
     login(client, user.email)
