@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.views import MethodView
 from flask_babel import format_percent, gettext
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import SelectChoice
 
@@ -183,8 +186,19 @@ def course(slug: str):
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress) if enrollment else None
     allowed = can_enroll(current_user, course)
+    language, linked = current_language(), enrollment is not None
+    details = remember(
+        ("course-details", slug, language),
+        lambda: Markup(render_template("courses/_course_details.html", course=course)),  # noqa: S704 (autoescaped)
+    )
+    outline = remember(
+        ("course-outline-html", slug, language, linked),
+        lambda: Markup(render_template("courses/_course_outline.html", course=course, linked=linked)),  # noqa: S704
+    )
     return render_template(
         "courses/course.html",
+        details=details,
+        outline=_with_marks(outline, progress),
         course=course,
         enrollment=enrollment,
         progress=progress,
@@ -194,6 +208,22 @@ def course(slug: str):
         form=ButtonForm() if allowed else None,
         can_enroll=allowed,
     )
+
+
+DONE_MARK = re.compile(r"<!--done-(lesson|quiz)-(\d+)-->")
+
+
+def _with_marks(outline: Markup, progress: services.Progress) -> Markup:
+    """The shared outline with this learner's ✓ on each lesson completed and quiz passed."""
+    done = {"lesson": progress.completed_lessons, "quiz": progress.passed_quizzes}
+    if not done["lesson"] and not done["quiz"]:
+        return Markup(DONE_MARK.sub("", outline))  # noqa: S704  (only our own comments removed)
+    marks = {
+        kind: Markup('<span class="done">✓ <span class="visually-hidden">{}</span></span>').format(label)
+        for kind, label in (("lesson", gettext("completed")), ("quiz", gettext("passed")))
+    }
+    # the outline was autoescaped when rendered; only our own comments are replaced, by escaped marks
+    return Markup(DONE_MARK.sub(lambda m: marks[m[1]] if int(m[2]) in done[m[1]] else "", outline))  # noqa: S704
 
 
 @bp.post("/courses/<slug>/enroll")
