@@ -21,7 +21,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.generate import BENCH_PASSWORD, database_url
+from bench.generate import BENCH_PASSWORD, LEARNERS, database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
@@ -194,8 +194,8 @@ def main() -> None:
         "",
         "## Learner pages",
         "",
-        "Data: 10,000 learners × 8 courses (80,000 enrollments, ~1M lesson_progress rows, ~70,000 quiz attempts) "
-        "on PostgreSQL 15 (throwaway cluster, fsync off).",
+        f"Data: {LEARNERS:,} learners × 8 courses ({LEARNERS * 8:,} enrollments; at the default 10,000: ~1M "
+        "lesson_progress rows, ~70,000 quiz attempts) on PostgreSQL 15 (throwaway cluster, fsync off).",
         f"Servers: gunicorn {' '.join(GUNICORN)}; load: wrk {' '.join(WRK)}; client and server share the machine.",
         "",
         "Each page twice: with the content cache off (`FLASK_CONTENT_CACHE=false`, every request loads and "
