@@ -126,6 +126,12 @@ def _kept(app: Flask, name: str) -> _Kept:
     return kept
 
 
+def kept_facts(app: Flask, row: Row, now: datetime) -> bytes | None:
+    """The kept JSON facts of this row as it stands now, or None (credentials/lane.py asks without a request)."""
+    kept = app.extensions.get("verify_facts")
+    return kept.get((row, status_of(row, now))) if kept is not None else None
+
+
 def facts_body(row: Row, now: datetime) -> bytes:
     """The JSON facts of a course certificate (``presenters.public_facts``) as ``jsonify`` writes them."""
     from credentials.presenters import public_facts

@@ -34,15 +34,16 @@ class VerificationCounter:
         self._seen: set[str] = set()
         self._seen_day = None
 
-    def note(self, client: str, certificate_id: int, now: datetime, *, batch: int, seconds: float) -> None:
+    def note(self, client: str, certificate_id: int, now: datetime, *, batch: int, seconds: float, engine=None) -> None:
+        """Note one verification; ``engine`` writes a due batch (default: the app's, which needs an app context)."""
         with self._lock:
             self._pending.append((client, certificate_id, now))
             if len(self._pending) < batch and time.monotonic() - self._since < seconds:
                 return
             pending, self._pending, self._since = self._pending, [], time.monotonic()
-        self._write(pending)
+        self._write(pending, engine)
 
-    def _write(self, pending: list[tuple[str, int, datetime]]) -> None:
+    def _write(self, pending: list[tuple[str, int, datetime]], engine=None) -> None:
         # Its own transaction, so a request's rollback never loses or doubles counts. Rows are updated in
         # id order so two workers flushing at once cannot deadlock. A failed write drops these counts
         # rather than failing the verification that triggered it.
@@ -53,7 +54,7 @@ class VerificationCounter:
                 entry[0] += 1
                 entry[1] = max(entry[1], at)
             if counts:
-                VerificationCounter._update(dict(sorted(counts.items())))
+                VerificationCounter._update(dict(sorted(counts.items())), engine or db.engine)
         except Exception:  # the database, Redis or the limiter's storage: never fail the verification itself
             logging.getLogger(__name__).exception("could not write %d verification counts", len(pending))
 
@@ -90,8 +91,8 @@ class VerificationCounter:
         return [unique[k] for k, new in zip(keys, first, strict=True) if new]
 
     @staticmethod
-    def _update(pending: dict[int, list]) -> None:
-        with db.engine.begin() as connection:
+    def _update(pending: dict[int, list], engine) -> None:
+        with engine.begin() as connection:
             connection.execute(
                 update(Certificate.__table__)
                 .where(Certificate.__table__.c.id == bindparam("cid"))
@@ -123,14 +124,23 @@ def _until_midnight(now: datetime) -> int:
 
 
 def count_verification(certificate_id: int, now: datetime) -> None:
+    """Count this request's verification of a certificate (see ``count_client``)."""
+    count_client(current_app.config, get_remote_address(), certificate_id, now)
+
+
+def count_client(cfg, address: str, certificate_id: int, now: datetime, engine=None) -> None:
     """Count a verification, at most once per client per certificate per UTC day (so reloads or a script
     cannot inflate "verified N times"). Clients are told apart by a keyed hash of their address, certificate
     and day; the address itself is never stored. Costs a hash and a list append: the once-a-day check and the
     write happen per batch (``VerificationCounter``)."""
-    cfg = current_app.config
     client = hmac.new(
-        cfg["SECRET_KEY"].encode(), f"{get_remote_address()}|{certificate_id}|{now:%Y-%m-%d}".encode(), "sha256"
+        cfg["SECRET_KEY"].encode(), f"{address}|{certificate_id}|{now:%Y-%m-%d}".encode(), "sha256"
     ).hexdigest()[:32]
     verification_counter.note(
-        client, certificate_id, now, batch=cfg["VERIFY_COUNT_BATCH"], seconds=cfg["VERIFY_COUNT_SECONDS"]
+        client,
+        certificate_id,
+        now,
+        batch=cfg["VERIFY_COUNT_BATCH"],
+        seconds=cfg["VERIFY_COUNT_SECONDS"],
+        engine=engine,
     )

@@ -214,3 +214,49 @@ def test_with_redis_limits_the_stamp_and_the_counted_clients_are_shared_by_all_s
     notes = [("client-1", 7, now), ("client-1", 7, now), ("client-2", 7, now)]
     assert first._first_today(notes) == [("client-1", 7, now), ("client-2", 7, now)]
     assert second._first_today([("client-2", 7, now), ("client-3", 7, now)]) == [("client-3", 7, now)]
+
+
+def test_the_fast_lane_answers_kept_reads_as_the_app_does_with_its_limits_and_counts(client, app, certificate):
+    from flask import request_started
+
+    served_by_app = []
+
+    def note(sender, **extra):
+        served_by_app.append(1)
+
+    facts = f"/api/v1/certificates/{format_public_id(certificate.public_id)}"
+    listing = f"/credentials/status/{certificate.status_list_id}"
+    client.get(listing)  # signs the list: that commit moves the stamp, so the next request checks it once more
+    request_started.connect(note, app)
+    try:
+        for url, headers in ((facts, {}), (listing, {"Accept-Encoding": "gzip"}), (listing, {})):
+            full = client.get(url, headers=headers)
+            served_by_app.clear()
+            lane = client.get(url, headers=headers)
+            assert served_by_app == []  # the second never reached the app
+            assert lane.status_code == 200 and lane.data == full.data
+            per_request = {"X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"}
+            assert {k: v for k, v in lane.headers.items() if k not in per_request} == {
+                k: v for k, v in full.headers.items() if k not in per_request
+            }
+            assert int(lane.headers["X-RateLimit-Remaining"]) == int(full.headers["X-RateLimit-Remaining"]) - 1
+        # a query string, a conditional request or a session cookie: the app answers
+        served_by_app.clear()
+        client.get(facts + "?x=1")
+        client.get(listing, headers={"If-None-Match": '"x"'})
+        client.set_cookie("session", "anything")
+        client.get(facts)
+        assert served_by_app == [1, 1, 1]
+        client.delete_cookie("session")
+    finally:
+        request_started.disconnect(note, app)
+
+    # the lane and the app share the route's limit and the counter
+    app.config["RATELIMIT_VERIFY"] = "3 per minute"
+    try:
+        address = {"REMOTE_ADDR": "10.7.7.7"}
+        assert [client.get(facts, environ_base=address).status_code for _ in range(4)] == [200, 200, 200, 429]
+    finally:
+        app.config["RATELIMIT_VERIFY"] = "60 per minute"
+    db.session.refresh(certificate)
+    assert certificate.verification_count == 2  # 127.0.0.1 (the first checks) and 10.7.7.7, once a day each
