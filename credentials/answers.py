@@ -155,10 +155,11 @@ def page_is_shared() -> bool:
     )
 
 
-def checked_tag(now: datetime) -> str:
+def checked_tag(now: datetime, locale=None, zone=None) -> str:
     """``core.i18n.time_tag(now, "long", with_time=True)``: the page's "Checked …" time, its words formatted
-    once per second and language."""
-    locale, zone = get_locale(), get_timezone()
+    once per second, language and time zone (this request's, or those given)."""
+    if locale is None:
+        locale, zone = get_locale(), get_timezone()
     key = (str(locale), str(zone), now.replace(microsecond=0))
     words = _CHECKED_WORDS.get(key)
     if words is None:
@@ -172,23 +173,40 @@ def checked_tag(now: datetime) -> str:
 _CHECKED_WORDS: dict = {}
 
 
-def page_body(row: Row, now: datetime, display_id: str, render) -> str:
+def page_key(row: Row, status, language: str, url: str) -> tuple:
+    return (row, status, language, url)
+
+
+def kept_page(app: Flask, row: Row, now: datetime, language: str, url: str) -> str | None:
+    """The kept anonymous page of this row as it stands now, in ``language`` at ``url``, or None
+    (credentials/lane.py asks without a request)."""
+    pages = app.extensions.get("verify_pages")
+    kept = pages.get(page_key(row, status_of(row, now), language, url)) if pages is not None else None
+    if kept is None:
+        return None
+    before, after, locale, zone = kept
+    return before + checked_tag(now, locale, zone) + after
+
+
+def page_body(row: Row, now: datetime, render) -> str:
     """The verify page of a course certificate for an anonymous visitor. ``render(certificate, status)`` draws it
     (views.py owns the template's arguments); the drawn page is kept with its "Checked …" time cut out, per
-    certificate state, language and address (the language links and ``hreflang`` alternates hold the URL)."""
+    certificate state, language and address (the path holds the ID as shown; the language links and ``hreflang``
+    alternates hold the URL)."""
     from core.i18n import time_tag
 
     status = status_of(row, now)
     app = current_app._get_current_object()
-    key = (row, status, str(get_locale()), request.url, display_id)
+    locale, zone = get_locale(), get_timezone()
+    key = page_key(row, status, str(locale), request.url)
     kept = _kept(app, "verify_pages").get(key)
     if kept is not None:
-        return kept[0] + checked_tag(now) + kept[1]
+        return kept[0] + checked_tag(now, locale, zone) + kept[1]
     html = render(CertificateView(row), status)
     checked = str(time_tag(now, "long", with_time=True))
-    if html.count(checked) == 1 and checked == checked_tag(now):
+    if html.count(checked) == 1 and checked == checked_tag(now, locale, zone):
         before, after = html.split(checked)
-        _kept(app, "verify_pages").put(key, (before, after))
+        _kept(app, "verify_pages").put(key, (before, after, locale, zone))
     return html
 
 

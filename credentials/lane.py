@@ -5,6 +5,10 @@ the answer is already kept, without Flask's request machinery (request context, 
   the copy is within its ttl: no database at all.
 - ``GET /api/v1/certificates/<id>``: one narrow SELECT (answers.py), then the kept JSON bytes for that row and
   status.
+- ``GET /verify/<id>`` from a visitor without a session (no session or remember-me cookie, an Accept header that
+  cannot prefer the signed credential): the same SELECT joined to the course, then the kept page for that row,
+  status, language (``lang`` cookie, else Accept-Language, as core.i18n chooses) and address, with this
+  request's "Checked …" time put in.
 
 Anything else (a first request, a changed row or stamp, a query string, a conditional request, a program
 certificate, an invalid or unknown ID, a refused rate limit) goes on to the app unchanged, which builds and keeps
@@ -20,18 +24,27 @@ from __future__ import annotations
 import logging
 import time
 
+from babel import Locale
 from flask import Flask
 from limits import parse_many
-from werkzeug.http import http_date, parse_accept_header
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.exceptions import SecurityError
+from werkzeug.http import http_date, parse_accept_header, parse_cookie
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import get_current_url, get_host
 
 from core.database import utcnow
 from core.extensions import db, limiter
+from core.i18n import LANG_COOKIE, SOURCE_LANGUAGE
 from credentials import answers, status_cache
-from credentials.ids import normalize_public_id
+from credentials.counter import count_client
+from credentials.ids import format_public_id, normalize_public_id
 
 STATUS_PREFIX = "/credentials/status/"
 FACTS_PREFIX = "/api/v1/certificates/"
+PAGE_PREFIX = "/verify/"
+# an Accept header naming one of these may prefer the signed credential to the page (views.wants_credential)
+CREDENTIAL_HINTS = ("application/ld+json", "application/vc", "application/*")
 # headers each request gets afresh (or the server adds): never replayed from a captured response
 PER_REQUEST = frozenset(
     {
@@ -54,6 +67,8 @@ class Lane:
         self.captured: dict[tuple, tuple[list[tuple[str, str]], bool]] = {}
         self._limits: dict[str, list] = {}
         self._gzip: dict[str, bool] = {}
+        self._languages: dict[str, str] = {}
+        self._locales: dict[str, str] = {}
         self._engine = None
         self._date_of = (0, "")
 
@@ -61,7 +76,7 @@ class Lane:
         kind = self._kind(environ, self._cookies())
         if kind is not None and self.app.config["VERIFY_CACHE_SIZE"] > 0:
             try:
-                answer = self._status(environ) if kind[0] == "status" else self._facts(environ)
+                answer = self._answer(kind, environ)
             except Exception:  # whatever went wrong, the full path answers (and reports) it
                 logging.getLogger(__name__).exception("verification fast lane")
                 answer = None
@@ -91,6 +106,10 @@ class Lane:
             return ("status", environ.get("wsgi.url_scheme"))
         if path.startswith(FACTS_PREFIX):
             return ("facts", environ.get("wsgi.url_scheme"))
+        if path.startswith(PAGE_PREFIX) and "/" not in path[len(PAGE_PREFIX) :]:
+            accept = environ.get("HTTP_ACCEPT", "").lower()
+            if not any(hint in accept for hint in CREDENTIAL_HINTS):
+                return ("page", environ.get("wsgi.url_scheme"))
         return None
 
     def _capturing(self, kind: tuple, environ, start_response):
@@ -98,13 +117,45 @@ class Lane:
 
         def capture(status, headers, exc_info=None):
             if status.startswith("200 ") and not any(name.lower() == "set-cookie" for name, _ in headers):
-                key = kind + ((self._gzipped(environ),) if kind[0] == "status" else ())
+                key = kind + self._variant(kind, environ)
                 kept = [(n, v) for n, v in headers if n.lower() not in PER_REQUEST]
                 # a Date the app set (make_conditional does) is sent again, with this response's time
                 self.captured[key] = (kept, any(n.lower() == "date" for n, _ in headers))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return capture
+
+    def _answer(self, kind: tuple, environ):
+        if kind[0] == "status":
+            return self._status(environ)
+        if kind[0] == "facts":
+            return self._facts(environ)
+        return self._page(environ)
+
+    def _variant(self, kind: tuple, environ) -> tuple:
+        """What else the app's headers may depend on: the encoding of a list, the language of a page."""
+        if kind[0] == "status":
+            return (self._gzipped(environ),)
+        if kind[0] == "page":
+            return (self._language(environ),)
+        return ()
+
+    def _language(self, environ) -> str:
+        """core.i18n.select_locale for a visitor without an account and without ``?lang=``: the ``lang`` cookie,
+        else Accept-Language, else English."""
+        supported = self.app.extensions["i18n_languages"]
+        cookie = environ.get("HTTP_COOKIE")
+        if cookie:
+            chosen = parse_cookie(cookie).get(LANG_COOKIE)
+            if chosen in supported:
+                return chosen
+        header = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+        found = self._languages.get(header)
+        if found is None:
+            found = parse_accept_header(header, LanguageAccept).best_match(supported, default=SOURCE_LANGUAGE)
+            if len(self._languages) < 256:
+                self._languages[header] = found
+        return found
 
     def _gzipped(self, environ) -> bool:
         header = environ.get("HTTP_ACCEPT_ENCODING", "")
@@ -169,11 +220,7 @@ class Lane:
         captured = self.captured.get(("facts", environ.get("wsgi.url_scheme")))
         if captured is None:
             return None
-        if self._engine is None:
-            with self.app.app_context():
-                self._engine = db.engine
-        with self._engine.connect() as connection:
-            row = connection.execute(answers.FACTS_QUERY, {"public_id": canonical_id}).first()
+        row = self._row(answers.FACTS_QUERY, canonical_id)
         if row is None or row.program_id is not None:
             return None
         now = utcnow()
@@ -183,11 +230,51 @@ class Lane:
         rate = self._rate_headers(environ, "credentials.api_certificate", self.app.config["RATELIMIT_VERIFY"])
         if rate is None:
             return None
-        from credentials.counter import count_client
-
         count_client(self.app.config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, self._engine)
         headers = [*captured[0], ("Content-Length", str(len(body))), *rate]
         return "200 OK", headers + self._date() if captured[1] else headers, body
+
+    def _page(self, environ):
+        shown = environ["PATH_INFO"][len(PAGE_PREFIX) :]
+        canonical_id = normalize_public_id(shown)
+        if canonical_id is None or format_public_id(canonical_id) != shown:
+            return None  # the app redirects to the canonical address, or says it is not an ID
+        language = self._language(environ)
+        captured = self.captured.get(("page", environ.get("wsgi.url_scheme"), language))
+        if captured is None:
+            return None
+        trusted = self.app.config.get("TRUSTED_HOSTS")
+        try:
+            url = get_current_url(environ) if not trusted else None
+            if trusted:
+                get_host(environ, trusted_hosts=trusted)  # the app answers a foreign Host with a 400
+                url = get_current_url(environ)
+        except SecurityError:
+            return None
+        row = self._row(answers.PAGE_QUERY, canonical_id)
+        if row is None or row.program_id is not None:
+            return None
+        now = utcnow()
+        locale = self._locales.get(language)
+        if locale is None:
+            locale = self._locales[language] = str(Locale.parse(language))  # as str(flask_babel.get_locale())
+        page = answers.kept_page(self.app, row, now, locale, url)
+        if page is None:
+            return None
+        rate = self._rate_headers(environ, "credentials.verify_certificate", self.app.config["RATELIMIT_VERIFY"])
+        if rate is None:
+            return None
+        count_client(self.app.config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, self._engine)
+        body = page.encode()
+        headers = [*captured[0], ("Content-Length", str(len(body))), *rate]
+        return "200 OK", headers + self._date() if captured[1] else headers, body
+
+    def _row(self, query, canonical_id: str):
+        if self._engine is None:
+            with self.app.app_context():
+                self._engine = db.engine
+        with self._engine.connect() as connection:
+            return connection.execute(query, {"public_id": canonical_id}).first()
 
     def _date(self) -> list[tuple[str, str]]:
         second = int(time.time())

@@ -55,7 +55,7 @@ def verify_certificate(public_id: str):
         ), 404
     count_verification(row.id, now)
     if row.program_id is None and answers.page_is_shared():
-        return answers.page_body(row, now, public_id, lambda view, status: _result_page(view, status, now, public_id))
+        return answers.page_body(row, now, lambda view, status: _result_page(view, status, now, public_id))
     # the full path: a program's stacked certificates, or a visitor with a session (their own navigation)
     certificate = services.lookup(canonical_id)
     return _result_page(certificate, certificate.status_at(now), now, public_id)

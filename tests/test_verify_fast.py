@@ -225,16 +225,29 @@ def test_the_fast_lane_answers_kept_reads_as_the_app_does_with_its_limits_and_co
         served_by_app.append(1)
 
     facts = f"/api/v1/certificates/{format_public_id(certificate.public_id)}"
+    page = f"/verify/{format_public_id(certificate.public_id)}"
     listing = f"/credentials/status/{certificate.status_list_id}"
     client.get(listing)  # signs the list: that commit moves the stamp, so the next request checks it once more
     request_started.connect(note, app)
     try:
-        for url, headers in ((facts, {}), (listing, {"Accept-Encoding": "gzip"}), (listing, {})):
+        spanish, browser = {"Accept-Language": "es-MX,es;q=0.9"}, {"Accept": "text/html,application/xml;q=0.9,*/*"}
+        for url, headers in (
+            (facts, {}),
+            (listing, {"Accept-Encoding": "gzip"}),
+            (listing, {}),
+            (page, browser),
+            (page, {**browser, **spanish}),
+        ):
             full = client.get(url, headers=headers)
             served_by_app.clear()
             lane = client.get(url, headers=headers)
             assert served_by_app == []  # the second never reached the app
-            assert lane.status_code == 200 and lane.data == full.data
+            assert lane.status_code == 200
+            if url == page:  # the same page but for the time it was checked
+                assert CHECKED.sub("", lane.get_data(as_text=True)) == CHECKED.sub("", full.get_data(as_text=True))
+                assert CHECKED.search(lane.get_data(as_text=True))
+            else:
+                assert lane.data == full.data
             per_request = {"X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"}
             assert {k: v for k, v in lane.headers.items() if k not in per_request} == {
                 k: v for k, v in full.headers.items() if k not in per_request
@@ -244,9 +257,11 @@ def test_the_fast_lane_answers_kept_reads_as_the_app_does_with_its_limits_and_co
         served_by_app.clear()
         client.get(facts + "?x=1")
         client.get(listing, headers={"If-None-Match": '"x"'})
+        credential = client.get(page, headers={"Accept": "application/ld+json"})
+        assert credential.mimetype == "application/ld+json"  # the app's content negotiation, not a kept page
         client.set_cookie("session", "anything")
         client.get(facts)
-        assert served_by_app == [1, 1, 1]
+        assert served_by_app == [1, 1, 1, 1]
         client.delete_cookie("session")
     finally:
         request_started.disconnect(note, app)
