@@ -87,6 +87,7 @@ class CertificateView:
     ``is_program``, ``course.estimated_minutes``); the JSON columns parsed."""
 
     status_at = Certificate.status_at
+    suspended_at_time = Certificate.suspended_at_time
     is_program = Certificate.is_program
 
     def __init__(self, row: Row) -> None:

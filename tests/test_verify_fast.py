@@ -84,6 +84,17 @@ def test_json_is_the_models_facts_and_follows_every_change_on_every_server(clien
     db.session.commit()
     assert [s.get(url).json["status"] for s in (client, other)] == ["valid", "valid"]
 
+    services.suspend(admin(), certificate, reason="under review", until=None, now=utcnow())
+    db.session.commit()
+    assert [s.get(url).json["status"] for s in (client, other)] == ["suspended", "suspended"]
+    page = f"/verify/{format_public_id(certificate.public_id)}"
+    assert [s.get(page).status_code for s in (client, other)] == [200, 200]
+    assert "Suspended" in client.get(page).get_data(as_text=True)  # the kept page (a lane hit) follows too
+    services.lift_suspension(admin(), certificate, now=utcnow())
+    db.session.commit()
+    assert [s.get(url).json["status"] for s in (client, other)] == ["valid", "valid"]
+    assert "✓ Valid" in other.get(page).get_data(as_text=True)
+
     services.reissue(None, certificate, now=utcnow(), why="name correction approved", holder_name="Lee Q. Learner")
     db.session.commit()
     assert [s.get(url).json["holder_name"] for s in (client, other)] == ["Lee Q. Learner"] * 2
