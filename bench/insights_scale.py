@@ -219,7 +219,7 @@ def main() -> None:
     print(section)
     results_file = ROOT / "bench" / "RESULTS.md"
     previous = results_file.read_text() if results_file.exists() else ""
-    pattern = re.compile(r"\n## Insights at [\d,]+ learners\n.*?(?=\n## |\Z)", flags=re.S)
+    pattern = re.compile(rf"\n## Insights at {rows['learners']:,} learners\n.*?(?=\n## |\Z)", flags=re.S)
     updated = pattern.sub(lambda _: section.rstrip("\n"), previous, count=1)
     if updated == previous:
         updated = previous.rstrip("\n") + "\n" + section
