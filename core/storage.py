@@ -53,7 +53,7 @@ class Storage(Protocol):
         """Remove the object; a missing one is not an error. Raises OSError."""
         ...
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def names(self, prefix: str = "") -> list[str]:
         """Keys starting with ``prefix``, sorted. Raises OSError."""
         ...
 
@@ -107,7 +107,7 @@ class LocalStorage:
         except OSError as error:
             raise StorageError(f"cannot delete {path}: {error}") from error
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def names(self, prefix: str = "") -> list[str]:
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
@@ -162,7 +162,7 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self._call("delete_object", key, Key=self.prefix + check_key(key))
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def names(self, prefix: str = "") -> list[str]:
         found: list[str] = []
         token = None
         while True:
@@ -257,3 +257,43 @@ def init_app(app: Flask) -> None:
     if app.config["STORAGE_S3_ADDRESSING_STYLE"] not in {None, "", "auto", "path", "virtual"}:
         raise ConfigError("STORAGE_S3_ADDRESSING_STYLE must be auto, path or virtual")
     app.extensions["storage"] = _Clients()
+    _register_commands(app)
+
+
+CONTENT_TYPES = {".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+
+
+def _register_commands(app: Flask) -> None:
+    import click
+
+    @app.cli.group("storage")
+    def storage_cli() -> None:
+        """Files written at run time (certificate PDFs and previews, lesson images)."""
+
+    @storage_cli.command("copy-local")
+    def copy_local() -> None:
+        """Copy the local folders' files into the S3 bucket (moving one server to several machines).
+
+        Objects already in the bucket are left as they are (they are named by what they hold), so it can run again.
+        """
+        if app.config["STORAGE_BACKEND"] != "s3":
+            raise click.ClickException(
+                "STORAGE_BACKEND is local: set FLASK_STORAGE_BACKEND=s3 and FLASK_STORAGE_S3_BUCKET first"
+            )
+        for area, setting in AREAS.items():
+            local = LocalStorage(Path(app.config[setting] or Path(app.instance_path) / area))
+            target = storage(area, app)
+            try:
+                there = set(target.names())
+                copied = 0
+                todo = [key for key in local.names() if key not in there]
+                for key in todo:
+                    kind = CONTENT_TYPES.get(os.path.splitext(key)[1], "application/octet-stream")
+                    target.write(key, local.read(key), content_type=kind)
+                    copied += 1
+            except OSError as error:
+                raise click.ClickException(f"{area}: {error}") from None
+            click.echo(
+                f"{area}: {copied} copied, {len(local.names()) - copied} already there "
+                f"({local.describe()} → {target.describe()})"
+            )

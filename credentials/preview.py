@@ -70,7 +70,7 @@ def cached_png(store: Storage, public_id: str, pdf_sha256: str, pdf: bytes) -> b
     png = render_png(pdf)
     try:
         store.write(key, png, content_type="image/png")
-        for old in store.keys(f"{public_id}-"):
+        for old in store.names(f"{public_id}-"):
             if old != key and old.endswith(".png"):
                 store.delete(old)
     except OSError:

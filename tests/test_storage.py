@@ -59,18 +59,18 @@ def store(request, app, tmp_path, s3, monkeypatch):
 def test_objects_round_trip_replace_list_and_delete(store):
     with pytest.raises(FileNotFoundError):
         store.read("A1.pdf")
-    assert not store.exists("A1.pdf") and store.keys() == []
+    assert not store.exists("A1.pdf") and store.names() == []
     store.write("A1.pdf", b"%PDF first", content_type="application/pdf")
     store.write("A1.pdf", b"%PDF second", content_type="application/pdf")  # a retried render: same key
     store.write("A1-0123.png", b"png", content_type="image/png")
     store.write("B2.pdf", b"%PDF other")
     assert store.read("A1.pdf") == b"%PDF second"
     assert store.exists("A1.pdf") and not store.exists("A2.pdf")
-    assert store.keys() == ["A1-0123.png", "A1.pdf", "B2.pdf"]  # one object per key, no temp files
-    assert store.keys("A1") == ["A1-0123.png", "A1.pdf"]
+    assert store.names() == ["A1-0123.png", "A1.pdf", "B2.pdf"]  # one object per key, no temp files
+    assert store.names("A1") == ["A1-0123.png", "A1.pdf"]
     store.delete("A1.pdf")
     store.delete("A1.pdf")  # already gone: fine
-    assert store.keys() == ["A1-0123.png", "B2.pdf"]
+    assert store.names() == ["A1-0123.png", "B2.pdf"]
     with pytest.raises(FileNotFoundError):
         store.read("A1.pdf")
 
@@ -91,7 +91,7 @@ def test_s3_objects_live_under_prefix_and_area(app, s3, monkeypatch):
         storage("certificates").write("C3.pdf", b"%PDF a")
         storage("uploads").write("C3.pdf", b"not the same area")
         monkeypatch.setitem(app.config, "STORAGE_S3_PREFIX", "tenant-b")
-        assert storage("certificates").keys() == []  # another prefix sees nothing of the first
+        assert storage("certificates").names() == []  # another prefix sees nothing of the first
         assert storage("certificates").describe() == f"s3://{app.config['STORAGE_S3_BUCKET']}/tenant-b/certificates/"
     assert s3.keys("tenant-a/") == ["tenant-a/certificates/C3.pdf", "tenant-a/uploads/C3.pdf"]
     assert s3.get("tenant-a/certificates/C3.pdf") == b"%PDF a"
@@ -115,7 +115,7 @@ def test_failures_are_oserrors_whichever_backend(app, tmp_path, monkeypatch):
         monkeypatch.setitem(app.config, key, value)
     with app.app_context():
         down = storage("uploads")
-        for call in (lambda: down.write("A1.png", b"x"), lambda: down.read("A1.png"), lambda: down.keys()):
+        for call in (lambda: down.write("A1.png", b"x"), lambda: down.read("A1.png"), lambda: down.names()):
             with pytest.raises(StorageError) as caught:
                 call()
             assert isinstance(caught.value, OSError) and "bucket 'b'" in str(caught.value)
@@ -131,6 +131,37 @@ def test_an_incomplete_s3_configuration_refuses_to_start(tmp_path):
         create_app({**base, "STORAGE_BACKEND": "s3"})
     with pytest.raises(ConfigError, match="local or s3"):
         create_app({**base, "STORAGE_BACKEND": "ftp"})
+
+
+@pytest.mark.nodb
+def test_copy_local_moves_a_single_server_into_the_bucket(app, s3, on_s3, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "CERTIFICATE_DIR", str(tmp_path / "certificates"))
+    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
+    LocalStorage(tmp_path / "certificates").write("A1.pdf", b"%PDF one")
+    LocalStorage(tmp_path / "certificates").write("B2.pdf", b"%PDF two")
+    LocalStorage(tmp_path / "uploads").write("a" * 64 + ".png", b"png")
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["storage", "copy-local"])
+    assert first.exit_code == 0, first.output
+    assert "certificates: 2 copied, 0 already there" in first.output and "uploads: 1 copied" in first.output
+    assert s3.keys(on_s3) == [
+        f"{on_s3}certificates/A1.pdf",
+        f"{on_s3}certificates/B2.pdf",
+        f"{on_s3}uploads/{'a' * 64}.png",
+    ]
+    assert s3.get(f"{on_s3}certificates/B2.pdf") == b"%PDF two"
+    assert s3.client().head_object(Bucket="academy-test", Key=f"{on_s3}certificates/A1.pdf")["ContentType"] == (
+        "application/pdf"
+    )
+    again = runner.invoke(args=["storage", "copy-local"])
+    assert (
+        "certificates: 0 copied, 2 already there" in again.output
+        and "uploads: 0 copied, 1 already there" in again.output
+    )
+
+    monkeypatch.setitem(app.config, "STORAGE_BACKEND", "local")
+    refused = runner.invoke(args=["storage", "copy-local"])
+    assert refused.exit_code != 0 and "FLASK_STORAGE_BACKEND=s3" in refused.output
 
 
 # ---- the app on S3 ------------------------------------------------------------------------------------------
