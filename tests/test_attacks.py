@@ -588,11 +588,17 @@ def test_every_post_route_refuses_a_logged_in_post_without_a_token(client, ctx, 
     from core.extensions import csrf
     from tests.test_hostile_properties import Session, build_world, routes, row_counts
 
-    # the machine API and RFC 8058 one-click unsubscribe (its signed token is the proof) alone are exempt
-    assert csrf._exempt_views == {"credentials.views.api_verify", "notifications.views.unsubscribe"}
+    # the machine API, RFC 8058 one-click unsubscribe (its signed token is the proof) and the VC-API wallet
+    # exchange (wallets post without a session; its single-use challenge is the proof) alone are exempt
+    exempt = {"credentials.api_verify", "notifications.unsubscribe", "credentials.wallet_exchange"}
+    assert csrf._exempt_views == {
+        "credentials.views.api_verify",
+        "notifications.views.unsubscribe",
+        "credentials.wallet_views.wallet_exchange",
+    }
     world = build_world(client)
     for endpoint, route in sorted(routes(world).items()):
-        if endpoint in ("credentials.api_verify", "notifications.unsubscribe"):
+        if endpoint in exempt:
             continue
         session = Session(client, world.users.get(route.role) if route.role else None)
         session.prepare()
