@@ -70,7 +70,8 @@ class RevokeForm(FlaskForm):
 class SuspendForm(FlaskForm):
     # named apart from RevokeForm's fields: both forms sit on the same page, and ids must not repeat
     suspension_reason = TextAreaField(
-        _l("Reason (kept in the history and shown to the holder, not to the public)"),
+        # no "Reason" in it: the revocation form's "Reason" sits on the same page, and a label should name one field
+        _l("Why it is suspended (kept in the history and shown to the holder, not to the public)"),
         validators=[DataRequired(_l("Explain the suspension.")), Length(max=1000)],
         filters=[strip],
     )

@@ -15,7 +15,7 @@ from accounts.models import Role
 from core.audit import AuditEvent
 from core.database import utcnow
 from core.extensions import db
-from credentials import openbadges, vc
+from credentials import openbadges, services, vc
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, StatusList
 from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
@@ -312,3 +312,17 @@ def test_the_suspension_list_is_created_once_and_shares_the_slot(ctx):
     assert db.session.get(StatusList, other.status_list_id).purpose == "revocation"
     assert openbadges.list_ids_of(certificate) == [certificate.status_list_id, first]
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 2
+
+
+def test_a_suspended_certificate_is_left_out_of_the_learners_record(ctx):
+    from credentials import clr
+
+    load_test_framework()
+    learner = make_user(name="Pat Learner")
+    kept = make_certificate(learner, make_course("ai-basics"))
+    held = make_certificate(learner, make_course("ai-two"))
+    admin = make_user(role=Role.ADMIN)
+    now = utcnow()
+    services.suspend(admin, held, reason="Review.", until=now + timedelta(days=3), now=now)
+    assert [c.id for c in clr.record_certificates(learner, now)] == [kept.id]
+    assert [c.id for c in clr.record_certificates(learner, now + timedelta(days=4))] == [kept.id, held.id]

@@ -235,7 +235,8 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     public = verify_path.rsplit("/", 1)[1]
     admin.goto(live_server + "/admin/certificates/" + public)
     admin.get_by_role("button", name="Reinstate certificate").click()
-    admin.get_by_label(re.compile("^Reason \\(kept in the history")).fill("Identity check pending after a complaint.")
+    a11y.check(admin, "59a-admin-suspend-form")
+    admin.get_by_label(re.compile("^Why it is suspended")).fill("Identity check pending after a complaint.")
     until = (datetime.now(UTC) + timedelta(days=40)).date()
     admin.get_by_label(re.compile("^Suspended until")).fill(until.isoformat())
     admin.get_by_role("button", name="Suspend certificate").click()
