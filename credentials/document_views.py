@@ -60,10 +60,7 @@ def status_list(list_id: int):
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"
     response.set_etag(cached.etag + ("-gz" if gzipped else ""))  # one tag per representation
-    max_age = openbadges.STATUS_TTL_SECONDS
-    if cached.changes_at is not None:  # no HTTP cache keeps a suspension past its end
-        max_age = max(0, min(max_age, int((cached.changes_at - utcnow()).total_seconds())))
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Cache-Control"] = f"public, max-age={openbadges.STATUS_TTL_SECONDS}"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response.make_conditional(request)
 

@@ -199,6 +199,8 @@ class Lane:
         served = self.app.extensions.get("served_status_lists", {}).get(int(number))
         if served is None or time.monotonic() - served.checked_at >= status_cache.openbadges.STATUS_TTL_SECONDS:
             return None
+        if served.changes_at is not None and utcnow() >= served.changes_at:  # a suspension in it has ended
+            return None
         if served.stamp is None or status_cache.read_stamp(self.app) != served.stamp:
             return None
         gzipped = self._gzipped(environ)

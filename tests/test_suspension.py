@@ -180,27 +180,28 @@ def test_suspend_and_lift_refuse_what_does_not_apply(client, certificate, admin)
     assert certificate.suspended_at is None
 
 
-def test_a_suspension_past_its_end_no_longer_counts_in_the_list_or_on_the_page(client, certificate, admin, monkeypatch):
+def test_a_suspension_past_its_end_no_longer_counts_in_the_list_or_on_the_page(
+    client, other_client, certificate, admin, monkeypatch
+):
     """Computed at read: once the end has passed, the served list (re-signed then) and the verify page agree."""
-    from credentials import document_views, status_cache, views
+    from credentials import document_views, lane, status_cache, views
 
     credential = credential_of(client, certificate)
     public = format_public_id(certificate.public_id)
     until = (utcnow() + timedelta(days=2)).date()
     suspend(client, certificate, until=until.isoformat())
-    assert both_bits(client, credential)["suspension"] is True  # and the served copy is now cached
-    suspension_url = credential["credentialStatus"][1]["statusListCredential"]
-    response = client.get(suspension_url.replace(BASE, ""))
-    max_age = int(response.headers["Cache-Control"].rsplit("=", 1)[1])
-    assert 0 < max_age <= openbadges.STATUS_TTL_SECONDS  # no HTTP cache keeps it past the end
+    # a visitor without cookies: the second fetch is answered by the fast lane (credentials/lane.py) from the kept copy
+    assert both_bits(other_client, credential)["suspension"] is True
+    assert both_bits(other_client, credential)["suspension"] is True
 
     later = utcnow() + timedelta(days=3)  # the clock moves past the end; nothing is written meanwhile
     monkeypatch.setattr(document_views, "utcnow", lambda: later)
     monkeypatch.setattr(status_cache, "utcnow", lambda: later)
+    monkeypatch.setattr(lane, "utcnow", lambda: later)
     monkeypatch.setattr(views, "utcnow", lambda: later)
-    assert both_bits(client, credential) == {"revocation": False, "suspension": False}
-    assert client.get(f"/api/v1/certificates/{public}").json["status"] == "valid"
-    assert "✓" in client.get(f"/verify/{public}").get_data(as_text=True)
+    assert both_bits(other_client, credential) == {"revocation": False, "suspension": False}
+    assert other_client.get(f"/api/v1/certificates/{public}").json["status"] == "valid"
+    assert "✓" in other_client.get(f"/verify/{public}").get_data(as_text=True)
     assert api_verdict(client, credential)["verdict"] == "valid"
 
 
