@@ -265,13 +265,13 @@ def verification_bench(ids: list[str]) -> list[str]:
     baseline, floor = r["bare"]["rps"], r["floor"]["rps"]
     lines = [
         "",
-        "## Verification with 100,000 certificates",
+        f"## Verification with {CERTIFICATES:,} certificates",
         "",
         f"{CERTIFICATES:,} certificates (1 in 50 revoked, 1 in 3 with an expiry) on PostgreSQL 15; each request picks "
         "one of 2,000 random IDs (wrk Lua script); every verification is counted (in memory, written every 50 "
         "verifications or 5 s). The endpoints run interleaved: each of the rounds runs every endpoint once against "
-        "two servers that stay up (a first, uncounted round warms them). The status list (all 100,000 certificates "
-        "in one 131,072-bit revocation list) is fetched with `Accept-Encoding: gzip`.",
+        f"two servers that stay up (a first, uncounted round warms them). The status list (all {CERTIFICATES:,} "
+        "certificates in one 131,072-bit revocation list) is fetched with `Accept-Encoding: gzip`.",
         "Rerun: `BENCH_ONLY=verification make bench` (this section only; `BENCH_REPEAT`, `BENCH_SECONDS` set rounds "
         "and seconds).",
         "",
