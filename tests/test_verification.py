@@ -124,7 +124,7 @@ def test_openapi_description(client):
     operation = spec["paths"]["/api/v1/certificates/{id}"]["get"]
     assert set(operation["responses"]) >= {"200", "400", "404", "429"}
     status = operation["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["status"]
-    assert status["enum"] == ["valid", "expired", "revoked"]
+    assert status["enum"] == ["valid", "expired", "revoked", "suspended"]
 
 
 def test_verification_is_rate_limited_per_client(client, certificate, app):
