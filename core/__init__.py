@@ -46,7 +46,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # every rate limit here is a route decorator (login, register, verify, public writes), which checks itself;
     # the limiter's before-request hook only looks for default and blueprint limits, and there are none, so
     # it is taken off instead of running on every request (tests/test_pagecache.py checks the limits still bite)
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    # (with RATELIMIT_ENABLED false Flask-Limiter registers no hook at all)
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks.remove(limiter._check_request_limit)
     _init_login(app)
     queue.init_app(app)
     contentcache.init_app(app)
