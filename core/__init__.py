@@ -45,7 +45,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     # every rate limit here is a route decorator (login, register, verify, public writes), which checks itself;
     # the limiter's before-request hook only looks for default and blueprint limits, and there are none, so
-    # it is taken off instead of running on every request (tests/test_pagecache.py checks the limits still bite)
+    # it is taken off instead of running on every request (tests/test_security.py, test_hardening.py and
+    # test_verification.py check the limits still bite)
     # (with RATELIMIT_ENABLED false Flask-Limiter registers no hook at all)
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:
