@@ -138,7 +138,3 @@ class BrandingForm(FlaskForm):
     signature = FileField(_l("Signature image (PNG, JPEG or WebP; dark ink on white or transparent)"))
     remove_signature = BooleanField(_l("Remove the signature"))
     submit = SubmitField(_l("Save branding"))
-
-
-class WalletForm(FlaskForm):
-    """ "Add to wallet": no fields; the form is there for its CSRF token (opening an exchange writes a row)."""

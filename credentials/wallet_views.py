@@ -13,9 +13,9 @@ from flask_login import current_user, login_required
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import csrf, db, limiter
+from core.forms import ButtonForm
 from credentials import clr, wallet
 from credentials.blueprints import bp, signing_unavailable
-from credentials.forms import WalletForm
 from credentials.identity import issuer
 from credentials.ids import format_public_id
 from credentials.keys import KeyError_
@@ -42,7 +42,7 @@ def add_record_to_wallet():
 
 
 def _open(certificate, *, back: str):
-    form = WalletForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
     try:
@@ -71,7 +71,7 @@ def wallet_offer(exchange_id: str):
         deep_link=link,
         interaction_url=wallet.interaction_url(exchange),
         qr=segno.make(link, error="m").svg_data_uri(scale=4, border=2, dark="#111"),
-        form=WalletForm(),
+        form=ButtonForm(),
     )
 
 

@@ -126,14 +126,22 @@ def test_seed_demo_only_in_development_and_prints_passwords_once(app, ctx):
 
 @pytest.mark.nodb
 def test_the_app_starts_with_rate_limits_switched_off(tmp_path):
-    # the limiter registers no before-request hook when disabled; create_app must not assume it did
-    app = create_app(
-        {
-            "APP_ENV": "test",
-            "SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "RATELIMIT_ENABLED": False,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
-        }
-    )
-    assert app.config["RATELIMIT_ENABLED"] is False
-    assert app.test_client().get("/healthz").status_code == 200
+    # the limiter registers no before-request hook when disabled; create_app must not assume it did.
+    # Flask-Limiter keeps `enabled` on the one shared extension object and later apps inherit it, so put it back
+    # (every later test's rate limits would otherwise stop biting).
+    from core.extensions import limiter
+
+    was_enabled = limiter.enabled
+    try:
+        app = create_app(
+            {
+                "APP_ENV": "test",
+                "SECRET_KEY": "test-secret-key-" + "x" * 32,
+                "RATELIMIT_ENABLED": False,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
+            }
+        )
+        assert app.config["RATELIMIT_ENABLED"] is False
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        limiter.enabled = was_enabled
