@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from core.extensions import db
 from courses.models import Enrollment
 from credentials.models import Certificate
+from insights import dashboard_cache
 from insights.models import PeopleDay, PeopleDirty, PeopleState
 
 OPEN = 1_000_000_000  # w_hi of a credential-window band with no upper end
@@ -137,7 +138,8 @@ def settle(session: Session | None = None) -> int:
     """Bring the rows of every user marked dirty up to date, in the current transaction (the caller commits).
 
     Locks the marks first: a transaction that changes one of these users meanwhile waits at its own mark, then
-    sees this one's result. Returns the number of users settled."""
+    sees this one's result. Bumps the dashboard cache's counter when it settled anyone (insights/dashboard_cache.py).
+    Returns the number of users settled."""
     session = session or db.session
     user_ids = list(session.scalars(select(PeopleDirty.user_id).order_by(PeopleDirty.user_id).with_for_update()))
     for i in range(0, len(user_ids), CHUNK):
@@ -158,6 +160,10 @@ def settle(session: Session | None = None) -> int:
             if states:
                 session.execute(insert(PeopleState.__table__), states)
         session.execute(delete(PeopleDirty).where(PeopleDirty.user_id.in_(chunk)))
+    if user_ids:
+        # last, after the people rows (locked in key order): every writer takes the counter at the same point and
+        # holds it only while committing
+        dashboard_cache.bump(session.connection())
     return len(user_ids)
 
 
@@ -165,6 +171,7 @@ def rebuild() -> int:
     """Recompute every person's rows from enrollments and certificates (flushes; the caller commits).
 
     Returns the number of rows in insights_people_days."""
+    dashboard_cache.bump(db.session.connection())
     db.session.execute(delete(PeopleDay))
     db.session.execute(delete(PeopleState))
     db.session.execute(delete(PeopleDirty))

@@ -82,6 +82,9 @@ def stored_rows() -> tuple[dict, dict]:
 
 def rebuild() -> tuple[int, int]:
     """Refill both rollups from enrollments and certificates (flushes; the caller commits). Returns their row counts."""
+    from insights import dashboard_cache
+
+    dashboard_cache.bump(db.session.connection())  # cached dashboards were computed from the tables before
     db.session.execute(delete(EnrollmentDay))
     db.session.execute(delete(CertificateDay))
     db.session.execute(

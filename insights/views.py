@@ -40,9 +40,10 @@ def _days_before(end: datetime, days: int) -> datetime:
 
 
 def _report(start: datetime, end: datetime, window: int):
-    from insights import reports
+    from insights import dashboard_cache
 
-    return reports.build(start, end, window_days=window, now=utcnow())
+    # the page and its charts ask for the same report: computed once per process until a write or time changes it
+    return dashboard_cache.report(start, end, window_days=window, now=utcnow())
 
 
 def _period() -> tuple[datetime, datetime, int]:

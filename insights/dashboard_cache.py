@@ -1,0 +1,126 @@
+"""The insights dashboard's answer, kept in each process and served for as long as it provably holds.
+
+Why a cache and not a cheaper rollup: at 10,000 learners the per-person rollup (insights/people.py) holds about one
+row per enrollment (53k rows: its ``later`` sets and days hardly repeat), so summing it costs the same as the data,
+and a page view asks for the same report three times (the page and its two charts), again for each CSV and for the
+next admin. The report changes only when its data does or when time moves it, and both can be known exactly:
+
+- **Data.** Every write that can change a number marks a user in insights_people_dirty (triggers, migrations 0023b
+  and 0030: enrollments, course certificates, a new day of activity, activity moved back or from more than 29
+  days ago, revocation and expiry), and ``people.settle`` bumps the ``insights`` counter (a row of report_versions)
+  in the same transaction, just before it commits. An entry is served only at the counter and content version
+  (core/contentcache.py: titles, tags, courses) it was computed at, and only when no user is marked (a mark left
+  by bulk SQL outside a session means unsettled data). The counter is read before the report is computed, so a
+  write committing meanwhile makes the entry unreachable, never stale.
+- **Time.** Only two numbers depend on the moment the report is judged at: people active in the last 30 days and
+  certificates expiring in the next 60. Both change only when the moving window passes a stored timestamp, so
+  the entry records when that next happens (``horizon``: the earliest activity still inside the 30 days, the
+  earliest expiry after now and after now + 60 days) and is served for any moment before it: exactly the numbers
+  ``reports.build`` gives at that moment, not the numbers of the moment it was computed.
+
+Same-day activity (each lesson completion moves ``last_activity_at`` forward) marks nothing and bumps nothing:
+a learner active within the last 29 days who is active again stays counted in every window an entry can be served
+for (see the proof in migration 0030). So ordinary lesson completions cost nothing here.
+
+Entries live per process (no shared store): a hit costs three small statements (the marks, the counter, the content
+version), a miss the report itself plus one statement for the horizon. Processes never serve each other's stale
+entries, since the counter and marks live in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from core.contentcache import LocalStore, content_version
+from core.extensions import db
+from courses.models import Enrollment
+from credentials.models import Certificate
+from insights.models import ReportVersion
+
+SCOPE = "insights"
+ACTIVE = timedelta(days=30)  # reports: "active in the last 30 days"
+EXPIRING = timedelta(days=60)  # reports.EXPIRING_DAYS
+ENTRIES = 64  # per process: periods and windows an admin may ask for
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Entry:
+    report: object  # reports.Report, shared read-only by every request of this process
+    computed_at: datetime
+    until: datetime | None  # served for computed_at <= now < until (None: no stored timestamp can move it)
+
+
+def bump(connection) -> None:
+    """Add one to the ``insights`` counter (creating it at 1). Called in the writer's transaction."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(ReportVersion).values(scope=SCOPE, version=1)
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["scope"], set_={"version": ReportVersion.version + 1})
+    )
+
+
+def horizon(now: datetime) -> datetime | None:
+    """The first moment after ``now`` at which the report judged at ``now`` could change without a write (one query).
+
+    Active in the last 30 days is ``last_activity_at >= now - 30 days``: the set stays the same until the window's
+    start passes the earliest activity inside it, m (so for moments up to m + 30 days). Expiring is
+    ``now < expires_at <= now + 60 days``: the same until now reaches the next expiry or now + 60 days reaches
+    the next expiry beyond it. Revoked and programme certificates are counted here too: an earlier horizon only
+    means an earlier recomputation."""
+    la, expires = Enrollment.last_activity_at, Certificate.expires_at
+    active_min, next_expiry, next_beyond = db.session.execute(
+        select(
+            select(func.min(la)).where(la >= now - ACTIVE).scalar_subquery(),
+            select(func.min(expires)).where(expires > now).scalar_subquery(),
+            select(func.min(expires)).where(expires > now + EXPIRING).scalar_subquery(),
+        )
+    ).one()
+    candidates = []
+    if active_min is not None:
+        candidates.append(active_min + ACTIVE + ONE_MICROSECOND)
+    if next_expiry is not None:
+        candidates.append(next_expiry)
+    if next_beyond is not None:
+        candidates.append(next_beyond - EXPIRING)
+    return min(candidates) if candidates else None
+
+
+def _store() -> LocalStore:
+    # one per app (setdefault is atomic in CPython: two first requests at once keep the same store)
+    return current_app.extensions.setdefault("insights_dashboard", LocalStore(ENTRIES))
+
+
+def _version() -> str | None:
+    token = content_version()
+    if token is None:  # content versions are off (an emptied database): so is this cache
+        return None
+    counter = db.session.scalar(select(ReportVersion.version).where(ReportVersion.scope == SCOPE)) or 0
+    return f"{token}:{counter}"
+
+
+def report(start: datetime, end: datetime, *, window_days: int, now: datetime):
+    """``reports.build(start, end, window_days=..., now=now)``, from this process's entry when it holds at ``now``.
+
+    Settles users marked by writes outside a session first (as build does; the caller's transaction, which a GET
+    rolls back); while any were marked nothing is served from or stored in the cache. Raises nothing of its own."""
+    from insights import people, reports
+
+    unsettled = people.settle()
+    version = None if unsettled or not current_app.config.get("INSIGHTS_CACHE", True) else _version()
+    key = (start, end, window_days)
+    if version is not None:
+        entry = _store().get(version, key)
+        if isinstance(entry, Entry) and entry.computed_at <= now and (entry.until is None or now < entry.until):
+            return entry.report
+    built = reports.build(start, end, window_days=window_days, now=now)
+    if version is not None:
+        _store().put(version, key, Entry(built, now, horizon(now)))
+    return built

@@ -1,0 +1,255 @@
+"""The insights dashboard's per-process cache (insights/dashboard_cache.py) serves exactly the direct numbers.
+
+An entry is served only while no write changed the data (the ``insights`` counter, bumped by ``people.settle`` when
+triggers marked a user) and only up to the moment time alone would change a number (its horizon). The oracle is
+``reports.build(direct=True)`` at the same moment. A hit is recognised by identity: the same Report object as the
+entry stored before.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from accounts.models import Role
+from core.database import utcnow
+from core.extensions import db
+from courses.models import Enrollment
+from credentials.models import Certificate, RevocationReason
+from insights import dashboard_cache, reports
+from insights.models import PeopleDirty, ReportVersion
+from tests.factories import complete_course, enroll, load_test_framework, login, make_course, make_user
+from tests.test_insights import known_data  # noqa: F401  (the hand-built data set with known answers)
+
+DAY = timedelta(days=1)
+US = timedelta(microseconds=1)
+
+
+def _midnight(moment):
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _numbers(report) -> dict:
+    return {"overall": (report.overall.activity(), report.overall.attainment()), **report.tables()}
+
+
+def _counter() -> int:
+    return db.session.scalar(select(ReportVersion.version).where(ReportVersion.scope == "insights")) or 0
+
+
+class Dashboard:
+    """Asks the cache as the view does (one transaction per request) and compares with the oracle each time."""
+
+    def __init__(self) -> None:
+        self.last: dict = {}
+        self.hits = self.misses = 0
+
+    def check(self, start, end, window, now) -> bool:
+        served = dashboard_cache.report(start, end, window_days=window, now=now)
+        direct = reports.build(start, end, window_days=window, now=now, direct=True)
+        db.session.rollback()  # a GET: whatever it settled is not kept
+        assert _numbers(served) == _numbers(direct), (start, end, window, now)
+        hit = self.last.get((start, end, window)) is served
+        self.last[(start, end, window)] = served
+        self.hits += hit
+        self.misses += not hit
+        return hit
+
+
+def test_time_alone_ends_an_entry_exactly_when_a_number_would_change(ctx):
+    load_test_framework()
+    course = make_course("course-a", title="Course A")
+    now = utcnow()
+    start, end = _midnight(now) - 90 * DAY, _midnight(now) + DAY
+    learner, other, third = (make_user(email=f"{n}@example.org") for n in ("l", "o", "t"))
+    enrollment = enroll(learner, course)
+    enrollment.last_activity_at = now - 30 * DAY + timedelta(hours=1)  # leaves the 30 days at now + 1 h
+    complete_course(other, course, now=now - DAY)
+    complete_course(third, course, now=now - DAY)
+    soon, later = (
+        db.session.scalar(select(Certificate).where(Certificate.user_id == person.id)) for person in (other, third)
+    )
+    soon.expires_at = now + timedelta(hours=2)  # expiring now, expired at now + 2 h
+    later.expires_at = now + 60 * DAY + timedelta(hours=3)  # not yet within 60 days; it is from now + 3 h
+    for person in (other, third):  # their activity long ago: only the first learner is near the 30 days' edge
+        db.session.execute(
+            update(Enrollment).where(Enrollment.user_id == person.id).values(last_activity_at=now - 90 * DAY)
+        )
+    db.session.commit()
+    assert dashboard_cache.horizon(now) == now + timedelta(hours=1) + US
+
+    dashboard = Dashboard()
+    seen = []
+    for moment, hit in (
+        (now, False),
+        (now + timedelta(minutes=59), True),
+        (now + timedelta(hours=1), True),  # the last moment the first learner counts as active
+        (now + timedelta(hours=1) + US, False),
+        (now + timedelta(hours=2) - US, True),
+        (now + timedelta(hours=2), False),  # the first certificate has expired
+        (now + timedelta(hours=3) - US, True),
+        (now + timedelta(hours=3), False),  # the second one expires within 60 days
+        (now + timedelta(hours=5), True),
+    ):
+        assert dashboard.check(start, end, 180, moment) is hit, moment
+        overall = reports.build(start, end, window_days=180, now=moment).overall
+        seen.append((overall.people["active"], overall.expiring_60d))
+    # the numbers did move with time alone, so a cache that ignored time would have failed above
+    assert seen[2] == (1, 1) and seen[3] == (0, 1) and seen[5] == (0, 0) and seen[7] == (0, 1)
+    # asked for a moment before the entry was computed (now + 3 h): computed again (never served backwards)
+    assert dashboard.check(start, end, 180, now + timedelta(hours=2, minutes=30)) is False
+
+
+def test_random_changes_and_moments_serve_the_direct_numbers(ctx):
+    """Seeded random writes through every path (services, the ORM, bulk SQL) and moments moving forward across the
+    30-day and 60-day edges; after each, the cache equals the oracle for several periods and windows."""
+    from credentials.services import issue_for_enrollment
+
+    rng = random.Random(20261207)
+    load_test_framework()
+    courses = [
+        make_course("course-a", title="Course A"),
+        make_course("course-b", title="Course B", skills=("INF-01",), occupations=("47-2111.00",)),
+        make_course("course-c", title="Course C", skills=("INF-01", "AIL-01"), occupations=("47-2111.00",)),
+    ]
+    learners = [make_user(email=f"r{i}@example.org") for i in range(10)]
+    base = utcnow()
+    now = base
+    today = _midnight(now)
+    periods = [(today - 90 * DAY, today + DAY, 180), (today - 400 * DAY, today + DAY, 3), (today, today + DAY, 30)]
+    dashboard = Dashboard()
+
+    def near(edge):
+        return edge + rng.choice([-US, timedelta(0), US, timedelta(minutes=rng.randint(-90, 90))])
+
+    for _step in range(45):
+        enrollments = list(db.session.scalars(select(Enrollment).order_by(Enrollment.id)))
+        certificates = list(db.session.scalars(select(Certificate).order_by(Certificate.id)))
+        kind = rng.choice(
+            ["enroll", "complete", "lesson", "activity", "revoke", "reinstate", "expiry", "move", "delete", "wait"]
+        )
+        if kind == "enroll":
+            enroll(rng.choice(learners), rng.choice(courses)).enrolled_at = today - rng.randint(0, 120) * DAY
+        elif kind == "complete" and enrollments:
+            e = rng.choice(enrollments)
+            done = e.enrolled_at + timedelta(hours=rng.randint(0, 24 * 40))
+            db.session.execute(update(Enrollment).where(Enrollment.id == e.id).values(completed_at=done))
+            if rng.random() < 0.8:
+                issue_for_enrollment(e, now=done, issuer="Test")
+        elif kind == "lesson" and enrollments:
+            # an ordinary lesson completion: activity moves forward to now (marks nothing when it was recent)
+            rng.choice(enrollments).last_activity_at = utcnow()
+        elif kind == "activity" and enrollments:
+            rng.choice(enrollments).last_activity_at = near(now - 30 * DAY + timedelta(hours=rng.randint(0, 30)))
+        elif kind == "revoke" and certificates:
+            c = rng.choice(certificates)
+            c.revoked_at, c.revocation_reason = now - DAY, RevocationReason.OTHER
+        elif kind == "reinstate" and certificates:
+            c = rng.choice(certificates)
+            c.revoked_at = c.revocation_reason = None
+        elif kind == "expiry" and certificates:
+            rng.choice(certificates).expires_at = rng.choice(
+                [None, near(now + timedelta(hours=rng.randint(0, 30))), near(now + 60 * DAY + timedelta(hours=2))]
+            )
+        elif kind == "move" and enrollments:
+            rng.choice(enrollments).enrolled_at = today - rng.randint(0, 120) * DAY
+        elif kind == "delete" and enrollments:
+            e = rng.choice(enrollments)
+            db.session.execute(update(Certificate).where(Certificate.enrollment_id == e.id).values(enrollment_id=None))
+            db.session.execute(delete(Enrollment).where(Enrollment.id == e.id))
+        elif kind == "wait":
+            # time alone: to just before or at the next moment a number could change (within the day)
+            upcoming = dashboard_cache.horizon(now)
+            if upcoming is not None and upcoming < base + 20 * 3600 * timedelta(seconds=1):
+                now = rng.choice([upcoming - US, upcoming])
+        db.session.commit()
+        for start, end, window in periods:
+            dashboard.check(start, end, window, now)
+            assert dashboard.check(start, end, window, now)  # asked again with nothing changed: served from the entry
+    assert dashboard.hits >= 60 and dashboard.misses >= 40, (dashboard.hits, dashboard.misses)
+
+
+def test_which_writes_mark_and_bump(ctx):
+    """Recent activity moving forward (a lesson completion) marks no one and leaves the counter alone; every write
+    that can change a number marks the user and, once settled at commit, bumps the counter."""
+    from accounts.models import User
+
+    load_test_framework()
+    course = make_course("course-a", title="Course A")
+    learner = make_user(email="l@example.org")
+    enrollment = enroll(learner, course)
+    complete_course(learner, course, now=utcnow())
+    certificate = db.session.scalar(select(Certificate))
+    now = utcnow()
+
+    def marked_and_bumped(change) -> tuple[bool, bool]:
+        before = _counter()
+        change()
+        db.session.flush()
+        marked = db.session.scalar(select(func.count()).select_from(PeopleDirty)) > 0
+        db.session.commit()
+        return marked, _counter() > before
+
+    def at(moment):
+        def change():
+            db.session.get(Enrollment, enrollment.id).last_activity_at = moment
+
+        return change
+
+    assert marked_and_bumped(at(now - timedelta(hours=1))) == (True, True)  # moved back
+    assert marked_and_bumped(at(now - 40 * DAY)) == (True, True)  # a new day
+    assert marked_and_bumped(at(now - 40 * DAY + timedelta(minutes=1))) == (True, True)  # from 40 days ago
+    assert marked_and_bumped(at(now)) == (True, True)
+    assert marked_and_bumped(at(now + US)) == (False, False)  # forward within the day, from a recent moment
+
+    def revoke():
+        certificate.revoked_at, certificate.revocation_reason = now, RevocationReason.OTHER
+
+    def expire():
+        certificate.expires_at = now + 5 * DAY
+
+    def reinstate():
+        certificate.revoked_at = certificate.revocation_reason = None
+
+    assert marked_and_bumped(revoke) == (True, True)
+    assert marked_and_bumped(reinstate) == (True, True)
+    assert marked_and_bumped(expire) == (True, True)
+    assert marked_and_bumped(lambda: setattr(db.session.get(User, learner.id), "name", "Renamed")) == (False, False)
+    assert db.session.get(Enrollment, enrollment.id).completed_at is not None
+
+
+def test_the_dashboard_is_served_from_the_cache_until_a_write_changes_it(client, known_data, count_queries):  # noqa: F811
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    course = "/admin/insights?table=course&format=csv"
+
+    def enrolled() -> dict:
+        rows = csv.DictReader(io.StringIO(client.get(course).get_data(as_text=True)))
+        return {row["id"]: int(row["enrolled"]) for row in rows}
+
+    miss = count_queries(lambda: client.get("/admin/insights"))
+    hit = count_queries(lambda: client.get("/admin/insights"))
+    chart = count_queries(lambda: client.get("/admin/insights/charts/course.svg"))
+    assert hit < miss - 5 and chart <= hit  # the charts ask for the same report
+    assert enrolled()["course-a"] == 3
+
+    # a lesson completion today by someone active today: no number moves, the entry stays
+    busy = db.session.scalar(select(Enrollment).where(Enrollment.completed_at.is_(None)).limit(1))
+    busy.last_activity_at = utcnow()
+    db.session.commit()
+    assert count_queries(lambda: client.get("/admin/insights")) == hit
+
+    from courses.models import Course
+
+    a = db.session.scalar(select(Course).where(Course.slug == "course-a"))
+    enroll(make_user(email="new@example.org"), a)
+    assert count_queries(lambda: client.get("/admin/insights")) == miss  # the enrollment's commit bumped the counter
+    assert enrolled()["course-a"] == 4
+
+    a.title = "Course A, renamed"  # content: a new content version
+    db.session.commit()
+    assert "Course A, renamed" in client.get("/admin/insights").get_data(as_text=True)
