@@ -133,6 +133,8 @@ def _register_blueprints(app: Flask) -> None:
     from notifications import receivers as _notification_receivers  # noqa: F401  (events → emails)
     from notifications import tasks as _notification_tasks  # noqa: F401  (the daily scan)
     from notifications.views import bp as notifications_bp
+    from obapi.services import connected_apps
+    from obapi.views import bp as obapi_bp
     from orgs.permissions import can_manage_orgs
     from orgs.views import bp as orgs_bp
 
@@ -150,6 +152,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(orgs_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(admin_jobs_bp)
+    app.register_blueprint(obapi_bp)
     # the views' permission predicates, so that a template shows a link exactly when its page would answer
     app.jinja_env.globals.update(
         can_manage_users=can_manage_users,
@@ -171,6 +174,7 @@ def _register_blueprints(app: Flask) -> None:
         certificate_status_label=certificate_status_label,
         bulk_status_label=bulk_status_label,
         verification_check_label=check_label,
+        connected_apps_of=lambda user: connected_apps(user, now=utcnow()),
     )
 
 

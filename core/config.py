@@ -90,6 +90,12 @@ DEFAULTS: dict[str, Any] = {
     "INACTIVITY_DAYS": 14,  # a learner who opted in is nudged after this many days without progress
     "RATELIMIT_UNSUBSCRIBE": "30 per minute",
     "RATELIMIT_VERIFY_EMAIL": "10 per 15 minutes",
+    # the Open Badges API (obapi/): open client registration, the token and revocation endpoints, and the API reads
+    "RATELIMIT_OB_REGISTER": "10 per hour",
+    "RATELIMIT_OB_TOKEN": "60 per minute",
+    "RATELIMIT_OB_API": "120 per minute",
+    "OB_API_PRIVACY_URL": None,  # the discovery document's privacy policy; default: our page about connected apps
+    "OB_API_TERMS_URL": None,  # termsOfService in the discovery document, when there is one
     # what changes only on publish (course outlines, catalog results, framework pages, visitors' pages), cached
     # in each process and keyed by the content version in the database (core/contentcache.py); entries per process
     "CONTENT_CACHE": True,

@@ -57,6 +57,11 @@ def wants_json() -> bool:
 def _render(code: int, detail: str | None = None):
     title, message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
     message = detail or gettext(message)
+    # an API with its own error shape under a path prefix (e.g. the Open Badges API's Imsx_StatusInfo), registered
+    # by its blueprint in app.extensions["error_renderers"]; None falls back to the usual page or JSON
+    for prefix, render in current_app.extensions.get("error_renderers", {}).items():
+        if request.path.startswith(prefix) and (answer := render(code, message)) is not None:
+            return answer
     if wants_json():
         return jsonify(error=title, message=message, status=code), code
     return render_template("errors/error.html", code=code, title=gettext(title), message=message), code

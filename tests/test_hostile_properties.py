@@ -269,6 +269,36 @@ def routes(w: World) -> dict[str, Route]:
         "credentials.add_to_wallet": Route(learner, f"/certificates/{v['wallet_public_id']}/wallet"),
         "credentials.add_record_to_wallet": Route(learner, "/certificates/record/wallet"),
         "credentials.wallet_exchange": Route(None, f"/wallet/exchanges/{v['exchange_id']}", files=("file",)),
+        # the Open Badges API: registration takes a JSON body; the token and revocation endpoints take forms with
+        # the app's secret; the consent form is the learner's
+        "obapi.register": Route(None, "/ims/ob/v3p0/register", files=("file",)),
+        "obapi.authorize": Route(learner, f"/ims/ob/v3p0/authorize?{v['ob_authorize_query']}", {"decision": "allow"}),
+        "obapi.token": Route(
+            None,
+            "/ims/ob/v3p0/token",
+            {
+                "grant_type": "authorization_code",
+                "code": v["ob_code"],
+                "code_verifier": v["ob_verifier"],
+                "redirect_uri": "https://backpack.example/cb",
+                "refresh_token": v["ob_refresh"],
+                "client_id": v["ob_client_id"],
+                "client_secret": v["ob_secret"],
+                "scope": "",
+            },
+        ),
+        "obapi.revoke": Route(
+            None,
+            "/ims/ob/v3p0/revoke",
+            {
+                "token": v["ob_access"],
+                "token_type_hint": "access_token",
+                "client_id": v["ob_client_id"],
+                "client_secret": v["ob_secret"],
+            },
+        ),
+        "obapi.upsert_credential": Route(None, "/ims/ob/v3p0/credentials"),
+        "obapi.disconnect": Route(learner, f"/account/connected-apps/{v['ob_client_id']}/disconnect"),
         "orgs.bulk_verify": Route(
             employer, "/verify/bulk", {"show": "1", "download": "1", "ids": "A" * 28}, files=("file",)
         ),
@@ -415,6 +445,7 @@ def build_world(client) -> World:
 
     wallet_certificate = make_certificate(learner, make_course("ai-wallet"))
     exchange = open_exchange(learner, wallet_certificate, now=utcnow())
+    ob = open_badges_connection(learner)
     db.session.commit()
     return World(
         users={Role.ADMIN: admin.id, Role.LEARNER: learner.id, "employer": employer.id},
@@ -443,10 +474,73 @@ def build_world(client) -> World:
             "unsubscribe_token": unsubscribe_token(target.id, "reminders"),
             "wallet_public_id": wallet_certificate.public_id,
             "exchange_id": exchange.public_id,
+            **ob,
         },
         reset_token=reset.token,
         quiz_questions=questions,
     )
+
+
+def open_badges_connection(learner) -> dict:
+    """An app registered with the Open Badges API, a code waiting for its token request, and a live token pair."""
+    import base64
+    import hashlib
+    import secrets
+    from datetime import timedelta
+    from urllib.parse import urlencode
+
+    from obapi import server
+    from obapi.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, digest
+
+    now = utcnow()
+    values = {name: secrets.token_urlsafe(32) for name in ("ob_secret", "ob_code", "ob_access", "ob_refresh")}
+    values["ob_client_id"], values["ob_verifier"] = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(values["ob_verifier"].encode()).digest()).rstrip(b"=")
+    scope = f"{server.CREDENTIAL_READ} {server.PROFILE_READ}"
+    client = OAuthClient(
+        client_id=values["ob_client_id"],
+        client_secret_hash=digest(values["ob_secret"]),
+        name="Backpack",
+        client_uri="https://backpack.example/",
+        redirect_uris=json.dumps(["https://backpack.example/cb"]),
+        scope=scope,
+        token_endpoint_auth_method="client_secret_post",
+        client_metadata="{}",
+    )
+    db.session.add(client)
+    db.session.flush()
+    common = {"client_id": client.id, "user_id": learner.id, "scope": scope}
+    db.session.add(
+        OAuthAuthorizationCode(
+            **common,
+            code_hash=digest(values["ob_code"]),
+            redirect_uri="https://backpack.example/cb",
+            code_challenge=challenge.decode(),
+            code_challenge_method="S256",
+            expires_at=now + timedelta(minutes=5),
+        )
+    )
+    db.session.add(
+        OAuthToken(
+            **common,
+            access_token_hash=digest(values["ob_access"]),
+            refresh_token_hash=digest(values["ob_refresh"]),
+            access_expires_at=now + timedelta(hours=1),
+            refresh_expires_at=now + timedelta(days=90),
+        )
+    )
+    values["ob_authorize_query"] = urlencode(
+        {
+            "response_type": "code",
+            "client_id": values["ob_client_id"],
+            "redirect_uri": "https://backpack.example/cb",
+            "scope": scope,
+            "state": "s",
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+    return values
 
 
 def shared_world(prebuilt, client) -> World:
@@ -538,7 +632,7 @@ def send(client, route: Route, token: str, data: dict, extra: list, files: dict)
         for one in value if isinstance(value, list) else [value]:
             pairs.append((key, one))
     pairs += extra
-    if route.url == "/api/v1/verify" or route.url.startswith("/wallet/exchanges/"):
+    if route.url in ("/api/v1/verify", "/ims/ob/v3p0/register") or route.url.startswith("/wallet/exchanges/"):
         body = files.get("file")
         return client.post(route.url, data=body or b"", content_type="application/json")
     if route.files:
@@ -606,6 +700,13 @@ POST_ENDPOINTS = sorted(
                     "staff_id",
                     "wallet_public_id",
                     "exchange_id",
+                    "ob_authorize_query",
+                    "ob_code",
+                    "ob_verifier",
+                    "ob_refresh",
+                    "ob_access",
+                    "ob_client_id",
+                    "ob_secret",
                 )
             },
             "t",

@@ -26,6 +26,7 @@ LAYERS = {
     "credentials": 4,
     "orgs": 5,
     "insights": 5,
+    "obapi": 5,  # the Open Badges API serves credentials' documents to apps a learner connects
     "notifications": 6,  # emails about events from every room below (it reads orgs' saved candidates)
 }
 # the application factory is the one place that knows every room: it registers them all

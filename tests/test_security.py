@@ -55,6 +55,18 @@ PUBLIC = {
     # interaction URL that names it (tests/test_wallet.py covers both)
     "credentials.wallet_exchange",
     "credentials.wallet_interaction",
+    # the Open Badges API (obapi/): discovery and open client registration are public by the spec; the token and
+    # revocation endpoints authenticate the app by its secret, the resources by a bearer token (checked below and
+    # in tests/test_obapi.py); the page about what connected apps see is public
+    "obapi.discovery",
+    "obapi.register",
+    "obapi.token",
+    "obapi.revoke",
+    "obapi.get_credentials",
+    "obapi.get_profile",
+    "obapi.upsert_credential",
+    "obapi.put_profile",
+    "obapi.privacy",
 }
 
 
@@ -321,3 +333,19 @@ def test_huge_numbers_in_urls_and_pages_are_not_server_errors(client, ctx):
     assert client.get("/courses/x/y/quiz/attempts/99999999999999999999").status_code == 404
     assert client.get("/admin/users/?page=99999999999999999999").status_code == 200
     assert client.get("/admin/users/?page=-5").status_code == 200
+
+
+def test_open_badges_api_refuses_callers_without_credentials(app, client):
+    """The API endpoints taken out of the login walk above answer anonymous callers 401 in their own shapes."""
+    for path in ("/ims/ob/v3p0/credentials", "/ims/ob/v3p0/profile"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        assert response.json["imsx_codeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"] == (
+            "unauthorizedrequest"
+        )
+        assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+    for path in ("/ims/ob/v3p0/token", "/ims/ob/v3p0/revoke"):
+        response = client.post(path, data={"grant_type": "authorization_code", "code": "x", "token": "x"})
+        assert response.status_code == 401 and response.json["error"] == "invalid_client", path
+    for method, path in (("POST", "/ims/ob/v3p0/credentials"), ("PUT", "/ims/ob/v3p0/profile")):
+        assert client.open(path, method=method).status_code == 405
