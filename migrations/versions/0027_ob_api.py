@@ -1,7 +1,7 @@
 """oauth clients, codes, tokens (OB 3.0 API)
 
 Revision ID: 0027_ob_api
-Revises: 0024_suspension
+Revises: 0030_insights_fast
 Create Date: 2026-12-07 07:29:28.958593
 
 """
@@ -12,7 +12,7 @@ import core.database
 
 # revision identifiers, used by Alembic.
 revision = '0027_ob_api'
-down_revision = '0024_suspension'
+down_revision = '0030_insights_fast'
 branch_labels = None
 depends_on = None
 
