@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     # real accounts, which made them 34 ms against 10 ms)
     "PASSWORD_RESET_MIN_SECONDS": 0.25,
     "RATELIMIT_VERIFY": "60 per minute",
+    # tests only: the verifier may fetch other issuers' DID documents and status lists over plain http from
+    # loopback (credentials/fetcher.py); any other APP_ENV refuses to start with it
+    "DID_FETCH_ALLOW_LOOPBACK": False,
     "RATELIMIT_STATUS_LIST": "120 per minute",  # per client; verifiers cache the list for its ttl (5 minutes)
     "VERIFY_COUNT_BATCH": 50,  # verification counts are written every 50 verifications or 5 seconds
     "VERIFY_COUNT_SECONDS": 5.0,
@@ -144,6 +147,11 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         raise ConfigError(
             "SECRET_KEY is missing or weak: set FLASK_SECRET_KEY to 32+ random characters "
             "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if env != "test" and _flag(app.config["DID_FETCH_ALLOW_LOOPBACK"]):
+        raise ConfigError(
+            "DID_FETCH_ALLOW_LOOPBACK is for tests only: it would let anyone make the verifier fetch from this "
+            "machine's loopback addresses. Remove it."
         )
     if env == "test" and not secret:
         raise ConfigError("tests must pass a SECRET_KEY in the config mapping")

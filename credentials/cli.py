@@ -261,6 +261,7 @@ def verify_command(file: Path, did_file: Path | None, status_files: tuple[Path, 
     for check in report.checks:
         mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.ok]
         click.echo(f"{mark}  {check.name:<9} {check.message}")
+    _echo_shown(report)
     status = next((c for c in report.checks if c.name == "status"), None)
     if not report.verified:
         click.echo(_("Verdict: %(verdict)s (not verified)", verdict=report.verdict))
@@ -276,9 +277,34 @@ def verify_command(file: Path, did_file: Path | None, status_files: tuple[Path, 
     click.echo(_("Verdict: %(verdict)s", verdict=report.verdict))
 
 
+def _echo_shown(report) -> None:
+    """Who issued it (ours, or another issuer's DID) and what the credential shows, as the verify page says it."""
+    summary = report.summary()
+    shown = summary["credential"] or {}
+    if summary["issued_by_us"] and report.verified:
+        click.echo(_("Issued by %(name)s — verified", name=shown.get("issuer")))
+    elif not summary["issued_by_us"] and summary["issuer_did"]:
+        click.echo(_("Issued by %(did)s — not us", did=summary["issuer_did"]))
+    if shown.get("issuer_name_claimed") and not summary["issued_by_us"]:
+        click.echo(_("Issuer name: %(name)s (the issuer's own claim)", name=shown["issuer_name_claimed"]))
+    achievement = shown.get("achievement") or {}
+    for label, value in (
+        (_("Achievement"), achievement.get("name")),
+        (_("Description"), achievement.get("description")),
+        (_("Criteria"), (achievement.get("criteria") or {}).get("narrative")),
+        (_("Awarded to"), shown.get("holder_name")),
+    ):
+        if value:
+            click.echo(f"      {label}: {value}")
+    for part in report.parts:  # a learning record: each credential's own verdict
+        name = part.facts.name if part.facts is not None else _("a credential that could not be read")
+        click.echo(f"      - {name}: {part.verdict}")
+
+
 def _verify_offline(file: Path, did_file: Path | None, status_files: tuple[Path, ...], issuer_url: str | None):
+    from credentials import displayer
     from credentials.keys import decode_public, load_keys
-    from credentials.verification import SubmissionError, check_credential, read_submission
+    from credentials.verification import SubmissionError, read_submission
 
     the_issuer = openbadges.Issuer(issuer_url or current_app.config["ISSUER_URL"], current_app.config["ISSUER_NAME"])
     if did_file:
@@ -301,4 +327,6 @@ def _verify_offline(file: Path, did_file: Path | None, status_files: tuple[Path,
         credential = read_submission(data)
     except SubmissionError as error:
         raise click.ClickException(str(error)) from None
-    return check_credential(credential, issuer=the_issuer, keys=keys, status_bits=status_bits, now=utcnow())
+    # another issuer's credential is checked against its own DID and status lists, fetched under the verifier's
+    # rules (credentials/fetcher.py); --did and --status-list are for our own credentials
+    return displayer.check(credential, issuer=the_issuer, keys=keys, status_bits=status_bits, now=utcnow())

@@ -26,6 +26,7 @@ def check_label(name: str) -> str:
         "validity": gettext("Validity"),
         "record": gettext("Record"),
         "status": gettext("Status"),
+        "credentials": gettext("Credentials in the record"),
     }.get(name, name.capitalize())
 
 

@@ -78,19 +78,53 @@ def spec(base_url: str, issuer: str) -> dict:
         "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "status": {"type": "integer"}},
     }
     refused = {"anyOf": [problem, http_error]}
+    achievement = {
+        "type": ["object", "null"],
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "name": {"type": ["string", "null"]},
+            "description": {"type": ["string", "null"]},
+            "criteria": {
+                "type": ["object", "null"],
+                "properties": {"id": {"type": ["string", "null"]}, "narrative": {"type": ["string", "null"]}},
+            },
+        },
+    }
+    image = {
+        "type": ["object", "null"],
+        "description": "`data`: an embedded PNG, JPEG, GIF or WebP image whose bytes match its type (safe to show); "
+        "`link`: an http(s) address, to show as a link at most (never fetched by us). null: no image, or one that is "
+        "not safe to show (SVG, mismatched bytes, other schemes).",
+        "properties": {"data": {"type": "string"}, "link": {"type": "string", "format": "uri"}},
+    }
     report = {
         "type": "object",
-        "required": ["verified", "verdict", "checks", "credential"],
+        "required": ["verified", "verdict", "checks", "credential", "issued_by_us", "issuer_did"],
         "properties": {
             "verified": {"type": "boolean"},
-            "verdict": {"type": "string", "enum": ["valid", "revoked", "suspended", "expired", "invalid"]},
+            "verdict": {
+                "type": "string",
+                "enum": ["valid", "revoked", "suspended", "expired", "invalid", "unchecked"],
+                "description": "`unchecked`: the credential cannot be checked by us (an issuer DID method other "
+                "than did:key and did:web, an issuer DID document or a status list we could not fetch); never "
+                "a sign that it is valid.",
+            },
+            "issued_by_us": {
+                "type": "boolean",
+                "description": "true: issued by this site (checked against our keys, lists and records); false: "
+                "another issuer's credential, checked against its own DID and status lists — not ours.",
+            },
+            "issuer_did": {"type": ["string", "null"], "description": "The issuer the credential names."},
             "checks": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["check", "ok", "message"],
                     "properties": {
-                        "check": {"type": "string", "enum": ["structure", "proof", "status", "validity", "record"]},
+                        "check": {
+                            "type": "string",
+                            "enum": ["structure", "proof", "status", "validity", "record", "credentials"],
+                        },
                         "ok": {"type": ["boolean", "null"], "description": "null: not checked"},
                         "message": {"type": "string"},
                     },
@@ -99,8 +133,22 @@ def spec(base_url: str, issuer: str) -> dict:
             "credential": {
                 "type": ["object", "null"],
                 "description": "The facts the proof covers, read from the signed (canonical) data; null "
-                "until the proof holds.",
-                "properties": {k: {} for k in ("id", "name", "holder_name", "issuer", "validFrom", "validUntil")},
+                "until the proof holds. `issuer` is our name for our credentials and the issuer's DID for "
+                "another issuer's; `issuer_name_claimed` is the name another issuer gives itself (a claim).",
+                "properties": {
+                    **{k: {} for k in ("id", "name", "holder_name", "issuer", "validFrom", "validUntil")},
+                    "description": {"type": ["string", "null"]},
+                    "awardedDate": {"type": ["string", "null"]},
+                    "issuer_name_claimed": {"type": ["string", "null"]},
+                    "achievement": achievement,
+                    "image": image,
+                },
+            },
+            "credentials": {
+                "type": "array",
+                "description": "A learning record (CLR 2.0) only: the report of each credential inside it, each "
+                "checked on its own (the same fields as this report).",
+                "items": {"type": "object"},
             },
         },
     }
@@ -164,10 +212,16 @@ def spec(base_url: str, issuer: str) -> dict:
             "/api/v1/verify": {
                 "post": {
                     "operationId": "verifyCredential",
-                    "summary": "Verify a signed Open Badges 3.0 credential",
+                    "summary": "Verify a signed Open Badges 3.0 credential (ours or another issuer's) or our CLR",
                     "description": "Checks, in order, the credential's structure, its proof (against the issuer's "
                     "published keys), its revocation status, its validity period and, for our certificates, that it "
                     "matches our record of the certificate. Every check after the proof reads the signed data. "
+                    "Another issuer's Open Badges 3.0 / VC 2.0 credential is checked against its own keys when its "
+                    "issuer is a did:key or a did:web (fetched over https from a public address, 2 s, 100 KB, no "
+                    "redirects), with its Bitstring status lists (eddsa-rdfc-2022 or Ed25519Signature2020 proofs); "
+                    "`issued_by_us` is then false. Other DID methods give the verdict `unchecked`. A CLR 2.0 "
+                    "learning record from this site (up to 1 MB) is checked as a whole and credential by credential "
+                    "(`credentials`). "
                     "Send the credential JSON "
                     "as the body; the raw bytes of a certificate PDF or a baked SVG or PNG badge, or a multipart "
                     "upload in a `file` field, are read the same way. A credential that fails a check is still a 200 "
@@ -216,7 +270,8 @@ def spec(base_url: str, issuer: str) -> dict:
                             "content": {"application/json": {"schema": report}},
                         },
                         "400": {
-                            "description": "Not a credential: not a JSON object, nor a PDF or SVG carrying one.",
+                            "description": "Not a credential: not a JSON object, nor a PDF, SVG or PNG carrying one; "
+                            "or larger than we read (one credential: 128 KB; a learning record: 1 MB).",
                             "content": {"application/json": {"schema": {"anyOf": [unreadable, http_error]}}},
                         },
                         "413": {"description": "The body is larger than 2 MB.", "content": json_error},

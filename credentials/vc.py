@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,16 +72,28 @@ class CanonicalizationRefused(ValueError):
     """The document would cost more canonicalization work than any credential we issue or accept."""
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How much canonicalization work one document may cost (the defaults: any single credential)."""
+
+    blank_nodes: int = MAX_BLANK_NODES
+    cpu_seconds: float = CPU_BUDGET_SECONDS
+
+
+DEFAULT_BUDGET = Budget()
+
+
 class _BoundedURDNA2015(URDNA2015):
     """pyld's URDNA2015 with a hard budget on blank nodes, hash-N-degree calls, permutations and CPU time."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget = DEFAULT_BUDGET) -> None:
         super().__init__()
+        self.budget = budget
         self.started = time.thread_time()
         self.n_degree_calls = 0
 
     def _check_time(self) -> None:
-        if time.thread_time() - self.started > CPU_BUDGET_SECONDS:
+        if time.thread_time() - self.started > self.budget.cpu_seconds:
             raise CanonicalizationRefused(
                 _("canonicalizing this document takes too long; it is not a credential we issue")
             )
@@ -94,12 +107,12 @@ class _BoundedURDNA2015(URDNA2015):
             if isinstance(component, dict) and component.get("type") == "blank node"
         }
         blank |= {name for name in dataset if name.startswith("_:")}
-        if len(blank) > MAX_BLANK_NODES:
+        if len(blank) > self.budget.blank_nodes:
             raise CanonicalizationRefused(
                 _(
                     "the document has %(count)d blank nodes; credentials we accept have at most %(limit)d",
                     count=len(blank),
-                    limit=MAX_BLANK_NODES,
+                    limit=self.budget.blank_nodes,
                 )
             )
         self._check_time()
@@ -123,7 +136,7 @@ class _BoundedURDNA2015(URDNA2015):
         return related
 
 
-def canonize(document: dict, loader=None) -> str:
+def canonize(document: dict, loader=None, budget: Budget = DEFAULT_BUDGET) -> str:
     """RDFC-1.0 (URDNA2015) N-Quads under a hard work budget.
 
     Raises ContextRefused, CanonicalizationRefused (too much work) or pyld's JsonLdError.
@@ -141,7 +154,7 @@ def canonize(document: dict, loader=None) -> str:
         if refused is not None:
             raise refused from None
         raise
-    return _BoundedURDNA2015().main(dataset, {"algorithm": "URDNA2015", "format": "application/n-quads"})
+    return _BoundedURDNA2015(budget).main(dataset, {"algorithm": "URDNA2015", "format": "application/n-quads"})
 
 
 def _find_cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -156,13 +169,13 @@ def _find_cause(error: BaseException, kind: type[BaseException]) -> BaseExceptio
     return None
 
 
-def _hash_data(document: dict, proof_config: dict, loader) -> tuple[bytes, str]:
+def _hash_data(document: dict, proof_config: dict, loader, budget: Budget = DEFAULT_BUDGET) -> tuple[bytes, str]:
     """(proof hash + document hash, the document's canonical N-Quads)."""
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     config = {**proof_config, "@context": document.get("@context")}
     config.pop("proofValue", None)
     proof_hash = hashlib.sha256(canonize(config, loader).encode()).digest()
-    nquads = canonize(unsecured, loader)
+    nquads = canonize(unsecured, loader, budget)
     return proof_hash + hashlib.sha256(nquads.encode()).digest(), nquads
 
 
@@ -195,11 +208,18 @@ def verify(document: dict, resolve_key, loader=None) -> str:
     return verify_signed(document, resolve_key, loader)[0]
 
 
-def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
+ED25519_2020 = "Ed25519Signature2020"
+
+
+def verify_signed(
+    document: dict, resolve_key, loader=None, *, accept_2020: bool = False, budget: Budget = DEFAULT_BUDGET
+) -> tuple[str, str]:
     """Like verify, but also return the canonical N-Quads the signature covers: (method, nquads).
 
     Read facts from those quads, never from the JSON keys: JSON-LD lets the same quads be written
     with other keys (a full IRI instead of ``validUntil``), and the proof cannot tell them apart.
+    ``accept_2020``: an ``Ed25519Signature2020`` proof is checked too (other issuers' credentials; it hashes
+    the same two canonical documents and signs them with Ed25519, as eddsa-rdfc-2022 does).
     """
     proof = document.get("proof")
     if isinstance(proof, list):
@@ -208,7 +228,16 @@ def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
         proof = proof[0]
     if not isinstance(proof, dict):
         raise ProofError("the credential has no proof")
-    if proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE:
+    is_2020 = accept_2020 and proof.get("type") == ED25519_2020 and "cryptosuite" not in proof
+    if not is_2020 and (proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE):
+        if accept_2020:
+            raise ProofError(
+                _(
+                    "unsupported proof: we check a DataIntegrityProof with cryptosuite %(suite)s, or "
+                    "Ed25519Signature2020",
+                    suite=CRYPTOSUITE,
+                )
+            )
         raise ProofError(f"unsupported proof: expected a DataIntegrityProof with cryptosuite {CRYPTOSUITE}")
     if proof.get("proofPurpose") != "assertionMethod":
         raise ProofError("the proof purpose is not assertionMethod")
@@ -227,7 +256,7 @@ def verify_signed(document: dict, resolve_key, loader=None) -> tuple[str, str]:
         raise ProofError(
             _("the proofValue is malformed: an Ed25519 signature is 64 bytes, this one has %(n)d", n=len(signature))
         )
-    hashed, nquads = _hash_data(document, {k: v for k, v in proof.items() if k != "proofValue"}, loader)
+    hashed, nquads = _hash_data(document, {k: v for k, v in proof.items() if k != "proofValue"}, loader, budget)
     try:
         public_key.verify(signature, hashed)
     except InvalidSignature:

@@ -23,7 +23,11 @@ from pyld.jsonld import JsonLdError
 from credentials import openbadges, shape, vc
 
 MAX_BYTES = 2 * 1024 * 1024
-MAX_JSON_BYTES = 24 * 1024  # ours are ~3 KB (programs ~10 KB); canonicalization work grows with the size
+MAX_JSON_BYTES = 24 * 1024  # a PDF's attachment: ours are ~3 KB (programs ~10 KB)
+# one credential as JSON or baked in a badge: another issuer's may carry its image as a data: URI
+MAX_CREDENTIAL_BYTES = 128 * 1024
+# a learning record (CLR 2.0, /certificates/record.json): every credential of a learner in full, ~6 KB each
+MAX_RECORD_BYTES = 1024 * 1024
 SVG_NAMESPACE = "https://purl.imsglobal.org/ob/v3p0"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_KEYWORD = b"openbadgecredential"  # OB 3.0 baking: the iTXt chunk's keyword
@@ -52,36 +56,53 @@ class Report:
     credential: dict | None = None
     facts: SignedFacts | None = None  # set once the proof holds: what the signature covers
     issuer_name: str | None = None
+    nquads: str | None = None  # the canonical quads the proof covers (once it holds)
+    ours: bool = True  # issued by this site (False: another issuer's credential, shown as "not us")
+    issuer_did: str | None = None  # the issuer the credential names (another issuer's, when not ours)
+    display: dict | None = None  # the Open Badges displayer fields, read from the signed data (displayer.py)
+    parts: list[Report] = field(default_factory=list)  # a learning record's (CLR) credentials, each checked
 
     @property
     def verified(self) -> bool:
-        return bool(self.checks) and all(c.ok is not False for c in self.checks) and self.checks[1].ok is True
+        return (
+            bool(self.checks)
+            and all(c.ok is not False and c.verdict != "unchecked" for c in self.checks)
+            and self.checks[1].ok is True
+        )
 
     @property
     def verdict(self) -> str:
         failed = next((c for c in self.checks if c.ok is False), None)
         if failed is None:
-            return "valid"
+            # "cannot be checked" (an issuer DID method or a status list we could not check) is never "valid"
+            return "unchecked" if any(c.verdict == "unchecked" for c in self.checks) else "valid"
         return failed.verdict or {"validity": "expired"}.get(failed.name, "invalid")
 
     def summary(self) -> dict:
         """The verdict, the checks and, once the proof holds, the signed facts (never unsigned JSON keys)."""
         facts = self.facts
-        return {
+        summary = {
             "verified": self.verified,
             "verdict": self.verdict,
             "checks": [{"check": c.name, "ok": c.ok, "message": c.message} for c in self.checks],
+            "issued_by_us": self.ours,
+            "issuer_did": self.issuer_did,
             "credential": None
             if facts is None
             else {
                 "id": facts.id,
                 "name": facts.name,
                 "holder_name": facts.holder_name,
-                "issuer": self.issuer_name or facts.issuer,
+                # another issuer's name is only what it claims: the DID is what was checked
+                "issuer": self.issuer_name or facts.issuer if self.ours else facts.issuer,
                 "validFrom": facts.valid_from,
                 "validUntil": facts.valid_until,
+                **(self.display or {}),
             },
         }
+        if self.parts:
+            summary["credentials"] = [part.summary() for part in self.parts]
+        return summary
 
 
 # ---- reading submissions ---------------------------------------------------------------------------
@@ -98,14 +119,30 @@ def read_submission(data: bytes) -> dict:
         return _from_pdf(data)
     if head.startswith(b"<"):
         return _from_svg(data)
-    return parse_json(data)
-
-
-def parse_json(data: bytes) -> dict:
-    if len(data) > MAX_JSON_BYTES:
+    document = parse_json(data, limit=MAX_RECORD_BYTES)
+    if len(data) > MAX_CREDENTIAL_BYTES and not is_record(document):
         raise SubmissionError(
-            gettext("The credential JSON is larger than %(size)d KB; ours are a few KB.", size=MAX_JSON_BYTES // 1024)
+            gettext(
+                "The credential JSON is larger than %(size)d KB; only a learning record (CLR) may be larger.",
+                size=MAX_CREDENTIAL_BYTES // 1024,
+            )
         )
+    return document
+
+
+def is_record(document: dict) -> bool:
+    """A CLR 2.0 learning record (ClrCredential) rather than a single credential."""
+    types = document.get("type")
+    return isinstance(types, list) and "ClrCredential" in types
+
+
+def parse_json(data: bytes, *, limit: int = MAX_JSON_BYTES) -> dict:
+    if len(data) > limit:
+        if limit == MAX_JSON_BYTES:
+            message = gettext("The credential JSON is larger than %(size)d KB; ours are a few KB.", size=limit // 1024)
+        else:
+            message = gettext("The file is larger than %(size)d KB.", size=limit // 1024)
+        raise SubmissionError(message)
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -227,7 +264,7 @@ def _from_svg(data: bytes) -> dict:
         )
     if len(nodes) > 1:
         raise SubmissionError(gettext("This SVG carries more than one credential."))
-    return parse_json((nodes[0].text or "").strip().encode())
+    return parse_json((nodes[0].text or "").strip().encode(), limit=MAX_CREDENTIAL_BYTES)
 
 
 def _from_png(data: bytes) -> dict:
@@ -262,7 +299,7 @@ def _from_png(data: bytes) -> dict:
         )
     if len(texts) > 1:
         raise SubmissionError(gettext("This PNG carries more than one credential."))
-    return parse_json(texts[0])
+    return parse_json(texts[0], limit=MAX_CREDENTIAL_BYTES)
 
 
 def bake_svg(credential: dict, *, title: str) -> str:
@@ -304,12 +341,15 @@ def _strings(items: list) -> list[str]:
     return [item for item in items if isinstance(item, str)]
 
 
-def structure_problems(credential: dict) -> list[str]:
-    """What keeps ``credential`` from being one we could have issued, checked before any JSON-LD work."""
-    problems = shape.problems(credential)
+def structure_problems(credential: dict, *, ours: bool = True) -> list[str]:
+    """What keeps ``credential`` from being one we could have issued (``ours``) or, for another issuer's, from
+    being an Open Badges 3.0 credential on VC 2.0; checked before any JSON-LD work."""
+    problems = shape.problems(credential) if ours else []
     context = credential.get("@context")
-    if not isinstance(context, list) or context[:2] != [vc.VC_V2, vc.OB_V3]:
+    if ours and (not isinstance(context, list) or context[:2] != [vc.VC_V2, vc.OB_V3]):
         problems.append(gettext("@context must start with %(first)s and %(second)s", first=vc.VC_V2, second=vc.OB_V3))
+    if not ours and (not isinstance(context, list) or not context or context[0] != vc.VC_V2):
+        problems.append(gettext("@context must start with %(first)s (Verifiable Credentials 2.0)", first=vc.VC_V2))
     types = credential.get("type")
     # AchievementCredential is OB 3.0's alias of OpenBadgeCredential (the context maps both to one IRI)
     if (
@@ -386,8 +426,11 @@ class StatusEntry:
     list: str | None
 
 
-def signed_facts(nquads: str) -> SignedFacts:
-    """Read the credential's facts from its canonical quads. Raises FactsError."""
+def signed_facts(nquads: str, *, outermost: bool = False) -> SignedFacts:
+    """Read the credential's facts from its canonical quads. Raises FactsError.
+
+    ``outermost``: the quads may describe credentials inside the credential (a CLR record's, in the default
+    graph); the one read is the only credential no other statement points to."""
     from pyld.nquads import parse_nquads
 
     graph: dict[str, dict[str, list[dict]]] = {}
@@ -424,6 +467,11 @@ def signed_facts(nquads: str) -> SignedFacts:
         for node, predicates in graph.items()
         if {"type": "IRI", "value": CRED + "VerifiableCredential"} in predicates.get(RDF_TYPE, [])
     ]
+    if outermost:
+        pointed_to = {
+            value["value"] for predicates in graph.values() for objects in predicates.values() for value in objects
+        }
+        credentials = [node for node in credentials if node not in pointed_to]
     if len(credentials) != 1 or credentials[0].startswith("_:"):
         raise FactsError(gettext("the signed data must describe exactly one credential with an id"))
     node = credentials[0]
@@ -545,7 +593,7 @@ def check_credential(
         report.checks += [Check(name, None, gettext("Not checked: the proof failed.")) for name in not_checked[1:]]
         return report
 
-    report.facts, report.issuer_name = facts, issuer.name
+    report.facts, report.issuer_name, report.nquads, report.issuer_did = facts, issuer.name, nquads, issuer.did
     stored = record(facts.id) if record is not None else None
     report.checks.append(_status_check(facts, issuer, status_bits, stored))
     report.checks.append(_validity_check(facts, now))

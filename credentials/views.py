@@ -130,8 +130,9 @@ def _vary_on_accept(response):
 
 
 def online_check(credential: dict):
-    """Check a submitted credential against our published keys and our live status lists."""
-    from credentials import verification
+    """Check a submitted credential: ours against our published keys, live status lists and records; another
+    issuer's against its own DID and status lists (credentials/displayer.py)."""
+    from credentials import displayer, verification
     from credentials.keys import public_keys
 
     now = utcnow()
@@ -162,7 +163,7 @@ def online_check(credential: dict):
             else None,
         )
 
-    return verification.check_credential(
+    return displayer.check(
         credential, issuer=the_issuer, keys=public_keys(), status_bits=status_bits, now=now, record=record
     )
 

@@ -50,6 +50,7 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
         "VERIFY_COUNT_BATCH": 1,  # write every verification count at once
         "PRERENDER_PDF": False,  # jobs run in-process in tests; PDFs are rendered where a test asks for one
+        "DID_FETCH_ALLOW_LOOPBACK": True,  # other issuers' did:web documents are served on loopback in tests
     }
 
 

@@ -157,7 +157,7 @@ def test_foreign_contexts_are_refused_without_fetching(client, certificate):
         (b"\xff\xfe\x00", "neither"),
         (b"[" * 10000 + b"]" * 10000, "nested too deeply"),
         (b"{}" + b" " * 300_000, "larger than"),
-        (b'{"a": "' + b"x" * 40_000 + b'"}', "larger than 24 KB"),
+        (b'{"a": "' + b"x" * 200_000 + b'"}', "larger than 128 KB; only a learning record (CLR) may be larger"),
         (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "not a baked"),
         (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>", "could not be read safely"),
         (b"%PDF-1.7 garbage", "could not be read"),

@@ -11,6 +11,9 @@
 //   {"name", "do": "replay", "of"}           POST the presentation an earlier step sent, again
 //   {"name", "do": "huge", "url", "bytes"}   POST a body of that many bytes
 //   {"name", "do": "verify", "credential"}   check a credential (ours, or a CLR) and a tampered copy
+//   {"name", "do": "sign", "credential", "suite", "key"?}
+//       be another issuer: a did:key of its own becomes credential.issuer.id and signs the credential
+//       (tests/test_displayer.py checks our verifier accepts it)
 // "key" names a holder key (steps that share a name share the key); "signer" signs with another named key
 // ("method": "signer" also puts that key's id in the proof, "holder" keeps the holder's id with the wrong key).
 import fs from 'node:fs';
@@ -220,6 +223,16 @@ async function run(step) {
   }
   if(step.do === 'verify') {
     return {check: await checkWithTamper(step.credential)};
+  }
+  if(step.do === 'sign') {
+    const issuer = await holderKey(step.key ?? step.name);
+    const credential = structuredClone(step.credential);
+    credential.issuer = {...credential.issuer, id: issuer.did};
+    const suite = suiteFor(step.suite, issuer, issuer.multikey.id);
+    const signed = await vc.issue({credential, suite, documentLoader});
+    const verifier = step.suite === 'Ed25519Signature2020' ? new Ed25519Signature2020() : verifySuite;
+    const own = await vc.verifyCredential({credential: signed, suite: verifier, documentLoader});
+    return {did: issuer.did, signed, verified: own.verified};
   }
   throw new Error(`unknown step ${step.do}`);
 }
