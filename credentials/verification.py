@@ -366,6 +366,8 @@ def structure_problems(credential: dict, *, ours: bool = True) -> list[str]:
     issuer = credential.get("issuer")
     if not (isinstance(issuer, str) or (isinstance(issuer, dict) and isinstance(issuer.get("id"), str))):
         problems.append(gettext("issuer (with an id) is required"))
+    elif not ours and not shape.IRI.fullmatch(issuer if isinstance(issuer, str) else issuer["id"]):
+        problems.append(gettext("%(name)s must be an absolute IRI", name="issuer.id"))
     if _parse_time(credential.get("validFrom")) is None:
         problems.append(gettext("%(key)s must be an ISO 8601 date-time", key="validFrom"))
     if "validUntil" in credential and _parse_time(credential.get("validUntil")) is None:
