@@ -609,3 +609,21 @@ def test_badges_signed_by_the_javascript_libraries_verify_here_and_tampered_copi
     body = api(client, tampered)
     assert body["verified"] is False and checks(body)["proof"] is False
     assert "signature does not verify" in message(body, "proof")
+
+
+def test_a_baked_png_from_another_issuer_verifies_and_the_openapi_document_says_what_comes_back(client):
+    from credentials.preview import bake_png
+
+    issuer = Issuer()
+    png = bake_png(base64.b64decode(PNG_1PX), issuer.credential())
+    response = client.post("/api/v1/verify", data=png, content_type="image/png")
+    assert response.status_code == 200 and response.json["verified"] is True
+    assert response.json["issued_by_us"] is False and response.json["issuer_did"] == issuer.did
+
+    report = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/verify"]["post"]["responses"]["200"]
+    schema = report["content"]["application/json"]["schema"]
+    assert "unchecked" in schema["properties"]["verdict"]["enum"]
+    assert {"issued_by_us", "issuer_did"} <= set(schema["required"])
+    shown = schema["properties"]["credential"]["properties"]
+    assert {"achievement", "image", "issuer_name_claimed", "awardedDate", "description"} <= set(shown)
+    assert "credentials" in schema["properties"]["checks"]["items"]["properties"]["check"]["enum"]
