@@ -22,6 +22,7 @@ import os
 import re
 import statistics
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -126,39 +127,89 @@ def generate() -> tuple[float, dict]:
     return time.perf_counter() - started, counts()
 
 
-def direct_and_rollup_seconds() -> tuple[float, float, bool]:
-    """Seconds of reports.build from the rollups (median of 5) and directly (once), in-process, for the last 365
-    days, and whether the two gave the same numbers."""
+def _spread(values: list[float]) -> tuple[float, float, float]:
+    """Median, 10th and 90th percentile."""
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[len(ordered) // 10], ordered[-1 - len(ordered) // 10]
+
+
+def in_process() -> dict:
+    """The dashboard's report in-process for its default period (the last 90 days, window 180): built from the
+    rollups (what a cache miss costs; wall and this process's CPU, 7 runs), served from the cache (20 runs), and the
+    direct recomputation once, with whether it gave the same numbers."""
     from bench.certificates import make_app
-    from insights import reports
+    from insights import dashboard_cache, reports
 
     app = make_app()
-    with app.app_context():
+    with app.test_request_context():
         now = utcnow()
         end = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        start = end - timedelta(days=365)
-        took: dict[bool, list[float]] = {False: [], True: []}
-        results = {}
-        for direct in (False, False, False, False, False, True):
-            begun = time.perf_counter()
-            report = reports.build(start, end, window_days=180, now=now, direct=direct)
-            took[direct].append(time.perf_counter() - begun)
-            results[direct] = (report.overall.activity(), report.overall.attainment(), report.tables())
+        start = end - timedelta(days=90)
+        miss_wall, miss_cpu, hit_wall = [], [], []
+        for _ in range(7):
+            wall, cpu = time.perf_counter(), time.process_time()
+            built = reports.build(start, end, window_days=180, now=now)
+            miss_wall.append((time.perf_counter() - wall) * 1000)
+            miss_cpu.append((time.process_time() - cpu) * 1000)
             db.session.rollback()
-        return statistics.median(took[False]), statistics.median(took[True]), results[False] == results[True]
+        dashboard_cache.report(start, end, window_days=180, now=utcnow())  # fills this process's entry
+        db.session.rollback()
+        for _ in range(20):
+            wall = time.perf_counter()
+            dashboard_cache.report(start, end, window_days=180, now=utcnow())
+            hit_wall.append((time.perf_counter() - wall) * 1000)
+            db.session.rollback()
+        horizon = dashboard_cache.horizon(now)
+        wall = time.perf_counter()
+        direct = reports.build(start, end, window_days=180, now=now, direct=True)
+        direct_ms = (time.perf_counter() - wall) * 1000
+        db.session.rollback()
+
+        def numbers(report):
+            return report.overall.activity(), report.overall.attainment(), report.tables()
+
+        return {
+            "miss": _spread(miss_wall),
+            "miss_cpu": _spread(miss_cpu),
+            "hit": _spread(hit_wall),
+            "direct": direct_ms,
+            "same": numbers(built) == numbers(direct),
+            "horizon_s": None if horizon is None else (horizon - now).total_seconds(),
+        }
+
+
+def alone(urls: dict[str, tuple[str, str | None]], rounds: int = 30) -> dict[str, tuple[float, float, float]]:
+    """One request at a time, the URLs taking turns in each round (so a change in the machine's load hits them
+    alike): median, p10 and p90 in ms per URL."""
+    from bench.pages import USER_AGENT
+
+    took: dict[str, list[float]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, (url, cookie) in urls.items():
+            headers = {"User-Agent": USER_AGENT, **({"Cookie": cookie} if cookie else {})}
+            request = urllib.request.Request(url, headers=headers)  # noqa: S310 (our own loopback URL)
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                response.read()
+                assert response.status == 200 and response.geturl() == url, name
+            took[name].append((time.perf_counter() - started) * 1000)
+    return {name: _spread(values) for name, values in took.items()}
 
 
 def main() -> None:
-    from bench.insights import latency
     from bench.pages import RPS_HEADER, WRK, login, rps, serve, wrk
 
     if os.environ.get("BENCH_REUSE"):  # measure a data set generated earlier (BENCH_GENERATED_SECONDS: its time)
+        from bench.certificates import make_app
+
+        with make_app().app_context():
+            upgrade()  # migrations added since it was generated
         seconds, rows = float(os.environ.get("BENCH_GENERATED_SECONDS", "nan")), counts()
     else:
         seconds, rows = generate()
     print(f"generated {rows} in {seconds:.0f}s", flush=True)
-    fast, direct, same = direct_and_rollup_seconds()
-    print(f"in-process: rollups {fast * 1000:.0f} ms, direct {direct * 1000:.0f} ms, same numbers: {same}", flush=True)
+    measured = in_process()
+    print(f"in-process: {measured}", flush=True)
     env = {
         **os.environ,
         "FLASK_APP_ENV": "production",
@@ -170,26 +221,39 @@ def main() -> None:
         "FLASK_ALLOW_OUTBOX_MAIL": "true",
         "BENCH_SECONDS": os.environ.get("BENCH_SECONDS", "10"),
     }
-    bare, bare_url = serve("bench.bare:app", env)
+    servers = [
+        serve("bench.bare:app", env),
+        serve("wsgi:app", env),
+        serve("wsgi:app", {**env, "FLASK_INSIGHTS_CACHE": "false"}),  # every request computes the report
+    ]
+    (_, bare), (_, cached), (_, uncached) = servers
     try:
-        baseline = wrk(bare_url + "/")
-        bare_latency = latency(bare_url + "/")
+        cookie = login(cached, ADMIN_EMAIL, ADMIN_PASSWORD)  # one session, valid on both app servers
+        page = "/admin/insights"
+        load = os.getloadavg()[0]
+        latencies = alone(
+            {
+                "bare": (bare + "/", None),
+                "cached": (cached + page, cookie),
+                "uncached": (uncached + page, cookie),
+            }
+        )
+        print(f"alone: {latencies}", flush=True)
+        baseline = wrk(bare + "/")
+        under_load = {"cached": wrk(cached + page, cookie)}
+        if LEARNERS <= 100_000:  # at 1M a report per request cannot keep up with wrk's 8 connections
+            under_load["uncached"] = wrk(uncached + page, cookie)
+        load = max(load, os.getloadavg()[0])
     finally:
-        bare.terminate()
-        bare.wait()
-    app, base = serve("wsgi:app", env)
-    try:
-        cookie = login(base, ADMIN_EMAIL, ADMIN_PASSWORD)
-        year_ago = (utcnow() - timedelta(days=365)).strftime("%Y-%m-%d")
-        pages = [
-            ("dashboard, default (last 90 days)", "/admin/insights"),
-            ("dashboard, last 365 days", f"/admin/insights?from={year_ago}"),
-            ("chart SVG (by course), 365 days", f"/admin/insights/charts/course.svg?from={year_ago}"),
-        ]
-        results = [(name, latency(base + path, cookie), wrk(base + path, cookie)) for name, path in pages]
-    finally:
-        app.terminate()
-        app.wait()
+        for process, _ in servers:
+            process.terminate()
+            process.wait()
+
+    def ms(spread):
+        return f"{spread[0]:.1f} ms ({spread[1]:.1f}–{spread[2]:.1f})"
+
+    b = latencies["bare"][0]
+    horizon = measured["horizon_s"]
     lines = [
         "",
         f"## Insights at {rows['learners']:,} learners",
@@ -197,24 +261,34 @@ def main() -> None:
         f"Generated by `make bench-insights-1m` (BENCH_LEARNERS={LEARNERS}) in {seconds:.0f} s on this machine: "
         f"{rows['learners']:,} learners, {rows['enrollments']:,} enrollments over 400 days (45% completed), "
         f"{rows['certificates']:,} certificates; the rollups hold {rows['enrollment day rows']:,} enrollment day, "
-        f"{rows['certificate day rows']:,} certificate day and {rows['people rows']:,} people rows. Load average "
-        f"while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine is shared).",
+        f"{rows['certificate day rows']:,} certificate day and {rows['people rows']:,} people rows. Measured "
+        f"{utcnow():%Y-%m-%d %H:%M} UTC, load average up to {load:.1f} on {os.cpu_count()} cores (the machine is "
+        "shared). Rerun on a kept data set: `BENCH_REUSE=1 DATABASE_URL=... python -m bench.insights_scale`.",
         "",
-        f"`reports.build` in-process, last 365 days: from the rollups {fast * 1000:.0f} ms (median of 5), the direct "
-        f"recomputation {direct * 1000:.0f} ms (once); same numbers: {'yes' if same else 'NO'}.",
+        "The dashboard's default period (last 90 days, credential window 180 days). *Cached*: the app as deployed, "
+        "the report kept per process while no write changed it and until time alone could (insights/"
+        "dashboard_cache.py); *computed*: the same app with FLASK_INSIGHTS_CACHE=false, every request building the "
+        "report from the rollups (what a request after a write costs).",
         "",
-        f"Alone: one request at a time (30 rounds). Under load: wrk with {' '.join(WRK)} against two gunicorn workers.",
+        "In-process, `reports.build` from the rollups: "
+        f"{ms(measured['miss'])} wall, {ms(measured['miss_cpu'])} CPU of this process (median, p10–p90 of 7); "
+        f"from the cache {ms(measured['hit'])} (of 20); the direct recomputation {measured['direct']:.0f} ms "
+        f"(once); same numbers: {'yes' if measured['same'] else 'NO'}. Time alone would first change a number "
+        + ("never" if horizon is None else f"{horizon:.0f} s after the moment measured")
+        + " (the earliest activity leaving the 30 days, or an expiry).",
         "",
-        f"| page | alone: median | alone: p90 | under load: {RPS_HEADER} | ratio to bare Flask | p50 | p99 |",
+        "Alone: one request at a time, the three servers taking turns (30 rounds); median (p10–p90) and the ratio "
+        f"of medians to bare Flask in the same run. Under load: wrk {' '.join(WRK)} against two gunicorn workers.",
+        "",
+        f"| page | alone: median (p10–p90) | ratio to bare | under load: {RPS_HEADER} | ratio to bare | p50 | p99 |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        f"| bare Flask endpoint | {bare_latency[0]:.1f} ms | {bare_latency[1]:.1f} ms | {rps(baseline)} | 1.00 "
+        f"| bare Flask endpoint | {ms(latencies['bare'])} | 1 | {rps(baseline)} | 1.00 "
         f"| {baseline['p50']} | {baseline['p99']} |",
     ]
-    for name, (median, p90), r in results:
-        lines.append(
-            f"| {name} | {median:.0f} ms | {p90:.0f} ms | {rps(r)} | {r['rps'] / baseline['rps']:.4f} "
-            f"| {r['p50']} | {r['p99']} |"
-        )
+    for name, label in (("cached", "dashboard, cached"), ("uncached", "dashboard, computed every request")):
+        r = under_load.get(name)
+        load_cells = f"{rps(r)} | {r['rps'] / baseline['rps']:.4f} | {r['p50']} | {r['p99']}" if r else "not run | | |"
+        lines.append(f"| {label} | {ms(latencies[name])} | {latencies[name][0] / b:.0f}× | {load_cells} |")
     section = "\n".join(lines) + "\n"
     print(section)
     results_file = ROOT / "bench" / "RESULTS.md"

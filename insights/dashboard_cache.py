@@ -29,8 +29,10 @@ entries, since the counter and marks live in the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -46,6 +48,7 @@ ACTIVE = timedelta(days=30)  # reports: "active in the last 30 days"
 EXPIRING = timedelta(days=60)  # reports.EXPIRING_DAYS
 ENTRIES = 64  # per process: periods and windows an admin may ask for
 ONE_MICROSECOND = timedelta(microseconds=1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,14 @@ class Entry:
     report: object  # reports.Report, shared read-only by every request of this process
     computed_at: datetime
     until: datetime | None  # served for computed_at <= now < until (None: no stored timestamp can move it)
+    # what the views make from the report (the page's body and the charts per language, the CSV tables): made once
+    made: dict = field(default_factory=dict)
+
+    def remember(self, key: tuple, make: Callable[[], T]) -> T:
+        """``make()``, once per entry and key (only from the report and the key: nothing of the person asking)."""
+        if key not in self.made:
+            self.made[key] = make()
+        return self.made[key]
 
 
 def bump(connection) -> None:
@@ -106,8 +117,9 @@ def _version() -> str | None:
     return f"{token}:{counter}"
 
 
-def report(start: datetime, end: datetime, *, window_days: int, now: datetime):
-    """``reports.build(start, end, window_days=..., now=now)``, from this process's entry when it holds at ``now``.
+def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) -> Entry:
+    """The entry holding ``reports.build(start, end, window_days=..., now=now)``: this process's when it holds at
+    ``now``, else built (and kept when it may be).
 
     Settles users marked by writes outside a session first (as build does; the caller's transaction, which a GET
     rolls back); while any were marked nothing is served from or stored in the cache. Raises nothing of its own."""
@@ -117,10 +129,17 @@ def report(start: datetime, end: datetime, *, window_days: int, now: datetime):
     version = None if unsettled or not current_app.config.get("INSIGHTS_CACHE", True) else _version()
     key = (start, end, window_days)
     if version is not None:
-        entry = _store().get(version, key)
-        if isinstance(entry, Entry) and entry.computed_at <= now and (entry.until is None or now < entry.until):
-            return entry.report
-    built = reports.build(start, end, window_days=window_days, now=now)
-    if version is not None:
-        _store().put(version, key, Entry(built, now, horizon(now)))
-    return built
+        found = _store().get(version, key)
+        if isinstance(found, Entry) and found.computed_at <= now and (found.until is None or now < found.until):
+            return found
+    built = Entry(reports.build(start, end, window_days=window_days, now=now), now, None)
+    if version is None:
+        return built
+    kept = Entry(built.report, now, horizon(now))
+    _store().put(version, key, kept)
+    return kept
+
+
+def report(start: datetime, end: datetime, *, window_days: int, now: datetime):
+    """``reports.build(start, end, window_days=..., now=now)``, from this process's entry when it holds at ``now``."""
+    return entry(start, end, window_days=window_days, now=now).report

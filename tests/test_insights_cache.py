@@ -236,6 +236,10 @@ def test_the_dashboard_is_served_from_the_cache_until_a_write_changes_it(client,
     chart = count_queries(lambda: client.get("/admin/insights/charts/course.svg"))
     assert hit < miss - 5 and chart <= hit  # the charts ask for the same report
     assert enrolled()["course-a"] == 3
+    # the body is made once per language: each language still gets its own
+    english, spanish = (client.get(f"/admin/insights?lang={lang}").get_data(as_text=True) for lang in ("en", "es"))
+    assert "By course" in english and "Por curso" not in english
+    assert "Por curso" in spanish and "Inscripciones iniciadas" in spanish and "By course" not in spanish
 
     # a lesson completion today by someone active today: no number moves, the entry stays
     busy = db.session.scalar(select(Enrollment).where(Enrollment.completed_at.is_(None)).limit(1))
