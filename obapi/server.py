@@ -90,6 +90,9 @@ def uri_problem(uri, *, name: str) -> str | None:
         return f"{name} must not contain user information (user@host)."
     if not host:
         return f"{name} must be an absolute URL with a host."
+    if not re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host):
+        # the host goes into the consent page's CSP form-action: letters, digits, dots, dashes (or an IPv6 literal)
+        return f"{name} has characters a host name cannot have."
     scheme = parts.scheme.lower()
     if scheme == "https" or (scheme == "http" and host in LOOPBACK_HOSTS):
         return None

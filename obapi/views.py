@@ -8,9 +8,11 @@ person uses (consent, disconnect) are forms with CSRF like every other.
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import (
     Blueprint,
     Response,
@@ -31,6 +33,7 @@ from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import csrf, db, limiter
 from core.forms import ButtonForm
+from core.security import CSP
 from credentials import clr, openbadges
 from credentials.identity import issuer
 from credentials.keys import KeyError_
@@ -135,7 +138,15 @@ def _refused_page(error: OAuth2Error):
     return render_template("obapi/refused.html", message=message, detail=error.description or error.error), 400
 
 
+# RFC 6749 §5.2's character set for error descriptions, which Authlib builds from some of these parameters
+_OAUTH_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+_ECHOED = ("response_type", "client_id", "redirect_uri", "scope", "code_challenge", "code_challenge_method")
+
+
 def _consent_grant():
+    if any(not _OAUTH_TEXT.fullmatch(v) for key in _ECHOED for v in request.args.getlist(key)):
+        db.session.rollback()
+        return None, _refused_page(InvalidRequestError("Parameters must be printable ASCII without quotes."))
     try:
         return server.authorization.get_consent_grant(end_user=current_user._get_current_object()), None
     except OAuth2Error as error:
@@ -165,17 +176,23 @@ def authorize():
             db.session.rollback()
         return response
     client = grant.request.client
+    target = urlsplit(grant.redirect_uri)
     response = Response(
         render_template(
             "obapi/consent.html",
             form=form,
             client=client,
             client_host=urlsplit(client.client_uri).hostname if client.client_uri else None,
-            return_host=urlsplit(grant.redirect_uri).netloc,
+            return_host=target.netloc,
             can=services.scope_words(grant.request.scope),
         )
     )
     response.headers["Cache-Control"] = "no-store"
+    # the browser follows the form's answer (a redirect to the app) only if form-action names the app's origin;
+    # the registered URI's host was checked to hold nothing but host-name characters (server.uri_problem)
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
+    )
     return response
 
 

@@ -797,6 +797,131 @@ def test_api_verify_answers_any_body_with_a_verdict_never_a_server_error(app, cl
     assert response.json["verified"] is False
 
 
+# ---- the Open Badges API ----------------------------------------------------------------------------------
+
+REGISTRATION_KEYS = [
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+    "redirect_uris",
+    "token_endpoint_auth_method",
+    "grant_types",
+    "response_types",
+    "scope",
+    "contacts",
+    "jwks",
+    "software_statement",
+]
+REGISTRATION_SHAPED = [
+    ["https://backpack.example/cb"],
+    ["http://127.0.0.1:9/cb", "https://x.example/#f", "https://u@x.example/", "https://x.example:99999/"],
+    "https://backpack.example/",
+    "https://purl.imsglobal.org/spec/ob/v3p0/scope/credential.readonly offline_access",
+    "https://purl.imsglobal.org/spec/ob/v3p0/scope/credential.upsert",
+    "client_secret_basic",
+    ["authorization_code", "refresh_token"],
+    ["code"],
+    "Backpack",
+]
+
+
+@SETTINGS
+@given(
+    body=st.one_of(
+        json_values.map(json.dumps),
+        st.dictionaries(
+            st.sampled_from(REGISTRATION_KEYS), json_values | st.sampled_from(REGISTRATION_SHAPED), max_size=13
+        ).map(json.dumps),
+        st.binary(max_size=300),
+    )
+)
+def test_client_registration_answers_any_body_with_an_oauth_error_or_a_client(app, client, ctx, body):
+    limiter.reset()
+    before = row_counts()
+    data = body.encode() if isinstance(body, str) else body
+    response = client.post("/ims/ob/v3p0/register", data=data, content_type="application/json")
+    assert response.status_code in (201, 400, 413), response.get_data(as_text=True)[:300]
+    if response.status_code == 201:
+        assert response.json["client_secret"] and response.json["redirect_uris"]
+        return
+    assert response.json["error"] in ("invalid_client_metadata", "invalid_redirect_uri", "invalid_request")
+    assert response.json["error_description"].isascii()
+    assert row_counts() == before
+
+
+def test_authorization_requests_of_any_shape_answer_and_write_nothing(app, client, ctx):
+    """GET /authorize only shows the consent page, sends the error back to a registered address, or refuses on
+    our page: never a server error, never a row."""
+    from obapi import server
+
+    learner = make_user(email="lee@example.org")
+    good = open_badges_connection(learner)
+    db.session.commit()
+    assert login(client, "lee@example.org").status_code == 302
+    known = {
+        "response_type": ["code", "token", "code token"],
+        "client_id": [good["ob_client_id"]],
+        "redirect_uri": ["https://backpack.example/cb", "https://backpack.example/cb/", "https://evil.example/cb"],
+        "scope": [server.CREDENTIAL_READ, server.CREDENTIAL_UPSERT, f"{server.PROFILE_READ} offline_access"],
+        "code_challenge": ["E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "x"],
+        "code_challenge_method": ["S256", "plain", "s256"],
+        "state": ["xyz"],
+    }
+    pairs = st.lists(
+        st.sampled_from(sorted(known)).flatmap(
+            lambda key: st.tuples(st.just(key), st.sampled_from(known[key]) | values(None))
+        ),
+        max_size=9,
+    )
+    before = row_counts()
+
+    @SETTINGS
+    @given(pairs)
+    def check(pairs):
+        limiter.reset()
+        clean = [(k, v) for k, v in pairs if "\x00" not in v]
+        response = client.get("/ims/ob/v3p0/authorize?" + urlencode(clean))
+        assert response.status_code in (200, 302, 400), (clean, response.status_code)
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith("https://backpack.example/cb?"), clean
+        assert row_counts() == before
+
+    check()
+
+
+def test_api_reads_answer_any_query_and_token_with_data_or_imsx(app, client, ctx):
+    learner = make_user(email="lee@example.org")
+    good = open_badges_connection(learner)
+    db.session.commit()
+    authorization = st.one_of(
+        st.just(f"Bearer {good['ob_access']}"),
+        st.just(f"bearer {good['ob_access']}"),
+        unicode_text.map(lambda s: "Bearer " + s),
+        st.sampled_from(BOUNDARY).map(lambda s: "Bearer " + s),
+        st.sampled_from(["", "Bearer", "Basic abc", "Bearer a b", f"Bearer {good['ob_access']} x"]),
+    )
+    query = st.lists(st.tuples(st.sampled_from(["limit", "offset", "since"]), values("2")), max_size=4)
+
+    @SETTINGS
+    @given(authorization, query, st.sampled_from(["/credentials", "/profile"]))
+    def check(header, pairs, path):
+        limiter.reset()
+        clean = [(k, v) for k, v in pairs if "\x00" not in v]
+        if any(ord(ch) < 32 or ord(ch) > 126 for ch in header):
+            return  # not a header an HTTP client can send
+        response = client.get(f"/ims/ob/v3p0{path}?" + urlencode(clean), headers={"Authorization": header})
+        assert response.status_code in (200, 400, 401), (header, clean, response.get_data(as_text=True)[:300])
+        assert response.is_json
+        if response.status_code != 200:
+            assert response.json["imsx_codeMajor"] == "failure" and response.json["imsx_description"]
+
+    check()
+
+
 @settings(SETTINGS, max_examples=40)
 @given(credential=credential_like())
 def test_credential_upload_page_reports_problems_never_a_server_error(app, client, credential):

@@ -156,8 +156,11 @@ def test_a_backpack_connects_reads_refreshes_and_is_revoked_over_http(app, ctx):
         verifier = secrets.token_urlsafe(48)
         url, state = app_session.create_authorization_url(flow["authorizationUrl"], code_verifier=verifier)
         browser = browser_login(base, "pat@example.org")
-        page = browser.get(url).text
+        consent_page = browser.get(url, timeout=TIMEOUT)
+        page = consent_page.text
         assert "Example Backpack" in page and "backpack.example" in page
+        # without the app's origin in form-action, browsers would not follow "Allow" to the app
+        assert "form-action 'self' https://backpack.example;" in consent_page.headers["Content-Security-Policy"]
         assert "See your valid course and program certificates" in page and "your email address" in page
         location = consent(browser, url)
         assert location.startswith(REDIRECT + "?")
@@ -373,6 +376,9 @@ def world(app, client, ctx):
             "invalid_redirect_uri",
             "not a valid URL",
         ),
+        (b'{"redirect_uris": ["https://a;script-src:*/cb"]}', 400, "invalid_redirect_uri", "not a valid URL"),
+        (b'{"redirect_uris": ["https://a;b.example/cb"]}', 400, "invalid_redirect_uri", "host name cannot"),
+        (b'{"redirect_uris": ["https://a\'b.example/cb"]}', 400, "invalid_redirect_uri", "host name cannot"),
         (
             json.dumps(registration(redirect_uris=[f"https://a.example/{i}" for i in range(11)])).encode(),
             400,
@@ -475,6 +481,7 @@ def test_unknown_client_and_missing_redirect_uri_are_refused_here(world):
         (world.authorize_url(client_id="nobody"), "not registered with us"),
         (world.authorize_url(client_id=None), "not registered with us"),
         (world.authorize_url(redirect_uri=None), "did not register"),
+        (world.authorize_url(response_type='co"de\t'), "did not register"),  # Authlib would echo it
     ):
         answer = world.client.get(url)
         assert answer.status_code == 400 and words in answer.get_data(as_text=True), url
@@ -610,6 +617,10 @@ def test_token_requests_with_the_wrong_client_redirect_or_age_are_refused(world)
         headers=basic(world.client_id, world.secret),
     )
     assert wrong_grant.status_code == 400 and wrong_grant.json["error"] == "unsupported_grant_type"
+    odd_grant = world.client.post(
+        f"{API}/token", data={"grant_type": 'a"\t\u00e9'}, headers=basic(world.client_id, world.secret)
+    )
+    assert odd_grant.status_code == 400 and odd_grant.json["error"] == "unsupported_grant_type"
     too_big = world.client.post(
         f"{API}/token",
         data={"grant_type": "authorization_code", "code": "x" * 20_000},
@@ -790,3 +801,41 @@ def test_a_deactivated_learners_tokens_stop_at_once(world):
     world.user.active = False
     db.session.commit()
     assert world.api("/profile", tokens["access_token"]).status_code == 401
+
+
+def test_two_requests_racing_with_one_code_get_one_token(app, client, ctx):
+    """The same code exchanged twice at once over real connections: the conditional UPDATE lets one through; the
+    other is a replay, refused, and (RFC 6749 §4.1.2) the tokens the code gave are revoked."""
+    import threading
+
+    limiter.reset()
+    world = World(client)
+    code, verifier = world.code()
+    with served(app) as base:
+        db.session.remove()
+        start, answers = threading.Barrier(2), []
+
+        def post() -> None:
+            start.wait()
+            answer = requests.post(
+                f"{base}{API}/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": REDIRECT,
+                    "code_verifier": verifier,
+                },
+                auth=(world.client_id, world.secret),
+                timeout=TIMEOUT,
+            )
+            answers.append((answer.status_code, answer.json()))
+
+        racers = [threading.Thread(target=post) for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+    answers.sort(key=lambda a: a[0])
+    assert [status for status, _ in answers] == [200, 400], answers
+    assert "already used" in answers[1][1]["error_description"]
+    assert row_counts()[2] == 1 and live_tokens() == 0
