@@ -262,6 +262,13 @@ def verify_command(file: Path, did_file: Path | None, status_files: tuple[Path, 
         mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.ok]
         click.echo(f"{mark}  {check.name:<9} {check.message}")
     _echo_shown(report)
+    if not report.ours and (did_file or status_files):
+        click.echo(
+            _(
+                "Note: --did and --status-list are for this site's credentials; another issuer's DID document and "
+                "status lists were fetched from where the credential points."
+            )
+        )
     status = next((c for c in report.checks if c.name == "status"), None)
     if not report.verified:
         click.echo(_("Verdict: %(verdict)s (not verified)", verdict=report.verdict))
@@ -298,7 +305,10 @@ def _echo_shown(report) -> None:
             click.echo(f"      {label}: {value}")
     for part in report.parts:  # a learning record: each credential's own verdict
         name = part.facts.name if part.facts is not None else _("a credential that could not be read")
-        click.echo(f"      - {name}: {part.verdict}")
+        verdict = part.verdict
+        if part.verified and any(c.name == "status" and c.ok is None for c in part.checks):
+            verdict = _("%(verdict)s (status not checked)", verdict=verdict)
+        click.echo(f"      - {name}: {verdict}")
 
 
 def _verify_offline(file: Path, did_file: Path | None, status_files: tuple[Path, ...], issuer_url: str | None):

@@ -107,12 +107,12 @@ def fetch_json(url: str, *, what: str) -> object:
     """
     loopback_ok = allow_loopback()
     if not isinstance(url, str) or len(url) > MAX_URL:
-        raise FetchRefused(gettext("The address of %(what)s is not a usable URL.", what=what))
+        raise FetchRefused(gettext("%(what)s: its address is not a usable URL.", what=what))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise FetchRefused(gettext("The address of %(what)s is not a usable URL.", what=what)) from None
+        raise FetchRefused(gettext("%(what)s: its address is not a usable URL.", what=what)) from None
     host = parts.hostname
     if parts.scheme not in ("https", "http") or not host or parts.username is not None or parts.password is not None:
         raise FetchRefused(gettext("%(what)s must be at an https:// address; got %(url)s", what=what, url=url[:200]))

@@ -5,6 +5,7 @@ hostile DID documents, what the page, the API and the CLI show, and our own CLR 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import strategies as st
+from pyld import jsonld
 
 from credentials import dids, fetcher, keys, openbadges, vc
 from tests.factories import load_test_framework, make_certificate, make_course, make_user
@@ -485,7 +488,7 @@ def test_the_cli_gives_the_same_verdict_for_another_issuer(app, ctx, web, tmp_pa
 # ---- our own learning record (CLR 2.0) ---------------------------------------------------------------------------
 
 
-def test_our_learning_record_verifies_as_a_whole_and_credential_by_credential(client, ctx):
+def test_our_learning_record_verifies_as_a_whole_and_credential_by_credential(client, ctx, app, tmp_path):
     from core.database import utcnow
     from credentials.models import RevocationReason
     from credentials.services import revoke
@@ -507,6 +510,15 @@ def test_our_learning_record_verifies_as_a_whole_and_credential_by_credential(cl
     assert body["issued_by_us"] is True
     assert [part["verdict"] for part in body["credentials"]] == ["valid", "valid"]
     assert sorted(part["credential"]["name"] for part in body["credentials"]) == ["Course alpha", "Course bravo"]
+
+    saved = tmp_path / "record.json"
+    saved.write_bytes(response.data)
+    result = app.test_cli_runner().invoke(args=["credentials", "verify", str(saved)])
+    # offline: the signatures and dates hold; the status lists were not given, and the CLI says so
+    assert result.exit_code == 0 and "status NOT fully checked" in result.output, result.output
+    assert "Issued by AI Workforce Academy — verified" in result.output
+    assert "- Course alpha: valid (status not checked)" in result.output
+    assert "- Course bravo: valid (status not checked)" in result.output
 
     tampered = json.loads(json.dumps(record))
     tampered["credentialSubject"]["verifiableCredential"][0]["name"] = "Course omega"
@@ -625,3 +637,75 @@ def test_a_baked_png_from_another_issuer_verifies_and_the_openapi_document_says_
     shown = schema["properties"]["credential"]["properties"]
     assert {"achievement", "image", "issuer_name_claimed", "awardedDate", "description"} <= set(shown)
     assert "credentials" in schema["properties"]["checks"]["items"]["properties"]["check"]["enum"]
+
+
+def test_another_issuers_validity_dates_are_read_from_the_signed_data(client):
+    issuer = Issuer()
+    expired = api(client, issuer.credential(validFrom="2025-01-01T00:00:00Z", validUntil="2025-12-31T00:00:00Z"))
+    assert expired["verdict"] == "expired" and "Expired on 2025-12-31T00:00:00Z" in message(expired, "validity")
+    early = api(client, issuer.credential(validFrom="2099-01-01T00:00:00Z"))
+    assert early["verified"] is False and "Not valid before 2099-01-01T00:00:00Z" in message(early, "validity")
+    later = api(client, issuer.credential(validUntil="2099-01-01T00:00:00Z"))
+    assert later["verified"] is True and later["credential"]["validUntil"] == "2099-01-01T00:00:00Z"
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+    st.sampled_from(["did:web:10.0.0.1", "did:key:z6Mk", "_:b0", "data:image/png;base64,AAAA", "https://x.example/"]),
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+def test_hostile_changes_to_another_issuers_credential_never_make_a_server_error(client):
+    from hypothesis import HealthCheck, given, settings
+
+    issuer = Issuer()
+    genuine = issuer.credential(statuses=[entry("https://10.9.8.7/list", "revocation", 3)])
+    paths = [path for path in _paths(genuine) if path]
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(path=st.sampled_from(paths), value=JSON_VALUES, resign=st.booleans())
+    def changed(path, value, resign):
+        document = json.loads(json.dumps(genuine))
+        node = document
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        if resign and path[0] != "proof":
+            # signed as changed, so only the other checks stand in the way (not JSON-LD one can sign: old proof)
+            with contextlib.suppress(jsonld.JsonLdError, vc.ContextRefused, vc.CanonicalizationRefused, ValueError):
+                document = issuer.sign(document)
+        response = client.post("/api/v1/verify", data=json.dumps(document), content_type="application/json")
+        assert response.status_code in (200, 400), response.data[:300]
+        if response.status_code == 200:
+            body = response.json
+            assert body["verdict"] in ("valid", "invalid", "unchecked", "expired", "revoked", "suspended")
+            # the status list lives at a private address: nothing that still points to it can come out "valid"
+            if body["verified"]:
+                assert "10.9.8.7" not in json.dumps(document.get("credentialStatus"))
+
+    changed()
