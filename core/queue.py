@@ -152,6 +152,10 @@ def after_commit(session: Session, job_id: int) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # SQLAlchemy sends after_commit for a released SAVEPOINT too: handing jobs over then would have the worker
+        # look for rows the enclosing transaction has not committed yet (and skip them)
+        return
     for app, job_id in session.info.pop("queue_after_commit", []):
         try:
             app.extensions["queue"].dispatch(job_id)
