@@ -3,13 +3,15 @@
 A program certificate is a Certificate row with ``program_id`` set (so the PDF, verify page, API, Open Badges
 credential, status list and admin lifecycle are the course certificate's own); ``certificate_parts`` records
 the course certificates it stacks. Revoking one of those revokes the program certificate too (reason
-"stacked_revoked"), and reinstating it undoes that. Everything here runs inside the caller's transaction from
+"stacked_revoked"), and reinstating it undoes that. Suspending one suspends the program certificate for as long
+(cause "stacked_suspended" in its history), and lifting it lifts what it caused; a suspended course certificate
+also holds back a program certificate not issued yet. Everything here runs inside the caller's transaction from
 signal receivers: flush only, the request that triggered it commits.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -22,18 +24,26 @@ from courses.models import Program, ProgramCourse, ProgramEnrollment
 from courses.programs import program_enrolled
 from credentials import openbadges
 from credentials.ids import format_public_id, new_public_id
-from credentials.models import Certificate, CertificatePart, RevocationReason
+from credentials.models import Certificate, CertificateEvent, CertificatePart, RevocationReason
 from credentials.services import (
     _event,
     _invalidate_pdf,
+    _iso,
     certificate_issued,
     certificate_reinstated,
     certificate_revoked,
+    certificate_suspended,
+    certificate_suspension_lifted,
     signals,
 )
 
 # sent in the issuing transaction, like certificate_issued for course certificates
 program_certificate_issued = signals.signal("program-certificate-issued")
+# sent once a suspension or its lift has reached the program certificates stacking the certificate (``programs``:
+# those it changed), so that the holder gets one notice naming everything that changed
+suspension_changed = signals.signal("suspension-changed")
+# the history's mark of a suspension a stacked course certificate caused (lifted with it, not by an admin)
+STACKED_SUSPENDED = "stacked_suspended"
 
 
 def issue_due(user_id: int, *, now: datetime, issuer: str, course_id: int | None = None, program_id: int | None = None):
@@ -70,6 +80,8 @@ def issue_due(user_id: int, *, now: datetime, issuer: str, course_id: int | None
         )
     }
     course_ids = {step.course_id for p in programs.values() for step in p.steps}
+    # a revoked or (now) suspended course certificate does not count: lifting it, or the end of its suspension
+    # (programs_after_suspensions), issues what it held back
     held = {
         c.course_id: c
         for c in db.session.scalars(
@@ -79,6 +91,7 @@ def issue_due(user_id: int, *, now: datetime, issuer: str, course_id: int | None
                 Certificate.revoked_at.is_(None),
             )
         )
+        if not c.suspended_at_time(now)
     }
     issued = []
     for enrollment in enrollments:
@@ -221,8 +234,10 @@ def _cascade_revocation(certificate: Certificate, actor, now: datetime, **_) -> 
 @certificate_reinstated.connect
 def _undo_cascade(certificate: Certificate, actor, now: datetime, **_) -> None:
     """Reinstating a course certificate reinstates program certificates revoked only because of a stacked one,
-    once none of their parts is revoked; and it may complete a program that was waiting for it."""
+    once none of their parts is revoked; and it may complete a program that was waiting for it. A reinstated
+    program certificate is suspended again while a course certificate it stacks is suspended."""
     if certificate.is_program:
+        sync_suspension(certificate, actor=actor, now=now, part=None)
         return
     for program_certificate in stacking(certificate):
         if program_certificate.revocation_reason is not RevocationReason.STACKED_REVOKED:
@@ -241,5 +256,138 @@ def _undo_cascade(certificate: Certificate, actor, now: datetime, **_) -> None:
             before=before,
             part=format_public_id(certificate.public_id),
         )
+        sync_suspension(program_certificate, actor=actor, now=now, part=certificate)
     db.session.flush()
     issue_due(certificate.user_id, now=now, issuer=_issuer_name(), course_id=certificate.course_id)
+
+
+# ---- suspension cascade ----------------------------------------------------------------------------
+
+
+def suspended_by_parts(program_certificate: Certificate) -> bool:
+    """Whether the program certificate's last suspension was caused by a stacked course certificate (its history
+    says so) rather than set by an admin. One query; raises nothing."""
+    detail = db.session.scalar(
+        select(CertificateEvent.detail)
+        .where(CertificateEvent.certificate_id == program_certificate.id, CertificateEvent.action == "suspended")
+        .order_by(CertificateEvent.at.desc(), CertificateEvent.id.desc())
+        .limit(1)
+    )
+    return bool(detail) and detail.get("cause") == STACKED_SUSPENDED
+
+
+def sync_suspension(program_certificate: Certificate, *, actor, now: datetime, part: Certificate | None) -> str | None:
+    """Make the program certificate's suspension follow its stacked course certificates after ``part`` changed
+    (None: the program certificate itself was reinstated).
+
+    Suspended while any stacked course certificate is (until the latest of their ends; no end if one has none);
+    lifted when none is any more, unless an admin suspended it for its own reason (that one is left as set, and
+    only extended when a stacked suspension outlasts it). A revoked program certificate is left alone (revocation
+    wins; reinstating it syncs again). Returns "suspended", "lifted" or None (nothing changed). Flush only.
+    """
+    if program_certificate.revoked_at is not None:
+        return None
+    running = program_certificate.suspended_at_time(now)
+    by_parts = running and suspended_by_parts(program_certificate)
+    suspended = [p for p in parts_of(program_certificate) if p.revoked_at is None and p.suspended_at_time(now)]
+    if suspended:
+        ends = [p.suspended_until for p in suspended]
+        until = None if any(end is None for end in ends) else max(ends)
+        if running and not by_parts:
+            mine = program_certificate.suspended_until
+            if mine is None or (until is not None and until <= mine):
+                return None  # the admin's own suspension lasts at least as long
+        elif running and program_certificate.suspended_until == until:
+            return None
+        names = "; ".join(f"“{p.course_title}” ({format_public_id(p.public_id)})" for p in suspended)
+        note = f"A course credential this program certificate stacks is suspended: {names}."
+        if not running:
+            program_certificate.suspended_at = now
+        program_certificate.suspended_until, program_certificate.suspension_reason = until, note
+        _invalidate_pdf(program_certificate)
+        _event(
+            program_certificate,
+            "suspended",
+            actor=actor,
+            now=now,
+            cause=STACKED_SUSPENDED,
+            part=format_public_id(part.public_id) if part is not None else None,
+            reason=note,
+            until=_iso(until),
+        )
+        db.session.flush()
+        return "suspended"
+    if by_parts:
+        before = {
+            "suspended_at": _iso(program_certificate.suspended_at),
+            "until": _iso(program_certificate.suspended_until),
+        }
+        program_certificate.suspended_until = now
+        _invalidate_pdf(program_certificate)
+        _event(
+            program_certificate,
+            "suspension_lifted",
+            actor=actor,
+            now=now,
+            cause=STACKED_SUSPENDED,
+            part=format_public_id(part.public_id) if part is not None else None,
+            before=before,
+        )
+        db.session.flush()
+        return "lifted"
+    return None
+
+
+@certificate_suspended.connect
+def _cascade_suspension(certificate: Certificate, actor, now: datetime, **_) -> None:
+    """A suspended course certificate suspends every program certificate stacking it, for as long."""
+    changed = []
+    if not certificate.is_program:
+        changed = [
+            p
+            for p in stacking(certificate)
+            if sync_suspension(p, actor=actor, now=now, part=certificate) == "suspended"
+        ]
+    suspension_changed.send(certificate, change="suspended", programs=changed, now=now)
+
+
+@certificate_suspension_lifted.connect
+def _lift_cascade(certificate: Certificate, actor, now: datetime, **_) -> None:
+    """Lifting a course certificate's suspension lifts what it caused (not an admin's own suspension of a program
+    certificate, nor one another stacked course certificate still causes), and issues a program certificate it
+    held back."""
+    changed = []
+    if not certificate.is_program:
+        changed = [
+            p for p in stacking(certificate) if sync_suspension(p, actor=actor, now=now, part=certificate) == "lifted"
+        ]
+        issue_due(certificate.user_id, now=now, issuer=_issuer_name(), course_id=certificate.course_id)
+    suspension_changed.send(certificate, change="lifted", programs=changed, now=now)
+
+
+def programs_after_suspensions(now: datetime, *, window: timedelta = timedelta(days=2)) -> list[Certificate]:
+    """Issue the program certificates held back by a course certificate whose suspension ran out by itself in the
+    last ``window`` (no request saw it end; the hourly job runs this, so a missed hour is caught up). Returns those
+    issued. Flush only; the job commits."""
+    users = db.session.scalars(
+        select(Certificate.user_id)
+        .distinct()
+        .join(ProgramCourse, ProgramCourse.course_id == Certificate.course_id)
+        .join(
+            ProgramEnrollment,
+            (ProgramEnrollment.program_id == ProgramCourse.program_id)
+            & (ProgramEnrollment.user_id == Certificate.user_id),
+        )
+        .where(
+            ProgramEnrollment.completed_at.is_(None),
+            Certificate.revoked_at.is_(None),
+            Certificate.suspended_until.is_not(None),
+            Certificate.suspended_until <= now,
+            Certificate.suspended_until > now - window,
+        )
+        .order_by(Certificate.user_id)
+    ).all()
+    issued = []
+    for user_id in users:
+        issued += issue_due(user_id, now=now, issuer=_issuer_name())
+    return issued

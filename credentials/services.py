@@ -26,6 +26,7 @@ from credentials.ids import format_public_id, new_public_id, normalize_public_id
 from credentials.models import (
     Certificate,
     CertificateEvent,
+    CertificatePart,
     CertificateStatus,
     NameChangeRequest,
     NameChangeStatus,
@@ -312,10 +313,25 @@ def suspend(actor: User, certificate: Certificate, *, reason: str, until: dateti
 
 def lift_suspension(actor: User, certificate: Certificate, *, now: datetime) -> None:
     """End a running suspension now (its record stays: ``suspended_until`` becomes now). Raises DomainError if
-    the certificate is not suspended (never was, already lifted, its end passed, or revoked). Flush only; the
+    the certificate is not suspended (never was, already lifted, its end passed, or revoked), or if it is a program
+    certificate stacking a course certificate that is suspended (lifting that one lifts this). Flush only; the
     caller commits."""
     if certificate.revoked_at is not None or not certificate.suspended_at_time(now):
         raise DomainError(gettext("This certificate is not suspended."))
+    if certificate.is_program and any(
+        part.revoked_at is None and part.suspended_at_time(now)
+        for part in db.session.scalars(
+            select(Certificate)
+            .join(CertificatePart, CertificatePart.part_id == Certificate.id)
+            .where(CertificatePart.certificate_id == certificate.id)
+        )
+    ):
+        raise DomainError(
+            gettext(
+                "A course credential this program certificate stacks is suspended: lift that suspension and this "
+                "one follows."
+            )
+        )
     before = _suspension_fields(certificate)
     certificate.suspended_until = now
     _invalidate_pdf(certificate)

@@ -1,4 +1,5 @@
-"""Certificate work done in the worker: PDF pre-rendering and status-list re-signing (both idempotent)."""
+"""Certificate work done in the worker: PDF pre-rendering, status-list re-signing, and issuing program
+certificates a suspension held back once it has run out (all idempotent)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from core import queue
 from core.database import utcnow
 from core.extensions import db
-from credentials import openbadges
+from credentials import openbadges, programs
 from credentials.identity import issuer
 from credentials.models import Certificate
 from credentials.services import (
@@ -47,8 +48,23 @@ def _prerender(certificate: Certificate) -> None:
 
 
 def _resign(certificate: Certificate) -> None:
-    for list_id in openbadges.list_ids_of(certificate):  # revocation and suspension
+    # revocation and suspension lists, and those of the program certificates following it (the cascades)
+    list_ids = {i for c in [certificate, *programs.stacking(certificate)] for i in openbadges.list_ids_of(c)}
+    for list_id in sorted(list_ids):
         queue.enqueue("credentials.resign_status_list", list_id=list_id)
+
+
+@queue.job(
+    "credentials.programs_after_suspensions",
+    attempts=4,
+    lease=300,
+    label=_l("Issue program certificates a suspension held back"),
+)
+def programs_after_suspensions() -> None:
+    programs.programs_after_suspensions(utcnow())  # the queue commits
+
+
+queue.every("credentials.programs_after_suspensions", 60)
 
 
 @certificate_issued.connect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from accounts.services import email_verified
+from credentials.programs import suspension_changed
 from credentials.services import certificate_issued, certificate_reinstated, certificate_reissued, certificate_revoked
 from notifications import services
 
@@ -30,3 +31,9 @@ def _reinstated(certificate, now, **_) -> None:
 @certificate_reissued.connect
 def _reissued(certificate, now, **_) -> None:
     services.certificate_changed(certificate, "reissued", now=now)
+
+
+@suspension_changed.connect
+def _suspension(certificate, change, programs, now, **_) -> None:
+    # sent once the cascade has run: one notice names the certificate and the program certificates that followed
+    services.certificate_suspension(certificate, change, programs=programs, now=now)

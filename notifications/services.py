@@ -1,8 +1,8 @@
 """Who gets which email, and when. Services flush, never commit; the caller commits (a view or a job).
 
 Only confirmed addresses get notifications (the confirmation link itself and password resets go out before).
-Transactional notices (certificate issued, revoked, reinstated, reissued) go out whatever the preferences;
-the other categories follow them and carry a one-click unsubscribe link (RFC 8058).
+Transactional notices (certificate issued, revoked, reinstated, reissued, suspended, suspension lifted) go out
+whatever the preferences; the other categories follow them and carry a one-click unsubscribe link (RFC 8058).
 """
 
 from __future__ import annotations
@@ -216,6 +216,25 @@ def certificate_changed(certificate: Certificate, change: str, *, now: datetime)
     if change == "revoked":
         sent += _alert_employers(certificate, "revoked", key=f"candidate-{event}", reason=reason)
     return [n for n in sent if n is not None]
+
+
+def certificate_suspension(
+    certificate: Certificate, change: str, *, programs: list[Certificate], now: datetime
+) -> Notification | None:
+    """The holder's one notice that a certificate was suspended or its suspension lifted (``change``), naming the
+    program certificates that followed it (``programs``, the cascade). Once per suspension and per lift."""
+    holder = db.session.get(User, certificate.user_id)
+    stamp = certificate.suspended_at if change == "suspended" else now
+    return notify(
+        holder,
+        "certificate_suspension",
+        key=f"certificate-{change}:{certificate.id}:{stamp.isoformat()}",
+        change=change,
+        programs=[{"title": p.course_title, "id": format_public_id(p.public_id)} for p in programs],
+        lifted_at=now,
+        status=certificate.status_at(now).value,
+        **_certificate_context(certificate),
+    )
 
 
 def _alert_employers(certificate: Certificate, change: str, *, key: str, reason: str = "") -> list[Notification]:
