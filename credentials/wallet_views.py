@@ -106,7 +106,9 @@ def wallet_exchange(exchange_id: str):
     exchange = wallet.find(exchange_id)
     try:
         if not message:  # VC-API: the wallet opens the exchange with {} and gets our presentation request
-            return jsonify(wallet.presentation_request(exchange, now=now))
+            response = jsonify(wallet.presentation_request(exchange, now=now))
+            response.headers["Cache-Control"] = "no-store"  # it carries the single-use challenge
+            return response
         if "verifiablePresentation" in message:
             document = wallet.redeem(exchange, message["verifiablePresentation"], vc_api=True, now=now)
             answer = {
