@@ -19,7 +19,7 @@ from courses.models import Course
 from courses.programs import enroll_program
 from credentials import openbadges, programs, services, vc
 from credentials.ids import format_public_id
-from credentials.models import Certificate, CertificateEvent
+from credentials.models import Certificate, CertificateEvent, RevocationReason
 from tests.factories import complete_course, load_test_framework, login, make_course, make_user
 from tests.smtp import SMTPServer
 from tests.test_programs import make_program
@@ -353,3 +353,32 @@ def test_the_cohort_page_names_suspended_certificates_in_the_readers_words(clien
     client.set_cookie("lang", "es")
     html = client.get(f"/organizations/{org.slug}/cohorts/{cohort.id}").get_data(as_text=True)
     assert "Certificado suspendido" in html and "Certificado del programa suspendido" in html
+
+
+def test_the_workforce_report_counts_a_suspended_credential_as_attained_and_says_so(client, world):
+    """A decision, not an accident: "credentials attained" is what was earned in the period; a suspension is
+    temporary, so it does not take the credential out (a revocation does)."""
+    from insights.workforce import workforce_report
+    from tests.factories import join_cohort, make_cohort, make_employer
+
+    lee, bravo = world["lee"], world["bravo"]
+    _, org = make_employer("hr@example.org")
+    cohort = make_cohort(org, [db.session.get(Course, bravo.course_id)])
+    join_cohort(cohort, lee, now=utcnow() - timedelta(days=1))
+    today = utcnow().date()
+
+    def attained() -> int:
+        report = workforce_report(org, start=today - timedelta(days=7), end=today, now=utcnow())
+        return report.total.credentials_attained
+
+    before = attained()
+    assert before >= 1
+    services.suspend(world["admin"], bravo, reason="Review.", until=None, now=utcnow())
+    db.session.commit()
+    assert attained() == before
+    services.revoke(world["admin"], bravo, reason=RevocationReason.OTHER, note="x", now=utcnow())
+    db.session.commit()
+    assert attained() == before - 1
+    login(client, "hr@example.org")
+    page = client.get(f"/organizations/{org.slug}/reports/workforce").get_data(as_text=True)
+    assert "a suspended one still counts" in page
