@@ -839,3 +839,26 @@ def test_two_requests_racing_with_one_code_get_one_token(app, client, ctx):
     assert [status for status, _ in answers] == [200, 400], answers
     assert "already used" in answers[1][1]["error_description"]
     assert row_counts()[2] == 1 and live_tokens() == 0
+
+
+def test_a_client_registered_for_client_secret_post_must_use_it(app, client, ctx):
+    limiter.reset()
+    world = World(client)
+    posted = client.post(f"{API}/register", json=registration(token_endpoint_auth_method="client_secret_post")).json
+    assert posted["token_endpoint_auth_method"] == "client_secret_post"
+    world.client_id, world.secret = posted["client_id"], posted["client_secret"]
+    code, verifier = world.code()
+    as_basic = world.exchange(code, verifier)  # registered for post, sent as basic: refused, code not spent
+    assert as_basic.status_code == 401 and as_basic.json["error"] == "invalid_client"
+    as_post = client.post(
+        f"{API}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            "client_id": world.client_id,
+            "client_secret": world.secret,
+        },
+    )
+    assert as_post.status_code == 200 and as_post.json["token_type"] == "Bearer"
