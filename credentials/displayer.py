@@ -28,7 +28,7 @@ from datetime import datetime
 from flask_babel import gettext
 from pyld import jsonld
 
-from credentials import clr, didauth, dids, fetcher, openbadges, vc
+from credentials import clr, didauth, dids, fetcher, openbadges, shape, vc
 from credentials.verification import (
     CRED,
     NAME,
@@ -49,7 +49,8 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 MAX_DEPTH = 20
 MAX_VALUES = 4000  # JSON values in one credential: JSON-LD expansion work grows with them, not with string length
 MAX_LIST_BYTES = 4 * 1024 * 1024  # a decoded status list: 32 M entries, far above the W3C minimum of 131,072
-MAX_RECORD_CREDENTIALS = 100
+# verifying a record costs ~50 ms of CPU per credential in it (its proof over everything, then each on its own)
+MAX_RECORD_CREDENTIALS = 50
 # another issuer's credential may have more blank nodes than ours (objects without ids); the CPU cap still holds
 FOREIGN_BUDGET = vc.Budget(blank_nodes=80, cpu_seconds=0.1)
 IMAGE_TYPES = {
@@ -422,7 +423,23 @@ def check_record(credential: dict, *, issuer: openbadges.Issuer, keys, status_bi
         problems.append(gettext("credentialSubject.verifiableCredential must be a list of credentials"))
     elif len(inner) > MAX_RECORD_CREDENTIALS:
         problems.append(gettext("the record holds more than %(count)d credentials", count=MAX_RECORD_CREDENTIALS))
-    problems = problems or size_problems({k: v for k, v in credential.items() if k != "credentialSubject"})
+    if not problems:
+        # bound the JSON-LD work before the record's proof expands it all: each credential inside must have the
+        # exact shape of ours, and everything else the size of one credential
+        rest = {k: v for k, v in credential.items() if k != "credentialSubject"}
+        rest["credentialSubject"] = {k: v for k, v in subject.items() if k != "verifiableCredential"}
+        problems = size_problems(rest)
+        for position, inner_credential in enumerate(inner, start=1):
+            shape_problems = shape.problems(inner_credential)
+            if shape_problems:
+                problems.append(
+                    gettext(
+                        "credential %(position)d of the record: %(problems)s",
+                        position=position,
+                        problems="; ".join(shape_problems),
+                    )
+                )
+                break
     report.checks.append(
         Check(
             "structure",
@@ -449,7 +466,11 @@ def check_record(credential: dict, *, issuer: openbadges.Issuer, keys, status_bi
         return keys.get(method.split("#", 1)[1]) if method.startswith(issuer.did + "#") else None
 
     # each credential inside adds its own graph and proof graph: a few blank nodes and a little work each
-    budget = vc.Budget(blank_nodes=40 + 12 * len(inner), cpu_seconds=0.5 + 0.25 * len(inner))
+    budget = vc.Budget(
+        blank_nodes=40 + 12 * len(inner),
+        cpu_seconds=0.5 + 0.1 * len(inner),
+        n_degree_calls=vc.MAX_N_DEGREE_CALLS + 12 * len(inner),
+    )
     try:
         method, nquads = vc.verify_signed(credential, resolve, clr.loader(), budget=budget)
         facts = signed_facts(nquads, outermost=True)

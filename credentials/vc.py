@@ -78,6 +78,7 @@ class Budget:
 
     blank_nodes: int = MAX_BLANK_NODES
     cpu_seconds: float = CPU_BUDGET_SECONDS
+    n_degree_calls: int = MAX_N_DEGREE_CALLS
 
 
 DEFAULT_BUDGET = Budget()
@@ -120,7 +121,7 @@ class _BoundedURDNA2015(URDNA2015):
 
     def hash_n_degree_quads(self, id_, issuer):
         self.n_degree_calls += 1
-        if self.n_degree_calls > MAX_N_DEGREE_CALLS:
+        if self.n_degree_calls > self.budget.n_degree_calls:
             raise CanonicalizationRefused(
                 _("the document's blank nodes are too alike to canonicalize cheaply; it is not a credential we issue")
             )

@@ -709,3 +709,27 @@ def test_hostile_changes_to_another_issuers_credential_never_make_a_server_error
                 assert "10.9.8.7" not in json.dumps(document.get("credentialStatus"))
 
     changed()
+
+
+def test_a_forged_record_is_refused_before_any_json_ld_work(client):
+    from credentials import clr, identity
+
+    with client.application.test_request_context():
+        ours = identity.issuer().did
+    record = {
+        "@context": [vc.VC_V2, clr.CLR_V2, vc.OB_V3],
+        "id": "urn:uuid:2c4b3c1e-0000-4000-8000-000000000001",
+        "type": ["VerifiableCredential", "ClrCredential"],
+        "issuer": {"id": ours, "type": ["Profile"]},
+        "validFrom": "2026-01-01T00:00:00Z",
+        "credentialSubject": {"type": ["ClrSubject"], "verifiableCredential": [{"@graph": [{"x": 1}] * 50}]},
+    }
+    body = api(client, record)
+    assert checks(body)["structure"] is False and "credential 1 of the record" in message(body, "structure")
+    record["credentialSubject"]["verifiableCredential"] = [{}] * 51
+    body = api(client, record)
+    assert "more than 50 credentials" in message(body, "structure") and body["verdict"] == "invalid"
+    record["issuer"] = {"id": "did:key:z6MkjZRZv3aez3r18pB1RBFJR1kwUVJ5jHt92JmQwXbd5hwi"}
+    record["credentialSubject"]["verifiableCredential"] = []
+    body = api(client, record)
+    assert body["verdict"] == "unchecked" and "We check learning records (CLR) issued by" in message(body, "proof")
