@@ -84,13 +84,22 @@ def certificate_detail(public_id: str):
 
 
 def _detail_page(certificate: Certificate, events, now, *, revoke_form=None, suspend_form=None):
+    suspension = suspension_text(certificate, now)
+    # a program certificate suspended while a course credential it stacks is: lifting that one lifts this one
+    held_by = (
+        [p for p in program_certificates.parts_of(certificate) if p.revoked_at is None and p.suspended_at_time(now)]
+        if suspension and certificate.is_program
+        else []
+    )
     return render_template(
         "credentials/admin_detail.html",
         certificate=certificate,
         events=events,
         now=now,
         status=certificate.status_at(now),
-        suspension=suspension_text(certificate, now),
+        suspension=suspension,
+        held_by=held_by,
+        fmt=format_public_id,
         display_id=format_public_id(certificate.public_id),
         revoke_form=revoke_form or RevokeForm(),
         suspend_form=suspend_form or SuspendForm(formdata=None),

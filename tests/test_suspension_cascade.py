@@ -141,7 +141,11 @@ def test_suspending_a_course_credential_suspends_the_program_one_and_lifting_it_
     assert "Because it stacks this certificate, your program certificate is suspended for as long:" in text
     assert "Test Pathway" in notice.get_body(("html",)).get_content()
 
-    # the program certificate's suspension is the cascade's: the admin lifts it by lifting bravo's
+    # the program certificate's suspension is the cascade's: the admin lifts it by lifting bravo's (the page
+    # says so and links there instead of offering the button; a forged POST is refused all the same)
+    detail = client.get(url_of(program)).get_data(as_text=True)
+    assert "lift that suspension and this one follows" in detail and "/lift-suspension" not in detail
+    assert f'href="{url_of(bravo)}"' in detail
     refused = lift(client, program)
     assert refused.status_code == 303
     assert "lift that suspension and this one follows" in client.get(refused.headers["Location"]).get_data(as_text=True)
