@@ -121,11 +121,12 @@ def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) ->
     """The entry holding ``reports.build(start, end, window_days=..., now=now)``: this process's when it holds at
     ``now``, else built (and kept when it may be).
 
-    Settles users marked by writes outside a session first (as build does; the caller's transaction, which a GET
-    rolls back); while any were marked nothing is served from or stored in the cache. Raises nothing of its own."""
-    from insights import people, reports
+    Folds day changes and settles users left by writes outside a session first (as build does; in the caller's
+    transaction, which a GET rolls back); while there were any, nothing is served from or stored in the cache.
+    Raises nothing of its own."""
+    from insights import people, reports, rollups
 
-    unsettled = people.settle()
+    unsettled = rollups.fold() + people.settle()
     version = None if unsettled or not current_app.config.get("INSIGHTS_CACHE", True) else _version()
     key = (start, end, window_days)
     if version is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
@@ -80,6 +80,31 @@ class CertificateDay(db.Model):
     day: Mapped[date] = mapped_column(primary_key=True)
     n: Mapped[int]
 
+
+# Changes to the two day rollups on PostgreSQL: its triggers (migration 0030) append one row per changed source row
+# here, and rollups.fold adds them up into the day tables just before the writing transaction commits (and at a read
+# that finds some: bulk SQL outside a session). Updating a day row from every row trigger made a bulk write
+# quadratic there (each update of the same row in one transaction leaves a version that later ones walk past) and
+# locked the day rows shared by concurrent writers (a course's enrollments and certificates of one day) from the
+# write until commit. Appending conflicts with nobody; the fold locks each day row once, in key order, at commit.
+# SQLite's triggers update the day rows directly (one writer at a time, updated in place): these stay empty there.
+enrollment_day_changes = Table(
+    "insights_enrollment_day_changes",
+    db.metadata,
+    Column("course_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("completed", Boolean, nullable=False),
+    Column("tenths", Integer, nullable=False),
+    Column("n", Integer, nullable=False),
+)
+certificate_day_changes = Table(
+    "insights_certificate_day_changes",
+    db.metadata,
+    Column("course_id", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("n", Integer, nullable=False),
+)
 
 # the dashboard counts certificates expiring in the next 60 days from the rollup's whole days and reads only the
 # two partial days at either end from certificates themselves, by this index

@@ -221,4 +221,8 @@ def _settle_before_commit(session: Session) -> None:
     session.flush()  # commit() would flush only after this hook; what it writes must be marked and settled now
     connections = [c for c in session.info.pop("insights_connections", ()) if not c.closed]
     if any(c.info.pop("insights_people", False) for c in connections):
+        from insights import rollups
+
+        # the day rows first, then the people rows, then the counter: every writer locks them in this order
+        rollups.fold(session.connection())
         settle(session)

@@ -420,6 +420,10 @@ def build(start: datetime, end: datetime, *, window_days: int, now: datetime, di
         tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
 
     rolled_up = not direct and _whole_days(start, end)
+    if rolled_up:
+        from insights import rollups
+
+        rollups.fold()  # changes PostgreSQL's triggers appended and no commit folded yet (this transaction's own)
     started = _started_from_rollup if rolled_up else _started_from_enrollments
     for course_id, tenths, n in started(start, end):
         group = courses[course_id]

@@ -1,6 +1,7 @@
 """The insights dashboard's per-day rollups (insights.models.EnrollmentDay, CertificateDay), recomputed from source.
 
-Database triggers (migration 0023_insights_rollup) keep both tables current in every writing transaction. This
+Database triggers (migration 0023_insights_rollup) keep both tables current in every writing transaction (on
+PostgreSQL through appended changes that ``fold`` adds in before commit, migration 0030b). This
 module holds the same rules as SQL over enrollments and certificates: ``expected_rows`` is what the tests compare
 the tables with, and ``rebuild`` refills them after a bulk load that bypassed the triggers (the 1M-learner
 benchmark generator loads with triggers off, then rebuilds once).
@@ -8,12 +9,12 @@ benchmark generator loads with triggers off, then rebuilds once).
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, delete, func, insert, literal, select, union_all
+from sqlalchemy import and_, case, delete, func, insert, literal, select, text, union_all
 
 from core.extensions import db
 from courses.models import Enrollment
 from credentials.models import Certificate
-from insights.models import CertificateDay, EnrollmentDay
+from insights.models import CertificateDay, EnrollmentDay, certificate_day_changes, enrollment_day_changes
 
 
 def _day(moment):
@@ -80,6 +81,41 @@ def stored_rows() -> tuple[dict, dict]:
     return enrollments, certificates
 
 
+# PostgreSQL's triggers append changes (migration 0030b); this adds them up into the day tables: each day row is
+# locked once, in key order (two transactions folding at once cannot deadlock), changes of a course deleted since
+# are dropped with it. Returns the number of change rows consumed.
+FOLD = text("""
+    WITH e AS (DELETE FROM insights_enrollment_day_changes RETURNING course_id, day, completed, tenths, n),
+    e_in AS (
+        INSERT INTO insights_enrollment_days AS t (course_id, day, completed, tenths, n)
+        SELECT course_id, day, completed, tenths, sum(n) FROM e
+        WHERE course_id IN (SELECT id FROM courses)
+        GROUP BY course_id, day, completed, tenths HAVING sum(n) <> 0
+        ORDER BY course_id, day, completed, tenths
+        ON CONFLICT (course_id, day, completed, tenths) DO UPDATE SET n = t.n + excluded.n
+    ),
+    c AS (DELETE FROM insights_certificate_day_changes RETURNING course_id, kind, day, n),
+    c_in AS (
+        INSERT INTO insights_certificate_days AS t (course_id, kind, day, n)
+        SELECT course_id, kind, day, sum(n) FROM c
+        WHERE course_id IN (SELECT id FROM courses)
+        GROUP BY course_id, kind, day HAVING sum(n) <> 0
+        ORDER BY course_id, kind, day
+        ON CONFLICT (course_id, kind, day) DO UPDATE SET n = t.n + excluded.n
+    )
+    SELECT (SELECT count(*) FROM e) + (SELECT count(*) FROM c)""")
+
+
+def fold(connection=None) -> int:
+    """Add the changes PostgreSQL's triggers appended into the day tables, in the current transaction (one
+    statement; the caller commits). A session does it just before it commits (insights/people.py); a read does it
+    for changes left by SQL outside a session. Nothing to do on SQLite, whose triggers update the day rows."""
+    connection = connection or db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return 0
+    return connection.execute(FOLD).scalar_one()
+
+
 def rebuild() -> tuple[int, int]:
     """Refill both rollups from enrollments and certificates (flushes; the caller commits). Returns their row counts."""
     from insights import dashboard_cache
@@ -87,6 +123,8 @@ def rebuild() -> tuple[int, int]:
     dashboard_cache.bump(db.session.connection())  # cached dashboards were computed from the tables before
     db.session.execute(delete(EnrollmentDay))
     db.session.execute(delete(CertificateDay))
+    db.session.execute(delete(enrollment_day_changes))
+    db.session.execute(delete(certificate_day_changes))
     db.session.execute(
         insert(EnrollmentDay).from_select(["course_id", "day", "completed", "tenths", "n"], _enrollment_rows())
     )

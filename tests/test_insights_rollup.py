@@ -304,3 +304,50 @@ def test_the_dashboard_page_serves_the_direct_numbers(client, known_data):  # no
         served = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
         assert served == [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows], table
     assert any(row["enrolled"] for row in direct["course"])  # the period does hold enrollments
+
+
+def test_bulk_writes_and_concurrent_writers_keep_the_day_rollups_exact(ctx):
+    """One statement rewriting many enrollments onto the same day rows, and (PostgreSQL) a second writer enrolling in
+    the same course on the same day while the first has not committed: it does not wait for the first, since the
+    triggers only append changes and each transaction folds its own just before it commits (migration 0030b)."""
+    from sqlalchemy.orm import Session
+
+    from courses.services import enroll as enroll_now
+    from insights.models import certificate_day_changes, enrollment_day_changes
+
+    load_test_framework()
+    course = make_course("course-a", title="Course A")
+    learners = [make_user(email=f"b{i}@example.org") for i in range(40)]
+    now = utcnow()
+    for learner in learners:
+        enroll_now(learner, course, now=now)
+    db.session.commit()
+    day = _midnight(now) - 3 * DAY
+    db.session.execute(
+        update(Enrollment).values(enrolled_at=day + timedelta(hours=1), completed_at=day + timedelta(hours=30))
+    )
+    db.session.commit()
+    assert rollups.stored_rows()[0] == {(course.id, str(day.date()), True, 12): 40}
+    assert_rollups_exact(now)
+
+    first, second = make_user(email="first@example.org"), make_user(email="second@example.org")
+    other = Session(db.engine)  # another request, in its own transaction
+    try:
+        other.add(Enrollment(user_id=first.id, course_id=course.id, enrolled_at=now, last_activity_at=now))
+        other.flush()  # its triggers have run; it has not committed
+        if db.engine.dialect.name == "postgresql":
+            # the day row (course, today, not completed) is shared with the other transaction's enrollment
+            db.session.execute(text("SET LOCAL lock_timeout = '5s'"))
+            enroll_now(second, course, now=now)
+            db.session.commit()  # would time out if the other transaction held the day row
+            assert rollups.stored_rows()[0][(course.id, str(now.date()), False, 0)] == 1
+        other.commit()
+    finally:
+        other.close()
+    if db.engine.dialect.name == "sqlite":  # one writer at a time: the second enrolls after the first commits
+        enroll_now(second, course, now=now)
+        db.session.commit()
+    assert rollups.stored_rows()[0][(course.id, str(now.date()), False, 0)] == 2
+    for changes in (enrollment_day_changes, certificate_day_changes):  # every change was folded in
+        assert db.session.scalar(select(func.count()).select_from(changes)) == 0
+    assert_rollups_exact(now)
