@@ -11,6 +11,9 @@ day row once per source row, each update leaving a version the next one had to w
 concurrent writers queued on the shared day rows (a course's enrollments or certificates of one day) from their
 write until their commit. SQLite keeps 0023's triggers (one writer at a time, rows updated in place); the change
 tables exist there too, empty, so that models and migrations agree.
+
+Also two indexes that let the dashboard read the first day of "active in the last 30 days" from indexes alone
+(insights/models.py says why).
 """
 
 # ruff: noqa: S608  (every statement is built from fixed SQL fragments of this file; nothing comes from input)
@@ -86,7 +89,13 @@ def upgrade():
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
     )
+    # the first day of "active in the last 30 days" from indexes alone (insights/models.py)
+    op.create_index("ix_enrollments_user_activity", "enrollments", ["user_id", "course_id", "last_activity_at"])
     if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_enrollments_active_at", table_name="enrollments")
+        op.create_index(
+            "ix_enrollments_active_at", "enrollments", ["last_activity_at"], postgresql_include=["user_id"]
+        )
         _functions(
             {
                 "enrollments": (_enrollment_change("OLD", -1), _enrollment_change("NEW", 1)),
@@ -108,6 +117,10 @@ def downgrade():
         )
     op.drop_table("insights_certificate_day_changes")
     op.drop_table("insights_enrollment_day_changes")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_enrollments_active_at", table_name="enrollments")
+        op.create_index("ix_enrollments_active_at", "enrollments", ["last_activity_at"])
+    op.drop_index("ix_enrollments_user_activity", table_name="enrollments")
 
 
 # the same statement as insights.rollups.FOLD (a migration does not import app code)
