@@ -133,6 +133,7 @@ def _register_blueprints(app: Flask) -> None:
     from notifications import receivers as _notification_receivers  # noqa: F401  (events → emails)
     from notifications import tasks as _notification_tasks  # noqa: F401  (the daily scan)
     from notifications.views import bp as notifications_bp
+    from obapi import tasks as _obapi_tasks  # noqa: F401  (the daily prune of ended codes and tokens)
     from obapi.services import connected_apps
     from obapi.views import bp as obapi_bp
     from orgs.permissions import can_manage_orgs

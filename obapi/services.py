@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import gettext, lazy_gettext
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from accounts.models import User
 from core import audit
@@ -120,3 +120,31 @@ def revoke_family(*, code_id: int | None = None, token_id: int | None = None, no
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+KEEP_AFTER_END = timedelta(days=1)  # ended rows stay a day: a late replay is still recognized (and refused) as one
+
+
+def prune(*, now: datetime) -> tuple[int, int]:
+    """Delete tokens revoked or past their last use for more than a day, and codes expired for more than a day.
+    Returns (tokens, codes) deleted. Flush only; the caller (the daily job) commits."""
+    cutoff = now - KEEP_AFTER_END
+    ended = or_(
+        OAuthToken.revoked_at < cutoff,
+        func.coalesce(OAuthToken.refresh_expires_at, OAuthToken.access_expires_at) < cutoff,
+    )
+    tokens = db.session.execute(delete(OAuthToken).where(ended).execution_options(synchronize_session=False)).rowcount
+    old_codes = select(OAuthAuthorizationCode.id).where(OAuthAuthorizationCode.expires_at < cutoff)
+    # what descends from a deleted code is then one family per app and learner (revoke_family)
+    db.session.execute(
+        update(OAuthToken)
+        .where(OAuthToken.code_id.in_(old_codes))
+        .values(code_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    codes = db.session.execute(
+        delete(OAuthAuthorizationCode)
+        .where(OAuthAuthorizationCode.expires_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return tokens, codes

@@ -862,3 +862,22 @@ def test_a_client_registered_for_client_secret_post_must_use_it(app, client, ctx
         },
     )
     assert as_post.status_code == 200 and as_post.json["token_type"] == "Bearer"
+
+
+def test_the_daily_prune_deletes_only_what_ended_more_than_a_day_ago(world):
+    from obapi import services
+
+    live = world.tokens()
+    world.tokens()
+    now = utcnow()
+    ended = db.session.scalars(select(OAuthToken).order_by(OAuthToken.id)).all()[1]
+    ended.revoked_at = now - timedelta(days=2)
+    old_code = db.session.scalars(select(OAuthAuthorizationCode).order_by(OAuthAuthorizationCode.id)).first()
+    old_code.expires_at = now - timedelta(days=2)
+    db.session.commit()
+    assert row_counts()[1:] == (2, 2)
+    assert services.prune(now=now) == (1, 1)
+    db.session.commit()
+    assert row_counts()[1:] == (1, 1)
+    assert world.api("/profile", live["access_token"]).status_code == 200  # the live one (its code gone) still works
+    assert services.prune(now=now + timedelta(days=92)) == (1, 1)  # its refresh token ended 90 days in
