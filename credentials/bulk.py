@@ -30,7 +30,8 @@ class BulkRow:
     certificate: Certificate | None = None
     name_matches: bool | None = None
     message: str = ""
-    duplicate_lines: list[int] = field(default_factory=list)  # the other lines listing the same certificate
+    # the other lines listing the same certificate (the first DUPLICATE_LINES_SHOWN of them)
+    duplicate_lines: list[int] = field(default_factory=list)
 
 
 class BulkError(DomainError):
@@ -130,20 +131,29 @@ def bulk_verify(rows: list[tuple[int, str, str | None]], *, now: datetime) -> li
     return results
 
 
+# a row names at most this many of the lines that list the same certificate: one ID pasted 5,000 times would
+# otherwise give every row all 5,000 line numbers (a 100 MB page, and seconds of CPU, for one upload)
+DUPLICATE_LINES_SHOWN = 20
+
+
 def _flag_duplicates(results: list[BulkRow]) -> None:
     """Mark every row whose certificate ID is listed more than once (however it was typed)."""
     lines: dict[str, list[int]] = {}
     for row in results:
         if row.status != "invalid":
             lines.setdefault(row.raw_id, []).append(row.line)
+    notes: dict[str, str] = {}  # one note per repeated ID, shared by its rows
     for row in results:
         same = lines.get(row.raw_id, [])
         if len(same) > 1:
-            row.duplicate_lines = [line for line in same if line != row.line]
-            note = gettext(
-                "Listed %(times)s times (lines %(lines)s).", times=len(same), lines=", ".join(map(str, same))
-            )
-            row.message = f"{row.message} {note}".strip()
+            shown = same[: DUPLICATE_LINES_SHOWN + 1]  # enough to leave out this row's own line and still fill
+            row.duplicate_lines = [line for line in shown if line != row.line][:DUPLICATE_LINES_SHOWN]
+            if row.raw_id not in notes:
+                listed = ", ".join(map(str, same[:DUPLICATE_LINES_SHOWN]))
+                if len(same) > DUPLICATE_LINES_SHOWN:
+                    listed += ", …"
+                notes[row.raw_id] = gettext("Listed %(times)s times (lines %(lines)s).", times=len(same), lines=listed)
+            row.message = f"{row.message} {notes[row.raw_id]}".strip()
 
 
 def bulk_input(form, limit: int) -> bytes | None:
