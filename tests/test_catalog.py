@@ -13,16 +13,14 @@ from core.extensions import db
 from courses.catalog import CATALOG_DIR, CatalogError, course_folders, export_course, import_folder
 from courses.markdown import render
 from courses.models import Course, Lesson, LessonProgress, Module, Question
-from skills.services import load_framework_file
 from tests.factories import enroll, make_user
 
 SHIPPED = course_folders(CATALOG_DIR)
 
 
 @pytest.fixture
-def framework(ctx):
-    load_framework_file(now=utcnow())
-    db.session.commit()
+def framework(shipped_framework):
+    """The shipped skills framework, loaded (once per session, copied back for each test: tests/conftest.py)."""
 
 
 def count(model) -> int:

@@ -23,9 +23,8 @@ SHIPPED = course_folders(CATALOG_DIR)
 
 
 @pytest.fixture
-def framework(ctx):
-    load_framework_file(now=utcnow())
-    db.session.commit()
+def framework(shipped_framework):
+    """The shipped skills framework, loaded (once per session, copied back for each test: tests/conftest.py)."""
 
 
 def spanish_copy(tmp_path, line: str = "language: es"):

@@ -37,16 +37,14 @@ from courses.readability import (
     grade,
     plain_text,
 )
-from skills.services import load_framework_file
 from tests.factories import course_spec, login, make_course, make_user
 
 SHIPPED = course_folders(CATALOG_DIR)
 
 
 @pytest.fixture
-def framework(ctx):
-    load_framework_file(now=utcnow())
-    db.session.commit()
+def framework(shipped_framework):
+    """The shipped skills framework, loaded (once per session, copied back for each test: tests/conftest.py)."""
 
 
 def single(right: str, *wrong: str) -> QuestionSpec:

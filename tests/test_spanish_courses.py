@@ -26,7 +26,6 @@ from courses.readability import (
 )
 from credentials import keys, vc
 from credentials.ids import format_public_id
-from skills.services import load_framework_file
 from tests.factories import course_spec, load_test_framework, make_certificate, make_user
 
 PAIRS = sorted(TRANSLATIONS.items())
@@ -34,9 +33,8 @@ IDS = [spanish for spanish, _ in PAIRS]
 
 
 @pytest.fixture
-def framework(ctx):
-    load_framework_file(now=utcnow())
-    db.session.commit()
+def framework(shipped_framework):
+    """The shipped skills framework, loaded (once per session, copied back for each test: tests/conftest.py)."""
 
 
 @pytest.fixture
