@@ -80,7 +80,7 @@ def check(credential: dict, *, issuer: openbadges.Issuer, keys, status_bits, now
     named = issuer_of(credential)
     if named is None or named == issuer.did:
         report = check_credential(credential, issuer=issuer, keys=keys, status_bits=status_bits, now=now, record=record)
-        report.issuer_did = named
+        report.issuer_did, report.ours = named, named == issuer.did
         if report.nquads is not None:
             report.display = display_fields(report.nquads, report.facts)
         return report

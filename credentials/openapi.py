@@ -113,8 +113,9 @@ def spec(base_url: str, issuer: str) -> dict:
             },
             "issued_by_us": {
                 "type": "boolean",
-                "description": "true: issued by this site (checked against our keys, lists and records); false: "
-                "another issuer's credential, checked against its own DID and status lists — not ours.",
+                "description": "true: names this site as its issuer, so it was checked against our keys, lists "
+                "and records (`verified` says whether it holds); false: another issuer's credential, checked "
+                "against its own DID and status lists — not ours.",
             },
             "issuer_did": {"type": ["string", "null"], "description": "The issuer the credential names."},
             "checks": {
