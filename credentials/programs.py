@@ -172,16 +172,18 @@ def parts_of(certificate: Certificate) -> list[Certificate]:
     )
 
 
-def stacking(certificate: Certificate) -> list[Certificate]:
-    """The program certificates that stack this course certificate (one query)."""
-    return list(
-        db.session.scalars(
-            select(Certificate)
-            .join(CertificatePart, CertificatePart.certificate_id == Certificate.id)
-            .where(CertificatePart.part_id == certificate.id)
-            .order_by(Certificate.id)
-        )
+def stacking(certificate: Certificate, *, lock: bool = False) -> list[Certificate]:
+    """The program certificates that stack this course certificate (one query). ``lock``: row-lock them and read
+    their latest committed state, so that two transactions changing two of their parts follow one another."""
+    stmt = (
+        select(Certificate)
+        .join(CertificatePart, CertificatePart.certificate_id == Certificate.id)
+        .where(CertificatePart.part_id == certificate.id)
+        .order_by(Certificate.id)
     )
+    if lock:
+        stmt = stmt.with_for_update(of=Certificate).execution_options(populate_existing=True)
+    return list(db.session.scalars(stmt))
 
 
 # ---- receivers -------------------------------------------------------------------------------------
@@ -289,18 +291,25 @@ def sync_suspension(program_certificate: Certificate, *, actor, now: datetime, p
         return None
     running = program_certificate.suspended_at_time(now)
     by_parts = running and suspended_by_parts(program_certificate)
-    suspended = [p for p in parts_of(program_certificate) if p.revoked_at is None and p.suspended_at_time(now)]
+    # the parts as committed now (another transaction may have suspended or lifted one while we waited for the lock)
+    parts = db.session.scalars(
+        select(Certificate)
+        .join(CertificatePart, CertificatePart.part_id == Certificate.id)
+        .where(CertificatePart.certificate_id == program_certificate.id)
+        .execution_options(populate_existing=True)
+    )
+    suspended = [p for p in parts if p.revoked_at is None and p.suspended_at_time(now)]
     if suspended:
         ends = [p.suspended_until for p in suspended]
         until = None if any(end is None for end in ends) else max(ends)
+        names = "; ".join(f"“{p.course_title}” ({format_public_id(p.public_id)})" for p in suspended)
+        note = f"A course credential this program certificate stacks is suspended: {names}."
         if running and not by_parts:
             mine = program_certificate.suspended_until
             if mine is None or (until is not None and until <= mine):
                 return None  # the admin's own suspension lasts at least as long
-        elif running and program_certificate.suspended_until == until:
+        elif running and (program_certificate.suspended_until, program_certificate.suspension_reason) == (until, note):
             return None
-        names = "; ".join(f"“{p.course_title}” ({format_public_id(p.public_id)})" for p in suspended)
-        note = f"A course credential this program certificate stacks is suspended: {names}."
         if not running:
             program_certificate.suspended_at = now
         program_certificate.suspended_until, program_certificate.suspension_reason = until, note
@@ -345,7 +354,7 @@ def _cascade_suspension(certificate: Certificate, actor, now: datetime, **_) -> 
     if not certificate.is_program:
         changed = [
             p
-            for p in stacking(certificate)
+            for p in stacking(certificate, lock=True)
             if sync_suspension(p, actor=actor, now=now, part=certificate) == "suspended"
         ]
     suspension_changed.send(certificate, change="suspended", programs=changed, now=now)
@@ -359,7 +368,9 @@ def _lift_cascade(certificate: Certificate, actor, now: datetime, **_) -> None:
     changed = []
     if not certificate.is_program:
         changed = [
-            p for p in stacking(certificate) if sync_suspension(p, actor=actor, now=now, part=certificate) == "lifted"
+            p
+            for p in stacking(certificate, lock=True)
+            if sync_suspension(p, actor=actor, now=now, part=certificate) == "lifted"
         ]
         issue_due(certificate.user_id, now=now, issuer=_issuer_name(), course_id=certificate.course_id)
     suspension_changed.send(certificate, change="lifted", programs=changed, now=now)

@@ -386,3 +386,42 @@ def test_the_workforce_report_counts_a_suspended_credential_as_attained_and_says
     login(client, "hr@example.org")
     page = client.get(f"/organizations/{org.slug}/reports/workforce").get_data(as_text=True)
     assert "a suspended one still counts" in page
+
+
+def test_two_parts_suspended_at_the_same_moment_both_count(app, world):
+    """Two admins suspend the two course credentials of one program certificate at once, in two transactions: the
+    program certificate ends up suspended until the later end, naming both (the program certificate's row lock
+    orders them; without it the last writer's view, which missed the other part, won). SQLite serializes the two
+    writers; PostgreSQL is where the race is real."""
+    import threading
+
+    ids = {"alpha": world["alpha"].id, "bravo": world["bravo"].id}
+    admin_id, program_id = world["admin"].id, world["program"].id
+    now = utcnow()
+    ends = {"alpha": now + timedelta(days=40), "bravo": now + timedelta(days=5)}
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def suspend_part(name: str) -> None:
+        try:
+            with app.app_context():
+                from accounts.models import User
+
+                admin, part = db.session.get(User, admin_id), db.session.get(Certificate, ids[name])
+                barrier.wait()
+                services.suspend(admin, part, reason=f"Review of {name}.", until=ends[name], now=now)
+                db.session.commit()
+                db.session.remove()
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=suspend_part, args=(name,)) for name in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    db.session.expire_all()
+    program = db.session.get(Certificate, program_id)
+    assert program.suspended_until == ends["alpha"]
+    assert "Course alpha" in program.suspension_reason and "Course bravo" in program.suspension_reason
