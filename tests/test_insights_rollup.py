@@ -351,3 +351,27 @@ def test_bulk_writes_and_concurrent_writers_keep_the_day_rollups_exact(ctx):
     for changes in (enrollment_day_changes, certificate_day_changes):  # every change was folded in
         assert db.session.scalar(select(func.count()).select_from(changes)) == 0
     assert_rollups_exact(now)
+
+
+def test_every_rollup_trigger_is_in_place_after_the_migrations(ctx):
+    """A later migration that rebuilds enrollments or certificates (SQLite's batch mode copies the table) would drop
+    the triggers silently, and the rollups would drift: the schema at head still has every one of them."""
+    if db.engine.dialect.name == "postgresql":
+        rows = db.session.execute(
+            text(
+                "SELECT tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE tgname LIKE 'insights%' AND NOT tgisinternal"
+            )
+        )
+        events = ("write", "update")
+    else:
+        rows = db.session.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"))
+        events = ("insert", "delete", "update")
+    found = {tuple(row) for row in rows}
+    expected = {
+        (f"insights_{kind}_{event}", table)
+        for table in ("enrollments", "certificates")
+        for kind in (f"{table}_rollup", f"people_{table}")
+        for event in events
+    }
+    assert expected <= found, expected - found
