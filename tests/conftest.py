@@ -288,6 +288,22 @@ def shipped_framework(prebuilt, ctx) -> None:
     prebuilt(_load_shipped_framework, key="shipped_framework", shared=True)
 
 
+@pytest.fixture
+def prebuilt_certificate(prebuilt, ctx):
+    """prebuilt_certificate(email=..., name=..., title=...) → the Certificate of tests.factories.certificate_world,
+    built once per module and copied back for each test (~0.25 s of CPU saved per test on SQLite, more on
+    PostgreSQL). Rows only: the certificate email the first build sent is not in a later test's outbox."""
+
+    def get(**kwargs):
+        from credentials.models import Certificate
+        from tests.factories import certificate_world
+
+        key = "certificate_world" + repr(sorted(kwargs.items()))
+        return db.session.get(Certificate, prebuilt(lambda: certificate_world(**kwargs), key=key))
+
+    return get
+
+
 # folders the test config points into a temp dir; tests may point them elsewhere (or to None) for a while
 _TEST_FOLDERS = ("MAIL_OUTBOX_DIR", "CERTIFICATE_DIR", "UPLOAD_DIR")
 

@@ -231,6 +231,15 @@ def make_certificate(user=None, course=None, *, now=None, **course_kwargs):
     )
 
 
+def certificate_world(*, email: str = "lee@example.org", name: str = "Lee Learner", title: str | None = None) -> int:
+    """The test framework, a learner who completed ai-basics, and the certificate that issued: its id.
+
+    A build for tests/conftest.py's prebuilt (the prebuilt_certificate fixture): built once per module."""
+    load_test_framework()
+    course = make_course("ai-basics", **({"title": title} if title else {}))
+    return make_certificate(make_user(email=email, name=name), course).id
+
+
 # ---- organizations ------------------------------------------------------------------------------------------
 
 

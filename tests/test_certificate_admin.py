@@ -13,15 +13,12 @@ from core.database import utcnow
 from core.extensions import db
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, NameChangeRequest, NameChangeStatus
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_employer, make_user
+from tests.factories import login, make_certificate, make_course, make_employer, make_user
 
 
 @pytest.fixture
-def certificate(ctx):
-    load_test_framework()
-    return make_certificate(
-        make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics", title="AI Basics")
-    )
+def certificate(prebuilt_certificate):
+    return prebuilt_certificate(title="AI Basics")
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ from accounts.models import Role
 from core.extensions import db
 from credentials.ids import format_public_id
 from credentials.openbadges import CREDENTIAL_SCHEMA
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import login, make_user
 
 
 @pytest.fixture
-def certificate(ctx, app, tmp_path):
-    load_test_framework()
+def certificate(prebuilt_certificate, app, tmp_path):
     app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
-    yield make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+    yield prebuilt_certificate()
     app.config["CERTIFICATE_DIR"] = None
 
 

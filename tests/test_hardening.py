@@ -14,13 +14,12 @@ import pytest
 from core.extensions import db
 from credentials import openbadges
 from credentials.ids import format_public_id
-from tests.factories import load_test_framework, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, make_user
 
 
 @pytest.fixture
-def certificate(ctx):
-    load_test_framework()
-    return make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+def certificate(prebuilt_certificate):
+    return prebuilt_certificate()
 
 
 def status_url(certificate) -> str:

@@ -23,10 +23,8 @@ DID = "did:web:127.0.0.1%3A5000"
 
 
 @pytest.fixture
-def certificate(ctx):
-    load_test_framework()
-    user = make_user(email="Lee.Private@example.org", name="Lee Learner")
-    return make_certificate(user, make_course("ai-basics", title="AI Basics"))
+def certificate(prebuilt_certificate):
+    return prebuilt_certificate(email="Lee.Private@example.org", title="AI Basics")
 
 
 def resolver(app):

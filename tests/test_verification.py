@@ -18,7 +18,6 @@ from tests.factories import (
     load_test_framework,
     login,
     make_certificate,
-    make_course,
     make_employer,
     make_org,
     make_user,
@@ -26,10 +25,8 @@ from tests.factories import (
 
 
 @pytest.fixture
-def certificate(ctx):
-    load_test_framework()
-    user = make_user(email="lee.private@example.org", name="Lee Learner")
-    return make_certificate(user, make_course("ai-basics", title="AI Basics"))
+def certificate(prebuilt_certificate):
+    return prebuilt_certificate(email="lee.private@example.org", title="AI Basics")
 
 
 def test_valid_certificate_shows_status_first_and_never_the_email(client, certificate):
