@@ -588,13 +588,29 @@ def test_every_post_route_refuses_a_logged_in_post_without_a_token(client, ctx, 
     from core.extensions import csrf
     from tests.test_hostile_properties import Session, build_world, routes, row_counts
 
-    # the machine API, RFC 8058 one-click unsubscribe (its signed token is the proof) and the VC-API wallet
-    # exchange (wallets post without a session; its single-use challenge is the proof) alone are exempt
-    exempt = {"credentials.api_verify", "notifications.unsubscribe", "credentials.wallet_exchange"}
+    # the machine API, RFC 8058 one-click unsubscribe (its signed token is the proof), the VC-API wallet
+    # exchange (wallets post without a session; its single-use challenge is the proof) and the OB 3.0 API's
+    # machine endpoints (apps post with client credentials or a bearer token, never a session) alone are exempt;
+    # the OB consent form (obapi.authorize) and Disconnect are learners' forms and stay checked
+    exempt = {
+        "credentials.api_verify",
+        "notifications.unsubscribe",
+        "credentials.wallet_exchange",
+        "obapi.register",
+        "obapi.token",
+        "obapi.revoke",
+        "obapi.upsert_credential",
+        "obapi.put_profile",
+    }
     assert csrf._exempt_views == {
         "credentials.views.api_verify",
         "notifications.views.unsubscribe",
         "credentials.wallet_views.wallet_exchange",
+        "obapi.views.register",
+        "obapi.views.token",
+        "obapi.views.revoke",
+        "obapi.views.upsert_credential",
+        "obapi.views.put_profile",
     }
     world = build_world(client)
     for endpoint, route in sorted(routes(world).items()):
