@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: js-harness run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load system-packages-run system-packages-test test-fast \
+.PHONY: js-harness run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load load-compare system-packages-run system-packages-test test-fast \
 	translations-extract translations-update translations-compile translations-check translations-init
 
 $(STAMP): pyproject.toml constraints.txt
@@ -130,6 +130,14 @@ $(LOAD_STAMP): bench/load-constraints.txt
 load: $(STAMP) $(LOAD_STAMP)
 	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) LOCUST=$(LOAD_VENV)/bin/locust \
 		$(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.load
+
+# the same load against the baseline commit and this tree, interleaved in one run (bench/load_compare.py)
+LOAD_ROUNDS ?= 3
+LOAD_BASELINE ?= 5f4f25d
+load-compare: LOAD_SECONDS = 60
+load-compare: $(STAMP) $(LOAD_STAMP)
+	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_USERS=$(LOAD_USERS) LOAD_ROUNDS=$(LOAD_ROUNDS) LOAD_BASELINE=$(LOAD_BASELINE) \
+		LOCUST=$(LOAD_VENV)/bin/locust $(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.load_compare
 
 clean:
 	rm -rf $(VENV) $(LOAD_VENV) .pytest_cache .ruff_cache

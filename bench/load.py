@@ -168,10 +168,42 @@ def prepare(app) -> dict:
         return fixture
 
 
+def answer_key(url: str) -> dict[str, list[str]]:
+    """The quizzes' correct answers by choice text, as bench/locustfile.py reads an attempt page (plain SQL, so
+    bench/load_compare.py can read the baseline's database with it too)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    prompts: dict[int, str] = {}
+    choices: dict[int, list[tuple[str, bool]]] = {}
+    with engine.connect() as connection:
+        for question_id, prompt in connection.execute(text("SELECT id, prompt FROM questions")):
+            prompts[question_id] = " ".join(prompt.split())
+        for question_id, choice, correct in connection.execute(text("SELECT question_id, text, correct FROM choices")):
+            choices.setdefault(question_id, []).append((" ".join(choice.split()), bool(correct)))
+    engine.dispose()
+    key: dict[str, list[str]] = {}
+    for question_id, options in choices.items():
+        name = "\x1f".join([prompts[question_id], *sorted(t for t, _ in options)])
+        key[name] = [t for t, correct in options if correct]
+    return key
+
+
 # ---- server and load --------------------------------------------------------------------------------
 
 
-def serve(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
+def serve(
+    url: str,
+    folder: Path,
+    *,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
+    gunicorn: list[str] | None = None,
+    log_name: str = "gunicorn.log",
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the production config on a free port (``python``/``cwd``: another checkout's, for the A/B
+    comparison in bench/load_compare.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "FLASK_APP_ENV": "production",
@@ -179,6 +211,11 @@ def serve(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
         "FLASK_SQLALCHEMY_DATABASE_URI": url,
         "FLASK_SESSION_COOKIE_SECURE": "false",
         "FLASK_REMEMBER_COOKIE_SECURE": "false",
+        # production refuses to start without a host list, or with outbox mail, unless told it is meant
+        "FLASK_TRUSTED_HOSTS": '["127.0.0.1"]',
+        "FLASK_ALLOW_OUTBOX_MAIL": "true",
+        # the task queue's production default is a SQLite file in instance/; the run keeps its own
+        "FLASK_QUEUE_URL": f"sqlite:///{folder / 'queue.db'}",
         # every virtual user comes from 127.0.0.1: the per-address limits would throttle the test itself
         "FLASK_RATELIMIT_LOGIN": "100000 per minute",
         "FLASK_RATELIMIT_VERIFY": "1000000 per minute",
@@ -188,25 +225,37 @@ def serve(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
         "FLASK_SIGNING_KEY_FILE": str(folder / "signing-keys.json"),
     }
     port = free_port()
-    with (folder / "gunicorn.log").open("w") as out:
+    with (folder / log_name).open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT,
+            [python, "-m", "gunicorn", *(gunicorn or GUNICORN), "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    for _ in range(200):
+    for _ in range(600):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc, f"http://127.0.0.1:{port}"
         except OSError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("gunicorn did not start: " + (folder / "gunicorn.log").read_text()[-3000:])
+    raise RuntimeError("gunicorn did not start: " + (folder / log_name).read_text()[-3000:])
 
 
-def run_locust(base: str, folder: Path, fixture_path: Path, actions_path: Path) -> None:
+def run_locust(
+    base: str,
+    folder: Path,
+    fixture_path: Path,
+    actions_path: Path,
+    *,
+    seconds: int = SECONDS,
+    csv: str = "locust",
+    measure: int = 0,
+) -> None:
+    """``measure``: stop that many seconds after the last login instead of at ``seconds`` (then only a cap)."""
     if not Path(LOCUST).exists():
         sys.exit(f"{LOCUST} not found: run `make load` (it creates .venv-load with Locust)")
     command = [
@@ -219,16 +268,21 @@ def run_locust(base: str, folder: Path, fixture_path: Path, actions_path: Path) 
         "--spawn-rate",
         str(USERS),
         "--run-time",
-        f"{SECONDS}s",
+        f"{seconds}s",
         "--host",
         base,
         "--csv",
-        str(folder / "locust"),
+        str(folder / csv),
         "--only-summary",
         "--loglevel",
         "WARNING",
     ]
-    env = {**os.environ, "LOAD_FIXTURE": str(fixture_path), "LOAD_ACTIONS": str(actions_path)}
+    env = {
+        **os.environ,
+        "LOAD_FIXTURE": str(fixture_path),
+        "LOAD_ACTIONS": str(actions_path),
+        "LOAD_MEASURE_SECONDS": str(measure),
+    }
     code = subprocess.call(command, cwd=ROOT, env=env)
     if code not in (0, 1):  # 1: some requests failed, which the checks below report
         sys.exit(f"locust exited with {code}")
@@ -300,14 +354,17 @@ def read_actions(path: Path) -> tuple[dict[str, list[dict]], Counter]:
     return actions, statuses
 
 
-def check(app, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[tuple[str, bool, str]], dict]:
-    from core.extensions import db
+def check(url: str, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[tuple[str, bool, str]], dict]:
+    """The database at ``url`` against every action the server acknowledged (plain SQL: the A/B comparison runs
+    it on the baseline's schema too)."""
+    from sqlalchemy import create_engine
 
     results: list[tuple[str, bool, str]] = []
-    with app.app_context():
+    engine = create_engine(url)
+    with engine.connect() as connection:
         lessons = Counter(
             tuple(row)
-            for row in db.session.execute(
+            for row in connection.execute(
                 text("""SELECT u.email, c.slug, m.slug, l.slug FROM lesson_progress p
                     JOIN enrollments e ON e.id = p.enrollment_id JOIN users u ON u.id = e.user_id
                     JOIN lessons l ON l.id = p.lesson_id JOIN modules m ON m.id = l.module_id
@@ -317,7 +374,7 @@ def check(app, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[
         )
         attempts = {
             (row.email, row.course, row.module, row.attempt_no): row
-            for row in db.session.execute(
+            for row in connection.execute(
                 text("""SELECT u.email, c.slug AS course, m.slug AS module, a.attempt_no, a.score, a.passed,
                            a.submitted_at FROM quiz_attempts a
                     JOIN enrollments e ON e.id = a.enrollment_id JOIN users u ON u.id = e.user_id
@@ -328,15 +385,15 @@ def check(app, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[
         }
         enrollments = Counter(
             tuple(row)
-            for row in db.session.execute(
+            for row in connection.execute(
                 text("""SELECT u.email, c.slug FROM enrollments e JOIN users u ON u.id = e.user_id
                     JOIN courses c ON c.id = e.course_id WHERE u.email LIKE :load_users"""),
                 LOAD_PARAMS,
             )
         )
-        counts = {name: db.session.scalar(text(sql), LOAD_PARAMS) for name, sql in COUNTS.items()}
-        counts["done_not_completed"], counts["completed_not_done"] = db.session.execute(text(COMPLETION_RULE)).one()
-        db.session.remove()
+        counts = {name: connection.scalar(text(sql), LOAD_PARAMS) for name, sql in COUNTS.items()}
+        counts["done_not_completed"], counts["completed_not_done"] = connection.execute(text(COMPLETION_RULE)).one()
+    engine.dispose()
 
     acked = {(a["user"], a["course"], a["module"], a["lesson"]) for a in actions["lesson"]}
     wrong = [key for key in acked if lessons[key] != 1]
@@ -424,9 +481,18 @@ def check(app, actions: dict[str, list[dict]], statuses: Counter) -> tuple[list[
 # ---- report -----------------------------------------------------------------------------------------
 
 
-def stats_rows(folder: Path) -> list[dict]:
-    with (folder / "locust_stats.csv").open() as f:
+def stats_rows(folder: Path, name: str = "locust") -> list[dict]:
+    with (folder / f"{name}_stats.csv").open() as f:
         return list(csv.DictReader(f))
+
+
+def server_log_check(gunicorn_log: str) -> tuple[str, bool, str]:
+    problems = {k: gunicorn_log.count(k) for k in ("Traceback", "ERROR", "WORKER TIMEOUT", "was sent SIG")}
+    return (
+        "no traceback, error, worker timeout or killed worker in the server log",
+        not any(problems.values()),
+        ", ".join(f"{k}: {v}" for k, v in problems.items()),
+    )
 
 
 def report(rows: list[dict], results, actions, statuses: Counter, gunicorn_log: str) -> str:
@@ -520,6 +586,7 @@ def main() -> int:
     )
     app = make_app(url, folder)
     fixture = prepare(app)
+    fixture["answer_key"] = answer_key(url)
     fixture_path, actions_path = folder / "fixture.json", folder / "actions.jsonl"
     fixture_path.write_text(json.dumps(fixture))
     actions_path.write_text("")
@@ -532,16 +599,9 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
     actions, statuses = read_actions(actions_path)
-    results, _ = check(app, actions, statuses)
+    results, _ = check(url, actions, statuses)
     gunicorn_log = (folder / "gunicorn.log").read_text()
-    problems = {k: gunicorn_log.count(k) for k in ("Traceback", "ERROR", "WORKER TIMEOUT", "was sent SIG")}
-    results.append(
-        (
-            "no traceback, error, worker timeout or killed worker in the server log",
-            not any(problems.values()),
-            ", ".join(f"{k}: {v}" for k, v in problems.items()),
-        )
-    )
+    results.append(server_log_check(gunicorn_log))
     section = report(stats_rows(folder), results, actions, statuses, gunicorn_log)
     write_results(section)
     print(section)

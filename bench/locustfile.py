@@ -17,18 +17,23 @@ import random
 import re
 import time
 from collections import Counter
+from html import unescape
 from urllib.parse import urlencode, urlsplit
 
+import gevent
 from locust import FastHttpUser, constant, events, task
 
 FIXTURE = json.loads(open(os.environ["LOAD_FIXTURE"]).read())  # noqa: SIM115 (read once at import)
 ACTIONS = open(os.environ["LOAD_ACTIONS"], "a", buffering=1)  # noqa: SIM115 (closed on quitting)
-CORRECT = set(FIXTURE["correct_choices"])
+# the quiz answers, by the text of the choices: the form's values are per-attempt tokens (or, on older code,
+# choice ids); {"\x1f".join(sorted texts of a question's choices): [texts of its correct choices]}
+ANSWER_KEY = {key: set(texts) for key, texts in FIXTURE["answer_key"].items()}
 POOLS = iter(FIXTURE["pools"])
 NEW_CERTIFICATES: list[str] = []  # earned during the run: verified too
 STATUSES: Counter = Counter()
 LOGGED_IN: list[float] = []  # login durations; the measured window starts when every user is logged in
 STARTED = time.monotonic()
+MEASURE_SECONDS = float(os.environ.get("LOAD_MEASURE_SECONDS", "0"))  # 0: until --run-time ends
 
 INPUT_RE = re.compile(r"<input\b[^>]*>")  # attributes in any order
 NAME_RE = re.compile(r'\bname="([^"]*)"')
@@ -74,6 +79,34 @@ def inputs(html: str) -> list[tuple[str, str]]:
     return found
 
 
+FIELDSET_RE = re.compile(r'<fieldset class="question">(.*?)</fieldset>', re.S)
+LABEL_RE = re.compile(r'<label for="([^"]+)"[^>]*>(.*?)</label>', re.S)
+ID_RE = re.compile(r'\bid="([^"]*)"')
+LEGEND_RE = re.compile(r"<legend>(.*?)</legend>", re.S)
+NOT_PROMPT_RE = re.compile(r'<span class="(?:qnum|hint)">.*?</span>|<[^>]+>', re.S)
+
+
+def quiz_questions(html: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """{field name: (question key, [(value, choice text)])} of every question on an attempt page."""
+    questions: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for block in FIELDSET_RE.findall(html):
+        legend = LEGEND_RE.search(block)
+        prompt = " ".join(unescape(NOT_PROMPT_RE.sub("", legend.group(1) if legend else "")).split())
+        labels = {for_id: " ".join(unescape(text).split()) for for_id, text in LABEL_RE.findall(block)}
+        for tag in INPUT_RE.findall(block):
+            name, value, input_id = NAME_RE.search(tag), VALUE_RE.search(tag), ID_RE.search(tag)
+            if name and value and input_id:
+                choices = questions.setdefault(name.group(1), ("", []))[1]
+                choices.append((value.group(1), labels.get(input_id.group(1), "")))
+                questions[name.group(1)] = (question_key(prompt, [text for _, text in choices]), choices)
+    return questions
+
+
+def question_key(prompt: str, texts: list[str]) -> str:
+    """A question by its prompt and its choices' texts (as bench/load.py's answer_key spells it)."""
+    return "\x1f".join([prompt, *sorted(texts)])
+
+
 def token(html: str) -> str | None:
     return next((value for name, value in inputs(html) if name == "csrf_token"), None)
 
@@ -91,6 +124,9 @@ class Learner(FastHttpUser):
             # state, so Locust's figures restart here (the status counts keep everything)
             self.environment.runner.stats.reset_all()
             record("warmup", seconds=time.monotonic() - STARTED, logins=sorted(LOGGED_IN))
+            if MEASURE_SECONDS:
+                # a fixed measured window after the warm-up, however long the logins took (bench/load_compare.py)
+                gevent.spawn_later(MEASURE_SECONDS, self.environment.runner.quit)
 
     def log_in_next(self) -> None:
         """Log in as this user's next learner (a learner with every course done hands over to a new one)."""
@@ -219,19 +255,16 @@ class Learner(FastHttpUser):
         attempt = self.client.get(attempt_path, name="/courses/[slug]/[module]/quiz/attempts/[n]")
         if attempt.status_code != 200:
             return
-        questions: dict[str, list[str]] = {}
-        for name, choice in inputs(attempt.text):
-            if name.startswith("q-"):
-                questions.setdefault(name[2:], []).append(choice)
+        questions = quiz_questions(attempt.text)
         pass_mark = int(PASS_MARK_RE.search(attempt.text).group(1))
         # three in four attempts answer everything right; the others guess on each question
         careful = random.random() < 0.75
         answers, right = [], 0
-        for question, choices in questions.items():
-            correct = sorted(c for c in choices if int(c) in CORRECT)
-            chosen = correct if careful or random.random() < 0.5 else [random.choice(choices)]
+        for name, (key, choices) in questions.items():
+            correct = sorted(value for value, text in choices if text in ANSWER_KEY.get(key, ()))
+            chosen = correct if careful or random.random() < 0.5 else [random.choice(choices)[0]]
             right += sorted(chosen) == correct
-            answers.extend((f"q-{question}", c) for c in chosen)
+            answers.extend((name, c) for c in chosen)
         score = round(100 * right / len(questions))
         response = self.client.post(
             attempt_path,

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask_babel import gettext, ngettext
-from sqlalchemy import case, exists, func, or_, select, update
+from sqlalchemy import case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts.models import User
 from core.contentcache import peek, remember
@@ -220,23 +221,36 @@ def _outline_statement():
     )
 
 
-def detached(stmt) -> list[Course]:
+def detached(stmt) -> list:
     """Courses loaded in a session of their own that is closed at once: objects no later commit can expire,
     shared read-only by the requests of this process (lesson bodies included, rendered once when saved)."""
     with Session(bind=db.session.connection()) as private:
         return list(private.scalars(stmt))
 
 
+def _linked(course: Course) -> Course:
+    """Set the back-references a detached outline cannot lazy-load (lesson.module, module.course, quiz.module),
+    so code given a lesson or quiz of the outline (the learning-event receivers) can walk up to its course."""
+    for module in course.modules:
+        set_committed_value(module, "course", course)
+        for lesson in module.lessons:
+            set_committed_value(lesson, "module", module)
+        if module.quiz is not None:
+            set_committed_value(module.quiz, "module", module)
+    return course
+
+
 def outline(slug: str) -> Course | None:
     """A visible (published or archived) course with its whole outline and lesson bodies, from the content cache.
 
-    Read-only: never add it (or anything holding it) to a session; write paths use ``load_course``.
+    Read-only: never add it (or anything holding it) to a session, and write rows by its ids only
+    (``LessonProgress(lesson_id=lesson.id)``), as the study views do; ``load_course`` gives attached objects.
     Raises nothing; None when there is no such course or it is a draft.
     """
 
     def build() -> Course | None:
         found = detached(_outline_statement().where(Course.slug == slug, Course.status != CourseStatus.DRAFT))
-        return found[0] if found else None
+        return _linked(found[0]) if found else None
 
     return remember(("course-outline", slug), build)
 
@@ -255,7 +269,7 @@ def outlines(course_ids: Iterable[int]) -> dict[int, Course]:
             found[cid] = cached
     if missing:
         for course in detached(_outline_statement().where(Course.id.in_(missing))):
-            found[course.id] = remember(("course-outline-id", course.id), lambda course=course: course)
+            found[course.id] = remember(("course-outline-id", course.id), lambda course=course: _linked(course))
     return found
 
 
@@ -420,6 +434,33 @@ def load_quiz(quiz_id: int) -> Quiz | None:
     )
 
 
+def quiz_outline(module: Module) -> Quiz | None:
+    """The module's quiz with its questions and choices, from the content cache (``module`` from ``outline``).
+
+    Read-only and shared like the outline: attempts are written by ids (``quiz_id``, ``question_id``). The
+    quiz's module is the given outline's. Raises nothing; None when the module has no quiz.
+    """
+    if module.quiz is None:
+        return None
+    quiz_id = module.quiz.id
+
+    def build() -> Quiz | None:
+        found = detached(
+            select(Quiz).where(Quiz.id == quiz_id).options(selectinload(Quiz.questions).selectinload(Question.choices))
+        )
+        if not found:
+            return None
+        quiz = found[0]
+        set_committed_value(quiz, "module", module)
+        for question in quiz.questions:
+            set_committed_value(question, "quiz", quiz)
+            for choice in question.choices:
+                set_committed_value(choice, "question", question)
+        return quiz
+
+    return remember(("quiz-outline", quiz_id), build)
+
+
 def passed_in_cycle(enrollment: Enrollment):
     """SQL condition: a passed attempt of this enrollment that counts now (after any renewal started)."""
     condition = (QuizAttempt.enrollment_id == enrollment.id) & QuizAttempt.passed.is_(True)
@@ -531,7 +572,10 @@ def start_attempt(
     attempt = QuizAttempt(
         enrollment_id=enrollment.id,
         quiz_id=quiz.id,
-        attempt_no=_next_attempt_no(enrollment, quiz),
+        # without a renewal the attempts read above are all of them: no second query for the highest number
+        attempt_no=max((a.attempt_no for a in attempts), default=0) + 1
+        if enrollment.renewal_started_at is None
+        else _next_attempt_no(enrollment, quiz),
         layout=layout,
         tokens=new_choice_tokens(layout),
         started_at=now,
@@ -634,10 +678,14 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     ).rowcount
     if written != 1:
         raise QuizRuleError("This attempt was already submitted.")
-    db.session.add_all(
-        AttemptAnswer(attempt_id=attempt.id, question_id=qid, choice_id=cid, question_correct=correct[qid])
-        for qid, chosen in answers.items()
-        for cid in chosen
+    # one executemany (Core): the rows need no ORM objects, and SQLite would otherwise send one INSERT per answer
+    db.session.execute(
+        insert(AttemptAnswer),
+        [
+            {"attempt_id": attempt.id, "question_id": qid, "choice_id": cid, "question_correct": correct[qid]}
+            for qid, chosen in answers.items()
+            for cid in chosen
+        ],
     )
     db.session.refresh(attempt)
     return Graded(score=score, passed=passed, correct=correct)

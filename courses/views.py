@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.views import MethodView
 from flask_babel import format_percent, gettext
 from flask_login import current_user, login_required
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms import SelectChoice
 
@@ -69,6 +69,38 @@ def _build_filter_choices() -> dict[str, list[SelectChoice]]:
     }
 
 
+FILTER_FIELDS = ("language", "occupation", "audience", "skill", "goal")
+
+
+def _filter_selects(form: CatalogSearchForm) -> dict[str, Markup]:
+    """Each filter's ``<select>``: rendered by WTForms once per content version and page language with nothing
+    chosen (its ~100 options were half a signed-in catalog page's CPU), then this request's choice marked by
+    inserting ``selected`` into that option: the option WTForms would mark (its value equals the data), spelled
+    as WTForms spells it (attributes in name order: ``<option lang="es" selected value="es">``)."""
+    selects = {}
+    for name in FILTER_FIELDS:
+        field = getattr(form, name)
+        html, starts = remember(("catalog-select", name, current_language()), lambda field=field: _unchosen(field))
+        at = starts.get(field.data) if isinstance(field.data, str) else None
+        selects[name] = Markup(html if at is None else html[:at] + "selected " + html[at:])  # noqa: S704 (ours)
+    return selects
+
+
+def _unchosen(field) -> tuple[str, dict[str, int]]:
+    """(the field's HTML with no option chosen, {option value: index of its ``value=`` attribute})."""
+    data, field.data = field.data, None  # None equals no choice value (they are strings)
+    try:
+        html = str(field())
+    finally:
+        field.data = data
+    starts = {}
+    for choice in field.choices:
+        found = html.find(f' value="{escape(choice.value)}"')
+        if found >= 0 and choice.value not in starts:
+            starts[choice.value] = found + 1
+    return html, starts
+
+
 @bp.get("/courses")
 @cached_page
 def catalog():
@@ -94,6 +126,7 @@ def catalog():
     return render_template(
         "courses/catalog.html",
         form=form,
+        selects=_filter_selects(form),
         courses=courses,
         counts=counts,
         filtered=filtered,
@@ -168,8 +201,9 @@ def enroll_program(slug: str):
     return redirect(url_for("courses.program", slug=slug)), 303
 
 
-def _course_or_404(slug: str, *, shared: bool = False) -> tuple[Course, object]:
-    """``shared``: the read-only outline from the content cache (pages that only read; never for writes)."""
+def _course_or_404(slug: str, *, shared: bool = True) -> tuple[Course, object]:
+    """``shared``: the read-only outline from the content cache (courses.services.outline), which the study
+    routes also write by (rows take its ids); ``shared=False`` loads the course into this request's session."""
     course = services.outline(slug) if shared else services.load_course(slug)
     if course is None:
         abort(404)
@@ -182,7 +216,7 @@ def _course_or_404(slug: str, *, shared: bool = False) -> tuple[Course, object]:
 @bp.get("/courses/<slug>")
 @cached_page
 def course(slug: str):
-    course, enrollment = _course_or_404(slug, shared=True)
+    course, enrollment = _course_or_404(slug)
     progress = services.progress_for(enrollment, course)
     step = services.next_step(course, progress) if enrollment else None
     allowed = can_enroll(current_user, course)
@@ -229,7 +263,7 @@ def _with_marks(outline: Markup, progress: services.Progress) -> Markup:
 @bp.post("/courses/<slug>/enroll")
 @login_required
 def enroll(slug: str):
-    course, _ = _course_or_404(slug)
+    course, _ = _course_or_404(slug, shared=True)
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
@@ -247,7 +281,7 @@ def enroll(slug: str):
 @bp.post("/courses/<slug>/renew")
 @login_required
 def renew(slug: str):
-    course, enrollment = _study(slug)
+    course, enrollment = _study(slug, shared=False)
     if not ButtonForm().validate_on_submit():
         abort(400)
     if course.status is not CourseStatus.PUBLISHED:
@@ -270,7 +304,7 @@ def _step_url(course: Course, step) -> str:
     return url_for("courses.quiz", slug=course.slug, module_slug=module.slug)
 
 
-def _study(slug: str, *, shared: bool = False):
+def _study(slug: str, *, shared: bool = True):
     """Load a course the current user may study, or abort (404 unknown/draft, 403 not enrolled)."""
     course, enrollment = _course_or_404(slug, shared=shared)
     authorize(can_study(current_user, course, enrollment))
@@ -299,7 +333,7 @@ def _find_lesson(course: Course, module_slug: str, lesson_slug: str) -> tuple[Mo
 @bp.get("/courses/<slug>/<module_slug>/<lesson_slug>")
 @login_required
 def lesson(slug: str, module_slug: str, lesson_slug: str):
-    course, enrollment = _study(slug, shared=True)
+    course, enrollment = _study(slug)
     module, lesson = _find_lesson(course, module_slug, lesson_slug)
     progress = services.progress_for(enrollment, course)
     steps = services.course_steps(course)
@@ -327,19 +361,22 @@ def complete_lesson(slug: str, module_slug: str, lesson_slug: str):
     if not ButtonForm().validate_on_submit():
         abort(400)
     finished = services.complete_lesson(enrollment, lesson, now=utcnow())
+    # the next step from this transaction's own view (the new row included), before the commit expires the
+    # enrollment: reading it afterwards would load it again
+    step = None if finished else services.next_step(course, services.progress_for(enrollment, course))
     db.session.commit()
     if finished:
         # the completion page celebrates and shows the certificate (credentials' route, named, not imported)
         return redirect(url_for("credentials.completed", slug=slug)), 303
-    step = services.next_step(course, services.progress_for(enrollment, course))
     return redirect(_step_url(course, step) if step else url_for("courses.course", slug=slug)), 303
 
 
 def _find_quiz(course: Course, module_slug: str):
     module = next((m for m in course.modules if m.slug == module_slug), None)
-    if module is None or module.quiz is None:
+    quiz = services.quiz_outline(module) if module is not None else None
+    if quiz is None:
         abort(404)
-    return module, services.load_quiz(module.quiz.id)
+    return module, quiz
 
 
 def _quiz_page(course, enrollment, module, quiz, *, refused: str | None = None):
@@ -382,8 +419,9 @@ def start_quiz(slug: str, module_slug: str):
     except DomainError as error:
         db.session.rollback()
         return _quiz_page(course, enrollment, module, quiz, refused=error.message)
+    number = attempt.attempt_no  # read before the commit expires it (no reload for the address)
     db.session.commit()
-    return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=attempt.attempt_no)), 303
+    return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
 
 
 def _attempt_or_404(enrollment, quiz, number: int) -> QuizAttempt:

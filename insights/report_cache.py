@@ -300,6 +300,8 @@ def _bulk_statement(state) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: what it wrote stays noted, and the transaction around it bumps once, at its commit
     session.flush()  # commit would flush next: its writes' mapper events must be noted first
     pending = session.info.pop("report_cache", None)
     if not pending:

@@ -14,12 +14,12 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from accounts.models import User
-from accounts.services import normalize_email
+from accounts.services import SESSION_USER_FACTS, normalize_email
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import Course, CourseStatus, Program
@@ -51,6 +51,11 @@ EMAIL_RE = re.compile(r"^[^@\s,;<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}
 
 
 # ---- memberships ----------------------------------------------------------------------------------------------
+
+
+# loaded with the session's user (accounts.services.load_session_user): most learners belong to no organization,
+# and the navigation asks on every page
+SESSION_USER_FACTS["has_memberships"] = exists().where(Membership.user_id == User.id)
 
 
 def memberships_of(user) -> list[Membership]:

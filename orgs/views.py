@@ -36,9 +36,11 @@ def limit(key: str, default: str):
 
 
 def my_memberships() -> list[Membership]:
-    """The current user's memberships, loaded once per request (the navigation asks on every page)."""
+    """The current user's memberships, loaded once per request (the navigation asks on every page); no query
+    at all when the session's user came with ``has_memberships`` false (orgs/services.py)."""
     if "org_memberships" not in g:
-        g.org_memberships = services.memberships_of(current_user)
+        user = current_user._get_current_object()
+        g.org_memberships = [] if getattr(user, "has_memberships", None) is False else services.memberships_of(user)
     return g.org_memberships
 
 
