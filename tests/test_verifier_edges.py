@@ -15,14 +15,13 @@ from core.extensions import db
 from credentials import keys, openbadges, vc
 from credentials.ids import format_public_id
 from credentials.models import RevocationReason, StatusList
-from tests.factories import load_test_framework, make_certificate, make_course, make_user
+from tests.factories import make_certificate, make_course, make_user
 
 
 @pytest.fixture
-def certificate(ctx, app, tmp_path):
-    load_test_framework()
+def certificate(prebuilt_certificate, app, tmp_path):
     app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
-    yield make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+    yield prebuilt_certificate()
     app.config["CERTIFICATE_DIR"] = None
 
 
