@@ -304,6 +304,19 @@ def prebuilt_certificate(prebuilt, ctx):
     return get
 
 
+@pytest.fixture
+def prebuilt_rows(prebuilt, ctx):
+    """prebuilt_rows(build) → {name: ORM object} as ``build()`` returns it, built once per module (prebuilt):
+    each test gets the same rows copied back and the objects loaded again, by primary key, in its own session."""
+
+    def get(build, *, key: str | None = None):
+        key = key or f"{build.__module__}.{build.__qualname__}"
+        refs = prebuilt(lambda: {name: (type(row), row.id) for name, row in build().items()}, key=key)
+        return {name: db.session.get(model, row_id) for name, (model, row_id) in refs.items()}
+
+    return get
+
+
 # folders the test config points into a temp dir; tests may point them elsewhere (or to None) for a while
 _TEST_FOLDERS = ("MAIL_OUTBOX_DIR", "CERTIFICATE_DIR", "UPLOAD_DIR")
 

@@ -33,8 +33,13 @@ from tests.test_orgs import count, link_in, outbox
 
 
 @pytest.fixture
-def world(ctx):
-    """Org A (Acme) with a manager logged in elsewhere, a cohort on one course; org B (Bolt) with its own cohort."""
+def world(prebuilt_rows):
+    """Org A (Acme) with a manager logged in elsewhere, a cohort on one course; org B (Bolt) with its own cohort
+    (built once per module, copied back for each test: tests/conftest.py, prebuilt_rows)."""
+    return prebuilt_rows(build_world)
+
+
+def build_world() -> dict:
     load_test_framework()
     course = make_course("ai-basics", title="AI Basics")
     manager, org = make_employer("hr@acme.example.com", name="Hana Manager", org_name="Acme")

@@ -35,7 +35,11 @@ def outbox(app, to: str) -> list[str]:
 
 
 @pytest.fixture
-def world(ctx):
+def world(prebuilt_rows):
+    return prebuilt_rows(build_world)  # built once per module, copied back for each test (tests/conftest.py)
+
+
+def build_world() -> dict:
     load_test_framework()
     course = make_course("ai-basics", title="AI Basics")
     manager, org = make_employer("hr@acme.example.com", name="Hana Manager", org_name="Acme")
