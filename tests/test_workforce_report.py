@@ -103,7 +103,11 @@ ALL_STEPS = ["10:00", "10:05", "10:10", "10:15", "10:20", "10:25", "10:30", "10:
 
 
 @pytest.fixture
-def world(ctx):
+def world(prebuilt_rows):
+    return prebuilt_rows(build_world)  # built once per module, copied back for each test (tests/conftest.py)
+
+
+def build_world() -> dict:
     load_test_framework()
     alpha = make_course("alpha", title="Alpha", occupations=("43-4051.00",))
     bravo = make_course("bravo", title="Bravo", occupations=("47-2111.00",))
