@@ -134,14 +134,22 @@ def _add(delta: Counter, session=None) -> None:
     session.execute(statement, values)
 
 
-def settle(session: Session | None = None) -> int:
-    """Bring the rows of every user marked dirty up to date, in the current transaction (the caller commits).
-
-    Locks the marks first: a transaction that changes one of these users meanwhile waits at its own mark, then
-    sees this one's result. Bumps the dashboard cache's counter when it settled anyone (insights/dashboard_cache.py).
-    Returns the number of users settled."""
+def marked(session: Session | None = None) -> list[int]:
+    """The users marked dirty, locked (a transaction that changes one of them meanwhile waits at its own mark)."""
     session = session or db.session
-    user_ids = list(session.scalars(select(PeopleDirty.user_id).order_by(PeopleDirty.user_id).with_for_update()))
+    return list(session.scalars(select(PeopleDirty.user_id).order_by(PeopleDirty.user_id).with_for_update()))
+
+
+def settle(session: Session | None = None, user_ids: list[int] | None = None) -> int:
+    """Bring the rows of every user marked dirty (``marked``, unless given) up to date, in the current transaction
+    (the caller commits).
+
+    A transaction that changes one of these users meanwhile waits at its own mark, then sees this one's result.
+    Bumps the dashboard cache's counter when it settled anyone (insights/dashboard_cache.py). Returns the number of
+    users settled."""
+    session = session or db.session
+    if user_ids is None:
+        user_ids = marked(session)
     for i in range(0, len(user_ids), CHUNK):
         chunk = user_ids[i : i + CHUNK]
         before = dict(
@@ -221,8 +229,12 @@ def _settle_before_commit(session: Session) -> None:
     session.flush()  # commit() would flush only after this hook; what it writes must be marked and settled now
     connections = [c for c in session.info.pop("insights_connections", ()) if not c.closed]
     if any(c.info.pop("insights_people", False) for c in connections):
+        user_ids = marked(session)
+        if not user_ids:
+            return  # most often: activity within the day (a lesson completion); no day rollup changed either
         from insights import rollups
 
-        # the day rows first, then the people rows, then the counter: every writer locks them in this order
+        # every change the day-rollup triggers appended came with a mark (migrations 0023b, 0030): fold them too.
+        # The day rows first, then the people rows, then the counter: every writer locks them in this order
         rollups.fold(session.connection())
-        settle(session)
+        settle(session, user_ids)
