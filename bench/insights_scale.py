@@ -11,9 +11,16 @@ after award) and last activity follows. Rows are written with set-based INSERT .
 with the rollup triggers off (session_replication_role = replica), then the rollups are rebuilt once
 (insights/rollups.py), which is what a migration would do on an existing database.
 
-Writes the section "## Insights at N learners" of bench/RESULTS.md (replacing an earlier one): generation time,
-the dashboard alone (median and p90 of 30 requests, one at a time) and under load (wrk against two gunicorn workers)
-next to a bare Flask endpoint in the same run, and the direct recomputation's time for comparison.
+Writes the section "## Insights at N learners" of bench/RESULTS.md (replacing an earlier one): generation time;
+the report in-process (from the rollups, from the cache, and the direct recomputation, with whether the numbers are
+the same); the dashboard page alone (bare Flask, the app as deployed with its cache, and the app with
+FLASK_INSIGHTS_CACHE=false taking turns for 30 rounds: median, p10-p90, ratio to bare) and under load (wrk against
+two gunicorn workers). Generating 1,000,000 learners takes ~30 min here: keep the database outside git and measure
+it again with
+
+    BENCH_REUSE=1 BENCH_LEARNERS=1000000 DATABASE_URL=postgresql+psycopg://... python -m bench.insights_scale
+
+(the migrations added since are applied first).
 """
 
 from __future__ import annotations
