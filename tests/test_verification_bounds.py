@@ -43,9 +43,8 @@ def moved_valid_until(credential: dict) -> dict:
 
 
 @pytest.fixture
-def genuine(ctx, client):
-    load_test_framework()
-    certificate = make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+def genuine(prebuilt_certificate, client):
+    certificate = prebuilt_certificate()
     return client.get(f"/credentials/{format_public_id(certificate.public_id)}.json").json
 
 
