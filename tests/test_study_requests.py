@@ -201,3 +201,37 @@ def test_catalog_filters_mark_the_chosen_option_as_wtforms_would(client, learner
         for name in ("occupation", "language", "goal"):
             assert str(ours[name]) == str(getattr(form, name)()), name
             assert isinstance(getattr(form, name), SelectField)
+
+
+def test_the_signed_in_header_from_the_per_process_copy_matches_a_full_render(client, learner, app):
+    from flask import render_template
+
+    from core.header import cached_site_header
+
+    learner.name = 'Lee <b>"Learner"</b> \x1eawa-csrf\x1e'  # markup, and a marker, in a name: shown as text
+    db.session.commit()
+    enroll(learner, make_course("ai-basics"))
+    for path in ("/courses", "/dashboard", "/courses/ai-basics?x=%22%3E%3Cscript%3E"):
+        page = client.get(path).get_data(as_text=True)
+        header = page.split('<header class="site-header">')[1].split("</header>")[0]
+        assert "Lee &lt;b&gt;&#34;Learner&#34;&lt;/b&gt; \x1eawa-csrf\x1e" in header
+        assert "<script>" not in header and "\x1eawa-next\x1e" not in header
+        token = re.search(r'name="csrf_token" value="([^"]+)"', header).group(1)
+        assert "awa-csrf" not in token
+    # the language switcher returns to this page, and its form's token is this session's
+    header = client.get("/courses?goal=G1").get_data(as_text=True).split("</header>")[0]
+    assert 'name="next" value="/courses?goal=G1"' in header
+    token = re.search(r'name="csrf_token" value="([^"]+)"', header).group(1)
+    switched = client.post("/language/es", data={"csrf_token": token, "next": "/courses?goal=G1"})
+    assert switched.status_code in (302, 303) and switched.headers["Location"].endswith("/courses?goal=G1")
+    # the same bytes as the template rendered in full for this request
+    with app.test_request_context("/courses?goal=G1"):
+        from flask_login import login_user
+
+        login_user(learner)
+        learner.has_memberships = False
+        cached = str(cached_site_header())
+        learner.has_memberships = None  # unknown: the template is rendered in full
+        assert cached_site_header() is None
+        full = render_template("_site_header.html")
+        assert cached == full

@@ -1,0 +1,49 @@
+"""The site header of a signed-in person in no organization, rendered once per language and role.
+
+The header (brand, navigation, language switcher) was the largest part of rendering a signed-in page: some twenty
+links, nine permission checks and two forms, the same on every page. For a person in no organization (most
+learners) everything in it follows from the page language and the person's role, except three values: the CSRF
+token of the forms, the page address the language switcher returns to, and the person's name. So the header is
+rendered once per (language, role, script root) with a marker in place of each of those, kept per process, and
+the markers are replaced per request, escaped exactly as the template would escape them. Members of an
+organization (their own links) and visitors (whose pages are cached whole, see core/contentcache.py) get the
+template rendered as before.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+TEMPLATE = "_site_header.html"
+# printable, and never produced by the template itself; replaced in one pass, so a value that happens to contain
+# a marker (a name, an address) is never substituted again
+MARKS = {"csrf": "\x1eawa-csrf\x1e", "next": "\x1eawa-next\x1e", "name": "\x1eawa-name\x1e"}
+_MARK_RE = re.compile("|".join(re.escape(mark) for mark in MARKS.values()))
+
+
+def cached_site_header() -> Markup | None:
+    """The header for this request from the per-process copy, or None when it must be rendered in full."""
+    from core.i18n import current_language, page_without_language
+
+    user = current_user._get_current_object()
+    if not getattr(user, "is_authenticated", False) or getattr(user, "has_memberships", None) is not False:
+        return None
+    key = (current_language(), getattr(user, "role", None), request.script_root)
+    store = current_app.extensions.setdefault("site_headers", {})  # languages × roles × script roots: a handful
+    html = store.get(key)
+    if html is None:
+        html = render_template(
+            TEMPLATE, header_csrf=MARKS["csrf"], header_next=MARKS["next"], header_name=MARKS["name"]
+        )
+        store[key] = html
+    values = {
+        MARKS["csrf"]: str(escape(generate_csrf())),
+        MARKS["next"]: str(escape(page_without_language())),
+        MARKS["name"]: str(escape(user.name)),
+    }
+    return Markup(_MARK_RE.sub(lambda found: values[found.group(0)], html))  # noqa: S704 (escaped above)
