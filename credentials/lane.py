@@ -4,19 +4,20 @@ the answer is already kept, without Flask's request machinery (request context, 
 - ``GET /credentials/status/<list>``: the served copy (status_cache.py) when the change stamp has not moved and
   the copy is within its ttl: no database at all.
 - ``GET /api/v1/certificates/<id>``: one narrow SELECT (answers.py), then the kept JSON bytes for that row and
-  status.
+  status, built here from the row the first time (once the app has answered one such request, whose headers
+  the lane replays).
 - ``GET /verify/<id>`` from a visitor without a session (no session or remember-me cookie, an Accept header that
   cannot prefer the signed credential): the same SELECT joined to the course, then the kept page for that row,
   status, language (``lang`` cookie, else Accept-Language, as core.i18n chooses) and address, with this
   request's "Checked …" time put in.
 
-Anything else (a first request, a changed row or stamp, a query string, a conditional request, a program
-certificate, an invalid or unknown ID, a refused rate limit) goes on to the app unchanged, which builds and keeps
-the answer. The lane answers byte for byte what the app answers: the headers it sends are the ones the app's full
-path sent for the same kind of answer (captured on the way out, after every response hook), with only the
-per-request ones made afresh: the rate limit headers, and the ETag of the list now served. It checks the same
-rate limits on the same counters as the routes' Flask-Limiter decorators (same strategy, storage and keys), and
-counts verifications through the same counter.
+Anything else (a first request of its kind, a row's first page, a changed stamp, a query string, a conditional
+request, a program certificate, an invalid or unknown ID, a refused rate limit) goes on to the app unchanged,
+which builds and keeps the answer. The lane answers byte for byte what the app answers: the headers it sends are
+the ones the app's full path sent for the same kind of answer (captured on the way out, after every response
+hook), with only the per-request ones made afresh: the rate limit headers, and the ETag of the list now served. It
+checks the same rate limits on the same counters as the routes' Flask-Limiter decorators (same strategy, storage
+and keys), and counts verifications through the same counter.
 """
 
 from __future__ import annotations
@@ -228,7 +229,11 @@ class Lane:
         now = utcnow()
         body = answers.kept_facts(self.app, row, now)
         if body is None:
-            return None
+            # the first request for this row and status in this process: a course certificate's facts need
+            # only the row and the app's configuration, so they are built (and kept) here as the full path
+            # builds them, under an app context instead of a whole request
+            with self.app.app_context():
+                body = answers.facts_body(row, now)
         rate = self._rate_headers(environ, "credentials.api_certificate", self.app.config["RATELIMIT_VERIFY"])
         if rate is None:
             return None

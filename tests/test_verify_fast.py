@@ -286,3 +286,32 @@ def test_the_fast_lane_answers_kept_reads_as_the_app_does_with_its_limits_and_co
         app.config["RATELIMIT_VERIFY"] = "60 per minute"
     db.session.refresh(certificate)
     assert certificate.verification_count == 2  # 127.0.0.1 (the first checks) and 10.7.7.7, once a day each
+
+
+def test_the_lane_builds_the_first_json_answer_of_a_certificate_itself(client, app, certificate):
+    from flask import request_started
+
+    second = make_certificate(make_user(email="kim@example.org", name="Kim Learner"), certificate.course)
+    first_url = f"/api/v1/certificates/{format_public_id(certificate.public_id)}"
+    second_url = f"/api/v1/certificates/{format_public_id(second.public_id)}"
+    app.extensions.pop("verify_facts", None)  # nothing kept in this process yet
+    full = client.get(first_url)  # the app answers the first request of the kind (its headers are replayed)
+    served_by_app = []
+
+    def note(sender, **extra):
+        served_by_app.append(1)
+
+    request_started.connect(note, app)
+    try:
+        lane = client.get(second_url)  # never asked for before in this process
+    finally:
+        request_started.disconnect(note, app)
+    assert served_by_app == [] and lane.status_code == 200
+    assert lane.get_json() == json.loads(json.dumps(public_facts(second, utcnow())))
+    assert lane.data == client.get(second_url + "?x=1").data  # byte for byte what the app's full path answers
+    per_request = {"X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", "Content-Length"}
+    assert {k: v for k, v in lane.headers.items() if k not in per_request} == {
+        k: v for k, v in full.headers.items() if k not in per_request
+    }
+    db.session.refresh(second)
+    assert second.verification_count == 1  # counted as the app counts
