@@ -70,6 +70,22 @@ def connected_apps(user: User, *, now: datetime) -> list[ConnectedApp]:
     return sorted(found, key=lambda a: a.since, reverse=True)
 
 
+def record_connection(user: User, client: OAuthClient, scope: str, redirect_uri: str, *, now: datetime) -> None:
+    """Write the audit row for a learner allowing ``client`` on the consent page: who, which app, which scopes,
+    and where the code was sent. Disconnect writes its counterpart. Raises nothing. Flush only; the caller
+    commits (with the authorization code, so neither exists without the other)."""
+    scopes = scope_list(scope)
+    audit.record(
+        user,
+        "oauth.connected",
+        "oauth_client",
+        client.client_id,
+        f"{user.email}: {client.name} ({' '.join(scopes)})",
+        now=now,
+        after={"client_name": client.name, "scopes": scopes, "redirect_uri": redirect_uri},
+    )
+
+
 def disconnect(user: User, client_id: str, *, now: datetime) -> OAuthClient:
     """Revoke every token ``client_id`` holds for ``user`` and spend its unused codes, at once: the app's next
     API call answers 401. Raises DomainError when the app holds nothing of this learner's (unknown app, or

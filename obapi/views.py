@@ -171,6 +171,9 @@ def authorize():
         user = current_user._get_current_object() if decision == "allow" else None
         response = server.authorization.create_authorization_response(grant_user=user, grant=grant)
         if user is not None and response.status_code == 302 and "code=" in response.headers.get("Location", ""):
+            services.record_connection(
+                user, grant.request.client, grant.request.scope, grant.redirect_uri, now=utcnow()
+            )
             db.session.commit()
         else:
             db.session.rollback()

@@ -22,6 +22,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import func, select, update
 
+from core.audit import AuditEvent
 from core.database import utcnow
 from core.extensions import db, limiter
 from obapi import server
@@ -784,6 +785,52 @@ def test_disconnect_needs_csrf_and_a_second_click_changes_nothing(world):
     assert world.client.post("/account/connected-apps/nobody/disconnect", data={"csrf_token": token}).status_code == 303
     # another learner cannot disconnect this learner's app (nothing of theirs is connected)
     assert live_tokens() == 0
+
+
+def audit_rows() -> list[tuple]:
+    return [
+        (e.action, e.actor_id, e.actor_label, e.target_type, e.target_id, e.summary, e.detail)
+        for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("oauth.%")).order_by(AuditEvent.id))
+    ]
+
+
+def test_connecting_and_disconnecting_are_both_audited(world):
+    url = world.authorize_url()
+    # refusals and a denial connect nothing, so they write no audit row
+    assert world.client.post(url, data={"decision": "allow"}).status_code == 400  # no CSRF token
+    denied = world.client.post(url, data={"csrf_token": world.client.csrf_token("/account"), "decision": "deny"})
+    assert denied.status_code == 302 and "error=access_denied" in denied.headers["Location"]
+    assert audit_rows() == []
+    world.code(scope=READ)
+    row = ("oauth.connected", world.user.id, "pat@example.org", "oauth_client", world.client_id)
+    first = (
+        *row,
+        f"pat@example.org: Example Backpack ({READ})",
+        {"after": {"client_name": "Example Backpack", "scopes": [READ], "redirect_uri": REDIRECT}},
+    )
+    assert audit_rows() == [first]
+    world.tokens()  # connects again with both scopes: a second row; exchanging the code adds none
+    second = (
+        *row,
+        f"pat@example.org: Example Backpack ({READ} {PROFILE})",
+        {"after": {"client_name": "Example Backpack", "scopes": [READ, PROFILE], "redirect_uri": REDIRECT}},
+    )
+    assert audit_rows() == [first, second]
+    token = world.client.csrf_token("/account")
+    answer = world.client.post(f"/account/connected-apps/{world.client_id}/disconnect", data={"csrf_token": token})
+    assert answer.status_code == 303
+    db.session.expire_all()
+    assert audit_rows()[2:] == [
+        (
+            "oauth.disconnected",
+            world.user.id,
+            "pat@example.org",
+            "oauth_client",
+            world.client_id,
+            "pat@example.org: Example Backpack",
+            {},
+        )
+    ]
 
 
 def test_another_learners_disconnect_does_not_touch_this_connection(world, other_client):
