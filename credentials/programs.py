@@ -42,6 +42,10 @@ program_certificate_issued = signals.signal("program-certificate-issued")
 # sent once a suspension or its lift has reached the program certificates stacking the certificate (``programs``:
 # those it changed), so that the holder gets one notice naming everything that changed
 suspension_changed = signals.signal("suspension-changed")
+# sent once a reinstatement has run its course here (a program certificate suspended again while a part is; program
+# certificates reinstated with a part): blinker calls receivers in no set order, so the holder's notice, written
+# from the certificate's state, waits for this rather than for certificate_reinstated
+reinstatement_settled = signals.signal("reinstatement-settled")
 # the history's mark of a suspension a stacked course certificate caused (lifted with it, not by an admin)
 STACKED_SUSPENDED = "stacked_suspended"
 
@@ -240,6 +244,7 @@ def _undo_cascade(certificate: Certificate, actor, now: datetime, **_) -> None:
     program certificate is suspended again while a course certificate it stacks is suspended."""
     if certificate.is_program:
         sync_suspension(certificate, actor=actor, now=now, part=None)
+        reinstatement_settled.send(certificate, now=now)
         return
     for program_certificate in stacking(certificate):
         if program_certificate.revocation_reason is not RevocationReason.STACKED_REVOKED:
@@ -261,6 +266,7 @@ def _undo_cascade(certificate: Certificate, actor, now: datetime, **_) -> None:
         sync_suspension(program_certificate, actor=actor, now=now, part=certificate)
     db.session.flush()
     issue_due(certificate.user_id, now=now, issuer=_issuer_name(), course_id=certificate.course_id)
+    reinstatement_settled.send(certificate, now=now)
 
 
 # ---- suspension cascade ----------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from accounts.services import email_verified
-from credentials.programs import suspension_changed
-from credentials.services import certificate_issued, certificate_reinstated, certificate_reissued, certificate_revoked
+from credentials.programs import reinstatement_settled, suspension_changed
+from credentials.services import certificate_issued, certificate_reissued, certificate_revoked
 from notifications import services
 
 
@@ -23,8 +23,9 @@ def _revoked(certificate, now, **_) -> None:
     services.certificate_changed(certificate, "revoked", now=now)
 
 
-@certificate_reinstated.connect
+@reinstatement_settled.connect
 def _reinstated(certificate, now, **_) -> None:
+    # after the program cascade: a program certificate may have come back suspended, and the notice says so
     services.certificate_changed(certificate, "reinstated", now=now)
 
 

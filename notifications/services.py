@@ -25,8 +25,9 @@ from core.extensions import db
 from core.mail import TRANSACTIONAL, Notification, queue_mail
 from courses.models import Enrollment
 from credentials.ids import format_public_id
-from credentials.models import Certificate
+from credentials.models import Certificate, CertificateStatus
 from credentials.moments import support_email
+from credentials.programs import parts_of
 from notifications.models import NotificationPreference
 from orgs.models import Membership, Organization, OrgStatus, SavedCandidate
 
@@ -206,9 +207,19 @@ def certificate_issued(certificate: Certificate) -> Notification | None:
 
 
 def certificate_changed(certificate: Certificate, change: str, *, now: datetime) -> list[Notification]:
-    """The holder's notice of a revocation, reinstatement or reissue, and employers' alerts on revocation."""
+    """The holder's notice of a revocation, reinstatement or reissue, and employers' alerts on revocation.
+
+    A reinstated certificate that is suspended (a program certificate whose stacked course certificate still is)
+    is said to be so, until when, and because of which course certificates. Raises nothing. Flush only."""
     holder = db.session.get(User, certificate.user_id)
     context = _certificate_context(certificate)
+    if change == "reinstated" and certificate.status_at(now) is CertificateStatus.SUSPENDED:
+        context["suspended_by"] = [
+            {"title": p.course_title, "id": format_public_id(p.public_id)}
+            for p in parts_of(certificate)
+            if p.revoked_at is None and p.suspended_at_time(now)
+        ]
+        context["suspended"], context["reinstated_at"] = True, now
     reason = certificate.revocation_reason.label if certificate.revocation_reason else ""
     stamp = {"revoked": certificate.revoked_at, "reinstated": now, "reissued": certificate.issued_at}[change]
     event = f"certificate-{change}:{certificate.id}:{stamp.isoformat() if stamp else certificate.revision}"

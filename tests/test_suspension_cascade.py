@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from flask_babel import format_date
 from sqlalchemy import select
 
 from accounts.models import Role
@@ -302,6 +303,66 @@ def test_revocation_and_reinstatement_leave_the_program_certificate_following_it
     assert set_bits(client, everyone) == {"revocation": set(), "suspension": set()}
     db.session.expire_all()
     assert db.session.get(Certificate, program.id).revocation_reason is None
+
+
+def test_a_program_certificate_reinstated_while_a_part_is_suspended_is_told_it_is_suspended(client, world, smtp):
+    alpha, bravo, program = world["alpha"], world["bravo"], world["program"]
+    login(client, "admin@example.org")
+    until = (utcnow() + timedelta(days=20)).date()
+    suspend(client, alpha, until=until.isoformat())
+    purl = url_of(program)
+    client.submit(purl + "/revoke", {"reason": "other", "note": "Checked the record."}, page=purl)
+    smtp.accepted.clear()
+    assert client.submit(purl + "/reinstate", page=purl).status_code == 303
+    assert status(client, program) == "suspended"
+    (notice,) = smtp.messages("lee@example.org")
+    assert notice["Subject"] == "Your certificate is reinstated but suspended: Test Pathway"
+    text, html = text_of(notice), notice.get_body(("html",)).get_content()
+    program_id, alpha_id = format_public_id(program.public_id), format_public_id(alpha.public_id)
+    db.session.expire_all()
+    ends = format_date(db.session.get(Certificate, program.id).suspended_until, "long")
+    assert ends == format_date(until, "long")
+    assert (
+        f'Your certificate for "Test Pathway" (ID {program_id}) was reinstated on {format_date(utcnow(), "long")}, '
+        f'but it is suspended until {ends}. Employers who check it see "Suspended" until then.'
+    ) in text
+    assert "because this course certificate it stacks is suspended" in text
+    assert f'- "Course alpha" (ID {alpha_id})' in text
+    assert "valid again" not in text and "Valid" not in text
+    assert f"was reinstated on {format_date(utcnow(), 'long')}, but it is suspended until {ends}" in html
+    assert "<strong>Course alpha</strong>" in html and "valid again" not in html
+
+    # a course certificate reinstated on its own is valid again, and says so (revoking bravo took the program
+    # certificate with it; reinstating bravo brings it back, still suspended by alpha)
+    burl = url_of(bravo)
+    client.submit(burl + "/revoke", {"reason": "other", "note": "Checked the record."}, page=burl)
+    smtp.accepted.clear()
+    client.submit(burl + "/reinstate", page=burl)
+    (notice,) = smtp.messages("lee@example.org")
+    assert notice["Subject"] == "Your certificate is valid again: Course bravo"
+    assert "is valid again" in text_of(notice) and status(client, program) == "suspended"
+
+
+def test_the_reinstated_but_suspended_notice_in_spanish_until_further_notice(world, smtp):
+    admin, lee, alpha, bravo, program = (world[k] for k in ("admin", "lee", "alpha", "bravo", "program"))
+    lee.locale = "es"
+    db.session.commit()
+    now = utcnow()
+    services.suspend(admin, alpha, reason="Revisión.", until=None, now=now)
+    services.suspend(admin, bravo, reason="Revisión.", until=now + timedelta(days=3), now=now)
+    services.revoke(admin, program, reason=RevocationReason.OTHER, note="Revisado.", now=now)
+    db.session.commit()
+    smtp.accepted.clear()
+    services.reinstate(admin, program, now=now + timedelta(minutes=5))
+    db.session.commit()
+    (notice,) = smtp.messages("lee@example.org")
+    assert notice["Subject"] == "Su certificado fue restablecido, pero está suspendido: Test Pathway"
+    text = text_of(notice)
+    assert "pero está suspendido hasta nuevo aviso" in text and "hasta que se levante la suspensión" in text
+    assert "estos certificados de curso que lo componen están suspendidos" in text
+    for part in (alpha, bravo):
+        assert f"«{part.course_title}» (ID {format_public_id(part.public_id)})" in text
+    assert "vuelve a ser válido" not in text and "«Válido»" not in text
 
 
 def test_a_released_savepoint_hands_no_job_over_before_the_commit(ctx):
