@@ -214,7 +214,11 @@ class Side:
         for kind, items in actions.items():
             self.actions[kind].extend(items)
         self.statuses.update(statuses)
-        rows = {r["Name"]: r for r in load.stats_rows(self.folder, f"locust-{number}")}
+        # keyed by method and name: a quiz attempt's GET and POST share one name
+        rows = {
+            r["Name"] if r["Name"] == "Aggregated" else f"{r['Type']} {r['Name']}": r
+            for r in load.stats_rows(self.folder, f"locust-{number}")
+        }
         total = rows["Aggregated"]
         requests = int(total["Request Count"])  # after the warm-up, as the CPU
         result = {
@@ -307,8 +311,9 @@ def report(base: Side, head: Side, verdicts: dict[str, list[tuple[str, bool, str
         return f"{statistics.median(values):.1f}" if values else "–"
 
     for name in names:
+        method, path = name.split(" ", 1)
         lines.append(
-            f"| `{name}` | {per(base, name, 'Requests/s')} | {per(base, name, '95%')} "
+            f"| {method} `{path}` | {per(base, name, 'Requests/s')} | {per(base, name, '95%')} "
             f"| {per(head, name, 'Requests/s')} | {per(head, name, '95%')} |"
         )
     for side in (base, head):
