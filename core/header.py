@@ -2,9 +2,10 @@
 
 The header (brand, navigation, language switcher) was the largest part of rendering a signed-in page: some twenty
 links, nine permission checks and two forms, the same on every page. For a person in no organization (most
-learners) everything in it follows from the page language and the person's role, except three values: the CSRF
-token of the forms, the page address the language switcher returns to, and the person's name. So the header is
-rendered once per (language, role, script root) with a marker in place of each of those, kept per process, and
+learners) everything in it follows from the page language and the answers of the permission predicates it asks
+(`can_…(current_user)`), except three values: the CSRF token of the forms, the page address the language switcher
+returns to, and the person's name. So the header is rendered once per (language, those answers, script root) with a
+marker in place of each of those, kept per process, and
 the markers are replaced per request, escaped exactly as the template would escape them. Members of an
 organization (their own links) and visitors (whose pages are cached whole, see core/contentcache.py) get the
 template rendered as before.
@@ -24,6 +25,21 @@ TEMPLATE = "_site_header.html"
 # a marker (a name, an address) is never substituted again
 MARKS = {"csrf": "\x1eawa-csrf\x1e", "next": "\x1eawa-next\x1e", "name": "\x1eawa-name\x1e"}
 _MARK_RE = re.compile("|".join(re.escape(mark) for mark in MARKS.values()))
+_PREDICATE_RE = re.compile(r"\b(can_\w+)\(current_user\)")
+
+
+def _grants(user) -> tuple[bool, ...]:
+    """The answers of every predicate the header asks, in a fixed order: the key is what decides the links (were it
+    the role, a predicate that looked at more than the role would be served another person's links)."""
+    env = current_app.jinja_env
+    names = current_app.extensions.get("site_header_predicates")
+    if names is None:
+        source = env.loader.get_source(env, TEMPLATE)[0]
+        names = current_app.extensions["site_header_predicates"] = tuple(sorted(set(_PREDICATE_RE.findall(source))))
+    helpers: dict = {}
+    if any(name not in env.globals for name in names):  # some come from context processors (orgs: memberships)
+        current_app.update_template_context(helpers)
+    return tuple(bool((env.globals.get(name) or helpers[name])(user)) for name in names)
 
 
 def cached_site_header() -> Markup | None:
@@ -33,8 +49,8 @@ def cached_site_header() -> Markup | None:
     user = current_user._get_current_object()
     if not getattr(user, "is_authenticated", False) or getattr(user, "has_memberships", None) is not False:
         return None
-    key = (current_language(), getattr(user, "role", None), request.script_root)
-    store = current_app.extensions.setdefault("site_headers", {})  # languages × roles × script roots: a handful
+    key = (current_language(), _grants(user), request.script_root)
+    store = current_app.extensions.setdefault("site_headers", {})  # languages × grant sets × script roots: a handful
     html = store.get(key)
     if html is None:
         html = render_template(

@@ -24,6 +24,9 @@ def test_admin_authors_and_publishes_a_course(live_server, new_page, a11y):
     page.get_by_label("Estimated minutes").fill("30")
     a11y.check(page, "31-studio-new-course")
     page.get_by_role("button", name="Create draft").click()
+    # content() right after a click can read the document between the POST's redirect and the next page (it came
+    # back '' once in a fresh-clone run): wait for the text, then assert on the whole page
+    page.get_by_text("Tag the course with at least one skill.").first.wait_for()
     assert "Tag the course with at least one skill." in page.content()
     a11y.check(page, "32-studio-draft")
 
@@ -53,6 +56,7 @@ def test_admin_authors_and_publishes_a_course(live_server, new_page, a11y):
     page.get_by_role("button", name="Save quiz").click()
     a11y.check(page, "36-studio-course")
     page.get_by_role("button", name="Publish version 1").click()
+    page.get_by_text("Published version 1").first.wait_for()
     assert "Published version 1" in page.content()
     a11y.check(page, "37-studio-published")
 
