@@ -154,11 +154,32 @@ def new_page(browser):
     def make(*, width: int = 390, height: int = 844, javascript: bool = False):
         context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=javascript)
         contexts.append(context)
-        return context.new_page()
+        return _settled(context.new_page())
 
     yield make
     for context in contexts:
         context.close()
+
+
+def _settled(page):
+    """page.content() waits for the page to have loaded. Right after a click that posts a form, the document can be
+    read between the POST's redirect and the next page: content() then returns '' (seen twice in fresh-clone runs,
+    in test_authoring and test_org_journey). Locators wait by themselves; content() does not."""
+    original = page.content
+
+    def content() -> str:
+        page.wait_for_load_state()
+        html = original()
+        for _ in range(100):  # at most ~5 s
+            if html:
+                return html
+            page.wait_for_timeout(50)
+            page.wait_for_load_state()
+            html = original()
+        return html
+
+    page.content = content
+    return page
 
 
 @pytest.fixture
