@@ -55,6 +55,10 @@ def test_a_learner_connects_an_app_on_a_phone_and_disconnects_it(live_server, ph
     with phone.expect_request(lambda r: r.url.startswith(APP + "/")) as reached:
         phone.get_by_role("button", name="Allow").click()
     assert reached.value.url.startswith(APP + "/oauth/callback?"), reached.value.url
+    # Let the route answer and the page arrive before the next step: the sync API runs the route handler
+    # only while it waits, and a goto issued first would cancel this navigation (chrome-error, seen in CI).
+    phone.wait_for_url(APP + "/oauth/callback?**", wait_until="load")
+    assert phone.locator("body").inner_text() == "ok"
     returned = parse_qs(urlsplit(reached.value.url).query)
     assert returned["state"] == ["phone-1"]
     token = requests.post(
