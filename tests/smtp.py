@@ -8,6 +8,8 @@ import email.policy
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -71,3 +73,18 @@ class SMTPServer:
     def __exit__(self, *exc) -> None:
         self.handler.release.set()
         self.controller.stop()
+
+
+@contextmanager
+def app_mailing_to(app, monkeypatch) -> Iterator[Handler]:
+    """A server started here, and the app's mail settings pointed at it (plain SMTP, 1 s timeout) for the test."""
+    with SMTPServer() as server:
+        for key, value in {
+            "MAIL_BACKEND": "smtp",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": server.port,
+            "MAIL_USE_TLS": False,
+            "MAIL_TIMEOUT": 1,
+        }.items():
+            monkeypatch.setitem(app.config, key, value)
+        yield server.handler

@@ -24,23 +24,15 @@ from notifications import services
 from notifications.models import NotificationPreference
 from orgs.models import SavedCandidate
 from tests.factories import load_test_framework, login, make_certificate, make_employer, make_user
-from tests.smtp import SMTPServer
+from tests.smtp import app_mailing_to
 
 LATER = timedelta(hours=7)  # past every backoff step a test needs
 
 
 @pytest.fixture
 def smtp(app, monkeypatch):
-    with SMTPServer() as server:
-        for key, value in {
-            "MAIL_BACKEND": "smtp",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": server.port,
-            "MAIL_USE_TLS": False,
-            "MAIL_TIMEOUT": 1,
-        }.items():
-            monkeypatch.setitem(app.config, key, value)
-        yield server.handler
+    with app_mailing_to(app, monkeypatch) as handler:
+        yield handler
 
 
 def parts(message) -> tuple[str, str]:

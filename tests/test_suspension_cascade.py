@@ -22,7 +22,7 @@ from credentials import openbadges, programs, services, vc
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, RevocationReason
 from tests.factories import complete_course, load_test_framework, login, make_course, make_user
-from tests.smtp import SMTPServer
+from tests.smtp import app_mailing_to
 from tests.test_programs import make_program
 
 BASE = "http://127.0.0.1:5000"
@@ -30,16 +30,8 @@ BASE = "http://127.0.0.1:5000"
 
 @pytest.fixture
 def smtp(app, monkeypatch):
-    with SMTPServer() as server:
-        for key, value in {
-            "MAIL_BACKEND": "smtp",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": server.port,
-            "MAIL_USE_TLS": False,
-            "MAIL_TIMEOUT": 1,
-        }.items():
-            monkeypatch.setitem(app.config, key, value)
-        yield server.handler
+    with app_mailing_to(app, monkeypatch) as handler:
+        yield handler
 
 
 @pytest.fixture
