@@ -124,6 +124,18 @@ def _program_choices(programs) -> list[tuple[int, str]]:
     return [(0, _("No program: the courses ticked below")), *((p.id, p.title) for p in programs)]
 
 
+def _cohort_fields(form: CohortForm) -> dict:
+    """What the new and edit forms hand to the service."""
+    return {
+        "name": form.name.data,
+        "starts_on": form.starts_on.data,
+        "ends_on": form.ends_on.data,
+        "due_on": form.due_on.data,
+        "course_ids": form.course_ids.data or [],
+        "program_id": form.program_id.data or None,
+    }
+
+
 @bp.route("/organizations/<slug>/cohorts/new", methods=["GET", "POST"])
 @login_required
 def new_cohort(slug: str):
@@ -138,12 +150,7 @@ def new_cohort(slug: str):
             cohort = services.create_cohort(
                 current_user,
                 org,
-                name=form.name.data,
-                starts_on=form.starts_on.data,
-                ends_on=form.ends_on.data,
-                due_on=form.due_on.data,
-                course_ids=form.course_ids.data or [],
-                program_id=form.program_id.data or None,
+                **_cohort_fields(form),
                 now=utcnow(),
             )
         except DomainError as error:
@@ -178,12 +185,7 @@ def edit_cohort(slug: str, cohort_id: int):
             services.update_cohort(
                 current_user,
                 cohort,
-                name=form.name.data,
-                starts_on=form.starts_on.data,
-                ends_on=form.ends_on.data,
-                due_on=form.due_on.data,
-                course_ids=form.course_ids.data or [],
-                program_id=form.program_id.data or None,
+                **_cohort_fields(form),
                 now=utcnow(),
             )
         except DomainError as error:
