@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, redirect, request, url_for
 from flask_babel import gettext, lazy_gettext
 
-from core import contentcache, header, i18n, queue, storage
+from core import contentcache, header, i18n, lane, queue, storage
 from core.config import load_config
 from core.database import utcnow
 from core.errors import register_error_handlers, wants_json
@@ -54,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_login(app)
     queue.init_app(app)
     contentcache.init_app(app)
+    lane.install(app, lane.PageLane)  # visitors' kept pages answered in front of Flask (core/lane.py)
     app.jinja_env.globals["cached_site_header"] = header.cached_site_header  # base.html
     storage.init_app(app)
 

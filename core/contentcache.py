@@ -43,7 +43,10 @@ from core.extensions import db
 T = TypeVar("T")
 ROW_ID = 1
 VERSION_SQL = f"SELECT token FROM content_versions WHERE id = {ROW_ID}"  # noqa: S608  (a constant)
-_MISS = object()
+_MISS = MISS = object()
+# set in the WSGI environ when the answer is a kept visitor's page: (content version, page language, the query
+# parameters the view reads, whether the route has a rate limit); core/lane.py's PageLane keeps those answers
+KEPT_PAGE = "awa.kept_page"
 
 
 class ContentVersion(db.Model):
@@ -172,13 +175,18 @@ def _anonymous_get() -> bool:
     return request.method == "GET" and not current_user.is_authenticated and "_flashes" not in session
 
 
-def cached_page(view: Callable) -> Callable:
+def cached_page(view: Callable | None = None, *, query: tuple[str, ...] = ()) -> Callable:
     """Serve the whole page from the content cache to visitors who are not logged in.
 
     Keyed by the full URL (host, path, query: the filters, ``?lang=``) and the page language (which also
     follows the ``lang`` cookie and Accept-Language). Only a 200 whose rendering neither touched the session
     nor made a CSRF token is stored; the response hooks (security headers, Vary) run on hits as on misses.
+    ``query``: the parameters the view reads besides ``lang``; core/lane.py answers a later request for the
+    same page in front of Flask only when the query holds no other (an unknown parameter goes to the app).
     """
+    if view is None:
+        return lambda view: cached_page(view, query=query)
+    params = frozenset((*query, "lang"))
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -201,6 +209,7 @@ def cached_page(view: Callable) -> Callable:
         hit = _pages().get(version, key) if version else _MISS
         if hit is not _MISS:
             body, mimetype = hit
+            environ[KEPT_PAGE] = (version, key[-1], params, _limited())
             return Response(body, 200, mimetype=mimetype)
         response = make_response(view(*args, **kwargs))
         csrf_field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
@@ -213,9 +222,21 @@ def cached_page(view: Callable) -> Callable:
         ):
             body = response.get_data()
             _pages().put(version, key, (body, response.mimetype), cost=len(body) + 200)
+            environ[KEPT_PAGE] = (version, key[-1], params, _limited())
         return response
 
     return wrapper
+
+
+def _limited() -> bool:
+    """Whether this request's route has a rate limit of its own (the lane would have to count it: it does not)."""
+    from core.extensions import limiter
+
+    view = current_app.view_functions.get(request.endpoint)
+    decorated = getattr(getattr(limiter, "limit_manager", None), "_decorated_limits", None)
+    if view is None or decorated is None:
+        return True
+    return bool(decorated.get(f"{view.__module__}.{view.__name__}.{view.__qualname__}"))  # get_qualified_name
 
 
 def init_app(app: Flask) -> None:

@@ -102,7 +102,7 @@ def _unchosen(field) -> tuple[str, dict[str, int]]:
 
 
 @bp.get("/courses")
-@cached_page
+@cached_page(query=("q", "goal", "skill", "occupation", "audience", "language"))
 def catalog():
     form = CatalogSearchForm(request.args)
     _filter_choices(form)

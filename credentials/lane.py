@@ -17,7 +17,8 @@ which builds and keeps the answer. The lane answers byte for byte what the app a
 the ones the app's full path sent for the same kind of answer (captured on the way out, after every response
 hook), with only the per-request ones made afresh: the rate limit headers, and the ETag of the list now served. It
 checks the same rate limits on the same counters as the routes' Flask-Limiter decorators (same strategy, storage
-and keys), and counts verifications through the same counter.
+and keys), and counts verifications through the same counter. What it shares with the visitors' page lane (which
+requests may take a lane, the language, header replay, rate limits, Host) is core/lane.py's ``BaseLane``.
 """
 
 from __future__ import annotations
@@ -27,16 +28,10 @@ import time
 
 from babel import Locale
 from flask import Flask
-from limits import parse_many
-from werkzeug.datastructures import LanguageAccept
-from werkzeug.exceptions import SecurityError
-from werkzeug.http import http_date, parse_accept_header, parse_cookie
-from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.wsgi import get_current_url, get_host
+from werkzeug.http import parse_accept_header
 
+from core import lane
 from core.database import utcnow
-from core.extensions import db, limiter
-from core.i18n import LANG_COOKIE, SOURCE_LANGUAGE
 from credentials import answers, status_cache
 from credentials.counter import count_client
 from credentials.ids import format_public_id, normalize_public_id
@@ -46,35 +41,17 @@ FACTS_PREFIX = "/api/v1/certificates/"
 PAGE_PREFIX = "/verify/"
 # an Accept header naming one of these may prefer the signed credential to the page (views.wants_credential)
 CREDENTIAL_HINTS = ("application/ld+json", "application/vc", "application/*")
-# headers each request gets afresh (or the server adds): never replayed from a captured response
-PER_REQUEST = frozenset(
-    {
-        "content-length",
-        "etag",
-        "date",
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "retry-after",
-    }
-)
-CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_RANGE", "HTTP_RANGE")
 
 
-class Lane:
+class Lane(lane.BaseLane):
     def __init__(self, app: Flask, inner) -> None:
-        self.app = app
-        self.inner = inner
+        super().__init__(app, inner)
         self.captured: dict[tuple, tuple[list[tuple[str, str]], bool]] = {}
-        self._limits: dict[str, list] = {}
         self._gzip: dict[str, bool] = {}
-        self._languages: dict[str, str] = {}
         self._locales: dict[str, str] = {}
-        self._engine = None
-        self._date_of = (0, "")
 
     def __call__(self, environ, start_response):
-        kind = self._kind(environ, self._cookies())
+        kind = self._kind(environ)
         if kind is not None and self.app.config["VERIFY_CACHE_SIZE"] > 0:
             try:
                 answer = self._answer(kind, environ)
@@ -88,21 +65,10 @@ class Lane:
             return self.inner(environ, self._capturing(kind, environ, start_response))
         return self.inner(environ, start_response)
 
-    def _cookies(self) -> tuple[str, ...]:
-        cfg = self.app.config
-        return (cfg["SESSION_COOKIE_NAME"] + "=", cfg.get("REMEMBER_COOKIE_NAME", "remember_token") + "=")
-
-    @staticmethod
-    def _kind(environ, cookies: tuple[str, ...]) -> tuple | None:
-        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
-            return None
-        # a signed-in visitor's request may refresh their session cookie: the app answers those
-        cookie = environ.get("HTTP_COOKIE", "")
-        if cookie and any(name in cookie for name in cookies):
+    def _kind(self, environ) -> tuple | None:
+        if environ.get("QUERY_STRING") or not self.may_take(environ):
             return None
         path = environ.get("PATH_INFO", "")
-        if "\x00" in path or any(name in environ for name in CONDITIONAL):
-            return None
         if path.startswith(STATUS_PREFIX):
             return ("status", environ.get("wsgi.url_scheme"))
         if path.startswith(FACTS_PREFIX):
@@ -117,11 +83,10 @@ class Lane:
         """start_response that keeps the headers of a 200 the full path sent for this kind of answer."""
 
         def capture(status, headers, exc_info=None):
-            if status.startswith("200 ") and not any(name.lower() == "set-cookie" for name, _ in headers):
-                key = kind + self._variant(kind, environ)
-                kept = [(n, v) for n, v in headers if n.lower() not in PER_REQUEST]
+            kept = self.replayable(status, headers)
+            if kept is not None:
                 # a Date the app set (make_conditional does) is sent again, with this response's time
-                self.captured[key] = (kept, any(n.lower() == "date" for n, _ in headers))
+                self.captured[kind + self._variant(kind, environ)] = (kept, self.sets_date(headers))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return capture
@@ -138,60 +103,17 @@ class Lane:
         if kind[0] == "status":
             return (self._gzipped(environ),)
         if kind[0] == "page":
-            return (self._language(environ),)
+            return (self.language(environ),)
         return ()
-
-    def _language(self, environ) -> str:
-        """core.i18n.select_locale for a visitor without an account and without ``?lang=``: the ``lang`` cookie,
-        else Accept-Language, else English."""
-        supported = self.app.extensions["i18n_languages"]
-        cookie = environ.get("HTTP_COOKIE")
-        if cookie:
-            chosen = parse_cookie(cookie).get(LANG_COOKIE)
-            if chosen in supported:
-                return chosen
-        header = environ.get("HTTP_ACCEPT_LANGUAGE", "")
-        found = self._languages.get(header)
-        if found is None:
-            found = parse_accept_header(header, LanguageAccept).best_match(supported, default=SOURCE_LANGUAGE)
-            if len(self._languages) < 256:
-                self._languages[header] = found
-        return found
 
     def _gzipped(self, environ) -> bool:
         header = environ.get("HTTP_ACCEPT_ENCODING", "")
         found = self._gzip.get(header)
         if found is None:
             found = "gzip" in parse_accept_header(header)  # as request.accept_encodings reads it
-            if len(self._gzip) < 256:
+            if len(self._gzip) < lane.MEMO_SIZE:
                 self._gzip[header] = found
         return found
-
-    def _rate_headers(self, environ, endpoint: str, setting: str) -> list[tuple[str, str]] | None:
-        """Hit the route's limits as its Flask-Limiter decorator would; None when one refuses (the app answers
-        the 429), else the rate limit headers the app would add."""
-        if not limiter.enabled:
-            return []
-        items = self._limits.get(setting)
-        if items is None:
-            items = self._limits[setting] = sorted(parse_many(setting))
-        args = [environ.get("REMOTE_ADDR") or "127.0.0.1", endpoint]
-        if limiter._key_prefix:
-            args.insert(0, limiter._key_prefix)
-        strategy = limiter.limiter
-        for item in items:
-            if not strategy.hit(item, *args):
-                return None
-        if not self.app.config.get("RATELIMIT_HEADERS_ENABLED"):
-            return []
-        reset_time, remaining = strategy.get_window_stats(items[0], *args)
-        reset_at = int(reset_time + 1)
-        return [
-            ("X-RateLimit-Limit", str(items[0].amount)),
-            ("X-RateLimit-Remaining", str(remaining)),
-            ("X-RateLimit-Reset", str(reset_at)),
-            ("Retry-After", str(int(reset_at - time.time()))),
-        ]
 
     def _status(self, environ):
         number = environ["PATH_INFO"][len(STATUS_PREFIX) :]
@@ -208,13 +130,12 @@ class Lane:
         captured = self.captured.get(("status", environ.get("wsgi.url_scheme"), gzipped))
         if captured is None:
             return None
-        rate = self._rate_headers(environ, "credentials.status_list", self.app.config["RATELIMIT_STATUS_LIST"])
+        rate = self.rate_headers(environ, "credentials.status_list", self.app.config["RATELIMIT_STATUS_LIST"])
         if rate is None:
             return None
         body = served.gzipped if gzipped else served.body
         etag = f'"{served.etag}-gz"' if gzipped else f'"{served.etag}"'
-        headers = [*captured[0], ("Content-Length", str(len(body))), ("ETag", etag), *rate]
-        return "200 OK", headers + self._date() if captured[1] else headers, body
+        return self.reply(captured, body, [("ETag", etag), *rate])
 
     def _facts(self, environ):
         canonical_id = normalize_public_id(environ["PATH_INFO"][len(FACTS_PREFIX) :])
@@ -234,29 +155,23 @@ class Lane:
             # builds them, under an app context instead of a whole request
             with self.app.app_context():
                 body = answers.facts_body(row, now)
-        rate = self._rate_headers(environ, "credentials.api_certificate", self.app.config["RATELIMIT_VERIFY"])
+        rate = self.rate_headers(environ, "credentials.api_certificate", self.app.config["RATELIMIT_VERIFY"])
         if rate is None:
             return None
-        count_client(self.app.config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, self._engine)
-        headers = [*captured[0], ("Content-Length", str(len(body))), *rate]
-        return "200 OK", headers + self._date() if captured[1] else headers, body
+        count_client(self.app.config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, self.engine())
+        return self.reply(captured, body, rate)
 
     def _page(self, environ):
         shown = environ["PATH_INFO"][len(PAGE_PREFIX) :]
         canonical_id = normalize_public_id(shown)
         if canonical_id is None or format_public_id(canonical_id) != shown:
             return None  # the app redirects to the canonical address, or says it is not an ID
-        language = self._language(environ)
+        language = self.language(environ)
         captured = self.captured.get(("page", environ.get("wsgi.url_scheme"), language))
         if captured is None:
             return None
-        trusted = self.app.config.get("TRUSTED_HOSTS")
-        try:
-            url = get_current_url(environ) if not trusted else None
-            if trusted:
-                get_host(environ, trusted_hosts=trusted)  # the app answers a foreign Host with a 400
-                url = get_current_url(environ)
-        except SecurityError:
+        url = self.current_url(environ)  # None: the app answers a foreign Host with a 400
+        if url is None:
             return None
         row = self._row(answers.PAGE_QUERY, canonical_id)
         if row is None or row.program_id is not None:
@@ -268,32 +183,17 @@ class Lane:
         page = answers.kept_page(self.app, row, now, locale, url)
         if page is None:
             return None
-        rate = self._rate_headers(environ, "credentials.verify_certificate", self.app.config["RATELIMIT_VERIFY"])
+        rate = self.rate_headers(environ, "credentials.verify_certificate", self.app.config["RATELIMIT_VERIFY"])
         if rate is None:
             return None
-        count_client(self.app.config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, self._engine)
-        body = page.encode()
-        headers = [*captured[0], ("Content-Length", str(len(body))), *rate]
-        return "200 OK", headers + self._date() if captured[1] else headers, body
+        count_client(self.app.config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, self.engine())
+        return self.reply(captured, page.encode(), rate)
 
     def _row(self, query, canonical_id: str):
-        if self._engine is None:
-            with self.app.app_context():
-                self._engine = db.engine
-        with self._engine.connect() as connection:
+        with self.engine().connect() as connection:
             return connection.execute(query, {"public_id": canonical_id}).first()
-
-    def _date(self) -> list[tuple[str, str]]:
-        second = int(time.time())
-        if self._date_of[0] != second:
-            self._date_of = (second, http_date(second))
-        return [("Date", self._date_of[1])]
 
 
 def install(app: Flask) -> None:
     """Put the lane in front of the app, behind ProxyFix when there is one (so it sees the client's address)."""
-    wsgi = app.wsgi_app
-    if isinstance(wsgi, ProxyFix):
-        wsgi.app = Lane(app, wsgi.app)
-    else:
-        app.wsgi_app = Lane(app, wsgi)
+    lane.install(app, Lane)
