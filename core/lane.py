@@ -17,11 +17,14 @@ Whatever a lane does not hold goes on to the app unchanged, which builds and kee
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from urllib.parse import parse_qsl
 
 from flask import Flask
 from limits import parse_many
+from sqlalchemy import create_engine, event
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import SecurityError
 from werkzeug.http import http_date, parse_accept_header, parse_cookie
@@ -57,6 +60,12 @@ class BaseLane:
         self._limits: dict[str, list] = {}
         self._languages: dict[str, str] = {}
         self._engine = None
+        self._reader: tuple[int, object] | None = None
+        self._raw = threading.local()
+        self._held: list = []  # every thread's reading connection, closed with the app's engine
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._forked: list = []  # engines made before a fork: never closed here (they are the parent's too)
         self._date_of = (0, "")
 
     def may_take(self, environ) -> bool:
@@ -151,10 +160,69 @@ class BaseLane:
         return "200 OK", headers + self.date() if kept[1] else headers, body
 
     def engine(self):
+        """The app's engine (writes: the verification counter)."""
         if self._engine is None:
             with self.app.app_context():
                 self._engine = db.engine
         return self._engine
+
+    def reader(self):
+        """An engine for the lanes' one-statement reads, on the app's database: autocommit (nothing to roll back
+        when the connection goes back) and no pre-ping (a read on a connection the database dropped fails, the
+        app answers, and SQLAlchemy replaces the connection): one round trip per read instead of three (ping,
+        query, rollback). An in-memory SQLite database is the app's own connection: its engine is used. Disposing
+        of the app's engine closes this one's connections too."""
+        if self._reader is None or self._reader[0] != os.getpid():
+            engine = self.engine()
+            if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
+                reader = engine
+            else:
+                options = self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+                reader = create_engine(
+                    engine.url,
+                    isolation_level="AUTOCOMMIT",
+                    pool_pre_ping=False,
+                    connect_args=dict(options.get("connect_args") or {}),
+                )
+                if not event.contains(engine, "engine_disposed", self._close):
+                    event.listen(engine, "engine_disposed", self._close)
+            if self._reader is not None:
+                self._forked.append(self._reader)  # the parent's: left alone
+            self._reader = (os.getpid(), reader)
+        return self._reader[1]
+
+    def read_value(self, sql: str):
+        """The first column of the first row of a constant ``sql`` (no parameters), read on this thread's own
+        autocommit connection with the driver's own cursor: the cheapest read there is (~0.1 ms of CPU against
+        ~0.8 ms through a pre-pinged pooled SQLAlchemy connection), for a value read on every request. The
+        connection is dropped when a read fails (the app answers that request)."""
+        held = getattr(self._raw, "connection", None)
+        if held is None or held[0] != (os.getpid(), self._generation):
+            held = (os.getpid(), self._generation), self.reader().raw_connection()
+            with self._lock:
+                self._held.append(held)
+            self._raw.connection = held
+        try:
+            row = held[1].driver_connection.execute(sql).fetchone()
+        except Exception:
+            self._raw.connection = None
+            try:
+                held[1].invalidate()
+            finally:
+                raise
+        return row[0] if row else None
+
+    def _close(self, engine=None) -> None:
+        """Close this process's reading connections (the app's engine was disposed of)."""
+        with self._lock:
+            held, self._held = self._held, []
+            self._generation += 1
+        for (pid, _), connection in held:
+            if pid == os.getpid():
+                connection.invalidate()
+        if self._reader is not None and self._reader[0] == os.getpid() and self._reader[1] is not self._engine:
+            self._reader[1].dispose()
+        self._reader = None
 
     def date(self) -> list[tuple[str, str]]:
         second = int(time.time())
@@ -217,8 +285,7 @@ class PageLane(BaseLane):
         )
 
     def _version(self) -> str | None:
-        with self.engine().connect() as connection:
-            return connection.exec_driver_sql(VERSION_SQL).scalar()
+        return self.read_value(VERSION_SQL)
 
     def _keeping(self, environ, start_response, key: tuple):
         answer: list = []

@@ -14,18 +14,22 @@ session or remember-me cookie (their page shows their own navigation and forms) 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_percent as babel_format_percent
 from flask import Flask, current_app, render_template, request
-from flask_babel import get_locale, get_timezone
-from markupsafe import Markup
+from flask_babel import format_percent, get_locale, get_timezone
+from markupsafe import Markup, escape
 from sqlalchemy import JSON, Row, Text, bindparam, cast, select
 
 from core.extensions import db
 from courses.models import Course
+from credentials.ids import format_public_id
 from credentials.models import Certificate
 
 # what no answer shows (or what changes without changing an answer: the counter's columns): left out of the
@@ -179,12 +183,16 @@ def page_key(row: Row, status, language: str, url: str) -> tuple:
 
 
 def kept_page(app: Flask, row: Row, now: datetime, language: str, url: str) -> str | None:
-    """The kept anonymous page of this row as it stands now, in ``language`` at ``url``, or None
-    (credentials/lane.py asks without a request)."""
+    """The anonymous page of this row as it stands now, in ``language`` at ``url``: kept, or filled in from the
+    drawing of its shape; None when there is neither (credentials/lane.py asks without a request)."""
+    status = status_of(row, now)
+    key = page_key(row, status, language, url)
     pages = app.extensions.get("verify_pages")
-    kept = pages.get(page_key(row, status_of(row, now), language, url)) if pages is not None else None
+    kept = pages.get(key) if pages is not None else None
     if kept is None:
-        return None
+        kept = _from_drawing(app, row, status, now, language, url, key)
+        if kept is None:
+            return None
     before, after, locale, zone = kept
     return before + checked_tag(now, locale, zone) + after
 
@@ -193,14 +201,15 @@ def page_body(row: Row, now: datetime, render) -> str:
     """The verify page of a course certificate for an anonymous visitor. ``render(certificate, status)`` draws it
     (views.py owns the template's arguments); the drawn page is kept with its "Checked …" time cut out, per
     certificate state, language and address (the path holds the ID as shown; the language links and ``hreflang``
-    alternates hold the URL)."""
+    alternates hold the URL). A certificate whose shape was drawn before is filled in instead of drawn."""
     from core.i18n import time_tag
 
     status = status_of(row, now)
     app = current_app._get_current_object()
     locale, zone = get_locale(), get_timezone()
-    key = page_key(row, status, str(locale), request.url)
-    kept = _kept(app, "verify_pages").get(key)
+    url = request.url
+    key = page_key(row, status, str(locale), url)
+    kept = _kept(app, "verify_pages").get(key) or _from_drawing(app, row, status, now, str(locale), url, key)
     if kept is not None:
         return kept[0] + checked_tag(now, locale, zone) + kept[1]
     html = render(CertificateView(row), status)
@@ -208,7 +217,184 @@ def page_body(row: Row, now: datetime, render) -> str:
     if html.count(checked) == 1 and checked == checked_tag(now, locale, zone):
         before, after = html.split(checked)
         _kept(app, "verify_pages").put(key, (before, after, locale, zone))
+        shape = _shape(row, status, str(locale), url)
+        if shape is not None and _kept(app, "verify_drawings").get(shape) is None:
+            drawing = _draw(row, status, now, render, html, locale, zone)
+            if drawing is not None:
+                _kept(app, "verify_drawings").put(shape, drawing)
     return html
+
+
+# ---- a certificate's first page: drawn once per shape, filled in per certificate ---------------------------
+#
+# The first page of a certificate in this process is not drawn by the template when another certificate of the
+# same shape was: same course snapshot (title, version, skills, goals, language, issuer), status, revocation
+# reason, which dates the page shows, page language and address. That certificate's page was drawn a second time
+# with markers where the values of one certificate go (its ID, the holder's name, the score, the dates, the
+# revision in the preview image's address), and those are filled in, escaped as the template escapes them. A
+# drawing is kept only if filling it with the values of the certificate it was drawn for gives exactly the page
+# the template drew for it; any other column the template might read fails the drawing (``_Unshown``).
+
+MARK = "\x00"  # splits a drawing into text and the names of the values to fill in (no page holds a NUL)
+HOLDER = "zqzHOLDERzqz"  # letters only: unchanged by HTML escaping and by URL quoting
+REVISION = "zqzREVISIONzqz"
+# the columns a drawing is keyed by (as they are), and the ones it is filled with
+SHAPE = (
+    "course_id",
+    "course_title",
+    "course_slug",
+    "course_version",
+    "language",
+    "skills",
+    "goals",
+    "issuer_name",
+    "revocation_reason",
+    "program_id",
+    "course_estimated_minutes",
+)
+FILLED = ("public_id", "holder_name", "revision", "score", "awarded_at", "issued_at", "expires_at", "revoked_at")
+
+
+class _Refusing:
+    def _refuse(self, *args, **kwargs):
+        raise LookupError("the verify page read a value a drawing does not hold")
+
+
+class _Unshown(_Refusing):
+    """A column outside the drawing's shape: any use of it while drawing fails the drawing (nothing is kept)."""
+
+    __str__ = __bool__ = __eq__ = __hash__ = __iter__ = __html__ = __getattr__ = _Refusing._refuse
+
+
+class _Day(datetime):
+    """A marker date: formatted (then found and replaced), never compared (a comparison would hold for the
+    marker, not for the certificate filled in)."""
+
+    __lt__ = __le__ = __gt__ = __ge__ = _Refusing._refuse
+
+
+class _Score(int):
+    __lt__ = __le__ = __gt__ = __ge__ = _Refusing._refuse
+
+
+SCORE = _Score(87654321)  # formats to a percentage no certificate has
+DATES = {
+    "awarded_at": _Day(1901, 2, 3, 4, 5, 6),
+    "issued_at": _Day(1902, 3, 4, 5, 6, 7),
+    "expires_at": _Day(1903, 4, 5, 6, 7, 8),
+    "revoked_at": _Day(1904, 5, 6, 7, 8, 9),
+    "suspended_until": _Day(1905, 6, 7, 8, 9, 10),
+}
+_UNSHOWN = _Unshown()
+
+
+class _Drawn(CertificateView):
+    """The row as a drawing sees it: the shape's columns, markers for the filled ones, every other column refused."""
+
+    def __init__(self, row: Row, status) -> None:
+        super().__init__(row)
+        for name in list(self.__dict__):
+            if name not in SHAPE and name not in ("public_id", "course"):
+                self.__dict__[name] = _UNSHOWN
+        self.holder_name, self.revision, self.score = HOLDER, REVISION, SCORE
+        for name, marker in DATES.items():
+            self.__dict__[name] = None if getattr(row, name) is None else marker
+        if row.issued_at.date() == row.awarded_at.date():
+            self.issued_at = self.awarded_at  # the page says "Last reissued" only when the days differ
+        self._status = status
+
+    def status_at(self, now: datetime):
+        return self._status
+
+
+def _shape(row: Row, status, language: str, url: str) -> tuple | None:
+    """The drawing key of this row's page at ``url`` (None: a URL with a query string, which the page echoes)."""
+    shown = format_public_id(row.public_id)
+    if row.program_id is not None or not url.endswith("/" + shown):
+        return None
+    return (
+        *(getattr(row, name) for name in SHAPE),
+        *(getattr(row, name) is None for name in DATES),
+        row.issued_at.date() == row.awarded_at.date(),
+        status,
+        language,
+        url[: -len(shown)],
+    )
+
+
+def _draw(row: Row, status, now: datetime, render, html: str, locale, zone):
+    """The drawing of this row's shape, or None when it cannot be made exact (logged)."""
+    from core.i18n import time_tag
+
+    shown = format_public_id(row.public_id)
+    try:
+        drawn = render(_Drawn(row, status), status)
+    except LookupError as error:
+        logging.getLogger(__name__).warning("verify page not drawn per shape: %s", error)
+        return None
+    if MARK in drawn:
+        return None
+    replaced = [
+        (str(time_tag(now, "long", with_time=True)), "checked"),
+        (shown, "public_id"),
+        (HOLDER, "holder_name"),
+        (REVISION, "revision"),
+        (format_percent(SCORE / 100), "score"),  # as the template's percent filter and moments.what_was_earned
+        *((str(time_tag(marker)), name) for name, marker in DATES.items()),
+    ]
+    for text, name in replaced:
+        drawn = drawn.replace(text, f"{MARK}{name}{MARK}")
+    parts = drawn.split(MARK)
+    if parts.count("checked") != 1 or "zqz" in drawn or row.public_id in drawn:
+        return None
+    drawing = (parts, locale, zone)
+    before, after = fill(drawing, row)
+    if before + str(time_tag(now, "long", with_time=True)) + after != html:
+        logging.getLogger(__name__).warning("verify page not drawn per shape: the drawing did not give the page")
+        return None
+    return drawing
+
+
+def _date_tag(value: datetime, locale) -> str:
+    """``core.i18n.time_tag(value)`` (a date in the long format) without a request."""
+    day = value.date()
+    return f'<time datetime="{day.isoformat()}">{escape(babel_format_date(day, "long", locale=locale))}</time>'
+
+
+def fill(drawing, row: Row) -> tuple[str, str]:
+    """The page of ``row`` from a drawing of its shape: (what comes before the "Checked …" time, what after)."""
+    parts, locale, _zone = drawing
+    values = {
+        "public_id": format_public_id(row.public_id),
+        "holder_name": str(escape(row.holder_name)),
+        "revision": str(row.revision),
+        "score": str(escape(babel_format_percent(row.score / 100, locale=locale))),
+    }
+    done: list[str] = []
+    out: list[str] = []
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            out.append(part)
+        elif part == "checked":
+            done, out = out, []
+        elif part in DATES:
+            out.append(_date_tag(getattr(row, part), locale))
+        else:
+            out.append(values[part])
+    return "".join(done), "".join(out)
+
+
+def _from_drawing(app: Flask, row: Row, status, now: datetime, language: str, url: str, key: tuple):
+    """The page of ``row`` filled in from the drawing of its shape, kept under ``key``; None without a drawing."""
+    drawings = app.extensions.get("verify_drawings")
+    shape = _shape(row, status, language, url) if drawings is not None else None
+    drawing = drawings.get(shape) if shape is not None else None
+    if drawing is None:
+        return None
+    before, after = fill(drawing, row)
+    kept = (before, after, drawing[1], drawing[2])
+    _kept(app, "verify_pages").put(key, kept)
+    return kept
 
 
 def render_page(**context) -> str:

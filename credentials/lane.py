@@ -190,7 +190,7 @@ class Lane(lane.BaseLane):
         return self.reply(captured, page.encode(), rate)
 
     def _row(self, query, canonical_id: str):
-        with self.engine().connect() as connection:
+        with self.reader().connect() as connection:
             return connection.execute(query, {"public_id": canonical_id}).first()
 
 

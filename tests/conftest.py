@@ -345,7 +345,7 @@ def _forget_served_copies(app: Flask) -> None:
     today) starts empty: the previous test's rows are gone, their IDs come back."""
     from credentials.counter import verification_counter
 
-    for name in ("verify_facts", "verify_pages", "served_status_lists", "insights_dashboard"):
+    for name in ("verify_facts", "verify_pages", "verify_drawings", "served_status_lists", "insights_dashboard"):
         app.extensions.pop(name, None)
     verification_counter.forget_clients()
 

@@ -81,13 +81,15 @@ def test_a_publish_on_one_server_shows_on_the_next_request_on_every_server(
     assert lesson.status_code == 200 and "New." in lesson.get_data(as_text=True)
 
 
-def test_a_cached_page_costs_one_statement_and_learner_activity_keeps_the_cache(client, ctx, count_queries):
+def test_a_cached_page_costs_no_statement_of_the_app_and_learner_activity_keeps_the_cache(client, ctx, count_queries):
     load_test_framework()
     course = make_course("ai-basics", title="AI Basics")
     client.get("/courses")
-    assert count_queries(lambda: client.get("/courses")) == 1  # the content version, nothing else
+    # kept: answered by the visitors' page lane (core/lane.py), whose one read of the content version is on its
+    # own connection, not the app's engine (tests/test_visitor_lane.py counts it)
+    assert count_queries(lambda: client.get("/courses")) == 0
     assert count_queries(lambda: client.get("/courses/ai-basics")) > 1  # first visit renders
-    assert count_queries(lambda: client.get("/courses/ai-basics")) == 1
+    assert count_queries(lambda: client.get("/courses/ai-basics")) == 0
     before = token()
     learner = make_user(email="lee@example.org")
     enroll(learner, course)  # enrolling, progress, attempts: learner data, not content

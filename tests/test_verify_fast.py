@@ -114,7 +114,9 @@ def test_the_anonymous_page_is_drawn_once_and_equals_the_full_render(client, cer
     monkeypatch.setattr(answers, "render_page", lambda **kw: drawn.append(kw) or real_render(**kw))
     first = client.get(url)
     kept = client.get(url)
-    assert first.status_code == kept.status_code == 200 and len(drawn) == 1  # the second was not drawn
+    assert first.status_code == kept.status_code == 200
+    # drawn once for the page, once with markers for its shape (filled in for other certificates); not again
+    assert [type(kw["certificate"]) for kw in drawn] == [answers.CertificateView, answers._Drawn]
     assert {"Accept", "Accept-Language", "Cookie"} <= set(kept.vary)
     assert "Set-Cookie" not in kept.headers
     html = kept.get_data(as_text=True)
@@ -315,3 +317,135 @@ def test_the_lane_builds_the_first_json_answer_of_a_certificate_itself(client, a
     }
     db.session.refresh(second)
     assert second.verification_count == 1  # counted as the app counts
+
+
+def _states():
+    """(name, change): each change gives a certificate one status and set of dates the verify page shows."""
+    now = utcnow()
+
+    def revoked(certificate):
+        services.revoke(admin(), certificate, reason=RevocationReason.ACADEMIC_MISCONDUCT, note="x", now=now)
+
+    def suspended_until(certificate):
+        services.suspend(admin(), certificate, reason="under review", until=now + timedelta(days=9), now=now)
+
+    def suspended(certificate):
+        services.suspend(admin(), certificate, reason="under review", until=None, now=now)
+
+    def expiring(certificate):
+        certificate.expires_at = now + timedelta(days=40)
+
+    def expired(certificate):
+        certificate.issued_at = certificate.awarded_at = certificate.awarded_at - timedelta(days=800)
+        certificate.expires_at = now - timedelta(days=3)
+
+    def reissued(certificate):
+        certificate.awarded_at -= timedelta(days=30)  # "Last reissued" shows when the days differ
+        certificate.revision += 1
+
+    return [
+        ("valid", lambda c: None),
+        ("revoked", revoked),
+        ("suspended until", suspended_until),
+        ("suspended", suspended),
+        ("valid until", expiring),
+        ("expired", expired),
+        ("reissued", reissued),
+    ]
+
+
+def test_a_certificates_first_page_is_filled_in_from_its_shape_byte_for_byte(app, client, ctx, monkeypatch):
+    """The first page of a certificate is not drawn when one of the same shape was: it is filled in, in front of
+    Flask, and equals the template's page for it (full path, nothing kept) for every status and both languages."""
+    from flask import request_started
+
+    load_test_framework()
+    course = make_course("ai-basics", title="AI Basics")
+    served_by_app, drawn = [], []
+
+    def note(sender, **extra):
+        served_by_app.append(1)
+
+    request_started.connect(note, app)
+    real_render = answers.render_page
+    monkeypatch.setattr(answers, "render_page", lambda **kw: drawn.append(kw) or real_render(**kw))
+    per_request = {"X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", "Content-Length"}
+    try:
+        for number, (name, change) in enumerate(_states()):
+            # two certificates of the same course: the second's name, score and dates differ from the first's
+            first = make_certificate(make_user(email=f"lee{number}@example.org", name="Lee Learner"), course)
+            holder = make_user(email=f"zoe{number}@example.org", name='Zoë <b>"O\'Neil" & Co</b>')
+            second = make_certificate(holder, course)
+            second.score, second.awarded_at = 73, second.awarded_at - timedelta(days=3)
+            second.issued_at = second.awarded_at
+            for certificate in (first, second):
+                change(certificate)
+            db.session.commit()
+            for language in ({}, {"Accept-Language": "es"}):
+                for kept in ("verify_pages", "verify_drawings"):
+                    app.extensions.pop(kept, None)
+                client.get(f"/verify/{format_public_id(first.public_id)}", headers=language)  # drawn, twice
+                url = f"/verify/{format_public_id(second.public_id)}"
+                served_by_app.clear()
+                drawn.clear()
+                filled = client.get(url, headers=language)
+                assert (served_by_app, drawn, filled.status_code) == ([], [], 200), name  # the lane filled it in
+                monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 0)
+                full = client.get(url, headers=language)  # the full path: the ORM certificate, the template
+                monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 2000)
+                assert len(drawn) == 1
+                assert CHECKED.sub("", filled.get_data(as_text=True)) == CHECKED.sub("", full.get_data(as_text=True))
+                assert {k: v for k, v in filled.headers.items() if k not in per_request} == {
+                    k: v for k, v in full.headers.items() if k not in per_request
+                }
+                page = filled.get_data(as_text=True)
+                assert "Zoë &lt;b&gt;&#34;O&#39;Neil&#34; &amp; Co&lt;/b&gt;" in page and "<b>" not in page
+                assert "Lee Learner" not in page and format_public_id(first.public_id) not in page
+                valid = name in ("valid", "valid until", "reissued")
+                assert ("Válido" in page, "✓ Valid" in page) == (valid and bool(language), valid and not language)
+                assert (name == "reissued") == ("<dt>Last reissued</dt>" in page or "<dt>Última" in page), name
+    finally:
+        request_started.disconnect(note, app)
+
+
+def test_certificates_of_another_shape_never_share_a_drawing(app, client, ctx, monkeypatch):
+    """Which dates the page shows, the course and the status are part of a drawing's key: the first page of a
+    certificate of another shape is drawn by the template (and equals the full path's)."""
+    load_test_framework()
+    course, other_course = make_course("ai-basics", title="AI Basics"), make_course("ai-ops", title="AI Ops")
+    now = utcnow()
+    people = iter(make_user(email=f"p{n}@example.org", name=f"Person {n}") for n in range(20))
+
+    def reissued(certificate):
+        certificate.awarded_at -= timedelta(days=30)
+
+    def expiring(certificate):
+        certificate.expires_at = now + timedelta(days=40)
+
+    def suspended(certificate):
+        services.suspend(admin(), certificate, reason="x", until=None, now=now)
+
+    def suspended_until(certificate):
+        services.suspend(admin(), certificate, reason="x", until=now + timedelta(days=9), now=now)
+
+    pairs = [  # (first's course, first's change, second's course, second's change)
+        (course, reissued, course, lambda c: None),
+        (course, lambda c: None, course, reissued),
+        (course, expiring, course, lambda c: None),
+        (course, suspended_until, course, suspended),
+        (course, lambda c: None, other_course, lambda c: None),
+    ]
+    for first_course, first_change, second_course, second_change in pairs:
+        first, second = make_certificate(next(people), first_course), make_certificate(next(people), second_course)
+        first_change(first)
+        second_change(second)
+        db.session.commit()
+        for kept in ("verify_pages", "verify_drawings"):
+            app.extensions.pop(kept, None)
+        client.get(f"/verify/{format_public_id(first.public_id)}")
+        url = f"/verify/{format_public_id(second.public_id)}"
+        page = client.get(url).get_data(as_text=True)
+        monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 0)
+        full = client.get(url).get_data(as_text=True)
+        monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 2000)
+        assert CHECKED.sub("", page) == CHECKED.sub("", full)

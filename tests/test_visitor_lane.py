@@ -10,6 +10,7 @@ from flask import request_started
 from core import create_app
 from core.contentcache import cached_page
 from core.extensions import db, limiter
+from core.lane import PageLane
 from tests.conftest import Client
 from tests.conftest import test_config as config_for
 from tests.factories import load_test_framework, login, make_course, make_user
@@ -88,6 +89,21 @@ def test_the_lane_answers_each_page_in_each_language_as_the_app_does(app, client
     assert '<html lang="es">' in spanish.get_data(as_text=True) and "Accept-Language" in spanish.headers["Vary"]
     assert "Set-Cookie" not in spanish.headers and spanish.headers["X-Frame-Options"] == "DENY"
     assert client.get_cookie("session") is None
+
+
+def test_a_kept_page_costs_one_read_of_the_content_version_and_nothing_of_the_app(
+    app, client, site, count_queries, monkeypatch
+):
+    lane = app.wsgi_app
+    while not isinstance(lane, PageLane):
+        lane = lane.inner
+    reads = []
+    real_read = lane.read_value
+    monkeypatch.setattr(lane, "read_value", lambda sql: reads.append(sql) or real_read(sql))
+    client.get("/courses/ai-basics")
+    reads.clear()
+    assert count_queries(lambda: client.get("/courses/ai-basics")) == 0  # no statement on the app's engine
+    assert len(reads) == 1 and "content_versions" in reads[0]
 
 
 def test_an_explicit_language_in_the_query_is_its_own_page(app, client, site):
