@@ -34,7 +34,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, has_app_context, make_response, request, session
-from sqlalchemy import String, event
+from sqlalchemy import String, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.database import utcnow
@@ -85,6 +85,24 @@ def content_version() -> str | None:
         # plain SQL on the request's own connection: an ORM select cost a third of a cached page
         g.content_version = db.session.connection().exec_driver_sql(VERSION_SQL).scalar()
     return g.content_version
+
+
+def version_column():
+    """The token as a column of another select, so the first statement of a signed-in request (loading its user,
+    accounts/services.py) reads it too; hand the value to ``note_version``."""
+    return (
+        select(ContentVersion.__table__.c.token)
+        .where(ContentVersion.__table__.c.id == ROW_ID)
+        .scalar_subquery()
+        .label("awa_content_version")
+    )
+
+
+def note_version(token: str | None) -> None:
+    """This request's token as read by ``version_column`` (read before any content, like ``content_version``);
+    a token read earlier in the request stays."""
+    if has_app_context() and "content_version" not in g:
+        g.content_version = token
 
 
 class LocalStore:
@@ -166,6 +184,23 @@ def peek(key: tuple) -> Any:
         return None
     value = _store().get(version, key)
     return None if value is _MISS else value
+
+
+def page_get(key: tuple) -> str | None:
+    """Markup kept by ``page_put`` for ``key`` in this content version (core/skeleton.py), or None."""
+    version = content_version()
+    if version is None or not current_app.config["CONTENT_CACHE"]:
+        return None
+    value = _pages().get(version, key)
+    return None if value is _MISS else value
+
+
+def page_put(key: tuple, html: str) -> None:
+    """Keep ``html`` (no personal data: see core/skeleton.py) for ``key`` until the content changes; its size
+    counts against the same byte budget as whole visitor pages."""
+    version = content_version()
+    if version is not None and current_app.config["CONTENT_CACHE"]:
+        _pages().put(version, key, html, cost=len(html) + 200)
 
 
 def _anonymous_get() -> bool:

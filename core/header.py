@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, render_template, request
+from flask import current_app, g, render_template, request
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from core.skeleton import fill, mark, rendering
 
 TEMPLATE = "_site_header.html"
-# printable, and never produced by the template itself; replaced in one pass, so a value that happens to contain
-# a marker (a name, an address) is never substituted again
-MARKS = {"csrf": "\x1eawa-csrf\x1e", "next": "\x1eawa-next\x1e", "name": "\x1eawa-name\x1e"}
-_MARK_RE = re.compile("|".join(re.escape(mark) for mark in MARKS.values()))
 _PREDICATE_RE = re.compile(r"\b(can_\w+)\(current_user\)")
 
 
-def _grants(user) -> tuple[bool, ...]:
+def grants(user) -> tuple[bool, ...]:
     """The answers of every predicate the header asks, in a fixed order: the key is what decides the links (were it
     the role, a predicate that looked at more than the role would be served another person's links)."""
+    memo = g.get("awa_grants")
+    if memo is not None and memo[0] is user:  # asked by the header and by a page skeleton's key
+        return memo[1]
     env = current_app.jinja_env
     names = current_app.extensions.get("site_header_predicates")
     if names is None:
@@ -39,27 +39,25 @@ def _grants(user) -> tuple[bool, ...]:
     helpers: dict = {}
     if any(name not in env.globals for name in names):  # some come from context processors (orgs: memberships)
         current_app.update_template_context(helpers)
-    return tuple(bool((env.globals.get(name) or helpers[name])(user)) for name in names)
+    answers = tuple(bool((env.globals.get(name) or helpers[name])(user)) for name in names)
+    g.awa_grants = (user, answers)
+    return answers
 
 
 def cached_site_header() -> Markup | None:
     """The header for this request from the per-process copy, or None when it must be rendered in full."""
-    from core.i18n import current_language, page_without_language
+    from core.i18n import current_language
 
     user = current_user._get_current_object()
     if not getattr(user, "is_authenticated", False) or getattr(user, "has_memberships", None) is not False:
         return None
-    key = (current_language(), _grants(user), request.script_root)
+    key = (current_language(), grants(user), request.script_root)
     store = current_app.extensions.setdefault("site_headers", {})  # languages × grant sets × script roots: a handful
     html = store.get(key)
     if html is None:
-        html = render_template(
-            TEMPLATE, header_csrf=MARKS["csrf"], header_next=MARKS["next"], header_name=MARKS["name"]
+        html = Markup(  # noqa: S704  (rendered by the autoescaping template)
+            render_template(TEMPLATE, header_csrf=mark("csrf"), header_next=mark("next"), header_name=mark("name"))
         )
         store[key] = html
-    values = {
-        MARKS["csrf"]: str(escape(generate_csrf())),
-        MARKS["next"]: str(escape(page_without_language())),
-        MARKS["name"]: str(escape(user.name)),
-    }
-    return Markup(_MARK_RE.sub(lambda found: values[found.group(0)], html))  # noqa: S704 (escaped above)
+    # inside a page skeleton the markers stay, for the page's own single pass (core/skeleton.py)
+    return html if rendering() else fill(html, {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, get_template_attribute, redirect, render_template, request, url_for
 from flask.views import MethodView
 from flask_babel import format_percent, gettext
 from flask_login import current_user, login_required
@@ -13,12 +13,14 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from accounts.permissions import authorize
+from core import skeleton
 from core.contentcache import cached_page, remember
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
 from core.forms import ButtonForm
-from core.i18n import current_language
+from core.i18n import current_language, time_tag
+from core.skeleton import mark
 from courses import programs, services
 from courses.catalog import LANGUAGES
 from courses.forms import CatalogSearchForm, QuizAnswersError, parse_answers
@@ -103,6 +105,7 @@ def _unchosen(field) -> tuple[str, dict[str, int]]:
 
 @bp.get("/courses")
 @cached_page(query=("q", "goal", "skill", "occupation", "audience", "language"))
+@skeleton.cached_view
 def catalog():
     form = CatalogSearchForm(request.args)
     _filter_choices(form)
@@ -216,8 +219,12 @@ def _course_or_404(slug: str, *, shared: bool = True) -> tuple[Course, object]:
 @bp.get("/courses/<slug>")
 @cached_page
 def course(slug: str):
-    course, enrollment = _course_or_404(slug)
-    progress = services.progress_for(enrollment, course)
+    course = services.outline(slug)
+    if course is None:
+        abort(404)
+    enrollment, progress = services.learner_state(current_user, course)
+    if not services.can_view_course(course, enrollment):
+        abort(404)
     step = services.next_step(course, progress) if enrollment else None
     allowed = can_enroll(current_user, course)
     language, linked = current_language(), enrollment is not None
@@ -229,18 +236,40 @@ def course(slug: str):
         ("course-outline-html", slug, language, linked),
         lambda: Markup(render_template("courses/_course_outline.html", course=course, linked=linked)),  # noqa: S704
     )
-    return render_template(
-        "courses/course.html",
-        details=details,
-        outline=_with_marks(outline, progress),
-        course=course,
-        enrollment=enrollment,
-        progress=progress,
-        step=step,
-        # made only when the page shows the form: making one starts a session (its CSRF token), and a
-        # visitor's course page must stay cookie-free so it can be cached and shared
-        form=ButtonForm() if allowed else None,
-        can_enroll=allowed,
+    fills = {"outline": _with_marks(outline, progress)}
+    if enrollment is not None:
+        fills["progress"] = _progress_bar(progress.percent)
+    completed = enrollment is not None and enrollment.completed_at is not None
+    if completed:
+        fills["completed_on"] = time_tag(enrollment.completed_at)
+    return skeleton.page(
+        # a completed enrollment's page links its certificate (personal): rendered in full, never kept
+        None if completed else ("course", slug, linked, step is not None, bool(progress.done_steps), allowed),
+        lambda: render_template(
+            "courses/course.html",
+            details=details,
+            outline=mark("outline"),
+            progress_bar_html=mark("progress"),
+            completed_on=mark("completed_on"),
+            course=course,
+            enrollment=enrollment,
+            progress=progress,
+            step=step,
+            # made only when the page shows the form: making one starts a session (its CSRF token), and a
+            # visitor's course page must stay cookie-free so it can be cached and shared
+            form=ButtonForm() if allowed else None,
+            can_enroll=allowed,
+        ),
+        fills,
+    )
+
+
+def _progress_bar(percent: int) -> Markup:
+    """The progress bar at ``percent`` in the page language (a hundred and one of them per language, no one's
+    data: which learner is at that percent is not in it)."""
+    return remember(
+        ("progress-bar", current_language(), percent),
+        lambda: Markup(get_template_attribute("macros/courses.html", "progress_bar")(percent)),  # noqa: S704
     )
 
 
@@ -333,23 +362,33 @@ def _find_lesson(course: Course, module_slug: str, lesson_slug: str) -> tuple[Mo
 @bp.get("/courses/<slug>/<module_slug>/<lesson_slug>")
 @login_required
 def lesson(slug: str, module_slug: str, lesson_slug: str):
-    course, enrollment = _study(slug)
+    course = services.outline(slug)
+    if course is None:
+        abort(404)
+    enrollment, progress = services.learner_state(current_user, course)
+    if not services.can_view_course(course, enrollment):
+        abort(404)
+    authorize(can_study(current_user, course, enrollment))
     module, lesson = _find_lesson(course, module_slug, lesson_slug)
-    progress = services.progress_for(enrollment, course)
-    steps = services.course_steps(course)
-    index = next(i for i, s in enumerate(steps) if s[2] is lesson)
-    prev_url = _step_url(course, steps[index - 1]) if index > 0 else None
-    next_url = _step_url(course, steps[index + 1]) if index + 1 < len(steps) else None
-    return render_template(
-        "courses/lesson.html",
-        course=course,
-        module=module,
-        lesson=lesson,
-        progress=progress,
-        done=lesson.id in progress.completed_lessons,
-        prev_url=prev_url,
-        next_url=next_url,
-        form=ButtonForm(),
+    done = lesson.id in progress.completed_lessons
+
+    def render() -> str:
+        steps = services.course_steps(course)
+        index = next(i for i, s in enumerate(steps) if s[2] is lesson)
+        return render_template(
+            "courses/lesson.html",
+            course=course,
+            module=module,
+            lesson=lesson,
+            progress_bar_html=mark("progress"),
+            done=done,
+            prev_url=_step_url(course, steps[index - 1]) if index > 0 else None,
+            next_url=_step_url(course, steps[index + 1]) if index + 1 < len(steps) else None,
+            form=ButtonForm(),
+        )
+
+    return skeleton.page(
+        ("lesson", slug, module_slug, lesson_slug, done), render, {"progress": _progress_bar(progress.percent)}
     )
 
 
