@@ -133,7 +133,7 @@ def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) ->
         found = _store().get(version, key)
         if isinstance(found, Entry) and found.computed_at <= now and (found.until is None or now < found.until):
             return found
-    built = Entry(reports.build(start, end, window_days=window_days, now=now), now, None)
+    built = Entry(reports.build(start, end, window_days=window_days, now=now, settled=True), now, None)
     if version is None:
         return built
     kept = Entry(built.report, now, horizon(now))

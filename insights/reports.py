@@ -21,12 +21,15 @@ Breakdowns by goal, skill and occupation use the courses' current tags.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from itertools import accumulate
 
 from sqlalchemy import Integer, and_, any_, case, cast, distinct, func, literal_column, or_, select, union_all
 
+from core import contentcache
 from core.extensions import db
 from courses.models import Course, Enrollment, course_goals, course_occupations, course_skills
 from credentials.models import Certificate
@@ -48,11 +51,15 @@ class Group:
     courses: int = 0  # bit mask of the courses in the group
     enrolled: int = 0  # enrollments started in the period
     completed: int = 0  # of those, completed
-    durations: Counter = field(default_factory=Counter)  # tenths of a day → completed enrollments
+    durations: Counter = field(default_factory=Counter)  # tenths of a day → completed enrollments (a course's)
+    # a group of courses keeps its courses' durations apart: merging ~500 durations per course into each of ~75
+    # groups cost more than the rest of the report (the median is found across the parts instead)
+    parts: list[Group] = field(default_factory=list)
     certificates_issued: int = 0
     certificates_revoked: int = 0
     expiring_60d: int = 0
     people: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MEASURES, 0))
+    _cumulative: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def completion_rate(self) -> float | None:
@@ -61,15 +68,43 @@ class Group:
     @property
     def median_days_to_complete(self) -> float | None:
         """The lower middle completion time, in days to one decimal (durations are counted in tenths of a day)."""
-        total = sum(self.durations.values())
+        if not self.parts:
+            total = sum(self.durations.values())
+            if not total:
+                return None
+            wanted, seen = (total - 1) // 2, 0
+            for tenths in sorted(self.durations):
+                seen += self.durations[tenths]
+                if seen > wanted:
+                    return tenths / 10
+            raise AssertionError("unreachable")
+        # the same lower middle over the parts' durations together: the smallest t with more than ``wanted``
+        # durations <= t (binary search over t, counting in each part's running totals)
+        parts = [part.cumulative() for part in self.parts if part.durations]
+        total = sum(totals[-1] for _, totals in parts)
         if not total:
             return None
-        wanted, seen = (total - 1) // 2, 0
-        for tenths in sorted(self.durations):
-            seen += self.durations[tenths]
-            if seen > wanted:
-                return tenths / 10
-        raise AssertionError("unreachable")
+        wanted = (total - 1) // 2
+        low, high = min(keys[0] for keys, _ in parts), max(keys[-1] for keys, _ in parts)
+        while low < high:
+            middle = (low + high) // 2
+            at_most = 0
+            for keys, totals in parts:
+                i = bisect_right(keys, middle)
+                if i:
+                    at_most += totals[i - 1]
+            if at_most > wanted:
+                high = middle
+            else:
+                low = middle + 1
+        return low / 10
+
+    def cumulative(self) -> tuple[list[int], list[int]]:
+        """A course's durations in order and their running totals (made once per report)."""
+        if self._cumulative is None:
+            keys = sorted(self.durations)
+            self._cumulative = (keys, list(accumulate(self.durations[key] for key in keys)))
+        return self._cumulative
 
     @property
     def credential_rate(self) -> float | None:
@@ -231,17 +266,21 @@ def _powers(bit: dict[int, int]) -> list[dict[int, int]]:
     ]
 
 
-def _people_from_rollup(groups: list[Group], bit: dict[int, int], start: datetime, *, window_days: int, now: datetime):
+def _people_from_rollup(
+    groups: list[Group], bit: dict[int, int], start: datetime, *, window_days: int, now: datetime, settled: bool
+):
     """Fill each group's people from insights_people_days (see insights/people.py), in three queries.
 
     For a period from ``start`` (a whole day) to past the latest enrollment: the same numbers as _people."""
     from insights import people
 
-    people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
+    if not settled:
+        people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
     since = now - timedelta(days=30)
     first = since.date()
     p = PeopleDay
     counted: Counter = Counter()
+    later_masks: dict[str, int] = {}  # a few hundred distinct ``later`` lists recur across ~3k rows at 10k learners
     for measure, course_id, later, n in db.session.execute(
         select(p.measure, p.course_id, p.later, func.sum(p.n))
         .where(
@@ -256,10 +295,13 @@ def _people_from_rollup(groups: list[Group], bit: dict[int, int], start: datetim
     ):
         if course_id not in bit:
             continue
-        mask = 0
-        for other in later.split(",") if later else ():
-            if int(other) in bit:
-                mask |= 1 << bit[int(other)]
+        mask = later_masks.get(later)
+        if mask is None:
+            mask = 0
+            for other in later.split(",") if later else ():
+                if int(other) in bit:
+                    mask |= 1 << bit[int(other)]
+            later_masks[later] = mask
         counted[(measure, 1 << bit[course_id], mask)] += n
     # "active in the last 30 days" starts inside a day: people whose last activity in a group falls on that first
     # day are read from that day's enrollments (A: their courses active since the start; L: active on later days)
@@ -293,10 +335,38 @@ def _people_from_rollup(groups: list[Group], bit: dict[int, int], start: datetim
         a = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[: len(powers)]))
         later = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[len(powers) :]))
         counted[("active", a, later)] += n  # counts once when some A course is in the group and no L course
-    for group in groups:
-        for (measure, mask, later), n in counted.items():
-            if group.courses & mask and not group.courses & later:
+    by_bit = _groups_by_bit(groups)
+    for (measure, mask, later), n in counted.items():
+        for group in _containing(by_bit, mask):
+            if not group.courses & later:
                 group.people[measure] += n
+
+
+def _groups_by_bit(groups: list[Group]) -> dict[int, list[Group]]:
+    """Each course's bit → the groups holding that course (a course is in itself, "all courses" and its tags: a
+    handful of the ~90 groups, so a row is checked against those instead of every group)."""
+    by_bit: dict[int, list[Group]] = {}
+    for group in groups:
+        rest = group.courses
+        while rest:
+            low = rest & -rest
+            by_bit.setdefault(low, []).append(group)
+            rest ^= low
+    return by_bit
+
+
+def _containing(by_bit: dict[int, list[Group]], mask: int) -> list[Group]:
+    """The groups holding any course of ``mask``, each once (exactly those with ``group.courses & mask``)."""
+    if mask & (mask - 1) == 0:  # one course (every rollup row) or none
+        return by_bit.get(mask, [])
+    found: dict[int, Group] = {}
+    rest = mask
+    while rest:
+        low = rest & -rest
+        for group in by_bit.get(low, ()):
+            found[id(group)] = group
+        rest ^= low
+    return list(found.values())
 
 
 def _whole_days(start: datetime, end: datetime) -> bool:
@@ -406,23 +476,41 @@ def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
     return [(course_id, *numbers) for course_id, numbers in counts.items()]
 
 
-def build(start: datetime, end: datetime, *, window_days: int, now: datetime, direct: bool = False) -> Report:
+def _catalog() -> tuple[list, list]:
+    """(course id, slug, title) rows by title, and (kind, key, name, course id) tag rows: content only."""
+    catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
+    return [tuple(row) for row in catalog], [tuple(row) for row in _tag_rows()]
+
+
+def build(
+    start: datetime,
+    end: datetime,
+    *,
+    window_days: int,
+    now: datetime,
+    direct: bool = False,
+    settled: bool = False,
+) -> Report:
     """Every number of the dashboard for enrollments started in [start, end) (a fixed handful of queries).
 
     When the period is whole UTC days (the dashboard's always are), enrollment and certificate counts come from the
     per-day rollups (insights_enrollment_days, insights_certificate_days); ``direct=True`` or a period starting or
     ending inside a day reads enrollments and certificates themselves, the oracle the rollups are tested against.
-    Reads only; raises nothing of its own."""
-    catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
-    bit = {course_id: i for i, course_id in enumerate(sorted(row.id for row in catalog))}
-    courses = {row.id: Group(row.slug, row.title, courses=1 << bit[row.id]) for row in catalog}
+    Reads only; raises nothing of its own. ``settled=True``: the caller folded and settled in this transaction
+    already (insights/dashboard_cache.py), so that is not done twice."""
+    if direct:
+        catalog, tag_rows = _catalog()  # the oracle reads everything itself
+    else:
+        catalog, tag_rows = contentcache.remember(("insights", "catalog"), _catalog)
+    bit = {course_id: i for i, course_id in enumerate(sorted(course_id for course_id, _, _ in catalog))}
+    courses = {course_id: Group(slug, title, courses=1 << bit[course_id]) for course_id, slug, title in catalog}
     overall = Group("all", "All courses", courses=(1 << len(bit)) - 1)
     tags: dict[str, dict[str, Group]] = {kind: {} for kind in TAG_KINDS}
-    for kind, key, name, course_id in _tag_rows():
+    for kind, key, name, course_id in tag_rows:
         tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
 
     rolled_up = not direct and _whole_days(start, end)
-    if rolled_up:
+    if rolled_up and not settled:
         from insights import rollups
 
         rollups.fold()  # changes PostgreSQL's triggers appended and no commit folded yet (this transaction's own)
@@ -449,14 +537,14 @@ def build(start: datetime, end: datetime, *, window_days: int, now: datetime, di
             if group.courses & course.courses:
                 group.enrolled += course.enrolled
                 group.completed += course.completed
-                group.durations.update(course.durations)
+                group.parts.append(course)
                 group.certificates_issued += course.certificates_issued
                 group.certificates_revoked += course.certificates_revoked
                 group.expiring_60d += course.expiring_60d
     # people are counted once per group however many of its courses they took
     everyone = [*courses.values(), *combined]
     if rolled_up and _open_ended(end):
-        _people_from_rollup(everyone, bit, start, window_days=window_days, now=now)
+        _people_from_rollup(everyone, bit, start, window_days=window_days, now=now, settled=settled)
     else:
         for measure, mask, people in _people(bit, start, end, window_days=window_days, now=now, split=not direct):
             for group in everyone:

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from markupsafe import Markup
 
 from accounts.permissions import permission_required
+from core import contentcache
 from core.csv import csv_response
 from core.database import utcnow
 from core.extensions import db
@@ -114,7 +115,7 @@ def dashboard():
                 start=start,
                 end=end,
                 window=window,
-                quizzes=reports.quizzes(),
+                quizzes=contentcache.remember(("insights", "quizzes"), reports.quizzes),
                 number=partial(_formatted, locale),
             )
         ),

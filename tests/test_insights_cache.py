@@ -231,8 +231,9 @@ def test_the_dashboard_is_served_from_the_cache_until_a_write_changes_it(client,
         rows = csv.DictReader(io.StringIO(client.get(course).get_data(as_text=True)))
         return {row["id"]: int(row["enrolled"]) for row in rows}
 
-    miss = count_queries(lambda: client.get("/admin/insights"))
+    first = count_queries(lambda: client.get("/admin/insights"))
     hit = count_queries(lambda: client.get("/admin/insights"))
+    miss = first - 3  # later misses read the catalog, its tags and the quiz list from the content cache
     chart = count_queries(lambda: client.get("/admin/insights/charts/course.svg"))
     assert hit < miss - 5 and chart <= hit  # the charts ask for the same report
     assert enrolled()["course-a"] == 3
