@@ -43,7 +43,19 @@ from courses.models import Enrollment
 from credentials.models import Certificate
 from insights.models import ReportVersion
 
-SCOPE = "insights"
+SCOPE = "insights"  # people active in the last 30 days: bumped whenever anyone was settled
+PERIOD = "insights:period"  # people enrolled, completed, credentialed: their rows in insights_people_days changed
+STARTED = "insights:started"  # insights_enrollment_days changed
+CERTIFICATES = "insights:certificates"  # insights_certificate_days or a certificate's revocation or expiry changed
+SCOPES = (SCOPE, CERTIFICATES, PERIOD, STARTED)  # in this order (sorted): every writer bumps them in the same order
+# what each part of the report (reports.build's ``remember``) reads, and whether time alone can change it
+SECTIONS = {
+    "started": ((STARTED,), None),
+    "certificates": ((CERTIFICATES,), "expiry"),
+    "period": ((PERIOD,), None),
+    "active": ((SCOPE,), "active"),
+    "scan": (SCOPES, "active"),  # people straight from enrollments and certificates: everything
+}
 ACTIVE = timedelta(days=30)  # reports: "active in the last 30 days"
 EXPIRING = timedelta(days=60)  # reports.EXPIRING_DAYS
 ENTRIES = 64  # per process: periods and windows an admin may ask for
@@ -66,20 +78,25 @@ class Entry:
         return self.made[key]
 
 
-def bump(connection) -> None:
-    """Add one to the ``insights`` counter (creating it at 1). Called in the writer's transaction."""
+def bump(connection, scopes=SCOPES) -> None:
+    """Add one to each of the counters ``scopes`` (creating them at 1), in one statement and always in the same
+    order. Called in the writer's transaction, just before it commits."""
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(ReportVersion).values(scope=SCOPE, version=1)
+    rows = [{"scope": scope, "version": 1} for scope in SCOPES if scope in scopes]
+    if not rows:
+        return
+    statement = insert(ReportVersion).values(rows)
     connection.execute(
         statement.on_conflict_do_update(index_elements=["scope"], set_={"version": ReportVersion.version + 1})
     )
 
 
-def horizon(now: datetime) -> datetime | None:
-    """The first moment after ``now`` at which the report judged at ``now`` could change without a write (one query).
+def horizon(now: datetime, parts: tuple[str, ...] = ("active", "expiry")) -> datetime | None:
+    """The first moment after ``now`` at which the report judged at ``now`` could change without a write (one query;
+    ``parts``: only "active" people or only "expiry" of certificates).
 
     Active in the last 30 days is ``last_activity_at >= now - 30 days``: the set stays the same until the window's
     start passes the earliest activity inside it, m (so for moments up to m + 30 days). Expiring is
@@ -87,21 +104,34 @@ def horizon(now: datetime) -> datetime | None:
     the next expiry beyond it. Revoked and programme certificates are counted here too: an earlier horizon only
     means an earlier recomputation."""
     la, expires = Enrollment.last_activity_at, Certificate.expires_at
-    active_min, next_expiry, next_beyond = db.session.execute(
-        select(
-            select(func.min(la)).where(la >= now - ACTIVE).scalar_subquery(),
-            select(func.min(expires)).where(expires > now).scalar_subquery(),
-            select(func.min(expires)).where(expires > now + EXPIRING).scalar_subquery(),
-        )
-    ).one()
+    queries = []
+    if "active" in parts:
+        queries.append(select(func.min(la)).where(la >= now - ACTIVE).scalar_subquery())
+    if "expiry" in parts:
+        queries.append(select(func.min(expires)).where(expires > now).scalar_subquery())
+        queries.append(select(func.min(expires)).where(expires > now + EXPIRING).scalar_subquery())
+    values = list(db.session.execute(select(*queries)).one())
     candidates = []
-    if active_min is not None:
-        candidates.append(active_min + ACTIVE + ONE_MICROSECOND)
-    if next_expiry is not None:
-        candidates.append(next_expiry)
-    if next_beyond is not None:
-        candidates.append(next_beyond - EXPIRING)
+    if "active" in parts:
+        active_min = values.pop(0)
+        if active_min is not None:
+            candidates.append(active_min + ACTIVE + ONE_MICROSECOND)
+    if "expiry" in parts:
+        next_expiry, next_beyond = values
+        if next_expiry is not None:
+            candidates.append(next_expiry)
+        if next_beyond is not None:
+            candidates.append(next_beyond - EXPIRING)
     return min(candidates) if candidates else None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a report (reports.build's sections), served for computed_at <= now < until."""
+
+    value: object
+    computed_at: datetime
+    until: datetime | None
 
 
 def _store() -> LocalStore:
@@ -109,36 +139,68 @@ def _store() -> LocalStore:
     return current_app.extensions.setdefault("insights_dashboard", LocalStore(ENTRIES))
 
 
-def _version() -> str | None:
+def _part_store(section: str) -> LocalStore:
+    stores = current_app.extensions.setdefault("insights_dashboard_parts", {})
+    return stores.setdefault(section, LocalStore(ENTRIES))
+
+
+def _versions() -> dict[str, int] | None:
+    """Every counter now, and the content version under the key None (one statement; None: caching is off)."""
     token = content_version()
     if token is None:  # content versions are off (an emptied database): so is this cache
         return None
-    counter = db.session.scalar(select(ReportVersion.version).where(ReportVersion.scope == SCOPE)) or 0
-    return f"{token}:{counter}"
+    select_counters = select(ReportVersion.scope, ReportVersion.version).where(ReportVersion.scope.in_(SCOPES))
+    counters = dict(db.session.execute(select_counters).all())
+    return {None: token, **{scope: counters.get(scope, 0) for scope in SCOPES}}
+
+
+class _Parts:
+    """reports.build's ``remember``: each part from this process's store while what it reads is unchanged (its
+    counters, read before anything is computed) and time has not moved it; ``until`` is the earliest moment any
+    part used can change."""
+
+    def __init__(self, versions: dict, now: datetime) -> None:
+        self.versions, self.now = versions, now
+        self.until: datetime | None = None
+
+    def __call__(self, section: str, key: tuple, compute: Callable[[], T]) -> T:
+        scopes, moving = SECTIONS[section]
+        version = ":".join([self.versions[None], *(str(self.versions[scope]) for scope in scopes)])
+        store, now = _part_store(section), self.now
+        found = store.get(version, key)
+        if not (isinstance(found, Part) and found.computed_at <= now and (found.until is None or now < found.until)):
+            value = compute()
+            found = Part(value, now, horizon(now, (moving,)) if moving else None)
+            store.put(version, key, found)
+        if found.until is not None and (self.until is None or found.until < self.until):
+            self.until = found.until
+        return found.value
 
 
 def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) -> Entry:
     """The entry holding ``reports.build(start, end, window_days=..., now=now)``: this process's when it holds at
-    ``now``, else built (and kept when it may be).
+    ``now``, else built (and kept when it may be) from the parts of it that still hold.
 
     Folds day changes and settles users left by writes outside a session first (as build does; in the caller's
     transaction, which a GET rolls back); while there were any, nothing is served from or stored in the cache.
     Raises nothing of its own."""
     from insights import people, reports, rollups
 
-    unsettled = rollups.fold() + people.settle()
-    version = None if unsettled or not current_app.config.get("INSIGHTS_CACHE", True) else _version()
+    unsettled = sum(rollups.fold()) + people.settle()
+    versions = None if unsettled or not current_app.config.get("INSIGHTS_CACHE", True) else _versions()
+    if versions is None:
+        return Entry(reports.build(start, end, window_days=window_days, now=now, settled=True), now, None)
+    version = ":".join(str(versions[scope]) for scope in (None, *SCOPES))
     key = (start, end, window_days)
-    if version is not None:
-        found = _store().get(version, key)
-        if isinstance(found, Entry) and found.computed_at <= now and (found.until is None or now < found.until):
-            return found
-    built = Entry(reports.build(start, end, window_days=window_days, now=now, settled=True), now, None)
-    if version is None:
-        return built
-    kept = Entry(built.report, now, horizon(now))
-    _store().put(version, key, kept)
-    return kept
+    found = _store().get(version, key)
+    if isinstance(found, Entry) and found.computed_at <= now and (found.until is None or now < found.until):
+        return found
+    parts = _Parts(versions, now)
+    built = Entry(
+        reports.build(start, end, window_days=window_days, now=now, settled=True, remember=parts), now, parts.until
+    )
+    _store().put(version, key, built)
+    return built
 
 
 def report(start: datetime, end: datetime, *, window_days: int, now: datetime):

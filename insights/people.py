@@ -140,16 +140,26 @@ def marked(session: Session | None = None) -> list[int]:
     return list(session.scalars(select(PeopleDirty.user_id).order_by(PeopleDirty.user_id).with_for_update()))
 
 
-def settle(session: Session | None = None, user_ids: list[int] | None = None) -> int:
+def settle(session: Session | None = None, user_ids: list[int] | None = None, folded: tuple[int, int] = (0, 0)) -> int:
     """Bring the rows of every user marked dirty (``marked``, unless given) up to date, in the current transaction
     (the caller commits).
 
     A transaction that changes one of these users meanwhile waits at its own mark, then sees this one's result.
-    Bumps the dashboard cache's counter when it settled anyone (insights/dashboard_cache.py). Returns the number of
-    users settled."""
+    When it settled anyone, bumps the dashboard cache's counters (insights/dashboard_cache.py): people active
+    always; people enrolled, completed or credentialed when their rows changed; enrollments started and
+    certificates when ``folded`` (rollups.fold's counts, this transaction's) says their day rows changed, or always
+    on SQLite, whose triggers change the day rows in place (every such change marks a user). Returns the number
+    of users settled."""
     session = session or db.session
     if user_ids is None:
         user_ids = marked(session)
+    scopes = {dashboard_cache.SCOPE}
+    if session.get_bind().dialect.name != "postgresql":
+        scopes |= {dashboard_cache.STARTED, dashboard_cache.CERTIFICATES}
+    if folded[0]:
+        scopes.add(dashboard_cache.STARTED)
+    if folded[1]:
+        scopes.add(dashboard_cache.CERTIFICATES)
     for i in range(0, len(user_ids), CHUNK):
         chunk = user_ids[i : i + CHUNK]
         before = dict(
@@ -161,6 +171,8 @@ def settle(session: Session | None = None, user_ids: list[int] | None = None) ->
         for user_id in changed:
             delta.update(rows_for(now.get(user_id, [])))
             delta.subtract(rows_for(before.get(user_id, [])))
+        if any(n and key[0] != "active" for key, n in delta.items()):
+            scopes.add(dashboard_cache.PERIOD)
         _add(delta, session)
         if changed:
             session.execute(delete(PeopleState).where(PeopleState.user_id.in_(changed)))
@@ -169,9 +181,9 @@ def settle(session: Session | None = None, user_ids: list[int] | None = None) ->
                 session.execute(insert(PeopleState.__table__), states)
         session.execute(delete(PeopleDirty).where(PeopleDirty.user_id.in_(chunk)))
     if user_ids:
-        # last, after the people rows (locked in key order): every writer takes the counter at the same point and
-        # holds it only while committing
-        dashboard_cache.bump(session.connection())
+        # last, after the people rows (locked in key order): every writer takes the counters at the same point, in
+        # the same order, and holds them only while committing
+        dashboard_cache.bump(session.connection(), scopes)
     return len(user_ids)
 
 
@@ -236,5 +248,5 @@ def _settle_before_commit(session: Session) -> None:
 
         # every change the day-rollup triggers appended came with a mark (migrations 0023b, 0030): fold them too.
         # The day rows first, then the people rows, then the counter: every writer locks them in this order
-        rollups.fold(session.connection())
-        settle(session, user_ids)
+        folded = rollups.fold(session.connection())
+        settle(session, user_ids, folded)

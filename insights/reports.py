@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from itertools import accumulate
+from typing import TypeVar
 
 from sqlalchemy import Integer, and_, any_, case, cast, distinct, func, literal_column, or_, select, union_all
 
@@ -40,6 +42,7 @@ BITS = 62  # courses per 64-bit mask word (sums of distinct powers of two stay b
 MEASURES = ("active", "enrolled", "completed", "credentialed")
 TAG_KINDS = ("goal", "skill", "occupation")
 EXPIRING_DAYS = 60
+T = TypeVar("T")
 
 
 @dataclass
@@ -266,33 +269,11 @@ def _powers(bit: dict[int, int]) -> list[dict[int, int]]:
     ]
 
 
-def _people_from_rollup(
-    groups: list[Group], bit: dict[int, int], start: datetime, *, window_days: int, now: datetime, settled: bool
-):
-    """Fill each group's people from insights_people_days (see insights/people.py), in three queries.
-
-    For a period from ``start`` (a whole day) to past the latest enrollment: the same numbers as _people."""
-    from insights import people
-
-    if not settled:
-        people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
-    since = now - timedelta(days=30)
-    first = since.date()
-    p = PeopleDay
+def _rollup_counted(rows, bit: dict[int, int]) -> Counter:
+    """(measure, course bit, bit mask of ``later``) → people, from summed insights_people_days rows."""
     counted: Counter = Counter()
     later_masks: dict[str, int] = {}  # a few hundred distinct ``later`` lists recur across ~3k rows at 10k learners
-    for measure, course_id, later, n in db.session.execute(
-        select(p.measure, p.course_id, p.later, func.sum(p.n))
-        .where(
-            p.n != 0,
-            or_(
-                and_(p.measure.in_(("enrolled", "completed")), p.day >= start.date()),
-                and_(p.measure == "credentialed", p.day >= start.date(), p.w_lo <= window_days, p.w_hi > window_days),
-                and_(p.measure == "active", p.day > first),
-            ),
-        )
-        .group_by(p.measure, p.course_id, p.later)
-    ):
+    for measure, course_id, later, n in rows:
         if course_id not in bit:
             continue
         mask = later_masks.get(later)
@@ -303,8 +284,44 @@ def _people_from_rollup(
                     mask |= 1 << bit[int(other)]
             later_masks[later] = mask
         counted[(measure, 1 << bit[course_id], mask)] += n
-    # "active in the last 30 days" starts inside a day: people whose last activity in a group falls on that first
-    # day are read from that day's enrollments (A: their courses active since the start; L: active on later days)
+    return counted
+
+
+def _period_people(bit: dict[int, int], start: datetime, *, window_days: int) -> Counter:
+    """People enrolled, completed and credentialed since ``start`` (a whole day), from insights_people_days: what
+    ``_count_people`` adds up per group. For a period running past the latest enrollment these are the same
+    numbers as _people's (one query)."""
+    p = PeopleDay
+    rows = db.session.execute(
+        select(p.measure, p.course_id, p.later, func.sum(p.n))
+        .where(
+            p.n != 0,
+            or_(
+                and_(p.measure.in_(("enrolled", "completed")), p.day >= start.date()),
+                and_(p.measure == "credentialed", p.day >= start.date(), p.w_lo <= window_days, p.w_hi > window_days),
+            ),
+        )
+        .group_by(p.measure, p.course_id, p.later)
+    )
+    return _rollup_counted(rows, bit)
+
+
+def _active_people(bit: dict[int, int], *, now: datetime) -> Counter:
+    """People active in the last 30 days, as (measure, mask, later) → people for ``_count_people`` (two queries):
+    whole days from insights_people_days, and the first day, which starts inside a day, from enrollments."""
+    since = now - timedelta(days=30)
+    first = since.date()
+    p = PeopleDay
+    counted = _rollup_counted(
+        db.session.execute(
+            select(p.measure, p.course_id, p.later, func.sum(p.n))
+            .where(p.n != 0, p.measure == "active", p.day > first)
+            .group_by(p.measure, p.course_id, p.later)
+        ),
+        bit,
+    )
+    # people whose last activity in a group falls on that first day are read from that day's enrollments (A: their
+    # courses active since the start; L: active on later days)
     midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
     powers = _powers(bit)
 
@@ -335,11 +352,17 @@ def _people_from_rollup(
         a = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[: len(powers)]))
         later = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[len(powers) :]))
         counted[("active", a, later)] += n  # counts once when some A course is in the group and no L course
+    return counted
+
+
+def _count_people(groups: list[Group], *counted: Counter) -> None:
+    """Add (measure, mask, later) → people to every group holding a course of ``mask`` and none of ``later``."""
     by_bit = _groups_by_bit(groups)
-    for (measure, mask, later), n in counted.items():
-        for group in _containing(by_bit, mask):
-            if not group.courses & later:
-                group.people[measure] += n
+    for part in counted:
+        for (measure, mask, later), n in part.items():
+            for group in _containing(by_bit, mask):
+                if not group.courses & later:
+                    group.people[measure] += n
 
 
 def _groups_by_bit(groups: list[Group]) -> dict[int, list[Group]]:
@@ -476,6 +499,15 @@ def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
     return [(course_id, *numbers) for course_id, numbers in counts.items()]
 
 
+def _started_and_open(start: datetime, end: datetime) -> tuple[list[tuple], bool]:
+    return [tuple(row) for row in _started_from_rollup(start, end)], _open_ended(end)
+
+
+def _now(_section: str, _key: tuple, compute: Callable[[], T]) -> T:
+    """``remember`` that keeps nothing."""
+    return compute()
+
+
 def _catalog() -> tuple[list, list]:
     """(course id, slug, title) rows by title, and (kind, key, name, course id) tag rows: content only."""
     catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
@@ -490,6 +522,7 @@ def build(
     now: datetime,
     direct: bool = False,
     settled: bool = False,
+    remember: Callable[[str, tuple, Callable[[], T]], T] | None = None,
 ) -> Report:
     """Every number of the dashboard for enrollments started in [start, end) (a fixed handful of queries).
 
@@ -497,7 +530,11 @@ def build(
     per-day rollups (insights_enrollment_days, insights_certificate_days); ``direct=True`` or a period starting or
     ending inside a day reads enrollments and certificates themselves, the oracle the rollups are tested against.
     Reads only; raises nothing of its own. ``settled=True``: the caller folded and settled in this transaction
-    already (insights/dashboard_cache.py), so that is not done twice."""
+    already (insights/dashboard_cache.py), so that is not done twice. ``remember(section, key, compute)``: where
+    the parts of the report come from (insights/dashboard_cache.py keeps each part until what it reads changes;
+    by default each is computed), one of "started" (enrollments started in the period and whether any started
+    after it), "certificates", "period" (people enrolled, completed, credentialed), "active" (people active in the
+    last 30 days) and "scan" (all people, for a period that ends before the latest enrollment)."""
     if direct:
         catalog, tag_rows = _catalog()  # the oracle reads everything itself
     else:
@@ -510,20 +547,29 @@ def build(
         tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
 
     rolled_up = not direct and _whole_days(start, end)
+    if direct or remember is None:
+        remember = _now
     if rolled_up and not settled:
-        from insights import rollups
+        from insights import people, rollups
 
         rollups.fold()  # changes PostgreSQL's triggers appended and no commit folded yet (this transaction's own)
-    started = _started_from_rollup if rolled_up else _started_from_enrollments
-    for course_id, tenths, n in started(start, end):
+        people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
+    if rolled_up:
+        started, open_ended = remember("started", (start, end), lambda: _started_and_open(start, end))
+        certificate_counts = remember(
+            "certificates", (start, end), lambda: [tuple(row) for row in _certificates_from_rollup(start, end, now)]
+        )
+    else:
+        started, open_ended = _started_from_enrollments(start, end), False
+        certificate_counts = _certificates_from_certificates(start, end, now)
+    for course_id, tenths, n in started:
         group = courses[course_id]
         group.enrolled += n
         if tenths is not None:
             group.completed += n
             group.durations[int(tenths)] += n
 
-    certificate_counts = _certificates_from_rollup if rolled_up else _certificates_from_certificates
-    for course_id, issued, revoked, expiring in certificate_counts(start, end, now):
+    for course_id, issued, revoked, expiring in certificate_counts:
         if course_id in courses:
             group = courses[course_id]
             group.certificates_issued += issued
@@ -543,13 +589,20 @@ def build(
                 group.expiring_60d += course.expiring_60d
     # people are counted once per group however many of its courses they took
     everyone = [*courses.values(), *combined]
-    if rolled_up and _open_ended(end):
-        _people_from_rollup(everyone, bit, start, window_days=window_days, now=now, settled=settled)
+    if rolled_up and open_ended:
+        period = remember("period", (start, window_days), lambda: _period_people(bit, start, window_days=window_days))
+        active = remember("active", (), lambda: _active_people(bit, now=now))
+        _count_people(everyone, period, active)
     else:
-        for measure, mask, people in _people(bit, start, end, window_days=window_days, now=now, split=not direct):
+        scanned = remember(
+            "scan",
+            (start, end, window_days),
+            lambda: list(_people(bit, start, end, window_days=window_days, now=now, split=not direct)),
+        )
+        for measure, mask, people_n in scanned:
             for group in everyone:
                 if group.courses & mask:
-                    group.people[measure] += people
+                    group.people[measure] += people_n
 
     def shown(groups):
         busy = [g for g in groups if g.enrolled or g.people["active"] or g.certificates_issued or g.expiring_60d]

@@ -83,7 +83,7 @@ def stored_rows() -> tuple[dict, dict]:
 
 # PostgreSQL's triggers append changes (migration 0030b); this adds them up into the day tables: each day row is
 # locked once, in key order (two transactions folding at once cannot deadlock), changes of a course deleted since
-# are dropped with it. Returns the number of change rows consumed.
+# are dropped with it. Returns the numbers of enrollment and certificate change rows consumed.
 FOLD = text("""
     WITH e AS (DELETE FROM insights_enrollment_day_changes RETURNING course_id, day, completed, tenths, n),
     e_in AS (
@@ -103,17 +103,21 @@ FOLD = text("""
         ORDER BY course_id, kind, day
         ON CONFLICT (course_id, kind, day) DO UPDATE SET n = t.n + excluded.n
     )
-    SELECT (SELECT count(*) FROM e) + (SELECT count(*) FROM c)""")
+    SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM c)""")
 
 
-def fold(connection=None) -> int:
+def fold(connection=None) -> tuple[int, int]:
     """Add the changes PostgreSQL's triggers appended into the day tables, in the current transaction (one
     statement; the caller commits). A session does it just before it commits (insights/people.py); a read does it
-    for changes left by SQL outside a session. Nothing to do on SQLite, whose triggers update the day rows."""
+    for changes left by SQL outside a session. Nothing to do on SQLite, whose triggers update the day rows.
+
+    Returns the number of (enrollment, certificate) change rows consumed: the dashboard's parts that read either
+    table are kept until the next write that had some (insights/dashboard_cache.py)."""
     connection = connection or db.session.connection()
     if connection.dialect.name != "postgresql":
-        return 0
-    return connection.execute(FOLD).scalar_one()
+        return 0, 0
+    enrollments, certificates = connection.execute(FOLD).one()
+    return enrollments, certificates
 
 
 def rebuild() -> tuple[int, int]:
