@@ -289,7 +289,7 @@ def _rollup_counted(rows, bit: dict[int, int]) -> Counter:
 
 def _period_people(bit: dict[int, int], start: datetime, *, window_days: int) -> Counter:
     """People enrolled, completed and credentialed since ``start`` (a whole day), from insights_people_days: what
-    ``_count_people`` adds up per group. For a period running past the latest enrollment these are the same
+    ``_tally`` adds up per group. For a period running past the latest enrollment these are the same
     numbers as _people's (one query)."""
     p = PeopleDay
     rows = db.session.execute(
@@ -307,7 +307,7 @@ def _period_people(bit: dict[int, int], start: datetime, *, window_days: int) ->
 
 
 def _active_people(bit: dict[int, int], *, now: datetime) -> Counter:
-    """People active in the last 30 days, as (measure, mask, later) → people for ``_count_people`` (two queries):
+    """People active in the last 30 days, as (measure, mask, later) → people for ``_tally`` (two queries):
     whole days from insights_people_days, and the first day, which starts inside a day, from enrollments."""
     since = now - timedelta(days=30)
     first = since.date()
@@ -355,14 +355,36 @@ def _active_people(bit: dict[int, int], *, now: datetime) -> Counter:
     return counted
 
 
-def _count_people(groups: list[Group], *counted: Counter) -> None:
-    """Add (measure, mask, later) → people to every group holding a course of ``mask`` and none of ``later``."""
-    by_bit = _groups_by_bit(groups)
+def _tally(named: list[tuple[tuple, Group]], *counted: Counter) -> dict[tuple, Counter]:
+    """Group key → measure → people, from (measure, mask, later) → people: a row counts in every group holding a
+    course of ``mask`` and none of ``later``. Kept as it is (a part of the report) until its rows change."""
+    by_bit = _groups_by_bit([group for _, group in named])
+    key_of = {id(group): key for key, group in named}
+    tally: dict[tuple, Counter] = {}
     for part in counted:
         for (measure, mask, later), n in part.items():
             for group in _containing(by_bit, mask):
                 if not group.courses & later:
-                    group.people[measure] += n
+                    key = key_of[id(group)]
+                    if key not in tally:
+                        tally[key] = Counter()
+                    tally[key][measure] += n
+    return tally
+
+
+def _per_course(rows) -> dict[int, tuple[int, int, Counter]]:
+    """Course id → (enrollments started, of those completed, tenths of a day to complete → completed), from
+    (course id, tenths or None, enrollments) rows."""
+    found: dict[int, list] = {}
+    for course_id, tenths, n in rows:
+        numbers = found.setdefault(course_id, [0, 0, Counter()])
+        numbers[0] += n
+        if tenths is not None:
+            numbers[1] += n
+            numbers[2][int(tenths)] += n
+    return {
+        course_id: (enrolled, completed, durations) for course_id, (enrolled, completed, durations) in found.items()
+    }
 
 
 def _groups_by_bit(groups: list[Group]) -> dict[int, list[Group]]:
@@ -499,8 +521,8 @@ def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
     return [(course_id, *numbers) for course_id, numbers in counts.items()]
 
 
-def _started_and_open(start: datetime, end: datetime) -> tuple[list[tuple], bool]:
-    return [tuple(row) for row in _started_from_rollup(start, end)], _open_ended(end)
+def _started_and_open(start: datetime, end: datetime) -> tuple[dict, bool]:
+    return _per_course(_started_from_rollup(start, end)), _open_ended(end)
 
 
 def _now(_section: str, _key: tuple, compute: Callable[[], T]) -> T:
@@ -560,14 +582,12 @@ def build(
             "certificates", (start, end), lambda: [tuple(row) for row in _certificates_from_rollup(start, end, now)]
         )
     else:
-        started, open_ended = _started_from_enrollments(start, end), False
+        started, open_ended = _per_course(_started_from_enrollments(start, end)), False
         certificate_counts = _certificates_from_certificates(start, end, now)
-    for course_id, tenths, n in started:
+    for course_id, (enrolled, completed, durations) in started.items():
         group = courses[course_id]
-        group.enrolled += n
-        if tenths is not None:
-            group.completed += n
-            group.durations[int(tenths)] += n
+        # the part's own Counter, read only from here on (reports are shared read-only, and so are parts)
+        group.enrolled, group.completed, group.durations = enrolled, completed, durations
 
     for course_id, issued, revoked, expiring in certificate_counts:
         if course_id in courses:
@@ -590,9 +610,22 @@ def build(
     # people are counted once per group however many of its courses they took
     everyone = [*courses.values(), *combined]
     if rolled_up and open_ended:
-        period = remember("period", (start, window_days), lambda: _period_people(bit, start, window_days=window_days))
-        active = remember("active", (), lambda: _active_people(bit, now=now))
-        _count_people(everyone, period, active)
+        named = [
+            *((("course", course_id), group) for course_id, group in courses.items()),
+            (("all",), overall),
+            *(((kind, key), group) for kind in TAG_KINDS for key, group in tags[kind].items()),
+        ]
+        for tally in (
+            remember(
+                "period",
+                (start, window_days),
+                lambda: _tally(named, _period_people(bit, start, window_days=window_days)),
+            ),
+            remember("active", (), lambda: _tally(named, _active_people(bit, now=now))),
+        ):
+            for key, group in named:
+                for measure, n in tally.get(key, {}).items():
+                    group.people[measure] += n
     else:
         scanned = remember(
             "scan",
