@@ -203,6 +203,17 @@ def page_put(key: tuple, html: str) -> None:
         _pages().put(version, key, html, cost=len(html) + 200)
 
 
+def remember_html(key: tuple, build: Callable[[], str]) -> str:
+    """Like ``remember``, for rendered fragments: kept in the byte-bounded page store, where keys holding values
+    (a percentage, a date) can be many without crowding out the outlines. Never for a fragment holding a
+    user's data."""
+    html = page_get(key)
+    if html is None:
+        html = build()
+        page_put(key, html)
+    return html
+
+
 def _anonymous_get() -> bool:
     from flask_login import current_user
 

@@ -237,6 +237,8 @@ def _linked(course: Course) -> Course:
             set_committed_value(lesson, "module", module)
         if module.quiz is not None:
             set_committed_value(module.quiz, "module", module)
+    # an outline never changes (a new content version loads a new one): its path is worked out once
+    course.__dict__["_outline_steps"] = course_steps(course)
     return course
 
 
@@ -319,7 +321,10 @@ class Progress:
 
 
 def course_steps(course: Course) -> list[tuple[str, Module, Lesson | None]]:
-    """The learner's path in order: each lesson, then the module's quiz."""
+    """The learner's path in order: each lesson, then the module's quiz (worked out once per shared outline)."""
+    known = course.__dict__.get("_outline_steps")
+    if known is not None:
+        return known
     steps: list[tuple[str, Module, Lesson | None]] = []
     for module in course.modules:
         steps.extend(("lesson", module, lesson) for lesson in module.lessons)
@@ -347,33 +352,41 @@ def progress_for(enrollment: Enrollment | None, course: Course) -> Progress:
 
 @dataclass(frozen=True)
 class EnrollmentView:
-    """The columns of an enrollment the course and lesson pages read (``learner_state``): read-only, no session."""
+    """The columns of an enrollment the learner's pages read (``learner_state``, ``dashboard``): read-only, no
+    session."""
 
     id: int
     user_id: int
     course_id: int
     completed_at: datetime | None
     renewal_started_at: datetime | None
+    last_activity_at: datetime | None = None
+    enrolled_at: datetime | None = None
 
 
-def _learner_state_statement():
-    """One statement for a learner's enrollment in a course, its completed lessons and its quizzes passed in the
-    current cycle (rows tagged e / l / q), built once: on a page it replaces three ORM reads and their building."""
+def _progress_statement(*, one_course: bool):
+    """One statement for a learner's enrollments (in one course, or all), their completed lessons and their quizzes
+    passed in the current cycle, as rows (kind e / l / q, enrollment id, course / lesson / quiz id, four times),
+    built once: on a page it replaces three ORM reads and their building."""
     e, lp, qa = Enrollment.__table__, LessonProgress.__table__, QuizAttempt.__table__
-    mine = (e.c.user_id == bindparam("user_id")) & (e.c.course_id == bindparam("course_id"))
-    none_at = null().cast(e.c.completed_at.type)
+    mine = e.c.user_id == bindparam("user_id")
+    if one_course:
+        mine = mine & (e.c.course_id == bindparam("course_id"))
+    no_time = null().cast(e.c.completed_at.type)
     return union_all(
         select(
             literal_column("'e'").label("kind"),
-            e.c.id.label("ref"),
-            e.c.user_id.label("owner"),
+            e.c.id.label("enrollment_id"),
+            e.c.course_id.label("ref"),
             e.c.completed_at.label("done_at"),
             e.c.renewal_started_at.label("renewed_at"),
+            e.c.last_activity_at.label("active_at"),
+            e.c.enrolled_at.label("enrolled_at"),
         ).where(mine),
-        select(literal_column("'l'"), lp.c.lesson_id, null(), none_at, none_at)
+        select(literal_column("'l'"), lp.c.enrollment_id, lp.c.lesson_id, no_time, no_time, no_time, no_time)
         .select_from(lp.join(e, e.c.id == lp.c.enrollment_id))
         .where(mine),
-        select(literal_column("'q'"), qa.c.quiz_id, null(), none_at, none_at)
+        select(literal_column("'q'"), qa.c.enrollment_id, qa.c.quiz_id, no_time, no_time, no_time, no_time)
         .select_from(qa.join(e, e.c.id == qa.c.enrollment_id))
         .where(
             mine,
@@ -383,35 +396,54 @@ def _learner_state_statement():
     )
 
 
-_LEARNER_STATE = None
+_PROGRESS_STATEMENTS: dict[bool, object] = {}
 
 
-def learner_state(user: User, course: Course) -> tuple[EnrollmentView | None, Progress]:
-    """``user``'s enrollment in ``course`` (None: not enrolled, or not logged in) and their progress, in one
-    statement; the same answers as ``get_enrollment`` + ``progress_for``. For pages that only read them."""
-    global _LEARNER_STATE
-    steps = course_steps(course)
-    if not getattr(user, "is_authenticated", False):
-        return None, Progress(set(), set(), len(steps), 0)
-    if _LEARNER_STATE is None:
-        _LEARNER_STATE = _learner_state_statement()
-    enrollment, completed, passed = None, set(), set()
-    rows = db.session.connection().execute(_LEARNER_STATE, {"user_id": user.id, "course_id": course.id})
-    for kind, ref, owner, done_at, renewed_at in rows:
+def _progress_rows(user: User, course: Course | None = None):
+    """(enrollment views by id, {enrollment id: completed lesson ids}, {enrollment id: passed quiz ids})."""
+    one_course = course is not None
+    statement = _PROGRESS_STATEMENTS.get(one_course)
+    if statement is None:
+        statement = _PROGRESS_STATEMENTS[one_course] = _progress_statement(one_course=one_course)
+    params = {"user_id": user.id, "course_id": course.id} if one_course else {"user_id": user.id}
+    enrollments: dict[int, EnrollmentView] = {}
+    completed: dict[int, set[int]] = {}
+    passed: dict[int, set[int]] = {}
+    # on the request's connection, not through the ORM session: for pages that only read (no autoflush needed)
+    for kind, enrollment_id, ref, done_at, renewed_at, active_at, enrolled_at in (
+        db.session.connection().execute(statement, params).all()
+    ):
         if kind == "e":
-            enrollment = EnrollmentView(ref, owner, course.id, done_at, renewed_at)
+            enrollments[enrollment_id] = EnrollmentView(
+                enrollment_id, user.id, ref, done_at, renewed_at, active_at, enrolled_at
+            )
         elif kind == "l":
-            completed.add(ref)
+            completed.setdefault(enrollment_id, set()).add(ref)
         else:
-            passed.add(ref)
-    if enrollment is None:
-        return None, Progress(set(), set(), len(steps), 0)
+            passed.setdefault(enrollment_id, set()).add(ref)
+    return enrollments, completed, passed
+
+
+def _progress(course: Course, completed: set[int], passed: set[int]) -> Progress:
+    steps = course_steps(course)
     done = sum(
         1
         for kind, module, lesson in steps
         if (kind == "lesson" and lesson.id in completed) or (kind == "quiz" and module.quiz.id in passed)
     )
-    return enrollment, Progress(completed, passed, len(steps), done)
+    return Progress(completed, passed, len(steps), done)
+
+
+def learner_state(user: User, course: Course) -> tuple[EnrollmentView | None, Progress]:
+    """``user``'s enrollment in ``course`` (None: not enrolled, or not logged in) and their progress, in one
+    statement; the same answers as ``get_enrollment`` + ``progress_for``. For pages that only read them."""
+    if not getattr(user, "is_authenticated", False):
+        return None, _progress(course, set(), set())
+    enrollments, completed, passed = _progress_rows(user, course)
+    if not enrollments:
+        return None, _progress(course, set(), set())
+    (enrollment,) = enrollments.values()
+    return enrollment, _progress(course, completed.get(enrollment.id, set()), passed.get(enrollment.id, set()))
 
 
 def next_step(course: Course, progress: Progress) -> tuple[str, Module, Lesson | None] | None:
@@ -782,48 +814,23 @@ def best_attempt(attempts: list[QuizAttempt]) -> QuizAttempt | None:
 
 @dataclass
 class DashboardRow:
-    enrollment: Enrollment
+    enrollment: EnrollmentView
     course: Course
     percent: int
     next_title: str | None
 
 
 def dashboard(user: User) -> list[DashboardRow]:
-    """The user's enrollments with progress, in a fixed number of queries whatever their count."""
-    enrollments = list(
-        db.session.scalars(
-            select(Enrollment).where(Enrollment.user_id == user.id).order_by(Enrollment.last_activity_at.desc())
-        )
-    )
+    """The user's enrollments with progress, most recently active first, in one statement whatever their count
+    (the outlines come from the content cache). Raises nothing."""
+    enrollments, completed, passed = _progress_rows(user)
+    ordered = sorted(enrollments.values(), key=lambda e: (e.last_activity_at, e.id), reverse=True)
     # the outlines change only on publish: shared from the content cache (read-only)
-    courses = outlines(e.course_id for e in enrollments)
-    ids = [e.id for e in enrollments]
-    completed: dict[int, set[int]] = {i: set() for i in ids}
-    passed: dict[int, set[int]] = {i: set() for i in ids}
-    if ids:
-        for eid, lid in db.session.execute(
-            select(LessonProgress.enrollment_id, LessonProgress.lesson_id).where(LessonProgress.enrollment_id.in_(ids))
-        ):
-            completed[eid].add(lid)
-        cycle_start = {e.id: e.renewal_started_at for e in enrollments}
-        for eid, qid, submitted_at in db.session.execute(
-            select(QuizAttempt.enrollment_id, QuizAttempt.quiz_id, QuizAttempt.submitted_at).where(
-                QuizAttempt.enrollment_id.in_(ids), QuizAttempt.passed.is_(True)
-            )
-        ):
-            if cycle_start[eid] is None or submitted_at >= cycle_start[eid]:
-                passed[eid].add(qid)
+    courses = outlines(e.course_id for e in ordered)
     rows = []
-    for e in enrollments:
+    for e in ordered:
         course = courses[e.course_id]
-        steps = course_steps(course)
-        progress = Progress(completed[e.id], passed[e.id], len(steps), 0)
-        progress.done_steps = sum(
-            1
-            for kind, m, lesson in steps
-            if (kind == "lesson" and lesson.id in progress.completed_lessons)
-            or (kind == "quiz" and m.quiz.id in progress.passed_quizzes)
-        )
+        progress = _progress(course, completed.get(e.id, set()), passed.get(e.id, set()))
         step = next_step(course, progress)
         title = None if step is None else (step[2].title if step[0] == "lesson" else step[1].quiz.title)
         rows.append(DashboardRow(e, course, progress.percent, title))

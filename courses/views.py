@@ -14,7 +14,7 @@ from wtforms import SelectChoice
 
 from accounts.permissions import authorize
 from core import skeleton
-from core.contentcache import cached_page, remember
+from core.contentcache import cached_page, remember, remember_html
 from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
@@ -612,4 +612,34 @@ def dashboard():
         programs=programs.my_programs(current_user),
         in_progress=[r for r in rows if r.enrollment.completed_at is None],
         completed=[r for r in rows if r.enrollment.completed_at is not None],
+        card=_dashboard_card,
+    )
+
+
+def _day(moment) -> str | None:
+    return moment.date().isoformat() if moment is not None else None
+
+
+def _dashboard_card(kind: str, item, status: str | None = None) -> Markup:
+    """One dashboard card (templates/courses/_dashboard_cards.html), rendered once per content version, page
+    language and the values it shows: the course or program, the percentage, the next step, the day completed,
+    the certificate status. Those say nothing about whose card it is, so learners at the same point share it."""
+    if kind == "course":
+        key = (item.course.id, item.percent, item.next_title)
+        args = (item,)
+    elif kind == "completed":
+        key = (item.course.id, _day(item.enrollment.completed_at), status)
+        args = (item, status)
+    else:
+        next_course = item.next_course
+        completed_at = item.enrollment.completed_at if item.enrollment else None
+        key = (item.program.id, item.percent, len(item.courses), item.completed_courses, _day(completed_at))
+        key += (next_course.id if next_course else None,)
+        args = (item,)
+    macro = f"{kind}_card"
+    return Markup(  # noqa: S704  (rendered by the autoescaping template)
+        remember_html(
+            ("dashboard-card", kind, current_language(), *key),
+            lambda: str(get_template_attribute("courses/_dashboard_cards.html", macro)(*args)),
+        )
     )

@@ -236,3 +236,52 @@ def test_the_session_user_is_the_sessions_own_row_and_saves_changes(client, app,
         assert load_session_user("not:a:number") is None
     db.session.expire_all()
     assert db.session.get(User, uid).name == "Lee Again"
+
+
+def test_the_dashboard_from_kept_cards_equals_a_full_render_and_follows_progress(client, other_client, app, world):
+    from tests.factories import complete_course
+
+    ann = make_user(email="ann@example.org", name="Ann First")
+    bob = make_user(email="bob@example.org", name="Bob Second")
+    second = make_course("second-course", title="Second course")
+    done = make_course("done-course", title="Finished course")
+    for user in (ann, bob):
+        enroll(user, world)
+        enroll(user, second)
+    complete_course(ann, done)
+    login(client, "ann@example.org")
+    login(other_client, "bob@example.org")
+    client.get("/help")  # "Welcome back" shown and gone
+    for path in ("/dashboard", "/dashboard?lang=es"):
+        page = same_page(client, app, path)
+    assert "Finished course" in page and "Completado el" in page and "Mi aprendizaje" in page
+    assert [key for key in app.extensions["content_cache_pages"].entries if key[0] == "dashboard-card"]
+    # Bob, at the same point in both courses, is served the same cards, inside his own page
+    ann_page, bob_page = client.get("/dashboard").get_data(as_text=True), other_client.get("/dashboard")
+    bob_page = bob_page.get_data(as_text=True)
+    assert "Bob Second" in bob_page and "Ann First" not in bob_page and "Finished course" not in bob_page
+    assert "Ann First" in ann_page and "Finished course" in ann_page
+    assert bob_page.count('value="0"') == 2
+    other_client.submit(LESSON + "/complete")
+    bob_page = other_client.get("/dashboard").get_data(as_text=True)
+    assert 'value="17"' in bob_page and "Lesson 1.2" in bob_page  # new percentage, new next step
+    assert client.get("/dashboard").get_data(as_text=True).count('value="0"') == 2  # Ann's did not move
+    # a publish shows at once
+    world.title = "Renamed course"
+    db.session.commit()
+    assert "Renamed course" in other_client.get("/dashboard").get_data(as_text=True)
+
+
+def test_the_dashboard_reads_all_progress_in_one_statement(client, app, world):
+    lee = make_user(email="lee@example.org")
+    enroll(lee, world)
+    login(client, "lee@example.org")
+    client.submit(LESSON + "/complete")
+    from tests.conftest import queries_run
+
+    client.get("/dashboard")
+    one = queries_run(app, lambda: client.get("/dashboard"))
+    for slug in ("c-two", "c-three", "c-four"):
+        enroll(lee, make_course(slug, modules=3, lessons=3))
+    client.get("/dashboard")
+    assert queries_run(app, lambda: client.get("/dashboard")) == one
