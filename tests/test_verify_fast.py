@@ -449,3 +449,58 @@ def test_certificates_of_another_shape_never_share_a_drawing(app, client, ctx, m
         full = client.get(url).get_data(as_text=True)
         monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 2000)
         assert CHECKED.sub("", page) == CHECKED.sub("", full)
+
+
+def test_program_certificates_take_the_full_path_in_both_languages(app, client, ctx, monkeypatch):
+    """A program certificate's page lists its stacked course certificates (read per request): never kept, never
+    filled in from a drawing; the app draws it every time, as with nothing kept."""
+    from flask import request_started
+    from sqlalchemy import select
+
+    from courses.models import CourseStatus
+    from courses.programs import ProgramSpec, apply_program, enroll_program
+    from credentials.models import Certificate
+    from tests.factories import complete_course
+
+    load_test_framework()
+    courses = [make_course(slug, title=f"Course {slug}") for slug in ("alpha", "bravo")]
+    spec = ProgramSpec(
+        slug="pathway",
+        title="Test Pathway",
+        purpose="Get ready for the work.",
+        audience="Jobseekers.",
+        normal_weeks=4,
+        occupations=["43-4051.00"],
+        courses=["alpha", "bravo"],
+    )
+    program, _ = apply_program(spec, now=utcnow(), status=CourseStatus.PUBLISHED)
+    holders = []
+    for email in ("pat@example.org", "sam@example.org"):
+        holders.append(make_user(email=email, name=email.split("@")[0].title() + " Learner"))
+        enroll_program(holders[-1], program, now=utcnow())
+        db.session.commit()
+        for course in courses:
+            complete_course(holders[-1], course)
+    stacked = db.session.scalars(select(Certificate).where(Certificate.program_id.is_not(None))).all()
+    assert len(stacked) == 2
+    served_by_app = []
+
+    def note(sender, **extra):
+        served_by_app.append(1)
+
+    request_started.connect(note, app)
+    try:
+        for language in ({}, {"Accept-Language": "es"}):
+            for certificate in stacked:
+                url = f"/verify/{format_public_id(certificate.public_id)}"
+                served_by_app.clear()
+                pages = [client.get(url, headers=language).get_data(as_text=True) for _ in range(2)]
+                assert served_by_app == [1, 1]
+                monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 0)
+                full = client.get(url, headers=language).get_data(as_text=True)
+                monkeypatch.setitem(app.config, "VERIFY_CACHE_SIZE", 2000)
+                assert CHECKED.sub("", pages[1]) == CHECKED.sub("", full)
+                assert "Course alpha" in full and certificate.holder_name in full
+    finally:
+        request_started.disconnect(note, app)
+    assert not app.extensions.get("verify_drawings") or not app.extensions["verify_drawings"].items
