@@ -138,19 +138,23 @@ def _wrk_once(url: str, cookie: str | None = None) -> dict:
     return {"rps": rps, "p50": p50, "p99": p99, "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
-def main() -> None:
-    url = database_url()
-    env = {
+def server_env() -> dict:
+    """The environment the benchmarked servers run with (production settings on loopback)."""
+    return {
         **os.environ,
         "FLASK_APP_ENV": "production",
         "FLASK_SECRET_KEY": "bench-" + "k" * 40,
-        "FLASK_SQLALCHEMY_DATABASE_URI": url,
+        "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
         "FLASK_SESSION_COOKIE_SECURE": "false",
         "FLASK_REMEMBER_COOKIE_SECURE": "false",
         "FLASK_ALLOW_ANY_HOST": "true",  # loopback benchmark
         "FLASK_ALLOW_OUTBOX_MAIL": "true",
         "FLASK_RATELIMIT_LOGIN": "1000 per minute",
     }
+
+
+def main() -> None:
+    env = server_env()
     results = []
     bare, bare_url = serve("bench.bare:app", env)
     try:

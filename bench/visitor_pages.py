@@ -13,20 +13,11 @@ from __future__ import annotations
 import os
 
 from bench.cpu import PAGES
-from bench.generate import database_url
-from bench.pages import REPEAT, _wrk_once, combine, rps, serve
+from bench.pages import REPEAT, _wrk_once, combine, rps, serve, server_env
 
 
 def main() -> None:
-    env = {
-        **os.environ,
-        "FLASK_APP_ENV": "production",
-        "FLASK_SECRET_KEY": "bench-" + "k" * 40,
-        "FLASK_SQLALCHEMY_DATABASE_URI": database_url(),
-        "FLASK_SESSION_COOKIE_SECURE": "false",
-        "FLASK_ALLOW_ANY_HOST": "true",  # loopback benchmark
-        "FLASK_ALLOW_OUTBOX_MAIL": "true",
-    }
+    env = server_env()
     pages = [(name, path) for name, path, logged_in in PAGES if not logged_in]
     bare, bare_url = serve("bench.bare:app", env)
     app, base = serve("wsgi:app", env)

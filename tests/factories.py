@@ -318,3 +318,22 @@ def join_cohort(cohort, user, *, now=None, left: bool = False):
     db.session.add(member)
     db.session.commit()
     return member
+
+
+def make_program(slug: str = "pathway", course_slugs=("alpha", "bravo"), *, status=None, title: str = "Test Pathway"):
+    """A program of the given (existing) courses, published unless ``status`` says otherwise."""
+    from courses.models import CourseStatus
+    from courses.programs import ProgramSpec, apply_program
+
+    spec = ProgramSpec(
+        slug=slug,
+        title=title,
+        purpose="Get ready for the work.",
+        audience="Jobseekers.",
+        normal_weeks=4,
+        occupations=["43-4051.00"],
+        courses=list(course_slugs),
+    )
+    program, _ = apply_program(spec, now=utcnow(), status=status or CourseStatus.PUBLISHED)
+    db.session.commit()
+    return program

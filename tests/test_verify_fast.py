@@ -457,23 +457,13 @@ def test_program_certificates_take_the_full_path_in_both_languages(app, client, 
     from flask import request_started
     from sqlalchemy import select
 
-    from courses.models import CourseStatus
-    from courses.programs import ProgramSpec, apply_program, enroll_program
+    from courses.programs import enroll_program
     from credentials.models import Certificate
-    from tests.factories import complete_course
+    from tests.factories import complete_course, make_program
 
     load_test_framework()
     courses = [make_course(slug, title=f"Course {slug}") for slug in ("alpha", "bravo")]
-    spec = ProgramSpec(
-        slug="pathway",
-        title="Test Pathway",
-        purpose="Get ready for the work.",
-        audience="Jobseekers.",
-        normal_weeks=4,
-        occupations=["43-4051.00"],
-        courses=["alpha", "bravo"],
-    )
-    program, _ = apply_program(spec, now=utcnow(), status=CourseStatus.PUBLISHED)
+    program = make_program("pathway", ("alpha", "bravo"))
     holders = []
     for email in ("pat@example.org", "sam@example.org"):
         holders.append(make_user(email=email, name=email.split("@")[0].title() + " Learner"))
