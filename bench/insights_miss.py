@@ -10,7 +10,7 @@ each server for the dashboard once, the servers taking turns; kinds of write tak
 - *revocation*: a certificate revoked (reinstated again at the end);
 - *none*: no write (a hit, when the server caches).
 
-Servers (one gunicorn worker each, so that the request after a write is that worker's first since the write):
+After the page, the two chart images it shows are asked for (timed apart). Servers (one gunicorn worker each, so that the request after a write is that worker's first since the write):
 bare Flask, this tree as deployed, this tree with FLASK_INSIGHTS_CACHE=false (every request computes everything),
 and, with BENCH_BASELINE=<commit>, that commit of the repository as deployed (extracted by ``git archive`` into a
 temporary folder, run with the same virtualenv) — before and after in the same run. Every write is undone at the end.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from bench.certificates import make_app
+from bench.certificates import _children, _cpu_seconds, make_app
 from bench.generate import database_url
 from bench.insights_scale import ADMIN_EMAIL, ADMIN_PASSWORD, _spread
 from bench.pages import USER_AGENT, free_port, login
@@ -47,9 +47,34 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
 KINDS = ("none", "activity", "enrollment", "revocation")
 PAGE = "/admin/insights"
+CHARTS = ("/admin/insights/charts/course.svg", "/admin/insights/charts/attainment-course.svg")
 
 
-def serve(app: str, env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
+def cpu_ms(server: subprocess.Popen, name: str) -> float:
+    """CPU milliseconds so far of a server's gunicorn worker and of its PostgreSQL backends (found by the
+    application_name its database URL gives them): what its requests cost the machine, whatever else runs."""
+    import psycopg
+
+    workers = sum(_cpu_seconds(pid) for pid in _children(server.pid))
+    url = database_url().replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as connection:
+        pids = [row[0] for row in connection.execute(APPS_SQL, (_app_name(name),))]
+    return 1000 * (workers + sum(_cpu_seconds(pid) for pid in pids))
+
+
+APPS_SQL = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+
+
+def _app_name(name: str) -> str:
+    return "insights-miss-" + re.sub(r"[^a-z0-9]+", "-", name.lower())
+
+
+def serve(app: str, env: dict, cwd: Path, name: str) -> tuple[subprocess.Popen, str]:
+    url = env["FLASK_SQLALCHEMY_DATABASE_URI"]
+    env = {
+        **env,
+        "FLASK_SQLALCHEMY_DATABASE_URI": url + ("&" if "?" in url else "?") + "application_name=" + _app_name(name),
+    }
     port = free_port()
     args = ["--workers", "1", "--worker-class", "sync", "--log-level", "warning", "--bind", f"127.0.0.1:{port}"]
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", *args, app], cwd=cwd, env=env)
@@ -173,18 +198,23 @@ def main() -> None:
         try:
             same = same_numbers(app, writer)
             print(f"same numbers as the direct recomputation after each kind of write: {same}", flush=True)
-            servers["bare"] = serve("bench.bare:app", env, ROOT)
+            servers["bare"] = serve("bench.bare:app", env, ROOT, "bare")
             if baseline:
                 archive = subprocess.run(["git", "archive", baseline], cwd=ROOT, capture_output=True, check=True)
                 with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
                     tar.extractall(folder, filter="data")
-                servers[f"baseline {baseline[:7]}"] = serve("wsgi:app", env, Path(folder))
-            servers["as deployed"] = serve("wsgi:app", env, ROOT)
-            servers["computed every request"] = serve("wsgi:app", {**env, "FLASK_INSIGHTS_CACHE": "false"}, ROOT)
+                name = f"baseline {baseline[:7]}"
+                servers[name] = serve("wsgi:app", env, Path(folder), name)
+            servers["as deployed"] = serve("wsgi:app", env, ROOT, "as deployed")
+            servers["computed every request"] = serve(
+                "wsgi:app", {**env, "FLASK_INSIGHTS_CACHE": "false"}, ROOT, "computed every request"
+            )
             cookies = {
                 name: login(base, ADMIN_EMAIL, ADMIN_PASSWORD) for name, (_, base) in servers.items() if name != "bare"
             }
             took: dict[tuple[str, str], list[float]] = {}
+            spent: dict[tuple[str, str], list[float]] = {}  # server CPU ms (app worker + its PostgreSQL backends)
+            charts: dict[tuple[str, str], list[float]] = {}  # both chart images, one after the other
             load = os.getloadavg()[0]
             for name, (_, base) in servers.items():  # a first request each: imports, connection pools, templates
                 _get(base + (PAGE if name != "bare" else "/"), cookies.get(name))
@@ -194,11 +224,18 @@ def main() -> None:
                     order = list(servers.items())
                     if round_number % 2:
                         order.reverse()
-                    for name, (_, base) in order:
+                    for name, (process, base) in order:
                         url = base + (PAGE if name != "bare" else "/")
+                        cpu = cpu_ms(process, name)
                         started = time.perf_counter()
                         _get(url, cookies.get(name))
                         took.setdefault((name, kind), []).append((time.perf_counter() - started) * 1000)
+                        spent.setdefault((name, kind), []).append(cpu_ms(process, name) - cpu)
+                        if name != "bare":  # then its two chart images, as a browser asks for them
+                            started = time.perf_counter()
+                            for chart in CHARTS:
+                                _get(base + chart, cookies.get(name))
+                            charts.setdefault((name, kind), []).append((time.perf_counter() - started) * 1000)
                 load = max(load, os.getloadavg()[0])
         finally:
             for process, _ in servers.values():
@@ -231,6 +268,27 @@ def main() -> None:
     ]
     for name in names:
         lines.append(f"| {name} | " + " | ".join(cell(took[(name, kind)]) for kind in KINDS) + " |")
+    lines += [
+        "",
+        "Server CPU per request (the app's gunicorn worker and its PostgreSQL backends, from /proc: 10 ms ticks, "
+        "so the mean of the rounds), milliseconds:",
+        "",
+        "| server | " + " | ".join(KINDS) + " |",
+        "|---|" + "---:|" * len(KINDS),
+    ]
+    for name in names:
+        values = [sum(spent[(name, kind)]) / len(spent[(name, kind)]) for kind in KINDS]
+        lines.append(f"| {name} | " + " | ".join(f"{value:.1f}" for value in values) + " |")
+    lines += [
+        "",
+        "Then the page's two chart images, one after the other (after the page: what a browser asks for next), "
+        "milliseconds for both over HTTP, median (p10–p90):",
+        "",
+        "| server | " + " | ".join(KINDS) + " |",
+        "|---|" + "---:|" * len(KINDS),
+    ]
+    for name in names[1:]:
+        lines.append(f"| {name} | " + " | ".join(cell(charts[(name, kind)]) for kind in KINDS) + " |")
     section = "\n".join(lines) + "\n"
     print(section)
     results = ROOT / "bench" / "RESULTS.md"

@@ -350,3 +350,26 @@ def test_a_write_recomputes_only_the_parts_it_changes(app, ctx):
     db.session.commit()
     assert recomputed() == {"started", "certificates", "period", "active"}
     assert dashboard_cache.report(start, end, window_days=180, now=now).courses[1].name == "Course B, renamed"
+
+
+def test_a_chart_is_drawn_again_only_when_its_numbers_change(client, known_data):  # noqa: F811
+    """pygal's SVG carries a random id per drawing, so the same bytes mean the same drawing."""
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    login(client, "admin@example.org")
+    chart = "/admin/insights/charts/course.svg"
+    first = client.get(chart).get_data()
+    # a first activity of the day: active people change, the course chart's numbers (enrolled, completed,
+    # certificates issued) do not
+    busy = db.session.scalar(select(Enrollment).order_by(Enrollment.id).limit(1))
+    busy.last_activity_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    assert client.get(chart).get_data() == first
+    assert client.get(chart + "?lang=es").get_data() != first  # its own language
+
+    from courses.models import Course
+
+    enroll(make_user(email="another@example.org"), db.session.scalar(select(Course).where(Course.slug == "course-a")))
+    again = client.get(chart).get_data()
+    assert again != first and b"<svg" in again
+    rows = csv.DictReader(io.StringIO(client.get("/admin/insights?table=course&format=csv").get_data(as_text=True)))
+    assert {row["id"]: int(row["enrolled"]) for row in rows}["course-a"] == 4
