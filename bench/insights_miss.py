@@ -10,7 +10,8 @@ each server for the dashboard once, the servers taking turns; kinds of write tak
 - *revocation*: a certificate revoked (reinstated again at the end);
 - *none*: no write (a hit, when the server caches).
 
-After the page, the two chart images it shows are asked for (timed apart). Servers (one gunicorn worker each, so that the request after a write is that worker's first since the write):
+After the page, the two chart images it shows are asked for (timed apart). Servers
+(one gunicorn worker each, so that the request after a write is that worker's first since the write):
 bare Flask, this tree as deployed, this tree with FLASK_INSIGHTS_CACHE=false (every request computes everything),
 and, with BENCH_BASELINE=<commit>, that commit of the repository as deployed (extracted by ``git archive`` into a
 temporary folder, run with the same virtualenv) — before and after in the same run. Every write is undone at the end.
