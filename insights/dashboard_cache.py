@@ -22,9 +22,21 @@ Same-day activity (each lesson completion moves ``last_activity_at`` forward) ma
 a learner active within the last 29 days who is active again stays counted in every window an entry can be served
 for (see the proof in migration 0030). So ordinary lesson completions cost nothing here.
 
-Entries live per process (no shared store): a hit costs three small statements (the marks, the counter, the content
-version), a miss the report itself plus one statement for the horizon. Processes never serve each other's stale
-entries, since the counter and marks live in the database.
+**Parts.** Under steady writes the whole answer rarely survives until the next request, so it is also kept in
+parts (``reports.build``'s ``remember``), each with its own counter, bumped only by the writes that change what
+it reads: enrollments started in the period (``insights:started``: the enrollment day rows changed), certificates
+(``insights:certificates``: certificate day rows, which also move with every revocation or expiry change),
+people enrolled, completed or credentialed (``insights:period``: settle changed those rows) and people active in
+the last 30 days (``insights``: anyone settled). On PostgreSQL ``rollups.fold`` counts the day changes a
+transaction made; on SQLite the day rows change in place, so there every settled write bumps both day counters.
+A learner's first activity of the day recomputes only the active people, a revocation the certificates and the
+active people, an enrollment everything but the certificates. Each time-dependent part has its own horizon;
+a whole entry is served until the earliest of its parts'. All counters are read in one statement before anything
+is computed.
+
+Entries live per process (no shared store): a hit costs three small statements (the marks, the counters, the
+content version), a miss the parts that changed plus one statement for each of their horizons. Processes never
+serve each other's stale entries, since the counters and marks live in the database.
 """
 
 from __future__ import annotations
