@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from itsdangerous import BadSignature
 from sqlalchemy import func, select
 
 from accounts.models import Role, User
@@ -582,6 +583,8 @@ class Session:
         self.client, self.user_id = client, user_id
         self.identifier = None
         self.token: str | None = None
+        self.session_id: str | None = None  # "<id>:<version>:<login token>" of the login the examples share
+        self.secret: str | None = None  # the session's CSRF secret that self.token was signed for
         with client.session_transaction() as session:
             session.clear()  # whoever the client was before
         if user_id is not None:
@@ -592,6 +595,8 @@ class Session:
 
     def prepare(self) -> str:
         limiter.reset()
+        if self._still_signed_in():
+            return self.token
         with self.client.session_transaction() as session:
             session.pop("_user_id", None)
             if self.user_id is not None:
@@ -601,14 +606,47 @@ class Session:
                 user = db.session.get(User, self.user_id)
                 token = start_login(user, now=utcnow())  # a post may have logged this login out
                 db.session.commit()
-                session["_user_id"] = f"{self.user_id}:{user.session_version}:{token}"
+                self.session_id = f"{self.user_id}:{user.session_version}:{token}"
+                session["_user_id"] = self.session_id
                 session["_fresh"] = True
                 session["_id"] = self.identifier
             if "csrf_token" not in session:  # a logout clears the session, and with it the token's secret
                 self.token = None
         if self.token is None:
             self.token = self.client.csrf_token("/verify/credential")
+            self.secret = self.client._session_csrf_secret()
         return self.token
+
+    def _still_signed_in(self) -> bool:
+        """True when the last example left the client as prepare() would make it: the same login (which the app's
+        own loader still accepts), fresh, with the CSRF secret the token was signed for. Then nothing is
+        written: a new login row and its commit for every example were most of this harness's cost."""
+        if self.token is None or (self.user_id is not None and self.session_id is None):
+            return False
+        cookie = self.client.get_cookie(self.client.application.config["SESSION_COOKIE_NAME"])
+        if cookie is None:
+            return False
+        app = self.client.application
+        try:
+            session = app.session_interface.get_signing_serializer(app).loads(cookie.value)
+        except BadSignature:  # unreadable: start over
+            return False
+        if session.get("csrf_token") != self.secret:  # the secret self.token was signed for
+            return False
+        if self.user_id is None:
+            return "_user_id" not in session
+        if (
+            session.get("_user_id") != self.session_id
+            or not session.get("_fresh")
+            or session.get("_id") != self.identifier
+        ):
+            return False
+        from accounts.services import load_session_user
+
+        try:
+            return load_session_user(self.session_id) is not None
+        finally:
+            db.session.rollback()  # the check's read transaction, not the test's
 
 
 def draft_revision(slug: str, admin_id: int) -> str:
