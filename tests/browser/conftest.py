@@ -203,9 +203,17 @@ def correct_answers(course: str) -> dict[str, set[str]]:
     return answers
 
 
+# Screenshots are for people to look at (COMMON.md: look at the PNG of every page you change); no test reads them,
+# and a full-page PNG of each of ~100 pages per half cost Chromium more CPU than the axe audits. So they are taken
+# only when asked for: TEST_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_foo.py
+SCREENSHOTS = os.environ.get("TEST_SCREENSHOTS", "") not in ("", "0")
+
+
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    """A full-page PNG in test-artifacts/<sqlite|postgres>/, when TEST_SCREENSHOTS is set."""
+    if SCREENSHOTS:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
@@ -223,8 +231,19 @@ _STYLED = """() => [document.title, document.styleSheets.length,
 
 _AXE_RUN = "only => axe.run(document, {runOnly: only, resultTypes: ['violations']}).then(r => r.violations)"
 
-# the innermost elements sticking out past the right edge of the window, outside any scroll box
+# [the innermost elements sticking out past the right edge of the window, outside any scroll box; whether any element
+# scrolls]. The second half is the precondition of axe's scrollable-region-focusable (its matcher starts with axe's
+# getScroll(element, 13): content overflowing by more than 13 px on an axis whose overflow is auto or scroll, on any
+# element but select and textarea): where nothing scrolls the rule applies to no element and cannot report one, so
+# its second run at 320 px is skipped only then.
 _TOO_WIDE = """() => {
+  const scrollable = [...document.querySelectorAll('*:not(select, textarea)')].some(e => {
+    const style = getComputedStyle(e), can = v => v === 'auto' || v === 'scroll';
+    return (e.scrollWidth > e.clientWidth + 13 && can(style.overflowX))
+      || (e.scrollHeight > e.clientHeight + 13 && can(style.overflowY));
+  });
+  return [tooWide(), scrollable];
+  function tooWide() {
   if (document.documentElement.scrollWidth <= innerWidth) return [];
   const scrolls = e => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
     if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return true; } return false; };
@@ -234,20 +253,22 @@ _TOO_WIDE = """() => {
     e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + [...e.classList].join('.') : '')
     + ' “' + (e.innerText || e.value || '').trim().slice(0, 40) + '”'
     + ' right=' + Math.round(e.getBoundingClientRect().right));
+  }
 }"""
 
 
 class Accessibility:
     """Runs the vendored axe-core over pages exactly as a (JavaScript-off) test page shows them.
 
-    check(page, name) saves a screenshot, then, in a separate JavaScript-enabled context given the page's
-    cookies and viewport, serves the page's own HTML at the page's URL (so a page reached by a POST, or one
-    showing a flash message that a reload would drop, is audited as the learner saw it; stylesheets and
-    images still come from the live server), lets the vendored axe-core load from disk into it (no network)
-    and runs the WCAG 2.0/2.1 A and AA rules. Then, at 320 CSS px, it checks reflow (WCAG 1.4.10, which axe
-    does not test) and that any box that now scrolls can be reached by keyboard. assert_clean() fails with
-    every serious or critical violation of every checked page, no rule excluded; every violation, minor ones
-    included, is written to test-artifacts/<sqlite|postgres>/axe-<test>.json.
+    check(page, name) saves a screenshot (only with TEST_SCREENSHOTS=1), then, in a separate JavaScript-enabled
+    context given the page's cookies and viewport, serves the page's own HTML at the page's URL (so a page reached
+    by a POST, or one showing a flash message that a reload would drop, is audited as the learner saw it;
+    stylesheets and images still come from the live server), lets the vendored axe-core load from disk into it
+    (no network) and runs the WCAG 2.0/2.1 A and AA rules. Then, at 320 CSS px, it checks reflow (WCAG 1.4.10,
+    which axe does not test) and that any box that now scrolls can be reached by keyboard (axe's
+    scrollable-region-focusable again, run only when some box scrolls: the rule applies to nothing else).
+    assert_clean() fails with every serious or critical violation of every checked page, no rule excluded; every
+    violation, minor ones included, is written to test-artifacts/<sqlite|postgres>/axe-<test>.json.
     """
 
     def __init__(self, browser, report_name: str):
@@ -278,7 +299,7 @@ class Accessibility:
         return self.page
 
     def check(self, page, name: str) -> None:
-        shot(page, name)
+        shot(page, name)  # only with TEST_SCREENSHOTS=1
         url = page.url.split("#", 1)[0]
         self.snapshots[url] = page.content()
         assert "<noscript" not in self.snapshots[url], f"{name}: <noscript> would differ in the JS-enabled audit copy"
@@ -295,7 +316,9 @@ class Accessibility:
         # (wide tables and code sit in their own scroll boxes, which the rule allows, and which must then
         # be reachable by keyboard: axe's scrollable-region-focusable, run again now that they scroll)
         audit.set_viewport_size({"width": 320, "height": 640})
-        violations += audit.evaluate(_AXE_RUN, {"type": "rule", "values": ["scrollable-region-focusable"]})
+        too_wide, scrollable = audit.evaluate(_TOO_WIDE)
+        if scrollable:
+            violations += audit.evaluate(_AXE_RUN, {"type": "rule", "values": ["scrollable-region-focusable"]})
         found: dict[str, dict] = {}  # by rule: the second run may repeat a node the first one found
         for v in violations:
             rule = found.setdefault(
@@ -305,7 +328,6 @@ class Accessibility:
                 if all(n["target"] != seen["target"] for seen in rule["nodes"]):
                     rule["nodes"].append({"target": n["target"], "summary": n.get("failureSummary", "")})
         self.results[name] = list(found.values())
-        too_wide = audit.evaluate(_TOO_WIDE)
         if too_wide:
             self.results[name].append(
                 {
@@ -336,7 +358,8 @@ class Accessibility:
 
 @pytest.fixture
 def a11y(browser, request) -> Iterator[Accessibility]:
-    """a11y.check(page, "name") screenshots and audits a page; end the test with a11y.assert_clean()."""
+    """a11y.check(page, "name") audits a page (and screenshots it with TEST_SCREENSHOTS=1); end the test with
+    a11y.assert_clean()."""
     auditor = Accessibility(browser, request.node.name.removeprefix("test_"))
     yield auditor
     auditor.close()

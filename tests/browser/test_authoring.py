@@ -8,7 +8,7 @@ from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 
 def test_admin_authors_and_publishes_a_course(live_server, new_page, a11y):
-    """Every studio page on the way is also screenshot and checked with axe (WCAG 2.1 A/AA)."""
+    """Every studio page on the way is checked with axe (WCAG 2.1 A/AA)."""
     page = new_page(width=1280, height=900)
     page.goto(live_server + "/login")
     page.get_by_label("Email").fill(ADMIN_EMAIL)

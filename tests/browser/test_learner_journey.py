@@ -10,7 +10,7 @@ COURSE = "data-center-technician-foundations"
 
 
 def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, phone, new_page, a11y):
-    """Every page on the way is also screenshot and checked with axe (WCAG 2.1 A/AA) as it was shown."""
+    """Every page on the way is checked with axe (WCAG 2.1 A/AA) as it was shown."""
     page = phone
     page.goto(live_server + "/")
     a11y.check(page, "01-home")

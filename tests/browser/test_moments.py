@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from PIL import Image, ImageDraw
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS, correct_answers, shot
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS, SCREENSHOTS, correct_answers, shot
 
 COURSE = "ai-at-work-customer-service-office"
 PHONE_HEIGHT = 844
@@ -156,13 +156,14 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     assert not page.get_by_role("button", name="Copy link").is_visible()  # no JS: a selectable field instead
     share_url = page.get_by_label(re.compile("Verification link")).input_value()
     a11y.check(page, "55-completion")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "completion-page.png"), full_page=True)
+    shot(page, "completion-page")
     pdf = page.request.get(live_server + page.get_by_role("link", name="Download PDF").get_attribute("href"))
     assert pdf.ok and pdf.body().startswith(b"%PDF")
     png = page.request.get(live_server + preview.get_attribute("src"))
     assert png.ok and png.headers["content-type"] == "image/png"
-    (ARTIFACTS / "certificate.png").write_bytes(png.body())
+    if SCREENSHOTS:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "certificate.png").write_bytes(png.body())
     assert Image.open(io.BytesIO(png.body())).size[0] == 1200
 
     # with JavaScript on, "Copy link" copies the verification link
@@ -226,7 +227,7 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
     for gone in ("Add to LinkedIn profile", "Post on LinkedIn", "Share by email", "Share by text message"):
         assert page.get_by_role("link", name=re.compile("^" + gone)).count() == 0, gone
     a11y.check(page, "57-revoked-worker-view")
-    page.screenshot(path=str(ARTIFACTS / "revoked-view.png"), full_page=True)
+    shot(page, "revoked-view")
     page.goto(live_server + "/dashboard")
     assert "Not counted:" in page.content() and "Complete a course to add its skills here." in page.content()
     a11y.check(page, "58-dashboard-after-revocation")
