@@ -58,6 +58,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# the app of wsgi.py with test-sized argon2 (see that module for why)
+LIVE_APP = "tests.browser.live_wsgi:app"
+
+
 def _live_database(folder: Path) -> str:
     return sibling_database(folder, "live")
 
@@ -83,7 +87,7 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     LIVE["outbox"] = folder / "outbox"
     env = {
         **os.environ,
-        "FLASK_APP": "wsgi",
+        "FLASK_APP": LIVE_APP,
         "FLASK_APP_ENV": "test",
         "FLASK_SECRET_KEY": "browser-test-secret-" + "y" * 32,
         # its own database beside the suite's (the suite empties its tables after every test)
@@ -107,22 +111,26 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}", LIVE_APP],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    # with --preload gunicorn binds the port only after its master imported the app: tens of seconds at high load
+    deadline = time.monotonic() + 180
+    while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break
         except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                server.wait()
+                log.close()
+                raise RuntimeError("gunicorn did not start: " + (folder / "gunicorn.log").read_text()) from None
             time.sleep(0.1)
-    else:
-        server.kill()
-        raise RuntimeError("gunicorn did not start: " + (folder / "gunicorn.log").read_text())
     try:
         yield base
     finally:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, _free_port
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LIVE_APP, ROOT, _free_port
 from tests.pgcluster import sibling_database
 from tests.smtp import SMTPServer
 
@@ -37,7 +37,7 @@ def mail_server(tmp_path_factory):
         smtp.handler.mode = "refuse"
         env = {
             **os.environ,
-            "FLASK_APP": "wsgi",
+            "FLASK_APP": LIVE_APP,
             "FLASK_APP_ENV": "test",
             "FLASK_SECRET_KEY": SECRET,
             "FLASK_SQLALCHEMY_DATABASE_URI": database,
@@ -60,7 +60,7 @@ def mail_server(tmp_path_factory):
         port = _free_port()
         with (folder / "gunicorn.log").open("w") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", LIVE_APP],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
