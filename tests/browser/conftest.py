@@ -60,6 +60,11 @@ def _free_port() -> int:
 
 # the app of wsgi.py with test-sized argon2 (see that module for why)
 LIVE_APP = "tests.browser.live_wsgi:app"
+# --no-control-socket: gunicorn 27's control socket is an asyncio thread in the master (workers forked after it
+# starts, such as a replacement worker, fork a threaded process), and every gunicorn binds the same
+# ~/.gunicorn/gunicorn.ctl, both halves' servers included. --timeout 120: at load 17 a worker's first POST (which
+# imports the job queue's modules) ran past the default 30 s and was killed mid-request (as tests/servers allows).
+GUNICORN_OPTIONS = ("--no-control-socket", "--timeout", "120")
 
 
 def _live_database(folder: Path) -> str:
@@ -111,7 +116,18 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}", LIVE_APP],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            *GUNICORN_OPTIONS,
+            "--preload",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            LIVE_APP,
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

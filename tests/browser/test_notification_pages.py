@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LIVE_APP, ROOT, _free_port
+from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, GUNICORN_OPTIONS, LIVE_APP, ROOT, _free_port
 from tests.pgcluster import sibling_database
 from tests.smtp import SMTPServer
 
@@ -60,7 +60,17 @@ def mail_server(tmp_path_factory):
         port = _free_port()
         with (folder / "gunicorn.log").open("w") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", LIVE_APP],
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    *GUNICORN_OPTIONS,
+                    "--workers",
+                    "1",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    LIVE_APP,
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
