@@ -191,6 +191,11 @@ def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int 
                             sys.executable,
                             "-m",
                             "gunicorn",
+                            # one asyncio thread less per master, and no socket path shared by every gunicorn
+                            "--no-control-socket",
+                            # two workers: the master imports the app once and forks both (the database pool that
+                            # the fork copies is dropped in each worker: gunicorn_preload.py)
+                            *(["--config", "python:tests.servers.gunicorn_preload"] if workers > 1 else []),
                             "--workers",
                             str(workers),
                             # an app import slower than gunicorn's 30 s boot allowance (a loaded machine) is not a
