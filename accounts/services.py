@@ -12,7 +12,7 @@ from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
 from accounts import passwords
 from accounts.models import LoginSession, PasswordResetToken, Role, User
@@ -98,6 +98,10 @@ def _persistent_user(values: dict) -> User:
     """The session's User for this row, as if the ORM had loaded it (changes to it are flushed as usual; columns
     not in ``values`` are loaded on first access); the instance already in the session if there is one."""
     session = db.session()
+    # a process's first request can arrive here before any query configured the mappers (a second gunicorn worker
+    # or server given a session cookie made elsewhere): an unconfigured User has no attribute implementations yet
+    # and make_transient_to_detached fails (AttributeError, a 500). After the first call this is a flag check.
+    configure_mappers()
     mapper = inspect(User)
     key = mapper.identity_key_from_primary_key((values["id"],))
     present = session.identity_map.get(key)
