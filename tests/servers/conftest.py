@@ -51,8 +51,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + 20
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path | None = None, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
@@ -214,7 +214,8 @@ def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int 
                 )
             bases.append((port, f"http://127.0.0.1:{port}"))
         for (port, _), proc, log in zip(bases, procs, logs, strict=True):
-            wait_for_port(port, proc, "gunicorn", log)
+            # a preloading master binds the port only after importing the app: tens of seconds on a loaded machine
+            wait_for_port(port, proc, "gunicorn", log, seconds=180)
             wait_until_serving(port, proc, log)
         yield [base for _, base in bases]
     finally:
