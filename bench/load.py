@@ -41,10 +41,14 @@ USERS = int(os.environ.get("LOAD_USERS", "24"))
 POOL = int(os.environ.get("LOAD_POOL", "8"))  # learners per virtual user, used one after another
 LEARNERS = int(os.environ.get("LOAD_LEARNERS", "2000"))
 WORKERS = int(os.environ.get("LOAD_WORKERS", "3"))
+WORKER_CLASS = os.environ.get("LOAD_WORKER_CLASS", "sync")  # sync | gthread (with LOAD_THREADS threads each)
+THREADS = int(os.environ.get("LOAD_THREADS", "1"))
 LOCUST = os.environ.get("LOCUST", str(ROOT / ".venv-load" / "bin" / "locust"))
 LOAD_DOMAIN = "load.example"
 LOAD_PARAMS = {"load_users": f"%@{LOAD_DOMAIN}"}  # bound as :load_users
-GUNICORN = ["--workers", str(WORKERS), "--worker-class", "sync", "--timeout", "60", "--log-level", "warning"]
+GUNICORN = ["--workers", str(WORKERS), "--worker-class", WORKER_CLASS, "--timeout", "60", "--log-level", "warning"]
+if WORKER_CLASS == "gthread":
+    GUNICORN[4:4] = ["--threads", str(THREADS)]
 SECRET = "load-" + "q" * 40
 
 

@@ -2,6 +2,7 @@
 
     python -m tests.pgcluster -- python -m bench.mix           # builds its data set (bench.generate + load.prepare)
     BENCH_MIX_PROFILE=1 ...                                    # also a cProfile of the whole run (top 40)
+    BENCH_MIX_PROFILE_ONLY=complete ...                        # a cProfile of those endpoints' requests only
 
 Drives bench/locustfile.py's journeys through Flask's test client in this process (no gunicorn, no Locust):
 each step's CPU time (time.process_time; PostgreSQL's share not included) and SQL statement count are summed per
@@ -85,14 +86,22 @@ class Meter:
         self.sql: dict[str, list[int]] = defaultdict(list)
         self.statements = 0
         self.statuses: dict[str, Counter] = defaultdict(Counter)
+        # BENCH_MIX_PROFILE_ONLY=<part of an endpoint's name>: a CPU-time cProfile of only those requests
+        self.only = os.environ.get("BENCH_MIX_PROFILE_ONLY", "")
+        self.profile: cProfile.Profile | None = cProfile.Profile(time.process_time) if self.only else None
 
     def count(self, *_args, **_kwargs) -> None:
         self.statements += 1
 
     def call(self, name: str, fn, *args, **kwargs):
+        profile = self.profile if self.profile is not None and self.only in name else None
         before, statements = time.process_time(), self.statements
+        if profile is not None:
+            profile.enable()
         response = fn(*args, **kwargs)
         response.get_data()
+        if profile is not None:
+            profile.disable()
         self.cpu[name].append(1000 * (time.process_time() - before))
         self.sql[name].append(self.statements - statements)
         self.statuses[name][response.status_code] += 1
@@ -239,7 +248,7 @@ def main() -> None:
         event.listen(db.engine, "before_cursor_execute", meter.count)
     random.seed(7)
     learners = [Learner(app, meter, fixture, pool) for pool in fixture["pools"]]
-    profile = cProfile.Profile() if os.environ.get("BENCH_MIX_PROFILE") else None
+    profile = cProfile.Profile() if os.environ.get("BENCH_MIX_PROFILE") and not meter.only else None
     meter.cpu.clear()
     meter.sql.clear()
     meter.statuses.clear()
@@ -260,7 +269,10 @@ def main() -> None:
             f"{statistics.mean(values):7.2f} {statistics.median(sql):7.0f} {max(sql):4}  "
             + " ".join(f"{k}:{v}" for k, v in sorted(meter.statuses[name].items()))
         )
+    profile = profile or meter.profile
     if profile:
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        profile.dump_stats(ROOT / "test-artifacts" / "mix.prof")  # for pstats' callers/callees
         stats = pstats.Stats(profile)
         stats.sort_stats("cumulative").print_stats(60)
         stats.sort_stats("tottime").print_stats(40)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from blinker import Namespace
 from flask_babel import gettext, ngettext
 from sqlalchemy import bindparam, case, exists, func, insert, literal_column, null, or_, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -470,23 +471,76 @@ def active_seconds(since: datetime | None, now: datetime) -> int:
 
 def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) -> bool:
     """Record the lesson as complete once (idempotent under races), with its measured active time. Returns True if
-    the course just completed."""
+    the course just completed.
+
+    The row is written by one INSERT that skips an existing row (no savepoint, no ORM flush); receivers of
+    ``lesson_completed`` (the xAPI event, the learning-day rollup, the report cache) learn of it from the signal,
+    sent only when the row is new."""
     lock_enrollment(enrollment)
-    try:
-        with db.session.begin_nested():
-            db.session.add(
-                LessonProgress(
-                    enrollment_id=enrollment.id,
-                    lesson_id=lesson.id,
-                    completed_at=now,
-                    active_seconds=active_seconds(enrollment.last_activity_at, now),
-                )
-            )
+    connection = db.session.connection()
+    written = connection.execute(
+        _INSERT_PROGRESS[connection.dialect.name],
+        {
+            "enrollment_id": enrollment.id,
+            "lesson_id": lesson.id,
+            "completed_at": now,
+            "active_seconds": active_seconds(enrollment.last_activity_at, now),
+        },
+    ).rowcount
+    if written:
         lesson_completed.send(enrollment, lesson=lesson, now=now)
-    except IntegrityError:
-        pass  # already complete: a double click or a retry
+    # else: already complete (a double click or a retry)
     enrollment.last_activity_at = now
     return check_completion(enrollment, now=now)
+
+
+# built once per dialect: a completion of a lesson already complete inserts nothing (the unique constraint on
+# enrollment and lesson decides races), where a savepoint around an ORM insert cost two more round trips
+_INSERT_PROGRESS = {
+    name: dialect_insert(LessonProgress.__table__).on_conflict_do_nothing(index_elements=["enrollment_id", "lesson_id"])
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+def _steps_left_statements():
+    """``(lessons left, quizzes left, quizzes left in a renewal)``: EXISTS queries on the completion rule, built
+    once with the enrollment, course and renewal start bound (building them per call cost more CPU than running
+    them). Core tables, run on the session's connection: no ORM entity to hydrate."""
+    lesson, module, quiz = Lesson.__table__, Module.__table__, Quiz.__table__
+    progress, attempt = LessonProgress.__table__, QuizAttempt.__table__
+    in_course = module.c.course_id == bindparam("course")
+    lessons_left = (
+        select(lesson.c.id)
+        .select_from(lesson.join(module, module.c.id == lesson.c.module_id))
+        .where(
+            in_course,
+            ~exists().where(progress.c.enrollment_id == bindparam("enrollment"), progress.c.lesson_id == lesson.c.id),
+        )
+    )
+
+    def quizzes_left(*in_cycle):
+        passed = exists().where(
+            attempt.c.enrollment_id == bindparam("enrollment"),
+            attempt.c.passed.is_(True),
+            attempt.c.quiz_id == quiz.c.id,
+            *in_cycle,
+        )
+        return select(
+            exists(
+                select(quiz.c.id)
+                .select_from(quiz.join(module, module.c.id == quiz.c.module_id))
+                .where(in_course, ~passed)
+            )
+        )
+
+    return (
+        select(exists(lessons_left)),
+        quizzes_left(),
+        quizzes_left(attempt.c.submitted_at >= bindparam("renewal", type_=attempt.c.submitted_at.type)),
+    )
+
+
+_STEPS_LEFT = _steps_left_statements()
 
 
 def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
@@ -496,23 +550,13 @@ def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
     """
     if enrollment.completed_at is not None:
         return False
-    lessons_left = (
-        select(Lesson.id)
-        .join(Module)
-        .where(
-            Module.course_id == enrollment.course_id,
-            ~exists().where(LessonProgress.enrollment_id == enrollment.id, LessonProgress.lesson_id == Lesson.id),
-        )
-    )
-    quizzes_left = (
-        select(Quiz.id)
-        .join(Module)
-        .where(
-            Module.course_id == enrollment.course_id,
-            ~exists().where(passed_in_cycle(enrollment), QuizAttempt.quiz_id == Quiz.id),
-        )
-    )
-    if db.session.scalar(select(exists(lessons_left))) or db.session.scalar(select(exists(quizzes_left))):
+    db.session.flush()  # what autoflush did for the ORM queries these were: the steps just written count
+    connection = db.session.connection()
+    lessons_left, quizzes_left, quizzes_left_in_renewal = _STEPS_LEFT
+    params = {"course": enrollment.course_id, "enrollment": enrollment.id, "renewal": enrollment.renewal_started_at}
+    if connection.scalar(lessons_left, params) or connection.scalar(
+        quizzes_left if enrollment.renewal_started_at is None else quizzes_left_in_renewal, params
+    ):
         return False
     done = db.session.execute(
         update(Enrollment)
@@ -632,7 +676,13 @@ def lock_enrollment(enrollment: Enrollment) -> None:
     Without it, a lesson completed in one tab and a quiz passed in another could each miss the
     other's uncommitted row and neither would complete the course.
     """
-    db.session.execute(select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update())
+    db.session.connection().execute(_LOCK_ENROLLMENT, {"enrollment": enrollment.id})
+
+
+# built once: a progress write takes this lock first
+_LOCK_ENROLLMENT = (
+    select(Enrollment.__table__.c.id).where(Enrollment.__table__.c.id == bindparam("enrollment")).with_for_update()
+)
 
 
 def _next_attempt_no(enrollment: Enrollment, quiz: Quiz) -> int:
@@ -771,10 +821,12 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     score = round(100 * sum(correct.values()) / len(correct))
     passed = score >= quiz.pass_mark
     # the conditional update makes a double submit harmless: only one write wins
+    values = {"answers": {str(k): sorted(v) for k, v in answers.items()}, "score": score, "passed": passed}
+    values["submitted_at"] = now
     written = db.session.execute(
         update(QuizAttempt)
         .where(QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_(None))
-        .values(answers={str(k): sorted(v) for k, v in answers.items()}, score=score, passed=passed, submitted_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
     if written != 1:
@@ -788,7 +840,9 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
             for cid in chosen
         ],
     )
-    db.session.refresh(attempt)
+    # the row now holds exactly these values: set them as loaded instead of reading the row back
+    for key, value in values.items():
+        set_committed_value(attempt, key, value)
     return Graded(score=score, passed=passed, correct=correct)
 
 

@@ -5,7 +5,8 @@ enrollment's day rows are recomputed from its own rows (a few dozen at most), in
 a double click or a rolled-back request cannot leave the rollup off by one. What triggers a refresh:
 
 - any ORM insert, update or delete of a LessonProgress or QuizAttempt (checked after every flush);
-- a graded quiz (``quiz_graded``: grading is a conditional UPDATE the ORM does not see);
+- a completed lesson (``lesson_completed``: the row is a Core INSERT) and a graded quiz (``quiz_graded``: grading
+  is a conditional UPDATE), which the ORM does not see;
 - a lesson whose stated minutes change, or a lesson or quiz deleted (a course re-import): every enrollment in
   that course, since the rollup holds the lessons' minutes and the database cascades the deleted rows.
 
@@ -14,12 +15,12 @@ Bulk SQL that bypasses the ORM (the benchmark generator, migrations) calls ``reb
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, delete, event, func, insert, inspect, literal, select, union_all
+from sqlalchemy import and_, bindparam, case, delete, event, func, insert, inspect, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from core.extensions import db
 from courses.models import Enrollment, Lesson, LessonProgress, Module, Quiz, QuizAttempt
-from courses.services import ACTIVE_GAP_SECONDS, quiz_graded
+from courses.services import ACTIVE_GAP_SECONDS, lesson_completed, quiz_graded
 from insights.models import LearningDay
 
 
@@ -36,9 +37,9 @@ def _seconds(later, earlier, dialect: str):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _refresh(connection, where_enrollment) -> None:
-    """Recompute the day rows of the enrollments selected by ``where_enrollment(column)`` (two statements)."""
-    dialect = connection.dialect.name
+def _statements(dialect: str, where_enrollment):
+    """The two statements that recompute the day rows of the enrollments selected by
+    ``where_enrollment(column)``: delete them, then insert them again from the enrollments' own rows."""
     lessons = (
         select(
             LessonProgress.enrollment_id.label("enrollment_id"),
@@ -81,17 +82,39 @@ def _refresh(connection, where_enrollment) -> None:
         func.sum(steps.c.seconds),
         func.sum(steps.c.passes),
     ).group_by(steps.c.enrollment_id, steps.c.day)
-    connection.execute(delete(LearningDay).where(where_enrollment(LearningDay.enrollment_id)))
-    connection.execute(
+    return (
+        delete(LearningDay).where(where_enrollment(LearningDay.enrollment_id)),
         insert(LearningDay).from_select(
             ["enrollment_id", "day", "lesson_minutes", "active_seconds", "first_passes"], rows
-        )
+        ),
     )
+
+
+def _refresh(connection, where_enrollment) -> None:
+    """Recompute the day rows of the enrollments selected by ``where_enrollment(column)`` (two statements)."""
+    for statement in _statements(connection.dialect.name, where_enrollment):
+        connection.execute(statement)
+
+
+# One enrollment's refresh (every progress write of a learner: the hot path) as statements built once per
+# dialect with the id bound: building these expressions cost more CPU than running them
+_ONE_ENROLLMENT: dict[str, tuple] = {}
+
+
+def _refresh_one(connection, enrollment_id: int) -> None:
+    dialect = connection.dialect.name
+    statements = _ONE_ENROLLMENT.get(dialect)
+    if statements is None:
+        statements = _ONE_ENROLLMENT[dialect] = _statements(dialect, lambda column: column == bindparam("enrollment"))
+    for statement in statements:
+        connection.execute(statement, {"enrollment": enrollment_id})
 
 
 def refresh_enrollments(connection, enrollment_ids) -> None:
     ids = sorted(set(enrollment_ids))
-    if ids:
+    if len(ids) == 1:
+        _refresh_one(connection, ids[0])
+    elif ids:
         _refresh(connection, lambda column: column.in_(ids))
 
 
@@ -127,10 +150,17 @@ def _pending(connection) -> dict:
 @event.listens_for(LessonProgress, "after_insert")
 @event.listens_for(LessonProgress, "after_update")
 @event.listens_for(LessonProgress, "after_delete")
+def _step_written(_mapper, connection, target) -> None:
+    _pending(connection)["enrollments"].add(target.enrollment_id)
+
+
 @event.listens_for(QuizAttempt, "after_insert")
 @event.listens_for(QuizAttempt, "after_update")
 @event.listens_for(QuizAttempt, "after_delete")
-def _step_written(_mapper, connection, target) -> None:
+def _attempt_written(_mapper, connection, target) -> None:
+    # the rollup counts submitted attempts only: opening an attempt (or dropping an unsubmitted one) changes no day
+    if target.submitted_at is None and not inspect(target).attrs.submitted_at.history.deleted:
+        return
     _pending(connection)["enrollments"].add(target.enrollment_id)
 
 
@@ -167,6 +197,8 @@ def _after_flush(session: Session, _context) -> None:
     refresh_enrollments(connection, pending["enrollments"] - {None})
 
 
+@lesson_completed.connect
 @quiz_graded.connect
-def _on_quiz_graded(enrollment, **_):
+def _on_step_recorded(enrollment, **_):
+    # a completion and a grading are Core statements the ORM does not see
     refresh_enrollments(db.session.connection(), [enrollment.id])

@@ -137,7 +137,12 @@ def _add(delta: Counter, session=None) -> None:
 def marked(session: Session | None = None) -> list[int]:
     """The users marked dirty, locked (a transaction that changes one of them meanwhile waits at its own mark)."""
     session = session or db.session
-    return list(session.scalars(select(PeopleDirty.user_id).order_by(PeopleDirty.user_id).with_for_update()))
+    session.flush()  # as the ORM query this was would autoflush
+    return list(session.connection().scalars(_MARKED))
+
+
+# built once: every transaction that writes enrollments runs it before committing
+_MARKED = select(PeopleDirty.__table__.c.user_id).order_by(PeopleDirty.__table__.c.user_id).with_for_update()
 
 
 def settle(session: Session | None = None, user_ids: list[int] | None = None, folded: tuple[int, int] = (0, 0)) -> int:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import delete, event, or_, select, union
+from sqlalchemy import bindparam, delete, event, or_, select, union
 from sqlalchemy.orm import Session, object_session
 
 from accounts.models import User
@@ -52,7 +52,7 @@ from courses.models import (
     Quiz,
     QuizAttempt,
 )
-from courses.services import enrollment_completed, quiz_graded
+from courses.services import enrollment_completed, lesson_completed, quiz_graded
 from credentials.models import Certificate
 from insights.models import CachedReport, ReportVersion
 from insights.workforce import Report, Row, workforce_report
@@ -213,11 +213,37 @@ def bump_all(connection=None) -> None:
     bump(connection or db.session.connection(), [ALL])
 
 
+def _learners_orgs_statement():
+    # built once: every progress write of a learner runs it at commit (building it cost more than running it)
+    member, cohort, enrollment = CohortMember.__table__, Cohort.__table__, Enrollment.__table__
+    return (
+        select(cohort.c.organization_id)
+        .select_from(cohort.join(member, member.c.cohort_id == cohort.c.id))
+        .where(
+            or_(
+                member.c.user_id.in_(bindparam("users", expanding=True)),
+                member.c.user_id.in_(
+                    select(enrollment.c.user_id).where(enrollment.c.id.in_(bindparam("enrollments", expanding=True)))
+                ),
+            )
+        )
+    )
+
+
+_LEARNERS_ORGS = _learners_orgs_statement()
+
+
 def _affected_orgs(connection, pending: dict) -> set[int]:
     """The organizations whose reports the noted writes change (one query)."""
     users = sorted(pending["users"] - {None})
     enrollments = sorted(pending["enrollments"] - {None})
     cohorts = sorted(pending["cohorts"] - {None})
+    if not cohorts:
+        if not users and not enrollments:
+            return set(pending["orgs"])
+        # a learner's own writes: the usual case
+        found = connection.execute(_LEARNERS_ORGS, {"users": users, "enrollments": enrollments}).scalars()
+        return set(pending["orgs"]) | set(found)
     learners = []
     if users:
         learners.append(CohortMember.user_id.in_(users))
@@ -228,10 +254,7 @@ def _affected_orgs(connection, pending: dict) -> set[int]:
         parts.append(
             select(Cohort.organization_id).join(CohortMember, CohortMember.cohort_id == Cohort.id).where(or_(*learners))
         )
-    if cohorts:
-        parts.append(select(Cohort.organization_id).where(Cohort.id.in_(cohorts)))
-    if not parts:
-        return set(pending["orgs"])
+    parts.append(select(Cohort.organization_id).where(Cohort.id.in_(cohorts)))
     return set(pending["orgs"]) | set(connection.execute(union(*parts)).scalars())
 
 
@@ -324,7 +347,8 @@ def _on_completed(enrollment, **_):
     _pending(db.session())["users"].add(enrollment.user_id)
 
 
+@lesson_completed.connect
 @quiz_graded.connect
-def _on_graded(enrollment, **_):
-    # so is grading
+def _on_step_recorded(enrollment, **_):
+    # so are a lesson's completion (a Core INSERT) and grading
     _pending(db.session())["users"].add(enrollment.user_id)
