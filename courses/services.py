@@ -286,10 +286,18 @@ def can_view_course(course: Course, enrollment: Enrollment | None) -> bool:
 # ---- enrollment and progress -----------------------------------------------------------
 
 
-def get_enrollment(user: User, course: Course) -> Enrollment | None:
+def get_enrollment(user: User, course: Course, *, lock: bool = False) -> Enrollment | None:
+    """``user``'s enrollment in ``course`` (None: none, or not logged in). ``lock``: read it with the row lock
+    ``lock_enrollment`` takes (a request that writes progress), so that one statement does both."""
     if not getattr(user, "is_authenticated", False):
         return None
-    return db.session.scalar(select(Enrollment).where(Enrollment.user_id == user.id, Enrollment.course_id == course.id))
+    statement = select(Enrollment).where(Enrollment.user_id == user.id, Enrollment.course_id == course.id)
+    if not lock:
+        return db.session.scalar(statement)
+    enrollment = db.session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+    if enrollment is not None:
+        _locked_enrollments().add(enrollment.id)
+    return enrollment
 
 
 def enroll(user: User, course: Course, *, now: datetime) -> tuple[Enrollment, bool]:
@@ -676,7 +684,21 @@ def lock_enrollment(enrollment: Enrollment) -> None:
     Without it, a lesson completed in one tab and a quiz passed in another could each miss the
     other's uncommitted row and neither would complete the course.
     """
-    db.session.connection().execute(_LOCK_ENROLLMENT, {"enrollment": enrollment.id})
+    locked = _locked_enrollments()
+    if enrollment.id not in locked:
+        db.session.connection().execute(_LOCK_ENROLLMENT, {"enrollment": enrollment.id})
+        locked.add(enrollment.id)
+
+
+def _locked_enrollments() -> set[int]:
+    """Ids of the enrollments whose row lock the session's current transaction holds (its commit or rollback
+    releases them: a set kept for an earlier transaction is dropped)."""
+    session = db.session()
+    transaction = session.get_transaction()
+    held = session.info.get("locked_enrollments")
+    if held is None or held[0] is not transaction:
+        held = session.info["locked_enrollments"] = (transaction, set())
+    return held[1]
 
 
 # built once: a progress write takes this lock first

@@ -204,13 +204,14 @@ def enroll_program(slug: str):
     return redirect(url_for("courses.program", slug=slug)), 303
 
 
-def _course_or_404(slug: str, *, shared: bool = True) -> tuple[Course, object]:
+def _course_or_404(slug: str, *, shared: bool = True, lock: bool = False) -> tuple[Course, object]:
     """``shared``: the read-only outline from the content cache (courses.services.outline), which the study
-    routes also write by (rows take its ids); ``shared=False`` loads the course into this request's session."""
+    routes also write by (rows take its ids); ``shared=False`` loads the course into this request's session.
+    ``lock``: the enrollment is read with its row lock (a request that writes progress takes it anyway)."""
     course = services.outline(slug) if shared else services.load_course(slug)
     if course is None:
         abort(404)
-    enrollment = services.get_enrollment(current_user, course)
+    enrollment = services.get_enrollment(current_user, course, lock=lock)
     if not services.can_view_course(course, enrollment):
         abort(404)
     return course, enrollment
@@ -333,9 +334,9 @@ def _step_url(course: Course, step) -> str:
     return url_for("courses.quiz", slug=course.slug, module_slug=module.slug)
 
 
-def _study(slug: str, *, shared: bool = True):
+def _study(slug: str, *, shared: bool = True, lock: bool = False):
     """Load a course the current user may study, or abort (404 unknown/draft, 403 not enrolled)."""
-    course, enrollment = _course_or_404(slug, shared=shared)
+    course, enrollment = _course_or_404(slug, shared=shared, lock=lock)
     authorize(can_study(current_user, course, enrollment))
     return course, enrollment
 
@@ -395,14 +396,13 @@ def lesson(slug: str, module_slug: str, lesson_slug: str):
 @bp.post("/courses/<slug>/<module_slug>/<lesson_slug>/complete")
 @login_required
 def complete_lesson(slug: str, module_slug: str, lesson_slug: str):
-    course, enrollment = _study(slug)
+    course, enrollment = _study(slug, lock=True)
     _, lesson = _find_lesson(course, module_slug, lesson_slug)
     if not ButtonForm().validate_on_submit():
         abort(400)
     finished = services.complete_lesson(enrollment, lesson, now=utcnow())
-    # the next step from this transaction's own view (the new row included), before the commit expires the
-    # enrollment: reading it afterwards would load it again
-    step = None if finished else services.next_step(course, services.progress_for(enrollment, course))
+    # the next step from this transaction's own view (the new row included), before the commit: one statement
+    step = None if finished else services.next_step(course, services.learner_state(current_user, course)[1])
     db.session.commit()
     if finished:
         # the completion page celebrates and shows the certificate (credentials' route, named, not imported)
@@ -474,8 +474,8 @@ def _attempt_or_404(enrollment, quiz, number: int) -> QuizAttempt:
     return attempt
 
 
-def _attempt_of(slug: str, module_slug: str, number: int):
-    course, enrollment = _study(slug)
+def _attempt_of(slug: str, module_slug: str, number: int, *, lock: bool = False):
+    course, enrollment = _study(slug, lock=lock)
     module, quiz = _find_quiz(course, module_slug)
     return course, enrollment, module, quiz, _attempt_or_404(enrollment, quiz, number)
 
@@ -543,7 +543,8 @@ class AttemptView(MethodView):
         return _attempt_page(*_attempt_of(slug, module_slug, number))
 
     def post(self, slug: str, module_slug: str, number: int):
-        course, enrollment, module, quiz, attempt = _attempt_of(slug, module_slug, number)
+        # the enrollment's row lock first (grading takes it anyway): the attempt is then read as it stands
+        course, enrollment, module, quiz, attempt = _attempt_of(slug, module_slug, number, lock=True)
         if not ButtonForm().validate_on_submit():
             abort(400)
         try:

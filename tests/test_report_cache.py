@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from core.extensions import db
 from courses.catalog import apply_spec
-from courses.models import CourseStatus, Enrollment, LessonProgress
+from courses.models import CourseStatus, Enrollment, Lesson, LessonProgress
 from courses.services import complete_lesson, start_attempt, submit_attempt
 from credentials.models import Certificate, RevocationReason
 from credentials.services import revoke
@@ -199,7 +199,7 @@ def test_the_report_page_is_served_from_the_cache_until_a_member_learns(app, cli
         todo = next((lesson for m in course.modules for lesson in m.lessons if lesson.id not in done), None)
         if todo is None:
             row = db.session.scalar(select(LessonProgress).where(LessonProgress.enrollment_id == enrollment.id))
-            todo = row.lesson
+            todo = db.session.get(Lesson, row.lesson_id)  # progress rows carry the id, not the lesson
             db.session.delete(row)
             db.session.commit()
         complete_lesson(enrollment, todo, now=datetime(2026, 8, 31, 9, 0, tzinfo=UTC))

@@ -26,18 +26,20 @@ QUIZ = COURSE + "/module-1/quiz"
 # they differ: completion and submission also fold the insights day-rollup changes in before the commit).
 # Before issue 17's load work: continue 13, lesson completion 37, quiz page 18, quiz start 23, attempt page 16,
 # submission 26, result 19. The lesson page: 6, then 5; 2 since its enrollment and progress are one statement and
-# the session's user comes with the content version (tests/test_signed_in_pages.py). Completion 17 → 14 (one
-# INSERT … ON CONFLICT DO NOTHING instead of a savepoint around an ORM insert), quiz start 11 → 8 (opening an
-# attempt no longer recomputes the learning-day rollup, which counts submitted attempts only), submission 16 → 14
-# (no read-back of the graded attempt).
+# the session's user comes with the content version (tests/test_signed_in_pages.py). Writes (loadx): completion
+# 17 → 11 (the user with the content version; the enrollment read with its row lock instead of a second statement
+# taking it; one INSERT … ON CONFLICT DO NOTHING instead of a savepoint around an ORM insert; the next step from
+# one progress statement), quiz start 11 → 7 (opening an attempt no longer recomputes the learning-day rollup,
+# which counts submitted attempts only), submission 16 → 12 (the lock with the read; no read-back of the graded
+# attempt).
 BUDGET = {
     "continue": 5,
     "lesson page": 2,
-    "complete": 14,
+    "complete": 11,
     "quiz page": 9,
-    "quiz start": 8,
+    "quiz start": 7,
     "attempt page": 4,
-    "submit": 14,
+    "submit": 12,
     "result": 7,
 }
 
@@ -134,6 +136,24 @@ def test_lesson_completion_through_the_shared_outline_records_the_row_event_and_
     again = client.submit(LESSON + "/complete", page=LESSON)
     assert again.status_code == 303
     assert db.session.scalar(select(func.count()).select_from(LessonProgress)) == 1
+
+
+def test_progress_writes_read_the_enrollment_with_its_row_lock_and_take_it_once(client, learner, statements):
+    """The enrollment's row lock serializes a learner's progress writes (a lesson in one tab, a quiz in another):
+    the write routes read the enrollment with it instead of reading it and then locking it."""
+    enroll(learner, make_course("ai-basics"))
+    token = client.csrf_token(LESSON)
+    sent = statements(lambda: client.post(LESSON + "/complete", data={"csrf_token": token}))
+    attempt = client.submit(QUIZ + "/start", page=QUIZ).headers["Location"]
+    data = {**right_answers(client, attempt), "csrf_token": client.csrf_token(attempt)}
+    sent_submit = statements(lambda: client.post(attempt, data=data))
+    postgres = db.engine.dialect.name == "postgresql"
+    for seen in (sent, sent_submit):
+        reads = [s for s in seen if s.lstrip().startswith("SELECT enrollments.")]
+        assert len(reads) == 1, reads  # one read of the enrollment, no second statement for the lock
+        assert reads[0].rstrip().endswith("FOR UPDATE") == postgres  # SQLite serializes writers without it
+    assert db.session.scalar(select(func.count()).select_from(LessonProgress)) == 1
+    assert db.session.scalar(select(QuizAttempt.submitted_at)) is not None
 
 
 def test_quiz_from_the_shared_cache_grades_numbers_attempts_and_reports_the_event(client, learner):
