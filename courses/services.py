@@ -494,8 +494,8 @@ def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) ->
             "completed_at": now,
             "active_seconds": active_seconds(enrollment.last_activity_at, now),
         },
-    ).rowcount
-    if written:
+    ).first()
+    if written is not None:
         lesson_completed.send(enrollment, lesson=lesson, now=now)
     # else: already complete (a double click or a retry)
     enrollment.last_activity_at = now
@@ -503,9 +503,13 @@ def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) ->
 
 
 # built once per dialect: a completion of a lesson already complete inserts nothing (the unique constraint on
-# enrollment and lesson decides races), where a savepoint around an ORM insert cost two more round trips
+# enrollment and lesson decides races), where a savepoint around an ORM insert cost two more round trips. Whether a
+# row was written is read from RETURNING: psycopg reports rowcount -1 for this INSERT, which counted a double click
+# as a new completion on PostgreSQL (a second xAPI "completed", rollup and report-cache work)
 _INSERT_PROGRESS = {
-    name: dialect_insert(LessonProgress.__table__).on_conflict_do_nothing(index_elements=["enrollment_id", "lesson_id"])
+    name: dialect_insert(LessonProgress.__table__)
+    .on_conflict_do_nothing(index_elements=["enrollment_id", "lesson_id"])
+    .returning(LessonProgress.__table__.c.id)
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 

@@ -298,6 +298,7 @@ class Accessibility:
     def __init__(self, browser, report_name: str):
         self.browser = browser
         self.report = ARTIFACTS / f"axe-{report_name}.json"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)  # screenshots are optional now: they no longer make it
         self.results: dict[str, list[dict]] = {}
         self.snapshots: dict[str, str] = {}  # url → the HTML the test page showed there
         self.context = None
