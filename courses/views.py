@@ -135,7 +135,7 @@ def catalog():
         filtered=filtered,
         programs=[] if filtered else remember(("published-programs",), programs.published_programs_detached),
         filters_set=sum(1 for value in (f.goal, f.skill, f.occupation, f.audience, f.language) if value),
-    )
+    ), (200 if valid else 400)  # a refused search (too long, an unknown filter value) shows why, as a client error
 
 
 # ---- programs -------------------------------------------------------------------------------------
@@ -344,7 +344,12 @@ def _study(slug: str, *, shared: bool = True, lock: bool = False):
 @bp.get("/courses/<slug>/continue")
 @login_required
 def resume(slug: str):
-    course, enrollment = _study(slug)
+    course, enrollment = _course_or_404(slug)
+    if not can_study(current_user, course, enrollment):
+        # "Continue" is a link people bookmark or share: someone not (or no longer) enrolled lands on the course
+        # page, which says how to start, rather than on a bare 403
+        flash(gettext("You are not enrolled in this course yet: enroll to start it."), "info")
+        return redirect(url_for("courses.course", slug=slug))
     step = services.next_step(course, services.progress_for(enrollment, course))
     if step is None:
         return redirect(url_for("courses.course", slug=slug))

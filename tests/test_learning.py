@@ -54,6 +54,10 @@ def test_catalog_search_and_filters(client, framework):
     assert titles("?goal=G1") == {"AI Basics for Customer Service", "Data Center Power"}
     assert titles("?audience=infrastructure") == {"Data Center Power"}
     assert titles("?q=" + "x" * 500) == {"AI Basics for Customer Service", "Data Center Power"}
+    refused = client.get("/courses?q=" + "x" * 500)  # the search is refused, said, and answered as a client error
+    assert refused.status_code == 400
+    assert "Field cannot be longer than 100 characters." in refused.get_data(as_text=True)
+    assert client.get("/courses?q=power").status_code == 200
     assert titles("?occupation=99-9999.99") == set()
     assert "No course matches" in client.get("/courses?goal=G99").get_data(as_text=True)
 
@@ -106,6 +110,13 @@ def test_lesson_needs_enrollment(client, learner):
     make_course("ai-basics")
     assert client.get(LESSON).status_code == 403
     assert client.get("/courses/ai-basics/module-1/nope").status_code == 403
+    # "Continue" (a bookmarked or shared link) leads someone not enrolled to the course page, told how to start
+    resumed = client.get("/courses/ai-basics/continue")
+    assert resumed.status_code == 302 and resumed.headers["Location"] == "/courses/ai-basics"
+    page = client.get("/courses/ai-basics").get_data(as_text=True)
+    assert "You are not enrolled in this course yet: enroll to start it." in page
+    assert count(Enrollment) == 0
+    assert client.get("/courses/draft-only/continue").status_code == 404
     enroll(learner, make_course("other"))
     assert client.get("/courses/other/module-1/nope").status_code == 404
     make_course("draft-course", status=CourseStatus.DRAFT)

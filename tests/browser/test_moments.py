@@ -174,7 +174,7 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
         js_page = js.new_page()
         js_page.goto(page.url)
         js_page.get_by_role("button", name="Copy link").click()
-        assert js_page.get_by_role("status").filter(has_text="Link copied.").count() == 1
+        js_page.get_by_role("status").filter(has_text="Link copied.").wait_for()  # written by the click's promise
         assert js_page.evaluate("navigator.clipboard.readText()") == share_url
     finally:
         js.close()

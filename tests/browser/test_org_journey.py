@@ -19,6 +19,7 @@ def register(page, base: str, name: str, email: str, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Repeat password").fill(password)
     page.get_by_role("button", name="Create account").click()
+    page.wait_for_load_state()  # count() does not wait for the page the POST leads to
     if page.get_by_role("button", name="Log in").count():  # registration leads to the login page
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
@@ -135,6 +136,7 @@ def test_an_employer_brings_learners_in_and_follows_them(live_server, new_page, 
     learner.get_by_label("Password", exact=True).fill("crate scanner aisle 19")
     learner.get_by_label("Repeat password").fill("crate scanner aisle 19")
     learner.get_by_role("button", name="Create account").click()
+    learner.wait_for_load_state()
     if learner.get_by_role("button", name="Log in").count():  # registration leads to the login page, then back
         learner.get_by_label("Email").fill("luis.ortiz@example.org")
         learner.get_by_label("Password").fill("crate scanner aisle 19")
