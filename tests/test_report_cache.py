@@ -191,7 +191,9 @@ def test_the_report_page_is_served_from_the_cache_until_a_member_learns(app, cli
     )
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(CachedReport)) == 1
-        enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == learner_id).limit(1))
+        enrollment = db.session.scalar(
+            select(Enrollment).where(Enrollment.user_id == learner_id).order_by(Enrollment.id).limit(1)
+        )
         course = enrollment.course
         done = set(
             db.session.scalars(select(LessonProgress.lesson_id).where(LessonProgress.enrollment_id == enrollment.id))
