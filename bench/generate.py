@@ -48,10 +48,11 @@ def main() -> None:
         db.session.commit()
         params = {"n": LEARNERS, "hash": hash_password(BENCH_PASSWORD)}
         statements = [
+            # learners who come back have confirmed their email address (the signed-in lane serves only them)
             """INSERT INTO users (email, name, legal_name, role, active, password_hash, session_version,
-                                  created_at, updated_at)
+                                  created_at, updated_at, email_verified_at)
                SELECT 'learner' || g || '@bench.example', 'Bench Learner ' || g, 'Bench Learner ' || g, 'learner',
-                      true, :hash, 1, now() - (g || ' minutes')::interval, now()
+                      true, :hash, 1, now() - (g || ' minutes')::interval, now(), now()
                FROM generate_series(1, :n) AS g""",
             """INSERT INTO enrollments (user_id, course_id, enrolled_at, last_activity_at)
                SELECT u.id, c.id, now() - interval '30 days', now() - (u.id % 1000 || ' minutes')::interval

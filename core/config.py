@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     "CONTENT_CACHE": True,
     "CONTENT_CACHE_SIZE": 2000,
     "CONTENT_CACHE_PAGE_BYTES": 32 * 1024 * 1024,  # whole visitors' pages, per process
+    # learners' kept course and lesson pages answered before Flask (courses/lane.py); off: Flask answers them all
+    "SIGNED_IN_LANE": True,
 }
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "please-change"}

@@ -61,10 +61,17 @@ def _header_values() -> dict[str, Callable[[], str]]:
     }
 
 
-def fill(html: str, values: dict[str, str | Markup]) -> Markup:
+HEADER_MARKS = frozenset({"csrf", "next", "name"})
+# set by a WSGI lane in front of the app (courses/lane.py) when it wants to keep this request's page: the view's
+# skeleton then also leaves the page with only the header's markers in it, under SKELETON_PAGE
+LANE_WANTS = "awa.lane_wants"
+SKELETON_PAGE = "awa.skeleton_page"
+
+
+def fill(html: str, values: dict[str, str | Markup], keep: frozenset[str] = frozenset()) -> Markup:
     """``html`` with every marker replaced by its value (str escaped, Markup as is), in one pass: a value holding
-    something that looks like a marker is never substituted again."""
-    computed: dict[str, str] = {}
+    something that looks like a marker is never substituted again. Markers named in ``keep`` stay as they are."""
+    computed: dict[str, str] = {name: str(mark(name)) for name in keep}
     lazy = _header_values()
 
     def value(found: re.Match) -> str:
@@ -118,13 +125,34 @@ def page(key: tuple | None, render: Callable[[], str], fills: dict[str, str | Ma
         return fill(render(), fills)
     full_key = ("skeleton", *key, *frame)
     html = contentcache.page_get(full_key)
+    keepable = True
     if html is None:
         html = _render_skeleton(render)
         user = current_user
         personal = [str(escape(part)) for part in (user.name, user.email) if part]
-        if not any(part in html for part in personal):
+        keepable = not any(part in html for part in personal)
+        if keepable:
             contentcache.page_put(full_key, html)
+    if keepable and request.environ.get(LANE_WANTS):
+        _offer_to_lane(html, fills)
     return fill(html, fills)
+
+
+def _offer_to_lane(html: str, fills: dict[str, str | Markup]) -> None:
+    """Leave, for the lane that asked, this page with only the header's markers (csrf, next, name) and the values
+    this request fills them with: the lane keeps the first and fills it with its own request's values."""
+    lazy = _header_values()
+    request.environ[SKELETON_PAGE] = (
+        str(fill(html, fills, keep=HEADER_MARKS)),
+        {name: lazy[name]() for name in HEADER_MARKS},
+    )
+
+
+def segments(html: str) -> list[str] | None:
+    """``html`` split at its markers: text, marker name, text, …; None when a marker other than the header's is
+    left in it."""
+    parts = _MARK_RE.split(html)
+    return parts if set(parts[1::2]) <= HEADER_MARKS else None
 
 
 def _render_skeleton(render: Callable[[], str]) -> str:

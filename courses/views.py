@@ -13,7 +13,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from accounts.permissions import authorize
-from core import skeleton
+from core import contentcache, skeleton
 from core.contentcache import cached_page, remember, remember_html
 from core.database import utcnow
 from core.errors import DomainError
@@ -21,7 +21,7 @@ from core.extensions import db
 from core.forms import ButtonForm
 from core.i18n import current_language, time_tag
 from core.skeleton import mark
-from courses import programs, services
+from courses import lane, programs, services
 from courses.catalog import LANGUAGES
 from courses.forms import CatalogSearchForm, QuizAnswersError, parse_answers
 from courses.models import Course, CourseStatus, Lesson, Module, QuizAttempt
@@ -29,6 +29,11 @@ from courses.permissions import can_enroll, can_study
 from skills.models import OCCUPATION_GROUPS, Occupation, PlanGoal, Skill
 
 bp = Blueprint("courses", __name__)
+
+
+@bp.record_once
+def _signed_in_lane(state) -> None:
+    lane.install(state.app)  # learners' kept course and lesson pages answered in front of Flask (lane.py)
 
 
 def _filter_choices(form: CatalogSearchForm) -> None:
@@ -243,6 +248,8 @@ def course(slug: str):
     completed = enrollment is not None and enrollment.completed_at is not None
     if completed:
         fills["completed_on"] = time_tag(enrollment.completed_at)
+    else:
+        _offer(request.environ, "course", course, None, enrollment, progress)
     return skeleton.page(
         # a completed enrollment's page links its certificate (personal): rendered in full, never kept
         None if completed else ("course", slug, linked, step is not None, bool(progress.done_steps), allowed),
@@ -393,9 +400,17 @@ def lesson(slug: str, module_slug: str, lesson_slug: str):
             form=ButtonForm(),
         )
 
+    _offer(request.environ, "lesson", course, lesson.id, enrollment, progress)
     return skeleton.page(
         ("lesson", slug, module_slug, lesson_slug, done), render, {"progress": _progress_bar(progress.percent)}
     )
+
+
+def _offer(environ, kind: str, course, lesson_id, enrollment, progress) -> None:
+    """What the signed-in lane (courses/lane.py) checks before keeping this page, when it asked for it."""
+    if environ.get(skeleton.LANE_WANTS) and current_user.is_authenticated:
+        version = contentcache.content_version()
+        lane.offer(environ, kind, course, lesson_id, enrollment, progress, version, current_language(), current_user.id)
 
 
 @bp.post("/courses/<slug>/<module_slug>/<lesson_slug>/complete")
