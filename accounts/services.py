@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from blinker import Namespace
 from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import bindparam, func, inspect, or_, select, update
+from sqlalchemy import bindparam, delete, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
@@ -135,6 +135,23 @@ def end_login(user: User, *, now: datetime) -> None:
             )
             .values(ended_at=now)
         )
+
+
+PRUNE_AFTER = timedelta(days=1)
+
+
+def prune_ended(*, now: datetime) -> tuple[int, int]:
+    """Delete logins that ended (logout, "log out everywhere else") and password-reset tokens used or expired more
+    than a day ago: they can never open anything again, and one row per login or reset would otherwise pile up.
+    Returns (logins, reset tokens) deleted. Flush only; the caller (the daily job) commits."""
+    cutoff = now - PRUNE_AFTER
+    logins = db.session.execute(delete(LoginSession).where(LoginSession.ended_at < cutoff)).rowcount
+    tokens = db.session.execute(
+        delete(PasswordResetToken).where(
+            or_(PasswordResetToken.used_at < cutoff, PasswordResetToken.expires_at < cutoff)
+        )
+    ).rowcount
+    return logins, tokens
 
 
 def register_user(*, email: str, name: str, password: str, now: datetime, role: Role = Role.LEARNER) -> User:

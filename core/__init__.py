@@ -100,6 +100,7 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from accounts import tasks as _account_tasks  # noqa: F401  (the daily prune of ended logins)
     from accounts.jobs_views import bp as admin_jobs_bp
     from accounts.permissions import can_manage_jobs, can_manage_users, can_read_audit_log
     from accounts.views import admin_bp, audit_bp

@@ -64,3 +64,37 @@ def test_a_session_from_before_login_tokens_is_refused(app, client, lee):
         session["_fresh"] = True
     response = client.get("/dashboard")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_daily_prune_deletes_ended_logins_and_spent_reset_links_a_day_later(app, client, other_client, lee):
+    from datetime import timedelta
+
+    from accounts import services
+    from accounts.models import PasswordResetToken
+    from core import queue
+    from core.database import utcnow
+
+    assert login(client, "lee@example.org").status_code == 302
+    assert login(other_client, "lee@example.org").status_code == 302
+    assert client.submit("/logout", page="/dashboard").status_code == 302
+    now = utcnow()
+    spent = [(now - timedelta(days=3), now + timedelta(hours=1)), (None, now - timedelta(days=2))]  # used; expired
+    for n, (used, expires) in enumerate(spent):
+        db.session.add(PasswordResetToken(user_id=lee.id, token_hash=f"{n:064x}", expires_at=expires, used_at=used))
+    fresh = services.request_password_reset(email="lee@example.org", now=now, secret_key="k", max_age=3600)
+    db.session.commit()
+    assert fresh is not None
+    # an ended login stays a day (nothing reads it, but a clock skew between nodes must not matter)
+    assert services.prune_ended(now=now) == (0, 2)
+    db.session.commit()
+    # through the queue, as the worker runs it each day
+    ended = db.session.scalar(select(LoginSession).where(LoginSession.ended_at.is_not(None)))
+    ended.ended_at = now - timedelta(days=2)
+    queue.enqueue("accounts.prune", key="accounts.prune:test", day=now.date().isoformat())
+    db.session.commit()
+    db.session.expire_all()
+    rows = db.session.scalars(select(LoginSession)).all()
+    assert len(rows) == 1 and rows[0].ended_at is None
+    assert db.session.scalars(select(PasswordResetToken)).all() != []  # the fresh reset link stays
+    assert other_client.get("/dashboard").status_code == 200  # the login still open is untouched
+    assert "accounts.prune" in queue.DAILY
