@@ -247,7 +247,7 @@ def _set_password(user: User, new: str, now: datetime) -> None:
         raise DomainError(problem, field="password")
     user.password_hash = passwords.hash_password(new)
     user.updated_at = now
-    _bump_session_version(user)
+    _bump_session_version(user, now)
     # any reset link still out there stops working once the password changes
     db.session.execute(
         update(PasswordResetToken)
@@ -257,15 +257,21 @@ def _set_password(user: User, new: str, now: datetime) -> None:
     db.session.flush()
 
 
-def _bump_session_version(user: User) -> None:
+def _bump_session_version(user: User, now: datetime) -> None:
     # an atomic increment, so two racing changes cannot both keep an old session alive
     db.session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
     db.session.refresh(user, ["session_version"])
+    # the version alone already refuses every older cookie; ending the logins too lets the daily prune delete them
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
 
 
-def logout_everywhere(user: User) -> None:
+def logout_everywhere(user: User, *, now: datetime) -> None:
     """Invalidate all of the user's sessions and remember-me cookies. Caller commits."""
-    _bump_session_version(user)
+    _bump_session_version(user, now)
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -413,7 +419,7 @@ def change_role(actor: User, target: User, role: Role, *, now: datetime) -> bool
     target.role = role
     target.updated_at = now
     # a role change takes effect at once in every session of that user
-    _bump_session_version(target)
+    _bump_session_version(target, now)
     return True
 
 
@@ -437,7 +443,7 @@ def set_active(actor: User, target: User, active: bool, *, now: datetime) -> boo
     )
     target.active = active
     target.updated_at = now
-    _bump_session_version(target)
+    _bump_session_version(target, now)
     return True
 
 
@@ -448,7 +454,7 @@ def create_or_promote_admin(*, email: str, name: str | None, password: str | Non
         if user.role is not Role.ADMIN:
             user.role = Role.ADMIN
             user.updated_at = now
-            _bump_session_version(user)
+            _bump_session_version(user, now)
         return user, False
     if not name or not password:
         raise DomainError(gettext("A new admin needs a name and a password."))

@@ -396,7 +396,7 @@ def change_password():
 def logout_everywhere():
     if not ButtonForm().validate_on_submit():
         abort(400)
-    services.logout_everywhere(current_user)
+    services.logout_everywhere(current_user, now=utcnow())
     db.session.commit()
     session.clear()
     logout_user()  # after clear(): it marks the remember-me cookie for deletion

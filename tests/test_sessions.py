@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from accounts.models import LoginSession
 from core.extensions import db
-from tests.factories import login, make_user
+from tests.factories import PASSWORD, login, make_user
 
 
 @pytest.fixture
@@ -98,3 +98,22 @@ def test_the_daily_prune_deletes_ended_logins_and_spent_reset_links_a_day_later(
     assert db.session.scalars(select(PasswordResetToken)).all() != []  # the fresh reset link stays
     assert other_client.get("/dashboard").status_code == 200  # the login still open is untouched
     assert "accounts.prune" in queue.DAILY
+
+
+def test_changing_the_password_ends_the_other_logins_rows_too(client, other_client, lee):
+    assert login(client, "lee@example.org").status_code == 302
+    assert login(other_client, "lee@example.org").status_code == 302
+    response = client.submit(
+        "/account/password",
+        page="/account",
+        data={
+            "pw-current_password": PASSWORD,
+            "pw-password": "a new one, long enough 42",
+            "pw-confirm": "a new one, long enough 42",
+        },
+    )
+    assert response.status_code == 302
+    assert other_client.get("/dashboard").status_code == 302  # logged out there
+    assert client.get("/dashboard").status_code == 200  # this one continues, on a new login
+    rows = db.session.scalars(select(LoginSession).order_by(LoginSession.id)).all()
+    assert [row.ended_at is None for row in rows] == [False, False, True]
