@@ -47,13 +47,19 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 
 from core.contentcache import LocalStore, content_version
 from core.extensions import db
 from courses.models import Enrollment
 from credentials.models import Certificate
-from insights.models import ReportVersion
+from insights.models import (
+    PeopleDirty,
+    ReportVersion,
+    certificate_day_changes,
+    enrollment_day_changes,
+)
+from insights.reports import MISSING
 
 SCOPE = "insights"  # people active in the last 30 days: bumped whenever anyone was settled
 PERIOD = "insights:period"  # people enrolled, completed, credentialed: their rows in insights_people_days changed
@@ -115,14 +121,24 @@ def horizon(now: datetime, parts: tuple[str, ...] = ("active", "expiry")) -> dat
     ``now < expires_at <= now + 60 days``: the same until now reaches the next expiry or now + 60 days reaches
     the next expiry beyond it. Revoked and programme certificates are counted here too: an earlier horizon only
     means an earlier recomputation."""
+    return horizon_from(list(db.session.execute(select(*horizon_columns(now, parts))).one()), parts)
+
+
+def horizon_columns(now: datetime, parts: tuple[str, ...]) -> list:
+    """``horizon``'s scalar subqueries, to be read as columns of another statement (a part's own, reports.py)."""
     la, expires = Enrollment.last_activity_at, Certificate.expires_at
-    queries = []
+    columns = []
     if "active" in parts:
-        queries.append(select(func.min(la)).where(la >= now - ACTIVE).scalar_subquery())
+        columns.append(select(func.min(la)).where(la >= now - ACTIVE).scalar_subquery())
     if "expiry" in parts:
-        queries.append(select(func.min(expires)).where(expires > now).scalar_subquery())
-        queries.append(select(func.min(expires)).where(expires > now + EXPIRING).scalar_subquery())
-    values = list(db.session.execute(select(*queries)).one())
+        columns.append(select(func.min(expires)).where(expires > now).scalar_subquery())
+        columns.append(select(func.min(expires)).where(expires > now + EXPIRING).scalar_subquery())
+    return columns
+
+
+def horizon_from(values: list, parts: tuple[str, ...]) -> datetime | None:
+    """``horizon`` from the values of ``horizon_columns(now, parts)``."""
+    values = list(values)
     candidates = []
     if "active" in parts:
         active_min = values.pop(0)
@@ -156,37 +172,66 @@ def _part_store(section: str) -> LocalStore:
     return stores.setdefault(section, LocalStore(ENTRIES))
 
 
-def _versions() -> dict[str, int] | None:
-    """Every counter now, and the content version under the key None (one statement; None: caching is off)."""
+def _state() -> tuple[dict | None, bool]:
+    """(every counter and the content version under the key None, whether anything is left unsettled), in one
+    statement: the counters, and whether any user is marked or (PostgreSQL) any day change is waiting to be folded.
+    Both are left only by SQL outside a session (a session folds and settles its own before it commits), so
+    a request reads them with the counters instead of folding and locking the marks every time.
+    (None, ...): caching is off."""
     token = content_version()
+    rv, dirty = ReportVersion.__table__.c, PeopleDirty.__table__.c
+    pending = [exists(select(dirty.user_id))]
+    if db.session.get_bind().dialect.name == "postgresql":  # SQLite's triggers update the day rows in place
+        pending += [exists(select(table.c.course_id)) for table in (enrollment_day_changes, certificate_day_changes)]
+    row = db.session.execute(
+        select(
+            *(select(rv.version).where(rv.scope == scope).scalar_subquery() for scope in SCOPES),
+            or_(*pending),
+        )
+    ).one()
     if token is None:  # content versions are off (an emptied database): so is this cache
-        return None
-    select_counters = select(ReportVersion.scope, ReportVersion.version).where(ReportVersion.scope.in_(SCOPES))
-    counters = dict(db.session.execute(select_counters).all())
-    return {None: token, **{scope: counters.get(scope, 0) for scope in SCOPES}}
+        return None, bool(row[-1])
+    return {None: token, **{scope: version or 0 for scope, version in zip(SCOPES, row, strict=False)}}, bool(row[-1])
 
 
 class _Parts:
-    """reports.build's ``remember``: each part from this process's store while what it reads is unchanged (its
+    """reports.build's ``parts``: each part from this process's store while what it reads is unchanged (its
     counters, read before anything is computed) and time has not moved it; ``until`` is the earliest moment any
-    part used can change."""
+    part used can change. A part computed again is read with its horizon in the same statement (reports.build
+    reads every part it needs in one)."""
 
     def __init__(self, versions: dict, now: datetime) -> None:
         self.versions, self.now = versions, now
         self.until: datetime | None = None
 
-    def __call__(self, section: str, key: tuple, compute: Callable[[], T]) -> T:
-        scopes, moving = SECTIONS[section]
-        version = ":".join([self.versions[None], *(str(self.versions[scope]) for scope in scopes)])
-        store, now = _part_store(section), self.now
-        found = store.get(version, key)
-        if not (isinstance(found, Part) and found.computed_at <= now and (found.until is None or now < found.until)):
-            value = compute()
-            found = Part(value, now, horizon(now, (moving,)) if moving else None)
-            store.put(version, key, found)
-        if found.until is not None and (self.until is None or found.until < self.until):
-            self.until = found.until
-        return found.value
+    def _version(self, section: str) -> str:
+        scopes, _moving = SECTIONS[section]
+        return ":".join([self.versions[None], *(str(self.versions[scope]) for scope in scopes)])
+
+    def _use(self, part: Part) -> object:
+        if part.until is not None and (self.until is None or part.until < self.until):
+            self.until = part.until
+        return part.value
+
+    def get(self, section: str, key: tuple) -> object:
+        """The part's value while it holds at ``now``, else ``MISSING``."""
+        found = _part_store(section).get(self._version(section), key)
+        now = self.now
+        if isinstance(found, Part) and found.computed_at <= now and (found.until is None or now < found.until):
+            return self._use(found)
+        return MISSING
+
+    def columns(self, section: str) -> list:
+        """What to read with the part's own rows: the moment time alone would change it."""
+        _scopes, moving = SECTIONS[section]
+        return horizon_columns(self.now, (moving,)) if moving else []
+
+    def put(self, section: str, key: tuple, value: T, values: list) -> T:
+        """Keep ``value`` (computed at ``now``; ``values``: those of ``columns(section)``, read with it)."""
+        _scopes, moving = SECTIONS[section]
+        part = Part(value, self.now, horizon_from(values, (moving,)) if moving else None)
+        _part_store(section).put(self._version(section), key, part)
+        return self._use(part)
 
 
 def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) -> Entry:
@@ -198,8 +243,13 @@ def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) ->
     Raises nothing of its own."""
     from insights import people, reports, rollups
 
-    unsettled = sum(rollups.fold()) + people.settle()
-    versions = None if unsettled or not current_app.config.get("INSIGHTS_CACHE", True) else _versions()
+    versions, pending = _state() if current_app.config.get("INSIGHTS_CACHE", True) else (None, True)
+    if pending:  # left by SQL outside a session (or the cache is off): fold and settle as reports.build would
+        if sum(rollups.fold()) + people.settle():
+            versions = None
+        elif versions is not None:  # someone else folded or settled them meanwhile: the counters after it
+            versions, pending = _state()
+            versions = None if pending else versions
     if versions is None:
         return Entry(reports.build(start, end, window_days=window_days, now=now, settled=True), now, None)
     version = ":".join(str(versions[scope]) for scope in (None, *SCOPES))
@@ -209,7 +259,7 @@ def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) ->
         return found
     parts = _Parts(versions, now)
     built = Entry(
-        reports.build(start, end, window_days=window_days, now=now, settled=True, remember=parts), now, parts.until
+        reports.build(start, end, window_days=window_days, now=now, settled=True, parts=parts), now, parts.until
     )
     _store().put(version, key, built)
     return built

@@ -21,15 +21,15 @@ Breakdowns by goal, skill and occupation use the courses' current tags.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from itertools import accumulate
 from typing import TypeVar
 
-from sqlalchemy import Integer, and_, any_, case, cast, distinct, func, literal_column, or_, select, union_all
+from sqlalchemy import Integer, and_, any_, case, cast, distinct, exists, func, literal_column, or_, select, union_all
 
 from core import contentcache
 from core.extensions import db
@@ -43,6 +43,7 @@ MEASURES = ("active", "enrolled", "completed", "credentialed")
 TAG_KINDS = ("goal", "skill", "occupation")
 EXPIRING_DAYS = 60
 T = TypeVar("T")
+MISSING = object()  # a part that must be computed (build's ``parts``)
 
 
 @dataclass
@@ -256,10 +257,10 @@ def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days:
             yield MEASURES[int(measure)], mask, people
 
 
-def _open_ended(end: datetime) -> bool:
-    """No enrollment starts on or after ``end`` (so "since the start" and "in the period" are the same people)."""
-    later = select(EnrollmentDay.day).where(EnrollmentDay.day >= end.date(), EnrollmentDay.n != 0).limit(1)
-    return db.session.execute(later).first() is None
+def _later_enrollment(end: datetime):
+    """Whether any enrollment starts on or after ``end``, as a column (when none does, "since the start" and "in
+    the period" are the same people)."""
+    return exists(select(EnrollmentDay.day).where(EnrollmentDay.day >= end.date(), EnrollmentDay.n != 0))
 
 
 def _powers(bit: dict[int, int]) -> list[dict[int, int]]:
@@ -287,12 +288,12 @@ def _rollup_counted(rows, bit: dict[int, int]) -> Counter:
     return counted
 
 
-def _period_people(bit: dict[int, int], start: datetime, *, window_days: int) -> Counter:
-    """People enrolled, completed and credentialed since ``start`` (a whole day), from insights_people_days: what
-    ``_tally`` adds up per group. For a period running past the latest enrollment these are the same
-    numbers as _people's (one query)."""
+def _period_query(start: datetime, *, window_days: int):
+    """People enrolled, completed and credentialed since ``start`` (a whole day), as summed insights_people_days
+    rows for ``_rollup_counted``, then ``_tally`` per group. For a period running past the latest enrollment these
+    are the same numbers as _people's."""
     p = PeopleDay
-    rows = db.session.execute(
+    return (
         select(p.measure, p.course_id, p.later, func.sum(p.n))
         .where(
             p.n != 0,
@@ -303,22 +304,18 @@ def _period_people(bit: dict[int, int], start: datetime, *, window_days: int) ->
         )
         .group_by(p.measure, p.course_id, p.later)
     )
-    return _rollup_counted(rows, bit)
 
 
-def _active_people(bit: dict[int, int], *, now: datetime) -> Counter:
-    """People active in the last 30 days, as (measure, mask, later) → people for ``_tally`` (two queries):
-    whole days from insights_people_days, and the first day, which starts inside a day, from enrollments."""
+def _active_queries(bit: dict[int, int], *, now: datetime) -> list:
+    """People active in the last 30 days (``_active_counted`` adds up their rows): whole days from
+    insights_people_days, and the first day, which starts inside a day, from enrollments."""
     since = now - timedelta(days=30)
     first = since.date()
     p = PeopleDay
-    counted = _rollup_counted(
-        db.session.execute(
-            select(p.measure, p.course_id, p.later, func.sum(p.n))
-            .where(p.n != 0, p.measure == "active", p.day > first)
-            .group_by(p.measure, p.course_id, p.later)
-        ),
-        bit,
+    whole_days = (
+        select(p.measure, p.course_id, p.later, func.sum(p.n))
+        .where(p.n != 0, p.measure == "active", p.day > first)
+        .group_by(p.measure, p.course_id, p.later)
     )
     # people whose last activity in a group falls on that first day are read from that day's enrollments (A: their
     # courses active since the start; L: active on later days)
@@ -348,9 +345,16 @@ def _active_people(bit: dict[int, int], *, now: datetime) -> Counter:
         .subquery()
     )
     columns = list(per_user.c)
-    for *words, n in db.session.execute(select(*columns, func.count()).group_by(*columns)):
-        a = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[: len(powers)]))
-        later = sum(int(word or 0) << (BITS * w) for w, word in enumerate(words[len(powers) :]))
+    return [whole_days, select(*columns, func.count()).group_by(*columns)]
+
+
+def _active_counted(bit: dict[int, int], whole_days, first_day) -> Counter:
+    """(measure, mask, later) → people active in the last 30 days, from the rows of ``_active_queries``."""
+    counted = _rollup_counted(whole_days, bit)
+    words = len(_powers(bit))
+    for *mask_words, n in first_day:
+        a = sum(int(word or 0) << (BITS * w) for w, word in enumerate(mask_words[:words]))
+        later = sum(int(word or 0) << (BITS * w) for w, word in enumerate(mask_words[words:]))
         counted[("active", a, later)] += n  # counts once when some A course is in the group and no L course
     return counted
 
@@ -442,9 +446,9 @@ def _started_from_enrollments(start: datetime, end: datetime):
     )
 
 
-def _started_from_rollup(start: datetime, end: datetime):
+def _started_query(start: datetime, end: datetime):
     """The same rows as _started_from_enrollments, summed from whole days of insights_enrollment_days."""
-    return db.session.execute(
+    return (
         select(
             EnrollmentDay.course_id,
             case((EnrollmentDay.completed, EnrollmentDay.tenths)),
@@ -480,8 +484,9 @@ def _certificates_from_certificates(start: datetime, end: datetime, now: datetim
     )
 
 
-def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
-    """The same numbers from whole days of insights_certificate_days (two queries).
+def _certificate_queries(start: datetime, end: datetime, now: datetime) -> list:
+    """The numbers of _certificates_from_certificates from whole days of insights_certificate_days
+    (``_certificate_counts`` adds them up).
 
     Expiry is measured from ``now``, not from midnight: the days strictly between today and the 60th day come
     from the rollup, and the rest of today and the start of the 60th day from certificates (by their expires_at
@@ -494,8 +499,9 @@ def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
     def total(condition):
         return func.coalesce(func.sum(case((condition, n), else_=0)), 0)
 
-    counts: dict[int, list[int]] = {}
-    for course_id, issued, revoked, expiring in db.session.execute(
+    midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
+    last_midnight = datetime.combine(last, time(), tzinfo=UTC)
+    return [
         select(
             CertificateDay.course_id,
             total(and_(kind == "issued", in_period)),
@@ -503,37 +509,129 @@ def _certificates_from_rollup(start: datetime, end: datetime, now: datetime):
             total(inside),
         )
         .where(or_(in_period, inside))
-        .group_by(CertificateDay.course_id)
-    ):
-        counts[course_id] = [issued, revoked, expiring]
-    midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
-    last_midnight = datetime.combine(last, time(), tzinfo=UTC)
-    for course_id, expiring in db.session.execute(
+        .group_by(CertificateDay.course_id),
         select(Certificate.course_id, func.count())
         .where(
             _expiring(now),
             Certificate.course_id.is_not(None),
             or_(Certificate.expires_at < midnight, Certificate.expires_at >= last_midnight),
         )
-        .group_by(Certificate.course_id)
-    ):
-        counts.setdefault(course_id, [0, 0, 0])[2] += expiring
+        .group_by(Certificate.course_id),
+    ]
+
+
+def _certificate_counts(whole_days, partial_days) -> list[tuple[int, int, int, int]]:
+    """(course id, issued, revoked, expiring) from the rows of ``_certificate_queries``."""
+    counts: dict[int, list[int]] = {}
+    for course_id, issued, revoked, expiring in whole_days:
+        counts[course_id] = [int(issued), int(revoked), int(expiring)]
+    for course_id, expiring in partial_days:
+        counts.setdefault(course_id, [0, 0, 0])[2] += int(expiring)
     return [(course_id, *numbers) for course_id, numbers in counts.items()]
 
 
-def _started_and_open(start: datetime, end: datetime) -> tuple[dict, bool]:
-    return _per_course(_started_from_rollup(start, end)), _open_ended(end)
+def _together(queries: list, columns: list) -> tuple[list[list], list]:
+    """The rows of each of ``queries`` and the value of each of ``columns`` (scalar subqueries), read in one
+    statement: each query's rows come back as one JSON array. After a write the dashboard needs up to seven
+    small reads; on a busy machine each round trip to the database (waking its process, then ours) cost more
+    than the read itself."""
+    if not queries and not columns:
+        return [], []
+    if db.engine.dialect.name == "postgresql":
+
+        def aggregated(sub):
+            return func.json_agg(func.json_build_array(*sub.c))
+    else:
+
+        def aggregated(sub):
+            return func.json_group_array(func.json_array(*sub.c))
+
+    arrays = [select(aggregated(sub)).select_from(sub).scalar_subquery() for sub in (q.subquery() for q in queries)]
+    row = db.session.execute(select(*arrays, *columns)).one()
+    rows = [json.loads(value) if isinstance(value, str) else value or [] for value in row[: len(arrays)]]
+    return rows, list(row[len(arrays) :])
 
 
-def _now(_section: str, _key: tuple, compute: Callable[[], T]) -> T:
-    """``remember`` that keeps nothing."""
-    return compute()
+class _Compute:
+    """``parts`` that keeps nothing: every part is computed."""
+
+    def get(self, _section: str, _key: tuple) -> object:
+        return MISSING
+
+    def columns(self, _section: str) -> list:
+        return []
+
+    def put(self, _section: str, _key: tuple, value: T, _values: list) -> T:
+        return value
 
 
 def _catalog() -> tuple[list, list]:
     """(course id, slug, title) rows by title, and (kind, key, name, course id) tag rows: content only."""
     catalog = db.session.execute(select(Course.id, Course.slug, Course.title).order_by(Course.title, Course.id)).all()
     return [tuple(row) for row in catalog], [tuple(row) for row in _tag_rows()]
+
+
+def _rolled_up_parts(parts, start: datetime, end: datetime, *, window_days: int, now: datetime, bit, named) -> dict:
+    """The parts of the report read from the rollups, by section: each from ``parts`` while it holds, the others
+    read together in one statement (two when it was not known yet whether the people parts are needed)."""
+    specs = {  # section: (key, its queries, its columns, its value from their rows and values)
+        "started": (
+            (start, end),
+            lambda: [_started_query(start, end)],
+            lambda: [_later_enrollment(end)],
+            lambda rows, values: (_per_course(rows[0]), not values[0]),
+        ),
+        "certificates": (
+            (start, end),
+            lambda: _certificate_queries(start, end, now),
+            list,
+            lambda rows, _values: _certificate_counts(*rows),
+        ),
+        "period": (
+            (start, window_days),
+            lambda: [_period_query(start, window_days=window_days)],
+            list,
+            lambda rows, _values: _tally(named, _rollup_counted(rows[0], bit)),
+        ),
+        "active": (
+            (),
+            lambda: _active_queries(bit, now=now),
+            list,
+            lambda rows, _values: _tally(named, _active_counted(bit, *rows)),
+        ),
+    }
+    found = {}
+    for section, (key, *_how) in specs.items():
+        value = parts.get(section, key)
+        if value is not MISSING:
+            found[section] = value
+
+    def read(sections: list[str]) -> None:
+        queries, columns, spans = [], [], []
+        for section in sections:
+            _key, make_queries, make_columns, _finish = specs[section]
+            own, extra = make_queries(), [*make_columns()]
+            kept = parts.columns(section)  # what the cache reads with the part (its horizon)
+            queries += own
+            columns += [*extra, *kept]
+            spans.append((section, len(own), len(extra), len(kept)))
+        rows, values = _together(queries, columns)
+        for section, n_queries, n_extra, n_kept in spans:
+            key, _queries, _columns, finish = specs[section]
+            value = finish(rows[:n_queries], values[:n_extra])
+            found[section] = parts.put(section, key, value, values[n_extra : n_extra + n_kept])
+            rows, values = rows[n_queries:], values[n_extra + n_kept :]
+
+    # the people parts count only when no enrollment starts after the period (the started part says): when that is
+    # not known yet, they are read with it for a period ending after now (the dashboard's always does), or after it
+    people = ("period", "active")
+    needed = found["started"][1] if "started" in found else end > now
+    first = [section for section in ("started", "certificates", *(people if needed else ())) if section not in found]
+    if first:
+        read(first)
+    if found["started"][1] and any(section not in found for section in people):
+        read([section for section in people if section not in found])
+    return found
 
 
 def build(
@@ -544,7 +642,7 @@ def build(
     now: datetime,
     direct: bool = False,
     settled: bool = False,
-    remember: Callable[[str, tuple, Callable[[], T]], T] | None = None,
+    parts=None,
 ) -> Report:
     """Every number of the dashboard for enrollments started in [start, end) (a fixed handful of queries).
 
@@ -552,11 +650,13 @@ def build(
     per-day rollups (insights_enrollment_days, insights_certificate_days); ``direct=True`` or a period starting or
     ending inside a day reads enrollments and certificates themselves, the oracle the rollups are tested against.
     Reads only; raises nothing of its own. ``settled=True``: the caller folded and settled in this transaction
-    already (insights/dashboard_cache.py), so that is not done twice. ``remember(section, key, compute)``: where
-    the parts of the report come from (insights/dashboard_cache.py keeps each part until what it reads changes;
-    by default each is computed), one of "started" (enrollments started in the period and whether any started
+    already (insights/dashboard_cache.py), so that is not done twice. ``parts``: where the parts of the report come
+    from (insights/dashboard_cache.py keeps each part until what it reads changes; by default each is computed):
+    ``get(section, key)`` (MISSING: compute it), ``columns(section)`` (read with it) and ``put(section, key, value,
+    values of those columns)``. Sections: "started" (enrollments started in the period and whether any started
     after it), "certificates", "period" (people enrolled, completed, credentialed), "active" (people active in the
-    last 30 days) and "scan" (all people, for a period that ends before the latest enrollment)."""
+    last 30 days) and "scan" (all people, for a period that ends before the latest enrollment). The rollup parts
+    that must be computed are read in one statement."""
     if direct:
         catalog, tag_rows = _catalog()  # the oracle reads everything itself
     else:
@@ -567,20 +667,24 @@ def build(
     tags: dict[str, dict[str, Group]] = {kind: {} for kind in TAG_KINDS}
     for kind, key, name, course_id in tag_rows:
         tags[kind].setdefault(key, Group(key, name)).courses |= 1 << bit[course_id]
+    named = [
+        *((("course", course_id), group) for course_id, group in courses.items()),
+        (("all",), overall),
+        *(((kind, key), group) for kind in TAG_KINDS for key, group in tags[kind].items()),
+    ]
 
     rolled_up = not direct and _whole_days(start, end)
-    if direct or remember is None:
-        remember = _now
+    if direct or parts is None:
+        parts = _Compute()
     if rolled_up and not settled:
         from insights import people, rollups
 
         rollups.fold()  # changes PostgreSQL's triggers appended and no commit folded yet (this transaction's own)
         people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
     if rolled_up:
-        started, open_ended = remember("started", (start, end), lambda: _started_and_open(start, end))
-        certificate_counts = remember(
-            "certificates", (start, end), lambda: [tuple(row) for row in _certificates_from_rollup(start, end, now)]
-        )
+        found = _rolled_up_parts(parts, start, end, window_days=window_days, now=now, bit=bit, named=named)
+        started, open_ended = found["started"]
+        certificate_counts = found["certificates"]
     else:
         started, open_ended = _per_course(_started_from_enrollments(start, end)), False
         certificate_counts = _certificates_from_certificates(start, end, now)
@@ -610,28 +714,16 @@ def build(
     # people are counted once per group however many of its courses they took
     everyone = [*courses.values(), *combined]
     if rolled_up and open_ended:
-        named = [
-            *((("course", course_id), group) for course_id, group in courses.items()),
-            (("all",), overall),
-            *(((kind, key), group) for kind in TAG_KINDS for key, group in tags[kind].items()),
-        ]
-        for tally in (
-            remember(
-                "period",
-                (start, window_days),
-                lambda: _tally(named, _period_people(bit, start, window_days=window_days)),
-            ),
-            remember("active", (), lambda: _tally(named, _active_people(bit, now=now))),
-        ):
+        for tally in (found["period"], found["active"]):
             for key, group in named:
                 for measure, n in tally.get(key, {}).items():
                     group.people[measure] += n
     else:
-        scanned = remember(
-            "scan",
-            (start, end, window_days),
-            lambda: list(_people(bit, start, end, window_days=window_days, now=now, split=not direct)),
-        )
+        key = (start, end, window_days)
+        scanned = parts.get("scan", key)
+        if scanned is MISSING:
+            scanned = list(_people(bit, start, end, window_days=window_days, now=now, split=not direct))
+            scanned = parts.put("scan", key, scanned, _together([], parts.columns("scan"))[1])
         for measure, mask, people_n in scanned:
             for group in everyone:
                 if group.courses & mask:
