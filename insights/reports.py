@@ -29,7 +29,21 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import accumulate
 from typing import TypeVar
 
-from sqlalchemy import Integer, and_, any_, case, cast, distinct, exists, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    and_,
+    any_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from core import contentcache
 from core.extensions import db
@@ -532,24 +546,33 @@ def _certificate_counts(whole_days, partial_days) -> list[tuple[int, int, int, i
 
 def _together(queries: list, columns: list) -> tuple[list[list], list]:
     """The rows of each of ``queries`` and the value of each of ``columns`` (scalar subqueries), read in one
-    statement: each query's rows come back as one JSON array. After a write the dashboard needs up to seven
-    small reads; on a busy machine each round trip to the database (waking its process, then ours) cost more
-    than the read itself."""
+    statement. After a write the dashboard needs up to seven small reads; on a busy machine each round trip to the
+    database (waking its process, then ours) cost more than the read itself.
+
+    PostgreSQL returns each query's columns as arrays (array_agg over one scan, so the arrays keep the rows'
+    order; one-row subqueries side by side): building JSON instead cost more than the query (~8 ms for 2k rows
+    at 10k learners). SQLite, in process and without arrays, returns each query's rows as one JSON array."""
     if not queries and not columns:
         return [], []
+    subs = [query.subquery() for query in queries]
     if db.engine.dialect.name == "postgresql":
-
-        def aggregated(sub):
-            return func.json_agg(func.json_build_array(*sub.c))
-    else:
-
-        def aggregated(sub):
-            return func.json_group_array(func.json_array(*sub.c))
-
-    arrays = [select(aggregated(sub)).select_from(sub).scalar_subquery() for sub in (q.subquery() for q in queries)]
+        arrays = [select(*(func.array_agg(column) for column in sub.c)).subquery() for sub in subs]
+        statement = select(*(column for array in arrays for column in array.c), *columns)
+        if arrays:
+            joined = arrays[0]
+            for array in arrays[1:]:
+                joined = joined.join(array, true())
+            statement = statement.select_from(joined)
+        row = db.session.execute(statement).one()
+        rows, at = [], 0
+        for array in arrays:
+            values = row[at : at + len(array.c)]
+            rows.append(list(zip(*values, strict=True)) if values[0] is not None else [])
+            at += len(array.c)
+        return rows, list(row[at:])
+    arrays = [select(func.json_group_array(func.json_array(*sub.c))).select_from(sub).scalar_subquery() for sub in subs]
     row = db.session.execute(select(*arrays, *columns)).one()
-    rows = [json.loads(value) if isinstance(value, str) else value or [] for value in row[: len(arrays)]]
-    return rows, list(row[len(arrays) :])
+    return [json.loads(value) for value in row[: len(arrays)]], list(row[len(arrays) :])
 
 
 class _Compute:
