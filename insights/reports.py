@@ -77,6 +77,9 @@ class Group:
     certificates_revoked: int = 0
     expiring_60d: int = 0
     people: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MEASURES, 0))
+    # course mask → median, shared with every group built from the same started part: kept with the part, so a
+    # write that does not change enrollments (a first activity of the day, a revocation) finds no median again
+    medians: dict | None = field(default=None, repr=False, compare=False)
     _cumulative: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -86,6 +89,13 @@ class Group:
     @property
     def median_days_to_complete(self) -> float | None:
         """The lower middle completion time, in days to one decimal (durations are counted in tenths of a day)."""
+        if self.medians is None:
+            return self._median()
+        if self.courses not in self.medians:
+            self.medians[self.courses] = self._median()
+        return self.medians[self.courses]
+
+    def _median(self) -> float | None:
         if not self.parts:
             total = sum(self.durations.values())
             if not total:
@@ -602,7 +612,7 @@ def _rolled_up_parts(parts, start: datetime, end: datetime, *, window_days: int,
             (start, end),
             lambda: [_started_query(start, end)],
             lambda: [_later_enrollment(end)],
-            lambda rows, values: (_per_course(rows[0]), not values[0]),
+            lambda rows, values: (_per_course(rows[0]), not values[0], {}),  # {}: medians, once computed
         ),
         "certificates": (
             (start, end),
@@ -706,11 +716,13 @@ def build(
         people.settle()  # users a write outside any session marked (bulk SQL); a session settles its own on commit
     if rolled_up:
         found = _rolled_up_parts(parts, start, end, window_days=window_days, now=now, bit=bit, named=named)
-        started, open_ended = found["started"]
+        started, open_ended, medians = found["started"]
         certificate_counts = found["certificates"]
     else:
-        started, open_ended = _per_course(_started_from_enrollments(start, end)), False
+        started, open_ended, medians = _per_course(_started_from_enrollments(start, end)), False, None
         certificate_counts = _certificates_from_certificates(start, end, now)
+    for group in (*courses.values(), overall, *(g for kind in TAG_KINDS for g in tags[kind].values())):
+        group.medians = medians
     for course_id, (enrolled, completed, durations) in started.items():
         group = courses[course_id]
         # the part's own Counter, read only from here on (reports are shared read-only, and so are parts)

@@ -375,3 +375,37 @@ def test_a_chart_is_drawn_again_only_when_its_numbers_change(client, known_data)
     assert again != first and b"<svg" in again
     rows = csv.DictReader(io.StringIO(client.get("/admin/insights?table=course&format=csv").get_data(as_text=True)))
     assert {row["id"]: int(row["enrolled"]) for row in rows}["course-a"] == 4
+
+
+def test_a_write_outside_any_session_is_counted_at_once_and_never_kept(ctx):
+    """SQL outside a session (a bulk fix-up) marks users and, on PostgreSQL, appends day changes that no commit
+    folds. The request's one read of the counters also says whether any are left: then the report is computed
+    after folding and settling them in the request's own transaction (rolled back), and nothing is served from
+    or kept in the cache until a writer's commit settles them for good."""
+    load_test_framework()
+    course = make_course("course-a", title="Course A")
+    other = make_course("course-b", title="Course B")
+    now = utcnow()
+    start, end = _midnight(now) - 90 * DAY, _midnight(now) + DAY
+    learners = [make_user(email=f"o{i}@example.org") for i in range(3)]
+    for learner in learners[:2]:
+        enroll(learner, course)
+    dashboard = Dashboard()
+    assert dashboard.check(start, end, 180, now) is False
+    assert dashboard.check(start, end, 180, now) is True
+
+    moved = db.session.scalar(select(Enrollment.id).where(Enrollment.user_id == learners[0].id))
+    with db.engine.begin() as connection:  # not through the session: nothing settles or bumps a counter
+        connection.execute(update(Enrollment).where(Enrollment.id == moved).values(enrolled_at=now - 200 * DAY))
+    assert db.session.scalar(select(func.count()).select_from(PeopleDirty)) == 1
+    served = dashboard_cache.report(start, end, window_days=180, now=now)
+    db.session.rollback()
+    assert served.overall.enrolled == 1  # the moved enrollment left the period at once
+    for _ in range(2):  # still unsettled after the GET rolled back: computed each time, never kept
+        assert dashboard.check(start, end, 180, now) is False
+
+    enroll(learners[2], other)  # a writer's commit settles every marked user (and folds every change)
+    assert db.session.scalar(select(func.count()).select_from(PeopleDirty)) == 0
+    assert dashboard.check(start, end, 180, now) is False
+    assert dashboard.check(start, end, 180, now) is True
+    assert dashboard_cache.report(start, end, window_days=180, now=now).overall.enrolled == 2
