@@ -139,13 +139,32 @@ def page(key: tuple | None, render: Callable[[], str], fills: dict[str, str | Ma
 
 
 def _offer_to_lane(html: str, fills: dict[str, str | Markup]) -> None:
-    """Leave, for the lane that asked, this page with only the header's markers (csrf, next, name) and the values
-    this request fills them with: the lane keeps the first and fills it with its own request's values."""
+    """Leave, for the lane that asked, this page with only the header's markers (csrf, next, name), the values
+    this request fills them with and the facts about the person its frame followed (role, email confirmed,
+    member of an organization): the lane keeps the page when they are the ones it read, and fills it with its
+    own request's values. The facts: (content version, language, user id, role, email confirmed, member)."""
+    from core.i18n import current_language
+
     lazy = _header_values()
+    user = current_user._get_current_object()
+    facts = (contentcache.content_version(), current_language(), user.id, user.role.value)
+    facts += (user.email_verified_at is not None, bool(getattr(user, "has_memberships", True)))
     request.environ[SKELETON_PAGE] = (
         str(fill(html, fills, keep=HEADER_MARKS)),
         {name: lazy[name]() for name in HEADER_MARKS},
+        facts,
     )
+
+
+def personal_page(render: Callable[[], str]) -> Markup:
+    """``render()``: a page that is the person's own (the dashboard). When a lane asked for it (and the frame may
+    be kept: see ``_frame_key``), it is rendered with the header's markers and offered, markers and all, to the
+    lane, which keeps it for this person alone; otherwise rendered as usual."""
+    if not request.environ.get(LANE_WANTS) or _frame_key() is None:
+        return Markup(render())  # noqa: S704  (a rendered, autoescaped template)
+    html = _render_skeleton(render)
+    _offer_to_lane(html, {})
+    return fill(html, {})
 
 
 def segments(html: str) -> list[str] | None:
@@ -183,6 +202,8 @@ def cached_view(view: Callable) -> Callable:
         full_key = ("skeleton-view", request.endpoint, *frame)
         html = contentcache.page_get(full_key)
         if html is not None:
+            if request.environ.get(LANE_WANTS):
+                _offer_to_lane(html, {})
             return fill(html, {})
         response = None
 
@@ -198,6 +219,8 @@ def cached_view(view: Callable) -> Callable:
             personal = [str(escape(part)) for part in (current_user.name, current_user.email) if part]
             if not any(part in html for part in personal):
                 contentcache.page_put(full_key, html)
+                if request.environ.get(LANE_WANTS):
+                    _offer_to_lane(html, {})
         response.set_data(str(fill(html, {})))
         return response
 

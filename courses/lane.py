@@ -1,12 +1,13 @@
-"""Signed-in learners' course and lesson pages answered in front of Flask (issue 17).
+"""Signed-in learners' catalog, course, lesson and dashboard pages answered in front of Flask (issue 17).
 
-A learner's course or lesson page is, since core/skeleton.py, a kept skeleton filled with their progress and three
-header values (the CSRF token, their name, the page address). What was left per request was mostly Flask itself:
-the request context, opening the session cookie, Flask-Login's loader, the response hooks. This WSGI layer answers
-such a request before Flask when it can prove the app would answer exactly these bytes:
+A learner's catalog, course or lesson page is, since core/skeleton.py, a kept skeleton filled with their progress
+and three header values (the CSRF token, their name, the page address). What was left per request was mostly Flask
+itself: the request context, opening the session cookie, Flask-Login's loader, the response hooks. This WSGI layer
+answers such a request before Flask when it can prove the app would answer exactly these bytes:
 
-1. the request: a GET of ``/courses/<slug>`` or ``/courses/<slug>/<module>/<lesson>`` (matched by the app's own
-   URL map), no query string, no conditional or Range header, a session cookie, a Host the app accepts;
+1. the request: a GET of ``/courses``, ``/courses/<slug>``, ``/courses/<slug>/<module>/<lesson>`` or ``/dashboard``
+   (matched by the app's own URL map), no query string, no conditional or Range header, a session cookie, a Host
+   the app accepts;
 2. the session cookie, opened as Flask's session interface opens it (the app's own signing serializer: same secret
    and fallbacks, salt, key derivation, digest, max age). It must hold only the keys a settled login holds
    (``_user_id``, ``_id``, ``_fresh``, ``csrf_token``): anything else (flashed messages, a remember-me order, a
@@ -14,27 +15,35 @@ such a request before Flask when it can prove the app would answer exactly these
    Its ``_id`` must equal Flask-Login's identifier for this client (session protection "strong" drops the session
    otherwise);
 3. one statement on the lane's autocommit connection: the user's row joined to their login (an ended login, a
-   logout on the server, returns nothing), the content version, whether they belong to an organization, and their
-   enrollment in this course with its completed lessons and the quizzes passed in the current cycle. A stale
-   session version, an inactive, unverified or non-learner account, an organization member (their header lists
-   their organizations), a completed enrollment (the page links a certificate), a lesson page without an
-   enrollment: Flask answers;
-4. a kept answer for (content version, address, language, role, the learner's state as the page shows it). The
-   learner state is reduced to what the page depends on: for the course page, enrolled or not and the ✓ of each
-   step of the current outline; for a lesson page, whether this lesson is done and how many steps are. A kept
-   answer holds the app's status line and headers (after every response hook) and its body with only the three
-   header markers left in; the lane fills them with this request's values, escaped as the template escapes them.
+   logout on the server, returns nothing), the content version, whether they belong to an organization, and
+   - for a course or lesson page: their enrollment in this course with its completed lessons and the quizzes
+     passed in the current cycle;
+   - for the dashboard: everything of theirs it shows, each as one text value (enrollments, progress rows, passed
+     quizzes, program enrollments, and what the rooms above add to ``DASHBOARD_PARTS``: credentials' certificates,
+     including whether each expiry or suspension end has passed by now).
+   A stale session version, an inactive, unverified or non-learner account, an organization member (their header
+   lists their organizations), a completed enrollment's course page (it links a certificate), a lesson page
+   without an enrollment: Flask answers;
+4. a kept answer for (content version, address, language, role, and what the page shows of the learner): nothing
+   for the catalog; for the course page, enrolled or not and the ✓ of each step of the current outline; for a
+   lesson page, whether this lesson is done and how many steps are; for the dashboard, the learner (their page is
+   kept for them alone) and every value of the statement. A kept answer holds the app's status line and headers
+   (after every response hook) and its body with only the three header markers left in; the lane fills them with
+   this request's values, escaped as the template escapes them.
 
-Answers are kept only from the app itself: on a miss the lane asks (``skeleton.LANE_WANTS``) and the view leaves its
-content version, language, user, course plan and learner state in the environ, and core/skeleton.py the page with
-header markers. The lane keeps it only when all of those equal what its own statement read, the status is 200, no
-cookie is set, and the page filled with the app's own values is byte for byte the body the app sent. Nothing is
-invalidated: a publish changes the version, progress changes the state, a logout or role change the row.
+Answers are kept only from the app itself: on a miss the lane asks (``skeleton.LANE_WANTS``), core/skeleton.py
+leaves the page with the header markers and the facts its frame followed (content version, language, user, role,
+email confirmed, membership), and the course and lesson views the course plan and learner state. The lane keeps
+the page only when those equal what its own statement read (for the dashboard: when the same statement, read again
+after the app answered, reads the same), the status is 200, no cookie is set, and the page filled with the app's
+own values is byte for byte the body the app sent. Nothing is invalidated: a publish changes the version, progress
+or a certificate the learner's values, a logout or role change the row.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from hashlib import sha512
 
 from flask import Flask
@@ -49,10 +58,16 @@ from werkzeug.routing import RequestRedirect
 from accounts.models import LoginSession, Role, User
 from core import contentcache, lane, skeleton
 from core.contentcache import MISS, LocalStore
+from core.database import utcnow
 
-# set by the course and lesson views when the lane asked: (content version, language, user id, plan, state)
+# set by the course and lesson views when the lane asked: (the course's plan, the learner's state)
 LANE_STATE = "awa.signed_in_state"
-ENDPOINTS = {"courses.course": "course", "courses.lesson": "lesson"}
+ENDPOINTS = {
+    "courses.catalog": "catalog",
+    "courses.course": "course",
+    "courses.lesson": "lesson",
+    "courses.dashboard": "dashboard",
+}
 SESSION_KEYS = frozenset({"_user_id", "_id", "_fresh", "csrf_token"})
 LEARNER = Role.LEARNER.value
 PLANS = 2000  # courses' plans kept per process (one per course per content version)
@@ -81,7 +96,7 @@ def state_of(kind: str, plan: tuple, lesson_id, enrolled: bool, completed: bool,
     return kind, enrolled, completed, lesson_id in done_lessons, len(done_lessons) + len(done_quizzes)
 
 
-def offer(environ, kind: str, course, lesson_id, enrollment, progress, version, language, user_id) -> None:
+def offer(environ, kind: str, course, lesson_id, enrollment, progress) -> None:
     """Called by the views: leave this request's facts for the lane, when it asked (see the module docstring)."""
     if not environ.get(skeleton.LANE_WANTS):
         return
@@ -95,7 +110,7 @@ def offer(environ, kind: str, course, lesson_id, enrollment, progress, version, 
         progress.completed_lessons,
         progress.passed_quizzes,
     )
-    environ[LANE_STATE] = (version, language, user_id, plan, state)
+    environ[LANE_STATE] = (plan, state)
 
 
 def _ids(text) -> frozenset[int]:
@@ -110,7 +125,8 @@ class SignedInLane(lane.BaseLane):
         self.answered = 0  # requests this lane answered, and statements it ran (tests, benchmarks)
         self.reads = 0
         self._serializers: tuple | None = None
-        self._statement: dict[str, tuple] = {}
+        self._statements: dict[tuple[str, str], tuple] = {}
+        self._now_param: tuple | None = None
 
     # ---- what may be tried -------------------------------------------------------------------------------
 
@@ -170,48 +186,49 @@ class SignedInLane(lane.BaseLane):
             return None
         if not token or len(token) > 64:
             return None
-        row = self._read(user_id, token, args["slug"])
+        read = (kind, user_id, token, args.get("slug", ""))
+        row = self._read(*read)
         if row is None:
             return None
-        (
-            row_version,
-            active,
-            role,
-            verified_at,
-            locale,
-            name,
-            member,
-            content,
-            course_id,
-            enrollment_id,
-            completed_at,
-            lessons,
-            quizzes,
-        ) = row
+        row_version, active, role, verified_at, locale, name, member, content = row[:8]
         if row_version != session_version or not active or role != LEARNER or verified_at is None or member:
             return None
-        if content is None or course_id is None:
+        if content is None:
             return None
         supported = self.app.extensions["i18n_languages"]
         language = locale if locale in supported else self.language(environ)
         facts = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST") or environ.get("SERVER_NAME"))
         facts += (environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
         facts += (language, role)
-        learner = (enrollment_id is not None, completed_at is not None, _ids(lessons), _ids(quizzes))
         values = {
             "csrf": self._csrf(session["csrf_token"]),
             "name": str(escape(name)),
             "next": "/" + environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace").lstrip("/"),
         }
-        expect = (content, language, user_id, course_id, kind, args, learner, facts, values, session["csrf_token"])
-        plan = self.plans.get(content, ("plan", args["slug"]))
-        if plan is MISS:
-            return "keep", expect
-        if plan[0] != course_id:
-            return None
-        key = self._key(kind, args, plan, learner, facts)
-        if key is None:
-            return None
+        # what the app's answer must have followed: (content version, language, user, role, confirmed, member)
+        app_facts = (content, language, user_id, role, True, False)
+        expect = {"kind": kind, "facts": facts, "values": values, "secret": session["csrf_token"], "app": app_facts}
+        if kind == "catalog":
+            key = (*facts, ("catalog",))
+        elif kind == "dashboard":
+            # the learner's own page: kept for them alone, for as long as everything it shows reads the same
+            key = (*facts, ("dashboard", user_id, tuple(row)))
+            expect["read"], expect["row"] = read, tuple(row)
+        else:
+            course_id, enrollment_id, completed_at, lessons, quizzes = row[8:]
+            if course_id is None:
+                return None
+            learner = (enrollment_id is not None, completed_at is not None, _ids(lessons), _ids(quizzes))
+            expect.update(course_id=course_id, args=args, learner=learner)
+            plan = self.plans.get(content, ("plan", args["slug"]))
+            if plan is MISS:
+                return "keep", expect
+            if plan[0] != course_id:
+                return None
+            key = self._key(kind, args, plan, learner, facts)
+            if key is None:
+                return None
+        expect["key"] = key
         kept = self.pages.get(content, key)
         if kept is MISS:
             return "keep", expect
@@ -280,25 +297,41 @@ class SignedInLane(lane.BaseLane):
 
     # ---- the one statement ----------------------------------------------------------------------------
 
-    def _read(self, user_id: int, token: str, slug: str):
+    def _read(self, kind: str, user_id: int, token: str, slug: str):
         from accounts.services import _hash_token
 
-        sql, order, constants = self._compiled()
+        which = "dashboard" if kind == "dashboard" else "course"
+        sql, order, constants = self._compiled(which)
         params = {"user_id": user_id, "token_hash": _hash_token(token), "slug": slug}
+        if which == "dashboard":
+            params["now"] = self._now()
         if order is not None:  # a positional paramstyle (SQLite)
             return self.read_row(sql, tuple(params.get(name, constants.get(name)) for name in order))
         return self.read_row(sql, {**constants, **params})
 
-    def _compiled(self) -> tuple[str, tuple | None, dict]:
+    def _now(self):
+        """This moment as the driver takes a UTC timestamp column's value (the column type's own conversion)."""
+        dialect = self.reader().dialect
+        if self._now_param is None or self._now_param[0] is not dialect:
+            from core.database import UTCDateTime
+
+            self._now_param = (dialect, UTCDateTime().dialect_impl(dialect).bind_processor(dialect))
+        process = self._now_param[1]
+        now = utcnow()
+        return process(now) if process is not None else now
+
+    def _compiled(self, which: str) -> tuple[str, tuple | None, dict]:
         """(the statement as the driver takes it, its parameter names in order when positional, its constants)."""
         dialect = self.reader().dialect
-        found = self._statement.get(dialect.name)
+        found = self._statements.get((which, dialect.name))
         if found is None:
-            compiled = _statement(dialect.name).compile(dialect=dialect)
-            mine = {"user_id": 0, "token_hash": "", "slug": ""}
-            constants = {k: v for k, v in compiled.construct_params(mine).items() if k not in mine}
+            built = _dashboard_statement(dialect.name) if which == "dashboard" else _statement(dialect.name)
+            compiled = built.compile(dialect=dialect)
+            mine = {"user_id": 0, "token_hash": "", "slug": "", "now": None}
+            given = {k: v for k, v in mine.items() if k in compiled.binds}
+            constants = {k: v for k, v in compiled.construct_params(given).items() if k not in mine}
             order = tuple(compiled.positiontup) if compiled.positional else None
-            found = self._statement[dialect.name] = (str(compiled), order, constants)
+            found = self._statements[(which, dialect.name)] = (str(compiled), order, constants)
         return found
 
     def read_row(self, sql: str, params):
@@ -316,8 +349,6 @@ class SignedInLane(lane.BaseLane):
                 raise
 
     def _connection(self):
-        import os
-
         held = getattr(self._raw, "connection", None)
         if held is None or held[0] != (os.getpid(), self._generation):
             held = (os.getpid(), self._generation), self.reader().raw_connection()
@@ -328,7 +359,7 @@ class SignedInLane(lane.BaseLane):
 
     # ---- keeping the app's answer ---------------------------------------------------------------------------
 
-    def _keeping(self, environ, start_response, expect: tuple):
+    def _keeping(self, environ, start_response, expect: dict):
         answer: list = []
 
         def capture(status, headers, exc_info=None):
@@ -337,17 +368,21 @@ class SignedInLane(lane.BaseLane):
 
         environ[skeleton.LANE_WANTS] = True
         result = self.inner(environ, capture)
-        state, page = environ.get(LANE_STATE), environ.get(skeleton.SKELETON_PAGE)
-        if state is None or page is None or not answer:
+        page = environ.get(skeleton.SKELETON_PAGE)
+        if page is None or not answer:
             return result
         headers = _replayable(answer[0], answer[1])
-        content, language, user_id, course_id, kind, args, learner, facts, values, secret = expect
-        version, app_language, app_user, plan, app_state = state
-        if headers is None or (version, app_language, app_user, plan[0]) != (content, language, user_id, course_id):
-            return result
-        key = self._key(kind, args, plan, learner, facts)
-        if key is None or key[-1] != app_state:
-            return result  # the learner's state changed between the two reads (or the app saw it otherwise)
+        if headers is None or page[2] != expect["app"]:
+            return result  # the app's page followed other facts (a role, a version changed meanwhile)
+        key = expect.get("key")
+        if expect["kind"] in ("course", "lesson"):
+            state = environ.get(LANE_STATE)
+            if state is None or state[0][0] != expect["course_id"]:
+                return result
+            plan, app_state = state
+            key = self._key(expect["kind"], expect["args"], plan, expect["learner"], expect["facts"])
+            if key is None or key[-1] != app_state:
+                return result  # the learner's state changed between the two reads (or the app saw it otherwise)
         parts = skeleton.segments(page[0])
         if parts is None:
             return result
@@ -356,11 +391,16 @@ class SignedInLane(lane.BaseLane):
         finally:
             if hasattr(result, "close"):
                 result.close()
-        filled = "".join(part if index % 2 == 0 else page[1][part] for index, part in enumerate(parts))
+        if expect["kind"] == "dashboard" and tuple(self._read(*expect["read"]) or ()) != expect["row"]:
+            return [body]  # something the page shows changed while the app read it: not kept
+        values, app_values = expect["values"], page[1]
+        filled = "".join(part if index % 2 == 0 else app_values[part] for index, part in enumerate(parts))
         # the app's token is signed at its own second: it must carry the same secret, not the same timestamp
-        same_values = page[1]["name"] == values["name"] and page[1]["next"] == values["next"]
-        if filled.encode() == body and same_values and self._token_secret(page[1]["csrf"]) == secret:
-            self.plans.put(content, ("plan", args["slug"]), plan)
+        same_values = app_values["name"] == values["name"] and app_values["next"] == values["next"]
+        if filled.encode() == body and same_values and self._token_secret(app_values["csrf"]) == expect["secret"]:
+            content = expect["app"][0]
+            if expect["kind"] in ("course", "lesson"):
+                self.plans.put(content, ("plan", expect["args"]["slug"]), plan)
             self.pages.put(content, key, (answer[0], headers, parts), len(body) + 1000)
         return [body]
 
@@ -387,50 +427,124 @@ def _identifier(environ) -> str:
     return sha512(f"{address}|{agent}".encode()).hexdigest()
 
 
-def _statement(dialect: str):
-    """The lane's one read (see the module docstring, 3.), for ``dialect`` (how a list of ids is joined)."""
+def _user_columns():
+    """The first eight columns of both statements: what the session's user must be for the lane to answer."""
     from accounts.services import SESSION_USER_FACTS
-    from courses.models import Course, Enrollment, LessonProgress, QuizAttempt
 
-    users, logins = User.__table__, LoginSession.__table__
-    e, lp, qa = Enrollment.__table__, LessonProgress.__table__, QuizAttempt.__table__
-    course_id = select(Course.__table__.c.id).where(Course.__table__.c.slug == bindparam("slug")).scalar_subquery()
+    users = User.__table__
     member = SESSION_USER_FACTS.get("has_memberships")
-    # func.aggregate_strings would render its separator as a post-compiled parameter (unusable on a raw cursor)
-    joined = func.string_agg if dialect == "postgresql" else func.group_concat
-    lessons = select(joined(cast(lp.c.lesson_id, String), literal_column("','"))).where(lp.c.enrollment_id == e.c.id)
-    quizzes = select(joined(cast(qa.c.quiz_id, String), literal_column("','"))).where(
-        qa.c.enrollment_id == e.c.id,
-        qa.c.passed.is_(True),
-        or_(e.c.renewal_started_at.is_(None), qa.c.submitted_at >= e.c.renewal_started_at),
-    )
+    return [
+        users.c.session_version,
+        users.c.active,
+        users.c.role,
+        users.c.email_verified_at,
+        users.c.locale,
+        users.c.name,
+        (member if member is not None else users.c.id.is_(None)).label("member"),
+        contentcache.version_column(),
+    ]
+
+
+def _signed_in(*columns, outerjoin=None):
+    """SELECT the user's columns and ``columns`` for this user and login (an ended login finds nothing)."""
+    users, logins = User.__table__, LoginSession.__table__
+    joined = users.join(logins, logins.c.user_id == users.c.id)
+    if outerjoin is not None:
+        joined = joined.outerjoin(*outerjoin)
     return (
-        select(
-            users.c.session_version,
-            users.c.active,
-            users.c.role,
-            users.c.email_verified_at,
-            users.c.locale,
-            users.c.name,
-            (member if member is not None else users.c.id.is_(None)).label("member"),
-            contentcache.version_column(),
-            course_id.label("course_id"),
-            e.c.id,
-            e.c.completed_at,
-            lessons.scalar_subquery(),
-            quizzes.scalar_subquery(),
-        )
-        .select_from(
-            users.join(logins, logins.c.user_id == users.c.id).outerjoin(
-                e, and_(e.c.user_id == users.c.id, e.c.course_id == course_id)
-            )
-        )
+        select(*_user_columns(), *columns)
+        .select_from(joined)
         .where(
             users.c.id == bindparam("user_id"),
             logins.c.token_hash == bindparam("token_hash"),
             logins.c.ended_at.is_(None),
         )
     )
+
+
+def joiner(dialect: str):
+    # func.aggregate_strings would render its separator as a post-compiled parameter (unusable on a raw cursor)
+    return func.string_agg if dialect == "postgresql" else func.group_concat
+
+
+def _statement(dialect: str):
+    """The read for the course, lesson and catalog pages (see the module docstring, 3.)."""
+    from courses.models import Course, Enrollment, LessonProgress, QuizAttempt
+
+    users = User.__table__
+    e, lp, qa = Enrollment.__table__, LessonProgress.__table__, QuizAttempt.__table__
+    course_id = select(Course.__table__.c.id).where(Course.__table__.c.slug == bindparam("slug")).scalar_subquery()
+    joined = joiner(dialect)
+    lessons = select(joined(cast(lp.c.lesson_id, String), literal_column("','"))).where(lp.c.enrollment_id == e.c.id)
+    quizzes = select(joined(cast(qa.c.quiz_id, String), literal_column("','"))).where(
+        qa.c.enrollment_id == e.c.id,
+        qa.c.passed.is_(True),
+        or_(e.c.renewal_started_at.is_(None), qa.c.submitted_at >= e.c.renewal_started_at),
+    )
+    return _signed_in(
+        course_id.label("course_id"),
+        e.c.id,
+        e.c.completed_at,
+        lessons.scalar_subquery(),
+        quizzes.scalar_subquery(),
+        outerjoin=(e, and_(e.c.user_id == users.c.id, e.c.course_id == course_id)),
+    )
+
+
+def text_of(*columns):
+    """One text value from ``columns`` (NULL as empty), for comparing rows as read twice."""
+    parts = []
+    for column in columns:
+        if parts:
+            parts.append(literal_column("':'"))
+        parts.append(func.coalesce(cast(column, String), literal_column("''")))
+    value = parts[0]
+    for part in parts[1:]:
+        value = value.concat(part)
+    return value
+
+
+# What else a learner's dashboard shows, by the rooms above this one: {name: build(dialect) -> a scalar SQL
+# expression correlated to users.id that changes whenever what that room shows on the dashboard does, including
+# at the moment a status changes with time (``bindparam("now")``, this moment)}. credentials adds its certificates.
+DASHBOARD_PARTS: dict = {}
+
+
+def _dashboard_statement(dialect: str):
+    """The read for the dashboard: the user's columns, then everything the dashboard shows of theirs, each as one
+    text value (the page is kept for as long as all of them read the same)."""
+    from courses.models import Enrollment, LessonProgress, ProgramEnrollment, QuizAttempt
+
+    users = User.__table__
+    e, lp, qa, pe = Enrollment.__table__, LessonProgress.__table__, QuizAttempt.__table__, ProgramEnrollment.__table__
+    joined, comma = joiner(dialect), literal_column("','")
+    mine = e.c.user_id == users.c.id
+    enrollments = select(
+        joined(
+            text_of(
+                e.c.id, e.c.course_id, e.c.enrolled_at, e.c.last_activity_at, e.c.completed_at, e.c.renewal_started_at
+            ),
+            comma,
+        )
+    ).where(mine)
+    # progress rows are added, never changed: their number and ids tell any change
+    lessons = (
+        select(text_of(func.count(lp.c.id), func.max(lp.c.id), func.sum(lp.c.id)))
+        .select_from(lp.join(e, e.c.id == lp.c.enrollment_id))
+        .where(mine)
+    )
+    passed = (
+        select(text_of(func.count(qa.c.id), func.max(qa.c.id), func.sum(qa.c.id)))
+        .select_from(qa.join(e, e.c.id == qa.c.enrollment_id))
+        .where(mine, qa.c.passed.is_(True))
+    )
+    programs = select(joined(text_of(pe.c.id, pe.c.program_id, pe.c.enrolled_at, pe.c.completed_at), comma)).where(
+        pe.c.user_id == users.c.id
+    )
+    parts = [enrollments, lessons, passed, programs]
+    columns = [part.scalar_subquery() for part in parts]
+    columns += [build(dialect) for _, build in sorted(DASHBOARD_PARTS.items())]
+    return _signed_in(*columns)
 
 
 def install(app: Flask) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from accounts.permissions import authorize
-from core import contentcache, skeleton
+from core import skeleton
 from core.contentcache import cached_page, remember, remember_html
 from core.database import utcnow
 from core.errors import DomainError
@@ -409,8 +409,7 @@ def lesson(slug: str, module_slug: str, lesson_slug: str):
 def _offer(environ, kind: str, course, lesson_id, enrollment, progress) -> None:
     """What the signed-in lane (courses/lane.py) checks before keeping this page, when it asked for it."""
     if environ.get(skeleton.LANE_WANTS) and current_user.is_authenticated:
-        version = contentcache.content_version()
-        lane.offer(environ, kind, course, lesson_id, enrollment, progress, version, current_language(), current_user.id)
+        lane.offer(environ, kind, course, lesson_id, enrollment, progress)
 
 
 @bp.post("/courses/<slug>/<module_slug>/<lesson_slug>/complete")
@@ -628,12 +627,15 @@ def media(sha256: str, extension: str):
 @login_required
 def dashboard():
     rows = services.dashboard(current_user)
-    return render_template(
-        "courses/dashboard.html",
-        programs=programs.my_programs(current_user),
-        in_progress=[r for r in rows if r.enrollment.completed_at is None],
-        completed=[r for r in rows if r.enrollment.completed_at is not None],
-        card=_dashboard_card,
+    # the learner's own page: offered whole to the signed-in lane when it asked (kept for them alone, lane.py)
+    return skeleton.personal_page(
+        lambda: render_template(
+            "courses/dashboard.html",
+            programs=programs.my_programs(current_user),
+            in_progress=[r for r in rows if r.enrollment.completed_at is None],
+            completed=[r for r in rows if r.enrollment.completed_at is not None],
+            card=_dashboard_card,
+        )
     )
 
 

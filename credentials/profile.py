@@ -82,3 +82,47 @@ def skills_profile(user, *, now: datetime) -> SkillsProfile:
         else []
     )
     return SkillsProfile(list(by_skill.values()), occupations, not_counted, statuses)
+
+
+def _dashboard_certificates(dialect: str):
+    """For the signed-in lane (courses/lane.py): the learner's certificates as the dashboard shows them (status
+    cards, the skills profile), one text value that changes with any of them, and with the moment one expires or
+    its suspension ends (counted against ``now``, the moment of the read)."""
+    from sqlalchemy import bindparam, case, func, literal_column
+
+    from accounts.models import User
+    from core.database import UTCDateTime
+    from courses.lane import joiner, text_of
+
+    c, users = Certificate.__table__, User.__table__
+    now = bindparam("now", type_=UTCDateTime())
+    listed = text_of(
+        c.c.id,
+        c.c.public_id,
+        c.c.course_id,
+        c.c.program_id,
+        c.c.course_title,
+        c.c.revision,
+        c.c.revoked_at,
+        c.c.suspended_at,
+        c.c.suspended_until,
+        c.c.expires_at,
+    )
+    passed = text_of(
+        func.sum(case((c.c.expires_at <= now, 1), else_=0)),
+        func.sum(case((c.c.suspended_until <= now, 1), else_=0)),
+    )
+    return (
+        select(text_of(joiner(dialect)(listed, literal_column("','")), passed))
+        .where(c.c.user_id == users.c.id)
+        .scalar_subquery()
+    )
+
+
+def _register() -> None:
+    from courses.lane import DASHBOARD_PARTS
+
+    DASHBOARD_PARTS["certificates"] = _dashboard_certificates
+
+
+_register()

@@ -269,3 +269,74 @@ def test_the_switch_turns_the_lane_off(client, app, world):
         assert not_answered(app, lambda: client.get(COURSE)).status_code == 200
     finally:
         app.config["SIGNED_IN_LANE"] = True
+
+
+def test_the_catalog_and_dashboard_equal_the_apps_answers(client, other_client, app, world):
+    from tests.factories import make_program
+
+    ann = make_user(email="ann@example.org", name="Ann <First>")
+    bob = make_user(email="bob@example.org", name="Bob Second")
+    make_course("alpha", title="Alpha course")
+    make_course("bravo", title="Bravo course")
+    make_program("pathway", ("alpha", "bravo"))
+    for user in (ann, bob):
+        enroll(user, world)
+    login(client, "ann@example.org")
+    login(other_client, "bob@example.org")
+    client.get("/help")
+    other_client.get("/help")
+    assert "Ann &lt;First&gt;" in both_ways(app, client, "/courses")
+    assert "Bob Second" in both_ways(app, other_client, "/courses")  # the catalog kept from Ann's, Bob's values
+    page = both_ways(app, client, "/dashboard")
+    assert "Ann &lt;First&gt;" in page and 'value="0"' in page
+    assert client.submit("/programs/pathway/enroll").status_code == 303
+    client.get("/help")  # the flashed message shown
+    assert "Test Pathway" in both_ways(app, client, "/dashboard")
+    complete_course(ann, world)
+    page = both_ways(app, client, "/dashboard")
+    assert "Completed" in page and "My skills profile" in page
+    # Bob's dashboard is his own: never Ann's, though kept pages are per process
+    bob_page = both_ways(app, other_client, "/dashboard")
+    assert "Bob Second" in bob_page and "Test Pathway" not in bob_page and "Ann" not in bob_page
+    ann.locale = "es"
+    db.session.commit()
+    assert "Mi aprendizaje" in both_ways(app, client, "/dashboard")
+
+
+def test_the_dashboard_follows_progress_certificates_and_time(client, app, world, monkeypatch):
+    from datetime import timedelta
+
+    import core
+    from core.database import utcnow
+    from credentials.models import Certificate
+
+    lee = make_user(email="lee@example.org")
+    enroll(lee, world)
+    second = make_course("second", title="Second course")
+    login(client, "lee@example.org")
+    client.get("/help")
+    assert 'value="0"' in both_ways(app, client, "/dashboard")
+    client.submit(LESSON + "/complete")
+    page = both_ways(app, client, "/dashboard")
+    assert 'value="17"' in page and "Lesson 1.2" in page
+    complete_course(lee, second)
+    certificate = db.session.scalar(select(Certificate).where(Certificate.user_id == lee.id))
+    assert certificate is not None, "completing the course issued no certificate"
+    page = both_ways(app, client, "/dashboard")
+    assert "Second course" in page and "It does not count" not in page
+    certificate.expires_at = utcnow() + timedelta(days=1)
+    db.session.commit()
+    assert "It does not count" not in both_ways(app, client, "/dashboard")
+    # two days on, nothing written: the certificate has expired, and the next request says so
+    later = utcnow() + timedelta(days=2)
+    monkeypatch.setattr(core, "utcnow", lambda: later)  # the app's skills profile (core/__init__.py)
+    monkeypatch.setattr(signed_lane, "utcnow", lambda: later)
+    expired = client.get("/dashboard").get_data(as_text=True)
+    assert "It does not count in your skills profile now." in expired
+    assert "It does not count" in both_ways(app, client, "/dashboard")
+    # a revocation (a written change) shows at once too
+    monkeypatch.undo()
+    certificate.expires_at = None
+    certificate.revoked_at = utcnow()
+    db.session.commit()
+    assert "Revoked" in client.get("/dashboard").get_data(as_text=True)
