@@ -19,6 +19,7 @@ from core.database import utcnow
 from core.extensions import db
 from core.mail import MailState, Notification, send_mail
 from tests import conftest
+from tests.pgcluster import memory_folder
 from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.slow  # starts real worker processes (seconds each)
 
 @pytest.fixture
 def setup(tmp_path, tmp_path_factory, database_url, app):
-    queue_url = f"sqlite:///{tmp_path / 'queue.db'}"
+    # in memory, as the suite's database: the workers' queue store commits on every hand-over and poll
+    queue_url = f"sqlite:///{Path(memory_folder(tmp_path), tmp_path.name + '-queue.db')}"
     with SMTPServer() as server:
         config = {
             **conftest.test_config(tmp_path_factory, database_url),
