@@ -92,11 +92,13 @@ test-sqlite: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 # PG_SELECT: `make test` sets it so that tests marked nodb (they never touch the database; tests/conftest.py
 # checks that) run once, in the SQLite half; `make test-postgres` on its own runs everything
 PG_SELECT ?=
+# PG_ORDER: `make test` sets it to --live-servers-last (tests/conftest.py says why)
+PG_ORDER ?=
 
 test-postgres: $(STAMP) $(MO_FILES) $(JS_HARNESS)
-	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PG_SELECT) $(PYTEST_ARGS)
+	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider $(PG_SELECT) $(PG_ORDER) $(PYTEST_ARGS)
 
-# the two halves run side by side (one core each); each half's output is printed when it finishes.
+# the two halves run side by side; each half's output is printed when it finishes.
 # Every test that touches the database runs on both; the nodb ones only in the SQLite half.
 # The project's bytecode, written once before the two halves start: where PYTHONDONTWRITEBYTECODE is set (this
 # machine sets it) every gunicorn worker, task worker and `flask` subprocess the suite starts would otherwise compile
@@ -107,7 +109,8 @@ bytecode: $(STAMP)
 	@$(BIN)/python -m tests.rewrite_cache
 
 test: system-packages-test lint bytecode
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres PG_SELECT='-m "not nodb"'
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres PG_SELECT='-m "not nodb"' \
+		PG_ORDER=--live-servers-last
 
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
 # (`make test` runs everything)

@@ -54,12 +54,34 @@ def test_config(tmp_path_factory, database_url: str) -> dict:
     }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """tests/browser/ and tests/servers/ carry their folder's marker, so `-m "not browser"` skips them."""
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--live-servers-last",
+        action="store_true",
+        help="run tests/browser and tests/servers after every other test (`make test` asks it of the PostgreSQL half)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/browser/ and tests/servers/ carry their folder's marker, so `-m "not browser"` skips them.
+
+    With --live-servers-last they run after the rest, in their own order. Why `make test` asks it of one half:
+    these folders keep both cores busy on their own (Chromium's processes, gunicorn workers and pytest at once),
+    the rest of a half is one process at a time. Run first in both halves (pytest's order: tests/browser sorts
+    first), the two halves crowded into the same 2 cores together and then each went on alone on one core, and
+    the longer half (PostgreSQL) finished its last minutes with the other core idle. With the PostgreSQL half's
+    live-server tests last, they overlap the SQLite half's one-process tests instead, and they can use both
+    cores once the SQLite half is done.
+    """
+    live = []
     for item in items:
         folder = item.path.parent.name
         if folder in ("browser", "servers") and item.path.parent.parent.name == "tests":
             item.add_marker(getattr(pytest.mark, folder))
+            live.append(item)
+    if config.getoption("--live-servers-last") and live:
+        chosen = set(live)
+        items[:] = [item for item in items if item not in chosen] + live
 
 
 @pytest.fixture(scope="session", autouse=True)
