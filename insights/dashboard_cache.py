@@ -47,9 +47,10 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 
 from core.contentcache import LocalStore, content_version
+from core.database import UTCDateTime
 from core.extensions import db
 from courses.models import Enrollment
 from credentials.models import Certificate
@@ -121,18 +122,24 @@ def horizon(now: datetime, parts: tuple[str, ...] = ("active", "expiry")) -> dat
     ``now < expires_at <= now + 60 days``: the same until now reaches the next expiry or now + 60 days reaches
     the next expiry beyond it. Revoked and programme certificates are counted here too: an earlier horizon only
     means an earlier recomputation."""
-    return horizon_from(list(db.session.execute(select(*horizon_columns(now, parts))).one()), parts)
+    from insights.reports import moment_params
+
+    values = db.session.execute(select(*horizon_columns(parts)), moment_params(now)).one()
+    return horizon_from(list(values), parts)
 
 
-def horizon_columns(now: datetime, parts: tuple[str, ...]) -> list:
-    """``horizon``'s scalar subqueries, to be read as columns of another statement (a part's own, reports.py)."""
+def horizon_columns(parts: tuple[str, ...]) -> list:
+    """``horizon``'s scalar subqueries, to be read as columns of another statement (a part's own, reports.py),
+    with reports.moment_params(now)."""
     la, expires = Enrollment.last_activity_at, Certificate.expires_at
     columns = []
     if "active" in parts:
-        columns.append(select(func.min(la)).where(la >= now - ACTIVE).scalar_subquery())
+        columns.append(select(func.min(la)).where(la >= bindparam("active_since", type_=UTCDateTime)).scalar_subquery())
     if "expiry" in parts:
+        now = bindparam("now", type_=UTCDateTime)
+        until = bindparam("expiring_until", type_=UTCDateTime)
         columns.append(select(func.min(expires)).where(expires > now).scalar_subquery())
-        columns.append(select(func.min(expires)).where(expires > now + EXPIRING).scalar_subquery())
+        columns.append(select(func.min(expires)).where(expires > until).scalar_subquery())
     return columns
 
 
@@ -208,6 +215,9 @@ def _state() -> tuple[dict | None, bool]:
     return {None: token, **counters}, bool(pending)
 
 
+_COLUMNS: dict[str | None, list] = {}
+
+
 class _Parts:
     """reports.build's ``parts``: each part from this process's store while what it reads is unchanged (its
     counters, read before anything is computed) and time has not moved it; ``until`` is the earliest moment any
@@ -238,7 +248,9 @@ class _Parts:
     def columns(self, section: str) -> list:
         """What to read with the part's own rows: the moment time alone would change it."""
         _scopes, moving = SECTIONS[section]
-        return horizon_columns(self.now, (moving,)) if moving else []
+        if moving not in _COLUMNS:  # they hold no value (reports.moment_params gives them): made once
+            _COLUMNS[moving] = horizon_columns((moving,)) if moving else []
+        return _COLUMNS[moving]
 
     def put(self, section: str, key: tuple, value: T, values: list) -> T:
         """Keep ``value`` (computed at ``now``; ``values``: those of ``columns(section)``, read with it)."""

@@ -24,15 +24,18 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from itertools import accumulate
 from typing import TypeVar
 
 from sqlalchemy import (
+    Date,
     Integer,
     and_,
     any_,
+    bindparam,
     case,
     cast,
     distinct,
@@ -46,6 +49,7 @@ from sqlalchemy import (
 )
 
 from core import contentcache
+from core.database import UTCDateTime
 from core.extensions import db
 from courses.models import Course, Enrollment, course_goals, course_occupations, course_skills
 from credentials.models import Certificate
@@ -281,10 +285,10 @@ def _people(bit: dict[int, int], start: datetime, end: datetime, *, window_days:
             yield MEASURES[int(measure)], mask, people
 
 
-def _later_enrollment(end: datetime):
-    """Whether any enrollment starts on or after ``end``, as a column (when none does, "since the start" and "in
-    the period" are the same people)."""
-    return exists(select(EnrollmentDay.day).where(EnrollmentDay.day >= end.date(), EnrollmentDay.n != 0))
+def _later_enrollment():
+    """Whether any enrollment starts on or after the period's end, as a column (when none does, "since the start"
+    and "in the period" are the same people)."""
+    return exists(select(EnrollmentDay.day).where(EnrollmentDay.day >= _on("end_day"), EnrollmentDay.n != 0))
 
 
 def _powers(bit: dict[int, int]) -> list[dict[int, int]]:
@@ -312,29 +316,29 @@ def _rollup_counted(rows, bit: dict[int, int]) -> Counter:
     return counted
 
 
-def _period_query(start: datetime, *, window_days: int):
-    """People enrolled, completed and credentialed since ``start`` (a whole day), as summed insights_people_days
-    rows for ``_rollup_counted``, then ``_tally`` per group. For a period running past the latest enrollment these
-    are the same numbers as _people's."""
+def _period_query():
+    """People enrolled, completed and credentialed since the period's start (a whole day), as summed
+    insights_people_days rows for ``_rollup_counted``, then ``_tally`` per group. For a period running past the
+    latest enrollment these are the same numbers as _people's."""
     p = PeopleDay
+    start_day, window = _on("start_day"), bindparam("window", type_=Integer)
     return (
         select(p.measure, p.course_id, p.later, func.sum(p.n))
         .where(
             p.n != 0,
             or_(
-                and_(p.measure.in_(("enrolled", "completed")), p.day >= start.date()),
-                and_(p.measure == "credentialed", p.day >= start.date(), p.w_lo <= window_days, p.w_hi > window_days),
+                and_(or_(p.measure == "enrolled", p.measure == "completed"), p.day >= start_day),
+                and_(p.measure == "credentialed", p.day >= start_day, p.w_lo <= window, p.w_hi > window),
             ),
         )
         .group_by(p.measure, p.course_id, p.later)
     )
 
 
-def _active_queries(bit: dict[int, int], *, now: datetime) -> list:
+def _active_queries(bit: dict[int, int]) -> list:
     """People active in the last 30 days (``_active_counted`` adds up their rows): whole days from
     insights_people_days, and the first day, which starts inside a day, from enrollments."""
-    since = now - timedelta(days=30)
-    first = since.date()
+    since, first = _at("active_since"), _on("active_first_day")
     p = PeopleDay
     whole_days = (
         select(p.measure, p.course_id, p.later, func.sum(p.n))
@@ -343,7 +347,7 @@ def _active_queries(bit: dict[int, int], *, now: datetime) -> list:
     )
     # people whose last activity in a group falls on that first day are read from that day's enrollments (A: their
     # courses active since the start; L: active on later days)
-    midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
+    midnight = _at("active_first_midnight")
     powers = _powers(bit)
 
     def courses_where(condition, w):
@@ -354,7 +358,7 @@ def _active_queries(bit: dict[int, int], *, now: datetime) -> list:
     # ix_enrollments_user_activity). As a join or IN (subquery), PostgreSQL read every enrollment active in the 30
     # days instead (1.5 s at 1M learners); = ANY(ARRAY(subquery)) makes it collect the users first, as one statement
     # (sending ~7k user ids back as parameters cost more than the query)
-    on_first_day = select(Enrollment.user_id).where(la >= midnight - timedelta(days=1), la < midnight).distinct()
+    on_first_day = select(Enrollment.user_id).where(la >= _at("active_first_start"), la < midnight).distinct()
     if db.engine.dialect.name == "postgresql":
         by_user = Enrollment.user_id == any_(func.array(on_first_day.scalar_subquery()))
     else:
@@ -470,7 +474,7 @@ def _started_from_enrollments(start: datetime, end: datetime):
     )
 
 
-def _started_query(start: datetime, end: datetime):
+def _started_query():
     """The same rows as _started_from_enrollments, summed from whole days of insights_enrollment_days."""
     return (
         select(
@@ -478,7 +482,7 @@ def _started_query(start: datetime, end: datetime):
             case((EnrollmentDay.completed, EnrollmentDay.tenths)),
             func.sum(EnrollmentDay.n),
         )
-        .where(EnrollmentDay.day >= start.date(), EnrollmentDay.day < end.date(), EnrollmentDay.n != 0)
+        .where(EnrollmentDay.day >= _on("start_day"), EnrollmentDay.day < _on("end_day"), EnrollmentDay.n != 0)
         .group_by(EnrollmentDay.course_id, EnrollmentDay.completed, EnrollmentDay.tenths)
     )
 
@@ -508,23 +512,25 @@ def _certificates_from_certificates(start: datetime, end: datetime, now: datetim
     )
 
 
-def _certificate_queries(start: datetime, end: datetime, now: datetime) -> list:
+def _certificate_queries() -> list:
     """The numbers of _certificates_from_certificates from whole days of insights_certificate_days
     (``_certificate_counts`` adds them up).
 
     Expiry is measured from ``now``, not from midnight: the days strictly between today and the 60th day come
     from the rollup, and the rest of today and the start of the 60th day from certificates (by their expires_at
     index, so only those two partial days' rows are read)."""
-    first, last = now.date(), (now + timedelta(days=EXPIRING_DAYS)).date()
     kind, day, n = CertificateDay.kind, CertificateDay.day, CertificateDay.n
-    in_period = and_(day >= start.date(), day < end.date())
-    inside = and_(kind == "expires", day > first, day < last)
+    in_period = and_(day >= _on("start_day"), day < _on("end_day"))
+    inside = and_(kind == "expires", day > _on("today"), day < _on("last_day"))
 
     def total(condition):
         return func.coalesce(func.sum(case((condition, n), else_=0)), 0)
 
-    midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
-    last_midnight = datetime.combine(last, time(), tzinfo=UTC)
+    expiring = and_(
+        Certificate.revoked_at.is_(None),
+        Certificate.expires_at > _at("now"),
+        Certificate.expires_at <= _at("expiring_until"),
+    )
     return [
         select(
             CertificateDay.course_id,
@@ -536,9 +542,9 @@ def _certificate_queries(start: datetime, end: datetime, now: datetime) -> list:
         .group_by(CertificateDay.course_id),
         select(Certificate.course_id, func.count())
         .where(
-            _expiring(now),
+            expiring,
             Certificate.course_id.is_not(None),
-            or_(Certificate.expires_at < midnight, Certificate.expires_at >= last_midnight),
+            or_(Certificate.expires_at < _at("tomorrow"), Certificate.expires_at >= _at("last_midnight")),
         )
         .group_by(Certificate.course_id),
     ]
@@ -554,35 +560,121 @@ def _certificate_counts(whole_days, partial_days) -> list[tuple[int, int, int, i
     return [(course_id, *numbers) for course_id, numbers in counts.items()]
 
 
-def _together(queries: list, columns: list) -> tuple[list[list], list]:
-    """The rows of each of ``queries`` and the value of each of ``columns`` (scalar subqueries), read in one
-    statement. After a write the dashboard needs up to seven small reads; on a busy machine each round trip to the
-    database (waking its process, then ours) cost more than the read itself.
+def _on(name: str):
+    """A day the parts' queries are asked about (``part_params``): named, so that a query is built once."""
+    return bindparam(name, type_=Date)
+
+
+def _at(name: str):
+    """A moment the parts' queries are asked about (``part_params``)."""
+    return bindparam(name, type_=UTCDateTime)
+
+
+def moment_params(now: datetime) -> dict:
+    """The moments "now", "active_since" and "expiring_until" (the horizon's, insights/dashboard_cache.py)."""
+    return {"now": now, "active_since": now - timedelta(days=30), "expiring_until": now + timedelta(days=EXPIRING_DAYS)}
+
+
+def part_params(start: datetime, end: datetime, now: datetime, window_days: int) -> dict:
+    """Every value the rollup parts' queries are asked with."""
+    first = (now - timedelta(days=30)).date()  # the first, partial day of "active in the last 30 days"
+    first_midnight = datetime.combine(first, time(), tzinfo=UTC) + timedelta(days=1)
+    today, last = now.date(), (now + timedelta(days=EXPIRING_DAYS)).date()  # expiring: partial first and last day
+    return {
+        **moment_params(now),
+        "start_day": start.date(),
+        "end_day": end.date(),
+        "window": window_days,
+        "today": today,
+        "last_day": last,
+        "tomorrow": datetime.combine(today, time(), tzinfo=UTC) + timedelta(days=1),
+        "last_midnight": datetime.combine(last, time(), tzinfo=UTC),
+        "active_first_day": first,
+        "active_first_start": first_midnight - timedelta(days=1),
+        "active_first_midnight": first_midnight,
+    }
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """Queries and columns as one statement, with how to take its row apart; on PostgreSQL also its SQL text and
+    constant parameters (executed as they are: building, hashing and compiling the statement with SQLAlchemy cost
+    more CPU than reading its answer, ~15 ms when every part is read)."""
+
+    statement: object
+    queries: int
+    widths: list[int] | None  # PostgreSQL: the number of columns (arrays) of each query
+    sql: str | None = None
+    constants: dict = field(default_factory=dict)
+    named: frozenset = frozenset()
+
+
+_STATEMENTS: dict[tuple, _Statement] = {}  # per process: a few shapes (which parts, which catalog)
+
+
+def _combined(queries: list, columns: list) -> _Statement:
+    """The rows of each of ``queries`` and the value of each of ``columns`` (scalar subqueries) in one statement.
+    After a write the dashboard needs up to seven small reads; on a busy machine each round trip to the database
+    (waking its process, then ours) cost more than the read itself.
 
     PostgreSQL returns each query's columns as arrays (array_agg over one scan, so the arrays keep the rows'
     order; one-row subqueries side by side): building JSON instead cost more than the query (~8 ms for 2k rows
     at 10k learners). SQLite, in process and without arrays, returns each query's rows as one JSON array."""
-    if not queries and not columns:
-        return [], []
     subs = [query.subquery() for query in queries]
-    if db.engine.dialect.name == "postgresql":
-        arrays = [select(*(func.array_agg(column) for column in sub.c)).subquery() for sub in subs]
-        statement = select(*(column for array in arrays for column in array.c), *columns)
-        if arrays:
-            joined = arrays[0]
-            for array in arrays[1:]:
-                joined = joined.join(array, true())
-            statement = statement.select_from(joined)
-        row = db.session.execute(statement).one()
-        rows, at = [], 0
-        for array in arrays:
-            values = row[at : at + len(array.c)]
-            rows.append(list(zip(*values, strict=True)) if values[0] is not None else [])
-            at += len(array.c)
-        return rows, list(row[at:])
-    arrays = [select(func.json_group_array(func.json_array(*sub.c))).select_from(sub).scalar_subquery() for sub in subs]
-    row = db.session.execute(select(*arrays, *columns)).one()
-    return [json.loads(value) for value in row[: len(arrays)]], list(row[len(arrays) :])
+    if db.engine.dialect.name != "postgresql":
+        arrays = [
+            select(func.json_group_array(func.json_array(*sub.c))).select_from(sub).scalar_subquery() for sub in subs
+        ]
+        return _Statement(select(*arrays, *columns), len(arrays), None)
+    aggregated = [select(*(func.array_agg(column) for column in sub.c)).subquery() for sub in subs]
+    statement = select(*(column for array in aggregated for column in array.c), *columns)
+    if aggregated:
+        joined = aggregated[0]
+        for array in aggregated[1:]:
+            joined = joined.join(array, true())
+        statement = statement.select_from(joined)
+    compiled = statement.compile(dialect=db.engine.dialect)
+    if "POSTCOMPILE" in compiled.string:  # an expanding IN: left to SQLAlchemy
+        return _Statement(statement, len(aggregated), [len(array.c) for array in aggregated])
+    named = frozenset(name for name, value in compiled.params.items() if value is None)
+    constants = {name: value for name, value in compiled.params.items() if value is not None}
+    return _Statement(
+        statement, len(aggregated), [len(array.c) for array in aggregated], compiled.string, constants, named
+    )
+
+
+def _together(key: tuple, make: Callable[[], tuple[list, list]], params: dict) -> tuple[list[list], list]:
+    """The rows of each query and the value of each column ``make()`` gives, read in one statement with
+    ``params`` (built once per process and ``key``: the queries and columns must depend on nothing else)."""
+    key = (db.engine.dialect.name, *key)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        queries, columns = make()
+        if not queries and not columns:
+            return [], []
+        found = _combined(queries, columns)
+        if len(_STATEMENTS) >= 256:  # never reached by the dashboard's few shapes; bounded all the same
+            _STATEMENTS.clear()
+        _STATEMENTS[key] = found
+    if found.sql is not None:
+        if not found.named <= params.keys():
+            raise KeyError(f"no value for {sorted(found.named - params.keys())}")
+        row = db.session.connection().exec_driver_sql(found.sql, {**found.constants, **params}).one()
+    else:
+        row = db.session.execute(found.statement, params).one()
+    return _split(found, row)
+
+
+def _split(found: _Statement, row) -> tuple[list[list], list]:
+    if found.widths is None:  # SQLite: one JSON array per query, then the columns
+        queries = found.queries
+        return [json.loads(value) for value in row[:queries]], list(row[queries:])
+    rows, at = [], 0
+    for width in found.widths:
+        values = row[at : at + width]
+        rows.append(list(zip(*values, strict=True)) if values[0] is not None else [])
+        at += width
+    return rows, list(row[at:])
 
 
 class _Compute:
@@ -607,29 +699,30 @@ def _catalog() -> tuple[list, list]:
 def _rolled_up_parts(parts, start: datetime, end: datetime, *, window_days: int, now: datetime, bit, named) -> dict:
     """The parts of the report read from the rollups, by section: each from ``parts`` while it holds, the others
     read together in one statement (two when it was not known yet whether the people parts are needed)."""
-    specs = {  # section: (key, its queries, its columns, its value from their rows and values)
+    # section: (key, its queries and its own columns (how many, which), its value from their rows and values)
+    specs = {
         "started": (
             (start, end),
-            lambda: [_started_query(start, end)],
-            lambda: [_later_enrollment(end)],
+            (1, lambda: [_started_query()]),
+            (1, lambda: [_later_enrollment()]),
             lambda rows, values: (_per_course(rows[0]), not values[0], {}),  # {}: medians, once computed
         ),
         "certificates": (
             (start, end),
-            lambda: _certificate_queries(start, end, now),
-            list,
+            (2, _certificate_queries),
+            (0, list),
             lambda rows, _values: _certificate_counts(*rows),
         ),
         "period": (
             (start, window_days),
-            lambda: [_period_query(start, window_days=window_days)],
-            list,
+            (1, lambda: [_period_query()]),
+            (0, list),
             lambda rows, _values: _tally(named, _rollup_counted(rows[0], bit)),
         ),
         "active": (
             (),
-            lambda: _active_queries(bit, now=now),
-            list,
+            (2, lambda: _active_queries(bit)),
+            (0, list),
             lambda rows, _values: _tally(named, _active_counted(bit, *rows)),
         ),
     }
@@ -638,22 +731,28 @@ def _rolled_up_parts(parts, start: datetime, end: datetime, *, window_days: int,
         value = parts.get(section, key)
         if value is not MISSING:
             found[section] = value
+    params = part_params(start, end, now, window_days)
 
     def read(sections: list[str]) -> None:
-        queries, columns, spans = [], [], []
+        kept = {section: parts.columns(section) for section in sections}  # what the cache reads with each part
+
+        def make() -> tuple[list, list]:
+            queries, columns = [], []
+            for section in sections:
+                _key, (_queries, make_queries), (_own, make_columns), _finish = specs[section]
+                queries += make_queries()
+                columns += [*make_columns(), *kept[section]]
+            return queries, columns
+
+        # the statement depends on which parts, the columns kept with each and the courses' bits, nothing else
+        shape = (type(parts), *((section, len(kept[section])) for section in sections), tuple(bit.items()))
+        rows, values = _together(shape, make, params)
         for section in sections:
-            _key, make_queries, make_columns, _finish = specs[section]
-            own, extra = make_queries(), [*make_columns()]
-            kept = parts.columns(section)  # what the cache reads with the part (its horizon)
-            queries += own
-            columns += [*extra, *kept]
-            spans.append((section, len(own), len(extra), len(kept)))
-        rows, values = _together(queries, columns)
-        for section, n_queries, n_extra, n_kept in spans:
-            key, _queries, _columns, finish = specs[section]
-            value = finish(rows[:n_queries], values[:n_extra])
-            found[section] = parts.put(section, key, value, values[n_extra : n_extra + n_kept])
-            rows, values = rows[n_queries:], values[n_extra + n_kept :]
+            key, (n_queries, _queries), (n_own, _columns), finish = specs[section]
+            n_kept = len(kept[section])
+            value = finish(rows[:n_queries], values[:n_own])
+            found[section] = parts.put(section, key, value, values[n_own : n_own + n_kept])
+            rows, values = rows[n_queries:], values[n_own + n_kept :]
 
     # the people parts count only when no enrollment starts after the period (the started part says): when that is
     # not known yet, they are read with it for a period ending after now (the dashboard's always does), or after it
@@ -758,7 +857,9 @@ def build(
         scanned = parts.get("scan", key)
         if scanned is MISSING:
             scanned = list(_people(bit, start, end, window_days=window_days, now=now, split=not direct))
-            scanned = parts.put("scan", key, scanned, _together([], parts.columns("scan"))[1])
+            kept = parts.columns("scan")
+            values = _together((type(parts), "scan", len(kept)), lambda: ([], kept), moment_params(now))[1]
+            scanned = parts.put("scan", key, scanned, values)
         for measure, mask, people_n in scanned:
             for group in everyone:
                 if group.courses & mask:
