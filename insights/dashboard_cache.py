@@ -34,9 +34,10 @@ active people, an enrollment everything but the certificates. Each time-dependen
 a whole entry is served until the earliest of its parts'. All counters are read in one statement before anything
 is computed.
 
-Entries live per process (no shared store): a hit costs three small statements (the marks, the counters, the
-content version), a miss the parts that changed plus one statement for each of their horizons. Processes never
-serve each other's stale entries, since the counters and marks live in the database.
+Entries live per process (no shared store): a hit costs one small statement (the counters, and whether any mark
+or day change is left unsettled; the content version comes with the signed-in user), a miss one more, which reads
+every part that changed together with its horizon (reports.build). Processes never serve each other's stale
+entries, since the counters and marks live in the database.
 """
 
 from __future__ import annotations
@@ -264,9 +265,9 @@ def entry(start: datetime, end: datetime, *, window_days: int, now: datetime) ->
     """The entry holding ``reports.build(start, end, window_days=..., now=now)``: this process's when it holds at
     ``now``, else built (and kept when it may be) from the parts of it that still hold.
 
-    Folds day changes and settles users left by writes outside a session first (as build does; in the caller's
-    transaction, which a GET rolls back); while there were any, nothing is served from or stored in the cache.
-    Raises nothing of its own."""
+    When the counters' statement says writes outside a session left marks or day changes, folds and settles them
+    first (as build does; in the caller's transaction, which a GET rolls back); while there are any, nothing is
+    served from or stored in the cache. Raises nothing of its own."""
     from insights import people, reports, rollups
 
     versions, pending = _state() if current_app.config.get("INSIGHTS_CACHE", True) else (None, True)
