@@ -340,3 +340,16 @@ def test_the_dashboard_follows_progress_certificates_and_time(client, app, world
     certificate.revoked_at = utcnow()
     db.session.commit()
     assert "Revoked" in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_a_permanent_session_goes_to_the_app(client, other_client, app, world):
+    make_user(email="lee@example.org")
+    login(client, "lee@example.org")
+    client.get("/help")
+    both_ways(app, client, COURSE)
+    # a permanent session: Flask writes its cookie anew on every response (SESSION_REFRESH_EACH_REQUEST)
+    serializer = app.session_interface.get_signing_serializer(app)
+    data = serializer.loads(client.get_cookie("session").value)
+    other_client.set_cookie("session", serializer.dumps({**data, "_permanent": True}))
+    refreshed = not_answered(app, lambda: other_client.get(COURSE))
+    assert refreshed.status_code == 200 and "session=" in refreshed.headers.get("Set-Cookie", "")
