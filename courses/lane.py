@@ -51,9 +51,10 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import escape
 from sqlalchemy import String, and_, bindparam, cast, func, literal_column, or_, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.http import parse_cookie
 from werkzeug.routing import RequestRedirect
+from werkzeug.wsgi import get_host
 
 from accounts.models import LoginSession, Role, User
 from core import contentcache, lane, skeleton
@@ -167,8 +168,12 @@ class SignedInLane(lane.BaseLane):
 
     def _answer(self, environ):
         """("hit", (status, headers, body)), or ("keep", what to check the app's answer against), or None."""
-        if self.current_url(environ) is None:
-            return None
+        trusted = self.app.config.get("TRUSTED_HOSTS")
+        if trusted:  # the app refuses other Host headers (its 400)
+            try:
+                get_host(environ, trusted_hosts=trusted)
+            except SecurityError:
+                return None
         try:
             endpoint, args = self.app.url_map.bind_to_environ(environ).match()
         except (HTTPException, RequestRedirect):
