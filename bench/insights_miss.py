@@ -295,7 +295,7 @@ def main() -> None:
     results = ROOT / "bench" / "RESULTS.md"
     previous = results.read_text() if results.exists() else ""
     pattern = re.compile(rf"\n## Insights under steady writes at {learners:,} learners\n.*?(?=\n## |\Z)", flags=re.S)
-    updated = pattern.sub(lambda _: section.rstrip("\n"), previous, count=1)
+    updated = pattern.sub(lambda _: section.rstrip("\n") + "\n", previous, count=1)  # a blank line before the next
     if updated == previous:
         updated = previous.rstrip("\n") + "\n" + section
     results.write_text(updated)
