@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
@@ -64,6 +65,10 @@ def _render(code: int, detail: str | None = None):
             return answer
     if wants_json():
         return jsonify(error=title, message=message, status=code), code
+    if request_ctx.url_adapter is None:
+        # the Host header is not one of TRUSTED_HOSTS (or not a host at all): Flask built no URL adapter, so the
+        # page template cannot build a single link (url_for would raise: a 500). A plain answer says what it is.
+        return make_response((f"{gettext(title)}: {message}\n", code, {"Content-Type": "text/plain; charset=utf-8"}))
     return render_template("errors/error.html", code=code, title=gettext(title), message=message), code
 
 

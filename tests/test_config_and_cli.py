@@ -42,6 +42,19 @@ def test_production_cookies_are_secure_and_config_comes_from_environment(monkeyp
     assert "Workforce Board of Example County" in html
 
 
+@pytest.mark.nodb
+def test_a_host_outside_trusted_hosts_gets_a_400_not_a_500():
+    app = create_app({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://", **SAFE})
+    client = app.test_client()
+    for path in ("/", "/help", "/courses", "/no-such-page"):
+        page = client.get(path, base_url="https://attacker.example")
+        assert page.status_code == 400, path
+        assert page.mimetype == "text/plain" and page.get_data(as_text=True).startswith("Bad request: ")
+    api = client.get("/api/v1/verify/x", base_url="https://attacker.example")
+    assert api.status_code == 400 and api.json["error"] == "Bad request"
+    assert client.get("/help", base_url="https://localhost").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
