@@ -17,10 +17,22 @@ from tests.pgcluster import sibling_database
 
 ROOT = Path(__file__).resolve().parents[2]
 # each half of `make test` (SQLite, PostgreSQL) runs these tests at the same time: one folder per half, so
-# neither overwrites the other's screenshots and axe reports
-ARTIFACTS = ROOT / "test-artifacts" / ("postgres" if os.environ.get("TEST_DATABASE_URL") else "sqlite")
+# neither overwrites the other's screenshots and axe reports (TEST_ARTIFACTS_DIR names another: bench/browser_cpu.py)
+ARTIFACTS = (
+    Path(os.environ["TEST_ARTIFACTS_DIR"])
+    if os.environ.get("TEST_ARTIFACTS_DIR")
+    else ROOT / "test-artifacts" / ("postgres" if os.environ.get("TEST_DATABASE_URL") else "sqlite")
+)
 ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.org", "granite lantern orchard 58"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+HEADLESS_SHELL = "/usr/bin/chromium-headless-shell"
+# The browser: CHROMIUM_PATH when set (a browser of one's own, e.g. CI's download: point it at a headless shell
+# build to get the saving below there too); else Debian's chromium-headless-shell when installed (`make test`
+# installs it): Chromium's old headless mode, the same Blink and V8 as the chromium package of the same version
+# without the full browser's UI and GPU/compositor processes: less than half the CPU on this folder's pages
+# (bench/browser_cpu.py); else Debian's full /usr/bin/chromium, which passes the same tests with the same reports.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or (
+    HEADLESS_SHELL if os.access(HEADLESS_SHELL, os.X_OK) else "/usr/bin/chromium"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -163,7 +175,9 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (the test command installs it)"
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing: apt-get install chromium-headless-shell chromium (the test command installs them)"
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
