@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -197,6 +198,9 @@ class Side:
 
         watcher = threading.Thread(target=mark_after_warmup, daemon=True)
         watcher.start()
+        # Locust's own CPU (the whole run, logins included): it shares the machine's cores with the server, so
+        # what each side's requests cost the client decides throughput too (e.g. a new connection per request)
+        client_before = _children_cpu()
         load.run_locust(
             self.base,
             self.folder,
@@ -206,6 +210,7 @@ class Side:
             csv=f"locust-{number}",
             measure=SECONDS,
         )
+        client_cpu = _children_cpu() - client_before
         app_after, db_after = self.cpu()
         marks["after"] = (app_after, db_after)
         watcher.join()
@@ -234,14 +239,21 @@ class Side:
             "db_ms": 1000 * (db_after - db_before) / max(requests, 1),
             "load": load_average,
             "rows": rows,
+            "client_ms": 1000 * client_cpu / max(sum(statuses.values()), 1),
         }
         self.runs.append(result)
         log(
             f"round {number + 1} {self.name}: {result['rps']:.0f} req/s, p95 {result['p95']:.0f} ms, "
             f"5xx {result['errors5xx']}, app {result['app_ms']:.1f} ms + PostgreSQL {result['db_ms']:.1f} ms "
-            f"per request (load {load_average:.1f})"
+            f"per request, Locust {result['client_ms']:.1f} ms (load {load_average:.1f})"
         )
         return result
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been waited for (Locust, after its run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def spread(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -252,6 +264,10 @@ def report(base: Side, head: Side, verdicts: dict[str, list[tuple[str, bool, str
     ratios = [h["rps"] / b["rps"] for b, h in zip(base.runs, head.runs, strict=True)]
     cpu_ratios = [
         (b["app_ms"] + b["db_ms"]) / max(h["app_ms"] + h["db_ms"], 1e-9)
+        for b, h in zip(base.runs, head.runs, strict=True)
+    ]
+    total_ratios = [
+        (b["app_ms"] + b["db_ms"] + b["client_ms"]) / max(h["app_ms"] + h["db_ms"] + h["client_ms"], 1e-9)
         for b, h in zip(base.runs, head.runs, strict=True)
     ]
     lines = [
@@ -270,16 +286,18 @@ def report(base: Side, head: Side, verdicts: dict[str, list[tuple[str, bool, str
         "",
         f"**Throughput, this tree ÷ baseline, per round: median {spread(ratios)}** (target ≥ 3). "
         f"Server CPU per request (gunicorn workers + PostgreSQL backends), baseline ÷ this tree: "
-        f"median {spread(cpu_ratios)}.",
+        f"median {spread(cpu_ratios)}; with Locust's CPU per request added (the client shares the cores): "
+        f"{spread(total_ratios)}.",
         "",
-        "| round | side | req/s | p50 ms | p95 ms | p99 ms | 5xx | app CPU ms/req | PostgreSQL CPU ms/req | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | side | req/s | p50 ms | p95 ms | p99 ms | 5xx | app CPU ms/req | PostgreSQL CPU ms/req "
+        "| Locust CPU ms/req | load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b, h in zip(base.runs, head.runs, strict=True):
         for side, r in (("baseline", b), ("this tree", h)):
             lines.append(
                 f"| {r['round']} | {side} | {r['rps']:.0f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} "
-                f"| {r['errors5xx']} | {r['app_ms']:.2f} | {r['db_ms']:.2f} | {r['load']:.1f} |"
+                f"| {r['errors5xx']} | {r['app_ms']:.2f} | {r['db_ms']:.2f} | {r['client_ms']:.2f} | {r['load']:.1f} |"
             )
     for side in (base, head):
         lines.append(
@@ -290,7 +308,8 @@ def report(base: Side, head: Side, verdicts: dict[str, list[tuple[str, bool, str
             f"{statistics.median(r['p99'] for r in side.runs):.0f} | "
             f"{sum(r['errors5xx'] for r in side.runs)} | "
             f"{statistics.median(r['app_ms'] for r in side.runs):.2f} | "
-            f"{statistics.median(r['db_ms'] for r in side.runs):.2f} | |"
+            f"{statistics.median(r['db_ms'] for r in side.runs):.2f} | "
+            f"{statistics.median(r['client_ms'] for r in side.runs):.2f} | |"
         )
     # per endpoint: median p95 and share of requests, to see where the time goes
     names = sorted({n for r in head.runs for n in r["rows"] if n != "Aggregated"})

@@ -1,7 +1,7 @@
 """Where `make load`'s mix spends the app's CPU: the same learner journeys, in-process, per endpoint.
 
     python -m tests.pgcluster -- python -m bench.mix           # builds its data set (bench.generate + load.prepare)
-    BENCH_MIX_PROFILE=1 ...                                    # also a cProfile of the whole run (top 40)
+    BENCH_MIX_PROFILE=1 ...                                    # also a CPU-time cProfile of the whole run (top 40)
     BENCH_MIX_PROFILE_ONLY=complete ...                        # a cProfile of those endpoints' requests only
 
 Drives bench/locustfile.py's journeys through Flask's test client in this process (no gunicorn, no Locust):
@@ -248,7 +248,7 @@ def main() -> None:
         event.listen(db.engine, "before_cursor_execute", meter.count)
     random.seed(7)
     learners = [Learner(app, meter, fixture, pool) for pool in fixture["pools"]]
-    profile = cProfile.Profile() if os.environ.get("BENCH_MIX_PROFILE") and not meter.only else None
+    profile = cProfile.Profile(time.process_time) if os.environ.get("BENCH_MIX_PROFILE") and not meter.only else None
     meter.cpu.clear()
     meter.sql.clear()
     meter.statuses.clear()

@@ -10,7 +10,7 @@ from flask_babel import gettext, lazy_gettext
 
 from core import contentcache, header, i18n, lane, queue, storage
 from core.config import load_config
-from core.database import utcnow
+from core.database import ping_when_idle, utcnow
 from core.errors import register_error_handlers, wants_json
 from core.extensions import csrf, db, limiter, login_manager, migrate
 from core.security import register_input_guards, register_security_headers
@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.logger.setLevel(logging.INFO)
 
     db.init_app(app)
+    _ping_idle_connections(app)
     migrate.init_app(app, db, directory=_migrations_dir(app), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     i18n.init_app(app)
@@ -64,6 +65,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_commands(app)
     return app
+
+
+def _ping_idle_connections(app: Flask) -> None:
+    seconds = app.config.get("DATABASE_PING_AFTER_IDLE")
+    if seconds is None or (app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}).get("pool_pre_ping"):
+        return  # no ping asked for, or SQLAlchemy pings on every checkout itself
+    with app.app_context():
+        ping_when_idle(db.engine, float(seconds))
 
 
 def _migrations_dir(app: Flask) -> str:

@@ -11,9 +11,12 @@ DEFAULTS: dict[str, Any] = {
     "APP_ENV": "production",  # development | test | production
     "SECRET_KEY": None,
     "SQLALCHEMY_DATABASE_URI": None,
-    # pre-ping replaces connections that died while the database restarted; a database that does not answer
-    # fails the request within seconds (friendly 503) instead of hanging a worker
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_timeout": 10, "connect_args": {"connect_timeout": 5}},
+    # a database that does not answer fails the request within seconds (friendly 503) instead of hanging a worker
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_timeout": 10, "connect_args": {"connect_timeout": 5}},
+    # a pooled connection idle this many seconds is pinged before use, so connections that died while the database
+    # restarted are replaced (core.database.ping_when_idle: pool_pre_ping without a round trip on every request);
+    # None: no ping
+    "DATABASE_PING_AFTER_IDLE": 1.0,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -90,7 +90,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeout)
     def database_unavailable(error: Exception):
         """The database is down, restarting or out of connections: a calm 503, and nothing half-written (the
-        transaction is rolled back; pool_pre_ping replaces dead connections once it is back)."""
+        transaction is rolled back; the pool replaces dead connections once it is back: database.ping_when_idle)."""
         current_app.logger.error("database unavailable: %s", str(error).splitlines()[0] if str(error) else error)
         with contextlib.suppress(Exception):  # the connection may be gone already; the pool discards it
             db.session.rollback()
