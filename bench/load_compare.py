@@ -170,7 +170,8 @@ class Side:
         paths += [f"/api/v1/certificates/{i}" for i in everything["certificates"][:4]]
 
         def get(path: str) -> None:
-            with urlopen(self.base + path, timeout=60) as response:  # noqa: S310 (our own loopback server)
+            # a fresh worker's first pages fill its caches: at load average ~20 that outlasted 60 s
+            with urlopen(self.base + path, timeout=300) as response:  # noqa: S310 (our own loopback server)
                 response.read()
 
         with ThreadPoolExecutor(6) as pool:

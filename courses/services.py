@@ -253,9 +253,21 @@ def outline(slug: str) -> Course | None:
 
     def build() -> Course | None:
         found = detached(_outline_statement().where(Course.slug == slug, Course.status != CourseStatus.DRAFT))
-        return _linked(found[0]) if found else None
+        if not found:
+            return None
+        course = _linked(found[0])
+        remember(("course-slug", course.id), lambda: slug)  # for code that has only the id: ``cached_outline``
+        return course
 
     return remember(("course-outline", slug), build)
+
+
+def cached_outline(course_id: int) -> Course | None:
+    """The course's outline (as ``outline`` gives it) when this process already holds it for the current content
+    version, else None: for code that can load what it needs itself but need not when a request of the course
+    (a lesson completed, a quiz submitted) has just read it. Read-only. Raises nothing."""
+    slug = peek(("course-slug", course_id))
+    return peek(("course-outline", slug)) if slug is not None else None
 
 
 def outlines(course_ids: Iterable[int]) -> dict[int, Course]:
@@ -576,9 +588,11 @@ def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
         .values(completed_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.refresh(enrollment, ["completed_at"])
     if done == 1:
+        set_committed_value(enrollment, "completed_at", now)  # what the UPDATE wrote: no read-back
         enrollment_completed.send(enrollment, now=now)
+    else:
+        db.session.refresh(enrollment, ["completed_at"])  # another request completed it first
     return done == 1
 
 

@@ -95,14 +95,36 @@ def allocate_status_slot(certificate: Certificate) -> None:
     raise RuntimeError("could not allocate a status list slot")
 
 
-def _current_list_id() -> int:
-    latest = db.session.scalar(
-        select(StatusList).where(StatusList.purpose == "revocation").order_by(StatusList.id.desc()).limit(1)
+def draw_status_slot(certificate: Certificate) -> None:
+    """Give a certificate not yet written its subject salt and a random slot of the current revocation list, so
+    that its INSERT carries them (no UPDATE after it). A slot taken meanwhile makes that INSERT fail on the unique
+    (list, index) constraint: the caller draws again. Flush only."""
+    if certificate.subject_salt is None:
+        certificate.subject_salt = secrets.token_hex(16)
+    certificate.status_list_id, certificate.status_list_index = _current_list_id(), secrets.randbelow(LIST_SIZE)
+
+
+# the latest revocation list and how many slots it has given out, in one statement (its id only: the row also
+# holds the signed list, tens of kilobytes)
+_LATEST_LIST = (
+    select(
+        StatusList.id,
+        select(func.count())
+        .where(Certificate.status_list_id == StatusList.id)
+        .correlate(StatusList)
+        .scalar_subquery()
+        .label("used"),
     )
-    if latest is not None:
-        used = db.session.scalar(select(func.count()).where(Certificate.status_list_id == latest.id)) or 0
-        if used < LIST_SIZE * LIST_FILL:
-            return latest.id
+    .where(StatusList.purpose == "revocation")
+    .order_by(StatusList.id.desc())
+    .limit(1)
+)
+
+
+def _current_list_id() -> int:
+    latest = db.session.execute(_LATEST_LIST).first()
+    if latest is not None and latest.used < LIST_SIZE * LIST_FILL:
+        return latest.id
     try:
         with db.session.begin_nested():
             new = StatusList(size=LIST_SIZE, purpose="revocation")

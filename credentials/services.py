@@ -21,6 +21,7 @@ from core import audit
 from core.errors import DomainError
 from core.extensions import db
 from courses.models import Course, Enrollment, Module, ProgramEnrollment, Quiz, QuizAttempt
+from courses.services import cached_outline
 from credentials import openbadges
 from credentials.ids import format_public_id, new_public_id, normalize_public_id
 from credentials.models import (
@@ -105,7 +106,8 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
     A second completion (a renewal) extends the same certificate. The unique constraint on
     (user, course) decides races between requests or app servers. Caller commits.
     """
-    course = db.session.scalar(
+    # the completing request has just read the course's outline (shared, read-only: only read here)
+    course = cached_outline(enrollment.course_id) or db.session.scalar(
         select(Course)
         .where(Course.id == enrollment.course_id)
         .options(selectinload(Course.skills), selectinload(Course.goals))
@@ -126,17 +128,23 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
             expires_at=expires,
         )
         _snapshot(certificate, course, user, enrollment, issuer)
-        try:
-            with db.session.begin_nested():
-                db.session.add(certificate)
-                db.session.flush()
-        except IntegrityError:
-            # another request issued it first: that one is the certificate
-            return db.session.scalar(
-                select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
-            )
+        for _ in range(50):
+            openbadges.draw_status_slot(certificate)  # written with the row: no UPDATE after it
+            try:
+                with db.session.begin_nested():
+                    db.session.add(certificate)
+                    db.session.flush()
+                break
+            except IntegrityError:
+                issued = db.session.scalar(
+                    select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
+                )
+                if issued is not None:
+                    return issued  # another request issued it first: that one is the certificate
+                # else the status slot drawn was taken by a concurrent issuance: draw again
+        else:
+            raise RuntimeError("could not allocate a status list slot")
         _event(certificate, "issued", actor=None, now=now, course_version=course.version, score=certificate.score)
-        openbadges.allocate_status_slot(certificate)
         certificate_issued.send(certificate, now=now)
         return certificate
     if existing.revoked_at is not None:

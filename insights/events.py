@@ -76,8 +76,9 @@ def on_quiz_graded(enrollment, attempt, quiz, graded, now, **_):
 def on_course_completed(enrollment, now, **_):
     from core.extensions import db
     from courses.models import Course
+    from courses.services import cached_outline
 
-    course = db.session.get(Course, enrollment.course_id)
+    course = cached_outline(enrollment.course_id) or db.session.get(Course, enrollment.course_id)
     xapi.record(
         base_url=_base(),
         user_id=enrollment.user_id,
