@@ -6,8 +6,8 @@
 Runs under `python -m tests.pgcluster --` (a throwaway PostgreSQL). Steps: generate the data set
 (bench.generate with LOAD_LEARNERS learners; their completed enrollments get their certificates), add
 LOAD_POOL learners per virtual user (enrolled in most courses, at different stages), start gunicorn with the
-production config (LOAD_WORKERS sync workers; rate limits raised: every user comes from 127.0.0.1), run
-Locust headless (bench/locustfile.py, from its own virtualenv .venv-load) with LOAD_USERS users and no
+production config (LOAD_WORKERS gthread workers of LOAD_THREADS threads; rate limits raised: every user comes from
+127.0.0.1), run Locust headless (bench/locustfile.py, from its own virtualenv .venv-load) with LOAD_USERS users and no
 think time, then check the database against every action the server acknowledged. Figures and verdicts
 go into bench/RESULTS.md ("## Load test"); the exit status is non-zero if any check fails.
 """
@@ -41,8 +41,11 @@ USERS = int(os.environ.get("LOAD_USERS", "24"))
 POOL = int(os.environ.get("LOAD_POOL", "8"))  # learners per virtual user, used one after another
 LEARNERS = int(os.environ.get("LOAD_LEARNERS", "2000"))
 WORKERS = int(os.environ.get("LOAD_WORKERS", "3"))
-WORKER_CLASS = os.environ.get("LOAD_WORKER_CLASS", "sync")  # sync | gthread (with LOAD_THREADS threads each)
-THREADS = int(os.environ.get("LOAD_THREADS", "1"))
+# gthread: keep-alive connections (a sync worker closes each one, so every request was a new TCP connection for the
+# server and for Locust on the same cores) and a second request in a worker while another waits on the database;
+# the same-code A/B in bench/RESULTS.md ("worker class") favoured it. LOAD_WORKER_CLASS=sync for the old setup.
+WORKER_CLASS = os.environ.get("LOAD_WORKER_CLASS", "gthread")  # sync | gthread (with LOAD_THREADS threads each)
+THREADS = int(os.environ.get("LOAD_THREADS", "2"))
 LOCUST = os.environ.get("LOCUST", str(ROOT / ".venv-load" / "bin" / "locust"))
 LOAD_DOMAIN = "load.example"
 LOAD_PARAMS = {"load_users": f"%@{LOAD_DOMAIN}"}  # bound as :load_users
