@@ -33,6 +33,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, delete, event, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from core.extensions import db
 from courses.models import Enrollment
@@ -217,6 +218,15 @@ def rebuild() -> int:
 # of the kind was written: no query at all.
 
 _WATCHED = ("enrollments", "certificates")
+
+
+@event.listens_for(Pool, "checkin")
+def _forget_writes(_dbapi_connection, record) -> None:
+    # the note lives in the pooled connection's info, which outlives the checkout: a transaction that rolled back
+    # (or a write outside the ORM session, whose rows the dashboard's counters statement finds unsettled anyway)
+    # must not leave it to the next one, which would then look for users to settle for nothing
+    if record is not None:
+        record.info.pop("insights_people", None)
 
 
 @event.listens_for(Engine, "before_cursor_execute")

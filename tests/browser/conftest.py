@@ -26,13 +26,40 @@ ARTIFACTS = (
 )
 ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.org", "granite lantern orchard 58"
 HEADLESS_SHELL = "/usr/bin/chromium-headless-shell"
-# The browser: CHROMIUM_PATH when set (a browser of one's own, e.g. CI's download: point it at a headless shell
-# build to get the saving below there too); else Debian's chromium-headless-shell when installed (`make test`
-# installs it): Chromium's old headless mode, the same Blink and V8 as the chromium package of the same version
-# without the full browser's UI and GPU/compositor processes: less than half the CPU on this folder's pages
-# (bench/browser_cpu.py); else Debian's full /usr/bin/chromium, which passes the same tests with the same reports.
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or (
-    HEADLESS_SHELL if os.access(HEADLESS_SHELL, os.X_OK) else "/usr/bin/chromium"
+# The browser: CHROMIUM_PATH when set (a browser of one's own, e.g. CI's Playwright download, whose full browser is
+# swapped for the headless shell of the same revision when one sits beside it: _shell_beside); else Debian's
+# chromium-headless-shell when installed (`make test` installs it): Chromium's old headless mode, the same Blink and
+# V8 as the chromium package of the same version without the full browser's UI and GPU/compositor processes: less
+# than half the CPU on this folder's pages (bench/browser_cpu.py); else Debian's full /usr/bin/chromium, which passes
+# the same tests with the same reports.
+
+
+def _shell_beside(path: str) -> str:
+    """Playwright's own download puts a revision's headless shell beside its full browser
+    (ms-playwright/chromium-<rev>/chrome-linux64/chrome and ms-playwright/chromium_headless_shell-<rev>/
+    chrome-headless-shell-linux64/chrome-headless-shell; `playwright install chromium` fetches both, and Playwright
+    itself launches the shell for headless runs). A CHROMIUM_PATH naming such a full browser gets the shell of the
+    same revision when it is there, else the path as given."""
+    full = Path(path)
+    if (
+        full.name == "chrome"
+        and full.parent.name == "chrome-linux64"
+        and full.parent.parent.name.startswith("chromium-")
+    ):
+        revision = full.parent.parent.name.removeprefix("chromium-")
+        shell = full.parents[2] / f"chromium_headless_shell-{revision}" / "chrome-headless-shell-linux64"
+        shell = shell / "chrome-headless-shell"
+        if os.access(shell, os.X_OK):
+            return str(shell)
+    return path
+
+
+CHROMIUM = (
+    _shell_beside(os.environ["CHROMIUM_PATH"])
+    if os.environ.get("CHROMIUM_PATH")
+    else HEADLESS_SHELL
+    if os.access(HEADLESS_SHELL, os.X_OK)
+    else "/usr/bin/chromium"
 )
 CHROMIUM_ARGS = [
     "--no-sandbox",
