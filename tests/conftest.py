@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -58,7 +59,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--live-servers-last",
         action="store_true",
-        help="run tests/browser and tests/servers after every other test (`make test` asks it of the PostgreSQL half)",
+        help="run tests/browser and tests/servers after every other test",
+    )
+    parser.addoption(
+        "--part",
+        default=None,
+        metavar="K/N",
+        help="run only part K of N (0-based) of the collected test files, split by a hash of each file's path "
+        "(`make test` runs the tests outside tests/browser and tests/servers as two parts per database)",
     )
 
 
@@ -82,6 +90,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--live-servers-last") and live:
         chosen = set(live)
         items[:] = [item for item in items if item not in chosen] + live
+    part = config.getoption("--part")
+    if part:
+        k, n = (int(x) for x in part.split("/"))
+        root = config.rootpath
+
+        def in_part(item: pytest.Item) -> bool:
+            # by file, so a module's fixtures are built in one process only; crc32 is stable across runs
+            return zlib.crc32(str(item.path.relative_to(root)).encode()) % n == k
+
+        kept = [item for item in items if in_part(item)]
+        config.hook.pytest_deselected(items=[item for item in items if not in_part(item)])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", autouse=True)
