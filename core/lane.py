@@ -62,7 +62,7 @@ class BaseLane:
         self._engine = None
         self._reader: tuple[int, object] | None = None
         self._raw = threading.local()
-        self._held: list = []  # every thread's reading connection, closed with the app's engine
+        self._held: list = []  # threads' connections to an in-memory database, closed with the app's engine
         self._generation = 0
         self._lock = threading.Lock()
         self._forked: list = []  # engines made before a fork: never closed here (they are the parent's too)
@@ -182,6 +182,7 @@ class BaseLane:
                     engine.url,
                     isolation_level="AUTOCOMMIT",
                     pool_pre_ping=False,
+                    pool_reset_on_return=None,  # autocommit: nothing to roll back when a read gives it back
                     connect_args=dict(options.get("connect_args") or {}),
                 )
                 if not event.contains(engine, "engine_disposed", self._close):
@@ -199,11 +200,30 @@ class BaseLane:
         return row[0] if row else None
 
     def read_row(self, sql: str, params=None):
-        """The first row of ``sql`` (with the driver's ``params``, if any) on this thread's own autocommit
-        connection. The connection is dropped when a read fails (the app answers that request)."""
+        """The first row of ``sql`` (with the driver's ``params``, if any), on an autocommit connection of the
+        reader's pool taken for this read and given back after it: a connection kept per thread was never given
+        back when its thread ended, so a server with a thread per request (`flask run`, `make run`) ran out of
+        the pool's 15 connections after a few dozen pages and every later page waited 30 s for one. A failed
+        read drops its connection (the app answers that request)."""
+        reader = self.reader()
+        if reader is self._engine:
+            return self._read_on_thread(sql, params)
+        connection = reader.raw_connection()
+        try:
+            driver = connection.driver_connection
+            return (driver.execute(sql) if params is None else driver.execute(sql, params)).fetchone()
+        except Exception:
+            connection.invalidate()
+            raise
+        finally:
+            connection.close()
+
+    def _read_on_thread(self, sql: str, params):
+        """An in-memory SQLite database (tests) is the app's one shared connection: read on it, held by this
+        thread and never given back, since giving it back would roll back whatever the app has open on it."""
         held = getattr(self._raw, "connection", None)
         if held is None or held[0] != (os.getpid(), self._generation):
-            held = (os.getpid(), self._generation), self.reader().raw_connection()
+            held = (os.getpid(), self._generation), self._engine.raw_connection()
             with self._lock:
                 self._held.append(held)
             self._raw.connection = held

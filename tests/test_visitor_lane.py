@@ -106,6 +106,27 @@ def test_a_kept_page_costs_one_read_of_the_content_version_and_nothing_of_the_ap
     assert len(reads) == 1 and "content_versions" in reads[0]
 
 
+def test_a_thread_per_request_server_never_runs_out_of_reading_connections(app, client, site):
+    """`flask run` (make run) serves each request on a new thread: the lane's reads must give their connection
+    back (kept per thread, they exhausted the pool after ~15 threads and every later page waited 30 s)."""
+    import threading
+
+    lane = app.wsgi_app
+    while not isinstance(lane, PageLane):
+        lane = lane.inner
+    client.get("/courses/ai-basics")
+    answers = []
+    for _ in range(40):  # more threads than the pool's 5 + 10 connections
+        thread = threading.Thread(target=lambda: answers.append(client.get("/courses/ai-basics").status_code))
+        thread.start()
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "a page waited for a reading connection"
+    assert answers == [200] * 40
+    reader = lane.reader()
+    if reader is not lane.engine():  # a database file or server: the lane's own pool, all given back
+        assert reader.pool.checkedout() == 0
+
+
 def test_an_explicit_language_in_the_query_is_its_own_page(app, client, site):
     for url in ("/courses?lang=es", "/framework?lang=en", "/courses?lang=es&occupation=47-2111.00"):
         for headers, cookie in (({}, None), ({"Accept-Language": "es"}, None), ({}, "en")):
