@@ -1,11 +1,12 @@
-"""Signed-in learners' catalog, course, lesson and dashboard pages answered in front of Flask (issue 17).
+"""Signed-in learners' catalog, course, lesson, quiz and dashboard pages answered in front of Flask (issue 17).
 
 A learner's catalog, course or lesson page is, since core/skeleton.py, a kept skeleton filled with their progress
 and three header values (the CSRF token, their name, the page address). What was left per request was mostly Flask
 itself: the request context, opening the session cookie, Flask-Login's loader, the response hooks. This WSGI layer
 answers such a request before Flask when it can prove the app would answer exactly these bytes:
 
-1. the request: a GET of ``/courses``, ``/courses/<slug>``, ``/courses/<slug>/<module>/<lesson>`` or ``/dashboard``
+1. the request: a GET of ``/courses``, ``/courses/<slug>``, ``/courses/<slug>/<module>/<lesson>``,
+   ``/courses/<slug>/<module>/quiz`` or ``/dashboard``
    (matched by the app's own URL map), no query string, no conditional or Range header, a session cookie, a Host
    the app accepts;
 2. the session cookie, opened as Flask's session interface opens it (the app's own signing serializer: same secret
@@ -16,24 +17,29 @@ answers such a request before Flask when it can prove the app would answer exact
    otherwise);
 3. one statement on the lane's autocommit connection: the user's row joined to their login (an ended login, a
    logout on the server, returns nothing), the content version, whether they belong to an organization, and
-   - for a course or lesson page: their enrollment in this course with its completed lessons and the quizzes
-     passed in the current cycle;
+   - for a course, lesson or quiz page: their enrollment in this course with its completed lessons and the
+     quizzes passed in the current cycle; for a quiz page also their attempts at the module's quiz in this cycle
+     (number, score, passed, submission time);
    - for the dashboard: everything of theirs it shows, each as one text value (enrollments, progress rows, passed
      quizzes, program enrollments, and what the rooms above add to ``DASHBOARD_PARTS``: credentials' certificates,
      including whether each expiry or suspension end has passed by now).
    A stale session version, an inactive, unverified or non-learner account, an organization member (their header
-   lists their organizations), a completed enrollment's course page (it links a certificate), a lesson page
+   lists their organizations), a completed enrollment's course page (it links a certificate), a lesson or quiz page
    without an enrollment: Flask answers;
 4. a kept answer for (content version, address, language, role, and what the page shows of the learner): nothing
    for the catalog; for the course page, enrolled or not and the ✓ of each step of the current outline; for a
-   lesson page, whether this lesson is done and how many steps are; for the dashboard, the learner (their page is
+   lesson page, whether this lesson is done and how many steps are; for a quiz page, how many steps are done and
+   each attempt's number, score, verdict and submission time (a page is kept only when the app saw no cooldown
+   running: "wait N more minutes" changes with the clock, while with the same attempts a page without a
+   running cooldown stays the same; the times make one kept page serve one exact history, the attempts'
+   summary lets learners without attempts share one); for the dashboard, the learner (their page is
    kept for them alone) and every value of the statement. A kept answer holds the app's status line and headers
    (after every response hook) and its body with only the three header markers left in; the lane fills them with
    this request's values, escaped as the template escapes them.
 
 Answers are kept only from the app itself: on a miss the lane asks (``skeleton.LANE_WANTS``), core/skeleton.py
 leaves the page with the header markers and the facts its frame followed (content version, language, user, role,
-email confirmed, membership), and the course and lesson views the course plan and learner state. The lane keeps
+email confirmed, membership), and the course, lesson and quiz views the course plan and learner state. The lane keeps
 the page only when those equal what its own statement read (for the dashboard: when the same statement, read again
 after the app answered, reads the same), the status is 200, no cookie is set, and the page filled with the app's
 own values is byte for byte the body the app sent. Nothing is invalidated: a publish changes the version, progress
@@ -66,6 +72,7 @@ ENDPOINTS = {
     "courses.catalog": "catalog",
     "courses.course": "course",
     "courses.lesson": "lesson",
+    "courses.quiz": "quiz",
     "courses.dashboard": "dashboard",
 }
 SESSION_KEYS = frozenset({"_user_id", "_id", "_fresh", "csrf_token"})
@@ -96,8 +103,16 @@ def state_of(kind: str, plan: tuple, lesson_id, enrolled: bool, completed: bool,
     return kind, enrolled, completed, lesson_id in done_lessons, len(done_lessons) + len(done_quizzes)
 
 
-def offer(environ, kind: str, course, lesson_id, enrollment, progress) -> None:
-    """Called by the views: leave this request's facts for the lane, when it asked (see the module docstring)."""
+def attempts_summary(attempts) -> tuple:
+    """What a quiz page shows of the learner's attempts in this cycle: (number, score, passed, submitted) each."""
+    found = ((a.attempt_no, a.score, a.passed, a.submitted_at is not None) for a in attempts)
+    return tuple(sorted(found))
+
+
+def offer(environ, kind: str, course, lesson_id, enrollment, progress, extra: tuple = ()) -> None:
+    """Called by the views: leave this request's facts for the lane, when it asked (see the module docstring).
+    ``extra``: what else the page shows of the learner (a quiz page: its attempts summary, and True: the page
+    does not change with the clock)."""
     if not environ.get(skeleton.LANE_WANTS):
         return
     plan = contentcache.remember(("lane-plan", course.slug), lambda: plan_of(course))
@@ -110,11 +125,24 @@ def offer(environ, kind: str, course, lesson_id, enrollment, progress) -> None:
         progress.completed_lessons,
         progress.passed_quizzes,
     )
-    environ[LANE_STATE] = (plan, state)
+    environ[LANE_STATE] = (plan, state + tuple(extra))
 
 
 def _ids(text) -> frozenset[int]:
     return frozenset(int(part) for part in text.split(",")) if text else frozenset()
+
+
+FLAGS = {"true": True, "1": True, "false": False, "0": False, "": None}
+
+
+def _attempts(text) -> tuple[tuple, tuple]:
+    """The quiz attempts column read as (``attempts_summary``'s tuple, their submission times as read): a quiz
+    page is kept for one exact history, since whether a cooldown runs follows those times."""
+    rows = sorted(
+        (int(number), int(score) if score else None, FLAGS[passed], submitted)
+        for number, score, passed, submitted in (part.split(";", 3) for part in (text.split(",") if text else ()))
+    )
+    return tuple((n, score, passed, bool(at)) for n, score, passed, at in rows), tuple(at for *_, at in rows)
 
 
 class SignedInLane(lane.BaseLane):
@@ -190,7 +218,7 @@ class SignedInLane(lane.BaseLane):
             return None
         if not token or len(token) > 64:
             return None
-        read = (kind, user_id, token, args.get("slug", ""))
+        read = (kind, user_id, token, args.get("slug", ""), args.get("module_slug", ""))
         row = self._read(*read)
         if row is None:
             return None
@@ -219,17 +247,21 @@ class SignedInLane(lane.BaseLane):
             key = (*facts, ("dashboard", user_id, tuple(row)))
             expect["read"], expect["row"] = read, tuple(row)
         else:
-            course_id, enrollment_id, completed_at, lessons, quizzes = row[8:]
+            course_id, enrollment_id, completed_at, lessons, quizzes = row[8:13]
             if course_id is None:
                 return None
             learner = (enrollment_id is not None, completed_at is not None, _ids(lessons), _ids(quizzes))
-            expect.update(course_id=course_id, args=args, learner=learner)
+            extra, times = ((), ())
+            if kind == "quiz":
+                summary, times = _attempts(row[13])
+                extra = (summary, True)  # the app keeps only a page that does not change with the clock
+            expect.update(course_id=course_id, args=args, learner=learner, extra=extra, times=times)
             plan = self.plans.get(content, ("plan", args["slug"]))
             if plan is MISS:
                 return "keep", expect
             if plan[0] != course_id:
                 return None
-            key = self._key(kind, args, plan, learner, facts)
+            key = self._key(kind, args, plan, learner, facts, extra, times)
             if key is None:
                 return None
         expect["key"] = key
@@ -242,7 +274,10 @@ class SignedInLane(lane.BaseLane):
         return "hit", (status, [(n, length) if n == "Content-Length" else (n, v) for n, v in headers], body)
 
     @staticmethod
-    def _key(kind: str, args: dict, plan: tuple, learner: tuple, facts: tuple) -> tuple | None:
+    def _key(
+        kind: str, args: dict, plan: tuple, learner: tuple, facts: tuple, extra: tuple = (), times: tuple = ()
+    ) -> tuple | None:
+        """(*facts, the learner's state as the page shows it, the attempts' submission times), or None."""
         enrolled, completed = learner[0], learner[1]
         if completed and kind == "course":
             return None  # links the learner's certificate: never kept (courses/views.py)
@@ -251,7 +286,9 @@ class SignedInLane(lane.BaseLane):
             lesson_id = plan[3].get((args["module_slug"], args["lesson_slug"]))
             if lesson_id is None or not enrolled:
                 return None  # the app's 404 or 403
-        return (*facts, state_of(kind, plan, lesson_id, *learner))
+        if kind == "quiz" and not enrolled:
+            return None  # the app's 403
+        return (*facts, state_of(kind, plan, lesson_id, *learner) + extra, times)
 
     def _session(self, environ) -> dict | None:
         """The session as Flask's session interface opens it, when it is one this lane may answer for."""
@@ -301,12 +338,12 @@ class SignedInLane(lane.BaseLane):
 
     # ---- the one statement ----------------------------------------------------------------------------
 
-    def _read(self, kind: str, user_id: int, token: str, slug: str):
+    def _read(self, kind: str, user_id: int, token: str, slug: str, module: str = ""):
         from accounts.services import _hash_token
 
-        which = "dashboard" if kind == "dashboard" else "course"
+        which = kind if kind in ("dashboard", "quiz") else "course"
         sql, order, constants = self._compiled(which)
-        params = {"user_id": user_id, "token_hash": _hash_token(token), "slug": slug}
+        params = {"user_id": user_id, "token_hash": _hash_token(token), "slug": slug, "module": module}
         if which == "dashboard":
             params["now"] = self._now()
         if order is not None:  # a positional paramstyle (SQLite)
@@ -329,9 +366,12 @@ class SignedInLane(lane.BaseLane):
         dialect = self.reader().dialect
         found = self._statements.get((which, dialect.name))
         if found is None:
-            built = _dashboard_statement(dialect.name) if which == "dashboard" else _statement(dialect.name)
+            if which == "dashboard":
+                built = _dashboard_statement(dialect.name)
+            else:
+                built = _statement(dialect.name, quiz=which == "quiz")
             compiled = built.compile(dialect=dialect)
-            mine = {"user_id": 0, "token_hash": "", "slug": "", "now": None}
+            mine = {"user_id": 0, "token_hash": "", "slug": "", "module": "", "now": None}
             given = {k: v for k, v in mine.items() if k in compiled.binds}
             constants = {k: v for k, v in compiled.construct_params(given).items() if k not in mine}
             order = tuple(compiled.positiontup) if compiled.positional else None
@@ -361,13 +401,14 @@ class SignedInLane(lane.BaseLane):
         if headers is None or page[2] != expect["app"]:
             return result  # the app's page followed other facts (a role, a version changed meanwhile)
         key = expect.get("key")
-        if expect["kind"] in ("course", "lesson"):
+        if expect["kind"] in ("course", "lesson", "quiz"):
             state = environ.get(LANE_STATE)
             if state is None or state[0][0] != expect["course_id"]:
                 return result
             plan, app_state = state
-            key = self._key(expect["kind"], expect["args"], plan, expect["learner"], expect["facts"])
-            if key is None or key[-1] != app_state:
+            learner, facts = expect["learner"], expect["facts"]
+            key = self._key(expect["kind"], expect["args"], plan, learner, facts, expect["extra"], expect["times"])
+            if key is None or key[-2] != app_state:
                 return result  # the learner's state changed between the two reads (or the app saw it otherwise)
         parts = skeleton.segments(page[0])
         if parts is None:
@@ -385,7 +426,7 @@ class SignedInLane(lane.BaseLane):
         same_values = app_values["name"] == values["name"] and app_values["next"] == values["next"]
         if filled.encode() == body and same_values and self._token_secret(app_values["csrf"]) == expect["secret"]:
             content = expect["app"][0]
-            if expect["kind"] in ("course", "lesson"):
+            if expect["kind"] in ("course", "lesson", "quiz"):
                 self.plans.put(content, ("plan", expect["args"]["slug"]), plan)
             self.pages.put(content, key, (answer[0], headers, parts), len(body) + 1000)
         return [body]
@@ -453,9 +494,11 @@ def joiner(dialect: str):
     return func.string_agg if dialect == "postgresql" else func.group_concat
 
 
-def _statement(dialect: str):
-    """The read for the course, lesson and catalog pages (see the module docstring, 3.)."""
-    from courses.models import Course, Enrollment, LessonProgress, QuizAttempt
+def _statement(dialect: str, *, quiz: bool = False):
+    """The read for the course, lesson and catalog pages (see the module docstring, 3.); ``quiz``: and a quiz
+    page's, which also reads the learner's attempts at the module's quiz in this cycle (as
+    ``courses.services.attempts_for``), as "number;score;passed;submitted at" joined by commas."""
+    from courses.models import Course, Enrollment, LessonProgress, Module, Quiz, QuizAttempt
 
     users = User.__table__
     e, lp, qa = Enrollment.__table__, LessonProgress.__table__, QuizAttempt.__table__
@@ -467,14 +510,28 @@ def _statement(dialect: str):
         qa.c.passed.is_(True),
         or_(e.c.renewal_started_at.is_(None), qa.c.submitted_at >= e.c.renewal_started_at),
     )
-    return _signed_in(
-        course_id.label("course_id"),
-        e.c.id,
-        e.c.completed_at,
-        lessons.scalar_subquery(),
-        quizzes.scalar_subquery(),
-        outerjoin=(e, and_(e.c.user_id == users.c.id, e.c.course_id == course_id)),
-    )
+    columns = [course_id.label("course_id"), e.c.id, e.c.completed_at, lessons.scalar_subquery()]
+    columns.append(quizzes.scalar_subquery())
+    if quiz:
+        q, m = Quiz.__table__, Module.__table__
+        quiz_id = (
+            select(q.c.id)
+            .select_from(q.join(m, m.c.id == q.c.module_id))
+            .where(m.c.course_id == course_id, m.c.slug == bindparam("module"))
+            .scalar_subquery()
+        )
+        semicolon = literal_column("';'")
+        entry = cast(qa.c.attempt_no, String).concat(semicolon)
+        entry = entry.concat(func.coalesce(cast(qa.c.score, String), literal_column("''"))).concat(semicolon)
+        entry = entry.concat(func.coalesce(cast(qa.c.passed, String), literal_column("''"))).concat(semicolon)
+        entry = entry.concat(func.coalesce(cast(qa.c.submitted_at, String), literal_column("''")))
+        attempts = select(joined(entry, literal_column("','"))).where(
+            qa.c.enrollment_id == e.c.id,
+            qa.c.quiz_id == quiz_id,
+            or_(e.c.renewal_started_at.is_(None), qa.c.started_at >= e.c.renewal_started_at),
+        )
+        columns.append(attempts.scalar_subquery())
+    return _signed_in(*columns, outerjoin=(e, and_(e.c.user_id == users.c.id, e.c.course_id == course_id)))
 
 
 def text_of(*columns):

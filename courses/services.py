@@ -665,10 +665,28 @@ def attempts_for(enrollment: Enrollment, quiz: Quiz) -> list[QuizAttempt]:
     return list(db.session.scalars(stmt.order_by(QuizAttempt.attempt_no)))
 
 
+def quiz_attempts(enrollment, quiz: Quiz) -> list[QuizAttempt]:
+    """Every attempt of this enrollment at the quiz, of every cycle, by number (``in_cycle`` picks this cycle's)."""
+    statement = select(QuizAttempt).where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id)
+    return list(db.session.scalars(statement.order_by(QuizAttempt.attempt_no)))
+
+
+def in_cycle(enrollment, attempts: list[QuizAttempt]) -> list[QuizAttempt]:
+    """Those of ``attempts`` in the enrollment's current cycle (since a renewal started, if any): what
+    ``attempts_for`` reads."""
+    renewal = enrollment.renewal_started_at
+    return attempts if renewal is None else [a for a in attempts if a.started_at >= renewal]
+
+
+def attempts_used_up(quiz: Quiz, attempts: list[QuizAttempt]) -> bool:
+    """Whether ``attempts`` (this cycle's) have used every attempt the quiz allows: no new one, whenever."""
+    return quiz.max_attempts is not None and sum(a.submitted_at is not None for a in attempts) >= quiz.max_attempts
+
+
 def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: datetime) -> str | None:
     """Why a new attempt cannot start now (limit or cooldown), or None."""
     submitted = [a for a in attempts if a.submitted_at is not None]
-    if quiz.max_attempts is not None and len(submitted) >= quiz.max_attempts:
+    if attempts_used_up(quiz, attempts):
         return ngettext(
             "You have used your %(num)d attempt for this quiz.",
             "You have used all %(num)d attempts for this quiz.",

@@ -406,10 +406,10 @@ def lesson(slug: str, module_slug: str, lesson_slug: str):
     )
 
 
-def _offer(environ, kind: str, course, lesson_id, enrollment, progress) -> None:
+def _offer(environ, kind: str, course, lesson_id, enrollment, progress, extra: tuple = ()) -> None:
     """What the signed-in lane (courses/lane.py) checks before keeping this page, when it asked for it."""
     if environ.get(skeleton.LANE_WANTS) and current_user.is_authenticated:
-        lane.offer(environ, kind, course, lesson_id, enrollment, progress)
+        lane.offer(environ, kind, course, lesson_id, enrollment, progress, extra)
 
 
 @bp.post("/courses/<slug>/<module_slug>/<lesson_slug>/complete")
@@ -437,32 +437,66 @@ def _find_quiz(course: Course, module_slug: str):
     return module, quiz
 
 
-def _quiz_page(course, enrollment, module, quiz, *, refused: str | None = None):
-    attempts = services.attempts_for(enrollment, quiz)
+def _quiz_page(course, enrollment, module, quiz, *, refused: str | None = None, attempts=None, progress=None):
+    """The quiz's page: its rules, the learner's attempts in this cycle and the start (or continue) button.
+
+    ``attempts`` and ``progress``: as read already by the caller (the GET reads them in fewer statements). A page
+    that does not depend on the moment (no cooldown running) is a skeleton shared by every learner whose attempts
+    read the same (courses/lane.py may then answer it before Flask); a refused start is rendered in full."""
+    attempts = services.attempts_for(enrollment, quiz) if attempts is None else attempts
+    progress = services.progress_for(enrollment, course) if progress is None else progress
     open_attempt = next((a for a in attempts if a.submitted_at is None), None)
     blocked = None if open_attempt else services.attempt_block_reason(quiz, attempts, now=utcnow())
-    page = render_template(
-        "courses/quiz.html",
-        course=course,
-        module=module,
-        quiz=quiz,
-        attempts=attempts,
-        best=services.best_attempt(attempts),
-        open_attempt=open_attempt,
-        blocked=refused or blocked,
-        form=ButtonForm(),
-        progress=services.progress_for(enrollment, course),
-    )
-    # a start refused by the attempt limit or cooldown is a conflict with the quiz's rules
-    return page, 409 if refused else 200
+
+    def render() -> str:
+        return render_template(
+            "courses/quiz.html",
+            course=course,
+            module=module,
+            quiz=quiz,
+            attempts=attempts,
+            best=services.best_attempt(attempts),
+            open_attempt=open_attempt,
+            blocked=refused or blocked,
+            form=ButtonForm(),
+            progress=progress,
+        )
+
+    if refused:
+        # a start refused by the attempt limit or cooldown is a conflict with the quiz's rules
+        return render(), 409
+    # a cooldown's "wait N more minutes" changes with the clock: such a page is never kept; without one (or when
+    # the attempts are used up) the page stays what it is until the attempts change, which are in the key
+    settled = open_attempt is not None or blocked is None or services.attempts_used_up(quiz, attempts)
+    summary = lane.attempts_summary(attempts)
+    if settled:
+        _offer(request.environ, "quiz", course, None, enrollment, progress, (summary, True))
+    key = ("quiz", course.slug, module.slug, progress.done_steps, summary) if settled else None
+    return skeleton.page(key, render), 200
+
+
+def _learning(slug: str):
+    """For the study pages that only read: the course outline, the learner's enrollment (read-only) and progress,
+    in one statement; 404 for an unknown or draft course (or an archived one the learner is not in), 403 when not
+    enrolled (as ``_study``)."""
+    course = services.outline(slug)
+    if course is None:
+        abort(404)
+    enrollment, progress = services.learner_state(current_user, course)
+    if not services.can_view_course(course, enrollment):
+        abort(404)
+    authorize(can_study(current_user, course, enrollment))
+    return course, enrollment, progress
 
 
 @bp.get("/courses/<slug>/<module_slug>/quiz")
 @login_required
 def quiz(slug: str, module_slug: str):
-    course, enrollment = _study(slug)
+    course, enrollment, progress = _learning(slug)
     module, quiz = _find_quiz(course, module_slug)
-    return _quiz_page(course, enrollment, module, quiz)
+    return _quiz_page(
+        course, enrollment, module, quiz, attempts=services.attempts_for(enrollment, quiz), progress=progress
+    )
 
 
 @bp.post("/courses/<slug>/<module_slug>/quiz/start")
@@ -499,8 +533,21 @@ def _attempt_of(slug: str, module_slug: str, number: int, *, lock: bool = False)
     return course, enrollment, module, quiz, _attempt_or_404(enrollment, quiz, number)
 
 
-def _attempt_page(course, enrollment, module, quiz, attempt, *, error=None, previous=None, status: int = 200):
-    """The open attempt's questions, or once it is submitted, its result (what to reveal follows the quiz's rules)."""
+def _attempt_page(
+    course,
+    enrollment,
+    module,
+    quiz,
+    attempt,
+    *,
+    error=None,
+    previous=None,
+    status: int = 200,
+    attempts=None,
+    progress=None,
+):
+    """The open attempt's questions, or once it is submitted, its result (what to reveal follows the quiz's rules).
+    ``attempts`` (this cycle's) and ``progress``: as the caller read them already, else read here."""
     questions = {q.id: q for q in quiz.questions}
     choices = {c.id: c for q in quiz.questions for c in q.choices}
     layout = [
@@ -522,10 +569,10 @@ def _attempt_page(course, enrollment, module, quiz, attempt, *, error=None, prev
             error=error,
             previous=previous,
         ), status
-    progress = services.progress_for(enrollment, course)
+    progress = services.progress_for(enrollment, course) if progress is None else progress
     step = services.next_step(course, progress)
     answers = {q.id: set() for q in quiz.questions} | {int(k): set(v) for k, v in (attempt.answers or {}).items()}
-    attempts = services.attempts_for(enrollment, quiz)
+    attempts = services.attempts_for(enrollment, quiz) if attempts is None else attempts
     blocked = services.attempt_block_reason(quiz, attempts, now=utcnow())
     return render_template(
         "courses/result.html",
@@ -559,7 +606,16 @@ class AttemptView(MethodView):
     decorators = [login_required]
 
     def get(self, slug: str, module_slug: str, number: int):
-        return _attempt_page(*_attempt_of(slug, module_slug, number))
+        # three statements: the login's user, the enrollment with its progress, and the quiz's attempts (this
+        # one among them, and this cycle's for the result page's rules)
+        course, enrollment, progress = _learning(slug)
+        module, quiz = _find_quiz(course, module_slug)
+        every = services.quiz_attempts(enrollment, quiz)
+        attempt = next((a for a in every if a.attempt_no == number), None)
+        if attempt is None:
+            abort(404)
+        attempts = services.in_cycle(enrollment, every)
+        return _attempt_page(course, enrollment, module, quiz, attempt, attempts=attempts, progress=progress)
 
     def post(self, slug: str, module_slug: str, number: int):
         # the enrollment's row lock first (grading takes it anyway): the attempt is then read as it stands

@@ -1,0 +1,160 @@
+"""Quiz pages (issue 17): the quiz page answered by the signed-in lane (courses/lane.py) byte for byte as the app
+answers it, shared by learners whose attempts read the same and never while a cooldown runs; the attempt and result
+pages in three statements."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from accounts.models import Role, User
+from core import contentcache
+from core.extensions import db
+from courses import lane as signed_lane
+from courses.models import Quiz
+from tests.conftest import queries_run
+from tests.factories import enroll, load_test_framework, login, make_course, make_user
+from tests.test_signed_in_lane import both_ways, not_answered
+
+COURSE = "/courses/ai-basics"
+QUIZ = COURSE + "/module-1/quiz"
+
+
+@pytest.fixture
+def fresh(app, ctx):
+    contentcache.clear(app)
+    the_lane = signed_lane.find(app)
+    the_lane.pages.clear()
+    the_lane.plans.clear()
+    load_test_framework()
+
+
+def signed_in(client, email: str, name: str = "Lee Learner", course=None):
+    user = make_user(email=email, name=name)
+    if course is not None:
+        enroll(user, course)
+    login(client, email)
+    client.get("/help")  # "Welcome back" shown and gone: nothing flashed is left
+    return user
+
+
+def start(client) -> str:
+    response = client.submit(QUIZ + "/start", page=QUIZ)
+    assert response.status_code == 303, response.status_code
+    return response.headers["Location"]
+
+
+def answer_all(client, url: str, *, right: bool) -> None:
+    html = client.get(url).get_data(as_text=True)
+    data = {}
+    for body in re.findall(r'<fieldset class="question">(.*?)</fieldset>', html, flags=re.S):
+        name = re.search(r'name="(q-\d+)"', body).group(1)
+        wanted = "Right" if right else "Wrong"
+        data[name] = re.search(r'value="([\w-]+)"\s*>\s*<label for="c-[\d-]+">' + wanted, body).group(1)
+    assert client.submit(url, data).status_code == 303
+
+
+def test_the_quiz_page_is_the_apps_answer_shared_by_learners_in_the_same_state(client, other_client, app, fresh):
+    course = make_course("ai-basics", pass_mark=100)
+    signed_in(client, "ann@example.org", 'Ann <b>"First"</b>', course)
+    signed_in(other_client, "bob@example.org", "Bob Second", course)
+    page = both_ways(app, client, QUIZ)
+    assert "Start the quiz" in page and "Ann &lt;b&gt;&#34;First&#34;&lt;/b&gt;" in page
+    # Bob, who has no attempt either: the page kept from Ann's request, with his name and his own token
+    the_lane = signed_lane.find(app)
+    before = the_lane.answered
+    bob_page = other_client.get(QUIZ).get_data(as_text=True)
+    assert the_lane.answered == before + 1
+    assert "Bob Second" in bob_page and "Ann" not in bob_page
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', bob_page).group(1)
+    started = other_client.post(QUIZ + "/start", data={"csrf_token": token})
+    assert started.status_code == 303 and started.headers["Location"].endswith("/attempts/1")
+    # his new attempt shows on his next request; Ann's page is still the one without attempts
+    assert "Continue attempt 1" in both_ways(app, other_client, QUIZ)
+    assert "Continue attempt 1" not in both_ways(app, client, QUIZ)
+    # Spanish, from the browser
+    assert 'lang="es"' in both_ways(app, client, QUIZ, **{"Accept-Language": "es"})
+    # a kept page: no statement of the app's, one read on the lane's own connection
+    reads = the_lane.reads
+    assert queries_run(app, lambda: client.get(QUIZ)) == 0
+    assert the_lane.reads == reads + 1
+
+
+def test_the_quiz_page_follows_attempts_and_leaves_a_running_cooldown_to_the_app(client, app, fresh):
+    make_course("ai-basics", pass_mark=100)
+    from courses.models import Course
+
+    course = db.session.scalar(select(Course).where(Course.slug == "ai-basics"))
+    signed_in(client, "lee@example.org", course=course)
+    assert "Start the quiz" in both_ways(app, client, QUIZ)
+    url = start(client)
+    assert "Continue attempt 1" in both_ways(app, client, QUIZ)
+    answer_all(client, url, right=False)
+    page = both_ways(app, client, QUIZ)
+    assert "Try again" in page and "not yet passed" in page and ">0%<" in page
+    # two failures in a row: a 30-minute wait whose minutes count down: the app answers every time
+    answer_all(client, start(client), right=False)
+    for _ in range(2):
+        waiting = not_answered(app, lambda: client.get(QUIZ))
+        assert waiting.status_code == 200 and "Please wait 30 more minutes" in waiting.get_data(as_text=True)
+    # a publish (a new quiz title) shows on the next request
+    quiz = db.session.scalar(select(Quiz).where(Quiz.title == "Quiz 2"))
+    quiz.title = "Renamed quiz"
+    db.session.commit()
+    assert "Renamed quiz" in both_ways(app, client, COURSE + "/module-2/quiz")
+
+
+def test_used_up_attempts_are_kept_a_cooldown_is_not(client, other_client, app, fresh):
+    limited = make_course("ai-basics", pass_mark=100, max_attempts=1)
+    signed_in(client, "lee@example.org", course=limited)
+    answer_all(client, start(client), right=False)
+    assert "You have used your 1 attempt" in both_ways(app, client, QUIZ)
+    # a cooldown between attempts: the wait changes with the clock
+    cooled = make_course("cooled", cooldown_minutes=10, pass_mark=100)
+    signed_in(other_client, "ann@example.org", course=cooled)
+    response = other_client.submit("/courses/cooled/module-1/quiz/start", page="/courses/cooled/module-1/quiz")
+    answer_all(other_client, response.headers["Location"], right=False)
+    for _ in range(2):
+        waiting = not_answered(app, lambda: other_client.get("/courses/cooled/module-1/quiz"))
+        assert "Please wait 10 more minutes" in waiting.get_data(as_text=True)
+
+
+def test_what_the_lane_leaves_to_the_app_on_quiz_pages(client, other_client, app, fresh):
+    course = make_course("ai-basics")
+    lee = signed_in(client, "lee@example.org", course=course)
+    both_ways(app, client, QUIZ)
+    # not enrolled: the app's 403; no such module, or a module without a quiz: its 404
+    make_course("other")
+    assert not_answered(app, lambda: client.get("/courses/other/module-1/quiz")).status_code == 403
+    assert not_answered(app, lambda: client.get(COURSE + "/module-9/quiz")).status_code == 404
+    assert not_answered(app, lambda: client.get(COURSE + "/module-1/quiz?lang=es")).status_code == 200
+    # an admin (the header's Studio link), and the same learner made admin: the app
+    make_user(email="admin@example.org", role=Role.ADMIN)
+    enroll(db.session.get(User, db.session.scalar(select(User.id).where(User.email == "admin@example.org"))), course)
+    login(other_client, "admin@example.org")
+    other_client.get("/help")
+    for _ in range(2):
+        page = not_answered(app, lambda: other_client.get(QUIZ))
+        assert page.status_code == 200 and "Studio" in page.get_data(as_text=True)
+    db.session.execute(update(User).where(User.id == lee.id).values(role=Role.ADMIN))
+    db.session.commit()
+    assert "Studio" in not_answered(app, lambda: client.get(QUIZ)).get_data(as_text=True)
+
+
+def test_the_attempt_and_result_pages_take_three_statements_and_are_the_learners_own(client, other_client, app, fresh):
+    course = make_course("ai-basics", questions=4)
+    signed_in(client, "lee@example.org", course=course)
+    signed_in(other_client, "ann@example.org", "Ann First", course)
+    url = start(client)
+    client.get(url)
+    assert queries_run(app, lambda: client.get(url)) == 3
+    # Ann has no attempt 1 of her own: the same address is not Lee's attempt for her
+    assert other_client.get(url).status_code == 404
+    answer_all(client, url, right=True)
+    result = client.get(url)
+    assert result.status_code == 200 and "Attempt 1: 100%" in result.get_data(as_text=True)
+    assert queries_run(app, lambda: client.get(url)) == 3
+    assert other_client.get(url).status_code == 404
+    assert client.get(url[: -len("1")] + "2").status_code == 404
