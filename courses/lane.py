@@ -23,10 +23,11 @@ answers such a request before Flask when it can prove the app would answer exact
    - for the dashboard: everything of theirs it shows, each as one text value (enrollments, progress rows, passed
      quizzes, program enrollments, and what the rooms above add to ``DASHBOARD_PARTS``: credentials' certificates,
      including whether each expiry or suspension end has passed by now).
-   A stale session version, an inactive, unverified or non-learner account, an organization member (their header
+   A stale session version, an inactive or non-learner account, an organization member (their header
    lists their organizations), a completed enrollment's course page (it links a certificate), a lesson or quiz page
    without an enrollment: Flask answers;
-4. a kept answer for (content version, address, language, role, and what the page shows of the learner): nothing
+4. a kept answer for (content version, address, language, role, whether the account's email address is
+   confirmed, and what the page shows of the learner): nothing
    for the catalog; for the course page, enrolled or not and the ✓ of each step of the current outline; for a
    lesson page, whether this lesson is done and how many steps are; for a quiz page, how many steps are done and
    each attempt's number, score, verdict and submission time (a page is kept only when the app saw no cooldown
@@ -223,22 +224,25 @@ class SignedInLane(lane.BaseLane):
         if row is None:
             return None
         row_version, active, role, verified_at, locale, name, member, content = row[:8]
-        if row_version != session_version or not active or role != LEARNER or verified_at is None or member:
+        if row_version != session_version or not active or role != LEARNER or member:
             return None
+        # an account whose address is not confirmed yet gets pages kept for such accounts only (the frame
+        # follows the fact: core/skeleton.py), so nothing a confirmed learner's page shows can reach it
+        confirmed = verified_at is not None
         if content is None:
             return None
         supported = self.app.extensions["i18n_languages"]
         language = locale if locale in supported else self.language(environ)
         facts = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST") or environ.get("SERVER_NAME"))
         facts += (environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
-        facts += (language, role)
+        facts += (language, role, confirmed)
         values = {
             "csrf": self._csrf(session["csrf_token"]),
             "name": str(escape(name)),
             "next": "/" + environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace").lstrip("/"),
         }
         # what the app's answer must have followed: (content version, language, user, role, confirmed, member)
-        app_facts = (content, language, user_id, role, True, False)
+        app_facts = (content, language, user_id, role, confirmed, False)
         expect = {"kind": kind, "facts": facts, "values": values, "secret": session["csrf_token"], "app": app_facts}
         if kind == "catalog":
             key = (*facts, ("catalog",))

@@ -158,3 +158,28 @@ def test_the_attempt_and_result_pages_take_three_statements_and_are_the_learners
     assert queries_run(app, lambda: client.get(url)) == 3
     assert other_client.get(url).status_code == 404
     assert client.get(url[: -len("1")] + "2").status_code == 404
+
+
+def test_an_unconfirmed_learner_gets_pages_kept_for_unconfirmed_accounts(client, other_client, app, fresh):
+    """`make load`'s learners have not confirmed their address: the lane serves them too, from pages the app
+    answered for an unconfirmed account (never a confirmed learner's page), until they confirm."""
+    course = make_course("ai-basics")
+    lesson = COURSE + "/module-1/lesson-1-1"
+    signed_in(client, "ann@example.org", "Ann First", course)
+    neo = make_user(email="neo@example.org", name="Neo New", verified=False)
+    enroll(neo, course)
+    login(other_client, "neo@example.org")
+    other_client.get("/help")
+    for path in (lesson, QUIZ, COURSE):
+        both_ways(app, client, path)  # kept for confirmed accounts
+        first = not_answered(app, lambda path=path: other_client.get(path))  # not for Neo: the app answers
+        assert first.status_code == 200 and "Neo New" in first.get_data(as_text=True)
+        page = both_ways(app, other_client, path)  # then kept for unconfirmed accounts, and equal to the app's
+        assert "Neo New" in page and "Ann" not in page
+    # once he confirms, the confirmed learners' kept page (filled with his values) is his answer
+    db.session.execute(update(User).where(User.id == neo.id).values(email_verified_at=db.func.now()))
+    db.session.commit()
+    before = signed_lane.find(app).answered
+    confirmed = other_client.get(lesson).get_data(as_text=True)
+    assert signed_lane.find(app).answered == before + 1 and "Neo New" in confirmed
+    assert "Neo New" in both_ways(app, other_client, lesson)
