@@ -167,11 +167,11 @@ def personal_page(render: Callable[[], str]) -> Markup:
     return fill(html, {})
 
 
-def segments(html: str) -> list[str] | None:
-    """``html`` split at its markers: text, marker name, text, …; None when a marker other than the header's is
-    left in it."""
+def segments(html: str, more: frozenset[str] = frozenset()) -> list[str] | None:
+    """``html`` split at its markers: text, marker name, text, …; None when a marker other than the header's (or
+    those in ``more``) is left in it."""
     parts = _MARK_RE.split(html)
-    return parts if set(parts[1::2]) <= HEADER_MARKS else None
+    return parts if set(parts[1::2]) <= HEADER_MARKS | more else None
 
 
 def _render_skeleton(render: Callable[[], str]) -> str:

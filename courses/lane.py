@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 from hashlib import sha512
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
@@ -69,13 +70,19 @@ from core.database import utcnow
 
 # set by the course and lesson views when the lane asked: (the course's plan, the learner's state)
 LANE_STATE = "awa.signed_in_state"
+# set by /continue's view when the lane asked: (content version, user id, enrollment id) its redirect followed
+LANE_CONTINUE = "awa.signed_in_continue"
 ENDPOINTS = {
     "courses.catalog": "catalog",
     "courses.course": "course",
     "courses.lesson": "lesson",
     "courses.quiz": "quiz",
     "courses.dashboard": "dashboard",
+    "courses.resume": "continue",
 }
+# the catalog's filter and search parameters (the view reads no other): a query of only these may take the lane
+CATALOG_PARAMS = frozenset({"q", "goal", "skill", "occupation", "audience", "language"})
+QUERY_BYTES = 512  # a longer query string goes to the app (it refuses a search that long anyway)
 SESSION_KEYS = frozenset({"_user_id", "_id", "_fresh", "csrf_token"})
 LEARNER = Role.LEARNER.value
 PLANS = 2000  # courses' plans kept per process (one per course per content version)
@@ -99,7 +106,7 @@ def state_of(kind: str, plan: tuple, lesson_id, enrolled: bool, completed: bool,
     a lesson page whether this lesson is done and the share of steps done."""
     _, plan_lessons, plan_quizzes, _ = plan
     done_lessons, done_quizzes = plan_lessons.intersection(lessons), plan_quizzes.intersection(quizzes)
-    if kind == "course":
+    if kind in ("course", "continue"):
         return kind, enrolled, completed, done_lessons, done_quizzes
     return kind, enrolled, completed, lesson_id in done_lessons, len(done_lessons) + len(done_quizzes)
 
@@ -127,6 +134,8 @@ def offer(environ, kind: str, course, lesson_id, enrollment, progress, extra: tu
         progress.passed_quizzes,
     )
     environ[LANE_STATE] = (plan, state + tuple(extra))
+    if kind == "continue":
+        environ[LANE_CONTINUE] = (contentcache.content_version(), enrollment.user_id, enrollment.id)
 
 
 def _ids(text) -> frozenset[int]:
@@ -182,7 +191,7 @@ class SignedInLane(lane.BaseLane):
         return (
             config.get("SIGNED_IN_LANE", True)
             and environ.get("REQUEST_METHOD") == "GET"
-            and not environ.get("QUERY_STRING")
+            and len(environ.get("QUERY_STRING", "")) <= QUERY_BYTES
             and bool(cookie)
             and config["SESSION_COOKIE_NAME"] + "=" in cookie
             and not config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST")
@@ -206,8 +215,17 @@ class SignedInLane(lane.BaseLane):
             endpoint, args = self.app.url_map.bind_to_environ(environ).match()
         except (HTTPException, RequestRedirect):
             return None
-        kind = ENDPOINTS.get(endpoint)
+        kind, page, params = ENDPOINTS.get(endpoint), PAGES.get(endpoint), None
+        if page is not None:
+            kind, params = page.kind, page.prepare(self, environ, args)
+            if params is None:
+                return None
         if kind is None:
+            return None
+        query = environ.get("QUERY_STRING", "")
+        pairs = parse_qsl(query, keep_blank_values=True) if query else []
+        # a filtered or searched catalog (only its own parameters; ``?lang=`` chooses the language, the app's)
+        if query and (kind != "catalog" or not {name for name, _ in pairs} <= CATALOG_PARAMS):
             return None
         session = self._session(environ)
         if session is None:
@@ -220,10 +238,11 @@ class SignedInLane(lane.BaseLane):
         if not token or len(token) > 64:
             return None
         read = (kind, user_id, token, args.get("slug", ""), args.get("module_slug", ""))
-        row = self._read(*read)
+        row = self._read(*read) if page is None else self._read_page(page, user_id, token, params)
         if row is None:
             return None
         row_version, active, role, verified_at, locale, name, member, content = row[:8]
+        role = getattr(role, "value", role)  # a page's statement reads through SQLAlchemy: the Role itself
         if row_version != session_version or not active or role != LEARNER or member:
             return None
         # an account whose address is not confirmed yet gets pages kept for such accounts only (the frame
@@ -235,16 +254,24 @@ class SignedInLane(lane.BaseLane):
         language = locale if locale in supported else self.language(environ)
         facts = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST") or environ.get("SERVER_NAME"))
         facts += (environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
-        facts += (language, role, confirmed)
+        facts += (query, language, role, confirmed)
+        # core.i18n.page_without_language: the path, then the query as request.args re-encodes it
+        here = "/" + environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace").lstrip("/")
         values = {
             "csrf": self._csrf(session["csrf_token"]),
             "name": str(escape(name)),
-            "next": "/" + environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace").lstrip("/"),
+            "next": str(escape(here + (f"?{urlencode(pairs)}" if pairs else ""))),
         }
         # what the app's answer must have followed: (content version, language, user, role, confirmed, member)
         app_facts = (content, language, user_id, role, confirmed, False)
         expect = {"kind": kind, "facts": facts, "values": values, "secret": session["csrf_token"], "app": app_facts}
-        if kind == "catalog":
+        if page is not None:
+            found = page.key(self, environ, user_id, row)
+            if found is None:
+                return None
+            key = (*facts, found[0])
+            expect.update(page=page, state=found[1])
+        elif kind == "catalog":
             key = (*facts, ("catalog",))
         elif kind == "dashboard":
             # the learner's own page: kept for them alone, for as long as everything it shows reads the same
@@ -272,10 +299,23 @@ class SignedInLane(lane.BaseLane):
         kept = self.pages.get(content, key)
         if kept is MISS:
             return "keep", expect
-        status, headers, parts = kept
+        if kind == "continue":
+            return "hit", kept  # a redirect: nothing of the learner's in it, the whole answer kept
+        status, headers, parts = kept[:3]
+        fresh: dict[str, str] = {}
+        if page is not None:
+            # the page's own per-request work (rate limits, counting), values and headers; None: the app answers
+            more = page.reply(self, environ, row, expect["state"], kept[3])
+            if more is None:
+                return None
+            values = {**values, **more[0]}
+            fresh = dict(more[1])
+            made = {n.lower() for n, _ in headers} & (page.per_request | {"content-length"})
+            if made != {*fresh, "content-length"}:
+                return None  # not the headers the app sent (rate limit headers turned on or off meanwhile)
         body = "".join(part if index % 2 == 0 else values[part] for index, part in enumerate(parts)).encode()
-        length = str(len(body))
-        return "hit", (status, [(n, length) if n == "Content-Length" else (n, v) for n, v in headers], body)
+        fresh["content-length"] = str(len(body))
+        return "hit", (status, [(n, fresh.get(n.lower(), v)) for n, v in headers], body)
 
     @staticmethod
     def _key(
@@ -285,6 +325,8 @@ class SignedInLane(lane.BaseLane):
         enrolled, completed = learner[0], learner[1]
         if completed and kind == "course":
             return None  # links the learner's certificate: never kept (courses/views.py)
+        if kind == "continue" and not enrolled:
+            return None  # the app says why (a flashed message) and sends them to the course page
         lesson_id = None
         if kind == "lesson":
             lesson_id = plan[3].get((args["module_slug"], args["lesson_slug"]))
@@ -354,6 +396,20 @@ class SignedInLane(lane.BaseLane):
             return self.read_row(sql, tuple(params.get(name, constants.get(name)) for name in order))
         return self.read_row(sql, {**constants, **params})
 
+    def _read_page(self, page: Page, user_id: int, token: str, params: dict):
+        """A room's page: the user's columns and the page's, through SQLAlchemy (its values as the app reads
+        them, so the page's key compares equal to what the app's answer followed)."""
+        from accounts.services import _hash_token
+
+        statement = self._statements.get(("page", page.kind))
+        if statement is None:
+            statement = self._statements["page", page.kind] = page.statement(_signed_in)
+        self.reads += 1
+        with self.reader().connect() as connection:
+            return connection.execute(
+                statement, {"user_id": user_id, "token_hash": _hash_token(token), **params}
+            ).first()
+
     def _now(self):
         """This moment as the driver takes a UTC timestamp column's value (the column type's own conversion)."""
         dialect = self.reader().dialect
@@ -398,13 +454,23 @@ class SignedInLane(lane.BaseLane):
 
         environ[skeleton.LANE_WANTS] = True
         result = self.inner(environ, capture)
+        if expect["kind"] == "continue":
+            return self._keeping_redirect(environ, expect, answer, result)
         page = environ.get(skeleton.SKELETON_PAGE)
         if page is None or not answer:
             return result
-        headers = _replayable(answer[0], answer[1])
+        room = expect.get("page")
+        headers = _replayable(answer[0], answer[1], per_request=room.per_request if room else frozenset())
         if headers is None or page[2] != expect["app"]:
             return result  # the app's page followed other facts (a role, a version changed meanwhile)
         key = expect.get("key")
+        more, app_more = None, {}
+        if room is not None:
+            found = room.check(environ, expect["state"], page[0])
+            if found is None:
+                return result  # the page followed another state than the lane read (or cannot be kept)
+            page = (found[0], page[1], page[2])
+            app_more, more = found[1], found[2]
         if expect["kind"] in ("course", "lesson", "quiz"):
             state = environ.get(LANE_STATE)
             if state is None or state[0][0] != expect["course_id"]:
@@ -414,7 +480,7 @@ class SignedInLane(lane.BaseLane):
             key = self._key(expect["kind"], expect["args"], plan, learner, facts, expect["extra"], expect["times"])
             if key is None or key[-2] != app_state:
                 return result  # the learner's state changed between the two reads (or the app saw it otherwise)
-        parts = skeleton.segments(page[0])
+        parts = skeleton.segments(page[0], room.marks if room else frozenset())
         if parts is None:
             return result
         try:
@@ -424,7 +490,7 @@ class SignedInLane(lane.BaseLane):
                 result.close()
         if expect["kind"] == "dashboard" and tuple(self._read(*expect["read"]) or ()) != expect["row"]:
             return [body]  # something the page shows changed while the app read it: not kept
-        values, app_values = expect["values"], page[1]
+        values, app_values = expect["values"], {**page[1], **app_more}
         filled = "".join(part if index % 2 == 0 else app_values[part] for index, part in enumerate(parts))
         # the app's token is signed at its own second: it must carry the same secret, not the same timestamp
         same_values = app_values["name"] == values["name"] and app_values["next"] == values["next"]
@@ -432,19 +498,86 @@ class SignedInLane(lane.BaseLane):
             content = expect["app"][0]
             if expect["kind"] in ("course", "lesson", "quiz"):
                 self.plans.put(content, ("plan", expect["args"]["slug"]), plan)
-            self.pages.put(content, key, (answer[0], headers, parts), len(body) + 1000)
+            self.pages.put(content, key, (answer[0], headers, parts, more), len(body) + 1000)
+        return [body]
+
+    def _keeping_redirect(self, environ, expect: dict, answer: list, result):
+        """/continue: keep the app's redirect for this learner state when the app followed the same course plan,
+        content version, learner and state the lane read (see ``offer``)."""
+        state, followed = environ.get(LANE_STATE), environ.get(LANE_CONTINUE)
+        if state is None or followed is None or not answer or not answer[0].startswith("302 "):
+            return result
+        headers = _replayable(answer[0], answer[1], redirect=True)
+        plan, app_state = state
+        content, user_id = expect["app"][0], expect["app"][2]
+        if headers is None or plan[0] != expect["course_id"] or followed[:2] != (content, user_id):
+            return result
+        key = self._key("continue", expect["args"], plan, expect["learner"], expect["facts"])
+        if key is None or key[-2] != app_state:
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        self.plans.put(content, ("plan", expect["args"]["slug"]), plan)
+        self.pages.put(content, key, (answer[0], headers, body), len(body) + 1000)
         return [body]
 
 
-def _replayable(status: str, headers) -> list[tuple[str, str]] | None:
-    """The app's headers, in its order, when the lane may send them again with only Content-Length made afresh:
-    a 200 that sets no cookie and has no other header made per request (core/lane.py's PER_REQUEST)."""
-    if not status.startswith("200 "):
+def _replayable(
+    status: str, headers, *, redirect: bool = False, per_request: frozenset = frozenset()
+) -> list[tuple[str, str]] | None:
+    """The app's headers, in its order, when the lane may send them again with only Content-Length (and the
+    lower-case names in ``per_request``) made afresh: a 200 (or, ``redirect``, a 302) that sets no cookie and has
+    no other header made per request (core/lane.py's PER_REQUEST)."""
+    if not status.startswith("302 " if redirect else "200 "):
         return None
     names = [name.lower() for name, _ in headers]
-    if "set-cookie" in names or "content-length" not in names or len(lane.PER_REQUEST.intersection(names)) != 1:
+    if "set-cookie" in names or "content-length" not in names:
+        return None
+    if not lane.PER_REQUEST.intersection(names) <= per_request | {"content-length"}:
         return None
     return [("Content-Length" if n.lower() == "content-length" else n, v) for n, v in headers]
+
+
+class Page:
+    """A page of a room above this one that the lane answers for a signed-in learner (credentials: the verify
+    page), registered in ``PAGES`` under its endpoint. Like the catalog, the app's page is a skeleton with the
+    header's markers (core/skeleton.py) and, in ``marks``, the page's own per-request markers; the room says what
+    to read with the user's row, what the kept page is keyed by, what each answer does and fills in, and checks
+    the app's answer against what the lane read."""
+
+    kind = "page"
+    marks: frozenset[str] = frozenset()  # the page's own markers, filled per request by ``reply``
+    per_request: frozenset[str] = frozenset()  # lower-case header names ``reply`` makes afresh
+
+    def prepare(self, lane: SignedInLane, environ, args: dict) -> dict | None:
+        """The statement's parameters for this request, or None (the app answers)."""
+        raise NotImplementedError
+
+    def statement(self, signed_in):
+        """The statement: ``signed_in(*columns, join=…)`` (the user's columns come first)."""
+        raise NotImplementedError
+
+    def key(self, lane: SignedInLane, environ, user_id: int, row) -> tuple[tuple, object] | None:
+        """(what the kept page is keyed by besides the request, the state to check the app against) from the row
+        (the user's eight columns, then the page's), or None (the app answers)."""
+        raise NotImplementedError
+
+    def reply(self, lane: SignedInLane, environ, row, state, kept) -> tuple[dict, dict] | None:
+        """Answering from a kept page: ({marker: value}, {lower-case header name: value}), or None (the app
+        answers). ``kept`` is what ``check`` kept with the page."""
+        raise NotImplementedError
+
+    def check(self, environ, state, html: str) -> tuple[str, dict, object] | None:
+        """After the app answered: when its page followed ``state``, (the page with its own markers put in,
+        {marker: the app's value}, what to keep with it); else None."""
+        raise NotImplementedError
+
+
+# pages of the rooms above this one: {endpoint: Page}
+PAGES: dict[str, Page] = {}
 
 
 def _identifier(environ) -> str:
@@ -476,12 +609,15 @@ def _user_columns():
     ]
 
 
-def _signed_in(*columns, outerjoin=None):
-    """SELECT the user's columns and ``columns`` for this user and login (an ended login finds nothing)."""
+def _signed_in(*columns, outerjoin=None, join=None):
+    """SELECT the user's columns and ``columns`` for this user and login (an ended login finds nothing);
+    ``join(users ⋈ logins)`` joins more."""
     users, logins = User.__table__, LoginSession.__table__
     joined = users.join(logins, logins.c.user_id == users.c.id)
     if outerjoin is not None:
         joined = joined.outerjoin(*outerjoin)
+    if join is not None:
+        joined = join(joined)
     return (
         select(*_user_columns(), *columns)
         .select_from(joined)

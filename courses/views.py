@@ -357,7 +357,9 @@ def resume(slug: str):
         # page, which says how to start, rather than on a bare 403
         flash(gettext("You are not enrolled in this course yet: enroll to start it."), "info")
         return redirect(url_for("courses.course", slug=slug))
-    step = services.next_step(course, services.progress_for(enrollment, course))
+    progress = services.progress_for(enrollment, course)
+    step = services.next_step(course, progress)
+    _offer(request.environ, "continue", course, None, enrollment, progress)  # the redirect follows only these
     if step is None:
         return redirect(url_for("courses.course", slug=slug))
     return redirect(_step_url(course, step))

@@ -24,6 +24,7 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.numbers import format_percent as babel_format_percent
 from flask import Flask, current_app, render_template, request
 from flask_babel import format_percent, get_locale, get_timezone
+from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import JSON, Row, Text, bindparam, cast, select
 
@@ -69,11 +70,16 @@ PAGE_QUERY = (
     .where(Certificate.__table__.c.public_id == bindparam("public_id"))
 )
 
+# a signed-in viewer's page: also who holds the certificate (the last column), since their page is kept apart
+SIGNED_PAGE_QUERY = PAGE_QUERY.add_columns(Certificate.__table__.c.user_id.label("holder_id"))
 
-def find(canonical_id: str, *, page: bool = False) -> Row | None:
-    """The certificate's row (see ``NOT_SHOWN``), or None: one indexed SELECT on a pooled connection, no write."""
+
+def find(canonical_id: str, *, page: bool = False, holder: bool = False) -> Row | None:
+    """The certificate's row (see ``NOT_SHOWN``; ``holder``: the page's, then the holder's user id), or None: one
+    indexed SELECT on a pooled connection, no write."""
+    query = SIGNED_PAGE_QUERY if holder else PAGE_QUERY if page else FACTS_QUERY
     with db.engine.connect() as connection:
-        return connection.execute(PAGE_QUERY if page else FACTS_QUERY, {"public_id": canonical_id}).first()
+        return connection.execute(query, {"public_id": canonical_id}).first()
 
 
 def status_of(row: Row, now: datetime):
@@ -223,6 +229,48 @@ def page_body(row: Row, now: datetime, render) -> str:
             if drawing is not None:
                 _kept(app, "verify_drawings").put(shape, drawing)
     return html
+
+
+# set when the signed-in lane (courses/lane.py) asked for this request's page: what the page followed
+# (the row as SIGNED_PAGE_QUERY reads it but the holder, its status, whether the viewer holds it) and its
+# "Checked …" time with the locale and zone it was written in
+SIGNED_IN_STATE = "awa.verify_signed_in"
+
+
+class _NotKept(Exception):
+    """The drawn page does not hold its "Checked …" time exactly once: it is not made a skeleton."""
+
+
+def signed_in_page(row: Row, now: datetime, render) -> str:
+    """The verify page of a course certificate for a signed-in viewer, ``row`` read by SIGNED_PAGE_QUERY.
+    ``render(certificate, status)`` draws it. The drawing is kept (core/skeleton.py: only for a viewer whose header
+    may be kept, never holding their name or email) per certificate row, status and whether the viewer holds it,
+    with markers for the header's values and the "Checked …" time; every request fills them in. Raises what
+    ``render`` raises."""
+    from core import skeleton
+    from core.i18n import time_tag
+
+    status = status_of(row, now)
+    holder = row.holder_id == current_user.id
+    shown = tuple(row)[:-1]
+    checked = str(time_tag(now, "long", with_time=True))
+    view = CertificateView(row)
+
+    def draw() -> str:
+        html = render(view, status)
+        if html.count(checked) != 1:
+            raise _NotKept
+        return html.replace(checked, str(skeleton.mark("checked")))
+
+    try:
+        page = skeleton.page(("verify", shown, status, holder), draw, {"checked": Markup(checked)})  # noqa: S704
+    except _NotKept:
+        return render(view, status)
+    locale, zone = get_locale(), get_timezone()
+    # the lane writes the time as checked_tag does: kept only when that is what the template wrote
+    if request.environ.get(skeleton.LANE_WANTS) and checked == checked_tag(now, locale, zone):
+        request.environ[SIGNED_IN_STATE] = (shown, status, holder, checked, locale, zone)
+    return page
 
 
 # ---- a certificate's first page: drawn once per shape, filled in per certificate ---------------------------

@@ -28,10 +28,12 @@ import time
 
 from babel import Locale
 from flask import Flask
+from sqlalchemy import bindparam
 from werkzeug.http import parse_accept_header
 
-from core import lane
+from core import lane, skeleton
 from core.database import utcnow
+from courses import lane as courses_lane
 from credentials import answers, status_cache
 from credentials.counter import count_client
 from credentials.ids import format_public_id, normalize_public_id
@@ -192,6 +194,77 @@ class Lane(lane.BaseLane):
     def _row(self, query, canonical_id: str):
         with self.reader().connect() as connection:
             return connection.execute(query, {"public_id": canonical_id}).first()
+
+
+class SignedInVerify(courses_lane.Page):
+    """``GET /verify/<id>`` of a course certificate for a signed-in learner, through courses/lane.py's signed-in
+    lane: the user's row and the certificate's (answers.SIGNED_PAGE_QUERY's columns, and whether the viewer holds
+    it) in one statement; the kept page (answers.signed_in_page) for that row, its status now and whether the
+    viewer holds it, with the header's values and this request's "Checked …" time filled in. A program
+    certificate, an ID not written as the app writes it, an Accept header that may prefer the signed credential,
+    an unknown ID or a refused rate limit: the app answers."""
+
+    kind = "verify"
+    marks = frozenset({"checked"})
+    per_request = frozenset({"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"})
+    NOW = "awa.verify_lane_now"
+
+    def prepare(self, the_lane, environ, args: dict) -> dict | None:
+        shown = args.get("public_id", "")
+        canonical_id = normalize_public_id(shown)
+        if canonical_id is None or format_public_id(canonical_id) != shown:
+            return None  # the app redirects to the canonical address, or says it is not an ID
+        if the_lane.app.config["VERIFY_CACHE_SIZE"] <= 0:
+            return None
+        accept = environ.get("HTTP_ACCEPT", "").lower()
+        if any(hint in accept for hint in CREDENTIAL_HINTS):
+            return None
+        return {"public_id": canonical_id}
+
+    def statement(self, signed_in):
+        from accounts.models import User
+        from courses.models import Course
+        from credentials.models import Certificate
+
+        certificates, courses = Certificate.__table__, Course.__table__
+        holds = (certificates.c.user_id == User.__table__.c.id).label("viewer_holds")
+        return signed_in(
+            *answers.PAGE_QUERY.selected_columns,
+            holds,
+            join=lambda joined: joined.join(certificates, certificates.c.public_id == bindparam("public_id")).outerjoin(
+                courses, courses.c.id == certificates.c.course_id
+            ),
+        )
+
+    def key(self, the_lane, environ, user_id: int, row):
+        if row.program_id is not None:
+            return None  # its stacked certificates' statuses: the app's full path
+        now = utcnow()
+        environ[self.NOW] = now
+        state = (tuple(row[8:-1]), answers.status_of(row, now), bool(row.viewer_holds))
+        return ("verify", *state), state
+
+    def reply(self, the_lane, environ, row, state, kept):
+        config = the_lane.app.config
+        rate = the_lane.rate_headers(environ, "credentials.verify_certificate", config["RATELIMIT_VERIFY"])
+        if rate is None:
+            return None
+        now = environ.get(self.NOW) or utcnow()
+        count_client(config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, the_lane.engine())
+        locale, zone = kept
+        return {"checked": answers.checked_tag(now, locale, zone)}, {name.lower(): value for name, value in rate}
+
+    def check(self, environ, state, html: str):
+        followed = environ.get(answers.SIGNED_IN_STATE)
+        if followed is None or followed[:3] != state:
+            return None
+        checked = followed[3]
+        if html.count(checked) != 1:
+            return None
+        return html.replace(checked, str(skeleton.mark("checked"))), {"checked": checked}, followed[4:]
+
+
+courses_lane.PAGES["credentials.verify_certificate"] = SignedInVerify()
 
 
 def install(app: Flask) -> None:

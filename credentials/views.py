@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import current_user
 from werkzeug.http import parse_options_header
 
 from core.database import utcnow
@@ -42,7 +43,9 @@ def verify_certificate(public_id: str):
     if canonical_id is not None and public_id != format_public_id(canonical_id):
         # typed in lower case or without dashes: one canonical address, counted once
         return redirect(url_for("credentials.verify_certificate", public_id=format_public_id(canonical_id)), 301)
-    row = answers.find(canonical_id, page=True) if canonical_id else None
+    shared = answers.page_is_shared()
+    # a signed-in viewer's page is kept per holder-or-not (the holder's own page may differ): read who holds it
+    row = answers.find(canonical_id, page=True, holder=not shared) if canonical_id else None
     if row is not None and wants_credential():
         return credential_json(format_public_id(canonical_id))
     if row is None:
@@ -54,8 +57,12 @@ def verify_certificate(public_id: str):
             form=VerifyForm(),
         ), 404
     count_verification(row.id, now)
-    if row.program_id is None and answers.page_is_shared():
+    if row.program_id is None and shared:
         return answers.page_body(row, now, lambda view, status: _result_page(view, status, now, public_id))
+    if row.program_id is None and current_user.is_authenticated and current_app.config["VERIFY_CACHE_SIZE"] > 0:
+        # a course certificate seen by a signed-in person: the page once per certificate state, filled in with
+        # their header's values and this request's "Checked …" time (core/skeleton.py, answers.signed_in_page)
+        return answers.signed_in_page(row, now, lambda view, status: _result_page(view, status, now, public_id))
     # the full path: a program's stacked certificates, or a visitor with a session (their own navigation)
     certificate = services.lookup(canonical_id)
     return _result_page(certificate, certificate.status_at(now), now, public_id)
