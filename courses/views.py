@@ -300,7 +300,12 @@ def _with_marks(outline: Markup, progress: services.Progress) -> Markup:
 @bp.post("/courses/<slug>/enroll")
 @login_required
 def enroll(slug: str):
-    course, _ = _course_or_404(slug, shared=True)
+    course = services.outline(slug)
+    if course is None:
+        abort(404)
+    if course.status is not CourseStatus.PUBLISHED:
+        _course_or_404(slug)  # archived: a 404 unless enrolled (the service then refuses it); a published course
+        # needs no read of the enrollment here, the INSERT tells
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
@@ -309,9 +314,11 @@ def enroll(slug: str):
         db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("courses.course", slug=slug)), 303
+    # worded before the commit, which expires the user whose language it is in (no read-back of the user)
+    message = gettext("You are enrolled in “%(course)s”. Here is your first lesson.", course=course.title)
     db.session.commit()
     if created:
-        flash(gettext("You are enrolled in “%(course)s”. Here is your first lesson.", course=course.title), "success")
+        flash(message, "success")
     return redirect(url_for("courses.resume", slug=slug)), 303
 
 

@@ -58,18 +58,22 @@ def on_quiz_graded(enrollment, attempt, quiz, graded, now, **_):
         "completion": True,
         "duration": xapi.iso_duration((now - attempt.started_at).total_seconds()),
     }
-    for verb in ("answered", "passed" if graded.passed else "failed"):
-        xapi.record(
-            base_url=_base(),
-            user_id=enrollment.user_id,
-            verb=verb,
-            activity_iri=iri,
-            activity_type="assessment",
-            name=quiz.title,
-            now=now,
-            result=result,
-            parent_iri=course_iri(course.slug),
-        )
+    xapi.record_many(
+        [
+            dict(
+                base_url=_base(),
+                user_id=enrollment.user_id,
+                verb=verb,
+                activity_iri=iri,
+                activity_type="assessment",
+                name=quiz.title,
+                now=now,
+                result=result,
+                parent_iri=course_iri(course.slug),
+            )
+            for verb in ("answered", "passed" if graded.passed else "failed")
+        ]
+    )
 
 
 @enrollment_completed.connect

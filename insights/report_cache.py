@@ -52,7 +52,7 @@ from courses.models import (
     Quiz,
     QuizAttempt,
 )
-from courses.services import enrollment_completed, lesson_completed, quiz_graded
+from courses.services import activity_recorded, enrolled, enrollment_completed, lesson_completed, quiz_graded
 from credentials.models import Certificate
 from insights.models import CachedReport, ReportVersion
 from insights.workforce import Report, Row, workforce_report
@@ -347,8 +347,11 @@ def _on_completed(enrollment, **_):
     _pending(db.session())["users"].add(enrollment.user_id)
 
 
+@enrolled.connect
 @lesson_completed.connect
 @quiz_graded.connect
+@activity_recorded.connect
 def _on_step_recorded(enrollment, **_):
-    # so are a lesson's completion (a Core INSERT) and grading
+    # so are an enrollment and a lesson's completion (Core INSERTs), grading and the learner's last activity (Core
+    # UPDATEs)
     _pending(db.session())["users"].add(enrollment.user_id)
