@@ -489,13 +489,7 @@ def active_seconds(since: datetime | None, now: datetime) -> int:
     return int(gap) if 0 <= gap <= ACTIVE_GAP_SECONDS else 0
 
 
-def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) -> bool:
-    """Record the lesson as complete once (idempotent under races), with its measured active time. Returns True if
-    the course just completed.
-
-    The row is written by one INSERT that skips an existing row (no savepoint, no ORM flush); receivers of
-    ``lesson_completed`` (the xAPI event, the learning-day rollup, the report cache) learn of it from the signal,
-    sent only when the row is new."""
+def _record_lesson(enrollment: Enrollment, lesson: Lesson, now: datetime) -> None:
     lock_enrollment(enrollment)
     connection = db.session.connection()
     written = connection.execute(
@@ -511,7 +505,68 @@ def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) ->
         lesson_completed.send(enrollment, lesson=lesson, now=now)
     # else: already complete (a double click or a retry)
     touch(enrollment, now)
+
+
+def complete_lesson(enrollment: Enrollment, lesson: Lesson, *, now: datetime) -> bool:
+    """Record the lesson as complete once (idempotent under races), with its measured active time. Returns True if
+    the course just completed.
+
+    The row is written by one INSERT that skips an existing row (no savepoint, no ORM flush); receivers of
+    ``lesson_completed`` (the xAPI event, the learning-day rollup, the report cache) learn of it from the signal,
+    sent only when the row is new."""
+    _record_lesson(enrollment, lesson, now)
     return check_completion(enrollment, now=now)
+
+
+def complete_lesson_and_next(
+    enrollment: Enrollment, course: Course, lesson: Lesson, *, now: datetime
+) -> tuple[bool, tuple[str, Module, Lesson | None] | None]:
+    """``complete_lesson`` for a learner's request, which also wants the next step (``course`` from ``outline``):
+    (course just completed, the first unfinished step or None). Caller commits.
+
+    The completion rule and the next step are read in one statement: the enrollment's completed lessons and passed
+    quizzes with the ids of the course's lessons and quizzes as the database has them (the rule does not trust the
+    cached outline, which only orders the steps), instead of the rule's EXISTS queries and then the progress."""
+    _record_lesson(enrollment, lesson, now)
+    db.session.flush()  # anything the receivers left pending counts (as in check_completion)
+    found: dict[str, set[int]] = {"l": set(), "q": set(), "L": set(), "Q": set()}
+    params = {"enrollment": enrollment.id, "course": enrollment.course_id}
+    for kind, ref in db.session.connection().execute(_DONE_AND_CONTENT, params):
+        found[kind].add(ref)
+    finished = False
+    if enrollment.completed_at is None and found["L"] <= found["l"] and found["Q"] <= found["q"]:
+        finished = _mark_completed(enrollment, now)
+    progress = _progress(course, found["l"], found["q"])
+    return finished, None if finished else next_step(course, progress)
+
+
+def _done_and_content_statement():
+    """Rows (kind, id): ``l`` a lesson this enrollment completed, ``q`` a quiz it passed in its current cycle (since
+    a renewal started, if any), ``L`` / ``Q`` every lesson / quiz of the course. Built once."""
+    lesson, module, quiz = Lesson.__table__, Module.__table__, Quiz.__table__
+    progress, attempt, enrollments = LessonProgress.__table__, QuizAttempt.__table__, Enrollment.__table__
+    enrollment, course = bindparam("enrollment"), bindparam("course")
+    return union_all(
+        select(literal_column("'l'").label("kind"), progress.c.lesson_id.label("ref")).where(
+            progress.c.enrollment_id == enrollment
+        ),
+        select(literal_column("'q'"), attempt.c.quiz_id)
+        .select_from(attempt.join(enrollments, enrollments.c.id == attempt.c.enrollment_id))
+        .where(
+            attempt.c.enrollment_id == enrollment,
+            attempt.c.passed.is_(True),
+            or_(enrollments.c.renewal_started_at.is_(None), attempt.c.submitted_at >= enrollments.c.renewal_started_at),
+        ),
+        select(literal_column("'L'"), lesson.c.id)
+        .select_from(lesson.join(module, module.c.id == lesson.c.module_id))
+        .where(module.c.course_id == course),
+        select(literal_column("'Q'"), quiz.c.id)
+        .select_from(quiz.join(module, module.c.id == quiz.c.module_id))
+        .where(module.c.course_id == course),
+    )
+
+
+_DONE_AND_CONTENT = _done_and_content_statement()
 
 
 def touch(enrollment: Enrollment, now: datetime) -> None:
@@ -600,6 +655,12 @@ def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
         quizzes_left if enrollment.renewal_started_at is None else quizzes_left_in_renewal, params
     ):
         return False
+    return _mark_completed(enrollment, now)
+
+
+def _mark_completed(enrollment: Enrollment, now: datetime) -> bool:
+    """Every step is done: set completed_at once. True only for the call that set it (a conditional UPDATE decides
+    races); it sends ``enrollment_completed``."""
     done = db.session.execute(
         update(Enrollment)
         .where(Enrollment.id == enrollment.id, Enrollment.completed_at.is_(None))

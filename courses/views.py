@@ -428,9 +428,8 @@ def complete_lesson(slug: str, module_slug: str, lesson_slug: str):
     _, lesson = _find_lesson(course, module_slug, lesson_slug)
     if not ButtonForm().validate_on_submit():
         abort(400)
-    finished = services.complete_lesson(enrollment, lesson, now=utcnow())
-    # the next step from this transaction's own view (the new row included), before the commit: one statement
-    step = None if finished else services.next_step(course, services.learner_state(current_user, course)[1])
+    # the completion rule and the next step from this transaction's own view (the new row included): one statement
+    finished, step = services.complete_lesson_and_next(enrollment, course, lesson, now=utcnow())
     db.session.commit()
     if finished:
         # the completion page celebrates and shows the certificate (credentials' route, named, not imported)
