@@ -107,7 +107,8 @@ bytecode: $(STAMP)
 	@$(BIN)/python -m tests.rewrite_cache
 
 # `make test` runs the suite as six parts side by side, three per database: tests/browser + tests/servers, and the
-# rest split in two by file (tests/conftest.py --part). A half run as one pytest process used about one core
+# rest split in two by file, the files dealt out by their measured CPU (tests/conftest.py --part, tests/part_weights.tsv)
+# so both end together. A half run as one pytest process used about one core
 # (a test waits on its database server, its live server or Chromium), so two halves left ~40 % of the two cores
 # idle (a fresh clone: 18.8 CPU minutes in 15.7 minutes of wall); six parts keep both cores busy. Every test that
 # touches the database runs on both databases; the nodb ones only on SQLite. Each part's output is printed when it
@@ -130,7 +131,11 @@ test-part-postgres-%: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider -m "not ($(LIVE_TESTS)) and not nodb" \
 		--part $*/2 $(PYTEST_ARGS)
 
-test: system-packages-test lint bytecode
+# Before the parts, side by side where they do not depend on each other: the JS harness's `npm ci` runs while pip
+# installs (a fresh clone), then lint, bytecode and the catalogs together. The system-packages check runs first and
+# alone, so a machine that lacks them stops at once with the apt-get line.
+test: system-packages-test
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint bytecode $(MO_FILES) $(JS_HARNESS)
 	@$(MAKE) --no-print-directory -j6 --output-sync=target $(TEST_PARTS)
 
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import tempfile
 import time
-import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -65,28 +64,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--part",
         default=None,
         metavar="K/N",
-        help="run only part K of N (0-based) of the collected test files, split by a hash of each file's path "
-        "(`make test` runs the tests outside tests/browser and tests/servers as two parts per database)",
+        help="run only part K of N (0-based) of the selected test files, the files dealt out by their measured cost "
+        "(tests/part_weights.tsv) so the parts take about as long (`make test` runs the tests outside tests/browser "
+        "and tests/servers as two parts per database)",
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """tests/browser/ and tests/servers/ carry their folder's marker, so `-m "not browser"` skips them.
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """tests/browser/ and tests/servers/ carry their folder's marker, so `-m "not browser"` skips them (added here,
+    before `-m` deselects)."""
+    folder = item.path.parent.name
+    if folder in ("browser", "servers") and item.path.parent.parent.name == "tests":
+        item.add_marker(getattr(pytest.mark, folder))
 
-    With --live-servers-last they run after the rest, in their own order. Why `make test` asks it of one half:
-    these folders keep both cores busy on their own (Chromium's processes, gunicorn workers and pytest at once),
-    the rest of a half is one process at a time. Run first in both halves (pytest's order: tests/browser sorts
-    first), the two halves crowded into the same 2 cores together and then each went on alone on one core, and
-    the longer half (PostgreSQL) finished its last minutes with the other core idle. With the PostgreSQL half's
-    live-server tests last, they overlap the SQLite half's one-process tests instead, and they can use both
-    cores once the SQLite half is done.
+
+# after `-m` and `-k` deselected (trylast): --part deals out only the files this run selected, so the parts of one
+# database, started with the same selection, compute the same split
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --live-servers-last, tests/browser and tests/servers run after the rest, in their own order. Why that
+    was asked of one half when `make test` ran two: these folders keep both cores busy on their own (Chromium's
+    processes, gunicorn workers and pytest at once), the rest of a half is one process at a time; run first in both
+    halves, the halves crowded into the same 2 cores together and then each went on alone on one core.
+
+    With --part K/N only the files of part K run (part_of says how they are dealt out).
     """
-    live = []
-    for item in items:
-        folder = item.path.parent.name
-        if folder in ("browser", "servers") and item.path.parent.parent.name == "tests":
-            item.add_marker(getattr(pytest.mark, folder))
-            live.append(item)
+    live = [item for item in items if item.get_closest_marker("browser") or item.get_closest_marker("servers")]
     if config.getoption("--live-servers-last") and live:
         chosen = set(live)
         items[:] = [item for item in items if item not in chosen] + live
@@ -94,14 +97,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if part:
         k, n = (int(x) for x in part.split("/"))
         root = config.rootpath
-
-        def in_part(item: pytest.Item) -> bool:
-            # by file, so a module's fixtures are built in one process only; crc32 is stable across runs
-            return zlib.crc32(str(item.path.relative_to(root)).encode()) % n == k
-
-        kept = [item for item in items if in_part(item)]
-        config.hook.pytest_deselected(items=[item for item in items if not in_part(item)])
+        paths = {item: item.path.relative_to(root).as_posix() for item in items}
+        parts = part_of(sorted(set(paths.values())), n, part_weights())
+        kept = [item for item in items if parts[paths[item]] == k]
+        config.hook.pytest_deselected(items=[item for item in items if parts[paths[item]] != k])
         items[:] = kept
+
+
+PART_WEIGHTS = os.path.join(os.path.dirname(__file__), "part_weights.tsv")
+
+
+def part_weights() -> dict[str, float]:
+    """{test file: CPU seconds it costs} on this run's database, from tests/part_weights.tsv (columns: file,
+    SQLite, PostgreSQL; see that file's header for how it is measured and refreshed)."""
+    column = 2 if os.environ.get("TEST_DATABASE_URL") else 1
+    weights = {}
+    with open(PART_WEIGHTS, encoding="utf-8") as table:
+        for line in table:
+            fields = line.rstrip("\n").split("\t")
+            if line.startswith("#") or len(fields) < 3 or not fields[column]:
+                continue
+            weights[fields[0]] = float(fields[column])
+    return weights
+
+
+def part_of(files: list[str], n: int, weights: dict[str, float]) -> dict[str, int]:
+    """{file: part} for N parts of about equal cost: the costliest file first, each to the part with the least cost
+    so far (ties: the lower part). By file, so a module's fixtures are built in one process only. A file the table
+    does not know yet (a new one) counts as a file of median cost. Deterministic: the same files and table give the
+    same split in every process; a hash of the path (the split before) left the parts of one database up to
+    ~1.5 min apart, with a core idle at the end of `make test`."""
+    known = sorted(weights.values())
+    default = known[len(known) // 2] if known else 1.0
+    loads = [0.0] * n
+    parts = {}
+    for path in sorted(files, key=lambda p: (-weights.get(p, default), p)):
+        k = min(range(n), key=lambda i: (loads[i], i))
+        parts[path] = k
+        loads[k] += weights.get(path, default)
+    return parts
 
 
 @pytest.fixture(scope="session", autouse=True)
