@@ -183,3 +183,35 @@ def test_an_unconfirmed_learner_gets_pages_kept_for_unconfirmed_accounts(client,
     confirmed = other_client.get(lesson).get_data(as_text=True)
     assert signed_lane.find(app).answered == before + 1 and "Neo New" in confirmed
     assert "Neo New" in both_ways(app, other_client, lesson)
+
+
+def test_a_renewal_an_archived_course_a_draft_and_a_member_on_quiz_pages(client, other_client, app, fresh):
+    from core.database import utcnow
+    from courses.models import Course, CourseStatus, Enrollment
+    from tests.factories import make_org
+
+    course = make_course("ai-basics", pass_mark=100)
+    lee = signed_in(client, "lee@example.org", course=course)
+    answer_all(client, start(client), right=False)
+    page = both_ways(app, client, QUIZ)
+    assert "Try again" in page and "Your attempts" in page
+    # a renewal starts a new cycle: the earlier attempts no longer count, nor show
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.user_id == lee.id))
+    enrollment.renewal_started_at = utcnow()
+    db.session.commit()
+    page = both_ways(app, client, QUIZ)
+    assert "Start the quiz" in page and "Your attempts" not in page
+    # archived: still open to the learners enrolled in it (the lane answers as the app does), 404 to others
+    db.session.scalar(select(Course).where(Course.slug == "ai-basics")).status = CourseStatus.ARCHIVED
+    db.session.commit()  # through the ORM: a content change, which moves the content version
+    assert "Start the quiz" in both_ways(app, client, QUIZ)
+    signed_in(other_client, "ann@example.org", "Ann First")
+    assert not_answered(app, lambda: other_client.get(QUIZ)).status_code == 404
+    # a draft: 404 for everyone
+    make_course("drafty", status=CourseStatus.DRAFT)
+    assert not_answered(app, lambda: client.get("/courses/drafty/module-1/quiz")).status_code == 404
+    # an organization member's header lists their organizations: the app answers, every time
+    make_org(lee)
+    for _ in range(2):
+        member_page = not_answered(app, lambda: client.get(QUIZ))
+        assert member_page.status_code == 200 and "My organizations" in member_page.get_data(as_text=True)
