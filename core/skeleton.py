@@ -87,8 +87,9 @@ def fill(html: str, values: dict[str, str | Markup], keep: frozenset[str] = froz
     return Markup(_MARK_RE.sub(value, html))  # noqa: S704  (every value escaped above)
 
 
-def _frame_key() -> tuple | None:
-    """What the page frame depends on, or None when this request must be rendered in full (see the docstring)."""
+def _frame_key(path: str | None = None) -> tuple | None:
+    """What the page frame depends on, or None when this request must be rendered in full (see the docstring).
+    ``path``: what stands for the request's path (a page that holds its address only as markers)."""
     if not current_app.config["CONTENT_CACHE"] or request.method != "GET" or "_flashes" in session:
         return None
     user = current_user._get_current_object()
@@ -104,25 +105,35 @@ def _frame_key() -> tuple | None:
         environ["wsgi.url_scheme"],
         request.host,
         environ.get("SCRIPT_NAME", ""),
-        environ.get("PATH_INFO", ""),
+        environ.get("PATH_INFO", "") if path is None else path,
         environ.get("QUERY_STRING", ""),
         current_language(),
         grants(user),
     )
 
 
-def page(key: tuple | None, render: Callable[[], str], fills: dict[str, str | Markup] | None = None) -> Markup:
+def page(
+    key: tuple | None,
+    render: Callable[[], str],
+    fills: dict[str, str | Markup] | None = None,
+    *,
+    path: str | None = None,
+    full: Callable[[], str] | None = None,
+    lane_marks: frozenset[str] = frozenset(),
+) -> Markup:
     """The page ``render()`` makes, from the per-process copy for ``key`` when there is one.
 
     ``render`` must pass ``mark(name)`` wherever the template shows a per-request value and put that value in
     ``fills`` under ``name``; ``key`` must hold every other thing the template branches on that is not content.
     ``render`` runs with the CSRF token set to a marker when the result may be kept. Raises what ``render``
-    raises. ``key`` None: this page is never kept (rendered in full, its markers filled).
+    raises. ``key`` None: this page is never kept (rendered in full, its markers filled; by ``full()`` if given).
+    ``path``: what the frame's key holds for the request's path, for a page whose address is only in markers.
+    ``lane_marks``: markers of ``fills`` the page is offered to a lane with (its values as this request's).
     """
     fills = fills or {}
-    frame = _frame_key() if key is not None else None
+    frame = _frame_key(path) if key is not None else None
     if frame is None:
-        return fill(render(), fills)
+        return Markup(full()) if full is not None else fill(render(), fills)  # noqa: S704 (a rendered page)
     full_key = ("skeleton", *key, *frame)
     html = contentcache.page_get(full_key)
     keepable = True
@@ -134,26 +145,28 @@ def page(key: tuple | None, render: Callable[[], str], fills: dict[str, str | Ma
         if keepable:
             contentcache.page_put(full_key, html)
     if keepable and request.environ.get(LANE_WANTS):
-        _offer_to_lane(html, fills)
+        _offer_to_lane(html, fills, lane_marks)
     return fill(html, fills)
 
 
-def _offer_to_lane(html: str, fills: dict[str, str | Markup]) -> None:
-    """Leave, for the lane that asked, this page with only the header's markers (csrf, next, name), the values
-    this request fills them with and the facts about the person its frame followed (role, email confirmed,
-    member of an organization): the lane keeps the page when they are the ones it read, and fills it with its
-    own request's values. The facts: (content version, language, user id, role, email confirmed, member)."""
+def _offer_to_lane(html: str, fills: dict[str, str | Markup], keep: frozenset[str] = frozenset()) -> None:
+    """Leave, for the lane that asked, this page with only the header's markers (csrf, next, name) and those in
+    ``keep``, the values this request fills them with and the facts about the person its frame followed (role,
+    email confirmed, member of an organization): the lane keeps the page when they are the ones it read, and
+    fills it with its own request's values. The facts: (content version, language, user id, role, email
+    confirmed, member)."""
     from core.i18n import current_language
 
     lazy = _header_values()
     user = current_user._get_current_object()
     facts = (contentcache.content_version(), current_language(), user.id, user.role.value)
     facts += (user.email_verified_at is not None, bool(getattr(user, "has_memberships", True)))
-    request.environ[SKELETON_PAGE] = (
-        str(fill(html, fills, keep=HEADER_MARKS)),
-        {name: lazy[name]() for name in HEADER_MARKS},
-        facts,
-    )
+    values = {name: lazy[name]() for name in HEADER_MARKS}
+    for name in keep:
+        if name in fills:
+            given = fills[name]
+            values[name] = str(given) if isinstance(given, Markup) else str(escape(given))
+    request.environ[SKELETON_PAGE] = (str(fill(html, fills, keep=HEADER_MARKS | keep)), values, facts)
 
 
 def personal_page(render: Callable[[], str]) -> Markup:

@@ -253,8 +253,8 @@ class SignedInLane(lane.BaseLane):
         supported = self.app.extensions["i18n_languages"]
         language = locale if locale in supported else self.language(environ)
         facts = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST") or environ.get("SERVER_NAME"))
-        facts += (environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
-        facts += (query, language, role, confirmed)
+        path = environ.get("PATH_INFO", "") if page is None else page.route(environ)
+        facts += (environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME", ""), path, query, language, role, confirmed)
         # core.i18n.page_without_language: the path, then the query as request.args re-encodes it
         here = "/" + environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace").lstrip("/")
         values = {
@@ -266,7 +266,7 @@ class SignedInLane(lane.BaseLane):
         app_facts = (content, language, user_id, role, confirmed, False)
         expect = {"kind": kind, "facts": facts, "values": values, "secret": session["csrf_token"], "app": app_facts}
         if page is not None:
-            found = page.key(self, environ, user_id, row)
+            found = page.key(self, environ, user_id, row, language)
             if found is None:
                 return None
             key = (*facts, found[0])
@@ -556,13 +556,18 @@ class Page:
         """The statement's parameters for this request, or None (the app answers)."""
         raise NotImplementedError
 
+    def route(self, environ) -> str:
+        """What the kept page's key holds for the request's path (the path, unless the page holds its address
+        only as markers)."""
+        return environ.get("PATH_INFO", "")
+
     def statement(self, signed_in):
         """The statement: ``signed_in(*columns, join=…)`` (the user's columns come first)."""
         raise NotImplementedError
 
-    def key(self, lane: SignedInLane, environ, user_id: int, row) -> tuple[tuple, object] | None:
+    def key(self, lane: SignedInLane, environ, user_id: int, row, language: str) -> tuple[tuple, object] | None:
         """(what the kept page is keyed by besides the request, the state to check the app against) from the row
-        (the user's eight columns, then the page's), or None (the app answers)."""
+        (the user's eight columns, then the page's) and the page language, or None (the app answers)."""
         raise NotImplementedError
 
     def reply(self, lane: SignedInLane, environ, row, state, kept) -> tuple[dict, dict] | None:

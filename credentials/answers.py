@@ -231,48 +231,6 @@ def page_body(row: Row, now: datetime, render) -> str:
     return html
 
 
-# set when the signed-in lane (courses/lane.py) asked for this request's page: what the page followed
-# (the row as SIGNED_PAGE_QUERY reads it but the holder, its status, whether the viewer holds it) and its
-# "Checked …" time with the locale and zone it was written in
-SIGNED_IN_STATE = "awa.verify_signed_in"
-
-
-class _NotKept(Exception):
-    """The drawn page does not hold its "Checked …" time exactly once: it is not made a skeleton."""
-
-
-def signed_in_page(row: Row, now: datetime, render) -> str:
-    """The verify page of a course certificate for a signed-in viewer, ``row`` read by SIGNED_PAGE_QUERY.
-    ``render(certificate, status)`` draws it. The drawing is kept (core/skeleton.py: only for a viewer whose header
-    may be kept, never holding their name or email) per certificate row, status and whether the viewer holds it,
-    with markers for the header's values and the "Checked …" time; every request fills them in. Raises what
-    ``render`` raises."""
-    from core import skeleton
-    from core.i18n import time_tag
-
-    status = status_of(row, now)
-    holder = row.holder_id == current_user.id
-    shown = tuple(row)[:-1]
-    checked = str(time_tag(now, "long", with_time=True))
-    view = CertificateView(row)
-
-    def draw() -> str:
-        html = render(view, status)
-        if html.count(checked) != 1:
-            raise _NotKept
-        return html.replace(checked, str(skeleton.mark("checked")))
-
-    try:
-        page = skeleton.page(("verify", shown, status, holder), draw, {"checked": Markup(checked)})  # noqa: S704
-    except _NotKept:
-        return render(view, status)
-    locale, zone = get_locale(), get_timezone()
-    # the lane writes the time as checked_tag does: kept only when that is what the template wrote
-    if request.environ.get(skeleton.LANE_WANTS) and checked == checked_tag(now, locale, zone):
-        request.environ[SIGNED_IN_STATE] = (shown, status, holder, checked, locale, zone)
-    return page
-
-
 # ---- a certificate's first page: drawn once per shape, filled in per certificate ---------------------------
 #
 # The first page of a certificate in this process is not drawn by the template when another certificate of the
@@ -447,3 +405,78 @@ def _from_drawing(app: Flask, row: Row, status, now: datetime, language: str, ur
 
 def render_page(**context) -> str:
     return render_template("credentials/verify_result.html", **context)
+
+
+# ---- a signed-in viewer's page ------------------------------------------------------------------------------
+
+# set when the signed-in lane (courses/lane.py) asked for this request's page: what the page followed (the row as
+# SIGNED_PAGE_QUERY reads it but the holder, its status, whether the viewer holds it) and the locale and zone its
+# values were written in
+SIGNED_IN_STATE = "awa.verify_signed_in"
+# the markers of a signed-in page's skeleton: a certificate's values (as a drawing's) and the "Checked …" time
+PAGE_MARKS = frozenset({"checked", *FILLED, *DATES})
+
+
+class _NotKept(Exception):
+    """The page could not be drawn per shape: it is not made a skeleton."""
+
+
+def page_values(row, locale) -> dict[str, str]:
+    """The escaped values a drawing of ``row``'s shape is filled with (``fill``), by marker name."""
+    values = {
+        "public_id": format_public_id(row.public_id),
+        "holder_name": str(escape(row.holder_name)),
+        "revision": str(row.revision),
+        "score": str(escape(babel_format_percent(row.score / 100, locale=locale))),
+    }
+    for name in DATES:
+        day = getattr(row, name)
+        if day is not None:
+            values[name] = _date_tag(day, locale)
+    return values
+
+
+def signed_in_page(row: Row, now: datetime, render) -> str:
+    """The verify page of a course certificate for a signed-in viewer, ``row`` read by SIGNED_PAGE_QUERY.
+    ``render(certificate, status)`` draws it. The page is kept (core/skeleton.py: only for a viewer whose header
+    may be kept, never holding their name or email) as the drawing of the certificate's shape (see below:
+    course snapshot, status, which dates it shows, language, address but the ID) and whether the viewer holds it,
+    with markers for the header's values, the certificate's values and the "Checked …" time; each request fills
+    them in, so a certificate's first page is not drawn again when one of its shape was. Raises what ``render``
+    raises."""
+    from core import skeleton
+    from core.i18n import time_tag
+
+    status = status_of(row, now)
+    view = CertificateView(row)
+    locale, zone = get_locale(), get_timezone()
+    shape = _shape(row, status, str(locale), request.url)  # None: a query string (which the page echoes)
+    if shape is None:
+        return render(view, status)
+    holder = row.holder_id == current_user.id
+    checked = str(time_tag(now, "long", with_time=True))
+    fills = {name: Markup(value) for name, value in page_values(row, locale).items()}  # noqa: S704 (escaped)
+    fills["checked"] = Markup(checked)  # noqa: S704  (the template's own time tag)
+
+    def draw() -> str:
+        html = render(view, status)
+        drawing = _draw(row, status, now, render, html, locale, zone) if checked == checked_tag(now) else None
+        if drawing is None:
+            raise _NotKept
+        return "".join(part if n % 2 == 0 else str(skeleton.mark(part)) for n, part in enumerate(drawing[0]))
+
+    shown = format_public_id(row.public_id)
+    try:
+        page = skeleton.page(
+            ("verify", shape, holder),
+            draw,
+            fills,
+            path=request.path[: -len(shown)],
+            full=lambda: render(view, status),
+            lane_marks=PAGE_MARKS,
+        )
+    except _NotKept:
+        return render(view, status)
+    if request.environ.get(skeleton.LANE_WANTS):
+        request.environ[SIGNED_IN_STATE] = (tuple(row)[:-1], status, holder, locale, zone)
+    return page

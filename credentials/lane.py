@@ -31,7 +31,7 @@ from flask import Flask
 from sqlalchemy import bindparam
 from werkzeug.http import parse_accept_header
 
-from core import lane, skeleton
+from core import lane
 from core.database import utcnow
 from courses import lane as courses_lane
 from credentials import answers, status_cache
@@ -199,15 +199,18 @@ class Lane(lane.BaseLane):
 class SignedInVerify(courses_lane.Page):
     """``GET /verify/<id>`` of a course certificate for a signed-in learner, through courses/lane.py's signed-in
     lane: the user's row and the certificate's (answers.SIGNED_PAGE_QUERY's columns, and whether the viewer holds
-    it) in one statement; the kept page (answers.signed_in_page) for that row, its status now and whether the
-    viewer holds it, with the header's values and this request's "Checked …" time filled in. A program
-    certificate, an ID not written as the app writes it, an Accept header that may prefer the signed credential,
-    an unknown ID or a refused rate limit: the app answers."""
+    it) in one statement; the kept page (answers.signed_in_page: the drawing of the certificate's shape, status
+    and language, for holders or for others) filled with the header's values, the certificate's values and this
+    request's "Checked …" time. A program certificate, an ID not written as the app writes it, an Accept header
+    that may prefer the signed credential, an unknown ID or a refused rate limit: the app answers."""
 
     kind = "verify"
-    marks = frozenset({"checked"})
+    marks = answers.PAGE_MARKS
     per_request = frozenset({"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"})
-    NOW = "awa.verify_lane_now"
+    NOW, URL = "awa.verify_lane_now", "awa.verify_lane_url"
+
+    def __init__(self) -> None:
+        self._locales: dict[str, str] = {}
 
     def prepare(self, the_lane, environ, args: dict) -> dict | None:
         shown = args.get("public_id", "")
@@ -219,7 +222,15 @@ class SignedInVerify(courses_lane.Page):
         accept = environ.get("HTTP_ACCEPT", "").lower()
         if any(hint in accept for hint in CREDENTIAL_HINTS):
             return None
+        url = the_lane.current_url(environ)
+        if url is None or not environ.get("PATH_INFO", "").endswith("/" + shown):
+            return None
+        environ[self.URL] = url
         return {"public_id": canonical_id}
+
+    def route(self, environ) -> str:
+        path = environ["PATH_INFO"]
+        return path[: path.rindex("/") + 1]  # the page holds its ID only as markers
 
     def statement(self, signed_in):
         from accounts.models import User
@@ -231,18 +242,25 @@ class SignedInVerify(courses_lane.Page):
         return signed_in(
             *answers.PAGE_QUERY.selected_columns,
             holds,
-            join=lambda joined: joined.join(certificates, certificates.c.public_id == bindparam("public_id")).outerjoin(
-                courses, courses.c.id == certificates.c.course_id
-            ),
+            join=lambda joined: joined.join(
+                certificates, certificates.c.public_id == bindparam("public_id")
+            ).outerjoin(courses, courses.c.id == certificates.c.course_id),
         )
 
-    def key(self, the_lane, environ, user_id: int, row):
+    def key(self, the_lane, environ, user_id: int, row, language: str):
         if row.program_id is not None:
             return None  # its stacked certificates' statuses: the app's full path
         now = utcnow()
         environ[self.NOW] = now
-        state = (tuple(row[8:-1]), answers.status_of(row, now), bool(row.viewer_holds))
-        return ("verify", *state), state
+        status = answers.status_of(row, now)
+        locale = self._locales.get(language)
+        if locale is None:
+            locale = self._locales[language] = str(Locale.parse(language))  # as str(flask_babel.get_locale())
+        shape = answers._shape(row, status, locale, environ[self.URL])
+        if shape is None:
+            return None
+        holder = bool(row.viewer_holds)
+        return ("verify", shape, holder), (tuple(row[8:-1]), status, holder)
 
     def reply(self, the_lane, environ, row, state, kept):
         config = the_lane.app.config
@@ -252,16 +270,15 @@ class SignedInVerify(courses_lane.Page):
         now = environ.get(self.NOW) or utcnow()
         count_client(config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, the_lane.engine())
         locale, zone = kept
-        return {"checked": answers.checked_tag(now, locale, zone)}, {name.lower(): value for name, value in rate}
+        values = answers.page_values(row, locale)
+        values["checked"] = answers.checked_tag(now, locale, zone)
+        return values, {name.lower(): value for name, value in rate}
 
     def check(self, environ, state, html: str):
         followed = environ.get(answers.SIGNED_IN_STATE)
         if followed is None or followed[:3] != state:
             return None
-        checked = followed[3]
-        if html.count(checked) != 1:
-            return None
-        return html.replace(checked, str(skeleton.mark("checked"))), {"checked": checked}, followed[4:]
+        return html, {}, followed[3:5]
 
 
 courses_lane.PAGES["credentials.verify_certificate"] = SignedInVerify()
