@@ -242,9 +242,9 @@ class SignedInVerify(courses_lane.Page):
         return signed_in(
             *answers.PAGE_QUERY.selected_columns,
             holds,
-            join=lambda joined: joined.join(
-                certificates, certificates.c.public_id == bindparam("public_id")
-            ).outerjoin(courses, courses.c.id == certificates.c.course_id),
+            join=lambda joined: joined.join(certificates, certificates.c.public_id == bindparam("public_id")).outerjoin(
+                courses, courses.c.id == certificates.c.course_id
+            ),
         )
 
     def key(self, the_lane, environ, user_id: int, row, language: str):
