@@ -14,19 +14,19 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, GUNICORN_OPTIONS, LIVE_APP, ROOT, _free_port
+from tests.browser.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    GUNICORN_OPTIONS,
+    LIVE_APP,
+    ROOT,
+    _free_port,
+    run_setup,
+)
 from tests.pgcluster import sibling_database
 from tests.smtp import SMTPServer
 
 SECRET = "browser-notify-secret-" + "n" * 32
-_SETUP = """
-import sys
-from flask.cli import FlaskGroup
-
-cli = FlaskGroup()  # the app named by FLASK_APP, with every command `flask` itself would offer
-for args in (["db", "upgrade"], ["users", "create-admin", sys.argv[1], "--name", "Ada Admin", "--password-stdin"]):
-    cli.main(args, prog_name="flask", standalone_mode=False)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +47,8 @@ def mail_server(tmp_path_factory):
             "FLASK_MAIL_USE_TLS": "false",
             "FLASK_MAIL_TIMEOUT": "5",
         }
-        # both `flask` commands in one interpreter: each start costs seconds of imports (as the live server's setup)
-        subprocess.run(
-            [sys.executable, "-c", _SETUP, ADMIN_EMAIL],
-            cwd=ROOT,
-            env=env,
-            input=ADMIN_PASSWORD + "\n",
-            text=True,
-            capture_output=True,
-            check=True,
+        run_setup(
+            env, (["db", "upgrade"], ["users", "create-admin", ADMIN_EMAIL, "--name", "Ada Admin", "--password-stdin"])
         )
         port = _free_port()
         with (folder / "gunicorn.log").open("w") as log:
