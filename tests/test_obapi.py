@@ -22,6 +22,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import func, select, update
 
+from accounts.models import User
 from core.audit import AuditEvent
 from core.database import utcnow
 from core.extensions import db, limiter
@@ -274,9 +275,12 @@ def bearer_get(base: str, path: str, access_token: str):
 class World:
     """A registered app and a signed-in learner with certificates, driven through the test client."""
 
-    def __init__(self, client, *, certificates: int = 1) -> None:
+    def __init__(self, client, prebuilt, *, certificates: int = 1) -> None:
         self.client = client
-        self.user = learner_with_certificates(certificates)
+        # the learner's rows are built once per module and copied back (tests/conftest.py, prebuilt); the app's
+        # registration and the login below go through HTTP in every test
+        user_id = prebuilt(lambda: learner_with_certificates(certificates).id, key=f"learner-{certificates}")
+        self.user = db.session.get(User, user_id)
         answer = client.post(f"{API}/register", json=registration())
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.client_id, self.secret = answer.json["client_id"], answer.json["client_secret"]
@@ -322,9 +326,9 @@ class World:
 
 
 @pytest.fixture
-def world(app, client, ctx):
+def world(app, client, ctx, prebuilt):
     limiter.reset()
-    return World(client)
+    return World(client, prebuilt)
 
 
 # ---- registration ------------------------------------------------------------------------------------------------
@@ -723,12 +727,12 @@ def test_api_errors_are_imsx_status_info(world):
     assert challenge == f'Bearer realm="Open Badges API", error="insufficient_scope", scope="{READ}"'
 
 
-def test_credentials_paging_since_and_what_is_left_out(app, client, ctx):
+def test_credentials_paging_since_and_what_is_left_out(app, client, ctx, prebuilt):
     from credentials.models import RevocationReason
     from credentials.services import revoke
 
     limiter.reset()
-    world = World(client, certificates=5)
+    world = World(client, prebuilt, certificates=5)
     access = world.tokens()["access_token"]
     everything = world.api("/credentials?limit=100", access)
     assert everything.headers["X-Total-Count"] == "5" and len(everything.json["credential"]) == 5
@@ -850,13 +854,13 @@ def test_a_deactivated_learners_tokens_stop_at_once(world):
     assert world.api("/profile", tokens["access_token"]).status_code == 401
 
 
-def test_two_requests_racing_with_one_code_get_one_token(app, client, ctx):
+def test_two_requests_racing_with_one_code_get_one_token(app, client, ctx, prebuilt):
     """The same code exchanged twice at once over real connections: the conditional UPDATE lets one through; the
     other is a replay, refused, and (RFC 6749 §4.1.2) the tokens the code gave are revoked."""
     import threading
 
     limiter.reset()
-    world = World(client)
+    world = World(client, prebuilt)
     code, verifier = world.code()
     with served(app) as base:
         db.session.remove()
@@ -888,9 +892,9 @@ def test_two_requests_racing_with_one_code_get_one_token(app, client, ctx):
     assert row_counts()[2] == 1 and live_tokens() == 0
 
 
-def test_a_client_registered_for_client_secret_post_must_use_it(app, client, ctx):
+def test_a_client_registered_for_client_secret_post_must_use_it(app, client, ctx, prebuilt):
     limiter.reset()
-    world = World(client)
+    world = World(client, prebuilt)
     posted = client.post(f"{API}/register", json=registration(token_endpoint_auth_method="client_secret_post")).json
     assert posted["token_endpoint_auth_method"] == "client_secret_post"
     world.client_id, world.secret = posted["client_id"], posted["client_secret"]

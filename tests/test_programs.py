@@ -27,10 +27,19 @@ def count(model, *where) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
-@pytest.fixture
-def courses(ctx):
+COURSE_SLUGS = ("alpha", "bravo", "charlie")
+
+
+def three_courses() -> dict:
     load_test_framework()
-    return [make_course(slug, title=f"Course {slug}") for slug in ("alpha", "bravo", "charlie")]
+    return {slug: make_course(slug, title=f"Course {slug}") for slug in COURSE_SLUGS}
+
+
+@pytest.fixture
+def courses(prebuilt_rows):
+    """The test framework and three published courses: built once per module, copied back for each test."""
+    rows = prebuilt_rows(three_courses)
+    return [rows[slug] for slug in COURSE_SLUGS]
 
 
 def make_program(slug="pathway", course_slugs=("alpha", "bravo"), status=CourseStatus.PUBLISHED, **kw) -> Program:

@@ -105,10 +105,21 @@ class World:
     wallet_offer: str = ""  # an open "Add to wallet" exchange of the learner's certificate
 
 
+_PSEUDO_DIRS: list = []  # the folder pseudo_dir built in this process
+
+
 @pytest.fixture(scope="module")
 def pseudo_dir(tmp_path_factory):
-    """translations/ copied, plus an "eo" catalog where every msgstr is ⟦msgid⟧, compiled."""
-    folder = tmp_path_factory.mktemp("translations")
+    """translations/ copied, plus an "eo" catalog where every msgstr is ⟦msgid⟧, compiled.
+
+    Built once per process: test_pseudo_locale_staff uses this fixture too, and extracting every marked string
+    of the code is ~2 s of CPU; the files depend only on the repository, which a test run does not change."""
+    if not _PSEUDO_DIRS:
+        _PSEUDO_DIRS.append(_build_pseudo_dir(tmp_path_factory.mktemp("translations")))
+    return _PSEUDO_DIRS[0]
+
+
+def _build_pseudo_dir(folder):
     for code_dir in TRANSLATIONS_DIR.iterdir():
         if (code_dir / "LC_MESSAGES" / "messages.po").is_file():
             shutil.copytree(code_dir, folder / code_dir.name, ignore=shutil.ignore_patterns("*.mo"))
