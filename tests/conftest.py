@@ -211,8 +211,30 @@ def app(tmp_path_factory, database_url) -> Iterator[Flask]:
 def _empty_database(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
+        if db.engine.dialect.name == "sqlite":
+            _empty_sqlite(db.engine)
+            return
         with db.engine.begin() as conn:
             _empty_tables(conn)
+
+
+def _empty_sqlite(engine) -> None:
+    """SQLite's counterpart of the PostgreSQL cleanup below: every DELETE in one script, one transaction, with
+    foreign-key checks off for it (every table is emptied, so nothing can be left dangling). With the checks on,
+    each deleted parent row searched its child tables: ~10 of ~11 ms of CPU per cleanup after a one-certificate
+    test, against ~3.5 ms this way."""
+    raw = engine.raw_connection()
+    try:
+        sqlite = raw.driver_connection
+        sqlite.execute("PRAGMA foreign_keys = OFF")  # outside a transaction (inside one, SQLite ignores it)
+        try:
+            sqlite.executescript("BEGIN;" + ";".join(_delete_statements()) + ";COMMIT;")
+        finally:
+            if sqlite.in_transaction:  # the script stopped half way: undo it, or the pragma below is ignored
+                sqlite.rollback()
+            sqlite.execute("PRAGMA foreign_keys = ON")  # as core/database.py sets it on every connection
+    finally:
+        raw.close()
 
 
 def _empty_tables(conn) -> None:
