@@ -10,10 +10,13 @@ export FLASK_APP := wsgi
 .PHONY: bytecode js-harness run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load load-compare system-packages-run system-packages-test test-fast \
 	translations-extract translations-update translations-compile translations-check translations-init
 
+# --no-compile, then compileall on every core: pip writes the installed packages' bytecode one file at a time (~40 of
+# the install's ~80 CPU s, with a core idle); a fresh clone's install side by side, 429 -> 375 s of wall at load 7-17
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,redis]'
+	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[test,redis]'
+	$(BIN)/python -m compileall -q -j0 $(VENV)/lib >/dev/null
 	touch $(STAMP)
 
 # compiled catalogs (translations/<code>/LC_MESSAGES/messages.mo) are built here, never committed
