@@ -600,9 +600,9 @@ _INSERT_PROGRESS = {
 
 
 def _steps_left_statements():
-    """``(lessons left, quizzes left, quizzes left in a renewal)``: EXISTS queries on the completion rule, built
-    once with the enrollment, course and renewal start bound (building them per call cost more CPU than running
-    them). Core tables, run on the session's connection: no ORM entity to hydrate."""
+    """``(steps left, steps left in a renewal)``: the completion rule's EXISTS (a lesson not completed or a quiz not
+    passed), built once with the enrollment, course and renewal start bound (building them per call cost more CPU
+    than running them). Core tables, run on the session's connection: no ORM entity to hydrate."""
     lesson, module, quiz = Lesson.__table__, Module.__table__, Quiz.__table__
     progress, attempt = LessonProgress.__table__, QuizAttempt.__table__
     in_course = module.c.course_id == bindparam("course")
@@ -622,18 +622,15 @@ def _steps_left_statements():
             attempt.c.quiz_id == quiz.c.id,
             *in_cycle,
         )
-        return select(
-            exists(
-                select(quiz.c.id)
-                .select_from(quiz.join(module, module.c.id == quiz.c.module_id))
-                .where(in_course, ~passed)
-            )
+        return exists(
+            select(quiz.c.id).select_from(quiz.join(module, module.c.id == quiz.c.module_id)).where(in_course, ~passed)
         )
 
+    # one statement whatever is left: the submission of a course's last quiz asked twice (lessons, then quizzes)
+    renewal = bindparam("renewal", type_=attempt.c.submitted_at.type)
     return (
-        select(exists(lessons_left)),
-        quizzes_left(),
-        quizzes_left(attempt.c.submitted_at >= bindparam("renewal", type_=attempt.c.submitted_at.type)),
+        select(or_(exists(lessons_left), quizzes_left())),
+        select(or_(exists(lessons_left), quizzes_left(attempt.c.submitted_at >= renewal))),
     )
 
 
@@ -649,11 +646,9 @@ def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
         return False
     db.session.flush()  # what autoflush did for the ORM queries these were: the steps just written count
     connection = db.session.connection()
-    lessons_left, quizzes_left, quizzes_left_in_renewal = _STEPS_LEFT
+    steps_left, steps_left_in_renewal = _STEPS_LEFT
     params = {"course": enrollment.course_id, "enrollment": enrollment.id, "renewal": enrollment.renewal_started_at}
-    if connection.scalar(lessons_left, params) or connection.scalar(
-        quizzes_left if enrollment.renewal_started_at is None else quizzes_left_in_renewal, params
-    ):
+    if connection.scalar(steps_left if enrollment.renewal_started_at is None else steps_left_in_renewal, params):
         return False
     return _mark_completed(enrollment, now)
 

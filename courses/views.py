@@ -642,16 +642,15 @@ class AttemptView(MethodView):
             return _attempt_page(
                 course, enrollment, module, quiz, attempt, error=error, previous=request.form, status=status
             )
+        # worded before the commit, which expires the attempt it quotes (no read-back of the row)
+        message = finished and gettext(
+            "You passed “%(quiz)s” with %(score)s: that was the last step.",
+            quiz=quiz.title,
+            score=format_percent(attempt.score / 100),
+        )
         db.session.commit()
         if finished:
-            flash(
-                gettext(
-                    "You passed “%(quiz)s” with %(score)s: that was the last step.",
-                    quiz=quiz.title,
-                    score=format_percent(attempt.score / 100),
-                ),
-                "success",
-            )
+            flash(message, "success")
             return redirect(url_for("credentials.completed", slug=slug)), 303
         return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
 
