@@ -6,8 +6,8 @@ every registration, login and process start of the live servers spent ~0.26 s of
 hasher is still the real argon2id with the same code path, as in the rest of the suite (tests/conftest.py,
 _test_sized_argon2). The two-server tests (tests/servers) keep production's configuration.
 
-Used as FLASK_APP for the servers' setup commands and as gunicorn's app (with --preload: the master imports the app
-once and its workers are forked from it, instead of each worker importing it again).
+Used as gunicorn's app (with --preload the master imports the app before it forks the worker). The servers' setup
+commands run in the pytest process instead (conftest.run_setup), with the same test-sized hasher.
 """
 
 from __future__ import annotations
