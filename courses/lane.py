@@ -38,6 +38,17 @@ answers such a request before Flask when it can prove the app would answer exact
    (after every response hook) and its body with only the three header markers left in; the lane fills them with
    this request's values, escaped as the template escapes them.
 
+Besides these pages (the same steps, the same statement or a room's own):
+
+- a filtered or searched catalog (``/courses?q=…&goal=…``: only the catalog's own parameters, at most QUERY_BYTES;
+  ``?lang=`` and anything else go to the app), kept per query string exactly as sent (the search box and the
+  language switcher's ``next`` echo it); a refused query is the app's 400, never kept;
+- ``/courses/<slug>/continue``: the app's 302 itself (nothing of the learner's in it), kept per step it leads to,
+  which the lane works out from the statement's progress and the course plan as ``services.next_step`` does,
+  and keeps only when the app's own state gives the same step; not enrolled: the app (it flashes why);
+- pages of the rooms above registered in ``PAGES`` (``Page``; credentials: the verify page of a course
+  certificate, kept per certificate shape with the certificate's values and the "Checked …" time as markers).
+
 Answers are kept only from the app itself: on a miss the lane asks (``skeleton.LANE_WANTS``), core/skeleton.py
 leaves the page with the header markers and the facts its frame followed (content version, language, user, role,
 email confirmed, membership), and the course, lesson and quiz views the course plan and learner state. The lane keeps
@@ -90,23 +101,30 @@ PLANS = 2000  # courses' plans kept per process (one per course per content vers
 
 def plan_of(course) -> tuple:
     """What the lane needs of a course's current outline: (course id, its lesson ids, its quiz ids,
-    {(module slug, lesson slug): lesson id})."""
-    lessons, quizzes, by_slug = set(), set(), {}
+    {(module slug, lesson slug): lesson id}, its steps in order as ("lesson" or "quiz", id))."""
+    lessons, quizzes, by_slug, steps = set(), set(), {}, []
     for module in course.modules:
         for lesson in module.lessons:
             lessons.add(lesson.id)
             by_slug[(module.slug, lesson.slug)] = lesson.id
+            steps.append(("lesson", lesson.id))
         if module.quiz is not None:
             quizzes.add(module.quiz.id)
-    return course.id, frozenset(lessons), frozenset(quizzes), by_slug
+            steps.append(("quiz", module.quiz.id))
+    return course.id, frozenset(lessons), frozenset(quizzes), by_slug, tuple(steps)
 
 
 def state_of(kind: str, plan: tuple, lesson_id, enrolled: bool, completed: bool, lessons, quizzes) -> tuple:
     """The learner's state as the page shows it: the course page shows a ✓ per step and what follows from them;
     a lesson page whether this lesson is done and the share of steps done."""
-    _, plan_lessons, plan_quizzes, _ = plan
+    plan_lessons, plan_quizzes = plan[1], plan[2]
     done_lessons, done_quizzes = plan_lessons.intersection(lessons), plan_quizzes.intersection(quizzes)
-    if kind in ("course", "continue"):
+    if kind == "continue":
+        # /continue redirects to the first step not done (courses.services.next_step), or to the course page:
+        # learners at the same step share one kept redirect, whatever else they did
+        done = {"lesson": done_lessons, "quiz": done_quizzes}
+        return kind, enrolled, next((step for step in plan[4] if step[1] not in done[step[0]]), None)
+    if kind == "course":
         return kind, enrolled, completed, done_lessons, done_quizzes
     return kind, enrolled, completed, lesson_id in done_lessons, len(done_lessons) + len(done_quizzes)
 

@@ -209,8 +209,11 @@ class SignedInVerify(courses_lane.Page):
     per_request = frozenset({"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"})
     NOW, URL = "awa.verify_lane_now", "awa.verify_lane_url"
 
+    VALUES = 4096  # certificates' filled-in values remembered (Babel's date and percent formatting)
+
     def __init__(self) -> None:
         self._locales: dict[str, str] = {}
+        self._values: dict[tuple, dict[str, str]] = {}
 
     def prepare(self, the_lane, environ, args: dict) -> dict | None:
         shown = args.get("public_id", "")
@@ -270,8 +273,13 @@ class SignedInVerify(courses_lane.Page):
         now = environ.get(self.NOW) or utcnow()
         count_client(config, environ.get("REMOTE_ADDR") or "127.0.0.1", row.id, now, the_lane.engine())
         locale, zone = kept
-        values = answers.page_values(row, locale)
-        values["checked"] = answers.checked_tag(now, locale, zone)
+        remembered = (state[0], str(locale))  # the certificate's row as read, and the language
+        values = self._values.get(remembered)
+        if values is None:
+            if len(self._values) >= self.VALUES:
+                self._values.clear()
+            values = self._values[remembered] = answers.page_values(row, locale)
+        values = {**values, "checked": answers.checked_tag(now, locale, zone)}
         return values, {name.lower(): value for name, value in rate}
 
     def check(self, environ, state, html: str):

@@ -106,8 +106,18 @@ def test_continue_follows_progress_on_the_next_request(app, world):
     ann, other = learner(app, "ann@example.org", "Ann First")
     enroll(ann, world)
     assert dict(redirect_both_ways(app, other, CONTINUE)[1])["Location"] == COURSE + "/module-1/lesson-1-1"
-    # a kept redirect costs no statement of the app's: the lane's one read
+    # learners at the same next step share the kept redirect whatever else they did: lesson 2.1 done out of
+    # order still leads to lesson 1.2
+    carl, third = learner(app, "carl@example.org", "Carl Third")
+    enroll(carl, world)
+    for lesson in ("/module-1/lesson-1-1", "/module-2/lesson-2-1"):
+        assert third.submit(COURSE + lesson + "/complete").status_code == 303
+    third.get(COURSE)  # the flashed messages shown
     the_lane = signed_lane.find(app)
+    answered = the_lane.answered
+    shared = third.get(CONTINUE)
+    assert the_lane.answered == answered + 1 and shared.headers["Location"] == COURSE + "/module-1/lesson-1-2"
+    # a kept redirect costs no statement of the app's: the lane's one read
     reads = the_lane.reads
     assert queries_run(app, lambda: browser.get(CONTINUE)) == 0 and the_lane.reads == reads + 1
     # every step done: the course page
