@@ -579,21 +579,22 @@ def row_counts() -> tuple[int, ...]:
         return tuple(connection.exec_driver_sql(_ROW_COUNTS[0]).one())
 
 
-_IDENTIFIERS: list[str] = []
+_IDENTIFIERS: dict[tuple, str] = {}
 
 
 def _login_identifier(client, user_id: int) -> str:
-    """The session identifier Flask-Login gives a login from the test client, learnt from one real login.
+    """The session identifier Flask-Login gives a login from this client, learnt from one real login.
 
-    It hashes only the client's address and user agent, the same for every test client, so later tests take it
-    from here and let Session.prepare sign them in as it does after any post that logged out (the real login
-    followed by prepare's own was two logins and three requests per test)."""
-    if not _IDENTIFIERS:
+    Flask-Login hashes only the client's address and user agent, so it is kept per pair: later tests take it from
+    here and let Session.prepare sign them in as it does after any post that logged out (a real login followed
+    by prepare's own was two logins and three requests per test)."""
+    key = (client.environ_base.get("REMOTE_ADDR"), client.environ_base.get("HTTP_USER_AGENT"))
+    if key not in _IDENTIFIERS:
         email = db.session.get(User, user_id).email
         assert login(client, email).status_code == 302
         with client.session_transaction() as session:
-            _IDENTIFIERS.append(session["_id"])
-    return _IDENTIFIERS[0]
+            _IDENTIFIERS[key] = session["_id"]
+    return _IDENTIFIERS[key]
 
 
 class Session:
