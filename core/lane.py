@@ -51,6 +51,15 @@ CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", 
 MEMO_SIZE = 256  # distinct Accept-Language (or Accept-Encoding) headers remembered with their answer
 
 
+def drain(result) -> bytes:
+    """The whole body of a WSGI answer, its iterable closed (as a server would) once read."""
+    try:
+        return b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+
+
 class BaseLane:
     """What the lanes share; a lane is ``__call__`` (a WSGI app) around ``inner``, the app's WSGI callable."""
 
@@ -328,10 +337,6 @@ class PageLane(BaseLane):
         names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
         if limited or language != key[6] or not names <= params:
             return result
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
+        body = drain(result)
         self.pages.put(version, key, (answer[0], list(answer[1]), body), cost=len(body) + 1000)
         return [body]

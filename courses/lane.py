@@ -61,6 +61,7 @@ or a certificate the learner's values, a logout or role change the row.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from hashlib import sha512
 from urllib.parse import parse_qsl, urlencode
 
@@ -501,11 +502,7 @@ class SignedInLane(lane.BaseLane):
         parts = skeleton.segments(page[0], room.marks if room else frozenset())
         if parts is None:
             return result
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
+        body = lane.drain(result)
         if expect["kind"] == "dashboard" and tuple(self._read(*expect["read"]) or ()) != expect["row"]:
             return [body]  # something the page shows changed while the app read it: not kept
         values, app_values = expect["values"], {**page[1], **app_more}
@@ -533,11 +530,7 @@ class SignedInLane(lane.BaseLane):
         key = self._key("continue", expect["args"], plan, expect["learner"], expect["facts"])
         if key is None or key[-2] != app_state:
             return result
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
+        body = lane.drain(result)
         self.plans.put(content, ("plan", expect["args"]["slug"]), plan)
         self.pages.put(content, key, (answer[0], headers, body), len(body) + 1000)
         return [body]
@@ -559,7 +552,7 @@ def _replayable(
     return [("Content-Length" if n.lower() == "content-length" else n, v) for n, v in headers]
 
 
-class Page:
+class Page(ABC):
     """A page of a room above this one that the lane answers for a signed-in learner (credentials: the verify
     page), registered in ``PAGES`` under its endpoint. Like the catalog, the app's page is a skeleton with the
     header's markers (core/skeleton.py) and, in ``marks``, the page's own per-request markers; the room says what
@@ -570,33 +563,33 @@ class Page:
     marks: frozenset[str] = frozenset()  # the page's own markers, filled per request by ``reply``
     per_request: frozenset[str] = frozenset()  # lower-case header names ``reply`` makes afresh
 
+    @abstractmethod
     def prepare(self, lane: SignedInLane, environ, args: dict) -> dict | None:
         """The statement's parameters for this request, or None (the app answers)."""
-        raise NotImplementedError
 
     def route(self, environ) -> str:
         """What the kept page's key holds for the request's path (the path, unless the page holds its address
         only as markers)."""
         return environ.get("PATH_INFO", "")
 
+    @abstractmethod
     def statement(self, signed_in):
         """The statement: ``signed_in(*columns, join=…)`` (the user's columns come first)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def key(self, lane: SignedInLane, environ, user_id: int, row, language: str) -> tuple[tuple, object] | None:
         """(what the kept page is keyed by besides the request, the state to check the app against) from the row
         (the user's eight columns, then the page's) and the page language, or None (the app answers)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reply(self, lane: SignedInLane, environ, row, state, kept) -> tuple[dict, dict] | None:
         """Answering from a kept page: ({marker: value}, {lower-case header name: value}), or None (the app
         answers). ``kept`` is what ``check`` kept with the page."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check(self, environ, state, html: str) -> tuple[str, dict, object] | None:
         """After the app answered: when its page followed ``state``, (the page with its own markers put in,
         {marker: the app's value}, what to keep with it); else None."""
-        raise NotImplementedError
 
 
 # pages of the rooms above this one: {endpoint: Page}

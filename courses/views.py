@@ -384,13 +384,7 @@ def _find_lesson(course: Course, module_slug: str, lesson_slug: str) -> tuple[Mo
 @bp.get("/courses/<slug>/<module_slug>/<lesson_slug>")
 @login_required
 def lesson(slug: str, module_slug: str, lesson_slug: str):
-    course = services.outline(slug)
-    if course is None:
-        abort(404)
-    enrollment, progress = services.learner_state(current_user, course)
-    if not services.can_view_course(course, enrollment):
-        abort(404)
-    authorize(can_study(current_user, course, enrollment))
+    course, enrollment, progress = _learning(slug)
     module, lesson = _find_lesson(course, module_slug, lesson_slug)
     done = lesson.id in progress.completed_lessons
 

@@ -10,13 +10,12 @@ import pytest
 from sqlalchemy import select, update
 
 from accounts.models import Role, User
-from core import contentcache
 from core.extensions import db
 from courses import lane as signed_lane
 from courses.models import Quiz
 from tests.conftest import queries_run
-from tests.factories import enroll, load_test_framework, login, make_course, make_user
-from tests.test_signed_in_lane import both_ways, not_answered
+from tests.factories import enroll, login, make_course, make_user
+from tests.test_signed_in_lane import both_ways, fresh_lane, not_answered
 
 COURSE = "/courses/ai-basics"
 QUIZ = COURSE + "/module-1/quiz"
@@ -24,11 +23,7 @@ QUIZ = COURSE + "/module-1/quiz"
 
 @pytest.fixture
 def fresh(app, ctx):
-    contentcache.clear(app)
-    the_lane = signed_lane.find(app)
-    the_lane.pages.clear()
-    the_lane.plans.clear()
-    load_test_framework()
+    fresh_lane(app)
 
 
 def signed_in(client, email: str, name: str = "Lee Learner", course=None):

@@ -23,13 +23,18 @@ LESSON = COURSE + "/module-1/lesson-1-1"
 TOKEN_RE = re.compile(r'(name="csrf_token"(?: type="hidden")? value=")[^"]+"')
 
 
-@pytest.fixture
-def world(app, ctx):
+def fresh_lane(app) -> None:
+    """A clean start for a lane test: no kept content, pages or course plans, and the test framework loaded."""
     contentcache.clear(app)
     the_lane = signed_lane.find(app)
     the_lane.pages.clear()
     the_lane.plans.clear()
     load_test_framework()
+
+
+@pytest.fixture
+def world(app, ctx):
+    fresh_lane(app)
     return make_course("ai-basics")
 
 

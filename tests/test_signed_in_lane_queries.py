@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import contentcache
 from courses import lane as signed_lane
 from tests.conftest import Client
-from tests.factories import complete_course, enroll, load_test_framework, login, make_course, make_user
-from tests.test_signed_in_lane import answer, both_ways, environ_of, not_answered
+from tests.factories import complete_course, enroll, login, make_course, make_user
+from tests.test_signed_in_lane import answer, both_ways, environ_of, fresh_lane, not_answered
 
 COURSE = "/courses/ai-basics"
 CONTINUE = COURSE + "/continue"
@@ -18,11 +17,7 @@ CONTINUE = COURSE + "/continue"
 
 @pytest.fixture
 def world(app, ctx):
-    contentcache.clear(app)
-    the_lane = signed_lane.find(app)
-    the_lane.pages.clear()
-    the_lane.plans.clear()
-    load_test_framework()
+    fresh_lane(app)
     return make_course("ai-basics")
 
 
