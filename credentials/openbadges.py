@@ -95,13 +95,12 @@ def allocate_status_slot(certificate: Certificate) -> None:
     raise RuntimeError("could not allocate a status list slot")
 
 
-def draw_status_slot(certificate: Certificate) -> None:
-    """Give a certificate not yet written its subject salt and a random slot of the current revocation list, so
-    that its INSERT carries them (no UPDATE after it). A slot taken meanwhile makes that INSERT fail on the unique
-    (list, index) constraint: the caller draws again. Flush only."""
-    if certificate.subject_salt is None:
-        certificate.subject_salt = secrets.token_hex(16)
-    certificate.status_list_id, certificate.status_list_index = _current_list_id(), secrets.randbelow(LIST_SIZE)
+def draw_slot(*latest) -> tuple[int, int]:
+    """(list id, index): a random slot of the current revocation list for a credential about to be written.
+    ``latest``: the (id, used) values of LATEST_LIST_ID / LATEST_LIST_USED when the caller read them with its own
+    statement (id None: no list yet); without them they are read here. The caller's INSERT decides a slot drawn
+    twice (unique (list, index)). Flush only."""
+    return _current_list_id(latest or _UNREAD), secrets.randbelow(LIST_SIZE)
 
 
 # the latest revocation list and how many slots it has given out, in one statement (its id only: the row also
@@ -119,12 +118,23 @@ _LATEST_LIST = (
     .order_by(StatusList.id.desc())
     .limit(1)
 )
+# the same two values as scalar subqueries, for a caller that reads them with something else in one statement
+LATEST_LIST_ID = (
+    select(StatusList.id)
+    .where(StatusList.purpose == "revocation")
+    .order_by(StatusList.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+LATEST_LIST_USED = select(func.count()).where(Certificate.status_list_id == LATEST_LIST_ID).scalar_subquery()
+_UNREAD = object()
 
 
-def _current_list_id() -> int:
-    latest = db.session.execute(_LATEST_LIST).first()
-    if latest is not None and latest.used < LIST_SIZE * LIST_FILL:
-        return latest.id
+def _current_list_id(latest=_UNREAD) -> int:
+    if latest is _UNREAD:
+        latest = db.session.execute(_LATEST_LIST).first()
+    if latest is not None and latest[0] is not None and latest[1] < LIST_SIZE * LIST_FILL:
+        return latest[0]
     try:
         with db.session.begin_nested():
             new = StatusList(size=LIST_SIZE, purpose="revocation")

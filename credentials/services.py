@@ -7,14 +7,16 @@ verification counter ``counter.py``; the receivers that call in here on completi
 from __future__ import annotations
 
 import calendar
+import secrets
 import unicodedata
 from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask_babel import gettext
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, bindparam, func, insert, not_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from accounts.models import User
 from core import audit
@@ -55,34 +57,59 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _final_score(enrollment: Enrollment) -> int:
-    """The mean of the best score of each quiz in the course (100 if it has no quiz)."""
-    best = (
+def _best_scores():
+    """The best score of each quiz of the enrollment's course (``enrollment`` and ``course`` bound)."""
+    return (
         select(func.max(QuizAttempt.score).label("best"))
         .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
         .join(Module, Module.id == Quiz.module_id)
         .where(
-            QuizAttempt.enrollment_id == enrollment.id,
-            Module.course_id == enrollment.course_id,
+            QuizAttempt.enrollment_id == bindparam("enrollment"),
+            Module.course_id == bindparam("course"),
             QuizAttempt.submitted_at.is_not(None),
         )
         .group_by(QuizAttempt.quiz_id)
         .subquery()
     )
-    value = db.session.scalar(select(func.avg(best.c.best)))
+
+
+# built once: what an issuance reads, in one statement. The final score (the mean of the best score of each quiz
+# in the course; NULL without a quiz), the latest revocation list and how many of its slots are given out (for the
+# new certificate's status slot, written with its INSERT)
+_ISSUANCE_READ = select(
+    select(func.avg(_best_scores().c.best)).scalar_subquery().label("score"),
+    openbadges.LATEST_LIST_ID.label("list_id"),
+    openbadges.LATEST_LIST_USED.label("used"),
+)
+_FINAL_SCORE = select(func.avg(_best_scores().c.best))
+
+
+def _score(value) -> int:
     return round(value) if value is not None else 100
 
 
+def _final_score(enrollment: Enrollment) -> int:
+    """The mean of the best score of each quiz in the course (100 if it has no quiz)."""
+    return _score(db.session.scalar(_FINAL_SCORE, {"enrollment": enrollment.id, "course": enrollment.course_id}))
+
+
+def _snapshot_values(course: Course, user: User, issuer: str, score: int) -> dict:
+    return {
+        "holder_name": user.legal_name,
+        "course_title": course.title,
+        "course_slug": course.slug,
+        "course_version": course.version,
+        "language": course.language,
+        "skills": [{"id": s.id, "name": s.name} for s in course.skills],
+        "goals": [{"id": g.id, "title": g.title} for g in course.goals],
+        "score": score,
+        "issuer_name": issuer,
+    }
+
+
 def _snapshot(certificate: Certificate, course: Course, user: User, enrollment: Enrollment, issuer: str) -> None:
-    certificate.holder_name = user.legal_name
-    certificate.course_title = course.title
-    certificate.course_slug = course.slug
-    certificate.course_version = course.version
-    certificate.language = course.language
-    certificate.skills = [{"id": s.id, "name": s.name} for s in course.skills]
-    certificate.goals = [{"id": g.id, "title": g.title} for g in course.goals]
-    certificate.score = _final_score(enrollment)
-    certificate.issuer_name = issuer
+    for key, value in _snapshot_values(course, user, issuer, _final_score(enrollment)).items():
+        setattr(certificate, key, value)
 
 
 def _event(certificate: Certificate, action: str, *, actor: User | None, now: datetime, **detail) -> None:
@@ -100,11 +127,46 @@ def _invalidate_pdf(certificate: Certificate) -> None:
     certificate.pdf_stamp = None
 
 
+# every column a new course certificate's INSERT gives that the issuance does not compute (so the object made from
+# the values is complete: nothing is read back)
+_NEW_CERTIFICATE = {
+    "program_id": None,
+    "revision": 1,
+    "revoked_at": None,
+    "revocation_reason": None,
+    "revocation_note": None,
+    "suspended_at": None,
+    "suspended_until": None,
+    "suspension_reason": None,
+    "pdf_path": None,
+    "pdf_sha256": None,
+    "pdf_rendered_at": None,
+    "pdf_stamp": None,
+    "signed_credential": None,
+    "signed_revision": None,
+    "verification_count": 0,
+    "last_verified_at": None,
+}
+# built once per dialect: a new certificate, or nothing when any unique constraint says no (the learner's
+# certificate for the course exists, the drawn status slot or public ID is taken); RETURNING tells which
+_INSERT_CERTIFICATE = {
+    name: dialect_insert(Certificate.__table__).on_conflict_do_nothing().returning(Certificate.__table__.c.id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_INSERT_EVENT = insert(CertificateEvent.__table__)
+
+
 def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) -> Certificate:
     """Issue the learner's certificate for a completed enrollment, exactly once per learner and course.
 
-    A second completion (a renewal) extends the same certificate. The unique constraint on
-    (user, course) decides races between requests or app servers. Caller commits.
+    A second completion (a renewal) extends the same certificate. The unique constraint on (user, course) decides
+    races between requests or app servers: a certificate found there issued at or after this enrollment's
+    completion is this completion's (a concurrent request, a retried job) and is returned unchanged; an older one is
+    renewed. Raises RuntimeError only if no free status slot is drawn in 50 tries. Flush only; the caller commits.
+
+    A new certificate costs one read (final score, status list and fill), one INSERT … ON CONFLICT DO NOTHING
+    RETURNING id (no existence check, no savepoint) and the "issued" event's INSERT; the object handed to
+    ``certificate_issued`` is made from the written values, not read back.
     """
     # the completing request has just read the course's outline (shared, read-only: only read here)
     course = cached_outline(enrollment.course_id) or db.session.scalar(
@@ -114,44 +176,69 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
     )
     user = db.session.get(User, enrollment.user_id)
     expires = add_months(now, course.validity_months) if course.validity_months else None
-    existing = db.session.scalar(
-        select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
-    )
-    if existing is None:
-        certificate = Certificate(
-            public_id=new_public_id(),
-            user_id=user.id,
-            course_id=course.id,
-            enrollment_id=enrollment.id,
-            awarded_at=now,
-            issued_at=now,
-            expires_at=expires,
+    connection = db.session.connection()
+    read = connection.execute(_ISSUANCE_READ, {"enrollment": enrollment.id, "course": course.id}).one()
+    values = {
+        **_NEW_CERTIFICATE,
+        "user_id": user.id,
+        "course_id": course.id,
+        "enrollment_id": enrollment.id,
+        "awarded_at": now,
+        "issued_at": now,
+        "expires_at": expires,
+        "subject_salt": secrets.token_hex(16),
+        **_snapshot_values(course, user, issuer, _score(read.score)),
+    }
+    latest = (read.list_id, read.used)
+    for _ in range(50):
+        values["public_id"] = new_public_id()
+        values["status_list_id"], values["status_list_index"] = openbadges.draw_slot(*latest)
+        certificate_id = connection.execute(_INSERT_CERTIFICATE[connection.dialect.name], values).scalar()
+        if certificate_id is not None:
+            break
+        existing = db.session.scalar(
+            select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
         )
-        _snapshot(certificate, course, user, enrollment, issuer)
-        for _ in range(50):
-            openbadges.draw_status_slot(certificate)  # written with the row: no UPDATE after it
-            try:
-                with db.session.begin_nested():
-                    db.session.add(certificate)
-                    db.session.flush()
-                break
-            except IntegrityError:
-                issued = db.session.scalar(
-                    select(Certificate).where(Certificate.user_id == user.id, Certificate.course_id == course.id)
-                )
-                if issued is not None:
-                    return issued  # another request issued it first: that one is the certificate
-                # else the status slot drawn was taken by a concurrent issuance: draw again
-        else:
-            raise RuntimeError("could not allocate a status list slot")
-        _event(certificate, "issued", actor=None, now=now, course_version=course.version, score=certificate.score)
-        certificate_issued.send(certificate, now=now)
-        return certificate
+        if existing is not None:
+            return _complete_again(existing, enrollment, course, user, issuer, values["score"], now, expires)
+        latest = ()  # the drawn status slot (or public ID) was taken by a concurrent issuance: read and draw again
+    else:
+        raise RuntimeError("could not allocate a status list slot")
+    certificate = Certificate(id=certificate_id, **values)
+    make_transient_to_detached(certificate)
+    db.session.add(certificate)
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "certificate_id": certificate_id,
+            "actor_id": None,
+            "action": "issued",
+            "at": now,
+            "detail": {"course_version": course.version, "score": certificate.score},
+        },
+    )
+    certificate_issued.send(certificate, now=now)
+    return certificate
+
+
+def _complete_again(
+    existing: Certificate,
+    enrollment: Enrollment,
+    course: Course,
+    user: User,
+    issuer: str,
+    score: int,
+    now: datetime,
+    expires: datetime | None,
+) -> Certificate:
+    if enrollment.completed_at is not None and existing.issued_at >= enrollment.completed_at:
+        return existing  # issued for this very completion (a concurrent request, a retried job): that one it is
     if existing.revoked_at is not None:
         return existing  # completing again does not undo a revocation; an admin reinstates
     before = _renewal_fields(existing)
     holder_name = existing.holder_name  # frozen at issuance: only an approved name correction changes it
-    _snapshot(existing, course, user, enrollment, issuer)
+    for key, value in _snapshot_values(course, user, issuer, score).items():
+        setattr(existing, key, value)
     existing.holder_name = holder_name
     existing.issued_at, existing.expires_at = now, expires
     existing.revision += 1

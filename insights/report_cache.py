@@ -54,6 +54,7 @@ from courses.models import (
 )
 from courses.services import activity_recorded, enrolled, enrollment_completed, lesson_completed, quiz_graded
 from credentials.models import Certificate
+from credentials.services import certificate_issued
 from insights.models import CachedReport, ReportVersion
 from insights.workforce import Report, Row, workforce_report
 from orgs.models import Cohort, CohortMember, Organization
@@ -345,6 +346,12 @@ def _after_rollback(session: Session) -> None:
 def _on_completed(enrollment, **_):
     # completion is a conditional Core UPDATE: the ORM does not see it
     _pending(db.session())["users"].add(enrollment.user_id)
+
+
+@certificate_issued.connect
+def _on_issued(certificate, **_):
+    # a new course certificate is a Core INSERT too (credentials.services.issue_for_enrollment)
+    _pending(db.session())["users"].add(certificate.user_id)
 
 
 @enrolled.connect
