@@ -8,7 +8,8 @@ whatever else the shared machine is doing; the PostgreSQL server's share is left
 is measured the same way, so the test client's own cost is visible. Every page runs twice in the same run:
 with the content cache off (what every request cost before it existed) and on (warm: the first request of a
 content version fills it). The budget is BUDGET_MS per request with the cache on; pages above it are marked.
-This is a benchmark, not a test: nothing fails, the numbers are read.
+This is a benchmark, not a test: nothing fails, the numbers are read. ``BENCH_CPU_PAGES``: measure only the
+pages whose name contains one of these comma-separated words (``BENCH_CPU_PAGES=quiz``: the three quiz pages).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.generate import BENCH_PASSWORD, database_url
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MS = 3.0
 REQUESTS = int(os.environ.get("BENCH_CPU_REQUESTS", "300"))
+ONLY = [word for word in os.environ.get("BENCH_CPU_PAGES", "").split(",") if word]
 BATCHES = 5
 COURSE = "/courses/ai-literacy-for-every-worker"
 # (name, path, logged in)
@@ -115,6 +117,10 @@ def quiz_pages(app: Flask, client) -> list[tuple[str, str, bool]]:
     ]
 
 
+def chosen(name: str) -> bool:
+    return not ONLY or any(word in name for word in ONLY)
+
+
 def cpu_per_request(client, path: str) -> list[float]:
     """CPU milliseconds per request of each batch (after a few warm-up requests)."""
     for _ in range(5):
@@ -177,10 +183,14 @@ def measure() -> tuple[list[float], dict[str, tuple[list[float], list[float]]]]:
         certificate = certificate_of_another(app)
         pages = [(name, path.format(certificate=certificate), logged_in) for name, path, logged_in in PAGES]
         for name, path, logged_in in pages:
+            if not chosen(name):
+                continue
             PATHS[name] = path
             results.setdefault(name, []).append(cpu_per_request(learner if logged_in else visitor, path))
         # after the others: starting and submitting attempts changes the learner's progress
         for name, path, _ in quiz_pages(app, learner):
+            if not chosen(name):
+                continue
             PATHS[name] = path
             results.setdefault(name, []).append(cpu_per_request(learner, path))
         with app.app_context():
