@@ -187,6 +187,11 @@ def segments(html: str, more: frozenset[str] = frozenset()) -> list[str] | None:
     return parts if set(parts[1::2]) <= HEADER_MARKS | more else None
 
 
+def split(html: str) -> list[str]:
+    """``html`` split at its markers: text, marker name, text, … (any marker; pieces filled per request)."""
+    return _MARK_RE.split(html)
+
+
 def _render_skeleton(render: Callable[[], str]) -> str:
     had_token = CSRF_FIELD in g
     token = g.pop(CSRF_FIELD, None)

@@ -745,6 +745,22 @@ def quiz_attempts(enrollment, quiz: Quiz) -> list[QuizAttempt]:
     return list(db.session.scalars(statement.order_by(QuizAttempt.attempt_no)))
 
 
+_ATTEMPT_ROWS = (
+    select(*QuizAttempt.__table__.c)
+    .where(
+        QuizAttempt.__table__.c.enrollment_id == bindparam("enrollment"),
+        QuizAttempt.__table__.c.quiz_id == bindparam("quiz"),
+    )
+    .order_by(QuizAttempt.__table__.c.attempt_no)
+)
+
+
+def attempt_rows(enrollment, quiz: Quiz) -> list:
+    """``quiz_attempts`` as read-only rows (the same attribute names, no ORM objects: a page that only shows
+    them need not build those), on the request's connection. Raises nothing."""
+    return db.session.connection().execute(_ATTEMPT_ROWS, {"enrollment": enrollment.id, "quiz": quiz.id}).all()
+
+
 def in_cycle(enrollment, attempts: list[QuizAttempt]) -> list[QuizAttempt]:
     """Those of ``attempts`` in the enrollment's current cycle (since a renewal started, if any): what
     ``attempts_for`` reads."""

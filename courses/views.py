@@ -19,7 +19,7 @@ from core.database import utcnow
 from core.errors import DomainError
 from core.extensions import db
 from core.forms import ButtonForm
-from core.i18n import current_language, time_tag
+from core.i18n import current_language, percent, time_tag
 from core.skeleton import mark
 from courses import lane, programs, services
 from courses.catalog import LANGUAGES
@@ -549,54 +549,171 @@ def _attempt_page(
     progress=None,
 ):
     """The open attempt's questions, or once it is submitted, its result (what to reveal follows the quiz's rules).
-    ``attempts`` (this cycle's) and ``progress``: as the caller read them already, else read here."""
-    questions = {q.id: q for q in quiz.questions}
-    choices = {c.id: c for q in quiz.questions for c in q.choices}
-    layout = [
-        (questions[qid], [choices[c] for c in cids if c in choices]) for qid, cids in attempt.layout if qid in questions
-    ]
+    ``attempts`` (this cycle's) and ``progress``: as the caller read them already, else read here.
+
+    Both pages are skeletons (core/skeleton.py) kept per address and what their templates branch on; their
+    question lists are put together from pieces kept per question and choice (``_attempt_questions``,
+    ``_result_answers``) in this attempt's order, with its choice tokens, chosen answers and verdicts."""
+    questions, choices, _ = _quiz_ids(quiz)
+    # (question id, its choice ids) in this attempt's order, of the questions and choices the quiz still has
+    layout = [(qid, [c for c in cids if c in choices]) for qid, cids in attempt.layout if qid in questions]
+    fills: dict = {}
+    if error:
+        fills["error"] = error
     if attempt.submitted_at is None:
         if attempt.tokens is None:  # opened before choice tokens existed
             services.ensure_tokens(attempt)
             db.session.commit()
-        return render_template(
-            "courses/attempt.html",
-            tokens=services.token_of(attempt),
+        fills["questions"] = _attempt_questions(course, quiz, layout, services.token_of(attempt), previous)
+        page = skeleton.page(
+            ("quiz-attempt", course.slug, module.slug, bool(error)),
+            lambda: render_template(
+                "courses/attempt.html",
+                course=course,
+                module=module,
+                quiz=quiz,
+                attempt=attempt,
+                questions=mark("questions"),
+                form=ButtonForm(),
+                error=mark("error") if error else None,
+            ),
+            fills,
+        )
+        return page, status
+    progress = services.progress_for(enrollment, course) if progress is None else progress
+    step = services.next_step(course, progress)
+    next_url = _step_url(course, step) if step else None
+    answers = {int(k): set(v) for k, v in (attempt.answers or {}).items()}
+    attempts = services.attempts_for(enrollment, quiz) if attempts is None else attempts
+    blocked = services.attempt_block_reason(quiz, attempts, now=utcnow())
+    reveal = bool(attempt.passed) or (
+        blocked is not None
+        and quiz.max_attempts is not None
+        and len([a for a in attempts if a.submitted_at]) >= quiz.max_attempts
+    )
+    fills["answers"] = _result_answers(course, quiz, layout, answers, reveal)
+    fills["progress"] = _progress_bar(progress.percent)
+    fills["score"] = percent(attempt.score)
+    if blocked:
+        fills["blocked"] = blocked
+    if next_url:
+        fills["next_url"] = next_url
+    page = skeleton.page(
+        (
+            "quiz-result",
+            course.slug,
+            module.slug,
+            bool(attempt.passed),
+            bool(blocked),
+            bool(next_url),
+            reveal,
+            bool(error),
+        ),
+        lambda: render_template(
+            "courses/result.html",
             course=course,
             module=module,
             quiz=quiz,
             attempt=attempt,
-            layout=layout,
+            answers_html=mark("answers"),
+            progress_bar_html=mark("progress"),
+            score=mark("score"),
+            reveal=reveal,
+            next_url=mark("next_url") if next_url else None,
+            blocked=mark("blocked") if blocked else None,
             form=ButtonForm(),
-            error=error,
-            previous=previous,
-        ), status
-    progress = services.progress_for(enrollment, course) if progress is None else progress
-    step = services.next_step(course, progress)
-    answers = {q.id: set() for q in quiz.questions} | {int(k): set(v) for k, v in (attempt.answers or {}).items()}
-    attempts = services.attempts_for(enrollment, quiz) if attempts is None else attempts
-    blocked = services.attempt_block_reason(quiz, attempts, now=utcnow())
-    return render_template(
-        "courses/result.html",
-        course=course,
-        module=module,
-        quiz=quiz,
-        attempt=attempt,
-        layout=layout,
-        answers=answers,
-        correct_ids={q.id: {c.id for c in q.choices if c.correct} for q in quiz.questions},
-        reveal=bool(attempt.passed)
-        or (
-            blocked is not None
-            and quiz.max_attempts is not None
-            and len([a for a in attempts if a.submitted_at]) >= quiz.max_attempts
+            error=mark("error") if error else None,
         ),
-        next_url=_step_url(course, step) if step else None,
-        blocked=blocked,
-        form=ButtonForm(),
-        error=error,
-        progress=progress,
-    ), status
+        fills,
+    )
+    return page, status
+
+
+def _quiz_ids(quiz) -> tuple[frozenset, frozenset, dict]:
+    """(the quiz's question ids, its choice ids, {question id: its right choice ids}), once per content version."""
+
+    def build():
+        questions = frozenset(q.id for q in quiz.questions)
+        choices = frozenset(c.id for q in quiz.questions for c in q.choices)
+        return questions, choices, {q.id: {c.id for c in q.choices if c.correct} for q in quiz.questions}
+
+    return remember(("quiz-ids", quiz.id), build)
+
+
+def _piece(macro: str, *args) -> str:
+    """A piece of templates/courses/_quiz_parts.html as a ``str.format`` pattern: its markers become fields."""
+    parts = skeleton.split(str(get_template_attribute("courses/_quiz_parts.html", macro)(*args)))
+    return "".join(
+        part.replace("{", "{{").replace("}", "}}") if index % 2 == 0 else "{" + part + "}"
+        for index, part in enumerate(parts)
+    )
+
+
+def _attempt_pieces(course, quiz) -> tuple[dict, dict, str]:
+    """({question id: its heading}, {choice id: its markup}, a question's end) for this page language, as
+    ``str.format`` patterns of the position, total, choice number, token and "checked"."""
+    marks = {name: mark(name) for name in ("qpos", "total", "cidx", "token", "checked")}
+    cid, qname = Markup("c-{}-{}").format(marks["qpos"], marks["cidx"]), Markup("q-{}").format(marks["qpos"])
+    heads, items = {}, {}
+    for question in quiz.questions:
+        heads[question.id] = _piece("attempt_question", question, course, marks["qpos"], marks["total"])
+        multiple = question.kind.value == "multiple"
+        for choice in question.choices:
+            items[choice.id] = _piece(
+                "attempt_choice", choice, course, multiple, cid, qname, marks["token"], marks["checked"]
+            )
+    return heads, items, str(get_template_attribute("courses/_quiz_parts.html", "attempt_question_end")())
+
+
+def _attempt_questions(course, quiz, layout, tokens: dict, previous) -> Markup:
+    """The open attempt's questions in its order, with its choice tokens (and the answers of a refused
+    submission checked again): what the old template loop rendered, from pieces kept per content version."""
+    heads, items, end = remember(
+        ("quiz-attempt-pieces", quiz.id, current_language()), lambda: _attempt_pieces(course, quiz)
+    )
+    out: list[str] = []
+    total = len(layout)
+    for qpos, (qid, choices) in enumerate(layout, 1):
+        chosen = previous.getlist(f"q-{qpos}") if previous else ()
+        out.append(heads[qid].format(qpos=qpos, total=total))
+        for cidx, cid in enumerate(choices, 1):
+            token = tokens[(qid, cid)]
+            checked = "checked" if token in chosen else ""
+            out.append(items[cid].format(qpos=qpos, cidx=cidx, token=escape(token), checked=checked))
+        out.append(end)
+    return Markup("".join(out))  # noqa: S704  (autoescaped pieces; the tokens escaped above)
+
+
+def _result_pieces(course, quiz, reveal: bool) -> tuple[dict, dict, dict]:
+    """({question id: {right: its heading}}, {choice id: {chosen: its line}}, {question id: its end}) for this
+    page language, when the answers are revealed or not."""
+    heads, items, ends = {}, {}, {}
+    parts = get_template_attribute("courses/_quiz_parts.html", "result_question")
+    item = get_template_attribute("courses/_quiz_parts.html", "result_choice")
+    end = get_template_attribute("courses/_quiz_parts.html", "result_question_end")
+    for question in quiz.questions:
+        heads[question.id] = {right: str(parts(question, course, reveal, right)) for right in (True, False)}
+        ends[question.id] = str(end(question, course, reveal))
+        for choice in question.choices:
+            items[choice.id] = {chosen: str(item(choice, course, chosen, reveal)) for chosen in (True, False)}
+    return heads, items, ends
+
+
+def _result_answers(course, quiz, layout, answers: dict, reveal: bool) -> Markup:
+    """The submitted attempt's questions in its order, its answers marked (and, ``reveal``, the right ones and
+    why): what the old template loop rendered, from pieces kept per content version."""
+    heads, items, ends = remember(
+        ("quiz-result-pieces", quiz.id, current_language(), reveal), lambda: _result_pieces(course, quiz, reveal)
+    )
+    correct = _quiz_ids(quiz)[2]
+    out: list[str] = []
+    nothing: set = set()
+    for qid, choices in layout:
+        chosen = answers.get(qid, nothing)
+        out.append(heads[qid][chosen == correct[qid]])
+        out.extend(items[cid][cid in chosen] for cid in choices)
+        out.append(ends[qid])
+    return Markup("".join(out))  # noqa: S704  (autoescaped pieces)
 
 
 class AttemptView(MethodView):
@@ -612,10 +729,12 @@ class AttemptView(MethodView):
         # one among them, and this cycle's for the result page's rules)
         course, enrollment, progress = _learning(slug)
         module, quiz = _find_quiz(course, module_slug)
-        every = services.quiz_attempts(enrollment, quiz)
+        every = services.attempt_rows(enrollment, quiz)
         attempt = next((a for a in every if a.attempt_no == number), None)
         if attempt is None:
             abort(404)
+        if attempt.tokens is None and attempt.submitted_at is None:
+            attempt = _attempt_or_404(enrollment, quiz, number)  # opened before tokens: given them (a write)
         attempts = services.in_cycle(enrollment, every)
         return _attempt_page(course, enrollment, module, quiz, attempt, attempts=attempts, progress=progress)
 
