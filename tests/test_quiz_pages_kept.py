@@ -42,7 +42,7 @@ def quiz_course(app, ctx):
     second = db.session.scalar(select(Question).where(Question.quiz_id == quiz.id, Question.prompt == "Question 1.2?"))
     second.kind = QuestionKind.MULTIPLE
     also = db.session.scalar(select(Choice).where(Choice.text == "Also wrong 1.2"))
-    also.text, also.correct = "Right too <b>1.2</b> & \"quoted\"", True
+    also.text, also.correct = 'Right too <b>1.2</b> & "quoted"', True
     first = db.session.scalar(select(Question).where(Question.prompt == "Question 1.1?"))
     first.prompt = "Question 1.1: <i>tags</i> & 'quotes'?"
     db.session.commit()
