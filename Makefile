@@ -117,29 +117,35 @@ bytecode: $(STAMP)
 # touches the database runs on both databases; the nodb ones only on SQLite. Each part's output is printed when it
 # finishes; each PostgreSQL part starts its own throwaway cluster.
 LIVE_TESTS := browser or servers
+# each part prints its wall time and the CPU seconds of its whole process tree when it ends (browsers, servers and
+# the PostgreSQL cluster included), and `make test` ends with the table of all of them (tests/partrun.py); the
+# system python3 runs it, so it works before the venv exists
+PART := $(PYTHON) -m tests.partrun
 TEST_PARTS := test-part-sqlite-live test-part-sqlite-0 test-part-sqlite-1 \
 	test-part-postgres-live test-part-postgres-0 test-part-postgres-1
 
 test-part-sqlite-live: $(STAMP) $(MO_FILES) $(JS_HARNESS)
-	$(BIN)/pytest -q -p no:cacheprovider -m "$(LIVE_TESTS)" $(PYTEST_ARGS)
+	$(PART) $@ -- $(BIN)/pytest -q -p no:cacheprovider -m "$(LIVE_TESTS)" $(PYTEST_ARGS)
 
 test-part-sqlite-%: $(STAMP) $(MO_FILES) $(JS_HARNESS)
-	$(BIN)/pytest -q -p no:cacheprovider -m "not ($(LIVE_TESTS))" --part $*/2 $(PYTEST_ARGS)
+	$(PART) $@ -- $(BIN)/pytest -q -p no:cacheprovider -m "not ($(LIVE_TESTS))" --part $*/2 $(PYTEST_ARGS)
 
 test-part-postgres-live: $(STAMP) $(MO_FILES) $(JS_HARNESS)
-	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider -m "($(LIVE_TESTS)) and not nodb" \
-		$(PYTEST_ARGS)
+	$(PART) $@ -- $(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider \
+		-m "($(LIVE_TESTS)) and not nodb" $(PYTEST_ARGS)
 
 test-part-postgres-%: $(STAMP) $(MO_FILES) $(JS_HARNESS)
-	$(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider -m "not ($(LIVE_TESTS)) and not nodb" \
-		--part $*/2 $(PYTEST_ARGS)
+	$(PART) $@ -- $(BIN)/python -m tests.pgcluster -- $(BIN)/pytest -q -p no:cacheprovider \
+		-m "not ($(LIVE_TESTS)) and not nodb" --part $*/2 $(PYTEST_ARGS)
 
 # Before the parts, side by side where they do not depend on each other: the JS harness's `npm ci` runs while pip
 # installs (a fresh clone), then lint, bytecode and the catalogs together. The system-packages check runs first and
 # alone, so a machine that lacks them stops at once with the apt-get line.
 test: system-packages-test
-	@$(MAKE) --no-print-directory -j4 --output-sync=target lint bytecode $(MO_FILES) $(JS_HARNESS)
-	@$(MAKE) --no-print-directory -j6 --output-sync=target $(TEST_PARTS)
+	@$(PART) --reset
+	@$(PART) "before the parts" -- $(MAKE) --no-print-directory -j4 --output-sync=target lint bytecode $(MO_FILES) \
+		$(JS_HARNESS)
+	@$(MAKE) --no-print-directory -j6 --output-sync=target $(TEST_PARTS); status=$$?; $(PART) --summary; exit $$status
 
 # the inner loop: SQLite only, without Chromium, the two-server tests and the slow property/fuzz/fault tests
 # (`make test` runs everything)
