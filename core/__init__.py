@@ -8,12 +8,13 @@ from typing import Any
 from flask import Flask, redirect, request, url_for
 from flask_babel import gettext, lazy_gettext
 
-from core import contentcache, header, i18n, lane, queue, storage
+from core import contentcache, formrender, header, i18n, lane, queue, storage
 from core.config import load_config
 from core.database import ping_when_idle, utcnow
 from core.errors import register_error_handlers, wants_json
 from core.extensions import csrf, db, limiter, login_manager, migrate
 from core.security import register_input_guards, register_security_headers
+from core.sessions import SessionInterface
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +30,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder="../static",
     )
     load_config(app, config)
+    app.session_interface = SessionInterface()  # Flask's cookie session, its serializer built once (core/sessions.py)
+    formrender.install()  # WTForms' attribute builder without Markup.format per attribute (core/formrender.py)
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -1,4 +1,4 @@
-"""The site header of a signed-in person in no organization, rendered once per language and role.
+"""The site header, rendered once per language and role: for a signed-in person in no organization, and for visitors.
 
 The header (brand, navigation, language switcher) was the largest part of rendering a signed-in page: some twenty
 links, nine permission checks and two forms, the same on every page. For a person in no organization (most
@@ -7,8 +7,12 @@ learners) everything in it follows from the page language and the answers of the
 returns to, and the person's name. So the header is rendered once per (language, those answers, script root) with a
 marker in place of each of those, kept per process, and
 the markers are replaced per request, escaped exactly as the template would escape them. Members of an
-organization (their own links) and visitors (whose pages are cached whole, see core/contentcache.py) get the
-template rendered as before.
+organization (their own links) get the template rendered as before.
+
+A visitor's header follows from the page language alone, but for the language switcher's links, which carry the
+page address (``/language/es?next=…``): it is rendered once per (language, script root) with a marker in place of
+each link, and the links are built per request as the template builds them. The pages visitors open most are kept
+whole in front of Flask (core/lane.py); this is for those that reach Flask (log in, sign up, error pages, forms).
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ def cached_site_header() -> Markup | None:
     from core.i18n import current_language
 
     user = current_user._get_current_object()
-    if not getattr(user, "is_authenticated", False) or getattr(user, "has_memberships", None) is not False:
+    if not getattr(user, "is_authenticated", False):
+        return None if rendering() else _visitor_header()
+    if getattr(user, "has_memberships", None) is not False:
         return None
     key = (current_language(), grants(user), request.script_root)
     store = current_app.extensions.setdefault("site_headers", {})  # languages × grant sets × script roots: a handful
@@ -61,3 +67,22 @@ def cached_site_header() -> Markup | None:
         store[key] = html
     # inside a page skeleton the markers stay, for the page's own single pass (core/skeleton.py)
     return html if rendering() else fill(html, {})
+
+
+def _link_mark(index: int) -> str:
+    return "lang_url_" + "abcdefghijklmnopqrstuvwxyz"[index % 26] * (index // 26 + 1)
+
+
+def _visitor_header() -> Markup:
+    """A visitor's header from the per-process copy for (language, script root), its links filled in."""
+    from core.i18n import current_language, language_choices
+
+    choices = language_choices()
+    key = ("visitor", current_language(), request.script_root, len(choices))
+    store = current_app.extensions.setdefault("site_headers", {})
+    html = store.get(key)
+    if html is None:
+        marked = [dict(choice, url=mark(_link_mark(index))) for index, choice in enumerate(choices)]
+        html = Markup(render_template(TEMPLATE, language_choices=lambda: marked))  # noqa: S704  (autoescaped)
+        store[key] = html
+    return fill(html, {_link_mark(index): choice["url"] for index, choice in enumerate(choices)})

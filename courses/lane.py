@@ -79,6 +79,7 @@ from accounts.models import LoginSession, Role, User
 from core import contentcache, lane, skeleton
 from core.contentcache import MISS, LocalStore
 from core.database import utcnow
+from core.sessions import SessionInterface
 
 # set by the course and lesson views when the lane asked: (the course's plan, the learner's state)
 LANE_STATE = "awa.signed_in_state"
@@ -215,7 +216,8 @@ class SignedInLane(lane.BaseLane):
             and config["SESSION_COOKIE_NAME"] + "=" in cookie
             and not config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST")
             and not config.get("SERVER_NAME")
-            and type(self.app.session_interface) is SecureCookieSessionInterface
+            # Flask's own cookie format (core/sessions.py only keeps its serializer)
+            and type(self.app.session_interface) in (SecureCookieSessionInterface, SessionInterface)
             and "\x00" not in environ.get("PATH_INFO", "")
             and not any(name in environ for name in lane.CONDITIONAL)
         )
