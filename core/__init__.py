@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:
         hooks.remove(limiter._check_request_limit)
+    _limiter_hooks_only_where_limited(app)
     _init_login(app)
     queue.init_app(app)
     contentcache.init_app(app)
@@ -68,6 +69,39 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_commands(app)
     return app
+
+
+def _limiter_hooks_only_where_limited(app: Flask) -> None:
+    """Flask-Limiter's after-request hook (rate limit headers, conditional deductions) and teardown (its context
+    reset) run only for a request that used the limiter: one whose route decorator checked a limit made its
+    per-request context. A request without that context has no limit to report, deduct or reset, so they did
+    nothing there but make the context (every request paid for it)."""
+    from flask.globals import request_ctx
+
+    def used_limiter() -> bool:
+        return hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+
+    def wrap(hook):
+        def only_where_limited(value):
+            return hook(value) if used_limiter() else value
+
+        return only_where_limited
+
+    def wrap_teardown(hook):
+        def only_where_limited(error=None):
+            if used_limiter():
+                hook(error)
+
+        return only_where_limited
+
+    after = app.after_request_funcs.get(None, [])
+    for index, hook in enumerate(after):
+        if getattr(hook, "func", None) is getattr(type(limiter), "_Limiter__inject_headers", None):
+            after[index] = wrap(hook)
+    teardown = app.teardown_request_funcs.get(None, [])
+    for index, hook in enumerate(teardown):
+        if hook == getattr(limiter, "_Limiter__release_context", None):
+            teardown[index] = wrap_teardown(hook)
 
 
 def _ping_idle_connections(app: Flask) -> None:

@@ -119,6 +119,10 @@ class LocalStore:
         self.entries: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
         self.lock = threading.Lock()
 
+    def holds(self, key: tuple) -> bool:
+        """Whether an entry for ``key`` is kept, under whatever version (no lock: one dict lookup)."""
+        return key in self.entries
+
     def get(self, version: str, key: tuple) -> Any:
         with self.lock:
             if version != self.version:

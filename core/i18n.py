@@ -222,5 +222,8 @@ def language_alternates() -> list[dict[str, str]]:
 def _vary_on_language(response):
     # the same URL is served in several languages: caches must key on what chose the language
     if not request.path.startswith("/static/"):
-        response.vary.update(("Accept-Language", "Cookie"))
+        if "Vary" in response.headers:
+            response.vary.update(("Accept-Language", "Cookie"))
+        else:  # what the update writes to a response without Vary, without parsing and rebuilding a header set
+            response.headers["Vary"] = "Accept-Language, Cookie"
     return response

@@ -295,7 +295,9 @@ class PageLane(BaseLane):
             return self.inner(environ, start_response)
         try:
             key = self._key(environ)
-            version = self._version()
+            # a page this lane holds under no version cannot be a hit: no read of the version for it (every login
+            # page, error page and form a visitor opens reaches the app, and that read was a third of its hooks)
+            version = self._version() if self.pages.holds(key) else None
             hit = self.pages.get(version, key) if version else MISS
         except Exception:  # whatever went wrong, the full path answers (and reports) it
             logging.getLogger(__name__).exception("visitors' page lane")

@@ -22,6 +22,8 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 HSTS = "max-age=63072000; includeSubDomains"
+_BY_LOWER_NAME = {name.lower(): (name, value) for name, value in HEADERS.items()}
+_ITEMS = list(HEADERS.items())
 
 
 def register_security_headers(app: Flask) -> None:
@@ -29,7 +31,18 @@ def register_security_headers(app: Flask) -> None:
     def set_headers(response: Response) -> Response:
         headers = response.headers
         present = {name.lower() for name, _ in headers.items()}
-        headers.extend([(name, value) for name, value in HEADERS.items() if name.lower() not in present])
+        missing = (
+            _ITEMS
+            if present.isdisjoint(_BY_LOWER_NAME)
+            else [item for name, item in _BY_LOWER_NAME.items() if name not in present]
+        )
+        # constant, valid values: appended to the header list as they are, without Headers.extend's check of each
+        # value for newlines (four fifths of this hook's cost); the order is Headers.extend's
+        stored = getattr(headers, "_list", None)
+        if isinstance(stored, list):
+            stored.extend(missing)
+        else:
+            headers.extend(missing)
         if request.is_secure and "strict-transport-security" not in present:
             headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static" and "cache-control" not in present and _has_session_cookie():

@@ -96,7 +96,8 @@ def _store_stamp() -> tuple | None:
     """What identifies the key store's current contents, or None when it cannot be told cheaply."""
     raw = current_app.config.get("SIGNING_KEYS")
     if raw:
-        return ("setting", raw) if isinstance(raw, str) else None
+        # a dict (tests, or a setting given as a mapping) is stamped by its JSON: ~10 µs against ~0.7 ms decoding
+        return ("setting", raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, default=str))
     path = key_file()
     try:
         stat = path.stat()
