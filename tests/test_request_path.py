@@ -153,3 +153,41 @@ def test_a_visitors_language_links_return_to_their_own_page(app):
         assert switched.status_code == 303 and unquote(switched.headers["Location"]) == path
         assert "lang=es" in switched.headers["Set-Cookie"]
         client.delete_cookie("lang")
+
+
+# ---- the hooks -----------------------------------------------------------------------------------------------------
+
+
+def test_rate_limit_headers_only_where_a_limit_was_checked(client, ctx):
+    """Flask-Limiter's response hook runs for requests that checked a limit (the login POST): its headers and the
+    429 with Retry-After are as before; a page without a limit gets none, and every response its security headers."""
+    page = client.get("/login")
+    assert page.status_code == 200 and "X-RateLimit-Limit" not in page.headers
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Vary"] == "Accept-Language, Cookie"
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    limit = client.application.config["RATELIMIT_LOGIN"]
+    client.application.config["RATELIMIT_LOGIN"] = "2 per minute"
+    try:
+        answers = [client.submit("/login", {"email": "nobody@example.org", "password": "x"}) for _ in range(3)]
+    finally:
+        client.application.config["RATELIMIT_LOGIN"] = limit
+    assert [answer.status_code for answer in answers] == [422, 422, 429]
+    assert answers[0].headers["X-RateLimit-Limit"] == "2" and answers[0].headers["X-RateLimit-Remaining"] == "1"
+    assert int(answers[2].headers["Retry-After"]) > 0 and answers[2].headers["X-RateLimit-Remaining"] == "0"
+    assert all(answer.headers.getlist("X-Frame-Options") == ["DENY"] for answer in answers)
+
+
+def test_a_views_own_security_header_is_kept_and_none_is_doubled(app):
+    from flask import Response
+
+    from core.security import HEADERS
+
+    with app.test_request_context("/"):
+        mine = Response("x", headers={"X-Frame-Options": "SAMEORIGIN", "content-security-policy": "default-src 'none'"})
+        out = app.process_response(mine)
+        assert out.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+        assert out.headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
+        assert all(len(out.headers.getlist(name)) == 1 for name in HEADERS)
+        assert out.headers["Vary"] == "Accept-Language, Cookie"
+        other = Response("y", headers={"Vary": "Accept"})
+        assert app.process_response(other).headers["Vary"] == "Accept, Accept-Language, Cookie"
