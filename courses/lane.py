@@ -30,13 +30,14 @@ answers such a request before Flask when it can prove the app would answer exact
    confirmed, and what the page shows of the learner): nothing
    for the catalog; for the course page, enrolled or not and the ✓ of each step of the current outline; for a
    lesson page, whether this lesson is done and how many steps are; for a quiz page, how many steps are done and
-   each attempt's number, score, verdict and submission time (a page is kept only when the app saw no cooldown
-   running: "wait N more minutes" changes with the clock, while with the same attempts a page without a
-   running cooldown stays the same; the times make one kept page serve one exact history, the attempts'
-   summary lets learners without attempts share one); for the dashboard, the learner (their page is
-   kept for them alone) and every value of the statement. A kept answer holds the app's status line and headers
-   (after every response hook) and its body with only the three header markers left in; the lane fills them with
-   this request's values, escaped as the template escapes them.
+   each attempt's number, score and verdict, so learners with no attempt, or the same attempts, share one (a
+   running cooldown's "wait N more minutes" changes with the clock: the lane works out from the attempts'
+   submission times and the quiz's attempt rules, kept in the course plan, whether one runs, as
+   ``courses.services.attempt_block_reason`` does, and leaves such a page to the app, which never keeps it
+   either; once no wait runs, the page stays what it is until the attempts change); for the dashboard, the
+   learner (their page is kept for them alone) and every value of the statement. A kept answer holds the app's
+   status line and headers (after every response hook) and its body with only the three header markers left in;
+   the lane fills them with this request's values, escaped as the template escapes them.
 
 Besides these pages (the same steps, the same statement or a room's own):
 
@@ -62,6 +63,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta
 from hashlib import sha512
 from urllib.parse import parse_qsl, urlencode
 
@@ -103,17 +105,20 @@ PLANS = 2000  # courses' plans kept per process (one per course per content vers
 
 def plan_of(course) -> tuple:
     """What the lane needs of a course's current outline: (course id, its lesson ids, its quiz ids,
-    {(module slug, lesson slug): lesson id}, its steps in order as ("lesson" or "quiz", id))."""
-    lessons, quizzes, by_slug, steps = set(), set(), {}, []
+    {(module slug, lesson slug): lesson id}, its steps in order as ("lesson" or "quiz", id), {module slug: its
+    quiz's attempt rules (attempt limit, minutes between attempts, minutes after two failures in a row)})."""
+    lessons, quizzes, by_slug, steps, rules = set(), set(), {}, [], {}
     for module in course.modules:
         for lesson in module.lessons:
             lessons.add(lesson.id)
             by_slug[(module.slug, lesson.slug)] = lesson.id
             steps.append(("lesson", lesson.id))
         if module.quiz is not None:
-            quizzes.add(module.quiz.id)
-            steps.append(("quiz", module.quiz.id))
-    return course.id, frozenset(lessons), frozenset(quizzes), by_slug, tuple(steps)
+            quiz = module.quiz
+            quizzes.add(quiz.id)
+            steps.append(("quiz", quiz.id))
+            rules[module.slug] = (quiz.max_attempts, quiz.cooldown_minutes, quiz.failure_cooldown_minutes)
+    return course.id, frozenset(lessons), frozenset(quizzes), by_slug, tuple(steps), rules
 
 
 def state_of(kind: str, plan: tuple, lesson_id, enrolled: bool, completed: bool, lessons, quizzes) -> tuple:
@@ -166,13 +171,37 @@ FLAGS = {"true": True, "1": True, "false": False, "0": False, "": None}
 
 
 def _attempts(text) -> tuple[tuple, tuple]:
-    """The quiz attempts column read as (``attempts_summary``'s tuple, their submission times as read): a quiz
-    page is kept for one exact history, since whether a cooldown runs follows those times."""
+    """The quiz attempts column read as (``attempts_summary``'s tuple, (number, passed, submitted at) of each
+    attempt by number, the time as read): whether a cooldown runs follows those times (``waiting``)."""
     rows = sorted(
         (int(number), int(score) if score else None, FLAGS[passed], submitted)
         for number, score, passed, submitted in (part.split(";", 3) for part in (text.split(",") if text else ()))
     )
-    return tuple((n, score, passed, bool(at)) for n, score, passed, at in rows), tuple(at for *_, at in rows)
+    return tuple((n, score, passed, bool(at)) for n, score, passed, at in rows), tuple(
+        (n, p, at) for n, _, p, at in rows
+    )
+
+
+def _moment(text: str) -> datetime:
+    """A timestamp as the statement cast it to text: PostgreSQL's "2026-12-07 20:08:13.5+00" (an offset, in the
+    connection's time zone), SQLite's naive UTC "2026-12-07 20:08:13.500000"."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def waiting(rules: tuple, history: tuple, now: datetime) -> bool:
+    """Whether a wait before the next attempt runs at ``now`` (courses.services.attempt_block_reason's rules,
+    from the quiz's ``rules`` of ``plan_of`` and the attempts as ``_attempts`` reads them): a quiz page showing
+    it changes with the clock, so it is left to the app; any other quiz page follows the attempts alone."""
+    max_attempts, cooldown, failure_cooldown = rules
+    if any(not at for _, _, at in history):
+        return False  # an open attempt: the page offers to continue it
+    if max_attempts is not None and len(history) >= max_attempts:
+        return False  # used up: no new attempt, whenever
+    wait = cooldown if history else 0
+    if len(history) >= 2 and not any(passed for _, passed, _ in history[-2:]):
+        wait = max(wait, failure_cooldown)
+    return bool(wait) and now < _moment(history[-1][2]) + timedelta(minutes=wait)
 
 
 class SignedInLane(lane.BaseLane):
@@ -303,17 +332,17 @@ class SignedInLane(lane.BaseLane):
             if course_id is None:
                 return None
             learner = (enrollment_id is not None, completed_at is not None, _ids(lessons), _ids(quizzes))
-            extra, times = ((), ())
+            extra, history = ((), ())
             if kind == "quiz":
-                summary, times = _attempts(row[13])
+                summary, history = _attempts(row[13])
                 extra = (summary, True)  # the app keeps only a page that does not change with the clock
-            expect.update(course_id=course_id, args=args, learner=learner, extra=extra, times=times)
+            expect.update(course_id=course_id, args=args, learner=learner, extra=extra, history=history)
             plan = self.plans.get(content, ("plan", args["slug"]))
             if plan is MISS:
                 return "keep", expect
             if plan[0] != course_id:
                 return None
-            key = self._key(kind, args, plan, learner, facts, extra, times)
+            key = self._key(kind, args, plan, learner, facts, extra, history)
             if key is None:
                 return None
         expect["key"] = key
@@ -340,9 +369,11 @@ class SignedInLane(lane.BaseLane):
 
     @staticmethod
     def _key(
-        kind: str, args: dict, plan: tuple, learner: tuple, facts: tuple, extra: tuple = (), times: tuple = ()
+        kind: str, args: dict, plan: tuple, learner: tuple, facts: tuple, extra: tuple = (), history: tuple = ()
     ) -> tuple | None:
-        """(*facts, the learner's state as the page shows it, the attempts' submission times), or None."""
+        """(*facts, the learner's state as the page shows it, ()), or None (the app answers). A quiz page's
+        ``history`` (``_attempts``): with a wait running now, None; else not in the key, so learners whose
+        attempts read the same share the page whenever they took them."""
         enrolled, completed = learner[0], learner[1]
         if completed and kind == "course":
             return None  # links the learner's certificate: never kept (courses/views.py)
@@ -353,9 +384,11 @@ class SignedInLane(lane.BaseLane):
             lesson_id = plan[3].get((args["module_slug"], args["lesson_slug"]))
             if lesson_id is None or not enrolled:
                 return None  # the app's 404 or 403
-        if kind == "quiz" and not enrolled:
-            return None  # the app's 403
-        return (*facts, state_of(kind, plan, lesson_id, *learner) + extra, times)
+        if kind == "quiz":
+            rules = plan[5].get(args["module_slug"])
+            if not enrolled or rules is None or waiting(rules, history, utcnow()):
+                return None  # the app's 403 or 404, or a page whose "wait N more minutes" changes with the clock
+        return (*facts, state_of(kind, plan, lesson_id, *learner) + extra, ())
 
     def _session(self, environ) -> dict | None:
         """The session as Flask's session interface opens it, when it is one this lane may answer for."""
@@ -498,7 +531,7 @@ class SignedInLane(lane.BaseLane):
                 return result
             plan, app_state = state
             learner, facts = expect["learner"], expect["facts"]
-            key = self._key(expect["kind"], expect["args"], plan, learner, facts, expect["extra"], expect["times"])
+            key = self._key(expect["kind"], expect["args"], plan, learner, facts, expect["extra"], expect["history"])
             if key is None or key[-2] != app_state:
                 return result  # the learner's state changed between the two reads (or the app saw it otherwise)
         parts = skeleton.segments(page[0], room.marks if room else frozenset())

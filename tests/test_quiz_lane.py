@@ -15,7 +15,7 @@ from courses import lane as signed_lane
 from courses.models import Quiz
 from tests.conftest import queries_run
 from tests.factories import enroll, login, make_course, make_user
-from tests.test_signed_in_lane import both_ways, fresh_lane, not_answered
+from tests.test_signed_in_lane import TOKEN_RE, both_ways, fresh_lane, not_answered
 
 COURSE = "/courses/ai-basics"
 QUIZ = COURSE + "/module-1/quiz"
@@ -210,3 +210,124 @@ def test_a_renewal_an_archived_course_a_draft_and_a_member_on_quiz_pages(client,
     for _ in range(2):
         member_page = not_answered(app, lambda: client.get(QUIZ))
         assert member_page.status_code == 200 and "My organizations" in member_page.get_data(as_text=True)
+
+
+def moved_back(email: str, minutes: int) -> None:
+    """The learner's quiz attempts as if submitted (and started) ``minutes`` earlier than they were."""
+    from datetime import timedelta
+
+    from courses.models import Enrollment, QuizAttempt
+
+    user_id = db.session.scalar(select(User.id).where(User.email == email))
+    enrollment_id = db.session.scalar(select(Enrollment.id).where(Enrollment.user_id == user_id))
+    for attempt in db.session.scalars(select(QuizAttempt).where(QuizAttempt.enrollment_id == enrollment_id)):
+        attempt.started_at -= timedelta(minutes=minutes)
+        attempt.submitted_at -= timedelta(minutes=minutes)
+    db.session.commit()
+
+
+def lane_answers(app, client, path: str) -> str:
+    """``path`` answered by the lane itself (from a page kept from someone else's request); returns the body."""
+    the_lane = signed_lane.find(app)
+    before = the_lane.answered
+    response = client.get(path)
+    assert the_lane.answered == before + 1, f"the lane did not answer {path}"
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_learners_with_the_same_attempts_share_a_quiz_page_once_no_wait_runs(client, other_client, app, fresh):
+    course = make_course("cooled", cooldown_minutes=10, pass_mark=100)
+    quiz = "/courses/cooled/module-1/quiz"
+    signed_in(client, "ann@example.org", "Ann First", course)
+    signed_in(other_client, "bob@example.org", "Bob Second", course)
+    for each in (client, other_client):  # one failed attempt each, at different moments
+        url = each.submit(quiz + "/start", page=quiz).headers["Location"]
+        answer_all(each, url.replace("http://localhost", ""), right=False)
+    # ten minutes between attempts: the wait runs, the app answers and keeps nothing
+    for each in (client, other_client):
+        assert "Please wait 10 more minutes" in not_answered(app, lambda each=each: each.get(quiz)).get_data(True)
+    # Ann's wait is over: her page is kept; Bob's, over at another moment, is that page with his values
+    moved_back("ann@example.org", 11)
+    moved_back("bob@example.org", 25)
+    ann = both_ways(app, client, quiz)
+    assert "Try again" in ann and "Please wait" not in ann and "Ann First" in ann
+    bob = lane_answers(app, other_client, quiz)
+    assert "Bob Second" in bob and "Ann" not in bob
+    # Cy failed the same way just now: the page kept for these attempts is not his, his wait runs
+    cy_client = app.test_client()
+    signed_in(cy_client, "cy@example.org", "Cy Third", course)
+    answer_all(cy_client, cy_client.submit(quiz + "/start", page=quiz).headers["Location"], right=False)
+    assert "Please wait 10 more minutes" in not_answered(app, lambda: cy_client.get(quiz)).get_data(True)
+    assert TOKEN_RE.sub(r'\1X"', bob.replace("Bob Second", "Ann First")) == TOKEN_RE.sub(r'\1X"', ann)
+    # his token is his session's: the start POST accepts it
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', bob).group(1)
+    started = other_client.post(quiz + "/start", data={"csrf_token": token})
+    assert started.status_code == 303 and started.headers["Location"].endswith("/attempts/2")
+    # a second failure in a row: the 30-minute wait after two failures runs, and the app answers
+    answer_all(other_client, started.headers["Location"], right=False)
+    for _ in range(2):
+        waiting = not_answered(app, lambda: other_client.get(quiz)).get_data(as_text=True)
+        assert "Please wait 30 more minutes" in waiting
+    moved_back("bob@example.org", 20)  # 20 minutes on: still 10 to wait
+    assert "Please wait 10 more minutes" in not_answered(app, lambda: other_client.get(quiz)).get_data(True)
+    moved_back("bob@example.org", 11)  # and over: kept again, for anyone with these two attempts
+    assert "Try again" in both_ways(app, other_client, quiz)
+
+
+def test_used_up_attempts_and_an_open_attempt_are_shared_whatever_the_times(client, other_client, app, fresh):
+    course = make_course("ai-basics", cooldown_minutes=60, pass_mark=100, max_attempts=1)
+    signed_in(client, "ann@example.org", "Ann First", course)
+    signed_in(other_client, "bob@example.org", "Bob Second", course)
+    # an open attempt: "continue attempt 1" for both
+    urls = [start(client), start(other_client)]
+    assert "Continue attempt 1" in both_ways(app, client, QUIZ)
+    assert "Continue attempt 1" in lane_answers(app, other_client, QUIZ)
+    # the one attempt used, at different moments: no new attempt, whenever; the cooldown does not apply
+    for each, url in zip((client, other_client), urls, strict=True):
+        answer_all(each, url, right=False)
+    moved_back("bob@example.org", 5)
+    page = both_ways(app, client, QUIZ)
+    assert "You have used your 1 attempt" in page and "Please wait" not in page
+    assert "You have used your 1 attempt" in lane_answers(app, other_client, QUIZ)
+
+
+@pytest.mark.nodb
+def test_the_lanes_wait_follows_the_quiz_rules(app):
+    """``courses.lane.waiting`` against ``courses.services.attempt_block_reason`` (the app's rule) on random
+    attempt histories and rules, at moments around each wait's end."""
+    import random
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from courses.services import attempt_block_reason, attempts_used_up
+
+    rng = random.Random(17)
+    start_at = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    with app.test_request_context("/"):
+        for _ in range(400):
+            rules = (rng.choice([None, 1, 2, 3]), rng.choice([0, 5, 10]), rng.choice([0, 30]))
+            quiz = SimpleNamespace(max_attempts=rules[0], cooldown_minutes=rules[1], failure_cooldown_minutes=rules[2])
+            attempts, at = [], start_at
+            for number in range(1, rng.randint(0, 4) + 1):
+                at += timedelta(minutes=rng.randint(0, 40), microseconds=rng.randint(0, 999_999))
+                open_one = number == 4 or rng.random() < 0.1
+                passed = None if open_one else rng.random() < 0.3
+                attempts.append(
+                    SimpleNamespace(attempt_no=number, passed=passed, submitted_at=None if open_one else at)
+                )
+                if open_one:
+                    break
+            history = tuple(
+                (a.attempt_no, a.passed, a.submitted_at.isoformat(sep=" ") if a.submitted_at else "") for a in attempts
+            )
+            for now in (
+                at + timedelta(minutes=m, microseconds=u) for m in (0, 4, 5, 9, 10, 29, 30, 31) for u in (-1, 0, 1)
+            ):
+                blocked = attempt_block_reason(quiz, attempts, now=now)
+                running = (
+                    blocked is not None
+                    and not attempts_used_up(quiz, attempts)
+                    and all(a.submitted_at is not None for a in attempts)
+                )
+                assert signed_lane.waiting(rules, history, now) == running, (rules, history, now, blocked)
