@@ -75,6 +75,48 @@ CHROMIUM_ARGS = [
 
 # facts about the running live server that tests need besides its address (e.g. its mail outbox folder)
 LIVE: dict[str, Path] = {}
+_LIVE_ENV: dict[str, str] = {}  # the session live server's environment (arrange_progress builds its app from it)
+_LIVE_APP: list = []  # that app, built once
+
+
+def arrange_progress(email: str, course_slug: str, *, steps_left: int = 1) -> None:
+    """On the session live server's database, the learner ``email``, enrolled in the course, takes every step of
+    it but the last ``steps_left`` (its lessons and quizzes in the course's order) through the app's own services,
+    as the lesson and quiz views call them: each lesson completed, each quiz attempt started and submitted with
+    every right answer (passed). The browser then takes the steps left itself, the completing one included.
+
+    For tests whose subject is what comes after a course (its completion, the certificate, the employer's
+    dashboard) and not the walk through its pages, which test_learner_journey and test_spanish_journey take in the
+    browser: each walk cost ~15 s of CPU (Chromium, the server, Playwright) per database."""
+    from sqlalchemy import select
+
+    from accounts.models import User
+    from core.database import utcnow
+    from core.extensions import db
+    from courses import services
+
+    if not _LIVE_APP:
+        _LIVE_APP.append(_app_of(_LIVE_ENV))
+    with _LIVE_APP[0].app_context():
+        try:
+            user = db.session.scalar(select(User).where(User.email == email))
+            course = services.load_course(course_slug)
+            enrollment = services.get_enrollment(user, course)
+            assert enrollment is not None, f"{email} is not enrolled in {course_slug}"
+            steps = services.course_steps(course)
+            assert len(steps) > steps_left, steps
+            for kind, module, lesson in steps[: len(steps) - steps_left]:
+                if kind == "lesson":
+                    assert not services.complete_lesson(enrollment, lesson, now=utcnow())
+                else:
+                    quiz = module.quiz
+                    attempt = services.start_attempt(enrollment, quiz, now=utcnow())
+                    right = {q.id: [c.id for c in q.choices if c.correct] for q in quiz.questions}
+                    graded, finished = services.submit_attempt(enrollment, attempt, quiz, right, now=utcnow())
+                    assert graded.passed and not finished
+                db.session.commit()  # one request's worth at a time, as the views commit
+        finally:
+            db.session.remove()
 
 
 def live_mail(to: str) -> list[str]:
@@ -119,6 +161,20 @@ LIVE_SETUP = (
 )
 
 
+def _app_of(env: dict[str, str]):
+    """An app in this process with a live server's FLASK_* settings, read as Flask's from_prefixed_env reads them."""
+    from core import create_app
+
+    settings = {}
+    for key, value in env.items():
+        if key.startswith("FLASK_") and key != "FLASK_APP":
+            try:
+                settings[key.removeprefix("FLASK_")] = json.loads(value)
+            except ValueError:
+                settings[key.removeprefix("FLASK_")] = value
+    return create_app(settings)
+
+
 def run_setup(env: dict[str, str], commands, password: str = ADMIN_PASSWORD) -> None:
     """Run `flask` commands for a live server in this process, on an app built from the server's own FLASK_*
     settings: the same commands as `FLASK_APP=… flask …` in a shell, without a new interpreter importing the app
@@ -128,17 +184,9 @@ def run_setup(env: dict[str, str], commands, password: str = ADMIN_PASSWORD) -> 
     from click.testing import CliRunner
     from flask.cli import FlaskGroup
 
-    from core import create_app
     from core.extensions import db
 
-    settings = {}
-    for key, value in env.items():
-        if key.startswith("FLASK_") and key != "FLASK_APP":
-            try:  # as Flask's from_prefixed_env reads them
-                settings[key.removeprefix("FLASK_")] = json.loads(value)
-            except ValueError:
-                settings[key.removeprefix("FLASK_")] = value
-    app = create_app(settings)
+    app = _app_of(env)
     # the commands that `flask` itself offers (Flask-Migrate's `db` comes from an entry point, not app.cli)
     cli = FlaskGroup(create_app=lambda: app, load_dotenv=False, set_debug_flag=False)
     try:
@@ -171,6 +219,7 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
         "FLASK_UPLOAD_DIR": str(folder / "uploads"),
     }
     run_setup(env, LIVE_SETUP)
+    _LIVE_ENV.update(env)
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
@@ -215,6 +264,11 @@ def live_server(tmp_path_factory, app) -> Iterator[str]:
     try:
         yield base
     finally:
+        if _LIVE_APP:  # no connection of this process may stay open to the server's database
+            with _LIVE_APP[0].app_context():
+                from core.extensions import db
+
+                db.engine.dispose()
         server.terminate()
         try:
             server.wait(timeout=15)
