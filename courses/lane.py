@@ -630,6 +630,104 @@ class Page(ABC):
 # pages of the rooms above this one: {endpoint: Page}
 PAGES: dict[str, Page] = {}
 
+# set by the attempt page's view when the lane asked: (its question pieces (``attempt_questions``), the quiz's
+# question ids, its choice ids)
+ATTEMPT_PIECES = "awa.attempt_pieces"
+
+
+def attempt_questions(pieces: tuple, layout, tokens: dict, previous=None) -> str:
+    """An open attempt's questions: ``pieces`` (courses/views.py: {question id: heading}, {choice id: choice},
+    a question's end, each a ``str.format`` pattern of autoescaped markup) put together in the attempt's
+    ``layout`` ([(question id, [choice id, …]), …]) with its ``tokens`` ({(question id, choice id): token}) and,
+    for a refused submission, the answers it sent (``previous``) checked again."""
+    heads, items, end = pieces[:3]
+    out: list[str] = []
+    total = len(layout)
+    for qpos, (qid, choices) in enumerate(layout, 1):
+        chosen = previous.getlist(f"q-{qpos}") if previous else ()
+        out.append(heads[qid].format(qpos=qpos, total=total))
+        for cidx, cid in enumerate(choices, 1):
+            token = tokens[(qid, cid)]
+            checked = "checked" if token in chosen else ""
+            out.append(items[cid].format(qpos=qpos, cidx=cidx, token=escape(token), checked=checked))
+        out.append(end)
+    return "".join(out)
+
+
+class OpenAttempt(Page):
+    """``GET …/quiz/attempts/<n>`` of the learner's open attempt: the user's row, and their attempt of that
+    number at the module's quiz of a published or archived course they are enrolled in, in one statement; the
+    kept page (the app's skeleton for this address and language, shared by every learner on that attempt
+    number) filled with the header's values and the attempt's questions, put together as the app does from the
+    pieces the app left with it, in the attempt's order with its tokens. A submitted attempt (its result), one
+    opened before choice tokens existed (the app gives it tokens), or no such attempt: the app answers."""
+
+    kind = "attempt"
+    marks = frozenset({"questions"})
+    SUBMITTED = 100_000  # (user, address) of attempts seen submitted, remembered per process
+
+    def __init__(self) -> None:
+        # a submitted attempt stays submitted: its result page goes straight to the app, without the lane's read
+        self._submitted: dict[tuple, None] = {}
+
+    def prepare(self, the_lane, environ, args: dict) -> dict | None:
+        if self._submitted and (self._user(the_lane, environ), environ.get("PATH_INFO")) in self._submitted:
+            return None
+        return {"slug": args["slug"], "module": args["module_slug"], "number": args["number"]}
+
+    @staticmethod
+    def _user(the_lane, environ) -> str | None:
+        session = the_lane._session(environ)
+        return session.get("_user_id") if session else None
+
+    def statement(self, signed_in):
+        from courses.models import Course, CourseStatus, Enrollment, Module, Quiz, QuizAttempt
+
+        users = User.__table__
+        c, e, m = Course.__table__, Enrollment.__table__, Module.__table__
+        q, a = Quiz.__table__, QuizAttempt.__table__
+        studied = [CourseStatus.PUBLISHED, CourseStatus.ARCHIVED]  # as courses.permissions.can_study
+        return signed_in(
+            a.c.attempt_no,
+            a.c.layout,
+            a.c.tokens,
+            a.c.submitted_at,
+            join=lambda joined: (
+                joined.join(c, and_(c.c.slug == bindparam("slug"), c.c.status.in_(studied)))
+                .join(e, and_(e.c.user_id == users.c.id, e.c.course_id == c.c.id))
+                .join(m, and_(m.c.course_id == c.c.id, m.c.slug == bindparam("module")))
+                .join(q, q.c.module_id == m.c.id)
+                .join(
+                    a, and_(a.c.enrollment_id == e.c.id, a.c.quiz_id == q.c.id, a.c.attempt_no == bindparam("number"))
+                )
+            ),
+        )
+
+    def key(self, the_lane, environ, user_id: int, row, language: str):
+        if row.submitted_at is not None:
+            if len(self._submitted) >= self.SUBMITTED:
+                self._submitted.clear()
+            self._submitted[(self._user(the_lane, environ), environ.get("PATH_INFO"))] = None
+            return None
+        if row.tokens is None:
+            return None
+        return ("attempt",), ("open", row.attempt_no)
+
+    def reply(self, the_lane, environ, row, state, kept):
+        questions, choices = kept[3], kept[4]
+        layout = [(qid, [c for c in cids if c in choices]) for qid, cids in row.layout if qid in questions]
+        tokens = {(qid, cid): token for token, (qid, cid) in row.tokens.items()}
+        return {"questions": attempt_questions(kept, layout, tokens)}, {}
+
+    def check(self, environ, state, html: str):
+        pieces = environ.get(ATTEMPT_PIECES)
+        if pieces is None or state[0] != "open":
+            return None
+        return html, {}, pieces
+
+
+PAGES["courses.attempt"] = OpenAttempt()
+
 
 def _identifier(environ) -> str:
     """flask_login.utils._create_identifier for this request (the address it sees, then the User-Agent)."""

@@ -578,6 +578,7 @@ def _attempt_page(
                 error=mark("error") if error else None,
             ),
             fills,
+            lane_marks=frozenset({"questions"}),
         )
         return page, status
     progress = services.progress_for(enrollment, course) if progress is None else progress
@@ -667,21 +668,13 @@ def _attempt_pieces(course, quiz) -> tuple[dict, dict, str]:
 
 def _attempt_questions(course, quiz, layout, tokens: dict, previous) -> Markup:
     """The open attempt's questions in its order, with its choice tokens (and the answers of a refused
-    submission checked again): what the old template loop rendered, from pieces kept per content version."""
-    heads, items, end = remember(
-        ("quiz-attempt-pieces", quiz.id, current_language()), lambda: _attempt_pieces(course, quiz)
-    )
-    out: list[str] = []
-    total = len(layout)
-    for qpos, (qid, choices) in enumerate(layout, 1):
-        chosen = previous.getlist(f"q-{qpos}") if previous else ()
-        out.append(heads[qid].format(qpos=qpos, total=total))
-        for cidx, cid in enumerate(choices, 1):
-            token = tokens[(qid, cid)]
-            checked = "checked" if token in chosen else ""
-            out.append(items[cid].format(qpos=qpos, cidx=cidx, token=escape(token), checked=checked))
-        out.append(end)
-    return Markup("".join(out))  # noqa: S704  (autoescaped pieces; the tokens escaped above)
+    submission checked again): what the old template loop rendered, from pieces kept per content version.
+    When the signed-in lane asked for this page, the pieces are left for it (it fills the page itself next)."""
+    pieces = remember(("quiz-attempt-pieces", quiz.id, current_language()), lambda: _attempt_pieces(course, quiz))
+    if request.environ.get(skeleton.LANE_WANTS) and request.method == "GET" and not previous:
+        questions, choices, _ = _quiz_ids(quiz)
+        request.environ[lane.ATTEMPT_PIECES] = (*pieces, questions, choices)
+    return Markup(lane.attempt_questions(pieces, layout, tokens, previous))  # noqa: S704  (autoescaped pieces)
 
 
 def _result_pieces(course, quiz, reveal: bool) -> tuple[dict, dict, dict]:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from accounts.models import Role, User
 from core.extensions import db
 from courses import lane as signed_lane
-from courses.models import Quiz
+from courses.models import Question, Quiz
 from tests.conftest import queries_run
 from tests.factories import enroll, login, make_course, make_user
 from tests.test_signed_in_lane import TOKEN_RE, both_ways, fresh_lane, not_answered
@@ -138,21 +138,44 @@ def test_what_the_lane_leaves_to_the_app_on_quiz_pages(client, other_client, app
     assert "Studio" in not_answered(app, lambda: client.get(QUIZ)).get_data(as_text=True)
 
 
-def test_the_attempt_and_result_pages_take_three_statements_and_are_the_learners_own(client, other_client, app, fresh):
+def test_open_attempts_are_answered_by_the_lane_results_by_the_app_in_three_statements(
+    client, other_client, app, fresh
+):
     course = make_course("ai-basics", questions=4)
-    signed_in(client, "lee@example.org", course=course)
+    signed_in(client, "lee@example.org", "Lee Learner", course)
     signed_in(other_client, "ann@example.org", "Ann First", course)
     url = start(client)
-    client.get(url)
-    assert queries_run(app, lambda: client.get(url)) == 3
+    page = both_ways(app, client, url)  # the lane's answer is the app's, byte for byte
+    assert "Question 4 of 4." in page and "Lee Learner" in page
+    the_lane = signed_lane.find(app)
+    reads = the_lane.reads
+    assert queries_run(app, lambda: client.get(url)) == 0
+    assert the_lane.reads == reads + 1
     # Ann has no attempt 1 of her own: the same address is not Lee's attempt for her
-    assert other_client.get(url).status_code == 404
+    assert not_answered(app, lambda: other_client.get(url)).status_code == 404
+    # her own attempt 1: the page kept from Lee's request, with her name, her order and her tokens
+    assert start(other_client) == url
+    ann = lane_answers(app, other_client, url)
+    assert "Ann First" in ann and "Lee" not in ann
+    mine = set(re.findall(r'value="([\w-]{20,})"', page))
+    hers = set(re.findall(r'value="([\w-]{20,})"', ann))
+    assert len(hers) == 12 and not mine & hers
+    answer_all(other_client, url, right=True)  # her tokens are accepted: she passes
+    assert "Attempt 1: 100%" in other_client.get(url).get_data(as_text=True)
+    # a publish (a question reworded) shows on Lee's next request, then the lane answers again
+    question = db.session.scalar(select(Question).where(Question.prompt == "Question 1.2?"))
+    question.prompt = "Question 1.2, reworded?"
+    db.session.commit()
+    assert "Question 1.2, reworded?" in not_answered(app, lambda: client.get(url)).get_data(as_text=True)
+    assert "Question 1.2, reworded?" in both_ways(app, client, url)
+    # submitted: the result page is the app's, in three statements (the lane remembers it is submitted)
     answer_all(client, url, right=True)
-    result = client.get(url)
+    result = not_answered(app, lambda: client.get(url))
     assert result.status_code == 200 and "Attempt 1: 100%" in result.get_data(as_text=True)
-    assert queries_run(app, lambda: client.get(url)) == 3
-    assert other_client.get(url).status_code == 404
-    assert client.get(url[: -len("1")] + "2").status_code == 404
+    reads = the_lane.reads
+    assert queries_run(app, lambda: not_answered(app, lambda: client.get(url))) == 3
+    assert the_lane.reads == reads
+    assert other_client.get(url[: -len("1")] + "2").status_code == 404
 
 
 def test_an_unconfirmed_learner_gets_pages_kept_for_unconfirmed_accounts(client, other_client, app, fresh):
