@@ -296,6 +296,20 @@ def compare(before: dict[str, list[float]], after: dict[str, list[float]]) -> st
     return "\n".join(lines) + "\n"
 
 
+def main() -> None:
+    """`make bench`: this tree's rows appended to bench/RESULTS.md."""
+    text = (
+        "\n## The Flask request path (CPU per request, this run)\n\n"
+        f"Each request {REQUESTS} times through Flask's test client in one process ({BATCHES} batches; median batch, "
+        "lowest and highest in brackets), the signed-in lane off. Rerun: `python -m tests.pgcluster -- python -m "
+        "bench.requestpath` (or `make bench`); before/after: `python -m bench.requestpath --against DIR`.\n\n"
+        + table(measure())
+    )
+    with (ROOT / "bench" / "RESULTS.md").open("a") as out:
+        out.write(text)
+    print(text)
+
+
 if __name__ == "__main__":
     import sys
 

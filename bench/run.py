@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from bench import certificates, cpu, generate, insights, pages, vc, workforce, workforce_sqlite
+from bench import certificates, cpu, generate, insights, pages, requestpath, vc, workforce, workforce_sqlite
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -31,6 +31,7 @@ if __name__ == "__main__":
     if os.environ.get("BENCH_ONLY") != "certificates":
         pages.main()  # writes bench/RESULTS.md
         cpu.main()  # appends the per-request CPU budget of every page
+        requestpath.main()  # appends what a request that reaches Flask costs (hooks, forms, errors, POSTs)
     certificates.main()  # appends to it
     vc.main()  # appends to it
     insights.main()  # appends to it

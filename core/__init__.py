@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from inspect import CO_COROUTINE
 from typing import Any
 
 from flask import Flask, redirect, request, url_for
@@ -17,13 +18,27 @@ from core.security import register_input_guards, register_security_headers
 from core.sessions import SessionInterface
 
 
+class AcademyFlask(Flask):
+    """Flask, with ``ensure_sync`` answering at once for plain functions: Flask asks it for every view, hook and
+    context processor of every request (about ten a page), and each time ``inspect.iscoroutinefunction`` unwrapped
+    the callable to read its code flags. A callable whose code says it is not a coroutine is returned as is,
+    as Flask would; anything else (partials, async views) goes to Flask's own check."""
+
+    def ensure_sync(self, func):
+        code = getattr(func, "__code__", None)
+        # (Python 3.12's inspect.markcoroutinefunction sets _is_coroutine_marker: such a function goes to Flask)
+        if code is not None and not code.co_flags & CO_COROUTINE and not hasattr(func, "_is_coroutine_marker"):
+            return func
+        return super().ensure_sync(func)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults → instance/config.py → FLASK_* environment → ``config``.
 
     Never creates tables, migrates, prompts or touches the network.
     Raises core.config.ConfigError when the configuration is unsafe.
     """
-    app = Flask(
+    app = AcademyFlask(
         __name__.split(".")[0],
         instance_relative_config=True,
         template_folder="../templates",

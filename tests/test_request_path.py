@@ -191,3 +191,25 @@ def test_a_views_own_security_header_is_kept_and_none_is_doubled(app):
         assert out.headers["Vary"] == "Accept-Language, Cookie"
         other = Response("y", headers={"Vary": "Accept"})
         assert app.process_response(other).headers["Vary"] == "Accept, Accept-Language, Cookie"
+
+
+@pytest.mark.nodb
+def test_ensure_sync_answers_as_flask_does(app):
+    import asyncio
+    import functools
+
+    from flask import Flask
+
+    def plain():
+        return "x"
+
+    async def coroutine():
+        return "y"
+
+    for func in (plain, functools.partial(plain), app.view_functions["core.help"], str.upper):
+        assert app.ensure_sync(func) is Flask.ensure_sync(app, func)
+    assert app.ensure_sync(plain) is plain
+    # a coroutine goes to Flask's own check (which wants the 'async' extra, not installed here)
+    assert asyncio.iscoroutinefunction(coroutine)
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(coroutine)
