@@ -47,8 +47,10 @@ Besides these pages (the same steps, the same statement or a room's own):
 - ``/courses/<slug>/continue``: the app's 302 itself (nothing of the learner's in it), kept per step it leads to,
   which the lane works out from the statement's progress and the course plan as ``services.next_step`` does,
   and keeps only when the app's own state gives the same step; not enrolled: the app (it flashes why);
-- pages of the rooms above registered in ``PAGES`` (``Page``; credentials: the verify page of a course
-  certificate, kept per certificate shape with the certificate's values and the "Checked …" time as markers).
+- pages registered in ``PAGES`` (``Page``): a quiz attempt's page (``AttemptPage``: open, the skeleton per
+  address filled with the attempt's questions; submitted, its result kept for the learner alone), and the rooms
+  above's (credentials: the verify page of a course certificate, kept per certificate shape with the
+  certificate's values and the "Checked …" time as markers).
 
 Answers are kept only from the app itself: on a miss the lane asks (``skeleton.LANE_WANTS``), core/skeleton.py
 leaves the page with the header markers and the facts its frame followed (content version, language, user, role,
@@ -654,44 +656,64 @@ def attempt_questions(pieces: tuple, layout, tokens: dict, previous=None) -> str
     return "".join(out)
 
 
-class OpenAttempt(Page):
-    """``GET …/quiz/attempts/<n>`` of the learner's open attempt: the user's row, and their attempt of that
-    number at the module's quiz of a published or archived course they are enrolled in, in one statement; the
-    kept page (the app's skeleton for this address and language, shared by every learner on that attempt
-    number) filled with the header's values and the attempt's questions, put together as the app does from the
-    pieces the app left with it, in the attempt's order with its tokens. A submitted attempt (its result), one
-    opened before choice tokens existed (the app gives it tokens), or no such attempt: the app answers."""
+class AttemptPage(Page):
+    """``GET …/quiz/attempts/<n>``: the user's row and, in the same statement, their attempt of that number at
+    the module's quiz of a published or archived course they are enrolled in, with what its result page shows
+    of them (their progress in the course, this cycle's attempts at the quiz).
+
+    - An open attempt: the kept page is the app's skeleton for this address and language, shared by every
+      learner on that attempt number, filled with the header's values and the attempt's questions, put together
+      as the app does from the pieces the app left with it, in the attempt's order with its tokens.
+    - A submitted attempt (its result): kept for this learner alone (like the dashboard), for as long as
+      everything the statement reads of them reads the same (checked again after the app answered), and never
+      while a wait before the next attempt runs (its minutes change with the clock; ``waiting``).
+    - One opened before choice tokens existed (the app gives it tokens), or no such attempt: the app answers."""
 
     kind = "attempt"
     marks = frozenset({"questions"})
-    SUBMITTED = 100_000  # (user, address) of attempts seen submitted, remembered per process
-
-    def __init__(self) -> None:
-        # a submitted attempt stays submitted: its result page goes straight to the app, without the lane's read
-        self._submitted: dict[tuple, None] = {}
+    READ = "awa.attempt_read"
 
     def prepare(self, the_lane, environ, args: dict) -> dict | None:
-        if self._submitted and (self._user(the_lane, environ), environ.get("PATH_INFO")) in self._submitted:
-            return None
-        return {"slug": args["slug"], "module": args["module_slug"], "number": args["number"]}
-
-    @staticmethod
-    def _user(the_lane, environ) -> str | None:
-        session = the_lane._session(environ)
-        return session.get("_user_id") if session else None
+        params = {"slug": args["slug"], "module": args["module_slug"], "number": args["number"]}
+        environ[self.READ] = (the_lane, params)
+        return params
 
     def statement(self, signed_in):
-        from courses.models import Course, CourseStatus, Enrollment, Module, Quiz, QuizAttempt
+        from courses.models import Course, CourseStatus, Enrollment, LessonProgress, Module, Quiz, QuizAttempt
 
         users = User.__table__
         c, e, m = Course.__table__, Enrollment.__table__, Module.__table__
-        q, a = Quiz.__table__, QuizAttempt.__table__
+        q, a, lp = Quiz.__table__, QuizAttempt.__table__, LessonProgress.__table__
+        others = QuizAttempt.__table__.alias("others")
         studied = [CourseStatus.PUBLISHED, CourseStatus.ARCHIVED]  # as courses.permissions.can_study
+        semicolon = literal_column("';'")
+        in_cycle = or_(e.c.renewal_started_at.is_(None), others.c.started_at >= e.c.renewal_started_at)
+        lessons = select(func.aggregate_strings(cast(lp.c.lesson_id, String), ",")).where(lp.c.enrollment_id == e.c.id)
+        passed = select(func.aggregate_strings(cast(others.c.quiz_id, String), ",")).where(
+            others.c.enrollment_id == e.c.id,
+            others.c.passed.is_(True),
+            or_(e.c.renewal_started_at.is_(None), others.c.submitted_at >= e.c.renewal_started_at),
+        )
+        entry = cast(others.c.attempt_no, String).concat(semicolon)
+        entry = entry.concat(func.coalesce(cast(others.c.score, String), literal_column("''"))).concat(semicolon)
+        entry = entry.concat(func.coalesce(cast(others.c.passed, String), literal_column("''"))).concat(semicolon)
+        entry = entry.concat(func.coalesce(cast(others.c.submitted_at, String), literal_column("''")))
+        attempts = select(func.aggregate_strings(entry, ",")).where(
+            others.c.enrollment_id == e.c.id, others.c.quiz_id == q.c.id, in_cycle
+        )
         return signed_in(
             a.c.attempt_no,
             a.c.layout,
             a.c.tokens,
             a.c.submitted_at,
+            a.c.score,
+            a.c.passed,
+            a.c.answers,
+            e.c.id.label("enrollment_id"),
+            e.c.renewal_started_at,
+            lessons.scalar_subquery().label("lessons"),
+            passed.scalar_subquery().label("passed_quizzes"),
+            attempts.scalar_subquery().label("attempts"),
             join=lambda joined: (
                 joined.join(c, and_(c.c.slug == bindparam("slug"), c.c.status.in_(studied)))
                 .join(e, and_(e.c.user_id == users.c.id, e.c.course_id == c.c.id))
@@ -704,29 +726,75 @@ class OpenAttempt(Page):
         )
 
     def key(self, the_lane, environ, user_id: int, row, language: str):
-        if row.submitted_at is not None:
-            if len(self._submitted) >= self.SUBMITTED:
-                self._submitted.clear()
-            self._submitted[(self._user(the_lane, environ), environ.get("PATH_INFO"))] = None
+        if row.submitted_at is None:
+            if row.tokens is None:
+                return None
+            return ("attempt",), ("open", row.attempt_no)
+        # a result: this learner's alone, for what the statement read of them (the order of sets aside)
+        if self._waiting(the_lane, environ, row):
+            return None  # a wait runs: the app answers (a plan not known yet: the app is asked, and leaves it)
+        state = ("result", user_id, _facts_of(row))
+        return state, state
+
+    def _waiting(self, the_lane, environ, row) -> bool | None:
+        """Whether a wait before the next attempt runs now for the attempts ``row`` read; None when the course
+        plan (the quiz's rules) is not known to the lane yet."""
+        params = environ[self.READ][1]
+        plan = the_lane.plans.get(row[7], ("plan", params["slug"]))  # row[7]: the content version
+        rules = None if plan is MISS else plan[5].get(params["module"])
+        if rules is None:
             return None
-        if row.tokens is None:
-            return None
-        return ("attempt",), ("open", row.attempt_no)
+        return waiting(rules, _attempts(row.attempts)[1], utcnow())
 
     def reply(self, the_lane, environ, row, state, kept):
+        if state[0] == "result":
+            return None if self._waiting(the_lane, environ, row) is not False else ({}, {})
         questions, choices = kept[3], kept[4]
         layout = [(qid, [c for c in cids if c in choices]) for qid, cids in row.layout if qid in questions]
         tokens = {(qid, cid): token for token, (qid, cid) in row.tokens.items()}
         return {"questions": attempt_questions(kept, layout, tokens)}, {}
 
     def check(self, environ, state, html: str):
-        pieces = environ.get(ATTEMPT_PIECES)
-        if pieces is None or state[0] != "open":
+        if state[0] == "open":
+            pieces = environ.get(ATTEMPT_PIECES)
+            return None if pieces is None else (html, {}, pieces)
+        # a result: kept only when what the page shows of the learner read the same after the app answered
+        the_lane, params = environ[self.READ]
+        session = the_lane._session(environ)
+        if session is None:
             return None
-        return html, {}, pieces
+        user_id, _, token = session["_user_id"].split(":", 2)
+        again = the_lane._read_page(self, int(user_id), token, params)
+        if again is None or again.submitted_at is None or ("result", int(user_id), _facts_of(again)) != state:
+            return None
+        if self._waiting(the_lane, environ, again) is not False:
+            return None  # "wait N more minutes" changes with the clock (or the quiz's rules are unknown)
+        return html, {}, None
+
+    @staticmethod
+    def keep_plan(environ, course) -> None:
+        """Called by the result page's view when the lane asked: the course plan, which the lane needs to tell
+        whether a wait runs (kept for the course pages too)."""
+        read = environ.get(AttemptPage.READ)
+        if read is not None:
+            plan = contentcache.remember(("lane-plan", course.slug), lambda: plan_of(course))
+            read[0].plans.put(contentcache.content_version(), ("plan", course.slug), plan)
 
 
-PAGES["courses.attempt"] = OpenAttempt()
+def _facts_of(row) -> tuple:
+    """Everything a result page's statement read after the user's columns, hashable: JSON values as text with
+    sorted keys, the aggregated lists (text) sorted (their order is the database's)."""
+    import json
+
+    def fact(value):
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, sort_keys=True)
+        return ",".join(sorted(value.split(","))) if isinstance(value, str) else value
+
+    return tuple(fact(value) for value in row[8:])
+
+
+PAGES["courses.attempt"] = AttemptPage()
 
 
 def _identifier(environ) -> str:

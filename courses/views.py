@@ -582,6 +582,8 @@ def _attempt_page(
         )
         return page, status
     progress = services.progress_for(enrollment, course) if progress is None else progress
+    if request.environ.get(skeleton.LANE_WANTS):
+        lane.AttemptPage.keep_plan(request.environ, course)
     step = services.next_step(course, progress)
     next_url = _step_url(course, step) if step else None
     answers = {int(k): set(v) for k, v in (attempt.answers or {}).items()}

@@ -138,9 +138,7 @@ def test_what_the_lane_leaves_to_the_app_on_quiz_pages(client, other_client, app
     assert "Studio" in not_answered(app, lambda: client.get(QUIZ)).get_data(as_text=True)
 
 
-def test_open_attempts_are_answered_by_the_lane_results_by_the_app_in_three_statements(
-    client, other_client, app, fresh
-):
+def test_attempts_and_results_answered_by_the_lane(client, other_client, app, fresh):
     course = make_course("ai-basics", questions=4)
     signed_in(client, "lee@example.org", "Lee Learner", course)
     signed_in(other_client, "ann@example.org", "Ann First", course)
@@ -168,14 +166,36 @@ def test_open_attempts_are_answered_by_the_lane_results_by_the_app_in_three_stat
     db.session.commit()
     assert "Question 1.2, reworded?" in not_answered(app, lambda: client.get(url)).get_data(as_text=True)
     assert "Question 1.2, reworded?" in both_ways(app, client, url)
-    # submitted: the result page is the app's, in three statements (the lane remembers it is submitted)
+    # submitted: the result page, kept for Lee alone; the lane's answer is the app's, byte for byte
     answer_all(client, url, right=True)
     result = not_answered(app, lambda: client.get(url))
     assert result.status_code == 200 and "Attempt 1: 100%" in result.get_data(as_text=True)
+    page = both_ways(app, client, url)
+    assert "You passed" in page and "Lee Learner" in page
     reads = the_lane.reads
-    assert queries_run(app, lambda: not_answered(app, lambda: client.get(url))) == 3
-    assert the_lane.reads == reads
+    assert queries_run(app, lambda: lane_answers(app, client, url)) == 0
+    assert the_lane.reads == reads + 1
+    # Ann's result at the same address is not Lee's: hers, from the app
+    assert "Ann First" in not_answered(app, lambda: other_client.get(url)).get_data(as_text=True)
+    # what the page shows changes (a lesson done moves the progress bar and the next step): the app again
+    assert client.submit(COURSE + "/module-1/lesson-1-1/complete").status_code == 303
+    moved = not_answered(app, lambda: client.get(url)).get_data(as_text=True)
+    assert "lesson-1-2" in moved and moved != page
+    assert "lesson-1-2" in both_ways(app, client, url)
     assert other_client.get(url[: -len("1")] + "2").status_code == 404
+
+
+def test_a_result_with_a_wait_running_is_left_to_the_app(client, app, fresh):
+    course = make_course("cooled", cooldown_minutes=10, pass_mark=100)
+    quiz = "/courses/cooled/module-1/quiz"
+    signed_in(client, "ann@example.org", "Ann First", course)
+    url = client.submit(quiz + "/start", page=quiz).headers["Location"]
+    answer_all(client, url, right=False)
+    for _ in range(2):
+        waiting = not_answered(app, lambda: client.get(url)).get_data(as_text=True)
+        assert "Please wait 10 more minutes" in waiting and "Try again" not in waiting
+    moved_back("ann@example.org", 11)  # over: the result is kept (for her), "Try again" offered
+    assert "Try again" in both_ways(app, client, url)
 
 
 def test_an_unconfirmed_learner_gets_pages_kept_for_unconfirmed_accounts(client, other_client, app, fresh):
