@@ -649,17 +649,21 @@ def test_another_issuers_validity_dates_are_read_from_the_signed_data(client):
     assert later["verified"] is True and later["credential"]["validUntil"] == "2099-01-01T00:00:00Z"
 
 
+# st.text()'s default alphabet, spelled out: characters(codec="utf-8") is every code point but the surrogates (Cs),
+# the same set and the same draws, but on a fresh clone (no .hypothesis/ yet) Hypothesis learns it by encoding all
+# 1.1 million code points, ~2.5 s of CPU once per process
+TEXT = st.characters(exclude_categories=("Cs",))
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False),
-    st.text(max_size=40),
+    st.text(TEXT, max_size=40),
     st.sampled_from(["did:web:10.0.0.1", "did:key:z6Mk", "_:b0", "data:image/png;base64,AAAA", "https://x.example/"]),
 )
 JSON_VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(TEXT, max_size=12), inner, max_size=4),
     max_leaves=12,
 )
 

@@ -24,10 +24,10 @@ BASE = "http://127.0.0.1:5000"
 
 
 @pytest.fixture
-def certificate(ctx, app, tmp_path):
-    load_test_framework()
+def certificate(ctx, app, tmp_path, prebuilt_certificate):
     app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
-    yield make_certificate(make_user(email="lee@example.org", name="Lee Learner"), make_course("ai-basics"))
+    # the test framework, ai-basics and Lee's certificate, built once per module (tests/conftest.py)
+    yield prebuilt_certificate(email="lee@example.org", name="Lee Learner")
     app.config["CERTIFICATE_DIR"] = None
 
 

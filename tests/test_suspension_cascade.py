@@ -35,8 +35,13 @@ def smtp(app, monkeypatch):
 
 
 @pytest.fixture
-def world(ctx):
-    """Lee holds course certificates for alpha and bravo and the program certificate stacking both."""
+def world(ctx, prebuilt_rows):
+    """Lee holds course certificates for alpha and bravo and the program certificate stacking both: built once per
+    module, copied back for each test (tests/conftest.py prebuilt_rows; ~0.5 s of CPU per test on PostgreSQL)."""
+    return prebuilt_rows(build_world)
+
+
+def build_world() -> dict:
     load_test_framework()
     courses = [make_course(slug, title=f"Course {slug}") for slug in ("alpha", "bravo", "charlie")]
     admin = make_user(email="admin@example.org", role=Role.ADMIN)
