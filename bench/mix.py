@@ -3,6 +3,7 @@
     python -m tests.pgcluster -- python -m bench.mix           # builds its data set (bench.generate + load.prepare)
     BENCH_MIX_PROFILE=1 ...                                    # also a CPU-time cProfile of the whole run (top 40)
     BENCH_MIX_PROFILE_ONLY=complete ...                        # a cProfile of those endpoints' requests only
+    BENCH_MIX_SQL=completes ...                                # the SQL of the first such request, printed
 
 Drives bench/locustfile.py's journeys through Flask's test client in this process (no gunicorn, no Locust):
 each step's CPU time (time.process_time; PostgreSQL's share not included) and SQL statement count are summed per
@@ -89,13 +90,25 @@ class Meter:
         # BENCH_MIX_PROFILE_ONLY=<part of an endpoint's name>: a CPU-time cProfile of only those requests
         self.only = os.environ.get("BENCH_MIX_PROFILE_ONLY", "")
         self.profile: cProfile.Profile | None = cProfile.Profile(time.process_time) if self.only else None
+        self.seen: list[str] = []
+        self.show_sql = os.environ.get("BENCH_MIX_SQL", "")
 
-    def count(self, *_args, **_kwargs) -> None:
+    def count(self, _conn, _cursor, statement, *_args) -> None:
         self.statements += 1
+        self.seen.append(statement)
+
+    def relabel(self, name: str, new: str, status: int) -> None:
+        """File the last request measured under ``name`` under ``new`` instead (known only from its response)."""
+        self._show(new)
+        self.cpu[new].append(self.cpu[name].pop())
+        self.sql[new].append(self.sql[name].pop())
+        self.statuses[name][status] -= 1
+        self.statuses[new][status] += 1
 
     def call(self, name: str, fn, *args, **kwargs):
         profile = self.profile if self.profile is not None and self.only in name else None
         before, statements = time.process_time(), self.statements
+        self.seen = []
         if profile is not None:
             profile.enable()
         response = fn(*args, **kwargs)
@@ -105,7 +118,13 @@ class Meter:
         self.cpu[name].append(1000 * (time.process_time() - before))
         self.sql[name].append(self.statements - statements)
         self.statuses[name][response.status_code] += 1
+        self._show(name)
         return response
+
+    def _show(self, name: str) -> None:
+        if self.show_sql and self.show_sql in name:
+            print(f"-- the SQL of one {name} request:\n" + "\n".join(" ".join(s.split())[:240] for s in self.seen))
+            self.show_sql = ""
 
 
 class Learner:
@@ -215,6 +234,9 @@ class Learner:
             chosen = correct if careful or random.random() < 0.5 else [random.choice(choices)[0]]
             data.extend((name, c) for c in chosen)
         response = self.meter.call("POST .../quiz/attempts/[n]", self.client.post, attempt_path, data=_multi(data))
+        if response.status_code == 303 and response.headers["Location"].endswith("/done"):
+            # the submission that completes the course issues its certificate: measured apart
+            self.meter.relabel("POST .../quiz/attempts/[n]", "POST .../quiz/attempts/[n] (completes)", 303)
         if response.status_code == 303:
             self.get(attempt_path, "GET .../quiz/attempts/[n] (result)")
 

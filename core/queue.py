@@ -28,7 +28,7 @@ from flask import Flask, current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Index, String, Text, and_, event, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from core.database import str_enum, utcnow
 from core.extensions import db
@@ -112,6 +112,8 @@ def enqueue(name: str, *, key: str | None = None, run_after: datetime | None = N
         task=name,
         args=args,
         key=key,
+        state=JobState.QUEUED,
+        attempts=0,
         max_attempts=handler.attempts,
         run_after=run_after or now,
         created_at=now,
@@ -143,6 +145,13 @@ def insert_unique(row: db.Model) -> db.Model | None:
     new_id = db.session.execute(insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)).scalar()
     if new_id is None:
         return None
+    if all(c.key in values for c in table.columns if c.key != "id"):
+        # every column was given: the row holds exactly these values, so the object becomes the session's without
+        # a read-back (a certificate's PDF job at every issuance)
+        row.id = new_id
+        make_transient_to_detached(row)
+        db.session.add(row)
+        return row
     return db.session.get(type(row), new_id)
 
 

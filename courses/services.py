@@ -637,6 +637,29 @@ def _steps_left_statements():
 _STEPS_LEFT = _steps_left_statements()
 
 
+def _touch_and_complete_statements():
+    """``touch`` and ``check_completion`` in one UPDATE, for a passed submission (``(no renewal, renewal)``, built
+    once): the last activity moves to ``now``, and ``completed_at`` becomes ``now`` when nothing is left (the rule's
+    EXISTS as a subquery); RETURNING says what it holds. The enrollment's row lock is held (``lock_enrollment``)."""
+    table = Enrollment.__table__
+    now = bindparam("now", type_=table.c.completed_at.type)
+    return tuple(
+        update(table)
+        .where(table.c.id == bindparam("enrollment"))
+        .values(
+            last_activity_at=now,
+            completed_at=case(
+                (table.c.completed_at.is_(None) & ~left.scalar_subquery(), now), else_=table.c.completed_at
+            ),
+        )
+        .returning(table.c.completed_at)
+        for left in _STEPS_LEFT
+    )
+
+
+_TOUCH_AND_COMPLETE = _touch_and_complete_statements()
+
+
 def check_completion(enrollment: Enrollment, *, now: datetime) -> bool:
     """Completion rule: all lessons complete and all quizzes passed → completed_at set exactly once.
 
@@ -1018,13 +1041,37 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
 def submit_attempt(
     enrollment: Enrollment, attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]], *, now: datetime
 ) -> tuple[Graded, bool]:
-    """Grade an attempt and apply the completion rule. Returns (graded, course_just_completed). Caller commits."""
+    """Grade an attempt and apply the completion rule. Returns (graded, course_just_completed). Raises
+    QuizRuleError (grade_attempt's). Caller commits."""
     lock_enrollment(enrollment)
     graded = grade_attempt(attempt, quiz, answers, now=now)
     quiz_graded.send(enrollment, attempt=attempt, quiz=quiz, graded=graded, now=now)
-    touch(enrollment, now)
-    finished = graded.passed and check_completion(enrollment, now=now)
-    return graded, finished
+    if not graded.passed or enrollment.completed_at is not None:
+        touch(enrollment, now)
+        return graded, False
+    # the last activity and the completion rule in one UPDATE, where touch and check_completion sent a statement
+    # each (and the rule's UPDATE a third when it completed the course)
+    db.session.flush()  # anything the receivers left pending counts, as in check_completion
+    completed_at = (
+        db.session.connection()
+        .execute(
+            _TOUCH_AND_COMPLETE[enrollment.renewal_started_at is not None],
+            {
+                "enrollment": enrollment.id,
+                "course": enrollment.course_id,
+                "renewal": enrollment.renewal_started_at,
+                "now": now,
+            },
+        )
+        .scalar_one()
+    )
+    set_committed_value(enrollment, "last_activity_at", now)
+    activity_recorded.send(enrollment, now=now)
+    if completed_at is None:
+        return graded, False
+    set_committed_value(enrollment, "completed_at", now)  # what the UPDATE wrote: no read-back
+    enrollment_completed.send(enrollment, now=now)  # the row lock held: only this request can have completed it
+    return graded, True
 
 
 def best_attempt(attempts: list[QuizAttempt]) -> QuizAttempt | None:

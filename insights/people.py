@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, event, insert, select
+from sqlalchemy import and_, bindparam, cast, delete, event, insert, literal_column, null, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
@@ -80,36 +80,72 @@ def rows_for(state: list) -> Counter:
     return rows
 
 
+def _state(course_id, enrolled_at, completed_at, active_at, awarded_at) -> list:
+    return [
+        course_id,
+        enrolled_at.date().isoformat(),
+        completed_at is not None,
+        None if awarded_at is None else lag_days(enrolled_at, awarded_at),
+        active_at.date().isoformat(),
+    ]
+
+
+_INPUT_COLUMNS = (
+    Enrollment.user_id,
+    Enrollment.course_id,
+    Enrollment.enrolled_at,
+    Enrollment.completed_at,
+    Enrollment.last_activity_at,
+    Certificate.awarded_at,
+)
+_HELD = and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id)
+
+
 def _inputs(user_ids, session=None) -> dict[int, list]:
     """Each user's state (see rows_for) from their enrollments and course certificates now."""
     session = session or db.session
     states: dict[int, list] = defaultdict(list)
-    for user_id, course_id, enrolled_at, completed_at, active_at, awarded_at in session.execute(
-        select(
-            Enrollment.user_id,
-            Enrollment.course_id,
-            Enrollment.enrolled_at,
-            Enrollment.completed_at,
-            Enrollment.last_activity_at,
-            Certificate.awarded_at,
-        )
-        .outerjoin(
-            Certificate, and_(Certificate.user_id == Enrollment.user_id, Certificate.course_id == Enrollment.course_id)
-        )
-        .where(Enrollment.user_id.in_(user_ids))
+    for user_id, *row in session.execute(
+        select(*_INPUT_COLUMNS).outerjoin(Certificate, _HELD).where(Enrollment.user_id.in_(user_ids))
     ):
-        states[user_id].append(
-            [
-                course_id,
-                enrolled_at.date().isoformat(),
-                completed_at is not None,
-                None if awarded_at is None else lag_days(enrolled_at, awarded_at),
-                active_at.date().isoformat(),
-            ]
-        )
+        states[user_id].append(_state(*row))
     for state in states.values():
         state.sort()
     return states
+
+
+def _typed_null(column):
+    return cast(null(), column.type)
+
+
+# built once: the states settle remembers (kind 's') and the enrollments they are recomputed from (kind 'e') of the
+# users in ``users`` (an expanding IN), in one statement instead of two
+_USERS = bindparam("users", expanding=True)
+_STATES_AND_INPUTS = union_all(
+    select(
+        literal_column("'s'").label("kind"),
+        PeopleState.user_id,
+        PeopleState.state,
+        *(_typed_null(column) for column in _INPUT_COLUMNS[1:]),
+    ).where(PeopleState.user_id.in_(_USERS)),
+    select(literal_column("'e'"), Enrollment.user_id, _typed_null(PeopleState.state), *_INPUT_COLUMNS[1:])
+    .outerjoin(Certificate, _HELD)
+    .where(Enrollment.user_id.in_(_USERS)),
+)
+
+
+def _before_and_now(user_ids, session) -> tuple[dict[int, list], dict[int, list]]:
+    """(the remembered states, the states now) of these users, from one statement."""
+    before: dict[int, list] = {}
+    now: dict[int, list] = defaultdict(list)
+    for kind, user_id, state, *row in session.connection().execute(_STATES_AND_INPUTS, {"users": list(user_ids)}):
+        if kind == "s":
+            before[user_id] = state
+        else:
+            now[user_id].append(_state(*row))
+    for state in now.values():
+        state.sort()
+    return before, now
 
 
 def _add(delta: Counter, session=None) -> None:
@@ -135,6 +171,19 @@ def _add(delta: Counter, session=None) -> None:
     session.execute(statement, values)
 
 
+def _upsert(session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    return upsert
+
+
+def _upsert_states(session):
+    statement = _upsert(session)(PeopleState.__table__)
+    return statement.on_conflict_do_update(index_elements=["user_id"], set_={"state": statement.excluded.state})
+
+
 def marked(session: Session | None = None) -> list[int]:
     """The users marked dirty, locked (a transaction that changes one of them meanwhile waits at its own mark)."""
     session = session or db.session
@@ -144,9 +193,31 @@ def marked(session: Session | None = None) -> list[int]:
 
 # built once: every transaction that writes enrollments runs it before committing
 _MARKED = select(PeopleDirty.__table__.c.user_id).order_by(PeopleDirty.__table__.c.user_id).with_for_update()
+# the same rows taken (locked in the same order, by the subquery) and deleted in one statement: settling them is
+# what follows in this transaction, so their marks go now rather than in a DELETE at the end
+_TAKE_MARKED = (
+    delete(PeopleDirty.__table__)
+    .where(PeopleDirty.__table__.c.user_id.in_(_MARKED))
+    .returning(PeopleDirty.__table__.c.user_id)
+)
 
 
-def settle(session: Session | None = None, user_ids: list[int] | None = None, folded: tuple[int, int] = (0, 0)) -> int:
+def take_marked(session: Session | None = None) -> list[int]:
+    """The users marked dirty, their marks deleted (their rows locked first, in key order, as ``marked`` locks
+    them: a transaction changing one of them meanwhile waits at its own mark until this one commits). For a caller
+    that settles them in this transaction (flushes first; the caller commits)."""
+    session = session or db.session
+    session.flush()
+    return sorted(session.connection().scalars(_TAKE_MARKED))
+
+
+def settle(
+    session: Session | None = None,
+    user_ids: list[int] | None = None,
+    folded: tuple[int, int] = (0, 0),
+    *,
+    taken: bool = False,
+) -> int:
     """Bring the rows of every user marked dirty (``marked``, unless given) up to date, in the current transaction
     (the caller commits).
 
@@ -154,11 +225,11 @@ def settle(session: Session | None = None, user_ids: list[int] | None = None, fo
     When it settled anyone, bumps the dashboard cache's counters (insights/dashboard_cache.py): people active
     always; people enrolled, completed or credentialed when their rows changed; enrollments started and
     certificates when ``folded`` (rollups.fold's counts, this transaction's) says their day rows changed, or always
-    on SQLite, whose triggers change the day rows in place (every such change marks a user). Returns the number
-    of users settled."""
+    on SQLite, whose triggers change the day rows in place (every such change marks a user). ``taken``: the
+    ``user_ids`` came from ``take_marked`` (their marks are gone already). Returns the number of users settled."""
     session = session or db.session
     if user_ids is None:
-        user_ids = marked(session)
+        user_ids, taken = take_marked(session), True
     scopes = {dashboard_cache.SCOPE}
     if session.get_bind().dialect.name != "postgresql":
         scopes |= {dashboard_cache.STARTED, dashboard_cache.CERTIFICATES}
@@ -168,10 +239,7 @@ def settle(session: Session | None = None, user_ids: list[int] | None = None, fo
         scopes.add(dashboard_cache.CERTIFICATES)
     for i in range(0, len(user_ids), CHUNK):
         chunk = user_ids[i : i + CHUNK]
-        before = dict(
-            session.execute(select(PeopleState.user_id, PeopleState.state).where(PeopleState.user_id.in_(chunk))).all()
-        )
-        now = _inputs(chunk, session)
+        before, now = _before_and_now(chunk, session)
         delta: Counter = Counter()
         changed = [user_id for user_id in chunk if before.get(user_id) != now.get(user_id)]
         for user_id in changed:
@@ -180,12 +248,14 @@ def settle(session: Session | None = None, user_ids: list[int] | None = None, fo
         if any(n and key[0] != "active" for key, n in delta.items()):
             scopes.add(dashboard_cache.PERIOD)
         _add(delta, session)
-        if changed:
-            session.execute(delete(PeopleState).where(PeopleState.user_id.in_(changed)))
-            states = [{"user_id": user_id, "state": now[user_id]} for user_id in changed if user_id in now]
-            if states:
-                session.execute(insert(PeopleState.__table__), states)
-        session.execute(delete(PeopleDirty).where(PeopleDirty.user_id.in_(chunk)))
+        gone = [user_id for user_id in changed if user_id not in now]
+        if gone:  # no enrollment left (a deleted account): nothing to remember
+            session.execute(delete(PeopleState).where(PeopleState.user_id.in_(gone)))
+        states = [{"user_id": user_id, "state": now[user_id]} for user_id in changed if user_id in now]
+        if states:  # one upsert, where a DELETE and an INSERT replaced the remembered states
+            session.execute(_upsert_states(session), states)
+        if not taken:
+            session.execute(delete(PeopleDirty).where(PeopleDirty.user_id.in_(chunk)))
     if user_ids:
         # last, after the people rows (locked in key order): every writer takes the counters at the same point, in
         # the same order, and holds them only while committing
@@ -256,7 +326,7 @@ def _settle_before_commit(session: Session) -> None:
     session.flush()  # commit() would flush only after this hook; what it writes must be marked and settled now
     connections = [c for c in session.info.pop("insights_connections", ()) if not c.closed]
     if any(c.info.pop("insights_people", False) for c in connections):
-        user_ids = marked(session)
+        user_ids = take_marked(session)
         if not user_ids:
             return  # most often: activity within the day (a lesson completion); no day rollup changed either
         from insights import rollups
@@ -264,4 +334,4 @@ def _settle_before_commit(session: Session) -> None:
         # every change the day-rollup triggers appended came with a mark (migrations 0023b, 0030): fold them too.
         # The day rows first, then the people rows, then the counter: every writer locks them in this order
         folded = rollups.fold(session.connection())
-        settle(session, user_ids, folded)
+        settle(session, user_ids, folded, taken=True)
