@@ -130,6 +130,9 @@ def enqueue(name: str, *, key: str | None = None, run_after: datetime | None = N
     return row
 
 
+_INSERT_UNIQUE: dict = {}
+
+
 def insert_unique(row: db.Model) -> db.Model | None:
     """INSERT … ON CONFLICT DO NOTHING for a new ORM object: the row (now persistent) or None if a unique
     constraint already holds its twin. Unlike a savepoint, this never commits early on SQLite (pysqlite emits
@@ -141,8 +144,11 @@ def insert_unique(row: db.Model) -> db.Model | None:
     values = {c.key: getattr(row, c.key) for c in table.columns if getattr(row, c.key, None) is not None or c.nullable}
     values = {k: v for k, v in values.items() if not (k == "id" and v is None)}
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new_id = db.session.execute(insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)).scalar()
+    statement = _INSERT_UNIQUE.get((table, dialect))
+    if statement is None:  # built once per table: the columns come with the values
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _INSERT_UNIQUE[table, dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    new_id = db.session.connection().execute(statement, values).scalar()
     if new_id is None:
         return None
     if all(c.key in values for c in table.columns if c.key != "id"):

@@ -305,13 +305,20 @@ def get_enrollment(user: User, course: Course, *, lock: bool = False) -> Enrollm
     ``lock_enrollment`` takes (a request that writes progress), so that one statement does both."""
     if not getattr(user, "is_authenticated", False):
         return None
-    statement = select(Enrollment).where(Enrollment.user_id == user.id, Enrollment.course_id == course.id)
+    params = {"user": user.id, "course": course.id}
     if not lock:
-        return db.session.scalar(statement)
-    enrollment = db.session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+        return db.session.scalar(_ENROLLMENT, params)
+    enrollment = db.session.scalar(_ENROLLMENT_LOCKED, params)
     if enrollment is not None:
         _locked_enrollments().add(enrollment.id)
     return enrollment
+
+
+# built once (every study request reads its enrollment: building the statement cost more CPU than its cache hit)
+_ENROLLMENT = select(Enrollment).where(
+    Enrollment.user_id == bindparam("user"), Enrollment.course_id == bindparam("course")
+)
+_ENROLLMENT_LOCKED = _ENROLLMENT.with_for_update().execution_options(populate_existing=True)
 
 
 def enroll(user: User, course: Course, *, now: datetime) -> tuple[Enrollment, bool]:
@@ -1015,17 +1022,13 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     # the conditional update makes a double submit harmless: only one write wins
     values = {"answers": {str(k): sorted(v) for k, v in answers.items()}, "score": score, "passed": passed}
     values["submitted_at"] = now
-    written = db.session.execute(
-        update(QuizAttempt)
-        .where(QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_(None))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if written != 1:
+    connection = db.session.connection()
+    # Core statements built once (the ORM-enabled UPDATE and bulk INSERT built and ran through the ORM per call)
+    if connection.execute(_GRADE, {"attempt": attempt.id, **values}).rowcount != 1:
         raise QuizRuleError("This attempt was already submitted.")
-    # one executemany (Core): the rows need no ORM objects, and SQLite would otherwise send one INSERT per answer
-    db.session.execute(
-        insert(AttemptAnswer),
+    # one executemany: the rows need no ORM objects, and SQLite would otherwise send one INSERT per answer
+    connection.execute(
+        _INSERT_ANSWERS,
         [
             {"attempt_id": attempt.id, "question_id": qid, "choice_id": cid, "question_correct": correct[qid]}
             for qid, chosen in answers.items()
@@ -1036,6 +1039,19 @@ def grade_attempt(attempt: QuizAttempt, quiz: Quiz, answers: dict[int, list[int]
     for key, value in values.items():
         set_committed_value(attempt, key, value)
     return Graded(score=score, passed=passed, correct=correct)
+
+
+_GRADE = (
+    update(QuizAttempt.__table__)
+    .where(QuizAttempt.__table__.c.id == bindparam("attempt"), QuizAttempt.__table__.c.submitted_at.is_(None))
+    .values(
+        {
+            name: bindparam(name, type_=QuizAttempt.__table__.c[name].type)
+            for name in ("answers", "score", "passed", "submitted_at")
+        }
+    )
+)
+_INSERT_ANSWERS = insert(AttemptAnswer.__table__)
 
 
 def submit_attempt(

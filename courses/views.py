@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_babel import format_percent, gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from wtforms import SelectChoice
 
 from accounts.permissions import authorize
@@ -518,12 +518,16 @@ def start_quiz(slug: str, module_slug: str):
     return redirect(url_for("courses.attempt", slug=slug, module_slug=module_slug, number=number)), 303
 
 
+# built once: a submission reads its attempt by it
+_ATTEMPT = select(QuizAttempt).where(
+    QuizAttempt.enrollment_id == bindparam("enrollment"),
+    QuizAttempt.quiz_id == bindparam("quiz"),
+    QuizAttempt.attempt_no == bindparam("number"),
+)
+
+
 def _attempt_or_404(enrollment, quiz, number: int) -> QuizAttempt:
-    attempt = db.session.scalar(
-        select(QuizAttempt).where(
-            QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id, QuizAttempt.attempt_no == number
-        )
-    )
+    attempt = db.session.scalar(_ATTEMPT, {"enrollment": enrollment.id, "quiz": quiz.id, "number": number})
     if attempt is None:
         abort(404)
     return attempt

@@ -98,20 +98,27 @@ class Entry:
         return self.made[key]
 
 
+_BUMPS: dict = {}
+
+
 def bump(connection, scopes=SCOPES) -> None:
     """Add one to each of the counters ``scopes`` (creating them at 1), in one statement and always in the same
     order. Called in the writer's transaction, just before it commits."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    rows = [{"scope": scope, "version": 1} for scope in SCOPES if scope in scopes]
-    if not rows:
+    chosen = tuple(scope for scope in SCOPES if scope in scopes)
+    if not chosen:
         return
-    statement = insert(ReportVersion).values(rows)
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=["scope"], set_={"version": ReportVersion.version + 1})
-    )
+    key = (connection.dialect.name, chosen)
+    statement = _BUMPS.get(key)
+    if statement is None:  # built once per dialect and set of counters (every settling writer runs one)
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(ReportVersion).values([{"scope": scope, "version": 1} for scope in chosen])
+        statement = _BUMPS[key] = statement.on_conflict_do_update(
+            index_elements=["scope"], set_={"version": ReportVersion.version + 1}
+        )
+    connection.execute(statement)
 
 
 def horizon(now: datetime, parts: tuple[str, ...] = ("active", "expiry")) -> datetime | None:

@@ -159,29 +159,30 @@ def _add(delta: Counter, session=None) -> None:
     if not values:
         return
     session = session or db.session
-    table = PeopleDay.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    statement = upsert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[c.name for c in table.primary_key.columns], set_={"n": table.c.n + statement.excluded.n}
-    )
-    session.execute(statement, values)
+    session.execute(_built(session, "add"), values)
 
 
-def _upsert(session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    return upsert
+def _built(session, which: str):
+    """The upserts of ``_add`` and ``settle``, built once per dialect (every completion runs them)."""
+    dialect = session.get_bind().dialect.name
+    statements = _BUILT.get(dialect)
+    if statements is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        days, states = upsert(PeopleDay.__table__), upsert(PeopleState.__table__)
+        statements = _BUILT[dialect] = {
+            "add": days.on_conflict_do_update(
+                index_elements=[c.name for c in PeopleDay.__table__.primary_key.columns],
+                set_={"n": PeopleDay.__table__.c.n + days.excluded.n},
+            ),
+            "states": states.on_conflict_do_update(index_elements=["user_id"], set_={"state": states.excluded.state}),
+        }
+    return statements[which]
 
 
-def _upsert_states(session):
-    statement = _upsert(session)(PeopleState.__table__)
-    return statement.on_conflict_do_update(index_elements=["user_id"], set_={"state": statement.excluded.state})
+_BUILT: dict[str, dict] = {}
 
 
 def marked(session: Session | None = None) -> list[int]:
@@ -253,7 +254,7 @@ def settle(
             session.execute(delete(PeopleState).where(PeopleState.user_id.in_(gone)))
         states = [{"user_id": user_id, "state": now[user_id]} for user_id in changed if user_id in now]
         if states:  # one upsert, where a DELETE and an INSERT replaced the remembered states
-            session.execute(_upsert_states(session), states)
+            session.execute(_built(session, "states"), states)
         if not taken:
             session.execute(delete(PeopleDirty).where(PeopleDirty.user_id.in_(chunk)))
     if user_ids:
