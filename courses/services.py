@@ -763,16 +763,26 @@ def start_renewal(enrollment: Enrollment, *, now: datetime) -> None:
 
 def attempts_for(enrollment: Enrollment, quiz: Quiz) -> list[QuizAttempt]:
     """This enrollment's attempts at the quiz in the current cycle (since a renewal started, if any)."""
-    stmt = select(QuizAttempt).where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id)
-    if enrollment.renewal_started_at is not None:
-        stmt = stmt.where(QuizAttempt.started_at >= enrollment.renewal_started_at)
-    return list(db.session.scalars(stmt.order_by(QuizAttempt.attempt_no)))
+    renewal = enrollment.renewal_started_at
+    if renewal is None:
+        return list(db.session.scalars(_ATTEMPTS, {"enrollment": enrollment.id, "quiz": quiz.id}))
+    return list(db.session.scalars(_ATTEMPTS_SINCE, {"enrollment": enrollment.id, "quiz": quiz.id, "renewal": renewal}))
 
 
 def quiz_attempts(enrollment, quiz: Quiz) -> list[QuizAttempt]:
     """Every attempt of this enrollment at the quiz, of every cycle, by number (``in_cycle`` picks this cycle's)."""
-    statement = select(QuizAttempt).where(QuizAttempt.enrollment_id == enrollment.id, QuizAttempt.quiz_id == quiz.id)
-    return list(db.session.scalars(statement.order_by(QuizAttempt.attempt_no)))
+    return list(db.session.scalars(_ATTEMPTS, {"enrollment": enrollment.id, "quiz": quiz.id}))
+
+
+# built once: quiz start, the quiz, attempt and result pages read them (building one cost more CPU than its cache hit)
+_ATTEMPTS = (
+    select(QuizAttempt)
+    .where(QuizAttempt.enrollment_id == bindparam("enrollment"), QuizAttempt.quiz_id == bindparam("quiz"))
+    .order_by(QuizAttempt.attempt_no)
+)
+_ATTEMPTS_SINCE = _ATTEMPTS.where(
+    QuizAttempt.started_at >= bindparam("renewal", type_=QuizAttempt.__table__.c.started_at.type)
+)
 
 
 _ATTEMPT_ROWS = (
