@@ -292,7 +292,7 @@ def main() -> None:
             + " ".join(f"{k}:{v}" for k, v in sorted(meter.statuses[name].items()))
         )
     profile = profile or meter.profile
-    if profile:
+    if profile and profile.getstats():  # (BENCH_MIX_PROFILE_ONLY matching no request: nothing to print)
         (ROOT / "test-artifacts").mkdir(exist_ok=True)
         profile.dump_stats(ROOT / "test-artifacts" / "mix.prof")  # for pstats' callers/callees
         stats = pstats.Stats(profile)
