@@ -56,6 +56,7 @@ def mail_server(tmp_path_factory):
                 [
                     sys.executable,
                     "-m",
+                    "tests.quick_exit",
                     "gunicorn",
                     *GUNICORN_OPTIONS,
                     "--workers",

@@ -49,7 +49,7 @@ class Worker:
         log = self.folder / f"worker-{self.runs}.log"
         with log.open("w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "flask", "worker", "--workers", "1", "--no-periodic"],
+                [sys.executable, "-m", "tests.quick_exit", "flask", "worker", "--workers", "1", "--no-periodic"],
                 cwd=ROOT,
                 env={**self.env, "FLASK_APP": "wsgi"},
                 stdout=out,
