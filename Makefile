@@ -124,18 +124,21 @@ PART := $(PYTHON) -m tests.partrun
 # pytest with the garbage collector frozen at exit: a part's exit skipped ~2 s of collector passes over the objects
 # of the whole suite (tests/quick_exit.py; the live servers run through it too)
 QUICK_EXIT := $(BIN)/python -m tests.quick_exit
+# the live parts collect only their two folders (collecting the whole suite to deselect all but them cost ~3 s of
+# CPU per part); with PYTEST_ARGS, only what it names
+LIVE_PATHS = $(if $(PYTEST_ARGS),,tests/browser tests/servers)
 TEST_PARTS := test-part-sqlite-live test-part-sqlite-0 test-part-sqlite-1 \
 	test-part-postgres-live test-part-postgres-0 test-part-postgres-1
 
 test-part-sqlite-live: $(STAMP) $(MO_FILES) $(JS_HARNESS)
-	$(PART) $@ -- $(QUICK_EXIT) pytest -q -p no:cacheprovider -m "$(LIVE_TESTS)" $(PYTEST_ARGS)
+	$(PART) $@ -- $(QUICK_EXIT) pytest -q -p no:cacheprovider -m "$(LIVE_TESTS)" $(LIVE_PATHS) $(PYTEST_ARGS)
 
 test-part-sqlite-%: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(PART) $@ -- $(QUICK_EXIT) pytest -q -p no:cacheprovider -m "not ($(LIVE_TESTS))" --part $*/2 $(PYTEST_ARGS)
 
 test-part-postgres-live: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(PART) $@ -- $(BIN)/python -m tests.pgcluster -- $(QUICK_EXIT) pytest -q -p no:cacheprovider \
-		-m "($(LIVE_TESTS)) and not nodb" $(PYTEST_ARGS)
+		-m "($(LIVE_TESTS)) and not nodb" $(LIVE_PATHS) $(PYTEST_ARGS)
 
 test-part-postgres-%: $(STAMP) $(MO_FILES) $(JS_HARNESS)
 	$(PART) $@ -- $(BIN)/python -m tests.pgcluster -- $(QUICK_EXIT) pytest -q -p no:cacheprovider \

@@ -46,3 +46,26 @@ def test_a_part_counts_the_cpu_of_the_processes_its_command_left_behind(tmp_path
 
     assert _partrun(table, "--reset").returncode == 0
     assert not table.exists()
+
+
+PROBE = """import atexit, gc, sys
+print(sys.argv[1:])
+atexit._run_exitfuncs()  # what the exit runs first, now: the handlers
+print(gc.get_freeze_count() > 0)
+sys.exit(7)
+"""
+
+
+@pytest.mark.nodb
+def test_quick_exit_runs_the_module_as_python_m_would_and_freezes_the_collector_at_exit(tmp_path):
+    (tmp_path / "awa_probe.py").write_text(PROBE, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.quick_exit", "awa_probe", "a", "b c"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 7, run.stderr
+    assert run.stdout.splitlines() == ["['a', 'b c']", "True"]

@@ -202,8 +202,14 @@ def run_setup(env: dict[str, str], commands, password: str = ADMIN_PASSWORD) -> 
             db.engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    """These tests use the live servers' own databases, never the suite's: neither the suite's per-test cleanup nor
+    the suite's migrated database (its `app` fixture, which that cleanup would build) is needed here."""
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory, app) -> Iterator[str]:
+def live_server(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("live")
     LIVE["outbox"] = folder / "outbox"
     env = {

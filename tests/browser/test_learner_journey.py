@@ -63,9 +63,10 @@ def test_learner_completes_a_course_on_a_phone_without_javascript(live_server, p
                 legend = " ".join(fieldset.locator("legend").inner_text().split())
                 prompt = legend.split(". ", 1)[1].removesuffix(" Choose all that apply.")
                 assert prompt in answers, legend
-                for label in fieldset.locator("label").all():
-                    if " ".join(label.inner_text().split()) in answers[prompt]:
-                        label.click()
+                labels = fieldset.locator("label")
+                for i, text in enumerate(labels.all_inner_texts()):  # the choices' texts at once
+                    if " ".join(text.split()) in answers[prompt]:
+                        labels.nth(i).click()
             with page.expect_navigation():
                 page.get_by_role("button", name="Submit answers").click()
             assert "You passed" in page.content(), page.url

@@ -48,9 +48,10 @@ def complete_course(page, base: str, email: str) -> None:
             for fieldset in page.locator("fieldset.question").all():
                 legend = " ".join(fieldset.locator("legend").inner_text().split())
                 prompt = legend.split(". ", 1)[1].removesuffix(" Choose all that apply.")
-                for label in fieldset.locator("label").all():
-                    if " ".join(label.inner_text().split()) in answers[prompt]:
-                        label.click()
+                labels = fieldset.locator("label")
+                for i, text in enumerate(labels.all_inner_texts()):  # the choices' texts at once
+                    if " ".join(text.split()) in answers[prompt]:
+                        labels.nth(i).click()
             page.get_by_role("button", name="Submit answers").click()
             assert "You passed" in page.content(), page.url
             if "Congratulations" in page.content():

@@ -53,9 +53,10 @@ def test_spanish_learner_journey_and_english_employer(live_server, phone, new_pa
                 legend = " ".join(fieldset.locator("legend").inner_text().split())
                 prompt = legend.split(". ", 1)[1].removesuffix(" Elija todas las que correspondan.")
                 assert prompt in answers, legend
-                for label in fieldset.locator("label").all():
-                    if " ".join(label.inner_text().split()) in answers[prompt]:
-                        label.click()
+                labels = fieldset.locator("label")
+                for i, text in enumerate(labels.all_inner_texts()):  # the choices' texts at once
+                    if " ".join(text.split()) in answers[prompt]:
+                        labels.nth(i).click()
             with page.expect_navigation():
                 page.get_by_role("button", name="Enviar respuestas").click()
             assert "Aprobó" in page.content(), page.url
