@@ -635,6 +635,9 @@ PAGES: dict[str, Page] = {}
 # set by the attempt page's view when the lane asked: (its question pieces (``attempt_questions``), the quiz's
 # question ids, its choice ids)
 ATTEMPT_PIECES = "awa.attempt_pieces"
+# set by the result page's view when the lane asked: (whether a new attempt was refused, the page language's
+# translations)
+RESULT_SEEN = "awa.result_seen"
 
 
 def attempt_questions(pieces: tuple, layout, tokens: dict, previous=None) -> str:
@@ -670,7 +673,7 @@ class AttemptPage(Page):
     - One opened before choice tokens existed (the app gives it tokens), or no such attempt: the app answers."""
 
     kind = "attempt"
-    marks = frozenset({"questions"})
+    marks = frozenset({"questions", "blocked"})
     READ = "awa.attempt_read"
 
     def prepare(self, the_lane, environ, args: dict) -> dict | None:
@@ -730,25 +733,49 @@ class AttemptPage(Page):
             if row.tokens is None:
                 return None
             return ("attempt",), ("open", row.attempt_no)
-        # a result: this learner's alone, for what the statement read of them (the order of sets aside)
-        if self._waiting(the_lane, environ, row):
-            return None  # a wait runs: the app answers (a plan not known yet: the app is asked, and leaves it)
-        state = ("result", user_id, _facts_of(row))
+        # a result: this learner's alone, for what the statement read of them (the order of sets aside), and
+        # whether a new attempt is refused now (the reason, a wait's minutes included, is filled per request)
+        refused = self._refusal(the_lane, environ, row, None)
+        # None: the quiz's rules are not known yet; the app is asked (and gives them), nothing is kept
+        state = ("result", user_id, _facts_of(row), None if refused is None else refused is not False)
         return state, state
 
-    def _waiting(self, the_lane, environ, row) -> bool | None:
-        """Whether a wait before the next attempt runs now for the attempts ``row`` read; None when the course
-        plan (the quiz's rules) is not known to the lane yet."""
+    def _refusal(self, the_lane, environ, row, translations):
+        """Why a new attempt is refused now (``courses.services.attempt_block_reason`` in the page language's
+        ``translations``; True when they are None), False when it is not, None when the quiz's rules (the course
+        plan) are not known to the lane."""
+        from types import SimpleNamespace
+
+        from courses.services import attempt_block_reason
+
         params = environ[self.READ][1]
         plan = the_lane.plans.get(row[7], ("plan", params["slug"]))  # row[7]: the content version
         rules = None if plan is MISS else plan[5].get(params["module"])
         if rules is None:
             return None
-        return waiting(rules, _attempts(row.attempts)[1], utcnow())
+        quiz = SimpleNamespace(max_attempts=rules[0], cooldown_minutes=rules[1], failure_cooldown_minutes=rules[2])
+        attempts = [
+            SimpleNamespace(attempt_no=n, passed=passed, submitted_at=_moment(at) if at else None)
+            for n, passed, at in _attempts(row.attempts)[1]
+        ]
+        if translations is None:
+            translations = _NO_TEXT
+        reason = attempt_block_reason(
+            quiz,
+            attempts,
+            now=utcnow(),
+            ngettext=lambda s, p, n, **v: translations.ungettext(s, p, n) % {"num": n, **v},
+        )
+        return False if reason is None else (True if translations is _NO_TEXT else reason)
 
     def reply(self, the_lane, environ, row, state, kept):
         if state[0] == "result":
-            return None if self._waiting(the_lane, environ, row) is not False else ({}, {})
+            if state[3] is None:
+                return None
+            if not state[3]:
+                return {}, {}
+            reason = self._refusal(the_lane, environ, row, kept)
+            return None if not isinstance(reason, str) else ({"blocked": str(escape(reason))}, {})
         questions, choices = kept[3], kept[4]
         layout = [(qid, [c for c in cids if c in choices]) for qid, cids in row.layout if qid in questions]
         tokens = {(qid, cid): token for token, (qid, cid) in row.tokens.items()}
@@ -758,18 +785,20 @@ class AttemptPage(Page):
         if state[0] == "open":
             pieces = environ.get(ATTEMPT_PIECES)
             return None if pieces is None else (html, {}, pieces)
-        # a result: kept only when what the page shows of the learner read the same after the app answered
+        # a result: kept only when what the page shows of the learner read the same after the app answered, and
+        # the app refused a new attempt (or not) as the lane works it out, before and after
+        seen = environ.get(RESULT_SEEN)
         the_lane, params = environ[self.READ]
         session = the_lane._session(environ)
-        if session is None:
+        if seen is None or session is None or state[3] is None or seen[0] != state[3]:
             return None
         user_id, _, token = session["_user_id"].split(":", 2)
         again = the_lane._read_page(self, int(user_id), token, params)
-        if again is None or again.submitted_at is None or ("result", int(user_id), _facts_of(again)) != state:
+        if again is None or again.submitted_at is None or ("result", int(user_id), _facts_of(again)) != state[:3]:
             return None
-        if self._waiting(the_lane, environ, again) is not False:
-            return None  # "wait N more minutes" changes with the clock (or the quiz's rules are unknown)
-        return html, {}, None
+        if (self._refusal(the_lane, environ, again, None) is not False) != state[3]:
+            return None
+        return html, {}, seen[1]
 
     @staticmethod
     def keep_plan(environ, course) -> None:
@@ -779,6 +808,17 @@ class AttemptPage(Page):
         if read is not None:
             plan = contentcache.remember(("lane-plan", course.slug), lambda: plan_of(course))
             read[0].plans.put(contentcache.content_version(), ("plan", course.slug), plan)
+
+
+class _Untranslated:
+    """Translations' stand-in when only whether there is a reason matters (its words do not)."""
+
+    @staticmethod
+    def ungettext(singular: str, plural: str, num: int) -> str:
+        return singular if num == 1 else plural
+
+
+_NO_TEXT = _Untranslated()
 
 
 def _facts_of(row) -> tuple:

@@ -813,8 +813,9 @@ def attempts_used_up(quiz: Quiz, attempts: list[QuizAttempt]) -> bool:
     return quiz.max_attempts is not None and sum(a.submitted_at is not None for a in attempts) >= quiz.max_attempts
 
 
-def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: datetime) -> str | None:
-    """Why a new attempt cannot start now (limit or cooldown), or None."""
+def attempt_block_reason(quiz: Quiz, attempts: list[QuizAttempt], *, now: datetime, ngettext=ngettext) -> str | None:
+    """Why a new attempt cannot start now (limit or cooldown), or None. ``ngettext``: flask_babel's by default;
+    the signed-in lane (courses/lane.py) passes the request's translations' own, outside a request."""
     submitted = [a for a in attempts if a.submitted_at is not None]
     if attempts_used_up(quiz, attempts):
         return ngettext(

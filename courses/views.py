@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint, abort, flash, get_template_attribute, redirect, render_template, request, url_for
 from flask.views import MethodView
-from flask_babel import format_percent, gettext
+from flask_babel import format_percent, get_translations, gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, select
@@ -605,6 +605,8 @@ def _attempt_page(
         fills["blocked"] = blocked
     if next_url:
         fills["next_url"] = next_url
+    if request.environ.get(skeleton.LANE_WANTS):
+        request.environ[lane.RESULT_SEEN] = (blocked is not None, get_translations())
     page = skeleton.page(
         (
             "quiz-result",
@@ -632,6 +634,7 @@ def _attempt_page(
             error=mark("error") if error else None,
         ),
         fills,
+        lane_marks=frozenset({"blocked"}),
     )
     return page, status
 

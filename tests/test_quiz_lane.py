@@ -185,16 +185,31 @@ def test_attempts_and_results_answered_by_the_lane(client, other_client, app, fr
     assert other_client.get(url[: -len("1")] + "2").status_code == 404
 
 
-def test_a_result_with_a_wait_running_is_left_to_the_app(client, app, fresh):
-    course = make_course("cooled", cooldown_minutes=10, pass_mark=100)
+def test_a_result_with_a_wait_running_shows_the_minutes_left_as_the_app_does(client, app, fresh, monkeypatch):
+    from datetime import timedelta
+
+    from core.database import utcnow
+    from courses import views
+
+    moment = [utcnow()]
+    monkeypatch.setattr(views, "utcnow", lambda: moment[0])
+    monkeypatch.setattr(signed_lane, "utcnow", lambda: moment[0])
+    course = make_course("cooled", cooldown_minutes=10, pass_mark=100, max_attempts=3)
     quiz = "/courses/cooled/module-1/quiz"
     signed_in(client, "ann@example.org", "Ann First", course)
     url = client.submit(quiz + "/start", page=quiz).headers["Location"]
     answer_all(client, url, right=False)
-    for _ in range(2):
-        waiting = not_answered(app, lambda: client.get(url)).get_data(as_text=True)
-        assert "Please wait 10 more minutes" in waiting and "Try again" not in waiting
-    moved_back("ann@example.org", 11)  # over: the result is kept (for her), "Try again" offered
+    moment[0] += timedelta(seconds=30)
+    client.get(url)  # the app's answer gives the lane the quiz's rules
+    waiting = both_ways(app, client, url)  # the minutes left, worked out by the lane as the app does
+    assert "Please wait 10 more minutes" in waiting and "Try again" not in waiting
+    assert "Espere 10 minutos más" in both_ways(app, client, url, **{"Accept-Language": "es"})
+    moment[0] += timedelta(minutes=9)  # a minute left: the same kept page, another reason
+    assert "Please wait 1 more minute before" in lane_answers(app, client, url)
+    assert "Please wait 1 more minute before" in both_ways(app, client, url)
+    moment[0] += timedelta(minutes=1)  # over: another page ("Try again"), from the app, then kept
+    over = not_answered(app, lambda: client.get(url)).get_data(as_text=True)
+    assert "Try again" in over and "Please wait" not in over
     assert "Try again" in both_ways(app, client, url)
 
 
