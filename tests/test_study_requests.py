@@ -434,7 +434,7 @@ def test_enroll_start_and_activity_by_core_statements_keep_their_rows_events_and
     attempt = starts[0].headers["Location"]
     assert client.submit(attempt, right_answers(client, attempt)).status_code == 303
     assert version() > before
-    assert verbs()[-2:] == ["answered", "passed"]
+    assert sorted(verbs()[-2:]) == ["answered", "passed"]  # one INSERT: the two share a timestamp
     graded = db.session.scalar(select(QuizAttempt))
     assert graded.score == 100 and graded.passed is True and graded.tokens and graded.layout
 
