@@ -76,15 +76,20 @@ class SMTPServer:
 
 
 @contextmanager
-def app_mailing_to(app, monkeypatch) -> Iterator[Handler]:
-    """A server started here, and the app's mail settings pointed at it (plain SMTP, 1 s timeout) for the test."""
+def app_mailing_to(app, monkeypatch, timeout: float = 10) -> Iterator[Handler]:
+    """A server started here, and the app's mail settings pointed at it (plain SMTP) for the test.
+
+    ``timeout`` is the app's seconds per SMTP step. A loopback answer takes milliseconds, but with six test processes
+    on two cores a 1 s step could time out after the server had already accepted the message, and the retry then
+    delivered it twice (SMTP is at-least-once; the refusal test saw two copies). Tests of a stalled server set a
+    short timeout for the stalled attempt only."""
     with SMTPServer() as server:
         for key, value in {
             "MAIL_BACKEND": "smtp",
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": server.port,
             "MAIL_USE_TLS": False,
-            "MAIL_TIMEOUT": 1,
+            "MAIL_TIMEOUT": timeout,
         }.items():
             monkeypatch.setitem(app.config, key, value)
         yield server.handler

@@ -176,14 +176,16 @@ def test_a_refusing_server_makes_the_job_retry_with_backoff_and_nothing_is_lost_
     assert db.session.scalar(select(Notification.state)) is MailState.SENT
 
 
-def test_a_server_that_never_answers_times_out_and_the_job_retries(app, ctx, smtp):
+def test_a_server_that_never_answers_times_out_and_the_job_retries(app, ctx, smtp, monkeypatch):
     smtp.mode = "stall"
+    monkeypatch.setitem(app.config, "MAIL_TIMEOUT", 1)  # the stalled attempt gives up after 1 s
     send_mail("dana@example.org", "Hello", "Body.")
     job = db.session.scalar(select(queue.Job))
     assert job.state is queue.JobState.QUEUED and job.attempts == 1
     assert "timed out" in job.last_error.lower()
     smtp.release.set()
     smtp.mode = "accept"
+    monkeypatch.setitem(app.config, "MAIL_TIMEOUT", 10)
     queue.run_due(now=utcnow() + LATER)
     assert len(smtp.messages()) == 1
     queue.run_due(now=utcnow() + LATER)
