@@ -4,6 +4,7 @@
     BENCH_MIX_PROFILE=1 ...                                    # also a CPU-time cProfile of the whole run (top 40)
     BENCH_MIX_PROFILE_ONLY=complete ...                        # a cProfile of those endpoints' requests only
     BENCH_MIX_SQL=completes ...                                # the SQL of the first such request, printed
+    BENCH_MIX_SQL="enroll,complete,quiz/start" ...             # (comma-separated: the first request of each)
 
 Drives bench/locustfile.py's journeys through Flask's test client in this process (no gunicorn, no Locust):
 each step's CPU time (time.process_time; PostgreSQL's share not included) and SQL statement count are summed per
@@ -91,7 +92,7 @@ class Meter:
         self.only = os.environ.get("BENCH_MIX_PROFILE_ONLY", "")
         self.profile: cProfile.Profile | None = cProfile.Profile(time.process_time) if self.only else None
         self.seen: list[str] = []
-        self.show_sql = os.environ.get("BENCH_MIX_SQL", "")
+        self.show_sql = [part for part in os.environ.get("BENCH_MIX_SQL", "").split(",") if part]
 
     def count(self, _conn, _cursor, statement, *_args) -> None:
         self.statements += 1
@@ -122,9 +123,11 @@ class Meter:
         return response
 
     def _show(self, name: str) -> None:
-        if self.show_sql and self.show_sql in name:
-            print(f"-- the SQL of one {name} request:\n" + "\n".join(" ".join(s.split())[:240] for s in self.seen))
-            self.show_sql = ""
+        part = next((part for part in self.show_sql if part in name), None)
+        if part is not None:
+            width = int(os.environ.get("BENCH_MIX_SQL_WIDTH", "240"))
+            print(f"-- the SQL of one {name} request:\n" + "\n".join(" ".join(s.split())[:width] for s in self.seen))
+            self.show_sql.remove(part)
 
 
 class Learner:

@@ -310,7 +310,8 @@ def get_enrollment(user: User, course: Course, *, lock: bool = False) -> Enrollm
         return db.session.scalar(_ENROLLMENT, params)
     enrollment = db.session.scalar(_ENROLLMENT_LOCKED, params)
     if enrollment is not None:
-        _locked_enrollments().add(enrollment.id)
+        # read under the lock: its last activity is the row's until this transaction moves it (``touch``)
+        _locked_enrollments()[enrollment.id] = enrollment.last_activity_at
     return enrollment
 
 
@@ -581,10 +582,26 @@ def touch(enrollment: Enrollment, now: datetime) -> None:
 
     A Core UPDATE rather than an ORM flush of the changed attribute: the unit of work around this one column cost
     more CPU than the statement on every lesson completion and submission. The object is given the value as
-    loaded, and ``activity_recorded`` tells whoever the ORM's mapper events would have told."""
-    db.session.connection().execute(_TOUCH, {"enrollment": enrollment.id, "now": now})
+    loaded, and ``activity_recorded`` tells whoever the ORM's mapper events would have told.
+
+    When this transaction read the row under its lock, the UPDATE carries the execution option ``activity_moved``
+    = (the last activity before, ``now``): both exact, so a listener that watches writes to enrollments (the
+    insights people rollup, whose triggers mark a user only when a day boundary is crossed) can tell that this one
+    changes nothing it counts."""
+    locked = _locked_enrollments()
+    before = locked.get(enrollment.id)
+    db.session.connection().execute(
+        _TOUCH,
+        {"enrollment": enrollment.id, "now": now},
+        execution_options={"activity_moved": (before, now)} if before is not None else _NO_OPTIONS,
+    )
+    if enrollment.id in locked:
+        locked[enrollment.id] = now  # the row holds it now, and the lock is still held
     set_committed_value(enrollment, "last_activity_at", now)
     activity_recorded.send(enrollment, now=now)
+
+
+_NO_OPTIONS: dict = {}
 
 
 _TOUCH = (
@@ -854,17 +871,18 @@ def lock_enrollment(enrollment: Enrollment) -> None:
     locked = _locked_enrollments()
     if enrollment.id not in locked:
         db.session.connection().execute(_LOCK_ENROLLMENT, {"enrollment": enrollment.id})
-        locked.add(enrollment.id)
+        locked[enrollment.id] = None  # locked, but its last activity not read under the lock
 
 
-def _locked_enrollments() -> set[int]:
-    """Ids of the enrollments whose row lock the session's current transaction holds (its commit or rollback
-    releases them: a set kept for an earlier transaction is dropped)."""
+def _locked_enrollments() -> dict[int, datetime | None]:
+    """The enrollments whose row lock the session's current transaction holds (its commit or rollback releases
+    them: what was kept for an earlier transaction is dropped): id → the row's last activity as read under the lock
+    (or as this transaction moved it), None when not read under it."""
     session = db.session()
     transaction = session.get_transaction()
     held = session.info.get("locked_enrollments")
     if held is None or held[0] is not transaction:
-        held = session.info["locked_enrollments"] = (transaction, set())
+        held = session.info["locked_enrollments"] = (transaction, {})
     return held[1]
 
 
@@ -1079,6 +1097,8 @@ def submit_attempt(
     # the last activity and the completion rule in one UPDATE, where touch and check_completion sent a statement
     # each (and the rule's UPDATE a third when it completed the course)
     db.session.flush()  # anything the receivers left pending counts, as in check_completion
+    locked = _locked_enrollments()
+    before = locked.get(enrollment.id)
     completed_at = (
         db.session.connection()
         .execute(
@@ -1089,10 +1109,14 @@ def submit_attempt(
                 "renewal": enrollment.renewal_started_at,
                 "now": now,
             },
+            # as touch's (the completion it may write is told by enrollment_completed below)
+            execution_options={"activity_moved": (before, now)} if before is not None else _NO_OPTIONS,
         )
         .scalar_one()
     )
     set_committed_value(enrollment, "last_activity_at", now)
+    if enrollment.id in locked:
+        locked[enrollment.id] = now
     activity_recorded.send(enrollment, now=now)
     if completed_at is None:
         return graded, False

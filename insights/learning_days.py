@@ -15,7 +15,21 @@ Bulk SQL that bypasses the ORM (the benchmark generator, migrations) calls ``reb
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, case, delete, event, func, insert, inspect, literal, select, union_all
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from core.extensions import db
@@ -38,8 +52,8 @@ def _seconds(later, earlier, dialect: str):
 
 
 def _statements(dialect: str, where_enrollment):
-    """The two statements that recompute the day rows of the enrollments selected by
-    ``where_enrollment(column)``: delete them, then insert them again from the enrollments' own rows."""
+    """The statements that recompute the day rows of the enrollments selected by ``where_enrollment(column)``:
+    delete them, then insert them again from the enrollments' own rows (on PostgreSQL both in one statement)."""
     lessons = (
         select(
             LessonProgress.enrollment_id.label("enrollment_id"),
@@ -82,6 +96,8 @@ def _statements(dialect: str, where_enrollment):
         func.sum(steps.c.seconds),
         func.sum(steps.c.passes),
     ).group_by(steps.c.enrollment_id, steps.c.day)
+    if dialect == "postgresql":
+        return (_replace_in_one(rows, where_enrollment),)
     return (
         delete(LearningDay).where(where_enrollment(LearningDay.enrollment_id)),
         insert(LearningDay).from_select(
@@ -90,8 +106,35 @@ def _statements(dialect: str, where_enrollment):
     )
 
 
+def _replace_in_one(rows, where_enrollment):
+    """PostgreSQL: the DELETE and INSERT of ``_statements`` as one statement. The recomputed rows are upserted (a
+    row whose numbers did not change is not written again) and the enrollments' other day rows deleted, in a
+    data-modifying CTE: the two touch different rows (a day is either recomputed or gone), so they cannot meet.
+    A lesson completion or a graded quiz sends one statement for the rollup instead of two."""
+    table = LearningDay.__table__
+    fresh = rows.cte("fresh")
+    gone = (
+        delete(table)
+        .where(
+            where_enrollment(table.c.enrollment_id),
+            # (fresh holds no NULL: every day comes from a NOT NULL timestamp)
+            tuple_(table.c.enrollment_id, table.c.day).not_in(select(fresh.c.enrollment_id, fresh.c.day)),
+        )
+        .cte("gone")
+    )
+    numbers = ["lesson_minutes", "active_seconds", "first_passes"]
+    upsert = postgresql.insert(table).from_select(["enrollment_id", "day", *numbers], select(*fresh.c))
+    changed = tuple_(*(table.c[name] for name in numbers)).is_distinct_from(
+        tuple_(*(upsert.excluded[name] for name in numbers))
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["enrollment_id", "day"], set_={name: upsert.excluded[name] for name in numbers}, where=changed
+    ).add_cte(gone)
+
+
 def _refresh(connection, where_enrollment) -> None:
-    """Recompute the day rows of the enrollments selected by ``where_enrollment(column)`` (two statements)."""
+    """Recompute the day rows of the enrollments selected by ``where_enrollment(column)`` (one statement on
+    PostgreSQL, two on SQLite)."""
     for statement in _statements(connection.dialect.name, where_enrollment):
         connection.execute(statement)
 

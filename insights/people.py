@@ -28,7 +28,7 @@ insights_people_states remembers. ``rebuild`` recomputes everything (after a bul
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import and_, bindparam, cast, delete, event, insert, literal_column, null, select, union_all
 from sqlalchemy.engine import Engine
@@ -37,6 +37,7 @@ from sqlalchemy.pool import Pool
 
 from core.extensions import db
 from courses.models import Enrollment
+from courses.services import enrollment_completed
 from credentials.models import Certificate
 from insights import dashboard_cache
 from insights.models import PeopleDay, PeopleDirty, PeopleState
@@ -301,12 +302,37 @@ def _forget_writes(_dbapi_connection, record) -> None:
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+def _note_writes(conn, _cursor, statement, _parameters, context, _executemany) -> None:
     head = statement.lstrip()[:6].upper()
     if head in ("INSERT", "UPDATE", "DELETE") and (
         any(name in statement for name in _WATCHED) or (head == "DELETE" and "users" in statement)
     ):
+        moved = context.execution_options.get("activity_moved") if context is not None else None
+        if moved is not None and activity_marks_nobody(*moved):
+            return
         conn.info["insights_people"] = True
+
+
+@enrollment_completed.connect
+def _completion_noted(enrollment, **_) -> None:
+    # a completion marks its user (the triggers watch completed_at), also when the UPDATE that wrote it moved the
+    # last activity within a day and so was not noted above (courses.services.submit_attempt)
+    db.session.connection().info["insights_people"] = True
+
+
+def activity_marks_nobody(before: datetime, after: datetime) -> bool:
+    """Whether an UPDATE that moves only an enrollment's last activity from ``before`` to ``after`` (both exact:
+    read under the row's lock) fires none of the marking triggers (migrations 0023b, 0030): they mark when the
+    activity's UTC day changes, when it moves back, or when the old one is more than 29 days old by the database's
+    clock. Forward within one UTC day leaves only the last condition, which would need the database's clock 29
+    days ahead of the app's. Such an update (a lesson completed on the day of the learner's previous step) then
+    needs no look for users to settle before the commit."""
+    before, after = _utc(before), _utc(after)
+    return after >= before and after.date() == before.date()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @event.listens_for(Session, "after_begin")

@@ -214,24 +214,24 @@ def bump_all(connection=None) -> None:
     bump(connection or db.session.connection(), [ALL])
 
 
-def _learners_orgs_statement():
-    # built once: every progress write of a learner runs it at commit (building it cost more than running it)
+def _learners_orgs_statements():
+    """{(users given, enrollments given): the statement}, built once: every progress write of a learner runs one at
+    commit (building it cost more than running it). Only the lists given are in it: an empty expanding IN rendered
+    as ``IN (NULL) AND (1 != 1)``, a condition for nothing, re-rendered on every call."""
     member, cohort, enrollment = CohortMember.__table__, Cohort.__table__, Enrollment.__table__
-    return (
-        select(cohort.c.organization_id)
-        .select_from(cohort.join(member, member.c.cohort_id == cohort.c.id))
-        .where(
-            or_(
-                member.c.user_id.in_(bindparam("users", expanding=True)),
-                member.c.user_id.in_(
-                    select(enrollment.c.user_id).where(enrollment.c.id.in_(bindparam("enrollments", expanding=True)))
-                ),
-            )
-        )
+    by_user = member.c.user_id.in_(bindparam("users", expanding=True))
+    by_enrollment = member.c.user_id.in_(
+        select(enrollment.c.user_id).where(enrollment.c.id.in_(bindparam("enrollments", expanding=True)))
     )
+    orgs = select(cohort.c.organization_id).select_from(cohort.join(member, member.c.cohort_id == cohort.c.id))
+    return {
+        (True, False): orgs.where(by_user),
+        (False, True): orgs.where(by_enrollment),
+        (True, True): orgs.where(or_(by_user, by_enrollment)),
+    }
 
 
-_LEARNERS_ORGS = _learners_orgs_statement()
+_LEARNERS_ORGS = _learners_orgs_statements()
 
 
 def _affected_orgs(connection, pending: dict) -> set[int]:
@@ -243,7 +243,9 @@ def _affected_orgs(connection, pending: dict) -> set[int]:
         if not users and not enrollments:
             return set(pending["orgs"])
         # a learner's own writes: the usual case
-        found = connection.execute(_LEARNERS_ORGS, {"users": users, "enrollments": enrollments}).scalars()
+        found = connection.execute(
+            _LEARNERS_ORGS[bool(users), bool(enrollments)], {"users": users, "enrollments": enrollments}
+        ).scalars()
         return set(pending["orgs"]) | set(found)
     learners = []
     if users:
