@@ -10,13 +10,20 @@ export FLASK_APP := wsgi
 .PHONY: bytecode js-harness run test lint test-sqlite test-postgres install dev-setup clean bench bench-insights bench-insights-1m load load-compare system-packages-run system-packages-test test-fast \
 	translations-extract translations-update translations-compile translations-check translations-init
 
-# --no-compile, then compileall on every core: pip writes the installed packages' bytecode one file at a time (~40 of
-# the install's ~80 CPU s, with a core idle); a fresh clone's install side by side, 429 -> 375 s of wall at load 7-17
+# uv (pinned in constraints.txt, bootstrapped with the venv's own pip) resolves and installs the packages, in a few
+# CPU s (bench/RESULTS.md, suitelive); where uv cannot run or reach the index, pip installs the same pins as before.
+# Without bytecode either way, then compileall on every core (pip wrote it one file at a time, with a core idle),
+# leaving out what no process of the app or the suite imports, a third of the venv's source: sympy, networkx and
+# mpmath come with cfn-lint, which moto[server] requires for its CloudFormation service (the suite's S3 server never
+# loads it), and pip itself. Were one of them imported, Python would compile it in memory as usual.
+INSTALL_SPEC := -c constraints.txt -e '.[test,redis]'
+NOT_IMPORTED := /site-packages/(sympy|networkx|mpmath|cfnlint|pip)/
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e '.[test,redis]'
-	$(BIN)/python -m compileall -q -j0 $(VENV)/lib >/dev/null
+	{ $(BIN)/pip install --quiet -c constraints.txt uv && $(BIN)/uv pip install --quiet --python $(BIN)/python \
+		$(INSTALL_SPEC); } || { echo "uv failed: installing with pip"; $(BIN)/pip install --quiet --upgrade pip && \
+		$(BIN)/pip install --quiet --no-compile $(INSTALL_SPEC); }
+	$(BIN)/python -m compileall -q -j0 -x '$(NOT_IMPORTED)' $(VENV)/lib >/dev/null
 	touch $(STAMP)
 
 # compiled catalogs (translations/<code>/LC_MESSAGES/messages.mo) are built here, never committed
