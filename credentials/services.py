@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from blinker import Namespace
 from flask_babel import gettext
-from sqlalchemy import and_, bindparam, func, insert, not_, or_, select
+from sqlalchemy import and_, bindparam, func, insert, literal, not_, null, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached, selectinload
@@ -156,6 +156,41 @@ _INSERT_CERTIFICATE = {
 _INSERT_EVENT = insert(CertificateEvent.__table__)
 
 
+def _issue_with_event(columns: tuple[str, ...]):
+    """PostgreSQL, built once per set of columns: ``WITH issued AS (INSERT INTO certificates … ON CONFLICT DO
+    NOTHING RETURNING id) INSERT INTO certificate_events … SELECT … FROM issued RETURNING certificate_id``: the
+    certificate and its "issued" event in one statement (no row, so no event, when the constraint refused it).
+    Parameters: the certificate's columns by name, ``event_at`` and ``event_detail``."""
+    built = _ISSUE_WITH_EVENT.get(columns)
+    if built is None:
+        certificates, events = Certificate.__table__, CertificateEvent.__table__
+        issued = (
+            postgresql.insert(certificates)
+            .values({name: bindparam(name, type_=certificates.c[name].type) for name in columns})
+            .on_conflict_do_nothing()
+            .returning(certificates.c.id)
+            .cte("issued")
+        )
+        built = _ISSUE_WITH_EVENT[columns] = (
+            insert(events)
+            .from_select(
+                ["certificate_id", "actor_id", "action", "at", "detail"],
+                select(
+                    issued.c.id,
+                    null().cast(events.c.actor_id.type),
+                    literal("issued", events.c.action.type),
+                    bindparam("event_at", type_=events.c.at.type),
+                    bindparam("event_detail", type_=events.c.detail.type),
+                ),
+            )
+            .returning(events.c.certificate_id)
+        )
+    return built
+
+
+_ISSUE_WITH_EVENT: dict[tuple[str, ...], object] = {}
+
+
 def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) -> Certificate:
     """Issue the learner's certificate for a completed enrollment, exactly once per learner and course.
 
@@ -190,10 +225,19 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
         **_snapshot_values(course, user, issuer, _score(read.score)),
     }
     latest = (read.list_id, read.used)
+    event = {"course_version": course.version, "score": values["score"]}
+    # PostgreSQL: the "issued" event is written by the certificate's own INSERT (a data-modifying CTE), only when
+    # the row was written; SQLite has no INSERT in a WITH: there the event's INSERT follows
+    with_event = connection.dialect.name == "postgresql"
     for _ in range(50):
         values["public_id"] = new_public_id()
         values["status_list_id"], values["status_list_index"] = openbadges.draw_slot(*latest)
-        certificate_id = connection.execute(_INSERT_CERTIFICATE[connection.dialect.name], values).scalar()
+        if with_event:
+            certificate_id = connection.execute(
+                _issue_with_event(tuple(values)), {**values, "event_at": now, "event_detail": event}
+            ).scalar()
+        else:
+            certificate_id = connection.execute(_INSERT_CERTIFICATE[connection.dialect.name], values).scalar()
         if certificate_id is not None:
             break
         existing = db.session.scalar(
@@ -207,16 +251,11 @@ def issue_for_enrollment(enrollment: Enrollment, *, now: datetime, issuer: str) 
     certificate = Certificate(id=certificate_id, **values)
     make_transient_to_detached(certificate)
     db.session.add(certificate)
-    connection.execute(
-        _INSERT_EVENT,
-        {
-            "certificate_id": certificate_id,
-            "actor_id": None,
-            "action": "issued",
-            "at": now,
-            "detail": {"course_version": course.version, "score": certificate.score},
-        },
-    )
+    if not with_event:
+        connection.execute(
+            _INSERT_EVENT,
+            {"certificate_id": certificate_id, "actor_id": None, "action": "issued", "at": now, "detail": event},
+        )
     certificate_issued.send(certificate, now=now)
     return certificate
 

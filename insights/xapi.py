@@ -1,8 +1,8 @@
 """xAPI 1.0.3 statements for learning events: ADL verbs, account actors (never an email), stable activity IRIs.
 
-Statements are written in the same transaction as the event (flush only), so a rolled-back request records
-nothing. ``forward`` sends unsent statements to a Learning Record Store with PUT ?statementId= (idempotent at
-the LRS too) and marks each one sent, so none is sent twice.
+Statements are written in the same transaction as the event (one INSERT before the commit: ``record_many``), so a
+rolled-back request records nothing. ``forward`` sends unsent statements to a Learning Record Store with PUT
+?statementId= (idempotent at the LRS too) and marks each one sent, so none is sent twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, Join, Table, event, insert, select
+from sqlalchemy.orm import Session
 
 from core.extensions import db
 from insights.models import XapiStatement
@@ -83,14 +84,23 @@ def record(*, user_id: int | None, verb: str, now: datetime, **fields) -> dict:
 
 
 def record_many(events: list[dict]) -> list[dict]:
-    """``record`` for several statements (each a dict of ``statement``'s fields) in one INSERT. Returns the bodies.
+    """``record`` for several statements (each a dict of ``statement``'s fields). Returns the bodies.
 
-    A Core INSERT run at once rather than ORM objects flushed later: on every lesson completion and quiz
-    submission of the load test the unit of work around one row cost more CPU than the statement itself."""
+    The rows are kept with the session and written by one Core INSERT for the whole transaction (``write_pending``):
+    just before it commits (a savepoint's release too), or before the session reads xapi_statements. A rollback
+    drops the rows recorded inside what it rolled back (a savepoint: only those). The submission that completes a
+    course records four statements (answered, passed, completed, earned) from three receivers: one INSERT, where
+    each receiver sent its own; and no ORM unit of work (which cost more CPU than the statement on every lesson
+    completion of the load test)."""
     bodies = [statement(**fields) for fields in events]
-    db.session.connection().execute(
-        _INSERT,
-        [
+    session = db.session()
+    scope = session.get_nested_transaction() or session.get_transaction()
+    if scope is None:
+        session.connection()  # begins the transaction the rows belong to
+        scope = session.get_transaction()
+    session.info.setdefault(_PENDING, []).extend(
+        (
+            scope,
             {
                 "id": body["id"],
                 "timestamp": fields["now"],
@@ -98,14 +108,75 @@ def record_many(events: list[dict]) -> list[dict]:
                 "user_id": fields["user_id"],
                 "statement": body,
                 "attempts": 0,
-            }
-            for body, fields in zip(bodies, events, strict=True)
-        ],
+            },
+        )
+        for body, fields in zip(bodies, events, strict=True)
     )
     return bodies
 
 
 _INSERT = insert(XapiStatement.__table__)  # built once
+_PENDING = "xapi_pending"
+
+
+def write_pending(session: Session | None = None) -> None:
+    """Write the statements recorded in this transaction and not written yet (one INSERT; the caller commits)."""
+    session = session or db.session()
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.connection().execute(_INSERT, [row for _, row in pending])
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+
+    def rolled_back(scope) -> bool:
+        while scope is not None:
+            if scope is previous_transaction:
+                return True
+            scope = scope.parent
+        return False
+
+    kept = [(scope, row) for scope, row in pending if not rolled_back(scope)]
+    if kept:
+        session.info[_PENDING] = kept
+    else:
+        session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_reading(state) -> None:
+    # only while rows wait (between a learning event and its commit): a statement that reads xapi_statements sees them
+    if not state.session.info.get(_PENDING):
+        return
+    if _may_read_statements(state.statement):
+        write_pending(state.session)
+
+
+def _may_read_statements(statement) -> bool:
+    """Whether a statement can see xapi_statements: a SELECT whose FROM is only other tables (and joins of them)
+    cannot, nor an INSERT into another table (the insights rollups' upserts); anything else (text, a subquery,
+    UPDATE, DELETE) is taken to."""
+    if isinstance(statement, Insert):
+        return statement.table.name == XapiStatement.__tablename__
+    final_froms = getattr(statement, "get_final_froms", None)
+    if final_froms is None:
+        return True
+    for from_ in final_froms():
+        for part in from_._from_objects:
+            if isinstance(part, Join):
+                continue  # (its tables are among the parts too)
+            if not isinstance(part, Table) or part.name == XapiStatement.__tablename__:
+                return True
+    return False
 
 
 def export_lines(start: datetime, end: datetime):
