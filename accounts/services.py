@@ -18,6 +18,7 @@ from accounts import passwords
 from accounts.models import LoginSession, PasswordResetToken, Role, User
 from accounts.permissions import can_change_account
 from core import audit, contentcache
+from core.database import read_outside_transaction
 from core.errors import DomainError
 from core.extensions import db
 from core.i18n import supported_languages
@@ -57,7 +58,9 @@ def load_session_user(session_id: str) -> User | None:
     if _SESSION_USER is None:
         _SESSION_USER = _session_user_statement()
     statement, columns, facts = _SESSION_USER
-    row = db.session.connection().execute(statement, {"user_id": user_id, "token_hash": _hash_token(token)}).first()
+    row = read_outside_transaction(
+        db.session.connection(), statement, {"user_id": user_id, "token_hash": _hash_token(token)}
+    )
     if row is None:
         return None
     contentcache.note_version(row[-1])
@@ -94,15 +97,25 @@ def _session_user_statement():
     return statement, [column.key for column in columns], [name for name, _ in facts]
 
 
+_USER_MAPPER = None
+
+
+def _user_mapper():
+    """User's mapper, configured. A process's first request can arrive here before any query configured the
+    mappers (a second gunicorn worker or server given a session cookie made elsewhere): an unconfigured User has no
+    attribute implementations yet and make_transient_to_detached fails (AttributeError, a 500). Configured once,
+    the mapper stays so; it is kept, so later requests skip configure_mappers() and inspect() (~10 µs a request)."""
+    global _USER_MAPPER
+    configure_mappers()
+    _USER_MAPPER = inspect(User)
+    return _USER_MAPPER
+
+
 def _persistent_user(values: dict) -> User:
     """The session's User for this row, as if the ORM had loaded it (changes to it are flushed as usual; columns
     not in ``values`` are loaded on first access); the instance already in the session if there is one."""
     session = db.session()
-    # a process's first request can arrive here before any query configured the mappers (a second gunicorn worker
-    # or server given a session cookie made elsewhere): an unconfigured User has no attribute implementations yet
-    # and make_transient_to_detached fails (AttributeError, a 500). After the first call this is a flag check.
-    configure_mappers()
-    mapper = inspect(User)
+    mapper = _USER_MAPPER or _user_mapper()
     key = mapper.identity_key_from_primary_key((values["id"],))
     present = session.identity_map.get(key)
     if present is not None:

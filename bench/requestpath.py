@@ -7,7 +7,9 @@
 ``--against DIR`` compares this tree with another one (e.g. ``git worktree add /tmp/base <commit>``, or a
 ``git archive`` of it with the compiled catalogs copied in): one worker process per tree, each with its own app,
 database copy and clients, and the rows measured batch by batch in turn (A B B A …), so that whatever else the
-shared machine does falls on both sides alike. The baseline tree is run with this file copied into it.
+shared machine does falls on both sides alike. The baseline tree is run with this file copied into it. On
+PostgreSQL it also reports the database server's share: the CPU time of the cluster's client backends per request
+(``/proc/PID/schedstat``; what BEGIN, ROLLBACK and the statements cost the server), batch by batch as well.
 
 The lanes answer most GETs in front of Flask; what they do not answer (every POST, every page of a signed-in
 admin or organization member, every error page, every form page a visitor opens) pays the app's own request
@@ -220,14 +222,47 @@ def worker(url: str) -> None:
             assert send(path, data=data).status_code == status, f"{path}: not {status}"
     print("ready", flush=True)
     per_batch = max(1, REQUESTS // BATCHES)
+    backends = DatabaseBackends(url)
     for line in sys.stdin:
         send, path, data, status = prepared[int(line)]
+        server = backends.cpu_seconds()
         start = time.process_time()
         for _ in range(per_batch):
             send(path, data=data)
         took = (time.process_time() - start) * 1000 / per_batch
+        server_took = backends.cpu_seconds() - server if server is not None else None
         assert send(path, data=data).status_code == status
-        print(json.dumps(took), flush=True)
+        print(json.dumps([took, server_took * 1000 / per_batch if server_took is not None else None]), flush=True)
+
+
+class DatabaseBackends:
+    """CPU time of the PostgreSQL server's client backends (``/proc/PID/schedstat``, nanoseconds): what the
+    database spends on this worker's statements, BEGINs and ROLLBACKs. Both workers' backends are summed, but
+    the sides take turns, so the idle side's add nothing but noise. None on SQLite or without /proc."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url if url.startswith("postgresql") and os.path.exists("/proc/self/schedstat") else None
+
+    def cpu_seconds(self) -> float | None:
+        if self.url is None:
+            return None
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            mine = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            pids = [
+                pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            ]
+        total = 0
+        for pid in pids:
+            if pid == mine:
+                continue
+            try:
+                with open(f"/proc/{pid}/schedstat") as stat:
+                    total += int(stat.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total / 1e9
 
 
 def against(baseline: str, rounds: int) -> str:
@@ -258,18 +293,26 @@ def against(baseline: str, rounds: int) -> str:
             _ready(process, side)
     names = ["bare Flask endpoint"] + [row[0] for row in ROWS]
     results: dict[str, dict[str, list[float]]] = {side: {name: [] for name in names} for side in sides}
+    servers: dict[str, dict[str, list[float]]] = {side: {name: [] for name in names} for side in sides}
     order = list(sides)
     for _ in range(rounds * BATCHES):
         for index, name in enumerate(names, start=-1):
             for side in order:
                 sides[side].stdin.write(f"{index}\n")
                 sides[side].stdin.flush()
-                results[side][name].append(json.loads(sides[side].stdout.readline()))
+                took, server = json.loads(sides[side].stdout.readline())
+                results[side][name].append(took)
+                if server is not None:
+                    servers[side][name].append(server)
         order.reverse()
     for process in sides.values():
         process.stdin.close()
         process.wait()
-    return compare(results["before"], results["after"])
+    text = compare(results["before"], results["after"])
+    if servers["before"]["bare Flask endpoint"]:
+        text += "\nPostgreSQL's client backends, CPU ms per request (/proc/PID/schedstat):\n\n"
+        text += compare(servers["before"], servers["after"], bare=False)
+    return text
 
 
 def _ready(process, side: str) -> None:
@@ -278,7 +321,14 @@ def _ready(process, side: str) -> None:
             raise SystemExit(f"the {side} worker stopped")
 
 
-def compare(before: dict[str, list[float]], after: dict[str, list[float]]) -> str:
+def compare(before: dict[str, list[float]], after: dict[str, list[float]], bare: bool = True) -> str:
+    if not bare:  # the database server's CPU: no bare Flask figure to subtract
+        lines = ["| request | before, CPU ms | after, CPU ms | change |", "|---|---:|---:|---:|"]
+        for name in before:
+            x, y = statistics.median(before[name]), statistics.median(after[name])
+            change = f"{y / x - 1:+.0%}" if x > 0 else "–"
+            lines.append(f"| {name} | {cell(before[name])} | {cell(after[name])} | {change} |")
+        return "\n".join(lines) + "\n"
     bare_before = statistics.median(before["bare Flask endpoint"])
     bare_after = statistics.median(after["bare Flask endpoint"])
     lines = [

@@ -108,3 +108,42 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
                 # most likely a restart, which killed the pool's other connections too: they are replaced as well
                 raise InvalidatePoolError("the pooled connection died while idle") from error
             raise
+
+
+def read_outside_transaction(connection, statement, params):
+    """The first row of ``statement``, read on ``connection`` (the request's session's, which the view then uses)
+    but, on PostgreSQL when no transaction is open on it yet, as a statement of its own (the driver's autocommit)
+    rather than as the first of the request's transaction. The session's user is read so
+    (accounts.services.load_session_user), on every signed-in request that reaches Flask.
+
+    psycopg opens a transaction with a BEGIN round trip before the first statement, and the request's teardown
+    ends it with a ROLLBACK round trip: a request whose only statement was the user's (an error page, a form sent
+    back with its errors, a page built from the user alone, a POST that changes nothing) paid three round trips
+    for one read. Now it pays one; a request that goes on to other statements pays what it did, its BEGIN sent
+    before its second statement instead of its first (its COMMIT or ROLLBACK as before). The read sees the same
+    rows either way: at READ COMMITTED, the isolation every connection uses here, each statement of a transaction
+    reads the rows committed when it started, as a statement of its own does. The statement runs through
+    SQLAlchemy as before (its events, and so the tests' statement counts, see it). SQLite's driver opens no
+    transaction for a SELECT anyway: nothing changes there. The connection leaves autocommit right after the
+    read; one the read broke is invalidated, never given back to the pool in autocommit."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.driver != "psycopg" or driver.autocommit or driver.info.transaction_status != _IDLE:
+        return connection.execute(statement, params).first()
+    driver.autocommit = True
+    try:
+        return connection.execute(statement, params).first()
+    finally:
+        if driver.info.transaction_status == _IDLE:
+            driver.autocommit = False
+        elif not connection.invalidated:
+            # the read broke the connection (the error on its way up says how): it is never given back to the
+            # pool, where it would still be in autocommit and the next request's transaction no transaction at all
+            connection.invalidate()
+
+
+try:
+    from psycopg.pq import TransactionStatus
+
+    _IDLE = TransactionStatus.IDLE
+except ImportError:  # pragma: no cover  (SQLite only, without psycopg installed)
+    _IDLE = None

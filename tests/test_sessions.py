@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from accounts.models import LoginSession
+from accounts.models import LoginSession, User
 from core.extensions import db
 from tests.factories import PASSWORD, login, make_user
 
@@ -117,3 +117,70 @@ def test_changing_the_password_ends_the_other_logins_rows_too(client, other_clie
     assert client.get("/dashboard").status_code == 200  # this one continues, on a new login
     rows = db.session.scalars(select(LoginSession).order_by(LoginSession.id)).all()
     assert [row.ended_at is None for row in rows] == [False, False, True]
+
+
+# ---- the user's read: a statement of its own on PostgreSQL (core.database.read_outside_transaction) --------
+
+
+def _driver_state(driver) -> tuple[bool, bool]:
+    """(a transaction is open, autocommit is on) on a psycopg or sqlite3 connection."""
+    if hasattr(driver, "info"):  # psycopg
+        from psycopg.pq import TransactionStatus
+
+        return driver.info.transaction_status != TransactionStatus.IDLE, driver.autocommit
+    return driver.in_transaction, driver.isolation_level is None
+
+
+@pytest.fixture
+def connection_states(app):
+    """What the requests left on their connections: ``ended`` as each transaction was rolled back at the end of
+    a request (before the driver's ROLLBACK), ``returned`` as each connection went back to the pool."""
+    states = {"ended": [], "returned": []}
+    with app.app_context():
+        engine = db.engine
+
+    def ended(conn) -> None:
+        states["ended"].append(_driver_state(conn.connection.driver_connection))
+
+    def returned(dbapi_connection, _record) -> None:
+        if dbapi_connection is not None:
+            states["returned"].append(_driver_state(dbapi_connection)[1])
+
+    event.listen(engine, "rollback", ended)
+    event.listen(engine, "checkin", returned)
+    yield states
+    event.remove(engine, "rollback", ended)
+    event.remove(engine, "checkin", returned)
+
+
+def test_a_page_built_from_the_user_alone_leaves_no_transaction_to_roll_back(client, lee, connection_states):
+    """The signed-in 404 page reads only the user: on PostgreSQL that read was a BEGIN, the SELECT and, at the
+    request's end, a ROLLBACK (three round trips); now it is the SELECT alone, so nothing is open at the end.
+    SQLite's driver never opened a transaction for a read."""
+    assert login(client, "lee@example.org").status_code == 302
+    assert client.get("/help").status_code == 200  # the welcome message is shown (the session changes)
+    connection_states["ended"].clear()
+    connection_states["returned"].clear()
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and "Lee Learner" in response.get_data(as_text=True)
+    assert connection_states["ended"] == [(False, False)]
+    assert connection_states["returned"] == [False]
+
+
+def test_the_connection_goes_back_to_the_pool_as_it_came_and_writes_still_commit(client, lee, connection_states):
+    """After the user's read the connection is back out of autocommit: a request that writes writes in a
+    transaction (the language switch commits the user's locale), and no connection is ever handed back to the
+    pool in autocommit, where the next request's transaction would be none."""
+    assert login(client, "lee@example.org").status_code == 302
+    for path in ("/help", "/account", "/no-such-page", "/dashboard"):
+        assert client.get(path).status_code in (200, 404)
+    response = client.submit("/language/es", {"next": "/help"}, page="/help")
+    assert response.status_code in (302, 303)
+    db.session.expire_all()
+    assert db.session.get(User, lee.id).locale == "es"
+    assert connection_states["returned"] and not any(connection_states["returned"])
+    # a page that reads more than the user reads it in a transaction on PostgreSQL, as before
+    connection_states["ended"].clear()
+    assert client.get("/account").status_code == 200
+    postgres = db.engine.dialect.name == "postgresql"
+    assert connection_states["ended"] == [(postgres, False)]
