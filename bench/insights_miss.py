@@ -77,7 +77,9 @@ def serve(app: str, env: dict, cwd: Path, name: str) -> tuple[subprocess.Popen, 
         "FLASK_SQLALCHEMY_DATABASE_URI": url + ("&" if "?" in url else "?") + "application_name=" + _app_name(name),
     }
     port = free_port()
-    args = ["--workers", "1", "--worker-class", "sync", "--log-level", "warning", "--bind", f"127.0.0.1:{port}"]
+    # --threads 1: in the repository gunicorn reads gunicorn.conf.py (threads = 2), which would make "sync" gthread
+    args = ["--workers", "1", "--worker-class", "sync", "--threads", "1", "--log-level", "warning"]
+    args += ["--bind", f"127.0.0.1:{port}"]
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", *args, app], cwd=cwd, env=env)
     for _ in range(200):
         try:

@@ -6,10 +6,11 @@
 Runs under `python -m tests.pgcluster --` (a throwaway PostgreSQL). Steps: generate the data set
 (bench.generate with LOAD_LEARNERS learners; their completed enrollments get their certificates), add
 LOAD_POOL learners per virtual user (enrolled in most courses, at different stages), start gunicorn with the
-production config (LOAD_WORKERS gthread workers of LOAD_THREADS threads; rate limits raised: every user comes from
-127.0.0.1), run Locust headless (bench/locustfile.py, from its own virtualenv .venv-load) with LOAD_USERS users and no
-think time, then check the database against every action the server acknowledged. Figures and verdicts
-go into bench/RESULTS.md ("## Load test"); the exit status is non-zero if any check fails.
+production config (the repository's gunicorn.conf.py, read from the working directory, as production does;
+LOAD_WORKERS, LOAD_WORKER_CLASS, LOAD_THREADS and LOAD_GUNICORN_ARGS override it for a trial; rate limits raised:
+every user comes from 127.0.0.1), run Locust headless (bench/locustfile.py, from its own virtualenv .venv-load)
+with LOAD_USERS users and no think time, then check the database against every action the server acknowledged.
+Figures and verdicts go into bench/RESULTS.md ("## Load test"); the exit status is non-zero if any check fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import os
 import platform
 import random
 import re
+import runpy
+import shlex
 import shutil
 import socket
 import subprocess
@@ -40,19 +43,32 @@ SECONDS = int(os.environ.get("LOAD_SECONDS", "300"))
 USERS = int(os.environ.get("LOAD_USERS", "24"))
 POOL = int(os.environ.get("LOAD_POOL", "8"))  # learners per virtual user, used one after another
 LEARNERS = int(os.environ.get("LOAD_LEARNERS", "2000"))
-WORKERS = int(os.environ.get("LOAD_WORKERS", "3"))
-# gthread: keep-alive connections (a sync worker closes each one, so every request was a new TCP connection for the
-# server and for Locust on the same cores) and a second request in a worker while another waits on the database;
-# the same-code A/B in bench/RESULTS.md ("worker class") favoured it. LOAD_WORKER_CLASS=sync for the old setup.
-WORKER_CLASS = os.environ.get("LOAD_WORKER_CLASS", "gthread")  # sync | gthread (with LOAD_THREADS threads each)
-THREADS = int(os.environ.get("LOAD_THREADS", "2"))
+# the server's settings are the repository's gunicorn.conf.py (read from the working directory: what production
+# runs); these override it for a trial: LOAD_WORKERS, LOAD_WORKER_CLASS (sync | gthread), LOAD_THREADS, and
+# LOAD_GUNICORN_ARGS (any further flags, e.g. "--keep-alive 0" or "--config python:bench.gunicorn_probe")
+GUNICORN = ["--log-level", "warning"]
+for _flag, _variable in (
+    ("--workers", "LOAD_WORKERS"),
+    ("--worker-class", "LOAD_WORKER_CLASS"),
+    ("--threads", "LOAD_THREADS"),
+):
+    if os.environ.get(_variable):
+        GUNICORN += [_flag, os.environ[_variable]]
+GUNICORN += shlex.split(os.environ.get("LOAD_GUNICORN_ARGS", ""))
 LOCUST = os.environ.get("LOCUST", str(ROOT / ".venv-load" / "bin" / "locust"))
 LOAD_DOMAIN = "load.example"
 LOAD_PARAMS = {"load_users": f"%@{LOAD_DOMAIN}"}  # bound as :load_users
-GUNICORN = ["--workers", str(WORKERS), "--worker-class", WORKER_CLASS, "--timeout", "60", "--log-level", "warning"]
-if WORKER_CLASS == "gthread":
-    GUNICORN[4:4] = ["--threads", str(THREADS)]
 SECRET = "load-" + "q" * 40
+
+
+def describe(flags: list[str] | None = None) -> str:
+    """The server's settings in a report: the repository's gunicorn.conf.py and the flags that override it."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    keys = ("worker_class", "workers", "threads", "keepalive", "timeout", "preload_app")
+    settings = ", ".join(f"{k}={conf[k]}" for k in keys if k in conf)
+    if "post_fork" in conf or "when_ready" in conf:
+        settings += ", " + ", ".join(h for h in ("when_ready", "post_fork") if h in conf) + " hooks"
+    return f"gunicorn.conf.py ({settings}) {' '.join(flags if flags is not None else GUNICORN)}".rstrip()
 
 
 def log(message: str) -> None:
@@ -207,6 +223,7 @@ def serve(
     cwd: Path = ROOT,
     gunicorn: list[str] | None = None,
     log_name: str = "gunicorn.log",
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """gunicorn with the production config on a free port (``python``/``cwd``: another checkout's, for the A/B
     comparison in bench/load_compare.py)."""
@@ -230,6 +247,7 @@ def serve(
         "FLASK_CERTIFICATE_DIR": str(folder / "certificates"),
         "FLASK_UPLOAD_DIR": str(folder / "uploads"),
         "FLASK_SIGNING_KEY_FILE": str(folder / "signing-keys.json"),
+        **(extra_env or {}),
     }
     port = free_port()
     with (folder / log_name).open("w") as out:
@@ -531,7 +549,7 @@ def report(rows: list[dict], results, actions, statuses: Counter, gunicorn_log: 
         f"`make load LOAD_SECONDS={SECONDS}`, run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU "
         f"({cpu}), Python {platform.python_version()}; {locust_version} (FastHttpUser) on the same machine; "
         f"load average before the run {LOAD_AVERAGE[0]:.1f} (other work on the machine slows every figure).",
-        f"Server: gunicorn {' '.join(GUNICORN)}, production config, PostgreSQL 15 (throwaway cluster, fsync off). "
+        f"Server: gunicorn {describe()}, production config, PostgreSQL 15 (throwaway cluster, fsync off). "
         f"Data: {LEARNERS:,} generated learners × 8 courses plus {USERS * POOL} load learners.",
         f"Load: {USERS} virtual users, each logged in as its own learner (a user whose learner has finished every "
         f"course logs out and in as the next of its {POOL}), no think time (closed loop: the rate is "
@@ -597,7 +615,7 @@ def main() -> int:
     fixture_path, actions_path = folder / "fixture.json", folder / "actions.jsonl"
     fixture_path.write_text(json.dumps(fixture))
     actions_path.write_text("")
-    log(f"data ready in {time.perf_counter() - started:.0f}s; {USERS} users for {SECONDS}s, {WORKERS} workers")
+    log(f"data ready in {time.perf_counter() - started:.0f}s; {USERS} users for {SECONDS}s; gunicorn {describe()}")
     LOAD_AVERAGE = os.getloadavg()
     server, base = serve(url, folder)
     try:

@@ -14,9 +14,10 @@ cluster, one database per side).
    generated learners, and LOAD_POOL learners per virtual user per round, so every round starts from the same
    stages instead of from learners a previous round already took through their courses).
 3. Both servers start (gunicorn with the production config; each side's own worker settings: the baseline's
-   3 sync workers, this tree's bench.load.GUNICORN). Then LOAD_ROUNDS rounds; each runs the same Locust load
-   (this tree's bench/locustfile.py: LOAD_USERS users, no think time, LOAD_SECONDS) against one side and
-   then the other, the order alternating between rounds. The idle server only waits.
+   3 sync workers; this tree's gunicorn.conf.py, read from its working directory, with bench.load.GUNICORN's
+   flags). Then LOAD_ROUNDS rounds; each runs the same Locust load (this tree's bench/locustfile.py: LOAD_USERS
+   users, no think time, LOAD_SECONDS) against one side and then the other, the order alternating between rounds.
+   The idle server only waits.
 4. Per run: req/s and percentiles after the login warm-up (Locust's own figures), the status codes, and the
    server-side CPU (gunicorn workers + this side's PostgreSQL backends, from /proc) per request.
 5. After the rounds, each side's database is checked against every action its server acknowledged (the same
@@ -283,7 +284,7 @@ def report(base: Side, head: Side, verdicts: dict[str, list[tuple[str, bool, str
         f"({load.LEARNERS:,} generated learners × 8 courses, plus {load.USERS * load.POOL} fresh load learners "
         "per round) in its own database on one PostgreSQL 15 cluster.",
         f"Baseline: {base.label}; gunicorn {' '.join(base.gunicorn)}. "
-        f"This tree: {head.label} ({head_commit}); gunicorn {' '.join(head.gunicorn)}.",
+        f"This tree: {head.label} ({head_commit}); gunicorn {load.describe(head.gunicorn)}.",
         "",
         f"**Throughput, this tree ÷ baseline, per round: median {spread(ratios)}** (target ≥ 3). "
         f"Server CPU per request (gunicorn workers + PostgreSQL backends), baseline ÷ this tree: "

@@ -24,7 +24,9 @@ from pathlib import Path
 from bench.generate import BENCH_PASSWORD, LEARNERS, database_url
 
 ROOT = Path(__file__).resolve().parents[1]
-GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
+# --threads 1: gunicorn reads the repository's gunicorn.conf.py from the working directory (threads = 2), and turns a
+# "sync" worker with threads into gthread
+GUNICORN = ["--workers", "2", "--worker-class", "sync", "--threads", "1", "--log-level", "warning"]
 USER_AGENT = "awa-bench/1"
 WRK = ["-t", "2", "-c", "8", "-d", os.environ.get("BENCH_SECONDS", "10") + "s", "--latency"]
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))  # every load figure is the median of this many runs
