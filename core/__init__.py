@@ -11,7 +11,7 @@ from flask_babel import gettext, lazy_gettext
 
 from core import contentcache, formrender, header, i18n, lane, queue, storage
 from core.config import load_config
-from core.database import ping_when_idle, utcnow
+from core.database import commit_read_only_transactions, ping_when_idle, utcnow
 from core.errors import register_error_handlers, wants_json
 from core.extensions import csrf, db, limiter, login_manager, migrate
 from core.security import register_input_guards, register_security_headers
@@ -58,6 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     _ping_idle_connections(app)
+    with app.app_context():
+        commit_read_only_transactions(db.engine)  # PostgreSQL keeps its prepared statements (core/database.py)
     migrate.init_app(app, db, directory=_migrations_dir(app), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     i18n.init_app(app)

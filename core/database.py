@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+from contextlib import suppress
 from datetime import UTC, datetime
 from time import monotonic
 
@@ -147,3 +148,48 @@ try:
     _IDLE = TransactionStatus.IDLE
 except ImportError:  # pragma: no cover  (SQLite only, without psycopg installed)
     _IDLE = None
+
+
+_WROTE = "awa_wrote"  # in a connection's info: a statement other than a SELECT ran in its current transaction
+
+
+def commit_read_only_transactions(engine: Engine) -> None:
+    """On PostgreSQL (psycopg), end a transaction that ran nothing but SELECTs with COMMIT instead of ROLLBACK.
+
+    For a transaction that wrote nothing the two are the same to the database (locks released, nothing kept), but
+    not to psycopg: a ROLLBACK makes it forget every statement it had counted or prepared on the connection and
+    deallocate the server's prepared statements (one more round trip when there were any), since a rolled-back
+    transaction may have dropped what they refer to. Every read-only request (every GET that reaches Flask and
+    the request's teardown rolls back) did that, so the statements a page repeats were never prepared: the server
+    parsed and planned each of them on every request. With COMMIT they are prepared after psycopg's threshold
+    (5 executions on a connection) and kept. Any statement other than a SELECT (an INSERT, UPDATE, DELETE, a
+    SAVEPOINT, a SET, a WITH that might write) marks the transaction, and it is rolled back as before.
+
+    Installed as engine events: ``begin`` forgets the mark, ``before_cursor_execute`` sets it, ``rollback`` (which
+    SQLAlchemy sends just before the driver's rollback) commits first when nothing was marked and the transaction
+    is open and healthy; the driver's rollback then finds no transaction and sends nothing."""
+    if engine.dialect.driver != "psycopg":
+        return
+    from psycopg.pq import TransactionStatus
+
+    open_and_healthy = TransactionStatus.INTRANS
+
+    @event.listens_for(engine, "begin")
+    def _nothing_written_yet(conn) -> None:
+        conn.info.pop(_WROTE, None)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":
+            conn.info[_WROTE] = True
+
+    @event.listens_for(engine, "rollback")
+    def _commit_what_only_read(conn) -> None:
+        if conn.info.pop(_WROTE, False) or conn.invalidated or conn.closed:
+            return
+        driver = conn.connection.driver_connection
+        if driver.info.transaction_status == open_and_healthy and not driver.autocommit:
+            # a failed COMMIT (a connection that just broke) is left to the rollback that follows, which meets the
+            # same trouble and handles it as it always did
+            with suppress(Exception):
+                driver.commit()

@@ -179,8 +179,29 @@ def test_the_connection_goes_back_to_the_pool_as_it_came_and_writes_still_commit
     db.session.expire_all()
     assert db.session.get(User, lee.id).locale == "es"
     assert connection_states["returned"] and not any(connection_states["returned"])
-    # a page that reads more than the user reads it in a transaction on PostgreSQL, as before
-    connection_states["ended"].clear()
-    assert client.get("/account").status_code == 200
-    postgres = db.engine.dialect.name == "postgresql"
-    assert connection_states["ended"] == [(postgres, False)]
+
+
+def test_a_transaction_that_only_read_ends_by_commit_one_that_wrote_by_rollback(app, lee):
+    """core.database.commit_read_only_transactions: on PostgreSQL a transaction of SELECTs alone is ended with
+    COMMIT (the same to the database), so psycopg keeps the statements it prepared on the connection; one that
+    wrote is rolled back as before and its write is gone. On SQLite both are rolled back, with the same result."""
+    from sqlalchemy import text
+
+    engine = db.engine
+    postgres = engine.dialect.name == "postgresql"
+    read = text("SELECT name FROM users WHERE id = :id")
+    with engine.connect() as conn:
+        for _ in range(7):  # psycopg prepares a statement at its 5th execution on a connection
+            assert conn.execute(read, {"id": lee.id}).scalar() == "Lee Learner"
+            conn.rollback()
+        if postgres:
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+            conn.rollback()
+            assert prepared >= 1  # a ROLLBACK would have deallocated them all and reset psycopg's counts
+        conn.execute(text("UPDATE users SET name = 'Changed' WHERE id = :id"), {"id": lee.id})
+        assert conn.execute(read, {"id": lee.id}).scalar() == "Changed"
+        conn.rollback()
+        assert conn.execute(read, {"id": lee.id}).scalar() == "Lee Learner"
+        conn.rollback()
+    db.session.expire_all()
+    assert db.session.get(User, lee.id).name == "Lee Learner"
