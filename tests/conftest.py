@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import gc
 import os
 import re
 import shutil
@@ -102,6 +103,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kept = [item for item in items if parts[paths[item]] == k]
         config.hook.pytest_deselected(items=[item for item in items if parts[paths[item]] != k])
         items[:] = kept
+
+
+# The garbage collector in the pytest process. After collection the process holds ~400,000 objects (the app,
+# SQLAlchemy, Hypothesis, the test modules) and a part ends with ~1,000,000; every full collection walked them all
+# (~0.3 s each on this machine) and the young ones ran every 700 allocations: ~6 % of a non-live part's CPU. What
+# is alive after collection, and after each test module (its garbage collected first), is frozen (gc.freeze: kept
+# out of every later collection; freed by reference counting as before), and the youngest generation is collected
+# every 10,000 allocations. GC CPU of seven part-0 files 5.0 -> 2.4 s (tests/cpuprofile.py: 77.2 -> 72.3 s in all).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    try:
+        return (yield)
+    finally:
+        if nextitem is None or nextitem.path != item.path:  # the module's fixtures are gone: its garbage too
+            gc.collect()
+            gc.freeze()
 
 
 PART_WEIGHTS = os.path.join(os.path.dirname(__file__), "part_weights.tsv")
