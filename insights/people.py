@@ -27,6 +27,7 @@ insights_people_states remembers. ``rebuild`` recomputes everything (after a bul
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 
@@ -301,9 +302,20 @@ def _forget_writes(_dbapi_connection, record) -> None:
         record.info.pop("insights_people", None)
 
 
+# a statement that starts with WITH writes a watched table when one of its parts does (credentials.services writes
+# a certificate and its event in one such statement on PostgreSQL)
+_WRITES_WATCHED = re.compile(
+    r"\b(?:INSERT INTO|UPDATE|DELETE FROM) (?:enrollments|certificates)\b|\bDELETE FROM users\b"
+)
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _note_writes(conn, _cursor, statement, _parameters, context, _executemany) -> None:
     head = statement.lstrip()[:6].upper()
+    if head.startswith("WITH"):
+        if _WRITES_WATCHED.search(statement):
+            conn.info["insights_people"] = True
+        return
     if head in ("INSERT", "UPDATE", "DELETE") and (
         any(name in statement for name in _WATCHED) or (head == "DELETE" and "users" in statement)
     ):

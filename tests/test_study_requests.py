@@ -496,3 +496,32 @@ def test_the_lesson_that_completes_a_course_completes_it_once_from_the_rule_and_
     assert response.status_code == 303 and response.headers["Location"] == QUIZ
     db.session.expire_all()
     assert db.session.get(Enrollment, enrollment_id).completed_at is None
+
+
+def test_a_certificate_written_with_its_event_in_one_statement_is_still_settled_before_the_commit(
+    client, learner, statements
+):
+    """On PostgreSQL a certificate and its "issued" event are one statement that starts with WITH: the insights
+    people rollup still learns that certificates were written and settles the learner before the commit (here
+    without a completion in the same transaction, which would tell it anyway)."""
+    from core.database import utcnow
+    from courses.models import Enrollment
+    from credentials import services as credential_services
+    from insights.models import PeopleDirty, PeopleState
+
+    enrollment_id = enroll(learner, make_course("ai-basics", modules=1, lessons=1, questions=2)).id
+    user_id = learner.id
+    db.session.commit()
+
+    def issue() -> None:
+        enrollment = db.session.get(Enrollment, enrollment_id)
+        credential_services.issue_for_enrollment(enrollment, now=utcnow(), issuer="Test Issuer")
+        db.session.commit()
+
+    sent = statements(issue)
+    writes = [s for s in sent if "INSERT INTO certificate_events" in s]
+    assert len(writes) == 1 and ("INSERT INTO certificates" in writes[0]) == (db.engine.dialect.name == "postgresql")
+    assert db.session.scalar(select(func.count()).select_from(PeopleDirty)) == 0  # settled before the commit
+    state = db.session.scalar(select(PeopleState.state).where(PeopleState.user_id == user_id))
+    state = state if isinstance(state, list) else json.loads(state)
+    assert [entry[3] is not None for entry in state] == [True]  # the certificate counts (its lag in days)
