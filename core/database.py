@@ -180,7 +180,9 @@ def commit_read_only_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _note_writes(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
-        if statement.lstrip()[:6].upper() != "SELECT":
+        # a SELECT that can write is marked too: SELECT … INTO makes a table, and several statements in one
+        # string could hide a write after the first (a false mark only costs the old ROLLBACK)
+        if statement.lstrip()[:6].upper() != "SELECT" or ";" in statement or " INTO " in statement.upper():
             conn.info[_WROTE] = True
 
     @event.listens_for(engine, "rollback")

@@ -198,6 +198,11 @@ def test_a_transaction_that_only_read_ends_by_commit_one_that_wrote_by_rollback(
             prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
             conn.rollback()
             assert prepared >= 1  # a ROLLBACK would have deallocated them all and reset psycopg's counts
+        if postgres:  # a SELECT that writes (SELECT … INTO makes a table) is rolled back like any write
+            conn.exec_driver_sql("SELECT id INTO selected_into FROM users")
+            conn.rollback()
+            assert conn.exec_driver_sql("SELECT to_regclass('selected_into') IS NULL").scalar() is True
+            conn.rollback()
         conn.execute(text("UPDATE users SET name = 'Changed' WHERE id = :id"), {"id": lee.id})
         assert conn.execute(read, {"id": lee.id}).scalar() == "Changed"
         conn.rollback()
