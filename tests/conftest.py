@@ -11,6 +11,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -94,15 +95,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("--live-servers-last") and live:
         chosen = set(live)
         items[:] = [item for item in items if item not in chosen] + live
-    part = config.getoption("--part")
-    if part:
-        k, n = (int(x) for x in part.split("/"))
+    deal = _known_files_deal(config)
+    if deal is not None:
+        k, n, parts, weights = deal
         root = config.rootpath
         paths = {item: item.path.relative_to(root).as_posix() for item in items}
-        parts = part_of(sorted(set(paths.values())), n, part_weights())
+        # files the table does not know (new ones) were collected by every part: dealt here, after the known ones
+        loads = [sum(weights[f] for f, part in parts.items() if part == i) for i in range(n)]
+        parts = {**parts, **part_of(sorted(set(paths.values()) - set(parts)), n, weights, loads=loads)}
         kept = [item for item in items if parts[paths[item]] == k]
         config.hook.pytest_deselected(items=[item for item in items if parts[paths[item]] != k])
         items[:] = kept
+
+
+def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None:
+    """With --part K/N, a test file the table deals to another part is not collected at all: collecting (importing)
+    every file of the suite to deselect half of them cost each non-live part a few CPU seconds."""
+    deal = _known_files_deal(config)
+    if deal is None or collection_path.suffix != ".py":
+        return None
+    try:
+        path = collection_path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return None
+    part = deal[2].get(path)
+    return True if part is not None and part != deal[0] else None
+
+
+_DEALS: dict[int, tuple | None] = {}
+
+
+def _known_files_deal(config: pytest.Config) -> tuple | None:
+    """(K, N, {file: part}, weights) for --part K/N: the test files that tests/part_weights.tsv knows for this run's
+    database, that exist and lie under the paths this run collects, dealt out before collection (part_of); None
+    without --part. Every part of one database computes the same deal from the same table and files."""
+    if id(config) not in _DEALS:
+        part = config.getoption("--part")
+        if not part:
+            _DEALS[id(config)] = None
+        else:
+            k, n = (int(x) for x in part.split("/"))
+            root = config.rootpath
+            scopes = []
+            for arg in config.args or ["."]:
+                try:
+                    scopes.append(Path(config.invocation_params.dir, arg.split("::")[0]).resolve().relative_to(root))
+                except ValueError:
+                    continue
+            scoped = {scope.as_posix() for scope in scopes}
+            weights = part_weights()
+            known = [
+                f
+                for f in sorted(weights)
+                if (root / f).is_file() and ("." in scoped or any(f == s or f.startswith(s + "/") for s in scoped))
+            ]
+            _DEALS[id(config)] = (k, n, part_of(known, n, weights), weights)
+    return _DEALS[id(config)]
 
 
 # The garbage collector in the pytest process. After collection the process holds ~400,000 objects (the app,
@@ -147,7 +195,7 @@ def part_weights() -> dict[str, float]:
     return weights
 
 
-def part_of(files: list[str], n: int, weights: dict[str, float]) -> dict[str, int]:
+def part_of(files: list[str], n: int, weights: dict[str, float], *, loads: list[float] | None = None) -> dict[str, int]:
     """{file: part} for N parts of about equal cost: the costliest file first, each to the part with the least cost
     so far (ties: the lower part). By file, so a module's fixtures are built in one process only. A file the table
     does not know yet (a new one) counts as a file of median cost. Deterministic: the same files and table give the
@@ -155,7 +203,7 @@ def part_of(files: list[str], n: int, weights: dict[str, float]) -> dict[str, in
     ~1.5 min apart, with a core idle at the end of `make test`."""
     known = sorted(weights.values())
     default = known[len(known) // 2] if known else 1.0
-    loads = [0.0] * n
+    loads = list(loads) if loads else [0.0] * n  # the parts' costs so far (files dealt before these)
     parts = {}
     for path in sorted(files, key=lambda p: (-weights.get(p, default), p)):
         k = min(range(n), key=lambda i: (loads[i], i))

@@ -36,3 +36,11 @@ def test_the_checked_in_table_splits_the_suite_into_two_parts_within_five_percen
         parts = part_of(sorted(weights), 2, weights)
         loads = [sum(w for f, w in weights.items() if parts[f] == k) for k in range(2)]
         assert abs(loads[0] - loads[1]) < 0.05 * sum(loads), loads
+
+
+def test_files_dealt_after_others_start_from_the_loads_those_left():
+    weights = {"tests/test_big.py": 10.0, "tests/test_mid.py": 3.0, "tests/test_small.py": 1.0}
+    assert part_of(["tests/test_new.py", "tests/test_small.py"], 2, weights, loads=[2.0, 10.0]) == {
+        "tests/test_new.py": 0,  # median cost 3.0 on the lighter part: 5.0 against 10.0
+        "tests/test_small.py": 0,
+    }
