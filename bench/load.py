@@ -66,8 +66,9 @@ def describe(flags: list[str] | None = None) -> str:
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     keys = ("worker_class", "workers", "threads", "keepalive", "timeout", "preload_app")
     settings = ", ".join(f"{k}={conf[k]}" for k in keys if k in conf)
-    if "post_fork" in conf or "when_ready" in conf:
-        settings += ", " + ", ".join(h for h in ("when_ready", "post_fork") if h in conf) + " hooks"
+    hooks = [h for h in ("on_starting", "when_ready", "post_fork", "post_worker_init") if h in conf]
+    if hooks:
+        settings += ", hooks " + " ".join(hooks)
     return f"gunicorn.conf.py ({settings}) {' '.join(flags if flags is not None else GUNICORN)}".rstrip()
 
 
