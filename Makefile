@@ -22,7 +22,7 @@ MOTO_USED := core|s3|s3bucket_path|iam|sts|events|cloudwatch|moto_api|moto_serve
 NOT_IMPORTED := /site-packages/(sympy|networkx|mpmath|cfnlint|pip|docker|antlr4|aws_xray_sdk|jsonpath_ng|moto/(?!($(MOTO_USED))/)[^/]+)/
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	{ $(BIN)/pip install --quiet -c constraints.txt uv && $(BIN)/uv pip install --quiet --python $(BIN)/python \
+	{ $(BIN)/pip install --quiet --only-binary uv -c constraints.txt uv && $(BIN)/uv pip install --quiet --python $(BIN)/python \
 		$(INSTALL_SPEC); } || { echo "uv failed: installing with pip"; $(BIN)/pip install --quiet --upgrade pip && \
 		$(BIN)/pip install --quiet --no-compile $(INSTALL_SPEC); }
 	$(BIN)/python -m compileall -q -j0 -x '$(NOT_IMPORTED)' $(VENV)/lib >/dev/null
