@@ -478,7 +478,8 @@ def test_the_lesson_that_completes_a_course_completes_it_once_from_the_rule_and_
     sent = statements(lambda: done.append(client.post(second + "/complete", data={"csrf_token": token})))
     assert done[0].status_code == 303 and done[0].headers["Location"] == LESSON  # the first unfinished step
     assert len([s for s in sent if "FROM quizzes JOIN modules" in s]) == 1, sent  # the rule and the steps
-    assert not [s for s in sent if "NOT (EXISTS" in s], sent  # not the rule's own query
+    # not the rule's own query (the learning-day rollup's anti-join on PostgreSQL is a NOT EXISTS of its own)
+    assert not [s for s in sent if "NOT (EXISTS" in s and "learning_days" not in s], sent
     assert client.submit(LESSON + "/complete", page=LESSON).headers["Location"] == COURSE + "/done"
     db.session.expire_all()
     row = db.session.get(Enrollment, enrollment_id)
