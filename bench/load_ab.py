@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench import load
 from bench.certificates import _children, _cpu_seconds
-from bench.load_compare import _children_cpu, backend_cpu
+from bench.load_compare import _children_cpu, backend_cpu, warm
 
 ROOT = load.ROOT
 ROUNDS = int(os.environ.get("LOAD_ROUNDS", "3"))
@@ -103,19 +103,7 @@ class Variant:
             self.server = None
 
     def warm(self, fixture: dict) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-        from urllib.request import urlopen
-
-        paths = ["/login", "/courses", *(f"/courses/{slug}" for slug in fixture["courses"])]
-        paths += [f"/verify/{i}" for i in fixture["certificates"][:4]]
-        paths += [f"/api/v1/certificates/{i}" for i in fixture["certificates"][:4]]
-
-        def get(path: str) -> None:
-            with urlopen(self.base + path, timeout=300) as response:  # noqa: S310 (our own loopback server)
-                response.read()
-
-        with ThreadPoolExecutor(6) as pool:
-            list(pool.map(get, paths * 3))
+        warm(self.base, fixture)
 
     def cpu(self) -> tuple[float, float]:
         workers = sum(_cpu_seconds(pid) for pid in _children(self.server.pid))

@@ -96,6 +96,25 @@ def baseline_checkout() -> tuple[Path, str]:
     return src, str(venv / "bin" / "python")
 
 
+def warm(base: str, fixture: dict) -> None:
+    """A few uncounted requests of each kind against the server at ``base``, several at once, so every worker has
+    imported and compiled what the load needs before the first measured round (bench/load_ab.py uses it too)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.request import urlopen
+
+    paths = ["/login", "/courses", *(f"/courses/{slug}" for slug in fixture["courses"])]
+    paths += [f"/verify/{i}" for i in fixture["certificates"][:4]]
+    paths += [f"/api/v1/certificates/{i}" for i in fixture["certificates"][:4]]
+
+    def get(path: str) -> None:
+        # a fresh worker's first pages fill its caches: at load average ~20 that outlasted 60 s
+        with urlopen(base + path, timeout=300) as response:  # noqa: S310 (our own loopback server)
+            response.read()
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(get, paths * 3))
+
+
 def create_database(admin_url: str, name: str) -> str:
     plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as connection:
@@ -162,21 +181,7 @@ class Side:
     def warm(self) -> None:
         """A few uncounted requests of each kind, several at once, so every worker has imported and compiled
         what the load needs before the first measured round."""
-        from concurrent.futures import ThreadPoolExecutor
-        from urllib.request import urlopen
-
-        everything = json.loads((self.folder / "fixture-all.json").read_text())
-        paths = ["/login", "/courses", *(f"/courses/{slug}" for slug in everything["courses"])]
-        paths += [f"/verify/{i}" for i in everything["certificates"][:4]]
-        paths += [f"/api/v1/certificates/{i}" for i in everything["certificates"][:4]]
-
-        def get(path: str) -> None:
-            # a fresh worker's first pages fill its caches: at load average ~20 that outlasted 60 s
-            with urlopen(self.base + path, timeout=300) as response:  # noqa: S310 (our own loopback server)
-                response.read()
-
-        with ThreadPoolExecutor(6) as pool:
-            list(pool.map(get, paths * 3))
+        warm(self.base, json.loads((self.folder / "fixture-all.json").read_text()))
 
     def cpu(self) -> tuple[float, float]:
         workers = sum(_cpu_seconds(pid) for pid in _children(self.server.pid))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cpuprofile import write_file_table, write_tsv
+
 _TICK = os.sysconf("SC_CLK_TCK")
 _rows: list[tuple[str, float, float]] = []
 _kinds: dict[str, float] = defaultdict(float)
@@ -151,21 +153,8 @@ os.waitpid = _waitpid
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if not _rows:
         return
-    files: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-    for nodeid, cpu, wall in _rows:
-        totals = files[nodeid.split("::")[0]]
-        totals[0] += 1
-        totals[1] += cpu
-        totals[2] += wall
-    terminalreporter.section("CPU seconds per file (the whole process tree, PostgreSQL aside)")
-    for path, (count, cpu, wall) in sorted(files.items(), key=lambda kv: -kv[1][1]):
-        terminalreporter.write_line(f"{cpu:8.1f} s CPU {wall:8.1f} s wall {int(count):4d} tests  {path}")
-    total_cpu, total_wall = sum(r[1] for r in _rows), sum(r[2] for r in _rows)
-    terminalreporter.write_line(f"{total_cpu:8.1f} s CPU {total_wall:8.1f} s wall {len(_rows):4d} tests  in all")
+    write_file_table(terminalreporter, _rows, "CPU seconds per file (the whole process tree, PostgreSQL aside)")
     terminalreporter.write_line("by kind of process:")
     for kind, cpu in sorted(_kinds.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{cpu:8.1f} s CPU  {kind}")
-    path = config.getoption("--tree-tsv")
-    if path:
-        with open(path, "w", encoding="utf-8") as out:
-            out.writelines(f"{nodeid}\t{cpu:.3f}\t{wall:.3f}\n" for nodeid, cpu, wall in _rows)
+    write_tsv(config.getoption("--tree-tsv"), _rows)
