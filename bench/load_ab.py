@@ -26,20 +26,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import load
 from bench.certificates import _children, _cpu_seconds
-from bench.load_compare import _children_cpu, backend_cpu, warm
+from bench.load_compare import backend_cpu, measured_locust_run, warm
 
 ROOT = load.ROOT
 ROUNDS = int(os.environ.get("LOAD_ROUNDS", "3"))
 SECONDS = int(os.environ.get("LOAD_SECONDS", "45"))
-WARMUP_CAP = 240
 PROBE = os.environ.get("LOAD_PROBE", "1") == "1"
 SECTION = "## Load test: server configurations"
 
@@ -160,33 +157,9 @@ def run(variant: Variant, fixture_all: dict, answer_key: dict, index: int, folde
     actions_path = folder / f"actions-{index}.jsonl"
     actions_path.write_text("")
     load_average = os.getloadavg()[0]
-    marks: dict[str, tuple] = {}
-
-    def mark_after_warmup() -> None:
-        while "after" not in marks:
-            if '"kind": "warmup"' in actions_path.read_text():
-                marks["warm"] = (*variant.cpu(), time.time())
-                return
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=mark_after_warmup, daemon=True)
-    watcher.start()
-    client_before = _children_cpu()
-    load.run_locust(
-        variant.base,
-        folder,
-        fixture,
-        actions_path,
-        seconds=SECONDS + WARMUP_CAP,
-        csv=f"locust-{index}",
-        measure=SECONDS,
-    )
-    client_cpu = _children_cpu() - client_before
-    end = time.time()
-    app_after, db_after = variant.cpu()
-    marks["after"] = (app_after, db_after, end)
-    watcher.join()
-    app_before, db_before, start = marks.get("warm", marks["after"])
+    run = measured_locust_run(variant.base, folder, fixture, actions_path, f"locust-{index}", variant.cpu, SECONDS)
+    (app_before, db_before, start), (app_after, db_after, end) = run["before"], run["after"]
+    client_cpu = run["client_cpu"]
     actions, statuses = load.read_actions(actions_path)
     rows = {r["Name"]: r for r in load.stats_rows(folder, f"locust-{index}")}
     total = rows["Aggregated"]
@@ -205,7 +178,7 @@ def run(variant: Variant, fixture_all: dict, answer_key: dict, index: int, folde
         "db_ms": 1000 * (db_after - db_before) / requests,
         "client_ms": 1000 * client_cpu / max(sum(statuses.values()), 1),
         "load": load_average,
-        "warm": "warm" in marks,
+        "warm": run["warm"],
         "actions": actions,
         "statuses": statuses,
     }

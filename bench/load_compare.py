@@ -192,36 +192,9 @@ class Side:
         actions_path = self.folder / f"actions-{number}.jsonl"
         actions_path.write_text("")
         load_average = os.getloadavg()[0]
-        # the CPU counted from the end of the login warm-up (Locust's figures restart there too): the storm of
-        # deliberately slow password hashes at the start is not the steady state
-        marks: dict[str, tuple[float, float]] = {}
-
-        def mark_after_warmup() -> None:
-            while "after" not in marks:
-                if '"kind": "warmup"' in actions_path.read_text():
-                    marks["warm"] = self.cpu()
-                    return
-                time.sleep(0.1)
-
-        watcher = threading.Thread(target=mark_after_warmup, daemon=True)
-        watcher.start()
-        # Locust's own CPU (the whole run, logins included): it shares the machine's cores with the server, so
-        # what each side's requests cost the client decides throughput too (e.g. a new connection per request)
-        client_before = _children_cpu()
-        load.run_locust(
-            self.base,
-            self.folder,
-            fixture,
-            actions_path,
-            seconds=SECONDS + WARMUP_CAP,
-            csv=f"locust-{number}",
-            measure=SECONDS,
-        )
-        client_cpu = _children_cpu() - client_before
-        app_after, db_after = self.cpu()
-        marks["after"] = (app_after, db_after)
-        watcher.join()
-        app_before, db_before = marks.get("warm", (app_after, db_after))
+        run = measured_locust_run(self.base, self.folder, fixture, actions_path, f"locust-{number}", self.cpu, SECONDS)
+        (app_before, db_before, _), (app_after, db_after, _) = run["before"], run["after"]
+        client_cpu = run["client_cpu"]
         actions, statuses = load.read_actions(actions_path)
         for kind, items in actions.items():
             self.actions[kind].extend(items)
@@ -255,6 +228,38 @@ class Side:
             f"per request, Locust {result['client_ms']:.1f} ms (load {load_average:.1f})"
         )
         return result
+
+
+def measured_locust_run(base, folder, fixture, actions_path, csv, cpu, seconds: int) -> dict:
+    """One Locust run (bench/locustfile.py) against the server at ``base``, measured for ``seconds`` after its login
+    warm-up, with the server's CPU (``cpu()``: app and PostgreSQL seconds) marked when the warm-up is done and at
+    the end: the storm of deliberately slow password hashes at the start is not the steady state (Locust's figures
+    restart there too). Also Locust's own CPU for the whole run, logins included: it shares the machine's cores with
+    the server, so what each side's requests cost the client decides throughput too (e.g. a new connection per
+    request). Returns {"before": (app, db, time), "after": (app, db, time), "warm": marked, "client_cpu": s};
+    bench/load_ab.py runs its variants through it too."""
+    marks: dict[str, tuple] = {}
+
+    def mark_after_warmup() -> None:
+        while "after" not in marks:
+            if '"kind": "warmup"' in actions_path.read_text():
+                marks["warm"] = (*cpu(), time.time())
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=mark_after_warmup, daemon=True)
+    watcher.start()
+    client_before = _children_cpu()
+    load.run_locust(base, folder, fixture, actions_path, seconds=seconds + WARMUP_CAP, csv=csv, measure=seconds)
+    client_cpu = _children_cpu() - client_before
+    marks["after"] = (*cpu(), time.time())
+    watcher.join()
+    return {
+        "before": marks.get("warm", marks["after"]),
+        "after": marks["after"],
+        "warm": "warm" in marks,
+        "client_cpu": client_cpu,
+    }
 
 
 def _children_cpu() -> float:
