@@ -3,12 +3,13 @@ catalogs are what the app serves, and a third language needs a catalog and no co
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 from babel.messages.pofile import read_po, write_po
 
-from core import create_app
+from core import catalogs, create_app
 from core.catalogs import compile_catalogs, init, problems
 from core.i18n import TRANSLATIONS_DIR, catalog_languages
 from tests import conftest
@@ -66,3 +67,34 @@ def test_a_third_language_needs_only_its_catalog(tmp_path, tmp_path_factory, dat
     assert ">Log in</a>" in html  # not translated yet: English, never an empty string
     assert re.search(r'lang="es" hreflang="es">Español</a>', html)
     assert '<link rel="alternate" hreflang="pt"' in html
+
+
+@pytest.mark.nodb
+def test_an_extraction_is_reused_only_while_no_source_changes(tmp_path):
+    """extract() writes the last template again while catalogs.sources() is unchanged: that fingerprint changes
+    with every file an extraction may read (added, grown, touched) and with no other."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "pkg" / "views.py").write_text("_l('Hello')\n")
+    (tmp_path / "templates" / "page.html").write_text("{{ _('Hi') }}\n")
+    before = catalogs.sources(tmp_path)
+    assert [path for path, _, _ in before] == [
+        str(tmp_path / "pkg" / "views.py"),
+        str(tmp_path / "templates" / "page.html"),
+    ]
+    for folder in ("tests", ".venv", "node_modules", "docs"):  # folders pybabel never enters
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.py").write_text("_l('Ignored')\n")
+    (tmp_path / "pkg" / "notes.md").write_text("not a source\n")
+    assert catalogs.sources(tmp_path) == before
+    (tmp_path / "pkg" / "views.py").write_text("_l('Hello')\n_l('Bye')\n")
+    grown = catalogs.sources(tmp_path)
+    assert grown != before
+    stat = os.stat(tmp_path / "templates" / "page.html")
+    os.utime(tmp_path / "templates" / "page.html", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))
+    assert catalogs.sources(tmp_path) != grown
+    (tmp_path / "templates" / "mail.txt").write_text("{{ _('New') }}\n")
+    assert len(catalogs.sources(tmp_path)) == 3
+    first = catalogs.extract(tmp_path / "first.pot").read_bytes()
+    assert b'msgid "Log in"' in first
+    assert catalogs.extract(tmp_path / "again.pot").read_bytes() == first
