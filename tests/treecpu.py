@@ -33,6 +33,15 @@ def _kind(pid: int) -> str:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "ended before it was read"
+    # forked by tests/forkserver.py (its comm names the command it became), or a zombie (its command line is gone)
+    if "tests.forkserver" in cmd or not cmd:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return "ended before it was read"
+        if comm == "forkserver":
+            return "fork server (imports the app once)"
+        cmd = comm  # "gunicorn", "flask worker"
     if "chrom" in cmd or "headless" in cmd:
         return "chromium"
     if "playwright" in cmd or "/node " in cmd or cmd.startswith("node"):

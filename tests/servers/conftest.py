@@ -14,7 +14,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver as forkserver_module
 from tests.pgcluster import sibling_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,6 +174,13 @@ def server_env(app, redis_url: str, folder: Path) -> dict[str, str]:
     }
 
 
+def forkserver() -> forkserver_module.ForkServer:
+    """This run's fork server (tests/forkserver.py): every gunicorn and task worker here is forked from one process
+    that imported the app, instead of a fresh interpreter importing it each time (~2.5 s of CPU each). WeasyPrint
+    and boto3 too: test_multi_node's worker renders PDFs and its nodes keep files in S3."""
+    return forkserver_module.shared(("weasyprint", "boto3"))
+
+
 @contextmanager
 def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int = 2) -> Iterator[list[str]]:
     """Base URLs of one gunicorn server per name, each on its own loopback port; stopped afterwards, and a
@@ -186,17 +193,12 @@ def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int 
             logs.append(log)
             with log.open("w") as out:
                 procs.append(
-                    subprocess.Popen(
+                    forkserver().spawn(
                         [
-                            sys.executable,
-                            "-m",
-                            # a master's and each worker's exit skip the collector's passes over the app's objects
-                            # (~1 s of CPU per process: tests/quick_exit.py)
-                            "tests.quick_exit",
                             "gunicorn",
                             # one asyncio thread less per master, and no socket path shared by every gunicorn
                             "--no-control-socket",
-                            # two workers: the master imports the app once and forks both (the database pool that
+                            # two workers: the master builds the app once and forks both (the database pool that
                             # the fork copies is dropped in each worker: gunicorn_preload.py)
                             *(["--config", "python:tests.servers.gunicorn_preload"] if workers > 1 else []),
                             "--workers",
@@ -209,10 +211,9 @@ def gunicorns(env: dict[str, str], folder: Path, names=("a", "b"), workers: int 
                             f"127.0.0.1:{port}",
                             "wsgi:app",
                         ],
-                        cwd=ROOT,
                         env=env,
+                        cwd=ROOT,
                         stdout=out,
-                        stderr=subprocess.STDOUT,
                     )
                 )
             bases.append((port, f"http://127.0.0.1:{port}"))

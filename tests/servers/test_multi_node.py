@@ -16,7 +16,6 @@ import io
 import json
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -28,8 +27,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import TEST_SIGNING_KEYS
+from tests.forkserver import Forked
 from tests.s3server import S3Server, s3_server
-from tests.servers.conftest import ROOT, Client, gunicorns, inputs, server_env
+from tests.servers.conftest import ROOT, Client, forkserver, gunicorns, inputs, server_env
 from tests.servers.test_two_servers import arrange, password_hash
 
 PUBLISHED = "when-ai-changes-your-job"  # published on A in one test; the other tests use the two-server course
@@ -41,19 +41,18 @@ class Worker:
 
     env: dict[str, str]
     folder: Path
-    process: subprocess.Popen | None = None
+    process: Forked | None = None
     runs: int = 0
 
     def start(self) -> None:
         self.runs += 1
         log = self.folder / f"worker-{self.runs}.log"
         with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.quick_exit", "flask", "worker", "--workers", "1", "--no-periodic"],
-                cwd=ROOT,
+            self.process = forkserver().spawn(  # forked from a process that imported the app (tests/forkserver.py)
+                ["flask", "worker", "--workers", "1", "--no-periodic"],
                 env={**self.env, "FLASK_APP": "wsgi"},
+                cwd=ROOT,
                 stdout=out,
-                stderr=subprocess.STDOUT,
             )
 
     def kill(self) -> None:
