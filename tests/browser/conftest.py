@@ -70,13 +70,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # the GPU service (software compositing here: --disable-gpu) as a thread of the browser process, not a process
+    # of its own that every frame crosses to, and one raster thread per renderer (the default is up to four):
+    # Chromium's CPU on test_learner_journey 21.4 -> 17.5 s (in-process GPU alone), -> 14.7 with one raster
+    # thread (bench/browser_cpu.py, two rounds each, axe reports equal)
+    "--in-process-gpu",
+    "--num-raster-threads=1",
 ]
 
 
 # facts about the running live server that tests need besides its address (e.g. its mail outbox folder)
 LIVE: dict[str, Path] = {}
-_LIVE_ENV: dict[str, str] = {}  # the session live server's environment (arrange_progress builds its app from it)
-_LIVE_APP: list = []  # that app, built once
+_LIVE_APP: list = []  # an app in this process with the session live server's settings (run_setup's)
 
 
 def arrange_progress(email: str, course_slug: str, *, steps_left: int = 1) -> None:
@@ -95,8 +100,6 @@ def arrange_progress(email: str, course_slug: str, *, steps_left: int = 1) -> No
     from core.extensions import db
     from courses import services
 
-    if not _LIVE_APP:
-        _LIVE_APP.append(_app_of(_LIVE_ENV))
     with _LIVE_APP[0].app_context():
         try:
             user = db.session.scalar(select(User).where(User.email == email))
@@ -175,12 +178,13 @@ def _app_of(env: dict[str, str]):
     return create_app(settings)
 
 
-def run_setup(env: dict[str, str], commands, password: str = ADMIN_PASSWORD) -> None:
+def run_setup(env: dict[str, str], commands, password: str = ADMIN_PASSWORD):
     """Run `flask` commands for a live server in this process, on an app built from the server's own FLASK_*
     settings: the same commands as `FLASK_APP=… flask …` in a shell, without a new interpreter importing the app
     again for them (~3 s of CPU per server; this process has the app's modules loaded already). The password of
     a create-admin is its standard input. Passwords are hashed with the suite's test-sized argon2, as by the
-    servers themselves (live_wsgi.py)."""
+    servers themselves (live_wsgi.py). Returns that app (no connection open), for a test's later work on the
+    server's database in this process (arrange_progress; building another costs ~0.4 s of CPU)."""
     from click.testing import CliRunner
     from flask.cli import FlaskGroup
 
@@ -200,6 +204,7 @@ def run_setup(env: dict[str, str], commands, password: str = ADMIN_PASSWORD) -> 
         with app.app_context():  # no connection may stay open to the server's database
             db.session.remove()
             db.engine.dispose()
+    return app
 
 
 @pytest.fixture(autouse=True)
@@ -224,8 +229,7 @@ def live_server(tmp_path_factory) -> Iterator[str]:
         "FLASK_CERTIFICATE_DIR": str(folder / "certificates"),
         "FLASK_UPLOAD_DIR": str(folder / "uploads"),
     }
-    run_setup(env, LIVE_SETUP)
-    _LIVE_ENV.update(env)
+    _LIVE_APP[:] = [run_setup(env, LIVE_SETUP)]  # arrange_progress works through it
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
@@ -423,32 +427,24 @@ _TOO_WIDE = """() => {
 }"""
 
 
-class Accessibility:
-    """Runs the vendored axe-core over pages exactly as a (JavaScript-off) test page shows them.
+class AuditWindow:
+    """The one JavaScript-enabled window (its own browser context) in which every test's pages are audited.
 
-    check(page, name) saves a screenshot (only with TEST_SCREENSHOTS=1), then, in a separate JavaScript-enabled
-    context given the page's cookies and viewport, serves the page's own HTML at the page's URL (so a page reached
-    by a POST, or one showing a flash message that a reload would drop, is audited as the learner saw it;
-    stylesheets and images still come from the live server; the first page by navigating to it, later pages of
-    the same origin by writing their HTML into the same window, see _REPLACE), lets the vendored axe-core load from
-    disk into it (no network) and runs the WCAG 2.0/2.1 A and AA rules. Then, at 320 CSS px, it checks reflow
-    (WCAG 1.4.10, which axe does not test) and that any box that now scrolls can be reached by keyboard (axe's
-    scrollable-region-focusable again, run only when some box scrolls: the rule applies to nothing else).
-    assert_clean() fails with every serious or critical violation of every checked page, no rule excluded; every
-    violation, minor ones included, is written to test-artifacts/<sqlite|postgres>/axe-<test>.json.
+    One for the whole session: axe-core is evaluated and warmed up once per origin, not once per test (each test's
+    first audit in a window of its own evaluated 650 kB of axe again, ran its first audit ~2x slower and started
+    a renderer process). Each check() sets the window's cookies and viewport to those of the page it audits, and
+    the page's HTML is served or written from that check's own snapshot, so nothing of an earlier test's pages is
+    read. A check that fails closes the window: the next one starts in a new window, as the first check does.
     """
 
-    def __init__(self, browser, report_name: str):
+    def __init__(self, browser):
         self.browser = browser
-        self.report = ARTIFACTS / f"axe-{report_name}.json"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)  # screenshots are optional now: they no longer make it
-        self.results: dict[str, list[dict]] = {}
-        self.snapshots: dict[str, str] = {}  # url → the HTML the test page showed there
+        self.snapshots: dict[str, str] = {}  # url → the HTML the test page showed there (the current test's)
         self.context = None
         self.page = None
         self.origin = None  # of the audit page's document
 
-    def _auditor(self):
+    def open(self):
         if self.page is None:
             self.context = self.browser.new_context(java_script_enabled=True)
             # axe-core is evaluated in each new document before the page's HTML (the site has no scripts or
@@ -467,21 +463,62 @@ class Accessibility:
             self.page = self.context.new_page()
         return self.page
 
+    def close(self) -> None:
+        if self.context is not None:
+            self.context.close()
+        self.context = self.page = self.origin = None
+        self.snapshots.clear()
+
+
+class Accessibility:
+    """Runs the vendored axe-core over pages exactly as a (JavaScript-off) test page shows them.
+
+    check(page, name) saves a screenshot (only with TEST_SCREENSHOTS=1), then, in a separate JavaScript-enabled
+    context given the page's cookies and viewport (the session's AuditWindow), serves the page's own HTML at the
+    page's URL (so a page reached by a POST, or one showing a flash message that a reload would drop, is audited as
+    the learner saw it; stylesheets and images still come from the live server; the first page of an origin by
+    navigating to it, later pages of the same origin by writing their HTML into the same window, see _REPLACE),
+    lets the vendored axe-core load from disk into it (no network) and runs the WCAG 2.0/2.1 A and AA rules. Then,
+    at 320 CSS px, it checks reflow (WCAG 1.4.10, which axe does not test) and that any box that now scrolls can be
+    reached by keyboard (axe's scrollable-region-focusable again, run only when some box scrolls: the rule applies
+    to nothing else). assert_clean() fails with every serious or critical violation of every checked page, no rule
+    excluded; every violation, minor ones included, is written to test-artifacts/<sqlite|postgres>/axe-<test>.json.
+    """
+
+    def __init__(self, window: AuditWindow, report_name: str):
+        self.window = window
+        self.report = ARTIFACTS / f"axe-{report_name}.json"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)  # screenshots are optional now: they no longer make it
+        self.results: dict[str, list[dict]] = {}
+        self.snapshots = window.snapshots
+
+    def new_window(self) -> None:
+        """The next check opens a new audit window and navigates to its page, as the session's first check does."""
+        self.window.close()
+
     def check(self, page, name: str) -> None:
         shot(page, name)  # only with TEST_SCREENSHOTS=1
         url = page.url.split("#", 1)[0]
         self.snapshots[url] = page.content()
         assert "<noscript" not in self.snapshots[url], f"{name}: <noscript> would differ in the JS-enabled audit copy"
-        audit = self._auditor()
-        self.context.clear_cookies()
-        self.context.add_cookies(page.context.cookies())
+        try:
+            self._audit(page, name, url)
+        except BaseException:
+            self.window.close()  # the next check starts in a new window, whatever state this one was left in
+            raise
+
+    def _audit(self, page, name: str, url: str) -> None:
+        window = self.window
+        audit = window.open()
+        window.context.clear_cookies()
+        window.context.add_cookies(page.context.cookies())
         audit.set_viewport_size(page.viewport_size)
         origin = urlsplit(url)[:2]
-        if origin == self.origin:
+        if origin == window.origin:
             audit.evaluate(_REPLACE, [url, self.snapshots[url]])
         else:  # the first page, or another origin (replaceState cannot leave the document's origin)
             audit.goto(url)
-            self.origin = origin
+            window.origin = origin
         # the same document with the same styles applied, or contrast would be judged on unstyled HTML
         shown, audited = page.evaluate(_STYLED), audit.evaluate(_STYLED)
         assert shown == audited, f"{name}: the audited copy differs from the page: {shown} ≠ {audited}"
@@ -514,10 +551,6 @@ class Accessibility:
             )
         self.report.write_text(json.dumps(self.results, indent=2), encoding="utf-8")
 
-    def close(self) -> None:
-        if self.context is not None:
-            self.context.close()
-
     def assert_clean(self) -> None:
         assert self.results, "no page was checked"
         lines = []
@@ -530,10 +563,16 @@ class Accessibility:
         assert not lines, "axe found serious/critical WCAG violations:\n" + "\n".join(lines)
 
 
+@pytest.fixture(scope="session")
+def audit_window(browser) -> Iterator[AuditWindow]:
+    window = AuditWindow(browser)
+    yield window
+    window.close()
+
+
 @pytest.fixture
-def a11y(browser, request) -> Iterator[Accessibility]:
+def a11y(audit_window, request) -> Iterator[Accessibility]:
     """a11y.check(page, "name") audits a page (and screenshots it with TEST_SCREENSHOTS=1); end the test with
     a11y.assert_clean()."""
-    auditor = Accessibility(browser, request.node.name.removeprefix("test_"))
-    yield auditor
-    auditor.close()
+    yield Accessibility(audit_window, request.node.name.removeprefix("test_"))
+    audit_window.snapshots.clear()  # the next test's pages are its own

@@ -47,7 +47,7 @@ def mail_server(tmp_path_factory):
             "FLASK_MAIL_USE_TLS": "false",
             "FLASK_MAIL_TIMEOUT": "5",
         }
-        run_setup(
+        app = run_setup(
             env, (["db", "upgrade"], ["users", "create-admin", ADMIN_EMAIL, "--name", "Ada Admin", "--password-stdin"])
         )
         port = _free_port()
@@ -80,7 +80,7 @@ def mail_server(tmp_path_factory):
             except OSError:
                 time.sleep(0.1)
         try:
-            yield base, smtp.handler, {**env}
+            yield base, smtp.handler, {**env}, app
         finally:
             server.terminate()
             try:
@@ -90,27 +90,21 @@ def mail_server(tmp_path_factory):
                 server.wait(timeout=10)
 
 
-def _run_due(env: dict, later: timedelta) -> None:
-    """What the worker's sweep does when the retry time comes (here, in this process, with a later clock)."""
-    from core import create_app, queue
+def _run_due(app, laters: list[timedelta]) -> None:
+    """What the worker's sweeps do when each retry time comes (here, in this process, with later clocks), on an app
+    with the server's own settings (run_setup's): one app, as one worker process runs every sweep."""
+    from core import queue
     from core.database import utcnow
     from core.extensions import db
 
-    app = create_app(
-        {
-            "APP_ENV": "test",
-            "SECRET_KEY": SECRET,
-            "SQLALCHEMY_DATABASE_URI": env["FLASK_SQLALCHEMY_DATABASE_URI"],
-            "MAIL_BACKEND": "smtp",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": int(env["FLASK_MAIL_PORT"]),
-            "MAIL_USE_TLS": False,
-        }
-    )
-    with app.app_context():
-        queue.run_due(now=utcnow() + later)
-        db.session.remove()
-        db.engine.dispose()
+    try:
+        for later in laters:
+            with app.app_context():
+                queue.run_due(now=utcnow() + later)
+                db.session.remove()
+    finally:
+        with app.app_context():
+            db.engine.dispose()
 
 
 def _job_states(env: dict) -> list[str]:
@@ -126,7 +120,7 @@ def _job_states(env: dict) -> list[str]:
 
 
 def test_preferences_unsubscribe_and_failed_jobs_on_a_phone(mail_server, new_page, a11y):
-    base, smtp, env = mail_server
+    base, smtp, env, app = mail_server
     learner = new_page()
     learner.goto(base + "/register")
     learner.get_by_label("Full name").fill("Rosa Diaz")
@@ -152,8 +146,7 @@ def test_preferences_unsubscribe_and_failed_jobs_on_a_phone(mail_server, new_pag
     a11y.check(learner, "notify-02-preferences-saved")
 
     # the mail job fails every attempt: the admin sees it on the failed-jobs page
-    for hours in (1, 2, 4, 8, 16, 32, 64, 128):
-        _run_due(env, timedelta(hours=hours * 24))
+    _run_due(app, [timedelta(hours=hours * 24) for hours in (1, 2, 4, 8, 16, 32, 64, 128)])
     assert [s.value for s in _job_states(env)] == ["failed"]
     admin = new_page()
     admin.goto(base + "/login")
