@@ -70,6 +70,31 @@ def test_import_is_idempotent_and_export_round_trips_byte_for_byte(framework, pr
         assert exported == shipped, folder.name
 
 
+def test_export_reads_a_course_in_the_same_few_statements_whatever_its_size(framework, prebuilt, count_queries):
+    """course_spec (export, studio drafts, bundles) loads the outline one level at a time: a course of 4 modules
+    and one of 6 cost the same statements, not one lazy load per module, quiz and question."""
+    from courses.catalog import course_spec
+
+    prebuilt(import_shipped)
+    by_size = {}
+    for course in db.session.scalars(select(Course).order_by(Course.slug)):
+        by_size.setdefault(len(course.modules), course.id)
+    assert len(by_size) >= 2, by_size
+    statements = set()
+    for course_id in by_size.values():
+        db.session.expire_all()
+        spec = None
+
+        def export(course_id=course_id):
+            nonlocal spec
+            spec = course_spec(db.session.get(Course, course_id))
+
+        statements.add(count_queries(export))
+        course = db.session.get(Course, course_id)
+        assert [len(m.lessons) for m in spec.modules] == [len(m.lessons) for m in course.modules]
+    assert len(statements) == 1 and statements.pop() <= 12, statements
+
+
 def test_reimport_updates_by_slug_and_keeps_progress(framework, tmp_path):
     folder = tmp_path / "course"
     shutil.copytree(SHIPPED[0], folder)
