@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -410,10 +412,28 @@ def spec_files(spec: CourseSpec) -> dict[str, str]:
 
 
 def content_hash(spec: CourseSpec) -> str:
-    digest = hashlib.sha256()
+    """The SHA-256 of the course's canonical files. Kept per process by the spec's repr (every field, nested, by
+    value): an import of files already imported (every `courses import` of an unchanged catalog) compares hashes
+    without writing the canonical YAML again, which is most of the cost of an unchanged import."""
+    key = repr(spec)
+    with _hashes_lock:
+        digest = _hashes.get(key)
+        if digest is not None:
+            _hashes.move_to_end(key)
+            return digest
+    sha = hashlib.sha256()
     for path, text in spec_files(spec).items():
-        digest.update(path.encode() + b"\0" + text.encode() + b"\0")
-    return digest.hexdigest()
+        sha.update(path.encode() + b"\0" + text.encode() + b"\0")
+    digest = sha.hexdigest()
+    with _hashes_lock:
+        _hashes[key] = digest
+        while len(_hashes) > 256:
+            _hashes.popitem(last=False)
+    return digest
+
+
+_hashes: OrderedDict[str, str] = OrderedDict()
+_hashes_lock = threading.Lock()
 
 
 def _by_ids(model, ids: list[str]) -> list:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
@@ -59,6 +60,11 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+# texts up to this many characters are rendered once per process: a catalog import renders every lesson again,
+# the readability checks and studio previews the same texts (a lesson is 2-15 KB; at most ~32 MB kept)
+CACHED_TEXT = 64 * 1024
+
+
 def render(markdown: str) -> str:
     """Render author Markdown to HTML that is safe to put in a page or a PDF.
 
@@ -66,6 +72,10 @@ def render(markdown: str) -> str:
     images other than our own uploads (/media/<sha256>.<type>) are replaced by their alt text;
     a top-level "# " heading becomes h2 so the page keeps one h1.
     """
+    return _render_kept(markdown) if len(markdown) <= CACHED_TEXT else _render(markdown)
+
+
+def _render(markdown: str) -> str:
     html = _md.render(markdown)
     html = html.replace("<h1>", "<h2>").replace("</h1>", "</h2>")
     return nh3.clean(
@@ -75,3 +85,7 @@ def render(markdown: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
+
+
+# the same text always renders to the same HTML (the renderer holds no state between calls)
+_render_kept = lru_cache(maxsize=512)(_render)

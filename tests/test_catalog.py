@@ -218,3 +218,41 @@ def test_markdown_is_rendered_and_sanitized(markdown, absent, present):
     html = render(markdown)
     assert absent not in html
     assert present in html
+
+
+def test_content_hash_follows_every_change_to_the_spec_even_in_place(framework):
+    """content_hash is kept per process by the spec's value: a change anywhere in the spec (here a lesson's minutes
+    and a choice's text, changed in place on the same objects) gives the hash of the changed files."""
+    import hashlib
+
+    from courses.catalog import content_hash, read_folder, spec_files
+
+    def fresh(spec) -> str:
+        sha = hashlib.sha256()
+        for path, text in spec_files(spec).items():
+            sha.update(path.encode() + b"\0" + text.encode() + b"\0")
+        return sha.hexdigest()
+
+    spec = read_folder(SHIPPED[0])
+    first = content_hash(spec)
+    assert first == fresh(spec) == content_hash(read_folder(SHIPPED[0]))
+    spec.modules[0].lessons[0].minutes += 1
+    assert content_hash(spec) == fresh(spec) != first
+    spec.modules[0].lessons[0].minutes -= 1
+    spec.modules[-1].quiz.questions[-1].choices[0].text += "!"
+    assert content_hash(spec) == fresh(spec) != first
+    spec.modules[-1].quiz.questions[-1].choices[0].text = spec.modules[-1].quiz.questions[-1].choices[0].text[:-1]
+    assert content_hash(spec) == first
+
+
+@pytest.mark.nodb
+def test_rendering_a_text_again_gives_the_same_html_and_long_texts_are_not_kept():
+    from courses import markdown
+
+    body = "# Title\n\nSome *text* and [a link](https://www.dol.gov/).\n"
+    assert render(body) == render(body) == markdown._render(body)
+    assert render(body + "More.\n") != render(body)
+    long = "word " * (markdown.CACHED_TEXT // 5 + 1)
+    kept = markdown._render_kept.cache_info().currsize
+    assert render(long) == markdown._render(long)
+    assert markdown._render_kept.cache_info().currsize == kept
