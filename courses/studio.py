@@ -44,6 +44,7 @@ from courses.models import (
     Module,
     Program,
     ProgramCourse,
+    Quiz,
 )
 from courses.spec import details, from_dict, move, to_dict, unique_slug  # noqa: F401  (move, unique_slug: studio API)
 
@@ -324,8 +325,7 @@ def stale_lessons(*, today: date) -> list[Lesson]:
 
 def publish_impact(course: Course, spec: CourseSpec) -> dict:
     """What publishing changes for learners: counts and the steps added or removed."""
-    live = course_spec(course) if course.version else None
-    live_steps = _steps(live) if live else set()
+    live_steps = _live_steps(course) if course.version else set()
     new_steps = _steps(spec)
     in_progress = (
         db.session.scalar(
@@ -345,6 +345,17 @@ def publish_impact(course: Course, spec: CourseSpec) -> dict:
         "added": sorted(new_steps - live_steps),
         "removed": sorted(live_steps - new_steps),
     }
+
+
+def _live_steps(course: Course) -> set[str]:
+    """_steps(course_spec(course)) in two queries: the studio's course page shows it on every visit and every
+    refused edit, and building the whole spec loaded every module's skills, goals, lessons, quiz, questions and
+    choices one by one (~half of a refused edit's CPU)."""
+    lessons = db.session.execute(
+        select(Module.title, Lesson.title).join(Lesson.module).where(Module.course_id == course.id)
+    )
+    quizzes = db.session.scalars(select(Module.title).join(Quiz.module).where(Module.course_id == course.id))
+    return {f"{module} › {lesson}" for module, lesson in lessons} | {f"{module} › quiz" for module in quizzes}
 
 
 def _steps(spec: CourseSpec) -> set[str]:
