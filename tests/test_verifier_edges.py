@@ -59,17 +59,30 @@ def resign(app, credential: dict, *, key=None, method: str | None = None) -> dic
         )
 
 
+# {certificate public_id: {file: text}}: what the files fixture downloaded for the module's prebuilt certificate
+_DOWNLOADED: dict[str, dict[str, str]] = {}
+
+
 @pytest.fixture
 def files(client, certificate, tmp_path):
-    """The credential, our DID document and the credential's own status list, as a verifier downloads them."""
-    credential = credential_of(client, certificate)
+    """The credential, our DID document and the credential's own status lists, as a verifier downloads them.
+
+    Every test starts from the same prebuilt rows (prebuilt_certificate), so the same four downloads (a signed
+    credential and two signed status lists) are made once per certificate and written out again for each test."""
     paths = {"credential": tmp_path / "credential.json", "did": tmp_path / "did.json", "status": tmp_path / "s.json"}
     paths["suspension"] = tmp_path / "suspension.json"
-    paths["credential"].write_text(json.dumps(credential))
-    paths["did"].write_text(client.get("/.well-known/did.json").get_data(as_text=True))
-    for name, entry in zip(("status", "suspension"), credential["credentialStatus"], strict=True):
-        url = entry["statusListCredential"]
-        paths[name].write_text(client.get(url[url.index("/credentials/") :]).get_data(as_text=True))
+    if certificate.public_id not in _DOWNLOADED:
+        credential = credential_of(client, certificate)
+        texts = {
+            "credential": json.dumps(credential),
+            "did": client.get("/.well-known/did.json").get_data(as_text=True),
+        }
+        for name, entry in zip(("status", "suspension"), credential["credentialStatus"], strict=True):
+            url = entry["statusListCredential"]
+            texts[name] = client.get(url[url.index("/credentials/") :]).get_data(as_text=True)
+        _DOWNLOADED[certificate.public_id] = texts
+    for name, text in _DOWNLOADED[certificate.public_id].items():
+        paths[name].write_text(text)
     return paths
 
 
