@@ -32,8 +32,11 @@ def versions() -> dict[str, int]:
     return dict(db.session.execute(select(ReportVersion.scope, ReportVersion.version)).all())
 
 
-def check(world, *, expect_hit: bool, count_queries, app, **kwargs):
-    """The cached report equals the reference; ``expect_hit``: it came from the cache (a few statements)."""
+def check(world, *, expect_hit: bool, count_queries, app, unchanged: dict | None = None, **kwargs):
+    """The cached report equals the reference; ``expect_hit``: it came from the cache (a few statements).
+
+    ``unchanged``: a dict shared by checks with nothing written between them: the first check of each filter keeps
+    the reference report there, the next ones compare with it instead of computing the same numbers again."""
     args = {**ARGS, **kwargs}
     org_id = world["org"].id
     found = {}
@@ -48,7 +51,13 @@ def check(world, *, expect_hit: bool, count_queries, app, **kwargs):
     statements = count_queries(run)
     org = world["org"]
     db.session.expire_all()
-    assert comparable(found["report"]) == comparable(reference_report(org, **args))
+    filters = tuple(sorted((name, getattr(value, "id", value)) for name, value in args.items()))
+    expected = (unchanged or {}).get(filters)
+    if expected is None:
+        expected = comparable(reference_report(org, **args))
+        if unchanged is not None:
+            unchanged[filters] = expected
+    assert comparable(found["report"]) == expected
     if expect_hit:
         # the organization, the two counters, the cached payload (PostgreSQL may add one when it opens a new pooled
         # connection); a miss runs the report's own statements and stores it
@@ -64,10 +73,11 @@ def test_cached_report_equals_the_reference_and_follows_every_change(app, ctx, c
     c1 = world["courses"][1]
     program = world["programs"][0]
     cohort = world["cohorts"][0]
+    unchanged = {}  # nothing is written until the first lesson below
     for kwargs in ({}, {"program": program}, {"cohort": cohort}):
-        check(world, expect_hit=False, count_queries=count_queries, app=app, **kwargs)
-        check(world, expect_hit=True, count_queries=count_queries, app=app, **kwargs)
-    first = check(world, expect_hit=True, count_queries=count_queries, app=app)
+        check(world, expect_hit=False, count_queries=count_queries, app=app, unchanged=unchanged, **kwargs)
+        check(world, expect_hit=True, count_queries=count_queries, app=app, unchanged=unchanged, **kwargs)
+    first = check(world, expect_hit=True, count_queries=count_queries, app=app, unchanged=unchanged)
 
     # a member completes a lesson and passes a quiz through the services (grading is a Core UPDATE)
     learner = next(
@@ -93,9 +103,10 @@ def test_cached_report_equals_the_reference_and_follows_every_change(app, ctx, c
     complete_lesson(enrollment, module.lessons[0], now=moment)
     db.session.commit()
     assert versions()[f"org:{org.id}"] > before[f"org:{org.id}"]
-    second = check(world, expect_hit=False, count_queries=count_queries, app=app)
+    unchanged = {}
+    second = check(world, expect_hit=False, count_queries=count_queries, app=app, unchanged=unchanged)
     assert second.total.stated_minutes != first.total.stated_minutes or second.total != first.total
-    check(world, expect_hit=True, count_queries=count_queries, app=app)
+    check(world, expect_hit=True, count_queries=count_queries, app=app, unchanged=unchanged)
     attempt = start_attempt(enrollment, module.quiz, now=moment + timedelta(minutes=1), rng=random.Random(1))
     right = {q.id: [next(c.id for c in q.choices if c.correct)] for q in module.quiz.questions}
     submit_attempt(enrollment, attempt, module.quiz, right, now=moment + timedelta(minutes=3))
@@ -112,10 +123,12 @@ def test_cached_report_equals_the_reference_and_follows_every_change(app, ctx, c
     admin = make_user(email="admin-cache@example.org")
     revoke(admin, certificate, reason=RevocationReason.ISSUED_IN_ERROR, note="Test.", now=NOW)
     db.session.commit()
-    check(world, expect_hit=False, count_queries=count_queries, app=app)
+    unchanged = {}
+    check(world, expect_hit=False, count_queries=count_queries, app=app, unchanged=unchanged)
 
     # a learner leaves the organization (one UPDATE statement for all their cohorts)
-    served = check(world, expect_hit=True, count_queries=count_queries, app=app).total.participants_served
+    served = check(world, expect_hit=True, count_queries=count_queries, app=app, unchanged=unchanged)
+    served = served.total.participants_served
     leave(learner, org, now=NOW)
     db.session.commit()
     assert check(world, expect_hit=False, count_queries=count_queries, app=app).total.participants_served < served
@@ -131,10 +144,11 @@ def test_cached_report_equals_the_reference_and_follows_every_change(app, ctx, c
     spec.modules[0].lessons[0].minutes = 17
     apply_spec(spec, now=NOW, status=CourseStatus.PUBLISHED)
     db.session.commit()
-    check(world, expect_hit=False, count_queries=count_queries, app=app)
+    unchanged = {}
+    check(world, expect_hit=False, count_queries=count_queries, app=app, unchanged=unchanged)
 
     # learning elsewhere (a learner of another organization only) and a rolled-back write change nothing here
-    check(world, expect_hit=True, count_queries=count_queries, app=app)
+    check(world, expect_hit=True, count_queries=count_queries, app=app, unchanged=unchanged)
     stranger = make_user(email="stranger@example.org")
     join_cohort(make_cohort(make_org(make_user(), name="Third Board"), [c1], name="Theirs"), stranger, now=NOW)
     theirs = Enrollment(user_id=stranger.id, course_id=c1.id, enrolled_at=NOW, last_activity_at=NOW)
