@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests import forkserver
 from tests.pgcluster import sibling_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,15 @@ LIVE_APP = "tests.browser.live_wsgi:app"
 GUNICORN_OPTIONS = ("--no-control-socket", "--timeout", "120")
 
 
+def live_forkserver() -> forkserver.ForkServer:
+    """This run's fork server (tests/forkserver.py), from which the live servers here are forked: the app's modules
+    are imported once in it, not again in each gunicorn (~1.2-2.3 s of CPU per server; a fork server child builds
+    its app from its own environment in ~0.1 s and ends with the collector frozen, as tests/quick_exit.py does).
+    WeasyPrint is loaded in it too (the certificate PDFs these servers render), and boto3: `make test` runs
+    tests/servers in the same pytest process, which shares this server and needs both (tests/servers/conftest.py)."""
+    return forkserver.shared(("weasyprint", "boto3"))
+
+
 def _live_database(folder: Path) -> str:
     return sibling_database(folder, "live")
 
@@ -232,11 +241,8 @@ def live_server(tmp_path_factory) -> Iterator[str]:
     _LIVE_APP[:] = [run_setup(env, LIVE_SETUP)]  # arrange_progress works through it
     port = _free_port()
     log = open(folder / "gunicorn.log", "w")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
+    server = live_forkserver().spawn(
         [
-            sys.executable,
-            "-m",
-            "tests.quick_exit",  # its exit skips the collector's passes over the app's objects (~1 s per process)
             "gunicorn",
             *GUNICORN_OPTIONS,
             "--preload",
@@ -256,7 +262,6 @@ def live_server(tmp_path_factory) -> Iterator[str]:
         cwd=ROOT,
         env=env,
         stdout=log,
-        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     # with --preload gunicorn binds the port only after its master imported the app: tens of seconds at high load

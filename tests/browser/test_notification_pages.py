@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from tests.browser.conftest import (
     LIVE_APP,
     ROOT,
     _free_port,
+    live_forkserver,
     run_setup,
 )
 from tests.pgcluster import sibling_database
@@ -52,23 +52,11 @@ def mail_server(tmp_path_factory):
         )
         port = _free_port()
         with (folder / "gunicorn.log").open("w") as log:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.quick_exit",
-                    "gunicorn",
-                    *GUNICORN_OPTIONS,
-                    "--workers",
-                    "1",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    LIVE_APP,
-                ],
+            server = live_forkserver().spawn(
+                ["gunicorn", *GUNICORN_OPTIONS, "--workers", "1", "--bind", f"127.0.0.1:{port}", LIVE_APP],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
-                stderr=subprocess.STDOUT,
             )
         base = f"http://127.0.0.1:{port}"
         import urllib.request
