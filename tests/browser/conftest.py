@@ -122,6 +122,27 @@ def arrange_progress(email: str, course_slug: str, *, steps_left: int = 1) -> No
             db.session.remove()
 
 
+def arrange_learner(email: str, name: str, password: str, *, enrolled_in: str | None = None) -> None:
+    """On the session live server's database, an account made as registration makes it (the app's own
+    register_user, a learner), enrolled in the course ``enrolled_in`` when given (the app's enroll): for tests whose
+    subject comes after signing up and enrolling, which test_learner_journey, test_spanish_journey and test_moments
+    walk in the browser (each saved ~5 page loads: the sign-up form and its answer, the course page and the enroll
+    POST's redirect). The browser then logs in itself."""
+    from accounts.services import register_user
+    from core.database import utcnow
+    from core.extensions import db
+    from courses import services
+
+    with _LIVE_APP[0].app_context():
+        try:
+            user = register_user(email=email, name=name, password=password, now=utcnow())
+            if enrolled_in is not None:
+                services.enroll(user, services.load_course(enrolled_in), now=utcnow())
+            db.session.commit()
+        finally:
+            db.session.remove()
+
+
 def live_mail(to: str) -> list[str]:
     """Bodies of the mails the live server sent to ``to``, oldest first (its outbox is a folder of .eml files)."""
     from email import message_from_bytes

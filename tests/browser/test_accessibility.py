@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import correct_answers, shot
+from tests.browser.conftest import arrange_learner, correct_answers, shot
 
 BAD_PAGE = """<!doctype html><html><head><title>Broken on purpose</title></head><body>
 <main><p style="color:#bbb;background:#fff">Pale grey text on white.</p>
@@ -103,17 +103,13 @@ def test_a_quiz_can_be_passed_with_the_keyboard_alone(live_server, phone, a11y):
     """No mouse: Tab/Shift+Tab move between controls, arrow keys move within a radio group (the standard
     keyboard pattern: a group is one Tab stop and its arrow keys select), Space ticks a box, Enter submits."""
     page = phone
-    page.goto(live_server + "/register")
-    page.get_by_label("Full name").fill("Kim Keyboard")
+    # signing up and enrolling are walked in the browser elsewhere (test_learner_journey): here, on the server
+    arrange_learner("kim@example.org", "Kim Keyboard", "tab order space enter 42", enrolled_in=COURSE)
+    page.goto(live_server + "/login")
     page.get_by_label("Email").fill("kim@example.org")
-    page.get_by_label("Password", exact=True).fill("tab order space enter 42")
-    page.get_by_label("Repeat password").fill("tab order space enter 42")
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_label("Email").fill("kim@example.org")  # registration ends on the login page
     page.get_by_label("Password").fill("tab order space enter 42")
-    page.get_by_role("button", name="Log in").click()
-    page.goto(f"{live_server}/courses/{COURSE}")
-    page.get_by_role("button", name="Enroll for free").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
     page.goto(live_server + QUIZ)
     answers = correct_answers(COURSE)
 

@@ -14,6 +14,7 @@ from tests.browser.conftest import (
     ADMIN_PASSWORD,
     ARTIFACTS,
     SCREENSHOTS,
+    arrange_learner,
     arrange_progress,
     correct_answers,
     shot,
@@ -117,13 +118,9 @@ def test_branding_completion_sharing_and_the_revoked_worker_view(live_server, ne
 
     # a worker on a phone, JavaScript off: the navigation is one row, with a menu that opens without script
     page = new_page()
-    page.goto(live_server + "/register")
-    page.get_by_label("Full name").fill("Mai Nguyen")
-    page.get_by_label("Email").fill("mai@example.org")
-    page.get_by_label("Password", exact=True).fill("harbor lantern quiet 93")
-    page.get_by_label("Repeat password").fill("harbor lantern quiet 93")
-    page.get_by_role("button", name="Create account").click()
-    _login(page, live_server, "mai@example.org", "harbor lantern quiet 93")  # registration ends on the login page
+    # signing up is walked in the browser elsewhere (test_learner_journey): here the account is made on the server
+    arrange_learner("mai@example.org", "Mai Nguyen", "harbor lantern quiet 93")
+    _login(page, live_server, "mai@example.org", "harbor lantern quiet 93")
     _assert_one_row_header(page)
     assert not page.get_by_role("link", name="My certificates").is_visible()
     page.locator(".nav-menu > summary").click()
