@@ -49,6 +49,40 @@ def login(client, email: str, password: str = PASSWORD, **extra):
     return client.submit("/login", {"email": email, "password": password, **extra})
 
 
+def sign_in(client, email: str) -> None:
+    """``email``'s account signed in on ``client``, the session as a successful POST /login leaves it (a recorded
+    login, the session cleared, Flask-Login's keys), without the login form; and a CSRF secret with a token signed
+    for it, as the next page fetched would hand out, so the test's first POST fetches no page for one.
+
+    For tests whose subject is not logging in (tests of logging in post the form: ``login``). Left out: what only
+    the form does (the last-login time, the throttle's counters, the "Welcome back" message)."""
+    import contextvars
+    import secrets
+
+    from flask_login.utils import _create_identifier
+    from itsdangerous import URLSafeTimedSerializer
+
+    from accounts.services import active_user_by_email, start_login
+
+    app = client.application
+
+    def record() -> tuple[str, str]:  # in a context of its own, as a request runs (tests/conftest.py Client)
+        with app.test_request_context(environ_base=client.environ_base):
+            user = active_user_by_email(email)
+            assert user is not None, f"no active account for {email}"
+            start_login(user, now=utcnow())
+            db.session.commit()
+            return user.get_id(), _create_identifier()
+
+    user_id, identifier = contextvars.Context().run(record)
+    secret = secrets.token_hex(20)  # 40 hex digits, as flask_wtf.csrf.generate_csrf makes one
+    signer = URLSafeTimedSerializer(app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key, salt="wtf-csrf-token")
+    with client.session_transaction() as session:
+        session.clear()
+        session.update({"_user_id": user_id, "_fresh": True, "_id": identifier, "csrf_token": secret})
+    client._csrf = (secret, signer.dumps(secret))
+
+
 # ---- skills framework and courses ---------------------------------------------------------
 
 FRAMEWORK_YAML = """\

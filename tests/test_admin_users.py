@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from accounts.models import Role, User
 from core.extensions import db
-from tests.factories import login, make_user
+from tests.factories import login, make_user, sign_in
 
 
 def admin_client(client):
     admin = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     return admin
 
 
@@ -31,7 +31,7 @@ def test_list_and_search_users(client, ctx):
 def test_change_role_takes_effect_in_live_session(client, other_client, ctx):
     admin_client(client)
     target = make_user(email="zoe@example.org")
-    login(other_client, "zoe@example.org")
+    sign_in(other_client, "zoe@example.org")
     response = client.submit(f"/admin/users/{target.id}/role", {"role": "admin"}, page="/admin/users/")
     assert response.status_code == 303
     db.session.refresh(target)

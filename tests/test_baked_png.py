@@ -14,7 +14,7 @@ from accounts.models import Role
 from core.database import utcnow
 from core.extensions import db
 from credentials.ids import format_public_id
-from tests.factories import login, make_user
+from tests.factories import make_user, sign_in
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_unreadable_pngs_get_a_clear_answer(client, ctx, png, message):
 
 
 def test_the_certificate_page_links_the_png_badge(client, certificate):
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     page = client.get(f"/certificates/{format_public_id(certificate.public_id)}")
     assert page.status_code == 200
     assert f'href="/credentials/{format_public_id(certificate.public_id)}.png"'.encode() in page.data

@@ -13,7 +13,7 @@ from core.database import utcnow
 from core.extensions import db
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, NameChangeRequest, NameChangeStatus
-from tests.factories import login, make_certificate, make_course, make_employer, make_user
+from tests.factories import make_certificate, make_course, make_employer, make_user, sign_in
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def certificate(prebuilt_certificate):
 @pytest.fixture
 def admin(client, certificate):
     user = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     return user
 
 
@@ -85,7 +85,7 @@ def test_reissue_keeps_id_award_date_and_the_holder_name_as_issued(client, certi
 
 
 def test_name_correction_request_approve_and_reject(client, other_client, certificate, admin):
-    login(other_client, "lee@example.org")
+    sign_in(other_client, "lee@example.org")
     form = other_client.submit(
         "/certificates/name-correction", {"requested_name": "Lee Ngọc Learner", "reason": "accents missing"}
     )
@@ -118,7 +118,7 @@ def test_name_correction_request_approve_and_reject(client, other_client, certif
 
 
 def test_my_certificates_share_and_linkedin(client, certificate):
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     public = format_public_id(certificate.public_id)
     listing = client.get("/certificates").get_data(as_text=True)
     assert "AI Basics" in listing and "Valid" in listing and "verified 0 times" in listing
@@ -135,14 +135,14 @@ def test_my_certificates_share_and_linkedin(client, certificate):
 def test_expiring_soon_links_back_to_the_course(client, certificate):
     certificate.expires_at = utcnow() + timedelta(days=20)
     db.session.commit()
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     listing = client.get("/certificates").get_data(as_text=True)
     assert "Expires soon" in listing and 'href="/courses/ai-basics"' in listing
 
 
 def test_learners_and_employers_cannot_use_admin_actions(client, certificate):
     make_employer("hr@example.org")
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
     url = detail_url(certificate)
     assert client.get(url).status_code == 403
     token = client.csrf_token("/account")
@@ -160,7 +160,7 @@ def test_renewing_extends_the_same_certificate(client, certificate):
     original_id, awarded = certificate.public_id, certificate.awarded_at
     certificate.expires_at = utcnow() + timedelta(days=10)
     db.session.commit()
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     public = format_public_id(original_id)
     page = client.get(f"/certificates/{public}").get_data(as_text=True)
     assert "Renew certificate" in page

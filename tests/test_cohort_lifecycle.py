@@ -15,7 +15,7 @@ from courses.programs import ProgramSpec, apply_program, enroll_program
 from insights.workforce import workforce_report
 from orgs import services
 from orgs.models import Cohort, CohortMember, Invitation, InvitationKind, OrgRole
-from tests.factories import add_staff, complete_course, join_cohort, login, make_course, make_user
+from tests.factories import add_staff, complete_course, join_cohort, make_course, make_user, sign_in
 from tests.test_cohorts import cohort_url, switch, world  # noqa: F401  (the fixture)
 from tests.test_orgs import count
 
@@ -29,7 +29,7 @@ def test_archiving_takes_a_cohort_off_the_list_and_closes_it_to_new_members(clie
     _, code = services.open_link(manager, cohort, InvitationKind.CODE, now=utcnow())
     _, email_secret = services.invite_email(manager, cohort, email="lee@example.org", name="Lee", now=utcnow())
     db.session.commit()
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     home = client.get("/organizations/acme").get_data(as_text=True)
     assert "Warehouse crew" in home and "archived cohort" not in home
 
@@ -60,7 +60,7 @@ def test_archiving_takes_a_cohort_off_the_list_and_closes_it_to_new_members(clie
     # no new members: every invitation, the link and the code say why; inviting is refused; nothing written
     before = (count(CohortMember), count(Invitation))
     newcomer = make_user(email="lee@example.org")
-    login(other_client, newcomer.email)
+    sign_in(other_client, newcomer.email)
     for url in (f"/join/{link_secret}", f"/join/code/{code}", f"/join/{email_secret}"):
         response = other_client.get(url)
         assert response.status_code == 400 and "is archived and no longer takes new members" in response.get_data(
@@ -94,12 +94,12 @@ def test_archiving_takes_a_cohort_off_the_list_and_closes_it_to_new_members(clie
 def test_only_the_organizations_managers_archive(client, other_client, world):  # noqa: F811
     viewer = make_user(email="viewer@acme.example.com")
     add_staff(world["org"], viewer, OrgRole.VIEWER)
-    login(other_client, viewer.email)
+    sign_in(other_client, viewer.email)
     assert "Archive cohort" not in other_client.get(cohort_url(world)).get_data(as_text=True)
     for action in ("/archive", "/unarchive"):
         assert other_client.submit(cohort_url(world, action), page=cohort_url(world)).status_code == 403
     # a manager of A on B's cohort, through A's slug or B's: 404, B's cohort untouched
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     other = world["other_cohort"]
     for slug in ("acme", world["other_org"].slug):
         for action in ("/archive", "/unarchive"):
@@ -123,7 +123,7 @@ def test_a_cohort_follows_a_program_and_its_dashboard_shows_program_progress(cli
     third = make_course("safety", title="Safety First")
     program = _program("pathway", ["ai-basics", "data-basics"])
     draft = _program("draft-path", ["ai-basics"], status=CourseStatus.DRAFT)
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     url = "/organizations/acme/cohorts/new"
     form = {"name": "Pathway crew", "starts_on": "2026-01-10", "ends_on": "", "due_on": ""}
     page = client.get(url).get_data(as_text=True)

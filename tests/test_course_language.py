@@ -16,7 +16,7 @@ from courses import studio
 from courses.catalog import CATALOG_DIR, CatalogError, course_folders, export_course, import_folder
 from courses.models import Course, CourseDraft
 from skills.services import load_framework_file
-from tests.factories import login, make_user
+from tests.factories import make_user, sign_in
 from tests.test_studio import build_course, post
 
 SHIPPED = course_folders(CATALOG_DIR)
@@ -97,7 +97,7 @@ def admin(client, ctx):
 
     load_test_framework()
     user = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     return user
 
 

@@ -24,7 +24,7 @@ from courses.spec import (
     from_dict,
     to_dict,
 )
-from tests.factories import course_spec, load_test_framework, login, make_course, make_user
+from tests.factories import course_spec, load_test_framework, make_course, make_user, sign_in
 
 # A draft as the studio saved it before lessons had review_by, quizzes had failure_cooldown_minutes and courses had
 # a language: those keys are absent.
@@ -246,7 +246,7 @@ def test_set_quiz_replaces_the_modules_quiz():
 def admin(client, ctx):
     load_test_framework()
     user = make_user(email="admin@example.org", name="Ada Admin", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     return user
 
 

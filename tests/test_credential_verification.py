@@ -12,7 +12,7 @@ from accounts.models import Role
 from core.extensions import db
 from credentials.ids import format_public_id
 from credentials.openbadges import CREDENTIAL_SCHEMA
-from tests.factories import login, make_user
+from tests.factories import make_user, sign_in
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_a_genuine_credential_passes_every_check_in_order(client, certificate):
 
 
 def test_the_certificate_pdf_verifies_by_itself(client, certificate):
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     pdf = client.get(f"/certificates/{format_public_id(certificate.public_id)}.pdf").data
     from pypdf import PdfReader
 

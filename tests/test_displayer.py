@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pyld import jsonld
 
 from credentials import dids, fetcher, keys, openbadges, vc
-from tests.factories import load_test_framework, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, make_certificate, make_course, make_user, sign_in
 
 PNG_1PX = base64.b64encode(
     bytes.fromhex(
@@ -492,13 +492,12 @@ def test_our_learning_record_verifies_as_a_whole_and_credential_by_credential(cl
     from core.database import utcnow
     from credentials.models import RevocationReason
     from credentials.services import revoke
-    from tests.factories import login
 
     load_test_framework()
     user = make_user(email="rec@example.org", name="Rec Learner")
     first = make_certificate(user, make_course("alpha", title="Course alpha"))
     make_certificate(user, make_course("bravo", title="Course bravo"))
-    login(client, "rec@example.org")
+    sign_in(client, "rec@example.org")
     response = client.get("/certificates/record.json")
     assert response.status_code == 200
     record = json.loads(response.data)

@@ -18,7 +18,7 @@ from core.database import utcnow
 from core.extensions import db
 from credentials.ids import format_public_id
 from credentials.models import CertificateEvent, NameChangeRequest, NameChangeStatus
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, make_certificate, make_course, make_user, sign_in
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def pass_quizzes_again(client, slug: str = "ai-basics") -> None:
 
 def test_renewal_is_refused_outside_the_expiry_window(client, lee):
     certificate = make_certificate(lee, make_course("ai-basics"))
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     assert client.submit("/account", {"name": "Lee", "legal_name": "Pat Impostor"}).status_code in (302, 303)
     response = client.submit("/courses/ai-basics/renew", page="/courses/ai-basics", follow_redirects=True)
     assert "You can renew from" in response.get_data(as_text=True)
@@ -59,7 +59,7 @@ def test_renewal_in_the_window_keeps_the_holder_name_and_records_every_changed_f
     public_id, awarded, old_expiry = certificate.public_id, certificate.awarded_at, certificate.expires_at
     course.title = "AI Basics, second edition"
     db.session.commit()
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     client.submit("/account", {"name": "Lee", "legal_name": "Pat Impostor"})
     assert client.submit("/courses/ai-basics/renew", page="/courses/ai-basics").status_code == 303
     pass_quizzes_again(client)
@@ -85,7 +85,7 @@ def test_an_admin_reissue_does_not_take_an_unreviewed_legal_name(client, lee):
     lee.legal_name = "Pat Impostor"
     make_user(email="admin@example.org", role=Role.ADMIN)
     db.session.commit()
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     url = f"/admin/certificates/{format_public_id(certificate.public_id)}"
     assert client.submit(url + "/reissue", page=url).status_code == 303
     db.session.refresh(certificate)
@@ -96,7 +96,7 @@ def test_reissuing_an_expired_certificate_works(client, lee):
     certificate = make_certificate(lee, make_course("ai-basics"), now=utcnow() - timedelta(days=3 * 365))
     issued = certificate.issued_at
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     url = f"/admin/certificates/{format_public_id(certificate.public_id)}"
     response = client.submit(url + "/reissue", page=url)
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
@@ -112,10 +112,10 @@ def test_name_correction_approval_reissues_expired_certificates_too(client, othe
     expired = make_certificate(lee, make_course("old-course"), now=utcnow() - timedelta(days=3 * 365))
     current = make_certificate(lee, make_course("ai-basics"))
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(other_client, "lee@example.org")
+    sign_in(other_client, "lee@example.org")
     other_client.submit("/certificates/name-correction", {"requested_name": "Lee Ngọc Learner", "reason": "accents"})
     request = db.session.scalar(select(NameChangeRequest))
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     response = client.submit(f"/admin/name-corrections/{request.id}", {"approve": "1"}, page="/admin/name-corrections")
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
     db.session.refresh(request)

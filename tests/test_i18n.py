@@ -10,7 +10,7 @@ from sqlalchemy import select
 from accounts.models import User
 from core.extensions import db
 from core.i18n import LANG_COOKIE
-from tests.factories import login, make_user
+from tests.factories import make_user, sign_in
 
 
 def html_lang(response) -> str:
@@ -53,7 +53,7 @@ def test_the_preference_outranks_the_cookie_and_accept_language(client, ctx):
     user = make_user(email="ana@example.org")
     user.locale = "es"
     db.session.commit()
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     client.set_cookie(LANG_COOKIE, "en")
     response = client.get("/account", headers={"Accept-Language": "en"})
     assert html_lang(response) == "es"
@@ -62,7 +62,7 @@ def test_the_preference_outranks_the_cookie_and_accept_language(client, ctx):
 
 def test_no_preference_follows_the_cookie_when_signed_in(client, ctx):
     make_user(email="ana@example.org")
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     client.set_cookie(LANG_COOKIE, "es")
     assert html_lang(client.get("/account")) == "es"
 
@@ -71,7 +71,7 @@ def test_lang_in_the_url_outranks_everything_for_that_response_only(client, ctx)
     user = make_user(email="ana@example.org")
     user.locale = "es"
     db.session.commit()
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     assert html_lang(client.get("/account?lang=en")) == "en"
     assert html_lang(client.get("/account")) == "es"
     assert client.get_cookie(LANG_COOKIE) is None
@@ -98,7 +98,7 @@ def test_switcher_refuses_an_offsite_next_and_an_unknown_language(client):
 
 def test_switcher_get_never_writes_the_signed_in_preference(client, ctx):
     user = make_user(email="ana@example.org")
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     client.get("/language/es?next=/")
     db.session.expire_all()
     assert db.session.get(User, user.id).locale is None
@@ -106,7 +106,7 @@ def test_switcher_get_never_writes_the_signed_in_preference(client, ctx):
 
 def test_switcher_post_saves_the_preference_and_needs_csrf(client, ctx):
     user = make_user(email="ana@example.org")
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     assert client.post("/language/es", data={"next": "/account"}).status_code == 400
     db.session.expire_all()
     assert db.session.get(User, user.id).locale is None
@@ -122,7 +122,7 @@ def test_switcher_post_saves_the_preference_and_needs_csrf(client, ctx):
 
 def test_account_page_saves_and_clears_the_language(client, ctx):
     user = make_user(email="ana@example.org")
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     response = client.submit("/account/language", {"lang-locale": "es"}, page="/account")
     assert response.status_code == 303
     page = client.get("/account")
@@ -137,7 +137,7 @@ def test_account_page_saves_and_clears_the_language(client, ctx):
 
 def test_account_page_refuses_a_language_not_offered(client, ctx):
     user = make_user(email="ana@example.org")
-    login(client, "ana@example.org")
+    sign_in(client, "ana@example.org")
     response = client.submit("/account/language", {"lang-locale": "fr"}, page="/account")
     assert response.status_code == 422
     assert "Not a valid choice" in response.get_data(as_text=True)

@@ -18,11 +18,11 @@ from core.i18n import LANG_COOKIE
 from tests.factories import (
     join_cohort,
     load_test_framework,
-    login,
     make_cohort,
     make_course,
     make_employer,
     make_user,
+    sign_in,
 )
 
 
@@ -55,7 +55,7 @@ def page(client, url: str) -> str:
 
 def test_organization_pages_speak_spanish_with_spanish_dates(client, world):
     join_cohort(world["cohort"], make_user(email="ana@example.org", name="Ana Ruiz"))
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     client.set_cookie(LANG_COOKIE, "es")
     home = page(client, "/organizations/acme")
     assert "Grupos" in home and "Informe de la fuerza laboral" in home and "Usted es propietario/a" in home
@@ -74,7 +74,7 @@ def test_organization_pages_speak_spanish_with_spanish_dates(client, world):
 
 def test_form_labels_choices_and_validator_messages_are_spanish(client, ctx):
     make_user(email="rosa@example.org")
-    login(client, "rosa@example.org")
+    sign_in(client, "rosa@example.org")
     client.set_cookie(LANG_COOKIE, "es")
     form = page(client, "/organizations/new")
     assert "Nombre de la organización" in form and "Sindicato" in form and "Junta de desarrollo laboral" in form
@@ -88,7 +88,7 @@ def test_form_labels_choices_and_validator_messages_are_spanish(client, ctx):
 
 
 def test_service_errors_and_flashes_are_spanish(client, world):
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     client.set_cookie(LANG_COOKIE, "es")
     url = "/organizations/acme/cohorts/new"
     form = {"name": "Turno noche", "starts_on": "2027-01-10", "ends_on": "2027-01-01", "course_ids": world["course"].id}
@@ -109,7 +109,7 @@ def test_reminders_go_out_in_each_members_language_not_the_managers(app, client,
     db.session.commit()
     join_cohort(cohort, spanish)
     join_cohort(cohort, make_user(email="bob@example.org", name="Bob"))
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     client.set_cookie(LANG_COOKIE, "es")  # the manager reads Spanish
     url = f"/organizations/acme/cohorts/{cohort.id}"
     assert client.submit(url + "/remind", page=url).status_code == 303
@@ -124,7 +124,7 @@ def test_invitations_use_the_invitees_language_or_else_the_managers(app, client,
     invitee = make_user(email="ana@example.org", name="Ana")
     invitee.locale = "en"
     db.session.commit()
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     client.set_cookie(LANG_COOKIE, "es")
     url = f"/organizations/acme/cohorts/{world['cohort'].id}/invite"
     for address in ("ana@example.org", "new.person@example.org"):
@@ -134,7 +134,7 @@ def test_invitations_use_the_invitees_language_or_else_the_managers(app, client,
 
 
 def test_the_workforce_report_and_its_charts_are_spanish(client, world):
-    login(client, "hr@acme.example.com")
+    sign_in(client, "hr@acme.example.com")
     client.set_cookie(LANG_COOKIE, "es")
     html = page(client, "/organizations/acme/reports/workforce?from=2026-01-01&to=2026-06-30")
     assert "Informe de la fuerza laboral" in html and "Cómo se calcula cada cifra" in html
@@ -156,7 +156,7 @@ def test_admin_studio_and_email_pages_are_spanish(client, ctx):
     admin = make_user(email="admin@example.org")
     admin.role = Role.ADMIN
     db.session.commit()
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     client.set_cookie(LANG_COOKIE, "es")
     expected = {
         "/admin/organizations": "Aprobar automáticamente",
@@ -194,7 +194,7 @@ def test_insights_show_a_fractional_median_in_words(client, ctx):
     admin = make_user(email="admin@example.org")
     admin.role = Role.ADMIN
     db.session.commit()
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     html = page(client, "/admin/insights")
     assert "1.5 days" in html
     client.set_cookie(LANG_COOKIE, "es")

@@ -16,7 +16,7 @@ from core.extensions import db
 from courses.models import Question, QuizAttempt
 from insights import xapi
 from insights.models import XapiStatement
-from tests.factories import load_test_framework, login, make_course, make_user
+from tests.factories import load_test_framework, make_course, make_user, sign_in
 from tests.test_learning import answers_for
 
 ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
@@ -41,7 +41,7 @@ def assert_valid_statement(statement: dict) -> None:
 def test_a_learners_journey_is_recorded_as_xapi_statements(client, ctx):
     load_test_framework()
     user = make_user(email="lee.private@example.org")
-    login(client, "lee.private@example.org")
+    sign_in(client, "lee.private@example.org")
     make_course("ai-basics", modules=1, lessons=1, questions=1)
     client.submit("/courses/ai-basics/enroll", page="/courses/ai-basics")
     lesson = "/courses/ai-basics/module-1/lesson-1-1"
@@ -65,7 +65,7 @@ def test_a_learners_journey_is_recorded_as_xapi_statements(client, ctx):
 def test_failed_attempts_are_recorded_as_failed(client, ctx):
     load_test_framework()
     make_user(email="lee@example.org")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     make_course("ai-basics", modules=1, lessons=1, questions=1, pass_mark=100)
     client.submit("/courses/ai-basics/enroll", page="/courses/ai-basics")
     quiz = "/courses/ai-basics/module-1/quiz"
@@ -96,7 +96,7 @@ def _statements(n: int, now):
 
 def test_admins_export_a_date_range_as_json_lines(client, ctx):
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     now = utcnow()
     _statements(5, now)
     start, end = (now - timedelta(days=2)).date().isoformat(), (now + timedelta(days=1)).date().isoformat()
@@ -241,7 +241,7 @@ def test_people_masks_span_several_words(known_data, monkeypatch):
 
 def test_dashboard_page_and_csv(client, known_data):
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     page = client.get("/admin/insights?window=30")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Course A" in html and "Credential attainment" in html
@@ -254,7 +254,7 @@ def test_dashboard_page_and_csv(client, known_data):
 
 def test_dashboard_query_count_does_not_grow_with_data(app, client, known_data, count_queries):
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     client.get("/admin/insights")  # the catalog and its tags are then read from the content cache, as below
     from tests.factories import enroll
 
@@ -282,7 +282,7 @@ def test_item_analysis_finds_the_confusing_question(client, ctx):
         app = current_app._get_current_object()
         app.test_client_class = type(client)
         c = app.test_client()
-        login(c, learner.email)
+        sign_in(c, learner.email)
         quiz = "/courses/ai-basics/module-1/quiz"
         url = c.submit(quiz + "/start", page=quiz).headers["Location"]
         answers = answers_for(url, c)
@@ -299,7 +299,7 @@ def test_item_analysis_finds_the_confusing_question(client, ctx):
         c.submit(url, answers)
     quiz_id = db.session.scalar(select(Quiz.id))
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     from insights import reports
 
     rows = reports.item_analysis(quiz_id)
@@ -312,7 +312,7 @@ def test_item_analysis_finds_the_confusing_question(client, ctx):
 
 def test_charts_are_svg_images_with_titles_and_no_live_script(client, known_data):
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     page = client.get("/admin/insights").get_data(as_text=True)
     assert '<img src="/admin/insights/charts/course.svg' in page and 'alt="Bar chart of enrollments' in page
     response = client.get("/admin/insights/charts/course.svg")
@@ -330,7 +330,7 @@ def test_dashboard_csv_neutralises_formulas(client, known_data):
     course.title = '=HYPERLINK("http://evil.example","x")'
     db.session.commit()
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     for table in ("course", "attainment-course"):
         csv_text = client.get(f"/admin/insights?table={table}&format=csv").get_data(as_text=True)
         assert "'=HYPERLINK" in csv_text and ",=HYPERLINK" not in csv_text

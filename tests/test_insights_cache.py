@@ -23,7 +23,7 @@ from courses.models import Enrollment
 from credentials.models import Certificate, RevocationReason
 from insights import dashboard_cache, reports
 from insights.models import PeopleDirty, ReportVersion
-from tests.factories import complete_course, enroll, load_test_framework, login, make_course, make_user
+from tests.factories import complete_course, enroll, load_test_framework, make_course, make_user, sign_in
 from tests.test_insights import known_data  # noqa: F401  (the hand-built data set with known answers)
 
 DAY = timedelta(days=1)
@@ -234,7 +234,7 @@ def test_which_writes_mark_and_bump(ctx):
 
 def test_the_dashboard_is_served_from_the_cache_until_a_write_changes_it(client, known_data, count_queries):  # noqa: F811
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     course = "/admin/insights?table=course&format=csv"
 
     def enrolled() -> dict:
@@ -366,7 +366,7 @@ def test_a_write_recomputes_only_the_parts_it_changes(app, ctx):
 def test_a_chart_is_drawn_again_only_when_its_numbers_change(client, known_data):  # noqa: F811
     """pygal's SVG carries a random id per drawing, so the same bytes mean the same drawing."""
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     chart = "/admin/insights/charts/course.svg"
     first = client.get(chart).get_data()
     # a first activity of the day: active people change, the course chart's numbers (enrolled, completed,

@@ -14,7 +14,7 @@ from credentials import openbadges, services
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent
 from insights.models import XapiStatement
-from tests.factories import complete_course, enroll, load_test_framework, login, make_course, make_user
+from tests.factories import complete_course, enroll, load_test_framework, make_course, make_user, sign_in
 from tests.test_study_requests import right_answers
 
 
@@ -29,7 +29,7 @@ def count(model, *where) -> int:
 
 def test_a_double_submit_of_the_completing_submission_issues_one_certificate(client, framework):
     user = make_user(email="lee@example.org", name="Lee Learner")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     enroll(user, make_course("ai-basics", modules=1, lessons=1, questions=2))
     lesson, quiz = "/courses/ai-basics/module-1/lesson-1-1", "/courses/ai-basics/module-1/quiz"
     assert client.submit(lesson + "/complete", page=lesson).status_code == 303

@@ -23,7 +23,7 @@ from credentials.models import RevocationReason
 from notifications import services
 from notifications.models import NotificationPreference
 from orgs.models import SavedCandidate
-from tests.factories import load_test_framework, login, make_certificate, make_employer, make_user
+from tests.factories import load_test_framework, make_certificate, make_employer, make_user, sign_in
 from tests.smtp import app_mailing_to
 
 LATER = timedelta(hours=7)  # past every backoff step a test needs
@@ -116,7 +116,7 @@ def test_a_tampered_or_outdated_verification_link_is_refused(client, ctx, smtp):
 def test_resend_is_a_new_message_and_needs_login(client, ctx, smtp):
     make_user(email="kim@example.org", verified=False)
     assert client.post("/account/verify-email").status_code in (302, 400)
-    login(client, "kim@example.org")
+    sign_in(client, "kim@example.org")
     response = client.submit("/account/verify-email", page="/account")
     assert response.status_code == 303
     client.submit("/account/verify-email", page="/account")
@@ -202,7 +202,7 @@ def test_a_job_that_fails_for_good_is_listed_for_admins_and_a_retry_sends_it_onc
     db.session.refresh(job)
     assert job.state is queue.JobState.FAILED and job.attempts == job.max_attempts
 
-    login(client, "ada@example.org")
+    sign_in(client, "ada@example.org")
     page = client.get("/admin/jobs/")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -224,7 +224,7 @@ def test_a_job_that_fails_for_good_is_listed_for_admins_and_a_retry_sends_it_onc
 
 def test_the_jobs_page_is_for_admins_only(client, ctx):
     make_user(email="lee@example.org")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     assert client.get("/admin/jobs/").status_code == 403
 
 
@@ -374,7 +374,7 @@ def test_preferences_page_saves_choices_and_nudges_are_opt_in(client, ctx, frame
     db.session.commit()
     assert services.inactivity_nudges(utcnow()) == 0  # not opted in
 
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     page = client.get("/account/notifications").get_data(as_text=True)
     assert "Reminders to continue a course" in page and "Alerts about saved candidates" not in page
     response = client.submit("/account/notifications", {"tips": "y", "reminders": "y", "nudges": "y"})

@@ -28,7 +28,7 @@ from core.database import utcnow
 from core.extensions import db, limiter
 from obapi import server
 from obapi.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, digest
-from tests.factories import PASSWORD, load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import PASSWORD, load_test_framework, login, make_certificate, make_course, make_user, sign_in
 from tests.test_wallet_js import served
 
 API = "/ims/ob/v3p0"
@@ -528,7 +528,7 @@ def test_scope_escalation_beyond_the_registration_is_refused(app, client, ctx):
     world = World.__new__(World)
     world.client, world.client_id, world.secret = client, narrow["client_id"], narrow["client_secret"]
     learner_with_certificates(0)
-    login(client, "pat@example.org")
+    sign_in(client, "pat@example.org")
     answer = client.get(world.authorize_url(scope=f"{READ} {PROFILE}"))
     assert answer.status_code == 302 and "error=invalid_scope" in answer.headers["Location"]
     answer = client.get(world.authorize_url(scope=READ))
@@ -840,7 +840,7 @@ def test_connecting_and_disconnecting_are_both_audited(world):
 def test_another_learners_disconnect_does_not_touch_this_connection(world, other_client):
     tokens = world.tokens()
     make_user(email="sam@example.org")
-    login(other_client, "sam@example.org")
+    sign_in(other_client, "sam@example.org")
     token = other_client.csrf_token("/account")
     answer = other_client.post(f"/account/connected-apps/{world.client_id}/disconnect", data={"csrf_token": token})
     assert answer.status_code == 303

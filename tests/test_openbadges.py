@@ -16,7 +16,7 @@ from core.extensions import db
 from credentials import keys, openbadges, vc
 from credentials.ids import format_public_id
 from credentials.models import Certificate
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, make_certificate, make_course, make_user, sign_in
 
 BASE = "http://127.0.0.1:5000"
 DID = "did:web:127.0.0.1%3A5000"
@@ -150,7 +150,7 @@ def test_revocation_flips_the_bit_in_a_signed_list_before_the_request_returns(cl
     assert vc.verify(listing, resolver(app))
 
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
     detail = f"/admin/certificates/{format_public_id(certificate.public_id)}"
     client.submit(detail + "/revoke", {"reason": "issued_in_error", "note": "wrong person"}, page=detail)
     from credentials.models import StatusList

@@ -17,12 +17,12 @@ from orgs.models import AutoApproveDomain, Membership, Organization, OrgRole, Or
 from tests.factories import (
     add_staff,
     load_test_framework,
-    login,
     make_certificate,
     make_course,
     make_employer,
     make_org,
     make_user,
+    sign_in,
 )
 
 
@@ -66,7 +66,7 @@ def test_anyone_reads_the_page_for_employers_and_programs(client):
 def test_creating_an_organization_needs_a_verified_email_then_approval(app, client, other_client, ctx):
     make_user(email="rosa@example.org", name="Rosa Rivera")
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "rosa@example.org")
+    sign_in(client, "rosa@example.org")
     response = create_org(client)
     assert response.status_code == 303 and response.headers["Location"] == "/organizations/riverside-job-center"
     org = db.session.scalar(select(Organization))
@@ -84,7 +84,7 @@ def test_creating_an_organization_needs_a_verified_email_then_approval(app, clie
     assert client.get("/verify").status_code == 200
 
     # an admin cannot approve before the email is confirmed
-    login(other_client, "admin@example.org")
+    sign_in(other_client, "admin@example.org")
     queue = other_client.get("/admin/organizations").get_data(as_text=True)
     assert "Riverside Job Center" in queue and "Not confirmed" in queue
     refused = other_client.submit(
@@ -121,7 +121,7 @@ def test_an_expired_or_foreign_verification_link_is_refused(app, client, ctx, mo
     from orgs import services
 
     make_user(email="rosa@example.org")
-    login(client, "rosa@example.org")
+    sign_in(client, "rosa@example.org")
     create_org(client)
     org = db.session.scalar(select(Organization))
     with app.test_request_context():
@@ -141,14 +141,14 @@ def test_an_expired_or_foreign_verification_link_is_refused(app, client, ctx, mo
 
 def test_listed_domains_are_approved_as_soon_as_the_email_is_verified(app, client, other_client, ctx):
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(other_client, "admin@example.org")
+    sign_in(other_client, "admin@example.org")
     added = other_client.submit(
         "/admin/organizations/domains", {"domain": "@Jobs.Example.GOV"}, page="/admin/organizations"
     )
     assert added.status_code == 303
     assert db.session.scalar(select(AutoApproveDomain.domain)) == "jobs.example.gov"
     make_user(email="rosa@example.org")
-    login(client, "rosa@example.org")
+    sign_in(client, "rosa@example.org")
     create_org(client)
     create_org(client, email="hr@elsewhere.example.com", name="Elsewhere Inc", kind="employer")
     for mail in outbox(app):
@@ -159,7 +159,7 @@ def test_listed_domains_are_approved_as_soon_as_the_email_is_verified(app, clien
 
 def test_create_form_refuses_bad_input_and_writes_nothing(client, ctx):
     make_user(email="rosa@example.org")
-    login(client, "rosa@example.org")
+    sign_in(client, "rosa@example.org")
     for fields in (
         {"contact_email": "not-an-email"},
         {"name": ""},
@@ -180,13 +180,13 @@ def test_admins_decline_and_the_owner_sees_it(client, other_client, ctx):
     owner = make_user(email="rosa@example.org")
     org = make_org(owner, status=OrgStatus.PENDING)
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(other_client, "admin@example.org")
+    sign_in(other_client, "admin@example.org")
     other_client.submit(
         f"/admin/organizations/{org.id}/decide",
         {"decline": "Decline", "note": "Not a real company"},
         page="/admin/organizations",
     )
-    login(client, "rosa@example.org")
+    sign_in(client, "rosa@example.org")
     html = client.get(f"/organizations/{org.slug}").get_data(as_text=True)
     assert "Not approved" in html and "Not a real company" in html
     assert client.get("/verify/bulk").status_code == 403
@@ -204,7 +204,7 @@ def test_saved_candidates_belong_to_the_organization_and_all_its_staff_see_them(
     owner, org = make_employer("hr@example.org")
     colleague = make_user(email="colleague@example.org")
     add_staff(org, colleague, OrgRole.VIEWER)
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
     verify_page = client.get(f"/verify/{public}").get_data(as_text=True)
     assert "Save to Acme Staffing’s candidates" in verify_page
     saved = client.submit(
@@ -215,7 +215,7 @@ def test_saved_candidates_belong_to_the_organization_and_all_its_staff_see_them(
     assert saved.status_code == 303
     row = db.session.scalar(select(SavedCandidate))
     assert row.organization_id == org.id and row.added_by_id == owner.id
-    login(other_client, "colleague@example.org")
+    sign_in(other_client, "colleague@example.org")
     shared = other_client.get(f"/organizations/{org.slug}/candidates").get_data(as_text=True)
     assert "Val Valid" in shared and "Forklift" in shared and "Remove" not in shared  # viewers read only
     assert "Save to" not in other_client.get(f"/verify/{public}").get_data(as_text=True)
@@ -228,7 +228,7 @@ def test_saved_candidates_belong_to_the_organization_and_all_its_staff_see_them(
 
 def test_saving_an_unknown_certificate_is_404(client, ctx):
     _, org = make_employer("hr@example.org")
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
     url = f"/organizations/{org.slug}/candidates"
     assert client.submit(url, {"certificate_id": "0000-" * 6 + "0000"}, page=url).status_code == 404
 
@@ -236,7 +236,7 @@ def test_saving_an_unknown_certificate_is_404(client, ctx):
 def test_owners_manage_the_staff_and_keep_an_owner(client, other_client, ctx):
     owner, org = make_employer("hr@example.org")
     make_user(email="mo@example.org", name="Mo Manager")
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
     home = f"/organizations/{org.slug}"
     assert (
         client.submit(f"{home}/staff", {"email": "nobody@example.org", "role": "manager"}, page=home).status_code == 303
@@ -246,7 +246,7 @@ def test_owners_manage_the_staff_and_keep_an_owner(client, other_client, ctx):
     mo = db.session.scalar(select(Membership).join(User).where(User.email == "mo@example.org"))
     assert mo.role is OrgRole.MANAGER
     # a manager works with cohorts but does not manage the staff
-    login(other_client, "mo@example.org")
+    sign_in(other_client, "mo@example.org")
     assert other_client.get(f"{home}/cohorts/new").status_code == 200
     token = other_client.csrf_token(home)
     assert (

@@ -19,7 +19,7 @@ from core.extensions import db
 from courses.catalog import spec_files
 from tests.conftest import Client
 from tests.conftest import test_config as config_for
-from tests.factories import course_spec, enroll, load_test_framework, login, make_course, make_user
+from tests.factories import course_spec, enroll, load_test_framework, login, make_course, make_user, sign_in
 
 
 def token() -> str | None:
@@ -53,7 +53,7 @@ def test_a_publish_on_one_server_shows_on_the_next_request_on_every_server(
     make_user(email="admin@example.org", role=Role.ADMIN)
     enroll(make_user(email="lee@example.org"), course)
     visitor_b, learner_b = second_server.test_client(), second_server.test_client()
-    login(learner_b, "lee@example.org")
+    sign_in(learner_b, "lee@example.org")
     # both servers have the pages cached (the second request of each is a hit)
     for _ in range(2):
         assert "A new lesson" not in client.get("/courses/ai-basics").get_data(as_text=True)
@@ -142,7 +142,7 @@ def test_logged_in_pages_are_never_the_visitors_copy(client, other_client, ctx):
     make_course("ai-basics")
     make_user(email="lee@example.org", name="Lee Learner")
     assert "Lee Learner" not in other_client.get("/courses").get_data(as_text=True)  # cached for visitors
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     mine = client.get("/courses").get_data(as_text=True)
     assert "Lee Learner" in mine and "Log out" in mine
     course = client.get("/courses/ai-basics").get_data(as_text=True)

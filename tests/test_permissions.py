@@ -22,7 +22,7 @@ from credentials import permissions as credential_permissions
 from insights import permissions as insight_permissions
 from orgs import permissions as org_permissions
 from orgs.models import Membership, Organization, OrgRole, OrgStatus
-from tests.factories import add_staff, login, make_org, make_user
+from tests.factories import add_staff, login, make_org, make_user, sign_in
 from tests.test_security import PUBLIC
 
 # every staff capability: a page or action as a whole, asked with the signed-in user only
@@ -165,7 +165,7 @@ def test_signed_in_without_the_permission_is_403_and_nothing_runs(client, ctx):
 
     make_user(email="ada@example.org", role=Role.ADMIN)
     learner = make_user(email="lee@example.org")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     target = db.session.scalar(select(User).where(User.email == "ada@example.org"))
     response = client.submit(f"/admin/users/{target.id}/role", {"role": "learner"}, page="/account")
     assert response.status_code == 403
@@ -208,7 +208,7 @@ def test_an_organization_page_is_404_to_outsiders_and_a_login_to_strangers(clien
     make_user(email="outsider@example.org", role=Role.ADMIN)  # site admins are outsiders to an organization too
     anonymous = client.get(f"/organizations/{org.slug}/candidates")
     assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/login")
-    login(client, "outsider@example.org")
+    sign_in(client, "outsider@example.org")
     for path in (f"/organizations/{org.slug}", f"/organizations/{org.slug}/candidates", "/organizations/nope"):
         assert client.get(path).status_code == 404, path
 
@@ -415,7 +415,7 @@ def test_a_button_without_its_csrf_token_changes_nothing(client, ctx):
     from core.extensions import db
 
     user = make_user(email="lee@example.org")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     version = db.session.scalar(select(User.session_version).where(User.id == user.id))
     assert client.post("/account/logout-everywhere").status_code == 400
     assert db.session.scalar(select(User.session_version).where(User.id == user.id)) == version

@@ -32,11 +32,11 @@ from tests import conftest
 from tests.factories import (
     enroll,
     load_test_framework,
-    login,
     make_certificate,
     make_course,
     make_employer,
     make_user,
+    sign_in,
 )
 
 PSEUDO = "eo"
@@ -304,7 +304,7 @@ def test_every_journey_page_is_fully_translated(pseudo_app, world, ctx):
     for who, email in (("learner", world.learner_email), ("employer", world.employer_email)):
         client = pseudo_app.test_client()
         client.set_cookie(LANG_COOKIE, PSEUDO)
-        login(client, email)
+        sign_in(client, email)
         clients[who] = client
     anonymous = pseudo_app.test_client()
     anonymous.set_cookie(LANG_COOKIE, PSEUDO)

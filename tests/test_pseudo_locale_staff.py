@@ -25,12 +25,12 @@ from tests.factories import (
     enroll,
     join_cohort,
     load_test_framework,
-    login,
     make_certificate,
     make_cohort,
     make_course,
     make_employer,
     make_user,
+    sign_in,
 )
 from tests.test_pseudo_locale import PSEUDO, Page, known_content, problems_on
 
@@ -184,7 +184,7 @@ def _clients(app) -> dict:
         client = app.test_client()
         client.set_cookie(LANG_COOKIE, PSEUDO)
         if who != "anonymous":
-            login(client, ACCOUNTS[who])
+            sign_in(client, ACCOUNTS[who])
         clients[who] = client
     return clients
 

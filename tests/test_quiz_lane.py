@@ -14,7 +14,7 @@ from core.extensions import db
 from courses import lane as signed_lane
 from courses.models import Question, Quiz
 from tests.conftest import queries_run
-from tests.factories import enroll, login, make_course, make_user
+from tests.factories import enroll, make_course, make_user, sign_in
 from tests.test_signed_in_lane import TOKEN_RE, both_ways, fresh_lane, not_answered
 
 COURSE = "/courses/ai-basics"
@@ -30,7 +30,7 @@ def signed_in(client, email: str, name: str = "Lee Learner", course=None):
     user = make_user(email=email, name=name)
     if course is not None:
         enroll(user, course)
-    login(client, email)
+    sign_in(client, email)
     client.get("/help")  # "Welcome back" shown and gone: nothing flashed is left
     return user
 
@@ -128,7 +128,7 @@ def test_what_the_lane_leaves_to_the_app_on_quiz_pages(client, other_client, app
     # an admin (the header's Studio link), and the same learner made admin: the app
     make_user(email="admin@example.org", role=Role.ADMIN)
     enroll(db.session.get(User, db.session.scalar(select(User.id).where(User.email == "admin@example.org"))), course)
-    login(other_client, "admin@example.org")
+    sign_in(other_client, "admin@example.org")
     other_client.get("/help")
     for _ in range(2):
         page = not_answered(app, lambda: other_client.get(QUIZ))
@@ -221,7 +221,7 @@ def test_an_unconfirmed_learner_gets_pages_kept_for_unconfirmed_accounts(client,
     signed_in(client, "ann@example.org", "Ann First", course)
     neo = make_user(email="neo@example.org", name="Neo New", verified=False)
     enroll(neo, course)
-    login(other_client, "neo@example.org")
+    sign_in(other_client, "neo@example.org")
     other_client.get("/help")
     for path in (lesson, QUIZ, COURSE):
         both_ways(app, client, path)  # kept for confirmed accounts

@@ -17,7 +17,7 @@ from core.database import utcnow
 from core.extensions import db
 from courses import services
 from courses.models import Choice, Question, QuizAttempt
-from tests.factories import enroll, login, make_course, make_user
+from tests.factories import enroll, make_course, make_user, sign_in
 
 QUIZ = "/courses/ai-basics/module-1/quiz"
 
@@ -28,7 +28,7 @@ def learner(ctx, client):
 
     load_test_framework()
     user = make_user(email="lee@example.org", name="Lee Learner")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     return user
 
 
@@ -143,7 +143,7 @@ def test_the_studio_sets_the_cooldown_and_course_files_carry_it(client, ctx):
     load_test_framework()
     make_user(email="ada@example.org", role=Role.ADMIN)
     make_course("ai-basics")
-    login(client, "ada@example.org")
+    sign_in(client, "ada@example.org")
     page = client.get("/studio/ai-basics/modules/0/quiz").get_data(as_text=True)
     assert 'name="failure_cooldown_minutes"' in page
     data = {

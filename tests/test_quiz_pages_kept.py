@@ -22,7 +22,7 @@ from core.extensions import db
 from core.forms import ButtonForm
 from courses import services
 from courses.models import Choice, Course, Question, QuestionKind, Quiz, QuizAttempt
-from tests.factories import enroll, login, make_course, make_user
+from tests.factories import enroll, make_course, make_user, sign_in
 from tests.test_signed_in_lane import TOKEN_RE, fresh_lane
 
 OLD = Path(__file__).parent / "data" / "quiz_templates"
@@ -51,7 +51,7 @@ def quiz_course(app, ctx):
 
 def signed_in(client, email: str, name: str, course) -> None:
     enroll(make_user(email=email, name=name), course)
-    login(client, email)
+    sign_in(client, email)
     client.get("/help")  # "Welcome back" shown and gone
 
 

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from core import create_app
 from core.formrender import ORIGINAL, html_params
 from tests.conftest import test_config as make_config
-from tests.factories import login, make_user
+from tests.factories import make_user, sign_in
 
 # ---- WTForms' html_params --------------------------------------------------------------------------------------
 
@@ -71,7 +71,7 @@ def test_the_forms_on_a_page_are_rendered_by_it(app):
 def test_a_form_re_rendered_after_a_failed_post_is_unchanged(client, ctx):
     """The account form with an empty name: 422, the form shown again with the person's values, escaped."""
     make_user(email="lee@example.org", name="Lee Learner")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     response = client.submit("/account", {"name": "", "legal_name": '"><b>Lee</b>'})
     html = response.get_data(as_text=True)
     assert response.status_code == 422

@@ -14,7 +14,7 @@ from accounts.models import User
 from core import contentcache
 from core.extensions import db
 from courses.models import Course, LessonProgress
-from tests.factories import enroll, load_test_framework, login, make_course, make_user
+from tests.factories import enroll, load_test_framework, make_course, make_user, sign_in
 
 COURSE = "/courses/ai-basics"
 LESSON = COURSE + "/module-1/lesson-1-1"
@@ -59,7 +59,7 @@ def same_page(client, app, path: str) -> str:
 
 def test_kept_pages_equal_a_full_render_in_each_state_and_language(client, app, world):
     lee = make_user(email="lee@example.org", name='Lee <b>"Learner"</b>')
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     client.get("/help")  # shows (and uses up) "Welcome back"
     paths = ["/courses", "/courses?occupation=43-4051.00&q=basics", "/courses?lang=es", COURSE, COURSE + "?lang=es"]
     for path in paths:  # not enrolled: the enroll form
@@ -82,8 +82,8 @@ def test_two_learners_in_the_same_state_each_see_only_their_own_values(client, o
     bob = make_user(email="bob@example.org", name="Bob Second")
     enroll(ann, world)
     enroll(bob, world)
-    login(client, "ann@example.org")
-    login(other_client, "bob@example.org")
+    sign_in(client, "ann@example.org")
+    sign_in(other_client, "bob@example.org")
     client.submit(LESSON + "/complete")  # Ann: 1 of 6 steps
     for lesson in ("module-1/lesson-1-1", "module-1/lesson-1-2", "module-2/lesson-2-1"):  # Bob: 3 of 6
         assert other_client.submit(f"{COURSE}/{lesson}/complete").status_code == 303
@@ -110,7 +110,7 @@ def test_two_learners_in_the_same_state_each_see_only_their_own_values(client, o
 def test_a_publish_shows_on_the_next_request_of_every_kept_page(client, app, world):
     lee = make_user(email="lee@example.org")
     enroll(lee, world)
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     for path in ("/courses", COURSE, LESSON):
         client.get(path)
         client.get(path)
@@ -127,7 +127,7 @@ def test_a_publish_shows_on_the_next_request_of_every_kept_page(client, app, wor
 def test_progress_shows_on_the_next_request(client, world):
     lee = make_user(email="lee@example.org")
     enroll(lee, world)
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     before = client.get(COURSE).get_data(as_text=True)
     assert 'value="0"' in before and "Start learning" in before and '<span class="done">' not in before
     assert "You completed this lesson." not in client.get(LESSON).get_data(as_text=True)
@@ -140,7 +140,7 @@ def test_progress_shows_on_the_next_request(client, world):
 
 def test_a_flashed_message_is_shown_once_on_a_kept_page(client, world):
     make_user(email="lee@example.org")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     client.get(COURSE)
     client.get(COURSE)  # kept
     enrolled = client.submit(COURSE + "/enroll")
@@ -152,7 +152,7 @@ def test_a_flashed_message_is_shown_once_on_a_kept_page(client, world):
 
 def test_a_page_holding_the_name_of_the_person_is_never_kept(client, app, world):
     make_user(email="lee@example.org", name="Course ai-basics")  # the course title holds this name
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     client.get(COURSE)
     page = client.get(COURSE).get_data(as_text=True)
     assert "Course ai-basics" in page
@@ -164,7 +164,7 @@ def test_signed_in_pages_cost_a_fixed_few_statements(client, app, world):
     enroll(lee, world)
     make_course("bigger", modules=6, lessons=5)
     enroll(lee, db.session.scalar(select(Course).where(Course.slug == "bigger")))
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     client.submit(LESSON + "/complete")
     seen: list[str] = []
 
@@ -207,8 +207,8 @@ def test_signed_in_pages_cost_a_fixed_few_statements(client, app, world):
 def test_the_session_user_is_refused_at_once_when_disabled_or_its_password_changes(client, other_client, world):
     lee = make_user(email="lee@example.org")
     ann = make_user(email="ann@example.org")
-    login(client, "lee@example.org")
-    login(other_client, "ann@example.org")
+    sign_in(client, "lee@example.org")
+    sign_in(other_client, "ann@example.org")
     assert client.get(COURSE).status_code == 200
     lee.active = False
     db.session.commit()
@@ -228,7 +228,7 @@ def test_the_session_user_is_the_sessions_own_row_and_saves_changes(client, app,
     from core.database import utcnow
 
     lee = make_user(email="lee@example.org", name="Lee Learner")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     saved = client.submit("/account", {"name": "Lee Renamed", "legal_name": "Lee Legal"}, page="/account")
     assert saved.status_code in (302, 303)
     db.session.expire_all()
@@ -262,8 +262,8 @@ def test_the_dashboard_from_kept_cards_equals_a_full_render_and_follows_progress
         enroll(user, world)
         enroll(user, second)
     complete_course(ann, done)
-    login(client, "ann@example.org")
-    login(other_client, "bob@example.org")
+    sign_in(client, "ann@example.org")
+    sign_in(other_client, "bob@example.org")
     client.get("/help")  # "Welcome back" shown and gone
     for path in ("/dashboard", "/dashboard?lang=es"):
         page = same_page(client, app, path)
@@ -288,7 +288,7 @@ def test_the_dashboard_from_kept_cards_equals_a_full_render_and_follows_progress
 def test_the_dashboard_reads_all_progress_in_one_statement(client, app, world):
     lee = make_user(email="lee@example.org")
     enroll(lee, world)
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     client.submit(LESSON + "/complete")
     from tests.conftest import queries_run
 

@@ -26,7 +26,7 @@ from courses.readability import (
 )
 from credentials import keys, vc
 from credentials.ids import format_public_id
-from tests.factories import course_spec, load_test_framework, make_certificate, make_user
+from tests.factories import course_spec, load_test_framework, make_certificate, make_user, sign_in
 
 PAIRS = sorted(TRANSLATIONS.items())
 IDS = [spanish for spanish, _ in PAIRS]
@@ -302,14 +302,12 @@ def test_a_spanish_course_certificate_pdf_is_in_spanish_whoever_downloads_it(cli
 
     from pypdf import PdfReader
 
-    from tests.factories import login
-
     load_test_framework()
     app.config["CERTIFICATE_DIR"] = str(tmp_path / "pdfs")
     try:
         course = _course("uso-de-la-ia", "Uso de la IA en el trabajo", "es")
         certificate = make_certificate(make_user(email="ana@example.org", name="Ana Pérez"), course)
-        login(client, "ana@example.org")
+        sign_in(client, "ana@example.org")
         # the reader's language is English: the certificate still speaks the course's language
         response = client.get(
             f"/certificates/{format_public_id(certificate.public_id)}.pdf", headers={"Accept-Language": "en"}

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from core.extensions import db
 from courses.models import MediaFile
 from courses.studio import CourseDraft
-from tests.factories import login
+from tests.factories import sign_in
 from tests.test_studio import admin, build_course, png_bytes, revision  # noqa: F401  (the admin fixture)
 
 LESSON = "/studio/warehouse-ai/modules/0/lessons/0"
@@ -91,7 +91,7 @@ def test_a_refused_image_keeps_the_lesson_too(client, admin, uploads):  # noqa: 
 
 def test_a_stale_save_is_refused_and_keeps_what_was_typed(client, other_client, admin):  # noqa: F811
     build_course(client)
-    login(other_client, "admin@example.org")
+    sign_in(other_client, "admin@example.org")
     stale = revision(other_client, "warehouse-ai")
     csrf, _ = token(client, LESSON)
     client.post(

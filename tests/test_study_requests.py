@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 from core.extensions import db
 from courses.models import LessonProgress, QuizAttempt
 from insights.models import XapiStatement
-from tests.factories import enroll, load_test_framework, login, make_course, make_employer, make_user
+from tests.factories import enroll, load_test_framework, make_course, make_employer, make_user, sign_in
 
 COURSE = "/courses/ai-basics"
 LESSON = COURSE + "/module-1/lesson-1-1"
@@ -92,7 +92,7 @@ def statements(app):
 def learner(client, ctx):
     load_test_framework()
     user = make_user(email="lee@example.org", name="Lee Learner")
-    login(client, "lee@example.org")
+    sign_in(client, "lee@example.org")
     return user
 
 
@@ -210,7 +210,7 @@ def test_a_learner_in_no_organization_costs_no_membership_query(client, learner,
 def test_a_member_still_sees_their_organization_in_the_navigation(client, ctx):
     load_test_framework()
     _, org = make_employer("hr@example.org", org_name="Acme Staffing")
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
     header = client.get("/courses").get_data(as_text=True).split("<main")[0]
     assert f'href="/organizations/{org.slug}"' in header and "Acme Staffing" in header
 

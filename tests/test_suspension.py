@@ -18,7 +18,7 @@ from core.extensions import db
 from credentials import openbadges, services, vc
 from credentials.ids import format_public_id
 from credentials.models import Certificate, CertificateEvent, StatusList
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, make_certificate, make_course, make_user, sign_in
 
 BASE = "http://127.0.0.1:5000"
 
@@ -34,7 +34,7 @@ def certificate(ctx, app, tmp_path, prebuilt_certificate):
 @pytest.fixture
 def admin(client):
     make_user(email="admin@example.org", role=Role.ADMIN)
-    login(client, "admin@example.org")
+    sign_in(client, "admin@example.org")
 
 
 def credential_of(client, certificate) -> dict:
@@ -245,7 +245,7 @@ def test_the_holder_bulk_check_and_pdf_say_suspended(client, other_client, app, 
     page = client.submit("/verify/bulk", {"ids": public, "show": "1"}).get_data(as_text=True)
     assert "1 suspended" in page and "Suspended until" in page
 
-    login(other_client, "lee@example.org")
+    sign_in(other_client, "lee@example.org")
     mine = other_client.get("/certificates").get_data(as_text=True)
     assert "suspended until" in mine and "does not count now" in mine
     own = other_client.get(f"/certificates/{public}").get_data(as_text=True)

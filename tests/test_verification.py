@@ -14,14 +14,7 @@ from credentials import services
 from credentials.counter import verification_counter
 from credentials.ids import format_public_id
 from credentials.models import Certificate, RevocationReason
-from tests.factories import (
-    load_test_framework,
-    login,
-    make_certificate,
-    make_employer,
-    make_org,
-    make_user,
-)
+from tests.factories import load_test_framework, make_certificate, make_employer, make_org, make_user, sign_in
 
 
 @pytest.fixture
@@ -141,7 +134,7 @@ def test_verification_is_rate_limited_per_client(client, certificate, app):
 @pytest.fixture
 def employer(client, certificate):
     make_employer("hr@example.org")
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
 
 
 def upload(client, content: bytes, *, download: bool = False):
@@ -212,7 +205,7 @@ def test_bulk_check_is_for_members_of_approved_organizations_and_admins(client, 
     from orgs.models import OrgStatus
 
     make_user(email="learner@example.org")
-    login(client, "learner@example.org")
+    sign_in(client, "learner@example.org")
     assert client.get("/verify/bulk").status_code == 403
     # a pending organization verifies one at a time, like anyone
     make_org(db.session.scalar(select(User).where(User.email == "learner@example.org")), status=OrgStatus.PENDING)

@@ -25,7 +25,7 @@ from credentials.ids import format_public_id
 from credentials.models import RevocationReason
 from credentials.presenters import public_facts
 from tests import conftest
-from tests.factories import load_test_framework, login, make_certificate, make_course, make_user
+from tests.factories import load_test_framework, make_certificate, make_course, make_user, sign_in
 
 # the page's "Checked <date and time>": the one <time> with a time in it
 CHECKED = re.compile(r'<time datetime="[0-9-]+T[^"]+">[^<]+</time>')
@@ -144,7 +144,7 @@ def test_a_signed_in_visitor_gets_their_own_page(client, certificate):
     url = f"/verify/{format_public_id(certificate.public_id)}"
     assert "Log in" in client.get(url).get_data(as_text=True)  # an anonymous page is now kept
     make_user(email="hr@example.org", name="Hana Recruiter")
-    login(client, "hr@example.org")
+    sign_in(client, "hr@example.org")
     page = client.get(url).get_data(as_text=True)
     assert "Log out" in page and "Hana Recruiter" in page and "✓ Valid" in page
 

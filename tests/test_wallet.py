@@ -26,7 +26,7 @@ from credentials import didauth, keys, vc
 from credentials.ids import format_public_id
 from credentials.models import CertificateEvent, WalletExchange
 from credentials.services import revoke
-from tests.factories import load_test_framework, login, make_certificate, make_user
+from tests.factories import load_test_framework, make_certificate, make_user, sign_in
 
 DOMAIN = "127.0.0.1:5000"  # the test app's ISSUER_URL host
 
@@ -96,7 +96,7 @@ def test_add_to_wallet_shows_a_qr_code_and_the_lcw_deep_link_bound_to_a_fresh_ch
     client, other_client, holder_key
 ):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, html = open_offer(client, certificate)
 
     assert exchange.user_id == certificate.user_id and exchange.certificate_id == certificate.id
@@ -115,7 +115,7 @@ def test_add_to_wallet_shows_a_qr_code_and_the_lcw_deep_link_bound_to_a_fresh_ch
 
     # the offer page is the holder's alone
     other = make_user(email="other@example.org")
-    login(other_client, other.email)
+    sign_in(other_client, other.email)
     assert other_client.get(f"/certificates/wallet/{exchange.public_id}").status_code == 404
 
 
@@ -123,13 +123,13 @@ def test_only_the_holder_of_a_valid_certificate_opens_an_exchange(client, other_
     certificate = make_certificate()
     display_id = format_public_id(certificate.public_id)
     other = make_user(email="other@example.org")
-    login(other_client, other.email)
+    sign_in(other_client, other.email)
     response = other_client.submit(f"/certificates/{display_id}/wallet", page="/certificates")
     assert response.status_code == 404
 
     revoke(make_user(email="admin@example.org"), certificate, reason=_reason(), note="Test revocation.", now=utcnow())
     db.session.commit()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     response = client.submit(f"/certificates/{display_id}/wallet", page="/certificates")
     assert response.status_code == 409
     assert "Only a valid certificate can be added to a wallet." in response.get_data(as_text=True)
@@ -154,7 +154,7 @@ def test_lcw_flow_returns_the_credential_bound_to_the_holder_did_and_signed_now(
     client, other_client, holder_key, suite
 ):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, _ = open_offer(client, certificate)
     wallet = other_client  # the wallet has no session
 
@@ -187,7 +187,7 @@ def test_lcw_flow_returns_the_credential_bound_to_the_holder_did_and_signed_now(
 
 def test_vc_api_flow_asks_for_didauth_then_answers_with_a_presentation(client, other_client, holder_key):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, _ = open_offer(client, certificate)
     wallet = other_client  # the wallet has no session
 
@@ -224,7 +224,7 @@ def test_hostile_presentations_are_refused_with_a_precise_message_and_nothing_is
     client, other_client, holder_key
 ):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, _ = open_offer(client, certificate)
     wallet = other_client  # the wallet has no session
     challenge = exchange.challenge
@@ -276,7 +276,7 @@ def test_hostile_presentations_are_refused_with_a_precise_message_and_nothing_is
 
 def test_an_expired_exchange_or_a_revoked_certificate_issues_nothing(client, ctx, holder_key):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, _ = open_offer(client, certificate)
     db.session.execute(update(WalletExchange).values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()
@@ -298,7 +298,7 @@ def test_an_expired_exchange_or_a_revoked_certificate_issues_nothing(client, ctx
 
 def test_deeply_nested_bodies_are_refused_before_any_parsing_work(client, other_client, holder_key):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, _ = open_offer(client, certificate)
     for raw in (b"[" * 20_000 + b"]" * 20_000, json.dumps({"holder": [[[[[[[[[[[[["x"]]]]]]]]]]]]]}).encode()):
         response = other_client.post(
@@ -317,7 +317,7 @@ def test_the_record_download_is_a_signed_clr_of_every_valid_credential_with_prog
     charlie = certificates["charlie"]
     revoke(make_user(email="admin@example.org"), charlie, reason=_reason(), note="Test revocation.", now=utcnow())
     db.session.commit()
-    login(client, user.email)
+    sign_in(client, user.email)
 
     response = client.get("/certificates/record.json")
 
@@ -385,7 +385,7 @@ def test_a_suspended_certificate_is_left_out_of_the_record_until_the_suspension_
 
 def test_a_learner_without_a_valid_certificate_has_no_record_to_add(client, ctx):
     user = make_user(email="new@example.org")
-    login(client, user.email)
+    sign_in(client, user.email)
     assert "Your whole record" not in client.get("/certificates").get_data(as_text=True)
     response = client.submit("/certificates/record/wallet", page="/certificates/name-correction")
     assert response.status_code == 409
@@ -396,7 +396,7 @@ def test_a_learner_without_a_valid_certificate_has_no_record_to_add(client, ctx)
 
 def test_a_record_exchange_whose_certificates_were_all_revoked_since_issues_nothing(client, other_client, holder_key):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     response = client.submit("/certificates/record/wallet", page="/certificates")
     assert response.status_code == 303
     exchange = db.session.scalar(select(WalletExchange))
@@ -449,7 +449,7 @@ def test_two_wallets_racing_with_one_challenge_get_one_credential(app, client, h
 
 def test_the_exchange_is_rate_limited_per_client(app, client, other_client, holder_key, monkeypatch):
     certificate = make_certificate()
-    login(client, certificate.user.email)
+    sign_in(client, certificate.user.email)
     exchange, _ = open_offer(client, certificate)
     monkeypatch.setitem(app.config, "RATELIMIT_VERIFY", "3 per minute")
     statuses = [post_json(other_client, exchange, {})[0] for _ in range(4)]

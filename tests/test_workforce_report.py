@@ -37,7 +37,7 @@ from courses.services import active_seconds
 from credentials.models import Certificate, RevocationReason
 from credentials.services import issue_for_enrollment, revoke
 from insights.workforce import COLUMNS, workforce_report
-from tests.factories import join_cohort, load_test_framework, login, make_cohort, make_course, make_org, make_user
+from tests.factories import join_cohort, load_test_framework, make_cohort, make_course, make_org, make_user, sign_in
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
 START, END = date(2026, 1, 1), date(2026, 6, 30)
@@ -299,7 +299,7 @@ def test_cli_prints_csv_and_json(app, world):
 def test_report_page_csv_chart_and_who_may_see_them(client, other_client, world):
     slug = world["org"].slug
     url = f"/organizations/{slug}/reports/workforce?from=2026-01-01&to=2026-06-30"
-    login(client, "boss@example.org")
+    sign_in(client, "boss@example.org")
     page = client.get(url)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -315,7 +315,7 @@ def test_report_page_csv_chart_and_who_may_see_them(client, other_client, world)
     assert client.get(f"/organizations/{slug}/reports/workforce?cohort={other_cohort}").status_code == 404
     assert client.get(f"/organizations/{slug}/reports/workforce?program=nope").status_code == 404
     for email in ("other@example.org", "ann@example.org"):  # another organization's owner; a learner in a cohort
-        login(other_client, email)
+        sign_in(other_client, email)
         assert other_client.get(url).status_code == 404
         assert other_client.get(f"/organizations/{slug}/reports/workforce/hours.svg").status_code == 404
         other_client.post("/logout", data={"csrf_token": other_client.csrf_token("/account")})
@@ -387,7 +387,7 @@ def test_per_participant_export_has_one_row_per_consenting_participant(client, o
     dee_user.name = '=HYPERLINK("http://evil.example")'
     db.session.commit()
     url = f"/organizations/{world['org'].slug}/reports/workforce?from=2026-01-01&to=2026-06-30&format=pirl"
-    login(client, "boss@example.org")
+    sign_in(client, "boss@example.org")
     response = client.get(url)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "no-store" in response.headers["Cache-Control"]
@@ -399,7 +399,7 @@ def test_per_participant_export_has_one_row_per_consenting_participant(client, o
     page = client.get(url.replace("&format=pirl", ""))
     assert "format=pirl" in page.get_data(as_text=True)
     for email in ("other@example.org", "ann@example.org"):
-        login(other_client, email)
+        sign_in(other_client, email)
         assert other_client.get(url).status_code == 404
         other_client.post("/logout", data={"csrf_token": other_client.csrf_token("/account")})
 
