@@ -15,6 +15,7 @@ and reported but not held to those limits.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -97,18 +98,27 @@ def plain_text(markdown: str) -> str:
     return "\n".join(parser.blocks)
 
 
+# Each score is a function of the lesson's Markdown alone: kept per text (a few hundred lessons ship), since
+# `flask courses check` and `readability` and the suite measure the same lessons again and again, and measuring one
+# (Markdown to HTML to plain text, then syllables word by word) costs ~15 ms.
+_kept_per_text = functools.lru_cache(maxsize=4096)
+
+
+@_kept_per_text
 def grade(markdown: str) -> float:
     """Flesch-Kincaid grade level of a lesson's Markdown, to one decimal."""
     text = plain_text(markdown)
     return round(textstat.flesch_kincaid_grade(text), 1) if text else 0.0
 
 
+@_kept_per_text
 def reading_ease(markdown: str) -> float:
     """Flesch reading ease (0-100, higher is easier) of an English lesson's Markdown, to one decimal."""
     text = plain_text(markdown)
     return round(metrics.flesch_reading_ease(text, "en_US"), 1) if text else 0.0
 
 
+@_kept_per_text
 def fernandez_huerta(markdown: str) -> float:
     """Fernández-Huerta ease (0-100, higher is easier) of a Spanish lesson's Markdown, to one decimal.
 
