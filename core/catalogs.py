@@ -8,7 +8,10 @@ two people adding strings in different files rarely touch the same lines of a ``
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
+import hashlib
 import os
 import sys
 import tempfile
@@ -37,6 +40,9 @@ SOURCE_SUFFIXES = (".py", ".html", ".txt", ".cfg")
 # (sources, options) -> the template the last extraction in this process wrote: problems() and init() extract
 # afresh on every call, and an extraction reads and tokenizes every source file (~1.3 s of CPU)
 _last_extraction: tuple[tuple, bytes] | None = None
+# the last extraction of any process on this clone, after a line with the digest of its (sources, options): the
+# catalog test and the pseudo-locale tests run in different processes of `make test` (each database's parts)
+SHARED_EXTRACTION = TRANSLATIONS_DIR / ".last-extraction.pot"
 
 
 def sources(root: Path = ROOT) -> tuple[tuple[str, int, int], ...]:
@@ -57,20 +63,60 @@ def sources(root: Path = ROOT) -> tuple[tuple[str, int, int], ...]:
 def extract(pot: Path = POT) -> Path:
     """Write every marked string of the code and templates to ``pot``.
 
-    When no source file changed since this process last extracted, the same template is written again (its
-    POT-Creation-Date that of the first extraction) instead of reading every file once more."""
+    When no source file changed since this process, or another on this clone, last extracted, the same template
+    is written again (its POT-Creation-Date that of the first extraction) instead of reading every file once
+    more."""
     global _last_extraction
+    key = (sources(), tuple(extract_options()))
+    if _last_extraction is None or _last_extraction[0] != key:
+        _last_extraction = (key, _shared_extraction(key))
+    pot.write_bytes(_last_extraction[1])
+    return pot
+
+
+def extract_options() -> list[str]:
     options = ["-F", str(ROOT / "babel.cfg"), "--no-location", "--sort-output"]
     options += [f"--ignore-dirs={' '.join(IGNORE_DIRS)}", "--project=AI Workforce Academy", "--no-wrap"]
     for keyword in KEYWORDS:
         options += ["-k", keyword]
-    key = (sources(), tuple(options))
-    if _last_extraction is not None and _last_extraction[0] == key:
-        pot.write_bytes(_last_extraction[1])
-        return pot
-    _pybabel("extract", "-o", str(pot), *options, str(ROOT))
-    _last_extraction = (key, pot.read_bytes())
-    return pot
+    return options
+
+
+def shared_header(key: tuple) -> bytes:
+    """The line SHARED_EXTRACTION starts with: the digest of the (sources, options) it was extracted from."""
+    return b"# sources " + hashlib.sha256(repr(key).encode()).hexdigest().encode() + b"\n"
+
+
+def kept_extraction(header: bytes) -> bytes | None:
+    """The template in SHARED_EXTRACTION when it starts with ``header`` (the same sources and options), else None."""
+    try:
+        kept = SHARED_EXTRACTION.read_bytes()
+    except OSError:
+        return None
+    return kept[len(header) :] if kept.startswith(header) else None
+
+
+def _shared_extraction(key: tuple) -> bytes:
+    """The template of ``key``: the kept one when a process on this clone extracted the same sources with the same
+    options, else extracted and kept. Processes that ask at once wait for the first (a lock file), so side by side
+    they extract once."""
+    header = shared_header(key)
+    with open(SHARED_EXTRACTION.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = kept_extraction(header)
+        if kept is not None:
+            return kept
+        fd, tmp = tempfile.mkstemp(dir=SHARED_EXTRACTION.parent, suffix=".pot.tmp")
+        os.close(fd)
+        try:
+            _pybabel("extract", "-o", tmp, *key[1], str(ROOT))
+            template = Path(tmp).read_bytes()
+            Path(tmp).write_bytes(header + template)
+            os.replace(tmp, SHARED_EXTRACTION)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return template
 
 
 def update() -> list[Path]:

@@ -334,3 +334,28 @@ def test_the_check_catches_an_unmarked_string():
     assert [p.split(" in ")[0] for p in problems_on(bad, known)] == ["text 'Forgotten'", "text 'words'"]
     attribute = f'<html lang="{PSEUDO}"><body><nav aria-label="Main"></nav></body></html>'
     assert problems_on(attribute, known) == ["<nav aria-label='Main'>"]
+
+
+@pytest.mark.nodb
+def test_an_extraction_is_shared_with_the_other_processes_of_the_clone(tmp_path, monkeypatch):
+    """The catalog test and these pages run in different processes of `make test`: the first extraction of the
+    sources is kept beside the catalogs and read back by the others while no source changed; a kept extraction
+    of other sources (or options) is never served."""
+    from core import catalogs
+
+    first = catalogs.extract(tmp_path / "first.pot").read_bytes()  # this process's, kept or extracted
+    assert b'msgid "Log in"' in first
+    header = catalogs.shared_header((catalogs.sources(), tuple(catalogs.extract_options())))
+    assert catalogs.SHARED_EXTRACTION.read_bytes() == header + first
+    extractions = []
+    real = catalogs._pybabel
+    monkeypatch.setattr(catalogs, "_pybabel", lambda *args: extractions.append(args) or real(*args))
+    monkeypatch.setattr(catalogs, "_last_extraction", None)  # another process, that has not extracted yet
+    assert catalogs.extract(tmp_path / "again.pot").read_bytes() == first and extractions == []
+
+    monkeypatch.setattr(catalogs, "SHARED_EXTRACTION", tmp_path / ".last-extraction.pot")
+    assert catalogs.kept_extraction(header) is None  # none kept yet
+    catalogs.SHARED_EXTRACTION.write_bytes(b"# sources " + b"0" * 64 + b'\nmsgid "Other sources"\n')
+    assert catalogs.kept_extraction(header) is None
+    catalogs.SHARED_EXTRACTION.write_bytes(header + b'msgid "Kept"\n')
+    assert catalogs.kept_extraction(header) == b'msgid "Kept"\n'
