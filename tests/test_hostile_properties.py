@@ -662,6 +662,7 @@ class Session:
         self.token: str | None = None
         self.session_id: str | None = None  # "<id>:<version>:<login token>" of the login the examples share
         self.secret: str | None = None  # the session's CSRF secret that self.token was signed for
+        self.wrote = False
         with client.session_transaction() as session:
             session.clear()  # whoever the client was before
         if user_id is not None:
@@ -669,6 +670,7 @@ class Session:
 
     def prepare(self) -> str:
         limiter.reset()
+        self.wrote = False  # True when this call wrote to the database (a new login)
         if self._still_signed_in():
             return self.token
         with self.client.session_transaction() as session:
@@ -680,6 +682,7 @@ class Session:
                 user = db.session.get(User, self.user_id)
                 token = start_login(user, now=utcnow())  # a post may have logged this login out
                 db.session.commit()
+                self.wrote = True
                 self.session_id = f"{self.user_id}:{user.session_version}:{token}"
                 session["_user_id"] = self.session_id
                 session["_fresh"] = True
@@ -765,20 +768,30 @@ def run_route(client, endpoint: str, prebuilt):
     session = Session(client, world.users.get(route.role) if route.role else None)
 
     strategy = st.tuples(payload(route.fields), st.fixed_dictionaries({name: file_value() for name in route.files}))
+    # The row counts the last example's post left, while nothing has written since: they are this example's
+    # "before" then (counted once, after each post, instead of before it and again after a 4xx). Cleared as an
+    # example starts, so an example that stopped early (a failure Hypothesis then shrinks) leaves none; a studio
+    # route opens its draft (a write) before every post, so it counts before each post as ever.
+    counted: list[tuple[int, ...] | None] = [None]
 
     @SETTINGS
     @given(strategy)
     def check(generated):
         (data, extra), files = generated
+        known, counted[0] = counted[0], None
         token = session.prepare()
         if route.studio:  # opening the draft is the editor page's doing, not the post's
             revision = draft_revision(world.route_values["slug"], world.users[Role.ADMIN])
             data = {k: (revision if v == "REV" else v) for k, v in data.items()}
-        before = row_counts()
+        before = known if known is not None and not session.wrote else row_counts()
         response = send(client, route, token, data, extra, files)
         assert response.status_code < 500, (endpoint, response.status_code, response.get_data(as_text=True)[:500])
-        if 400 <= response.status_code < 500:
-            assert row_counts() == before, (endpoint, response.status_code)
+        refused = 400 <= response.status_code < 500
+        after = row_counts() if refused or not route.studio else None
+        if refused:
+            assert after == before, (endpoint, response.status_code)
+        if not route.studio:
+            counted[0] = after
 
     check()
 
