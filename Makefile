@@ -203,4 +203,4 @@ load-compare: $(STAMP) $(LOAD_STAMP)
 		LOCUST=$(LOAD_VENV)/bin/locust $(BIN)/python -m tests.pgcluster -- $(BIN)/python -m bench.load_compare
 
 clean:
-	rm -rf $(VENV) $(LOAD_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOAD_VENV) .pytest_cache .ruff_cache translations/.last-extraction.*

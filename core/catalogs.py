@@ -67,11 +67,24 @@ def extract(pot: Path = POT) -> Path:
     is written again (its POT-Creation-Date that of the first extraction) instead of reading every file once
     more."""
     global _last_extraction
-    key = (sources(), tuple(extract_options()))
+    key = extraction_key()
     if _last_extraction is None or _last_extraction[0] != key:
         _last_extraction = (key, _shared_extraction(key))
     pot.write_bytes(_last_extraction[1])
     return pot
+
+
+def extraction_key() -> tuple:
+    """Everything an extraction's output depends on: the sources, the options and the extractor's versions."""
+    return (sources(), tuple(extract_options()), extractor_versions())
+
+
+def extractor_versions() -> tuple[str, ...]:
+    """What else decides the extraction's output besides the sources and options: a kept template is not reused
+    across an upgrade of Python, Babel or Jinja (its extractor)."""
+    from importlib.metadata import version
+
+    return (sys.version, version("babel"), version("jinja2"))
 
 
 def extract_options() -> list[str]:
@@ -101,12 +114,19 @@ def _shared_extraction(key: tuple) -> bytes:
     options, else extracted and kept. Processes that ask at once wait for the first (a lock file), so side by side
     they extract once."""
     header = shared_header(key)
-    with open(SHARED_EXTRACTION.with_suffix(".lock"), "a") as lock:
+    try:
+        lock = open(SHARED_EXTRACTION.with_suffix(".lock"), "a")  # noqa: SIM115 (closed below)
+    except OSError:  # a checkout this process cannot write to: extract, keep nothing
+        with tempfile.TemporaryDirectory() as folder:
+            _pybabel("extract", "-o", f"{folder}/messages.pot", *key[1], str(ROOT))
+            return Path(f"{folder}/messages.pot").read_bytes()
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         kept = kept_extraction(header)
         if kept is not None:
             return kept
-        fd, tmp = tempfile.mkstemp(dir=SHARED_EXTRACTION.parent, suffix=".pot.tmp")
+        # named so that .gitignore covers one a killed process leaves behind
+        fd, tmp = tempfile.mkstemp(dir=SHARED_EXTRACTION.parent, prefix=".last-extraction.", suffix=".tmp")
         os.close(fd)
         try:
             _pybabel("extract", "-o", tmp, *key[1], str(ROOT))

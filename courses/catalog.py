@@ -415,7 +415,7 @@ def content_hash(spec: CourseSpec) -> str:
     """The SHA-256 of the course's canonical files. Kept per process by the spec's repr (every field, nested, by
     value): an import of files already imported (every `courses import` of an unchanged catalog) compares hashes
     without writing the canonical YAML again, which is most of the cost of an unchanged import."""
-    key = repr(spec)
+    key = hashlib.sha256(repr(spec).encode()).digest()  # the repr itself is ~100 KB for a shipped course
     with _hashes_lock:
         digest = _hashes.get(key)
         if digest is not None:
@@ -432,7 +432,7 @@ def content_hash(spec: CourseSpec) -> str:
     return digest
 
 
-_hashes: OrderedDict[str, str] = OrderedDict()
+_hashes: OrderedDict[bytes, str] = OrderedDict()
 _hashes_lock = threading.Lock()
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_NAME = 15
+_PR_SET_PDEATHSIG = 1
 # what the gunicorn servers and task workers import after the app (gunicorn's arbiter and workers, Flask's CLI,
 # Huey's consumer, Redis for the limiter and the queue)
 _ALWAYS = (
@@ -65,8 +66,12 @@ class Forked:
             poller = select.poll()
             poller.register(self._pidfd, select.POLLIN)  # a pidfd is readable once its process has ended
             if poller.poll(None if timeout is None else timeout * 1000):
-                self.returncode = self._server._returncode(self.pid)
-                os.close(self._pidfd)
+                try:
+                    self.returncode = self._server._returncode(self.pid)
+                except (OSError, RuntimeError):  # the server is gone, and its children with it (PR_SET_PDEATHSIG)
+                    self.returncode = -signal.SIGKILL
+                if self.returncode is not None:
+                    os.close(self._pidfd)
         return self.returncode is not None
 
     def poll(self) -> int | None:
@@ -96,7 +101,9 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         self._lock = threading.Lock()
-        self._log = Path(tempfile.mkstemp(prefix="awa-forkserver-", suffix=".log")[1])
+        handle, log = tempfile.mkstemp(prefix="awa-forkserver-", suffix=".log")
+        os.close(handle)
+        self._log = Path(log)
         with self._log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.forkserver", str(theirs.fileno()), *preload],
@@ -107,7 +114,14 @@ class ForkServer:
                 pass_fds=[theirs.fileno()],
             )
         theirs.close()
-        if self._sock.recv(64) != b"ready":  # the imports done (or the server died: its output says why)
+        self._sock.settimeout(300)  # a server stuck in its imports fails the part instead of hanging it
+        try:
+            ready = self._sock.recv(64)
+        except TimeoutError:
+            self.process.kill()
+            ready = b""
+        self._sock.settimeout(None)
+        if ready != b"ready":  # the imports done (or the server died: its output says why)
             self.process.wait(timeout=10)
             raise RuntimeError(f"the fork server did not start\n{self._log.read_text()[-3000:]}")
 
@@ -186,31 +200,45 @@ def _serve(sock: socket.socket) -> tuple[dict, list[int]] | None:
         request = json.loads(data)
         if "status" in request:
             # WNOWAIT: the child stays a zombie, its pid not reused, until this server ends
-            info = os.waitid(os.P_PID, request["status"], os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            # blocking: pytest asks once the child's pidfd says it ended
+            info = os.waitid(os.P_PID, request["status"], os.WEXITED | os.WNOWAIT)
             code = None if info is None else info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
             sock.send(json.dumps({"returncode": code}).encode())
             continue
         sys.stdout.flush()
         sys.stderr.flush()
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
+            import ctypes
+
+            # killed with the server: a server ended by a signal (a CI timeout) leaves none of its children running
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != server:  # the server ended before that took effect
+                os._exit(1)
             sock.close()
             return request, fds
         for fd in fds:
             os.close(fd)
         children.append(pid)
         sock.send(json.dumps({"pid": pid}).encode())
+    _end(children)
+    return None
+
+
+def _end(children: list[int]) -> None:
+    """Kill what is still running and reap it all."""
     for pid in children:
         if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
             print(f"fork server: child {pid} still running at the end: killed", flush=True)
             os.kill(pid, signal.SIGKILL)
     for pid in children:
         os.waitpid(pid, 0)
-    return None
 
 
 def _become(request: dict, fds: list[int]) -> None:
     """In the forked child: become ``python -m MODULE ARG...`` as asked."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if request["new_session"]:
         os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -235,6 +263,9 @@ def _become(request: dict, fds: list[int]) -> None:
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     _name("forkserver")
+    # a Ctrl+C reaches the whole process group: pytest's teardown still stops each child through this server, which
+    # then ends when pytest closes its end (a SIGTERM or SIGKILL ends it at once, and its children with it)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preload(sys.argv[2:])
     gc.collect()
     gc.freeze()  # what the imports made lives as long as every child: no collection walks it again

@@ -42,6 +42,21 @@ def _counter() -> int:
     return db.session.scalar(select(ReportVersion.version).where(ReportVersion.scope == "insights")) or 0
 
 
+def _rows() -> tuple:
+    """What the dashboard's numbers are computed from, in one cheap statement: the enrollments' and certificates'
+    rows (count, sum of ids, the latest completion, activity and revocation) and the report counter."""
+    enrollments = select(
+        func.count(),
+        func.coalesce(func.sum(Enrollment.id), 0),
+        func.max(Enrollment.completed_at),
+        func.max(Enrollment.last_activity_at),
+    ).select_from(Enrollment)
+    certificates = select(
+        func.count(), func.coalesce(func.sum(Certificate.id), 0), func.max(Certificate.revoked_at)
+    ).select_from(Certificate)
+    return (*db.session.execute(enrollments).one(), *db.session.execute(certificates).one(), _counter())
+
+
 class Dashboard:
     """Asks the cache as the view does (one transaction per request) and compares with the oracle each time."""
 
@@ -52,14 +67,16 @@ class Dashboard:
 
     def check(self, start, end, window, now, *, again: bool = False) -> bool:
         """``again``: the same question as the last check of these arguments, with no write in between, so the
-        oracle's numbers are those computed then (the direct build reads the same rows at the same moment)."""
+        oracle's numbers are those computed then (the direct build reads the same rows at the same moment): the
+        rows the numbers come from are checked unchanged (_rows), so an ask that wrote them still fails."""
         served = dashboard_cache.report(start, end, window_days=window, now=now)
         if again:
-            asked, expected = self.oracle[(start, end, window)]
+            asked, rows, expected = self.oracle[(start, end, window)]
             assert asked == now
+            assert _rows() == rows, "an ask changed the rows the numbers come from"
         else:
             expected = _numbers(reports.build(start, end, window_days=window, now=now, direct=True))
-            self.oracle[(start, end, window)] = (now, expected)
+            self.oracle[(start, end, window)] = (now, _rows(), expected)
         db.session.rollback()  # a GET: whatever it settled is not kept
         assert _numbers(served) == expected, (start, end, window, now)
         hit = self.last.get((start, end, window)) is served

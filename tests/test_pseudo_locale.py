@@ -345,7 +345,7 @@ def test_an_extraction_is_shared_with_the_other_processes_of_the_clone(tmp_path,
 
     first = catalogs.extract(tmp_path / "first.pot").read_bytes()  # this process's, kept or extracted
     assert b'msgid "Log in"' in first
-    header = catalogs.shared_header((catalogs.sources(), tuple(catalogs.extract_options())))
+    header = catalogs.shared_header(catalogs.extraction_key())
     assert catalogs.SHARED_EXTRACTION.read_bytes() == header + first
     extractions = []
     real = catalogs._pybabel
