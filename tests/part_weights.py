@@ -20,9 +20,10 @@ from pathlib import Path
 TABLE = Path(__file__).resolve().parent / "part_weights.tsv"
 
 # CPU seconds a file spends in child processes, which the pytest process's own CPU time leaves out (SQLite,
-# 2026-12-07, load 10-16): test_worker starts three `flask worker` processes, the others node or PDF renders
+# 2026-12-07, load 10-16): test_worker starts `flask worker` processes (forked from tests/forkserver.py since
+# 2026-12-08: its whole tree 7.0 s, the fork server's imports included), the others node or PDF renders
 CHILDREN = {
-    "tests/test_worker.py": 15.7,
+    "tests/test_worker.py": 6.7,
     "tests/test_wallet_js.py": 2.5,
     "tests/test_faults.py": 1.8,
     "tests/test_displayer.py": 0.8,
@@ -31,7 +32,7 @@ CHILDREN = {
 HEADER = """\
 # CPU seconds per test file, SQLite and PostgreSQL (empty: the file has no test for that database), for `--part K/N`
 # (tests/conftest.py part_of). Written by `python -m tests.part_weights` (its docstring says how to measure); only
-# the ratios matter. From a profile of both databases side by side, 2026-12-07.
+# the ratios matter. From a profile of both databases side by side, 2026-12-08.
 """
 
 
